@@ -1,0 +1,75 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from civicshare import __version__, db, errors, health
+from civicshare.config import Settings, get_settings
+from civicshare.web import STATIC_DIR
+from civicshare.web import pages as web_pages
+
+# Swagger UI runs inline script of its own; every other page allows only our files and a nonce.
+CSP_EXEMPT = ("/docs",)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    engine = db.make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="civicshare",
+        version=__version__,
+        summary="Information sharing gateway: agreements that enforce the sharing.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = db.make_sessionmaker(engine)
+
+    errors.install(app)
+    app.middleware("http")(_security_headers)
+    app.mount("/assets", StaticFiles(directory=STATIC_DIR, check_dir=False), name="assets")
+    app.include_router(health.router)
+    app.include_router(web_pages.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="civicshare API",
+            swagger_js_url="/assets/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/assets/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/assets/images/favicon.svg",
+        )
+
+    return app
+
+
+async def _security_headers(request: Request, call_next):
+    request.state.csp_nonce = secrets.token_urlsafe(16)
+    response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if not request.url.path.startswith(CSP_EXEMPT):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self' 'nonce-{request.state.csp_nonce}'; "
+            "img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'",
+        )
+    return response

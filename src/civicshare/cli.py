@@ -1,0 +1,142 @@
+"""The `civicshare` command."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicshare import __version__
+from civicshare.config import get_settings
+
+app = typer.Typer(
+    name="civicshare",
+    help="An information sharing gateway for a local public-sector partnership.\n\n"
+    "Settings come from CIVICSHARE_* environment variables and an optional civicshare.toml "
+    "(see `civicshare config show`).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+db_app = typer.Typer(help="The governance store: migrations.", no_args_is_help=True)
+config_app = typer.Typer(help="The settings in force.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"civicshare {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """An information sharing gateway for a local public-sector partnership."""
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default from settings)."),
+) -> None:
+    """Serve the web UI and the API (OpenAPI at /docs)."""
+    settings = get_settings()
+    _serve(host or settings.host, port or settings.port)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    console.print(f"Serving on [bold]http://{host}:{port}[/]  (API documentation at /docs)")
+    uvicorn.run("civicshare.app:create_app", factory=True, host=host, port=port)
+
+
+@app.command()
+def demo(
+    people: int | None = typer.Option(None, help="Residents in the synthetic county."),
+    seed: int | None = typer.Option(None, help="Seed of the synthetic county."),
+    host: str | None = typer.Option(None, help="Address to listen on."),
+    port: int | None = typer.Option(None, help="Port to listen on."),
+    no_serve: bool = typer.Option(False, "--no-serve", help="Prepare the store, do not serve."),
+) -> None:
+    """Prepare the embedded store with a synthetic county, then serve it.
+
+    The county is generated once into DATA_DIR/synthetic and reused by later runs.
+    """
+    from civicshare import demo as demo_service
+
+    settings = get_settings()
+    summary = demo_service.prepare(
+        settings,
+        people=people or settings.demo_people,
+        seed=seed if seed is not None else settings.demo_seed,
+        console=console,
+    )
+    console.print(
+        f"Demo store ready: {summary.partners} partners, {summary.datasets} datasets, "
+        f"{summary.rows:,} records ({settings.database_backend} at {settings.data_dir})."
+    )
+    if not no_serve:
+        _serve(host or settings.host, port or settings.port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: str = typer.Argument("head", help="Target revision."),
+) -> None:
+    """Create or migrate the governance store to the latest schema."""
+    from civicshare import db
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    engine = db.make_engine(settings.effective_database_url)
+    before = db.current_revision(engine)
+    db.upgrade(engine, revision)
+    after = db.current_revision(engine)
+    engine.dispose()
+    if before == after:
+        console.print(
+            f"Governance store already at revision {after} ({settings.database_backend})."
+        )
+    else:
+        console.print(
+            f"Governance store upgraded from {before or 'empty'} to {after} "
+            f"({settings.database_backend})."
+        )
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the store's schema revision and the latest one."""
+    from civicshare import db
+
+    settings = get_settings()
+    engine = db.make_engine(settings.effective_database_url)
+    current, head = db.current_revision(engine), db.head_revision()
+    engine.dispose()
+    state = "up to date" if current == head else "needs `civicshare db upgrade`"
+    console.print(f"revision {current or 'none'}; latest {head}: {state}")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings, where each came from, with secrets masked."""
+    table = Table("setting", "value", "from", title="civicshare settings")
+    for name, value, source in get_settings().described():
+        table.add_row(name, value, source)
+    console.print(table)
+
+
+def _register_domain_commands() -> None:
+    from civicshare.synthetic.cli import synth
+
+    app.command("synth")(synth)
+
+
+_register_domain_commands()

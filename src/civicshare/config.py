@@ -1,0 +1,130 @@
+"""Settings: environment variables (CIVICSHARE_*), then an optional TOML file, then defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+ENV_PREFIX = "CIVICSHARE_"
+CONFIG_FILE_ENV = "CIVICSHARE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("civicshare.toml")
+
+
+def config_file() -> Path | None:
+    """The TOML file in force: $CIVICSHARE_CONFIG, else ./civicshare.toml when it exists."""
+    named = os.environ.get(CONFIG_FILE_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_FILE_ENV} names {path}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("var"), description="Where the embedded store, snapshots and keys live."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the governance store; default a SQLite file in data_dir. "
+        "For production: postgresql+psycopg://user:password@host:5432/civicshare",
+    )
+    keys_dir: Path | None = Field(
+        default=None, description="Where gateway keys live; default data_dir/keys."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs web sessions; default a random key kept in keys_dir."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `civicshare serve` listens on.")
+    port: int = Field(default=8000, description="Port `civicshare serve` listens on.")
+    partnership_name: str = Field(
+        default="Worcestershire Office of Data Analytics",
+        description="The partnership's name, shown on every page.",
+    )
+    demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
+    demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'civicshare.db').resolve()}"
+
+    @property
+    def effective_keys_dir(self) -> Path:
+        return self.keys_dir if self.keys_dir is not None else self.data_dir / "keys"
+
+    @property
+    def database_backend(self) -> str:
+        return make_url(self.effective_database_url).get_backend_name()
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        keys = self.effective_keys_dir
+        keys.mkdir(parents=True, exist_ok=True)
+        keys.chmod(0o700)
+
+    def described(self) -> list[tuple[str, str, str]]:
+        """(name, value with secrets masked, where it came from) for `civicshare config show`."""
+        path = config_file()
+        from_file: dict[str, Any] = {}
+        if path is not None:
+            import tomllib
+
+            from_file = tomllib.loads(path.read_text())
+        rows = []
+        for name in type(self).model_fields:
+            if f"{ENV_PREFIX}{name.upper()}" in os.environ:
+                source = "environment"
+            elif name in from_file:
+                source = f"config file {path}"
+            else:
+                source = "default"
+            rows.append((name, self._shown(name), source))
+        return rows
+
+    def _shown(self, name: str) -> str:
+        value = getattr(self, name)
+        if name == "database_url":
+            shown = make_url(self.effective_database_url).render_as_string(hide_password=True)
+            return shown if value else f"{shown} (from data_dir)"
+        if name == "keys_dir":
+            return str(self.effective_keys_dir) + ("" if value else " (from data_dir)")
+        if isinstance(value, SecretStr):
+            return "********"
+        if value is None:
+            return "(unset)"
+        return str(value)
+
+
+def get_settings() -> Settings:
+    return Settings()

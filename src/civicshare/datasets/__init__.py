@@ -1,0 +1,1 @@
+"""Datasets: what each partner provides to the gateway."""

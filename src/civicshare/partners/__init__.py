@@ -1,0 +1,1 @@
+"""Partners: the organisations of the partnership."""

@@ -1,0 +1,51 @@
+"""Public pages of the partnership's gateway."""
+
+from __future__ import annotations
+
+from collections import Counter
+from http import HTTPStatus
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from civicshare.datasets import service as datasets
+from civicshare.db import request_session
+from civicshare.partners import service as partners
+from civicshare.partners.models import PartnerType
+from civicshare.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: Session = Depends(request_session)):
+    members = partners.list_partners(session)
+    holdings = datasets.holdings_by_partner(session)
+    rows = [(partner, holdings.get(partner.id)) for partner in members]
+    by_type = Counter(partner.type for partner in members)
+    return render(
+        request,
+        "home.html",
+        partners=rows,
+        partner_count=len(members),
+        partner_types=[(PartnerType(t).label, n) for t, n in sorted(by_type.items())],
+        dataset_count=sum(h.datasets for h in holdings.values()),
+        row_count=sum(h.rows for h in holdings.values()),
+    )
+
+
+@router.get("/accessibility", response_class=HTMLResponse)
+def accessibility(request: Request):
+    return render(request, "accessibility.html")
+
+
+def error_page(request: Request, status: int, detail: str | None):
+    return render(
+        request,
+        "error.html",
+        status_code=status,
+        status=status,
+        title=HTTPStatus(status).phrase,
+        detail=detail,
+    )

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    PrefixLoader,
+    select_autoescape,
+)
+
+from civicshare.web import WEB_DIR
+
+environment = Environment(
+    loader=ChoiceLoader(
+        [
+            FileSystemLoader(WEB_DIR / "templates"),
+            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+        ]
+    ),
+    autoescape=select_autoescape(["html"]),
+)
+templates = Jinja2Templates(env=environment)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context):
+    settings = request.app.state.settings
+    context.setdefault("partnership_name", settings.partnership_name)
+    context.setdefault("csp_nonce", getattr(request.state, "csp_nonce", None))
+    return templates.TemplateResponse(request, template, context, status_code=status_code)

@@ -1,0 +1,92 @@
+"""Shared fixtures: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests create their own database and drop it afterwards. Without a reachable server
+they skip with a message; under CI=true they fail instead, so CI can never pass by skipping."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from civicshare import db
+from civicshare.config import Settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CIVICSHARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def unavailable(reason: str, how_to_enable: str) -> None:
+    """Skip on a developer's machine; fail under CI=true."""
+    message = f"{reason}. {how_to_enable}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: these tests must run, not skip)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        shown = make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)
+        unavailable(
+            f"PostgreSQL is not reachable at {shown} ({type(exc).__name__})",
+            "Start PostgreSQL or set CIVICSHARE_TEST_POSTGRES_URL to a server where this user "
+            "may CREATE DATABASE to run the PostgreSQL tests",
+        )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin) -> Iterator[str]:
+    """A freshly created, empty PostgreSQL database, dropped after the test."""
+    name = f"civicshare_test_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with postgres_admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, monkeypatch) -> Settings:
+    # Tests never read the developer's environment or config file.
+    for name in list(os.environ):
+        if name.startswith("CIVICSHARE_") and name != "CIVICSHARE_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return Settings(data_dir=tmp_path / "data", database_url=database_url)
+
+
+@pytest.fixture
+def engine(settings: Settings):
+    """A migrated, empty governance store on the parametrised backend."""
+    settings.ensure_dirs()
+    engine = db.make_engine(settings.effective_database_url)
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine):
+    return db.make_sessionmaker(engine)
