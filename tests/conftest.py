@@ -90,3 +90,17 @@ def engine(settings: Settings):
 @pytest.fixture
 def sessions(engine):
     return db.make_sessionmaker(engine)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say plainly how the PostgreSQL and browser tests went (CI reads this)."""
+    for marker, label in (("postgres", "PostgreSQL"), ("browser", "browser")):
+        counts = {}
+        for outcome in ("passed", "failed", "skipped", "error"):
+            reports = terminalreporter.stats.get(outcome, [])
+            counts[outcome] = sum(
+                1 for r in reports if marker in getattr(r, "keywords", {}) and r.when != "teardown"
+            )
+        if any(counts.values()):
+            shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+            terminalreporter.write_line(f"{label} tests: {shown}")

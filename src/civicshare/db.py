@@ -101,6 +101,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def import_models() -> None:
     """Import every domain's models so Base.metadata is complete (for migrations and tests)."""
+    from civicshare.accounts import models as _accounts  # noqa: F401
+    from civicshare.audit import models as _audit  # noqa: F401
     from civicshare.datasets import models as _datasets  # noqa: F401
     from civicshare.partners import models as _partners  # noqa: F401
 

@@ -1,9 +1,12 @@
+"""Organisations, the charter they endorse, people and their memberships."""
+
 from __future__ import annotations
 
 import enum
+from datetime import date, datetime
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civicshare.db import Base, Timestamped, text_enum
 
@@ -39,6 +42,23 @@ class PartnerStatus(enum.StrEnum):
     left = "left"
 
 
+class Role(enum.StrEnum):
+    """What a person may do for one partner. Roles belong to a membership, never to a person."""
+
+    admin = "admin"
+    ig_lead = "ig_lead"
+    data_provider = "data_provider"
+    analyst = "analyst"
+    responder = "responder"
+    viewer = "viewer"
+
+    @property
+    def label(self) -> str:
+        return {"ig_lead": "IG lead", "data_provider": "Data provider"}.get(
+            self.value, self.value.capitalize()
+        )
+
+
 class Partner(Timestamped, Base):
     __tablename__ = "partners"
 
@@ -51,3 +71,88 @@ class Partner(Timestamped, Base):
     )
     ods_code: Mapped[str | None] = mapped_column(String(16))
     district: Mapped[str | None] = mapped_column(String(64))
+    ico_registration: Mapped[str | None] = mapped_column(String(16))
+    dpo_name: Mapped[str | None] = mapped_column(String(200))
+    dpo_email: Mapped[str | None] = mapped_column(String(200))
+    caldicott_guardian: Mapped[str | None] = mapped_column(String(200))
+    siro: Mapped[str | None] = mapped_column(String(200))
+    joined_on: Mapped[date | None]
+    left_on: Mapped[date | None]
+
+
+class CharterVersion(Timestamped, Base):
+    """One published version of the partnership's data sharing charter (never edited)."""
+
+    __tablename__ = "charter_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    summary_of_changes: Mapped[str] = mapped_column(Text, default="")
+    published_on: Mapped[date]
+
+
+class CharterEndorsement(Timestamped, Base):
+    __tablename__ = "charter_endorsements"
+    __table_args__ = (UniqueConstraint("partner_id", "charter_version_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="RESTRICT"))
+    charter_version_id: Mapped[int] = mapped_column(
+        ForeignKey("charter_versions.id", ondelete="RESTRICT")
+    )
+    signatory_name: Mapped[str] = mapped_column(String(200))
+    signatory_role: Mapped[str] = mapped_column(String(200))
+    endorsed_on: Mapped[date]
+    recorded_by_membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="RESTRICT")
+    )
+
+
+class Person(Timestamped, Base):
+    """Who someone is. How they prove it lives apart, in accounts.Credential."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="person", order_by="Membership.id"
+    )
+
+
+class Membership(Timestamped, Base):
+    """A person's place in one partner, with the roles they hold there."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("person_id", "partner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="RESTRICT"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="RESTRICT"))
+    job_title: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    ended_at: Mapped[datetime | None]
+
+    person: Mapped[Person] = relationship(back_populates="memberships")
+    partner: Mapped[Partner] = relationship()
+    role_grants: Mapped[list[MembershipRole]] = relationship(
+        cascade="all, delete-orphan", order_by="MembershipRole.role"
+    )
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return frozenset(grant.role for grant in self.role_grants)
+
+
+class MembershipRole(Base):
+    __tablename__ = "membership_roles"
+
+    membership_id: Mapped[int] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[Role] = mapped_column(text_enum(Role, "role"), primary_key=True)

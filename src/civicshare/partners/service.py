@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civicshare.partners.models import Partner, PartnerStatus, PartnerType
+from civicshare.partners.models import (
+    Membership,
+    MembershipRole,
+    Partner,
+    PartnerStatus,
+    PartnerType,
+    Person,
+    Role,
+)
 
 
 def get_by_key(session: Session, key: str) -> Partner | None:
@@ -44,3 +52,68 @@ def upsert(session: Session, records: Iterable[Mapping[str, Any]]) -> list[Partn
         partners.append(partner)
     session.flush()
     return partners
+
+
+# -- people and memberships ----------------------------------------------------------------
+
+
+def get_person_by_email(session: Session, email: str) -> Person | None:
+    return session.scalars(
+        select(Person).where(Person.email == email.strip().lower())
+    ).one_or_none()
+
+
+def create_person(session: Session, *, email: str, display_name: str) -> Person:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"person {display_name!r}: field 'email' is not an e-mail address")
+    if get_person_by_email(session, email) is not None:
+        raise ValueError(f"person {email}: someone with this e-mail address already exists")
+    person = Person(email=email, display_name=display_name.strip())
+    session.add(person)
+    session.flush()
+    return person
+
+
+def add_membership(
+    session: Session,
+    person: Person,
+    partner: Partner,
+    roles: Iterable[Role | str],
+    *,
+    job_title: str = "",
+) -> Membership:
+    """Make `person` a member of `partner` with exactly these roles (replacing earlier ones)."""
+    try:
+        wanted = {Role(role) for role in roles}
+    except ValueError as error:
+        allowed = ", ".join(role.value for role in Role)
+        raise ValueError(
+            f"membership of {person.email} in {partner.key}: {error}; roles are {allowed}"
+        ) from None
+    membership = session.scalars(
+        select(Membership).where(
+            Membership.person_id == person.id, Membership.partner_id == partner.id
+        )
+    ).one_or_none() or Membership(person=person, partner=partner)
+    membership.job_title = job_title
+    membership.active = True
+    membership.ended_at = None
+    membership.role_grants = [MembershipRole(role=role) for role in sorted(wanted)]
+    session.add(membership)
+    session.flush()
+    return membership
+
+
+def members_with_role(session: Session, partner_id: int, role: Role) -> list[Membership]:
+    return list(
+        session.scalars(
+            select(Membership)
+            .join(MembershipRole)
+            .where(
+                Membership.partner_id == partner_id,
+                Membership.active.is_(True),
+                MembershipRole.role == role,
+            )
+        )
+    )

@@ -29,4 +29,9 @@ def render(request: Request, template: str, status_code: int = 200, **context):
     settings = request.app.state.settings
     context.setdefault("partnership_name", settings.partnership_name)
     context.setdefault("csp_nonce", getattr(request.state, "csp_nonce", None))
+    # Set by accounts.api.optional_actor when the page asked who is signed in.
+    context.setdefault("actor", getattr(request.state, "actor", None))
+    web_session = getattr(request.state, "web_session", None)
+    context.setdefault("signed_in", web_session is not None)
+    context.setdefault("csrf_token", web_session.csrf_token if web_session else "")
     return templates.TemplateResponse(request, template, context, status_code=status_code)

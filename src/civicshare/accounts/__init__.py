@@ -1,0 +1,1 @@
+"""Accounts: how people prove who they are (passwords, later OIDC), web sessions, API tokens."""

@@ -1,0 +1,212 @@
+"""Who is calling: FastAPI dependencies for the acting membership, and the token API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from civicshare.accounts import service
+from civicshare.accounts.models import ApiToken, WebSession
+from civicshare.accounts.service import Actor, AuthError
+from civicshare.db import request_session
+from civicshare.partners.models import Membership, PartnerStatus, Role
+
+SESSION_COOKIE = "civicshare_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class MembershipNotChosen(HTTPException):
+    """Signed in, but not yet acting as any membership."""
+
+    def __init__(self) -> None:
+        super().__init__(403, "Choose which partner you are acting for first.")
+
+
+async def optional_actor(
+    request: Request, session: Session = Depends(request_session)
+) -> Actor | None:
+    """The caller acting as one membership, from a bearer token or a session cookie."""
+    if hasattr(request.state, "actor"):
+        return request.state.actor
+    request.state.actor = None
+    request.state.web_session = None
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        token = service.resolve_api_token(session, authorization[7:].strip())
+        membership = session.get(Membership, token.membership_id) if token else None
+        if token is None or not _usable(membership):
+            raise HTTPException(
+                401,
+                "The API token is unknown, expired or revoked, or its membership has ended.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        request.state.actor = service.actor_for(membership, "token", frozenset(token.scopes))
+        return request.state.actor
+
+    cookie = request.cookies.get(SESSION_COOKIE)
+    web_session = service.resolve_session(session, cookie) if cookie else None
+    if web_session is None:
+        return None
+    request.state.web_session = web_session
+    if request.method in UNSAFE_METHODS:
+        await _check_csrf(request, web_session)
+    if web_session.membership_id is not None:
+        membership = session.get(Membership, web_session.membership_id)
+        if _usable(membership):
+            request.state.actor = service.actor_for(membership, "session")
+        else:
+            web_session.membership_id = None
+    return request.state.actor
+
+
+async def _check_csrf(request: Request, web_session: WebSession) -> None:
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        presented = (await request.form()).get(CSRF_FIELD)
+    if not service.csrf_ok(web_session, presented):
+        raise HTTPException(
+            403, "This form has expired or did not come from this site. Go back and try again."
+        )
+
+
+def _usable(membership: Membership | None) -> bool:
+    return (
+        membership is not None
+        and membership.active
+        and membership.person.active
+        and membership.partner.status not in (PartnerStatus.left, PartnerStatus.suspended)
+    )
+
+
+async def current_actor(request: Request, actor: Actor | None = Depends(optional_actor)) -> Actor:
+    if actor is not None:
+        return actor
+    if request.state.web_session is not None:
+        raise MembershipNotChosen()
+    raise HTTPException(
+        401, "Sign in, or send an API token.", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def require_roles(*roles: Role):
+    """A dependency: the actor must hold one of these roles in the membership they act as."""
+    names = " or ".join(role.label for role in roles)
+
+    async def dependency(actor: Actor = Depends(current_actor)) -> Actor:
+        if not actor.has_role(*roles):
+            raise HTTPException(
+                403,
+                f"Acting for {actor.partner_name}, you are not a {names}; this needs that role.",
+            )
+        return actor
+
+    return dependency
+
+
+def require_scope(scope: str):
+    """A dependency: a token must carry this scope (signed-in people have every scope)."""
+
+    async def dependency(actor: Actor = Depends(current_actor)) -> Actor:
+        if not actor.has_scope(scope):
+            raise HTTPException(403, f"This API token does not have the scope {scope}.")
+        return actor
+
+    return dependency
+
+
+# -- the API -------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+
+class MeOut(BaseModel):
+    person: str
+    partner: str
+    partner_key: str
+    roles: list[str]
+    via: str
+    scopes: list[str] | None
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="What the token is for.")
+    scopes: list[str] = Field(description=f"Any of: {', '.join(service.SCOPES)}")
+    days: int = Field(default=90, description="Days until it expires (1 to 365).")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="The secret, shown this once only.")
+
+
+def _token_out(token: ApiToken) -> dict:
+    return {column: getattr(token, column) for column in TokenOut.model_fields}
+
+
+@router.get("/me", response_model=MeOut, summary="Who you are acting as")
+def me(actor: Actor = Depends(current_actor)) -> dict:
+    return {
+        "person": actor.person_name,
+        "partner": actor.partner_name,
+        "partner_key": actor.partner_key,
+        "roles": sorted(actor.roles),
+        "via": actor.via,
+        "scopes": sorted(actor.scopes) if actor.scopes is not None else None,
+    }
+
+
+@router.get("/tokens", response_model=list[TokenOut], summary="Your membership's API tokens")
+def list_tokens(
+    actor: Actor = Depends(current_actor), session: Session = Depends(request_session)
+) -> list[dict]:
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.membership_id == actor.membership_id).order_by(ApiToken.id)
+    )
+    return [_token_out(token) for token in tokens]
+
+
+@router.post("/tokens", response_model=NewTokenOut, status_code=201, summary="Create a token")
+def create_token(
+    body: TokenIn,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+) -> dict:
+    if actor.via != "session":
+        raise HTTPException(403, "API tokens are created by a signed-in person, not by a token.")
+    membership = session.get(Membership, actor.membership_id)
+    try:
+        secret, token = service.create_api_token(
+            session, membership, name=body.name, scopes=body.scopes, days=body.days
+        )
+    except AuthError as error:
+        raise HTTPException(422, str(error)) from None
+    return {**_token_out(token), "token": secret}
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
+def revoke_token(
+    token_id: int,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+) -> dict:
+    try:
+        return _token_out(service.revoke_api_token(session, token_id, actor.membership_id))
+    except AuthError as error:
+        raise HTTPException(404, str(error)) from None

@@ -1,0 +1,66 @@
+"""Credentials, sessions and tokens. Identity (partners.Person) is kept apart from these so
+that another way to sign in (OIDC with Microsoft Entra ID) is one more credential kind."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from civicshare.db import Base, Timestamped, text_enum
+
+
+class CredentialKind(enum.StrEnum):
+    password = "password"
+    oidc = "oidc"
+
+
+class Credential(Timestamped, Base):
+    """One way for a person to sign in: an argon2 password hash, or an OIDC issuer + subject."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("kind", "issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    kind: Mapped[CredentialKind] = mapped_column(text_enum(CredentialKind, "credential_kind"))
+    issuer: Mapped[str] = mapped_column(String(300), default="local")
+    subject: Mapped[str] = mapped_column(String(300))
+    secret_hash: Mapped[str | None] = mapped_column(String(300))
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class WebSession(Timestamped, Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="CASCADE")
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class ApiToken(Timestamped, Base):
+    """Automation acting as one membership, limited to scopes, until it expires or is revoked."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    membership_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]

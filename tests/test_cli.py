@@ -1,0 +1,80 @@
+"""The `civicshare` command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from civicshare import db
+from civicshare.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    result = runner.invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_help_lists_the_commands():
+    output = invoke("--help")
+    for command in ("serve", "demo", "db", "config", "synth"):
+        assert command in output
+
+
+def test_config_show_masks_the_database_password_and_names_sources(settings):
+    output = invoke(
+        "config",
+        "show",
+        env={
+            "CIVICSHARE_DATABASE_URL": "postgresql+psycopg://gateway:hunter2@db.example:5432/cs",
+            "CIVICSHARE_SECRET_KEY": "very-secret-value",
+            "COLUMNS": "200",
+        },
+    )
+    assert "hunter2" not in output and "very-secret-value" not in output
+    assert "postgresql+psycopg://gateway:***@db.example:5432/cs" in output
+    assert "environment" in output and "default" in output
+
+
+def test_config_file_is_read_and_the_environment_wins(settings, tmp_path):
+    (tmp_path / "civicshare.toml").write_text('data_dir = "from-file"\nport = 9001\n')
+    output = invoke("config", "show", env={"CIVICSHARE_PORT": "9100", "COLUMNS": "200"})
+    assert "from-file" in output and "config file" in output
+    assert "9100" in output and "9001" not in output
+
+
+def test_config_file_with_an_unknown_setting_is_refused(settings, tmp_path):
+    (tmp_path / "civicshare.toml").write_text('data_dri = "typo"\n')
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code != 0
+    assert "data_dri" in str(result.exception)
+
+
+def test_db_upgrade_creates_then_reports_up_to_date(settings):
+    env = {
+        "CIVICSHARE_DATA_DIR": str(settings.data_dir),
+        "CIVICSHARE_DATABASE_URL": settings.effective_database_url,
+    }
+    assert "upgraded from empty to" in invoke("db", "upgrade", env=env)
+    assert "already at revision" in invoke("db", "upgrade", env=env)
+    assert "up to date" in invoke("db", "current", env=env)
+    engine = db.make_engine(settings.effective_database_url)
+    assert db.current_revision(engine) == db.head_revision()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
+    env = {"CIVICSHARE_DATA_DIR": str(settings.data_dir)}
+    first = invoke("demo", "--no-serve", "--people", "400", "--seed", "3", env=env)
+    assert "Generating a synthetic county of 400 residents" in first
+    manifest = json.loads((settings.data_dir / "synthetic" / "manifest.json").read_text())
+    assert manifest["people"] == 400 and manifest["seed"] == 3
+    second = invoke("demo", "--no-serve", "--people", "400", "--seed", "3", env=env)
+    assert "Reusing the synthetic county" in second
+    summary = f"{len(manifest['partners'])} partners, {len(manifest['datasets'])} datasets"
+    assert summary in first and summary in second
