@@ -104,3 +104,89 @@ def pytest_terminal_summary(terminalreporter) -> None:
         if any(counts.values()):
             shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
             terminalreporter.write_line(f"{label} tests: {shown}")
+
+
+# -- people, sign-in and clients -------------------------------------------------------------
+
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def client(settings, engine):
+    from fastapi.testclient import TestClient
+
+    from civicshare.app import create_app
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def member(sessions):
+    """member(email, {partner_key: [roles]}) -> person id; partners are created as needed."""
+    from civicshare.accounts import service as accounts
+    from civicshare.partners import service as partners
+
+    def make(email: str, roles_at: dict[str, list[str]], name: str | None = None) -> int:
+        with db.session_scope(sessions) as session:
+            person = partners.get_person_by_email(session, email) or partners.create_person(
+                session, email=email, display_name=name or email.split("@")[0].title()
+            )
+            accounts.set_password(session, person, TEST_PASSWORD)
+            for key, roles in roles_at.items():
+                partner = (
+                    partners.get_by_key(session, key)
+                    or partners.upsert(
+                        session,
+                        [
+                            {
+                                "key": key,
+                                "name": key.replace("-", " ").title(),
+                                "type": "other",
+                                "status": "endorsed",
+                            }
+                        ],
+                    )[0]
+                )
+                partners.add_membership(session, person, partner, roles)
+            return person.id
+
+    return make
+
+
+def sign_in(client, email: str, partner_key: str | None = None) -> str:
+    """Sign `client` in (choosing `partner_key` when given); returns the CSRF token."""
+    from sqlalchemy import select
+
+    from civicshare.accounts.models import WebSession
+    from civicshare.partners.models import Membership, Partner
+
+    response = client.post(
+        "/sign-in", data={"email": email, "password": TEST_PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    sessions = db.make_sessionmaker(client.app.state.engine)
+    with db.session_scope(sessions) as session:
+        web_session = session.scalars(select(WebSession).order_by(WebSession.id.desc())).first()
+        csrf = web_session.csrf_token
+        membership_id = None
+        if partner_key:
+            membership_id = session.scalars(
+                select(Membership.id)
+                .join(Partner)
+                .where(Partner.key == partner_key, Membership.person_id == web_session.person_id)
+            ).one()
+    if membership_id is not None:
+        response = client.post(
+            "/choose-membership",
+            data={"membership_id": membership_id, "csrf_token": csrf},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        with db.session_scope(sessions) as session:
+            csrf = (
+                session.scalars(select(WebSession).order_by(WebSession.id.desc()))
+                .first()
+                .csrf_token
+            )
+    return csrf

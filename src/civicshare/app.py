@@ -11,7 +11,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from civicshare import __version__, db, errors, health
+from civicshare.accounts import api as accounts_api
+from civicshare.accounts import pages as accounts_pages
 from civicshare.config import Settings, get_settings
+from civicshare.partners import api as partners_api
+from civicshare.partners import pages as partners_pages
 from civicshare.web import STATIC_DIR
 from civicshare.web import pages as web_pages
 
@@ -46,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/assets", StaticFiles(directory=STATIC_DIR, check_dir=False), name="assets")
     app.include_router(health.router)
     app.include_router(web_pages.router)
+    app.include_router(accounts_api.router)
+    app.include_router(accounts_pages.router)
+    app.include_router(partners_api.router)
+    app.include_router(partners_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

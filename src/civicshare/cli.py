@@ -134,8 +134,13 @@ def config_show() -> None:
 
 
 def _register_domain_commands() -> None:
+    from civicshare.partners import cli as partners_cli
     from civicshare.synthetic.cli import synth
 
+    app.add_typer(partners_cli.partners_app, name="partners")
+    app.add_typer(partners_cli.people_app, name="people")
+    app.add_typer(partners_cli.charter_app, name="charter")
+    app.add_typer(partners_cli.tokens_app, name="tokens")
     app.command("synth")(synth)
 
 

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default="Worcestershire Office of Data Analytics",
         description="The partnership's name, shown on every page.",
     )
+    host_partner: str = Field(
+        default="worcestershire-cc",
+        description="Key of the partner that runs the gateway; its admins manage the "
+        "partnership itself (partners joining and leaving, the charter).",
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 

@@ -5,15 +5,74 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from civicshare import db
+from civicshare.accounts import service as accounts
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from civicshare.partners import service as partners
+
+# Every demo account signs in with this password. Demo stores only: never seeded otherwise.
+DEMO_PASSWORD = "civicshare-demo"
+DEMO_HOST = "worcestershire-cc"
+
+# Fictional staff. (e-mail, name, job title, {partner key: roles})
+DEMO_PEOPLE = [
+    (
+        "admin@worcestershire-cc.example",
+        "Priya Shah",
+        "Partnership data manager",
+        {"worcestershire-cc": ["admin", "ig_lead"]},
+    ),
+    (
+        "analyst@worcestershire-cc.example",
+        "Tom Hughes",
+        "Office of data analytics analyst",
+        {"worcestershire-cc": ["analyst"]},
+    ),
+    (
+        "provider@worcs-acute.example",
+        "Grace Okafor",
+        "Information systems lead",
+        {"worcs-acute": ["data_provider"]},
+    ),
+    ("crew.manager@hw-fire.example", "Dan Whitfield", "Watch manager", {"hw-fire": ["responder"]}),
+    # Bromsgrove and Redditch share one IG team: one person, two memberships, acting as one.
+    (
+        "jo.kaur@bromsgrove-redditch.example",
+        "Jo Kaur",
+        "Shared information governance lead",
+        {"bromsgrove-dc": ["ig_lead"], "redditch-bc": ["ig_lead", "admin"]},
+    ),
+]
+IG_LEAD_NAMES = [
+    "Helen Price",
+    "Marcus Reid",
+    "Aisha Begum",
+    "Owen Griffiths",
+    "Claire Dunn",
+    "Ravi Mistry",
+    "Sarah Lloyd",
+    "Kwame Mensah",
+    "Fiona Hart",
+    "Gareth Evans",
+    "Lucy Chen",
+    "Noah Bennett",
+]
+
+DEMO_CONTENT = Path(__file__).parent / "demo_content"
+CHARTER_V1 = (DEMO_CONTENT / "charter-v1.md").read_text()
+
+CHARTER_V2_CHANGES = (
+    "Adds emergency sharing under the Civil Contingencies Act 2004 with a time limit, "
+    "and retrospective review of every break-glass access."
+)
+CHARTER_V2 = CHARTER_V1 + "\n" + (DEMO_CONTENT / "charter-v2-addition.md").read_text()
 
 
 @dataclass(frozen=True)
@@ -36,6 +95,7 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
         manifest, generated = ensure_county(county_dir(settings), people, seed, console)
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             summary = seed_store(session, manifest)
+            seed_governance(session, manifest)
     finally:
         engine.dispose()
     return DemoSummary(*summary, generated=generated)
@@ -91,3 +151,75 @@ def seed_store(session, manifest: dict[str, Any]) -> tuple[int, int, int]:
         )
         rows += entry["rows"]
     return len(members), len(manifest["datasets"]), rows
+
+
+def seed_governance(session, manifest: dict[str, Any]) -> None:
+    """Demo people, memberships and the charter, once: later runs leave them as they are."""
+    if partners.get_person_by_email(session, DEMO_PEOPLE[0][0]) is not None:
+        return
+    by_key = {p.key: p for p in partners.list_partners(session)}
+    for email, name, title, roles_at in DEMO_PEOPLE:
+        person = partners.create_person(session, email=email, display_name=name)
+        accounts.set_password(session, person, DEMO_PASSWORD)
+        for key, roles in roles_at.items():
+            partners.add_membership(session, person, by_key[key], roles, job_title=title)
+    has_ig_lead = {
+        key for *_, roles_at in DEMO_PEOPLE for key, r in roles_at.items() if "ig_lead" in r
+    }
+    names = iter(IG_LEAD_NAMES)
+    for entry in manifest["partners"]:
+        if entry["key"] in has_ig_lead:
+            continue
+        person = partners.create_person(
+            session, email=f"ig.lead@{entry['key']}.example", display_name=next(names)
+        )
+        accounts.set_password(session, person, DEMO_PASSWORD)
+        partners.add_membership(
+            session,
+            person,
+            by_key[entry["key"]],
+            ["ig_lead"],
+            job_title="Information governance lead",
+        )
+
+    v1 = partners.publish_charter(
+        session,
+        title="Data sharing charter",
+        body=CHARTER_V1,
+        summary_of_changes="",
+        on=date(2024, 4, 1),
+    )
+    v2 = partners.publish_charter(
+        session,
+        title="Data sharing charter",
+        body=CHARTER_V2,
+        summary_of_changes=CHARTER_V2_CHANGES,
+        on=date(2026, 10, 1),
+    )
+    early_adopters = {
+        "worcestershire-cc",
+        "worcs-acute",
+        "hw-fire",
+        "west-mercia-police",
+        "hw-health-care",
+    }
+    for key, partner in by_key.items():
+        partners.endorse_charter(
+            session,
+            partner,
+            v1,
+            signatory_name="Chief Executive",
+            signatory_role="Chief Executive",
+            on=date(2024, 5, 1),
+            recorded_by_membership_id=None,
+        )
+        if key in early_adopters:
+            partners.endorse_charter(
+                session,
+                partner,
+                v2,
+                signatory_name="Chief Executive",
+                signatory_role="Chief Executive",
+                on=date(2026, 10, 20),
+                recorded_by_membership_id=None,
+            )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def wants_html(request: Request) -> bool:
 def _respond(
     request: Request, status: int, detail: str | None, headers: dict | None = None, **extra: Any
 ) -> Response:
+    if wants_html(request) and status == 401:
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/sign-in?next={target}", status_code=303)
+    if wants_html(request) and extra.get("choose_membership"):
+        return RedirectResponse("/choose-membership", status_code=303)
     if wants_html(request):
         from civicshare.web.pages import error_page
 
@@ -52,10 +58,13 @@ def _respond(
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    from civicshare.accounts.api import MembershipNotChosen
+
     detail = exc.detail if isinstance(exc.detail, str) else None
     if detail == HTTPStatus(exc.status_code).phrase:
         detail = None
-    return _respond(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+    extra = {"choose_membership": True} if isinstance(exc, MembershipNotChosen) else {}
+    return _respond(request, exc.status_code, detail, getattr(exc, "headers", None), **extra)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from civicshare.db import utcnow
 from civicshare.partners.models import (
+    CharterEndorsement,
+    CharterVersion,
     Membership,
     MembershipRole,
     Partner,
@@ -16,6 +21,18 @@ from civicshare.partners.models import (
     PartnerType,
     Person,
     Role,
+)
+
+# What a partner's own admin may change about it.
+DETAIL_FIELDS = (
+    "name",
+    "ods_code",
+    "district",
+    "ico_registration",
+    "dpo_name",
+    "dpo_email",
+    "caldicott_guardian",
+    "siro",
 )
 
 
@@ -46,8 +63,9 @@ def upsert(session: Session, records: Iterable[Mapping[str, Any]]) -> list[Partn
         partner.name = record["name"]
         partner.type = partner_type
         partner.status = PartnerStatus(record.get("status", partner.status or "invited"))
-        partner.ods_code = record.get("ods_code")
-        partner.district = record.get("district")
+        for field in DETAIL_FIELDS:
+            if field in record:
+                setattr(partner, field, record[field])
         session.add(partner)
         partners.append(partner)
     session.flush()
@@ -117,3 +135,132 @@ def members_with_role(session: Session, partner_id: int, role: Role) -> list[Mem
             )
         )
     )
+
+
+# -- partner lifecycle and the charter -----------------------------------------------------
+
+
+def set_status(session: Session, partner: Partner, status: PartnerStatus | str, on: date) -> None:
+    """Join, suspend, reinstate or leave. Leaving ends every membership of the partner."""
+    status = PartnerStatus(status)
+    if partner.status == PartnerStatus.left and status != PartnerStatus.left:
+        raise ValueError(f"partner {partner.key}: has left; invite it again as a new partner")
+    partner.status = status
+    if status == PartnerStatus.endorsed and partner.joined_on is None:
+        partner.joined_on = on
+    if status == PartnerStatus.left:
+        partner.left_on = on
+        for membership in session.scalars(
+            select(Membership).where(Membership.partner_id == partner.id)
+        ):
+            membership.active = False
+            membership.ended_at = utcnow()
+
+
+def current_charter(session: Session) -> CharterVersion | None:
+    return session.scalars(
+        select(CharterVersion).order_by(CharterVersion.version.desc()).limit(1)
+    ).one_or_none()
+
+
+def charter_versions(session: Session) -> list[CharterVersion]:
+    return list(session.scalars(select(CharterVersion).order_by(CharterVersion.version.desc())))
+
+
+def publish_charter(
+    session: Session, *, title: str, body: str, summary_of_changes: str, on: date
+) -> CharterVersion:
+    if not body.strip():
+        raise ValueError("charter: field 'body' is empty; a charter needs its text")
+    latest = current_charter(session)
+    version = CharterVersion(
+        version=(latest.version + 1) if latest else 1,
+        title=title.strip(),
+        body=body,
+        summary_of_changes=summary_of_changes.strip(),
+        published_on=on,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def endorse_charter(
+    session: Session,
+    partner: Partner,
+    charter: CharterVersion,
+    *,
+    signatory_name: str,
+    signatory_role: str,
+    on: date,
+    recorded_by_membership_id: int | None,
+) -> CharterEndorsement:
+    if not signatory_name.strip() or not signatory_role.strip():
+        raise ValueError("endorsement: the signatory's name and role are both needed")
+    existing = session.scalars(
+        select(CharterEndorsement).where(
+            CharterEndorsement.partner_id == partner.id,
+            CharterEndorsement.charter_version_id == charter.id,
+        )
+    ).one_or_none()
+    if existing is not None:
+        raise ValueError(f"{partner.name} has already endorsed charter version {charter.version}")
+    endorsement = CharterEndorsement(
+        partner_id=partner.id,
+        charter_version_id=charter.id,
+        signatory_name=signatory_name.strip(),
+        signatory_role=signatory_role.strip(),
+        endorsed_on=on,
+        recorded_by_membership_id=recorded_by_membership_id,
+    )
+    session.add(endorsement)
+    if partner.status == PartnerStatus.invited:
+        set_status(session, partner, PartnerStatus.endorsed, on)
+    session.flush()
+    return endorsement
+
+
+@dataclass(frozen=True)
+class EndorsementState:
+    partner: Partner
+    latest_version: int | None  # the newest charter version this partner endorsed
+    endorsement: CharterEndorsement | None  # of the current version, if any
+
+    @property
+    def current(self) -> bool:
+        return self.endorsement is not None
+
+
+def endorsement_states(session: Session) -> list[EndorsementState]:
+    """For each partner still in the partnership: has it endorsed the current charter?"""
+    charter = current_charter(session)
+    rows = session.execute(
+        select(CharterEndorsement, CharterVersion.version).join(CharterVersion)
+    ).all()
+    latest: dict[int, int] = {}
+    of_current: dict[int, CharterEndorsement] = {}
+    for endorsement, version in rows:
+        latest[endorsement.partner_id] = max(version, latest.get(endorsement.partner_id, 0))
+        if charter is not None and endorsement.charter_version_id == charter.id:
+            of_current[endorsement.partner_id] = endorsement
+    return [
+        EndorsementState(partner, latest.get(partner.id), of_current.get(partner.id))
+        for partner in list_partners(session)
+        if partner.status != PartnerStatus.left
+    ]
+
+
+def memberships_of_partner(session: Session, partner_id: int) -> list[Membership]:
+    return list(
+        session.scalars(
+            select(Membership)
+            .join(Person)
+            .where(Membership.partner_id == partner_id, Membership.active.is_(True))
+            .order_by(Person.display_name)
+        )
+    )
+
+
+def end_membership(session: Session, membership: Membership) -> None:
+    membership.active = False
+    membership.ended_at = utcnow()

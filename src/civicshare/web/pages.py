@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from civicshare.accounts.api import optional_actor
 from civicshare.datasets import service as datasets
 from civicshare.db import request_session
 from civicshare.partners import service as partners
@@ -19,7 +20,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, session: Session = Depends(request_session)):
+def home(
+    request: Request,
+    actor=Depends(optional_actor),
+    session: Session = Depends(request_session),
+):
     members = partners.list_partners(session)
     holdings = datasets.holdings_by_partner(session)
     rows = [(partner, holdings.get(partner.id)) for partner in members]
@@ -36,7 +41,7 @@ def home(request: Request, session: Session = Depends(request_session)):
 
 
 @router.get("/accessibility", response_class=HTMLResponse)
-def accessibility(request: Request):
+def accessibility(request: Request, actor=Depends(optional_actor)):
     return render(request, "accessibility.html")
 
 

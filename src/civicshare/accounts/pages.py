@@ -1,0 +1,225 @@
+"""Signing in and out, choosing the membership to act as, and API tokens, in the browser."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from civicshare.accounts import service
+from civicshare.accounts.api import SESSION_COOKIE, current_actor, optional_actor
+from civicshare.accounts.models import ApiToken
+from civicshare.accounts.service import Actor, AuthError
+from civicshare.audit import service as audit
+from civicshare.db import request_session
+from civicshare.partners.models import Membership
+from civicshare.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this site: never an open redirect.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, next: str = "/", actor=Depends(optional_actor)):
+    return render(request, "accounts/sign_in.html", next=_safe_next(next), errors={}, email="")
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    next: str = Form("/"),
+    session: Session = Depends(request_session),
+):
+    errors = {}
+    if not email.strip():
+        errors["email"] = "Enter your e-mail address"
+    if not password:
+        errors["password"] = "Enter your password"
+    if not errors:
+        try:
+            person = service.authenticate(session, email, password)
+        except AuthError as error:
+            errors["password"] = str(error)
+    if errors:
+        # The failed-attempt count must persist even though the page shows an error.
+        session.commit()
+        return render(
+            request,
+            "accounts/sign_in.html",
+            status_code=400,
+            next=_safe_next(next),
+            errors=errors,
+            email=email,
+        )
+    token, web_session = service.start_session(session, person)
+    audit.record(session, None, "signed_in", "person", person.id, details={"via": "password"})
+    target = _safe_next(next) if web_session.membership_id else "/choose-membership"
+    if target != _safe_next(next):
+        target += f"?next={_safe_next(next)}"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=int(service.SESSION_LIFETIME.total_seconds()),
+    )
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(
+    request: Request,
+    actor=Depends(optional_actor),
+    session: Session = Depends(request_session),
+):
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        service.end_session(session, cookie)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _signed_in(request: Request) -> None:
+    if request.state.web_session is None:
+        raise HTTPException(401, "Sign in first.")
+
+
+@router.get("/choose-membership")
+def choose_membership_form(
+    request: Request,
+    next: str = "/",
+    actor=Depends(optional_actor),
+    session: Session = Depends(request_session),
+):
+    _signed_in(request)
+    memberships = service.active_memberships(session, request.state.web_session.person_id)
+    return render(
+        request,
+        "accounts/choose_membership.html",
+        memberships=memberships,
+        next=_safe_next(next),
+        error=None,
+    )
+
+
+@router.post("/choose-membership")
+def choose_membership(
+    request: Request,
+    membership_id: int | None = Form(None),
+    next: str = Form("/"),
+    actor=Depends(optional_actor),
+    session: Session = Depends(request_session),
+):
+    _signed_in(request)
+    web_session = request.state.web_session
+    try:
+        if membership_id is None:
+            raise AuthError("Select the partner you are acting for")
+        membership = service.choose_membership(session, web_session, membership_id)
+    except AuthError as error:
+        return render(
+            request,
+            "accounts/choose_membership.html",
+            status_code=400,
+            memberships=service.active_memberships(session, web_session.person_id),
+            next=_safe_next(next),
+            error=str(error),
+        )
+    audit.record(
+        session,
+        service.actor_for(membership, "session"),
+        "chose_membership",
+        "membership",
+        membership.id,
+    )
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.get("/account/tokens")
+def tokens_page(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    return _tokens_page(request, actor, session)
+
+
+def _tokens_page(request, actor, session, *, status_code=200, new_secret=None, errors=None):
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.membership_id == actor.membership_id).order_by(ApiToken.id)
+    ).all()
+    return render(
+        request,
+        "accounts/tokens.html",
+        status_code=status_code,
+        tokens=tokens,
+        scopes=service.SCOPES,
+        new_secret=new_secret,
+        errors=errors or {},
+    )
+
+
+@router.post("/account/tokens")
+async def create_token(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    form = await request.form()
+    name = str(form.get("name", "")).strip()
+    scopes = [str(scope) for scope in form.getlist("scopes")]
+    errors = {}
+    if not name:
+        errors["name"] = "Enter what the token is for"
+    try:
+        days = int(str(form.get("days", "90")))
+    except ValueError:
+        days = 0
+        errors["days"] = "Enter the number of days as a whole number, like 90"
+    if not errors:
+        try:
+            membership = session.get(Membership, actor.membership_id)
+            secret, token = service.create_api_token(
+                session, membership, name=name, scopes=scopes, days=days
+            )
+        except AuthError as error:
+            field = "scopes" if "scope" in str(error) else "days"
+            errors[field] = str(error)
+    if errors:
+        return _tokens_page(request, actor, session, status_code=400, errors=errors)
+    audit.record(
+        session,
+        actor,
+        "token_created",
+        "api_token",
+        token.id,
+        details={"scopes": token.scopes, "name": name},
+    )
+    return _tokens_page(request, actor, session, new_secret=secret)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(
+    request: Request,
+    token_id: int,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    try:
+        service.revoke_api_token(session, token_id, actor.membership_id)
+    except AuthError as error:
+        raise HTTPException(404, str(error)) from None
+    audit.record(session, actor, "token_revoked", "api_token", token_id)
+    return RedirectResponse("/account/tokens", status_code=303)

@@ -1,0 +1,338 @@
+"""The partnership over HTTP: partners, the charter and endorsements, memberships."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import require_scope
+from civicshare.accounts.service import Actor
+from civicshare.audit import service as audit
+from civicshare.db import request_session
+from civicshare.partners import service
+from civicshare.partners.models import Partner, PartnerStatus, PartnerType, Role
+
+router = APIRouter(prefix="/api", tags=["partners"])
+read = require_scope("partners:read")
+write = require_scope("partners:write")
+
+
+def is_partnership_admin(request: Request, actor: Actor) -> bool:
+    """Admins of the host partner manage the partnership itself."""
+    return (
+        actor.has_role(Role.admin) and actor.partner_key == request.app.state.settings.host_partner
+    )
+
+
+def may_manage(request: Request, actor: Actor, partner: Partner) -> bool:
+    """A partner's own admins manage its details and members; so do the partnership's admins."""
+    own_admin = actor.partner_id == partner.id and actor.has_role(Role.admin)
+    return own_admin or is_partnership_admin(request, actor)
+
+
+def _partner(session: Session, key: str) -> Partner:
+    partner = service.get_by_key(session, key)
+    if partner is None:
+        raise HTTPException(404, f"There is no partner with the key {key!r}.")
+    return partner
+
+
+class PartnerOut(BaseModel):
+    key: str
+    name: str
+    type: PartnerType
+    status: PartnerStatus
+    ods_code: str | None
+    district: str | None
+    ico_registration: str | None
+    dpo_name: str | None
+    dpo_email: str | None
+    caldicott_guardian: str | None
+    siro: str | None
+    joined_on: date | None
+    left_on: date | None
+
+    model_config = {"from_attributes": True}
+
+
+class PartnerIn(BaseModel):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,63}$")
+    name: str = Field(min_length=2, max_length=200)
+    type: PartnerType
+    ods_code: str | None = None
+    ico_registration: str | None = None
+
+
+class PartnerDetailsIn(BaseModel):
+    name: str | None = Field(default=None, min_length=2, max_length=200)
+    ods_code: str | None = None
+    ico_registration: str | None = None
+    dpo_name: str | None = None
+    dpo_email: str | None = None
+    caldicott_guardian: str | None = None
+    siro: str | None = None
+
+
+class StatusIn(BaseModel):
+    status: PartnerStatus
+    reason: str = Field(min_length=3, description="Why; kept in the audit log.")
+    on: date = Field(default_factory=date.today)
+
+
+class CharterIn(BaseModel):
+    title: str = Field(min_length=3)
+    body: str = Field(min_length=10)
+    summary_of_changes: str = ""
+
+
+class EndorsementIn(BaseModel):
+    signatory_name: str = Field(min_length=2)
+    signatory_role: str = Field(min_length=2)
+    endorsed_on: date = Field(default_factory=date.today)
+
+
+class MemberIn(BaseModel):
+    email: str
+    display_name: str | None = Field(default=None, description="Needed for someone new.")
+    roles: list[Role] = Field(min_length=1)
+    job_title: str = ""
+
+
+class MemberOut(BaseModel):
+    id: int
+    email: str
+    display_name: str
+    job_title: str
+    roles: list[Role]
+
+
+def _member_out(membership) -> dict:
+    return {
+        "id": membership.id,
+        "email": membership.person.email,
+        "display_name": membership.person.display_name,
+        "job_title": membership.job_title,
+        "roles": sorted(membership.roles),
+    }
+
+
+@router.get("/partners", response_model=list[PartnerOut], summary="Every partner")
+def list_partners(actor: Actor = Depends(read), session: Session = Depends(request_session)):
+    return service.list_partners(session)
+
+
+@router.get("/partners/{key}", response_model=PartnerOut, summary="One partner")
+def get_partner(
+    key: str, actor: Actor = Depends(read), session: Session = Depends(request_session)
+):
+    return _partner(session, key)
+
+
+@router.post("/partners", response_model=PartnerOut, status_code=201, summary="Invite a partner")
+def invite_partner(
+    body: PartnerIn,
+    request: Request,
+    actor: Actor = Depends(write),
+    session: Session = Depends(request_session),
+):
+    if not is_partnership_admin(request, actor):
+        raise HTTPException(403, "Only the partnership's admins invite new partners.")
+    if service.get_by_key(session, body.key):
+        raise HTTPException(409, f"A partner with the key {body.key!r} already exists.")
+    (partner,) = service.upsert(session, [{**body.model_dump(), "status": "invited"}])
+    audit.record(session, actor, "partner_invited", "partner", partner.key)
+    return partner
+
+
+@router.patch("/partners/{key}", response_model=PartnerOut, summary="Change a partner's details")
+def update_partner(
+    key: str,
+    body: PartnerDetailsIn,
+    request: Request,
+    actor: Actor = Depends(write),
+    session: Session = Depends(request_session),
+):
+    partner = _partner(session, key)
+    if not may_manage(request, actor, partner):
+        raise HTTPException(403, f"Only {partner.name}'s admins change its details.")
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        setattr(partner, field, value)
+    audit.record(
+        session, actor, "partner_updated", "partner", key, details={"fields": sorted(changes)}
+    )
+    return partner
+
+
+@router.post(
+    "/partners/{key}/status",
+    response_model=PartnerOut,
+    summary="Suspend, reinstate or mark as left",
+)
+def set_partner_status(
+    key: str,
+    body: StatusIn,
+    request: Request,
+    actor: Actor = Depends(write),
+    session: Session = Depends(request_session),
+):
+    if not is_partnership_admin(request, actor):
+        raise HTTPException(403, "Only the partnership's admins change a partner's status.")
+    partner = _partner(session, key)
+    before = partner.status
+    try:
+        service.set_status(session, partner, body.status, body.on)
+    except ValueError as error:
+        raise HTTPException(409, str(error)) from None
+    audit.record(
+        session,
+        actor,
+        "partner_status_changed",
+        "partner",
+        key,
+        reason=body.reason,
+        details={"from": before.value, "to": partner.status.value},
+    )
+    return partner
+
+
+@router.get("/charter", summary="The charter: every version, and who endorsed the current one")
+def charter(actor: Actor = Depends(read), session: Session = Depends(request_session)) -> dict:
+    current = service.current_charter(session)
+    return {
+        "current_version": current.version if current else None,
+        "versions": [
+            {
+                "version": v.version,
+                "title": v.title,
+                "published_on": v.published_on,
+                "summary_of_changes": v.summary_of_changes,
+                "body": v.body,
+            }
+            for v in service.charter_versions(session)
+        ],
+        "partners": [
+            {
+                "partner": s.partner.key,
+                "endorsed_current": s.current,
+                "latest_endorsed_version": s.latest_version,
+                "signatory": s.endorsement.signatory_name if s.endorsement else None,
+                "endorsed_on": s.endorsement.endorsed_on if s.endorsement else None,
+            }
+            for s in service.endorsement_states(session)
+        ],
+    }
+
+
+@router.post("/charter", status_code=201, summary="Publish a new charter version")
+def publish_charter(
+    body: CharterIn,
+    request: Request,
+    actor: Actor = Depends(write),
+    session: Session = Depends(request_session),
+) -> dict:
+    if not is_partnership_admin(request, actor):
+        raise HTTPException(403, "Only the partnership's admins publish the charter.")
+    version = service.publish_charter(session, **body.model_dump(), on=date.today())
+    audit.record(session, actor, "charter_published", "charter", version.version)
+    return {"version": version.version}
+
+
+@router.post(
+    "/charter/{version}/endorsements",
+    status_code=201,
+    summary="Record your partner's endorsement of a charter version",
+)
+def endorse(
+    version: int,
+    body: EndorsementIn,
+    actor: Actor = Depends(write),
+    session: Session = Depends(request_session),
+) -> dict:
+    if not actor.has_role(Role.admin, Role.ig_lead):
+        raise HTTPException(403, "Only an admin or IG lead records their partner's endorsement.")
+    charter_version = next(
+        (v for v in service.charter_versions(session) if v.version == version), None
+    )
+    if charter_version is None:
+        raise HTTPException(404, f"There is no charter version {version}.")
+    partner = session.get(Partner, actor.partner_id)
+    try:
+        service.endorse_charter(
+            session,
+            partner,
+            charter_version,
+            signatory_name=body.signatory_name,
+            signatory_role=body.signatory_role,
+            on=body.endorsed_on,
+            recorded_by_membership_id=actor.membership_id,
+        )
+    except ValueError as error:
+        raise HTTPException(409, str(error)) from None
+    audit.record(
+        session,
+        actor,
+        "charter_endorsed",
+        "charter",
+        version,
+        details={"partner": partner.key, "signatory": body.signatory_role},
+    )
+    return {"partner": partner.key, "version": version}
+
+
+@router.get(
+    "/partners/{key}/members", response_model=list[MemberOut], summary="A partner's members"
+)
+def members(
+    key: str,
+    request: Request,
+    actor: Actor = Depends(read),
+    session: Session = Depends(request_session),
+):
+    partner = _partner(session, key)
+    if not may_manage(request, actor, partner):
+        raise HTTPException(403, f"Only {partner.name}'s admins see its members.")
+    return [_member_out(m) for m in service.memberships_of_partner(session, partner.id)]
+
+
+@router.post(
+    "/partners/{key}/members",
+    response_model=MemberOut,
+    status_code=201,
+    summary="Add someone to a partner, or change their roles there",
+)
+def add_member(
+    key: str,
+    body: MemberIn,
+    request: Request,
+    actor: Actor = Depends(write),
+    session: Session = Depends(request_session),
+):
+    partner = _partner(session, key)
+    if not may_manage(request, actor, partner):
+        raise HTTPException(403, f"Only {partner.name}'s admins add its members.")
+    person = service.get_person_by_email(session, body.email)
+    try:
+        if person is None:
+            if not body.display_name:
+                raise ValueError(f"{body.email} is new here: give their display_name too")
+            person = service.create_person(
+                session, email=body.email, display_name=body.display_name
+            )
+        membership = service.add_membership(
+            session, person, partner, body.roles, job_title=body.job_title
+        )
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+    audit.record(
+        session,
+        actor,
+        "membership_granted",
+        "membership",
+        membership.id,
+        details={"partner": key, "roles": sorted(membership.roles)},
+    )
+    return _member_out(membership)

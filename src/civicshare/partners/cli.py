@@ -1,0 +1,280 @@
+"""`civicshare partners`, `people` and `charter`: the operator's view at the server.
+
+Changes made here are recorded in the audit log as made by the operator (the OS user)."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from civicshare import db
+from civicshare.accounts import service as accounts
+from civicshare.audit import service as audit
+from civicshare.config import get_settings
+from civicshare.partners import service
+from civicshare.partners.models import PartnerStatus, PartnerType, Role
+
+partners_app = typer.Typer(help="The partners of the partnership.", no_args_is_help=True)
+people_app = typer.Typer(help="People, their memberships and roles.", no_args_is_help=True)
+charter_app = typer.Typer(help="The data sharing charter.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for automation.", no_args_is_help=True)
+console = Console()
+
+
+def _operator() -> dict:
+    return {"via": "cli", "os_user": getpass.getuser()}
+
+
+def _unit_of_work():
+    settings = get_settings()
+    engine = db.make_engine(settings.effective_database_url)
+    return db.session_scope(db.make_sessionmaker(engine))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]{message}[/]")
+    raise typer.Exit(1)
+
+
+def _partner(session, key: str):
+    partner = service.get_by_key(session, key)
+    if partner is None:
+        _fail(f"There is no partner with the key {key!r}; see `civicshare partners list`.")
+    return partner
+
+
+@partners_app.command("list")
+def list_partners() -> None:
+    """Every partner, its type, status and charter endorsement."""
+    with _unit_of_work() as session:
+        states = {s.partner.id: s for s in service.endorsement_states(session)}
+        table = Table("key", "name", "type", "ODS", "status", "current charter")
+        for partner in service.list_partners(session):
+            state = states.get(partner.id)
+            endorsed = "-" if state is None else ("endorsed" if state.current else "NOT endorsed")
+            table.add_row(
+                partner.key,
+                partner.name,
+                partner.type.label,
+                partner.ods_code or "",
+                partner.status.value,
+                endorsed,
+            )
+        console.print(table)
+
+
+@partners_app.command("add")
+def add_partner(
+    key: str = typer.Argument(..., help="Short key, e.g. wyre_forest."),
+    name: str = typer.Option(..., help="Full name of the organisation."),
+    type: PartnerType = typer.Option(..., help="Kind of organisation."),
+    ods_code: str | None = typer.Option(None, help="ODS code, where it has one."),
+    ico_registration: str | None = typer.Option(None, help="ICO registration number."),
+) -> None:
+    """Invite a partner into the partnership."""
+    with _unit_of_work() as session:
+        if service.get_by_key(session, key):
+            _fail(f"A partner with the key {key!r} already exists.")
+        service.upsert(
+            session,
+            [
+                {
+                    "key": key,
+                    "name": name,
+                    "type": type,
+                    "ods_code": ods_code,
+                    "ico_registration": ico_registration,
+                }
+            ],
+        )
+        audit.record(session, None, "partner_invited", "partner", key, details=_operator())
+    console.print(f"Invited {name} ({key}).")
+
+
+@partners_app.command("status")
+def partner_status(
+    key: str,
+    status: PartnerStatus,
+    reason: str = typer.Option(..., help="Why; kept in the audit log."),
+) -> None:
+    """Suspend, reinstate, or mark a partner as having left (ends its memberships)."""
+    with _unit_of_work() as session:
+        partner = _partner(session, key)
+        before = partner.status
+        try:
+            service.set_status(session, partner, status, date.today())
+        except ValueError as error:
+            _fail(str(error))
+        audit.record(
+            session,
+            None,
+            "partner_status_changed",
+            "partner",
+            key,
+            reason=reason,
+            details={**_operator(), "from": before.value, "to": status.value},
+        )
+    console.print(f"{key}: {before.value} -> {status.value}")
+
+
+@people_app.command("add")
+def add_person(
+    email: str,
+    name: str = typer.Option(..., help="Display name."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read a password from standard input."
+    ),
+) -> None:
+    """Add a person (an identity). Without a password they cannot sign in yet."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    with _unit_of_work() as session:
+        try:
+            person = service.create_person(session, email=email, display_name=name)
+            if password is not None:
+                accounts.set_password(session, person, password)
+        except (ValueError, accounts.AuthError) as error:
+            _fail(str(error))
+        audit.record(session, None, "person_added", "person", person.id, details=_operator())
+    console.print(f"Added {name} <{email.lower()}>.")
+
+
+@people_app.command("grant")
+def grant(
+    email: str,
+    partner: str = typer.Argument(..., help="Partner key."),
+    role: list[Role] = typer.Option(..., "--role", help="A role there; repeat for several."),
+    job_title: str = typer.Option("", help="Their job title at this partner."),
+) -> None:
+    """Make a person a member of a partner with exactly these roles."""
+    with _unit_of_work() as session:
+        person = service.get_person_by_email(session, email)
+        if person is None:
+            _fail(f"No one has the e-mail address {email}; add them with `civicshare people add`.")
+        membership = service.add_membership(
+            session, person, _partner(session, partner), role, job_title=job_title
+        )
+        audit.record(
+            session,
+            None,
+            "membership_granted",
+            "membership",
+            membership.id,
+            details={**_operator(), "partner": partner, "roles": sorted(membership.roles)},
+        )
+    console.print(f"{email} is now {', '.join(sorted(r.label for r in role))} at {partner}.")
+
+
+@people_app.command("list")
+def list_people(
+    partner: str | None = typer.Option(None, help="Only this partner's members."),
+) -> None:
+    """People and the memberships they hold."""
+    with _unit_of_work() as session:
+        table = Table("name", "e-mail", "partner", "roles", "job title")
+        partners = [_partner(session, partner)] if partner else service.list_partners(session)
+        for each in partners:
+            for membership in service.memberships_of_partner(session, each.id):
+                table.add_row(
+                    membership.person.display_name,
+                    membership.person.email,
+                    each.key,
+                    ", ".join(sorted(r.label for r in membership.roles)),
+                    membership.job_title,
+                )
+        console.print(table)
+
+
+@charter_app.command("publish")
+def publish(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The charter text."),
+    title: str = typer.Option(..., help="Title of this version."),
+    changes: str = typer.Option("", help="What changed since the last version."),
+) -> None:
+    """Publish a new charter version; every partner must then re-endorse it."""
+    with _unit_of_work() as session:
+        version = service.publish_charter(
+            session, title=title, body=file.read_text(), summary_of_changes=changes, on=date.today()
+        )
+        audit.record(
+            session, None, "charter_published", "charter", version.version, details=_operator()
+        )
+    console.print(f"Published charter version {version.version}.")
+
+
+@charter_app.command("status")
+def charter_status() -> None:
+    """Who has endorsed the current charter, and who has not yet re-endorsed it."""
+    with _unit_of_work() as session:
+        charter = service.current_charter(session)
+        if charter is None:
+            _fail("No charter has been published yet.")
+        table = Table(
+            "partner",
+            f"version {charter.version}",
+            "signed by",
+            "on",
+            title=f"Charter version {charter.version}: {charter.title}",
+        )
+        for state in service.endorsement_states(session):
+            if state.current:
+                e = state.endorsement
+                table.add_row(
+                    state.partner.name,
+                    "endorsed",
+                    f"{e.signatory_name}, {e.signatory_role}",
+                    e.endorsed_on.isoformat(),
+                )
+            else:
+                was = f" (endorsed v{state.latest_version})" if state.latest_version else ""
+                table.add_row(state.partner.name, f"[red]not yet[/]{was}", "", "")
+        console.print(table)
+
+
+@tokens_app.command("create")
+def create_token(
+    email: str,
+    partner: str = typer.Argument(..., help="The partner the token acts for."),
+    name: str = typer.Option(..., help="What it is for."),
+    scope: list[str] = typer.Option(..., "--scope", help="Repeat for several."),
+    days: int = typer.Option(90, help="Days until it expires (at most 365)."),
+) -> None:
+    """Create an API token acting as EMAIL's membership of PARTNER; prints it once."""
+    with _unit_of_work() as session:
+        person = service.get_person_by_email(session, email)
+        target = _partner(session, partner)
+        membership = (
+            next(
+                (
+                    m
+                    for m in accounts.active_memberships(session, person.id)
+                    if m.partner_id == target.id
+                ),
+                None,
+            )
+            if person
+            else None
+        )
+        if membership is None:
+            _fail(f"{email} is not an active member of {partner}.")
+        try:
+            secret, token = accounts.create_api_token(
+                session, membership, name=name, scopes=scope, days=days
+            )
+        except accounts.AuthError as error:
+            _fail(str(error))
+        audit.record(
+            session,
+            None,
+            "token_created",
+            "api_token",
+            token.id,
+            details={**_operator(), "scopes": token.scopes},
+        )
+    console.print(f"Token for {email} at {partner} (shown once):")
+    print(secret)
