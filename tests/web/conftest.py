@@ -65,15 +65,20 @@ def page(browser):
     # Failed loads are caught by URL below; the console's copy of them names no URL.
     page.on(
         "console",
-        lambda m: m.type == "error"
-        and not m.text.startswith("Failed to load resource")
-        and problems.append(f"console: {m.text}"),
+        lambda m: (
+            m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and problems.append(f"console: {m.text}")
+        ),
     )
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on(
         "response",
-        lambda r: r.status >= 400 and not r.url.endswith("/no-such-page")
-        and problems.append(f"{r.status} {r.url}"),
+        lambda r: (
+            r.status >= 400
+            and not r.url.endswith("/no-such-page")
+            and problems.append(f"{r.status} {r.url}")
+        ),
     )
     page.problems = problems
     yield page
@@ -89,9 +94,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def live_settings(tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("live") / "data"
-    settings = Settings(
-        data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}"
-    )
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
     settings.ensure_dirs()
     engine = db.make_engine(settings.effective_database_url)
     db.upgrade(engine)
