@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from civicshare.synthetic.common import nhs_is_valid
+from civicshare.synthetic.mess import KINDS, MessRates
+from civicshare.synthetic.service import generate
+
+from .helpers import read_dataset
+
+
+def digest(root):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_same_seed_same_bytes_different_seed_different(tmp_path):
+    a = generate(600, 11, tmp_path / "a")
+    b = generate(600, 11, tmp_path / "b")
+    c = generate(600, 12, tmp_path / "c")
+    da, db, dc = digest(tmp_path / "a"), digest(tmp_path / "b"), digest(tmp_path / "c")
+    assert da == db
+    assert a == b
+    assert len(da) > 40
+    assert da.keys() == dc.keys()
+    differ = [k for k in da if da[k] != dc[k]]
+    assert len(differ) >= len(da) - 2  # essentially every file changes with the seed
+    assert c["seed"] == 12
+    text = (tmp_path / "a" / "manifest.json").read_text()
+    assert json.loads(text) == a
+    # regenerating into the same directory replaces, never accumulates
+    generate(600, 11, tmp_path / "a")
+    assert digest(tmp_path / "a") == da
+
+
+def test_zero_rates_give_clean_data(tmp_path):
+    m = generate(800, 5, tmp_path, rates=MessRates(**{k: 0.0 for k in KINDS}))
+    for d in m["datasets"]:
+        if "truth" not in d:
+            continue
+        truth = pq.read_table(tmp_path / d["truth"]).to_pandas()
+        errs = [c for c in truth.columns if c.startswith("err_")]
+        assert not truth[errs].to_numpy().any(), d["name"]
+        assert all(c["applied"] == 0 for c in d["error_counts"].values())
+    gp = read_dataset(tmp_path, next(d for d in m["datasets"] if d["name"] == "gp-registrations"))
+    assert nhs_is_valid(np.array(gp.column("nhs_number").to_pylist())).all()
+
+
+def test_high_rates_are_honoured(tmp_path):
+    rates = MessRates(typo=0.5, duplicate=0.2, missing_nhs=0.4)
+    m = generate(800, 5, tmp_path, rates=rates)
+    gp = next(d for d in m["datasets"] if d["name"] == "gp-registrations")
+    c = gp["error_counts"]
+    assert 0.44 < c["typo"]["applied"] / c["typo"]["eligible"] < 0.56
+    assert 0.15 < c["duplicate"]["applied"] / c["duplicate"]["eligible"] < 0.25
+    assert gp["error_rates"]["typo"] == 0.5
+
+
+def test_mess_rates_parse_and_validate():
+    r = MessRates.parse(["typo=0.1", "date-swap=0"])
+    assert r.typo == 0.1 and r.date_swap == 0.0 and r.nickname == MessRates().nickname
+    for bad in (["typo"], ["nonsense=0.1"], ["typo=1.5"]):
+        try:
+            MessRates.parse(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad} accepted")
