@@ -305,6 +305,7 @@ class Geography:
 
 SPACING = 14.0  # metres between neighbouring properties on one side
 SETBACK = 12.0  # metres from the street centre line
+SECTOR_UNITS = 250  # target postcode units per sector (about 3,000 properties)
 
 
 def build_geography(
@@ -430,6 +431,12 @@ def build_geography(
             inner = np.hypot(ddx, ddy) < 0.6 * s.sigma
             outward[sel[inner]] = central[0][0]
 
+    # units: each street split evenly into runs of at most 8-20 neighbouring properties
+    unit_size = rng.integers(8, 21, n_st)
+    n_units = np.ceil(kk / unit_size).astype(np.int64)
+    unit_in_street = i_in * n_units[street_of] // kk[street_of]
+    # sectors: streets of one outward code in bearing order, cut into runs of units
+    # (at most 400 units, the number of distinct two-letter unit codes)
     street_sector = np.zeros(n_st, dtype=np.int64)
     street_order = np.zeros(n_st, dtype=np.int64)
     order_counter = 0
@@ -441,15 +448,13 @@ def build_geography(
         ang = np.arctan2(st["cy"][sel] - my, st["cx"][sel] - mx)
         o = np.argsort(ang, kind="stable")
         sel = sel[o]
-        total = int(w.sum())
-        size = max(2500, math.ceil(total / 10))
-        cum_before = np.concatenate([[0], np.cumsum(kk[sel])[:-1]])
+        total = int(n_units[sel].sum())
+        size = max(SECTOR_UNITS, math.ceil(total / 10))
+        cum_before = np.concatenate([[0], np.cumsum(n_units[sel])[:-1]])
         street_sector[sel] = np.minimum(cum_before // size, 9)
         street_order[sel] = order_counter + np.arange(len(sel))
         order_counter += len(sel)
 
-    unit_size = rng.integers(8, 21, n_st)
-    unit_in_street = i_in // unit_size[street_of]
     # order properties by (street_order, i_in): unit ordinal within (outward, sector)
     prop_order = np.lexsort((i_in, street_order[street_of]))
     s_sorted = street_of[prop_order]
