@@ -23,7 +23,7 @@ from .geography import DISTRICT_KEYS, DISTRICTS, Geography, single_line_address
 from .mess import Mess, MessRates
 from .outcomes import FEATURES
 from .partnership import DISTRICT_PARTNER
-from .people import HTYPE_NAMES, Population
+from .people import ETHNIC_GROUP, HTYPE_NAMES, Population
 
 COUNTY = "worcestershire-cc"
 
@@ -943,6 +943,17 @@ def _household_leads(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return first, head, partner, n_adults
 
 
+# each district's council tax system writes dates its own way
+CT_DATE_FORMAT = {
+    "worcester": "%Y-%m-%d",
+    "malvern-hills": "%d/%m/%Y",
+    "wychavon": "%d/%m/%Y",
+    "bromsgrove": "%d-%m-%Y",
+    "redditch": "%d-%m-%Y",
+    "wyre-forest": "%d.%m.%Y",
+}
+
+
 def district_datasets(ctx: Context) -> None:
     P = ctx.pop.p
     H = ctx.pop.h
@@ -1031,7 +1042,7 @@ def district_datasets(ctx: Context) -> None:
                     np.where(
                         np.isnat(H["move_date"][hsr]), tenancy_start[hsr], H["move_date"][hsr]
                     ),
-                    "%d-%m-%Y",
+                    CT_DATE_FORMAT.get(d.key, "%d-%m-%Y"),
                 ),
             },
             truth_extra={"single_adult": n_adults[hsr] == 1},
@@ -1411,6 +1422,7 @@ def write_people_truth(ctx: Context) -> None:
             "age": pa.array(P["age"]),
             "sex": s_arr(np.where(P["male"], "M", "F")),
             "ethnic_category": s_arr(P["ethnic"]),
+            "ethnic_group": s_arr(np.array([ETHNIC_GROUP[e] for e in P["ethnic"]], dtype=object)),
             "nhs_number": fmt_nhs(P["nhs"]),
             "phone": blank_to_null(s_arr(P["phone"])),
             "household_role": s_arr(

@@ -344,6 +344,17 @@ def make_population(rng, n_people: int) -> Population:
         < _sigmoid(-4.3 + 0.6 * (cfs - 3) + 0.9 * dementia + 0.4 * lives_alone + 3.0 * learning_dis)
     )
 
+    # double-barrelled children: parents with different surnames, some children carry both
+    surname_str = sn_arr[surname]
+    partner_own = np.full(n_h, -1, dtype=np.int64)
+    kept = (role == 1) & ~takes & (male != male[np.maximum(np.arange(n) - 1, 0)])
+    partner_own[hh[kept]] = own_surname[kept]
+    h_double = (partner_own >= 0) & (rng.random(n_h) < 0.15) & ~h_child_other
+    dbl = child & h_double[hh]
+    surname_str[dbl] = (
+        sn_arr[h_surname[hh[dbl]]] + "-" + sn_arr[np.maximum(partner_own[hh[dbl]], 0)]
+    )
+
     p = {
         "household": hh,
         "role": role,
@@ -352,7 +363,7 @@ def make_population(rng, n_people: int) -> Population:
         "male": male,
         "forename": forename,
         "middle": middle,
-        "surname": sn_arr[surname],
+        "surname": surname_str,
         "maiden_surname": np.where(maiden >= 0, sn_arr[np.maximum(maiden, 0)], ""),
         "recent_surname_change": recent_change,
         "twin_of": twin_of,
