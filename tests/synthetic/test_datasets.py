@@ -243,3 +243,16 @@ def test_new_care_packages_follow_discharge(county, name):
     after = pk[pk.after_discharge]
     assert len(after) > 0
     assert set(after.person_id) <= set(o[o.new_care_package_30d].person_id)
+
+
+def test_twins_appear_in_a_source_as_near_identical_records(county):
+    out, m = county
+    entry = next(d for d in m["datasets"] if d["name"] == "gp-registrations")
+    t = read_dataset(out, entry).to_pandas()
+    truth = pq.read_table(out / entry["truth"]).to_pandas()
+    people = pq.read_table(out / "truth" / "people.parquet").to_pandas()
+    twins = people[people.twin_person_id.notna()]
+    t["person_id"] = truth.person_id.to_numpy()
+    held = t[t.person_id.isin(twins.person_id) & ~truth.err_duplicate.to_numpy()]
+    pairs = held.groupby(["family_name", "date_of_birth", "postcode"]).person_id.nunique()
+    assert (pairs == 2).sum() >= 5  # same surname, birth date and address: two people

@@ -204,13 +204,9 @@ class Mess:
         wrong = self._draw("wrong_nhs", out >= 0)
         idx = np.flatnonzero(wrong)
         other = self.rng.random(len(idx)) < 0.2
-        pos = self.rng.integers(0, 10, len(idx))
+        pos = self.rng.integers(1, 10, len(idx))  # any digit but the leading 9
         delta = self.rng.integers(1, 10, len(idx))
         p10 = 10 ** (9 - pos)
-        digit = (out[idx] // p10) % 10
-        newdigit = (digit + delta) % 10
-        # the leading 9 stays: change a different digit when position 0 was chosen
-        p10 = np.where(pos == 0, 10**8, p10)
         digit = (out[idx] // p10) % 10
         newdigit = (digit + delta) % 10
         typoed = out[idx] + (newdigit - digit) * p10

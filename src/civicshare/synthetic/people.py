@@ -104,7 +104,7 @@ def _members(rng, htype: str, m: int):
             age = clip(65 + g.gamma(2.0, 6.5, m), 65, 104)
             male = g.random(m) < 0.38
         else:
-            age = 20 + 45 * g.beta(1.4, 1.1, m)
+            age = 20 + 45 * g.beta(1.7, 1.0, m)
             male = g.random(m) < 0.55
         return sizes, np.zeros(m, int), np.zeros(m, int), age, male
     if htype in ("couple_older", "couple_young"):
@@ -113,7 +113,7 @@ def _members(rng, htype: str, m: int):
             a1 = clip(65 + g.gamma(2.0, 5.5, m), 65, 103)
             a2 = clip(a1 + g.normal(-2, 3, m), 58, 104)
         else:
-            a1 = g.uniform(22, 64.9, m)
+            a1 = 22 + 43 * g.beta(1.5, 1.0, m)
             a2 = clip(a1 + g.normal(-2, 4, m), 19, 70)
         same = g.random(m) < 0.05
         m1 = np.where(same, g.random(m) < 0.5, True)
@@ -125,7 +125,7 @@ def _members(rng, htype: str, m: int):
     if htype in ("couple_dep_children", "couple_nondep_children", "lone_parent"):
         if htype == "couple_dep_children":
             nc = g.choice([1, 2, 3, 4], m, p=[0.40, 0.42, 0.14, 0.04])
-            a1 = clip(27 + g.gamma(4, 2.8, m), 24, 62)
+            a1 = clip(28 + g.gamma(4, 3.2, m), 24, 64)
             a2 = clip(a1 - 2 + g.normal(0, 3, m), 21, 56)
             nadult = 2
         elif htype == "couple_nondep_children":
@@ -178,7 +178,7 @@ def _members(rng, htype: str, m: int):
     # sharers and students: unrelated adults
     if htype == "sharers":
         sizes = g.choice([2, 3, 4], m, p=[0.45, 0.4, 0.15])
-        lo, hi = 21, 45
+        lo, hi = 21, 40
     else:
         sizes = g.choice([3, 4, 5, 6], m, p=[0.25, 0.35, 0.25, 0.15])
         lo, hi = 18, 23.9
