@@ -13,6 +13,8 @@ from fastapi.staticfiles import StaticFiles
 from civicshare import __version__, db, errors, health
 from civicshare.accounts import api as accounts_api
 from civicshare.accounts import pages as accounts_pages
+from civicshare.agreements import api as agreements_api
+from civicshare.agreements import pages as agreements_pages
 from civicshare.config import Settings, get_settings
 from civicshare.partners import api as partners_api
 from civicshare.partners import pages as partners_pages
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_pages.router)
     app.include_router(partners_api.router)
     app.include_router(partners_pages.router)
+    app.include_router(agreements_api.router)
+    app.include_router(agreements_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi import Depends
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from starlette.requests import Request
@@ -102,6 +103,7 @@ def current_revision(engine: Engine) -> str | None:
 def import_models() -> None:
     """Import every domain's models so Base.metadata is complete (for migrations and tests)."""
     from civicshare.accounts import models as _accounts  # noqa: F401
+    from civicshare.agreements import models as _agreements  # noqa: F401
     from civicshare.audit import models as _audit  # noqa: F401
     from civicshare.datasets import models as _datasets  # noqa: F401
     from civicshare.partners import models as _partners  # noqa: F401
@@ -119,7 +121,17 @@ def text_enum(cls: type[enum.Enum], name: str) -> Enum:
     )
 
 
-def request_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: the request's unit of work on the governance store."""
+def _unit_of_work(request: Request) -> Iterator[Session]:
     with session_scope(request.app.state.sessions) as session:
         yield session
+
+
+def request_session(
+    session: Session = Depends(_unit_of_work, scope="function"),
+) -> Session:
+    """FastAPI dependency: the request's unit of work on the governance store.
+
+    Scope "function" commits before the response is sent, so a client that follows a
+    redirect after a POST always sees what the POST wrote (FastAPI's default for yield
+    dependencies would commit only after the response went out)."""
+    return session

@@ -1,0 +1,543 @@
+"""A library of agreement templates for the partnership's common patterns.
+
+A template fills a new draft: parties (by partner key in the demo partnership, else the first
+partner of the same type), purpose, lawful basis, data items with their treatments, handling and
+DPIA screening answers. The IG officer then checks every section: a template is a start, not an
+approval. Dates are left for the drafter to set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from civicshare.partners.models import Partner, PartnerStatus, PartnerType
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    title: str
+    summary: str
+    parties: list[tuple[str, str, str]]  # (partner key, partner type, role)
+    fields: dict[str, Any]
+    items: list[dict[str, Any]] = field(default_factory=list)  # "provider" is a partner key
+
+
+def _items(provider: str, dataset: str, *rows: tuple) -> list[dict[str, Any]]:
+    """rows: (column, treatment, generalisation, special_category, criminal_offence)."""
+    out = []
+    for row in rows:
+        column, treatment, *rest = row
+        rest += [None] * (3 - len(rest))
+        out.append(
+            {
+                "provider": provider,
+                "dataset": dataset,
+                "column": column,
+                "treatment": treatment,
+                "generalisation": rest[0],
+                "special_category": rest[1],
+                "criminal_offence": bool(rest[2]),
+            }
+        )
+    return out
+
+
+ALL_NO = {
+    "matching": False,
+    "vulnerable": False,
+    "special_at_scale": False,
+    "invisible": False,
+    "physical_harm": False,
+    "innovative": False,
+    "denial_of_service": False,
+}
+
+STANDARD_SECURITY = (
+    "Transferred only through the gateway over TLS 1.2 or later; held encrypted at rest; access "
+    "limited to named roles by membership; every access recorded in the audit log; staff "
+    "trained in data protection annually."
+)
+STANDARD_RIGHTS = (
+    "Each controller answers requests about the data it holds and tells the other parties "
+    "within 5 working days when a request concerns shared data; privacy notices of every "
+    "party describe this sharing."
+)
+
+TEMPLATES: dict[str, Template] = {
+    t.key: t
+    for t in [
+        Template(
+            key="hospital-discharge",
+            title="Hospital discharge to adult social care",
+            summary="The acute trust tells adult social care who is ready to leave hospital and "
+            "may need care and support, so assessments start before discharge.",
+            parties=[
+                ("worcs-acute", "nhs_trust", "provider"),
+                ("worcestershire-cc", "county_council", "recipient"),
+            ],
+            fields={
+                "purpose": "Plan care and support for adults leaving hospital so that they are "
+                "discharged safely and without delay (discharge to assess).",
+                "necessity": "Social care cannot assess or arrange support in time without knowing "
+                "who is due to leave hospital, when, and on which discharge pathway. Only "
+                "patients on pathways 1 to 3 are shared; clinical detail is limited to frailty.",
+                "benefits": "Fewer delayed discharges and readmissions; support in place on the "
+                "day a person goes home.",
+                "data_subjects": "Adult inpatients of the trust resident in the county who are "
+                "expected to need care and support after discharge.",
+                "controller_arrangement": "separate",
+                "article6": "e",
+                "statutory_powers": [
+                    "Care Act 2014 s6 (co-operation)",
+                    "Health and Social Care Act 2012 s251B (duty to share for individual care)",
+                ],
+                "article9": "h",
+                "schedule1": ["2"],
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": 18,
+                    "max_age": None,
+                    "description": "Adults discharged or due for discharge on pathways 1 to 3 "
+                    "whose usual address is in the county.",
+                },
+                "frequency": "daily",
+                "retention": "For the duration of the care episode, then 8 years in the social "
+                "care record (adult social care retention schedule).",
+                "deletion_method": "Automated deletion from the gateway after 30 days; the social "
+                "care record follows the council's retention schedule.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "dpia_answers": {
+                    **ALL_NO,
+                    "matching": True,
+                    "vulnerable": True,
+                    "special_at_scale": True,
+                },  # fmt: skip
+            },
+            items=_items(
+                "worcs-acute",
+                "acute-admissions",
+                ("NHS_NO", "identifiable"),
+                ("PAT_SURNAME", "identifiable"),
+                ("PAT_FORENAME", "identifiable"),
+                ("DOB", "identifiable"),
+                ("POSTCODE", "identifiable"),
+                ("ADMIT_DT", "identifiable"),
+                ("DISCH_DT", "identifiable"),
+                ("DISCH_PATHWAY", "identifiable", None, "health"),
+                ("CFS_SCORE", "identifiable", None, "health"),
+                ("SPECIALTY", "excluded", None, "health"),
+            ),
+        ),
+        Template(
+            key="emergency-vulnerable-people",
+            title="Vulnerable people in an emergency (time-limited)",
+            summary="When a major incident is declared, partners share who at the affected "
+            "addresses may need help to evacuate or stay safe (lists of lists).",
+            parties=[
+                ("worcestershire-cc", "county_council", "provider"),
+                ("hw-health-care", "nhs_trust", "provider"),
+                ("mercia-water", "other", "provider"),
+                ("hw-fire", "fire_and_rescue", "recipient"),
+                ("west-mercia-police", "police", "recipient"),
+            ],
+            fields={
+                "purpose": "Protect the lives of people at addresses affected by a declared "
+                "major incident who may be unable to leave or cope without help.",
+                "necessity": "Responders need to know, property by property, who may need help "
+                "before they knock on doors. Only people at addresses inside the incident area "
+                "are shared, and only the needs that change what responders do.",
+                "data_subjects": "Residents at properties inside a declared incident area who "
+                "receive care, use home oxygen or are on the priority services register.",
+                "controller_arrangement": "separate",
+                "article6": "d",
+                "statutory_powers": [
+                    "Civil Contingencies Act 2004 s6",
+                    "Civil Contingencies Act 2004 (Contingency Planning) Regulations 2005 reg 44A",
+                ],
+                "article9": "c",
+                "schedule1": [],
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": None,
+                    "max_age": None,
+                    "description": "People at properties (by UPRN) inside the incident area "
+                    "declared by the strategic co-ordinating group.",
+                },
+                "frequency": "in_emergency",
+                "retention": "Until the incident is stood down, then at most 30 days for "
+                "the debrief.",
+                "deletion_method": "Deleted from the gateway and responders' devices within 30 "
+                "days of stand-down; deletion confirmed to the IG group.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "emergency": True,
+                "emergency_trigger": "A major incident declared under the Civil Contingencies "
+                "Act 2004 by the local resilience forum's strategic co-ordinating group.",
+                "dpia_answers": {
+                    **ALL_NO,
+                    "matching": True,
+                    "vulnerable": True,
+                    "physical_harm": True,
+                },  # fmt: skip
+            },
+            items=[
+                *_items(
+                    "worcestershire-cc",
+                    "asc-clients",
+                    ("Client Name", "identifiable"),
+                    ("Address", "identifiable"),
+                    ("Post Code", "identifiable"),
+                    ("Date of Birth", "generalised", "age_band"),
+                    ("Primary Support Reason", "identifiable", None, "health"),
+                    ("NHS Number", "excluded"),
+                ),
+                *_items(
+                    "hw-health-care",
+                    "community-health",
+                    ("service", "identifiable", None, "health"),
+                    ("postcode", "identifiable"),
+                ),
+                *_items(
+                    "mercia-water",
+                    "priority-services-register",
+                    ("first_name", "identifiable"),
+                    ("surname", "identifiable"),
+                    ("address_1", "identifiable"),
+                    ("postcode", "identifiable"),
+                    ("needs_codes", "identifiable", None, "health"),
+                    ("contact_phone", "identifiable"),
+                    ("date_of_birth", "excluded"),
+                ),
+            ],
+        ),
+        Template(
+            key="fire-home-safety",
+            title="Home fire safety visit referrals",
+            summary="Community health services refer people who use home oxygen or have "
+            "reduced mobility to fire and rescue for a home fire safety visit.",
+            parties=[
+                ("hw-health-care", "nhs_trust", "provider"),
+                ("hw-fire", "fire_and_rescue", "recipient"),
+            ],
+            fields={
+                "purpose": "Reduce the risk of fire deaths and injuries among people at higher "
+                "risk by offering them a home fire safety visit.",
+                "necessity": "People using home oxygen are at much higher risk of fire; the fire "
+                "service cannot find them without a referral. Only contact details and the "
+                "risk factor are shared.",
+                "data_subjects": "Patients of the community trust who use home oxygen or are "
+                "known to have reduced mobility.",
+                "controller_arrangement": "separate",
+                "article6": "e",
+                "statutory_powers": ["Fire and Rescue Services Act 2004 s6 (fire safety)"],
+                "article9": "g",
+                "schedule1": ["6", "18"],
+                "appropriate_policy_document": True,
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": 18,
+                    "max_age": None,
+                    "description": "Adult patients of the home oxygen service or falls "
+                    "prevention service living in the county.",
+                },
+                "frequency": "weekly",
+                "retention": "2 years after the visit.",
+                "deletion_method": "Deleted from the fire service's visit system 2 years after "
+                "the visit.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "dpia_answers": {
+                    **ALL_NO,
+                    "matching": False,
+                    "vulnerable": True,
+                    "physical_harm": True,
+                },  # fmt: skip
+            },
+            items=_items(
+                "hw-health-care",
+                "community-health",
+                ("forename", "identifiable"),
+                ("surname", "identifiable"),
+                ("postcode", "identifiable"),
+                ("service", "identifiable", None, "health"),
+            ),
+        ),
+        Template(
+            key="safeguarding-children",
+            title="Safeguarding children: police and children's services",
+            summary="Police and the children's trust share what each knows about children at "
+            "risk, for child protection enquiries and strategy meetings.",
+            parties=[
+                ("west-mercia-police", "police", "both"),
+                ("worcs-children-first", "childrens_trust", "both"),
+            ],
+            fields={
+                "purpose": "Safeguard and promote the welfare of children, including child "
+                "protection enquiries under the Children Act 1989 s47.",
+                "necessity": "Neither agency alone sees the whole picture of risk to a child; "
+                "strategy discussions need both agencies' information about the same child.",
+                "data_subjects": "Children subject to child protection enquiries or plans, and "
+                "adults in their households with relevant police records.",
+                "controller_arrangement": "separate",
+                "article6": "e",
+                "statutory_powers": [
+                    "Children Act 2004 s10 (co-operation to improve well-being)",
+                    "Children Act 2004 s11 (arrangements to safeguard children)",
+                    "Children Act 1989 s47",
+                ],
+                "article9": "g",
+                "schedule1": ["18"],
+                "appropriate_policy_document": True,
+                "article10_schedule1": ["18"],
+                "dpa_part3": True,
+                "law_enforcement_purpose": "Prevention, investigation and detection of "
+                "offences against children (DPA 2018 s31).",
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": None,
+                    "max_age": 17,
+                    "description": "Children open to child protection and their households.",
+                },
+                "frequency": "on_request",
+                "retention": "Until the child's 25th birthday, or 6 years after the case closes "
+                "if later.",
+                "deletion_method": "Reviewed and deleted under each agency's retention schedule.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS + " Exemptions for crime and for "
+                "social work (DPA 2018 Sch 2 and 3) are considered case by case.",
+                "dpia_answers": {
+                    **ALL_NO,
+                    "matching": True,
+                    "vulnerable": True,
+                    "special_at_scale": True,
+                    "physical_harm": True,
+                },  # fmt: skip
+            },
+            items=[
+                *_items(
+                    "worcs-children-first",
+                    "child-protection",
+                    ("forename", "identifiable"),
+                    ("surname", "identifiable"),
+                    ("dob", "identifiable"),
+                    ("address", "identifiable"),
+                    ("status", "identifiable"),
+                    ("cp_category", "identifiable", None, "health"),
+                ),
+                *_items(
+                    "west-mercia-police",
+                    "vulnerability-markers",
+                    ("SURNAME", "identifiable"),
+                    ("FORENAMES", "identifiable"),
+                    ("DOB", "identifiable"),
+                    ("ADDRESS", "identifiable"),
+                    ("MARKER_TYPE", "identifiable", None, None, True),
+                ),
+            ],
+        ),
+        Template(
+            key="single-person-discount",
+            title="Council tax single person discount review",
+            summary="The district council matches its council tax accounts with the electoral "
+            "register to find single person discounts that may no longer be due.",
+            parties=[
+                ("bromsgrove-dc", "district_council", "both"),
+                ("worcestershire-cc", "county_council", "recipient"),
+            ],
+            fields={
+                "purpose": "Prevent and detect fraud and error in council tax single person "
+                "discounts, protecting the income of the district and county.",
+                "necessity": "A discount is due only where one adult lives at the property; "
+                "the electoral register is the most reliable independent source of other "
+                "adults. Only matches flagged for review are shared with the county.",
+                "data_subjects": "Council tax payers receiving a single person discount and "
+                "electors registered at the same properties.",
+                "controller_arrangement": "separate",
+                "article6": "e",
+                "statutory_powers": [
+                    "Local Government Finance Act 1992 s6 and Sch 2",
+                    "Local Audit and Accountability Act 2014 Sch 9 (data matching)",
+                ],
+                "row_scope": {
+                    "recipient_district_only": True,
+                    "min_age": 18,
+                    "max_age": None,
+                    "description": "Council tax accounts with a single person discount in the "
+                    "district, and electors at the same properties.",
+                },
+                "frequency": "monthly",
+                "retention": "6 years after the review closes (financial records).",
+                "deletion_method": "Match results deleted from the gateway after 90 days.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "dpia_answers": {
+                    **ALL_NO,
+                    "matching": True,
+                    "invisible": True,
+                    "denial_of_service": True,
+                },  # fmt: skip
+            },
+            items=[
+                *_items(
+                    "bromsgrove-dc",
+                    "council-tax-bromsgrove",
+                    ("property_ref", "identifiable"),
+                    ("lead_surname", "identifiable"),
+                    ("spd", "identifiable"),
+                    ("band", "identifiable"),
+                ),
+                *_items(
+                    "bromsgrove-dc",
+                    "electoral-register-bromsgrove",
+                    ("uprn", "identifiable"),
+                    ("elector_surname", "identifiable"),
+                    ("date_of_attainment", "generalised", "flag"),
+                ),
+            ],
+        ),
+        Template(
+            key="street-works",
+            title="Street works co-ordination",
+            summary="Utilities and the highway authority share planned works by street, to "
+            "co-ordinate them. No personal data.",
+            parties=[
+                ("mercia-water", "other", "provider"),
+                ("worcestershire-cc", "county_council", "both"),
+            ],
+            fields={
+                "purpose": "Co-ordinate street works to reduce disruption (New Roads and Street "
+                "Works Act 1991 s59 and s60).",
+                "necessity": "The street authority must co-ordinate works and undertakers must "
+                "co-operate; shared plans by street make that possible.",
+                "data_subjects": "",
+                "controller_arrangement": "separate",
+                "statutory_powers": [
+                    "New Roads and Street Works Act 1991 s59",
+                    "New Roads and Street Works Act 1991 s60",
+                ],
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": None,
+                    "max_age": None,
+                    "description": "",
+                },
+                "frequency": "daily",
+                "retention": "2 years after the works end.",
+                "deletion_method": "Deleted from the gateway 2 years after the works end.",
+                "security": "Transferred through the gateway over TLS; no personal data.",
+                "rights_handling": "",
+                "dpia_answers": dict(ALL_NO),
+            },
+            items=[
+                {**item, "personal": False}
+                for item in _items(
+                    "mercia-water",
+                    "utility-works",
+                    ("usrn", "identifiable"),
+                    ("works_category", "identifiable"),
+                    ("proposed_start_date", "identifiable"),
+                    ("proposed_end_date", "identifiable"),
+                    ("location_wkt", "identifiable"),
+                )
+            ],
+        ),
+        Template(
+            key="death-notifications",
+            title="Death notifications (tell us once)",
+            summary="The registration service tells partners of a registered death so that "
+            "they stop letters, visits and services.",
+            parties=[
+                ("worcestershire-cc", "county_council", "provider"),
+                ("hw-icb", "icb", "recipient"),
+                ("hw-fire", "fire_and_rescue", "recipient"),
+                ("bromsgrove-dc", "district_council", "recipient"),
+            ],
+            fields={
+                "purpose": "Stop services, appointments and correspondence for people who have "
+                "died, sparing bereaved families distress.",
+                "necessity": "Partners otherwise learn of a death only when a relative tells "
+                "each of them; only identifying details and the date of death are shared.",
+                "data_subjects": "People whose death is registered in the county (and, where "
+                "recorded, the informant).",
+                "controller_arrangement": "separate",
+                "article6": "e",
+                "statutory_powers": [
+                    "Digital Economy Act 2017 s35 (public service delivery)",
+                ],
+                "row_scope": {
+                    "recipient_district_only": True,
+                    "min_age": None,
+                    "max_age": None,
+                    "description": "Deaths registered in the county; each district receives "
+                    "deaths of its own residents.",
+                },
+                "frequency": "on_event",
+                "retention": "12 months.",
+                "deletion_method": "Deleted from the gateway after 12 months.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "dpia_answers": {**ALL_NO, "invisible": True},
+            },
+            items=_items(
+                "worcestershire-cc",
+                "death-registrations",
+                ("deceased_forenames", "identifiable"),
+                ("deceased_surname", "identifiable"),
+                ("date_of_birth", "identifiable"),
+                ("sex", "excluded"),
+            ),
+        ),
+    ]
+}
+
+
+def get(key: str) -> Template:
+    from civicshare.agreements.service import NotFound
+
+    try:
+        return TEMPLATES[key]
+    except KeyError:
+        raise NotFound(
+            f"There is no agreement template {key!r}; templates are {', '.join(TEMPLATES)}."
+        ) from None
+
+
+def _resolve(session: Session, key: str, partner_type: str) -> Partner | None:
+    partners = session.scalars(
+        select(Partner)
+        .where(Partner.status.not_in([PartnerStatus.left, PartnerStatus.suspended]))
+        .order_by(Partner.name)
+    ).all()
+    by_key = {p.key: p for p in partners}
+    if key in by_key:
+        return by_key[key]
+    return next((p for p in partners if p.type == PartnerType(partner_type)), None)
+
+
+def apply(session: Session, version, template: Template, actor=None) -> None:
+    """Fill a draft from a template. Partners missing from this partnership are left out (the
+    task list then shows what is missing)."""
+    from civicshare.agreements import service
+
+    mapping: dict[str, str] = {}
+    parties = []
+    for key, partner_type, role in template.parties:
+        partner = _resolve(session, key, partner_type)
+        if partner is None or partner.key in mapping.values():
+            continue
+        mapping[key] = partner.key
+        parties.append({"partner": partner.key, "role": role})
+    items = [
+        {**item, "provider": mapping[item["provider"]]}
+        for item in template.items
+        if item["provider"] in mapping
+    ]
+    for name, value in template.fields.items():
+        setattr(version, name, service._coerce(name, value))
+    service.set_parties(session, version, parties)
+    service.set_data_items(session, version, items)

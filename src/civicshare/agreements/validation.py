@@ -1,0 +1,311 @@
+"""The legal rules an agreement must meet before it is submitted.
+
+`validate()` returns every problem at once, each naming the field (and so the section of the task
+list) it belongs to, in words an IG officer can act on. Drafts may be incomplete; submission
+refuses a version with any problem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from civicshare.agreements.models import (
+    ARTICLE9_NEEDS_PART1,
+    DPIA_CRITERIA,
+    SCHEDULE1,
+    AgreementVersion,
+    Article6,
+    Article9,
+    ControllerArrangement,
+    Treatment,
+)
+from civicshare.partners.models import PartnerType
+
+EMERGENCY_MAX_DAYS = 90
+REVIEW_MAX_YEARS = 3
+HIGH_RISK_CRITERIA = tuple(DPIA_CRITERIA)
+
+# Each field belongs to one section of the task list.
+SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "parties": (
+        "Parties and controllers",
+        ("parties", "controller_arrangement", "joint_arrangement"),
+    ),
+    "purpose": ("Purpose and necessity", ("title", "purpose", "necessity", "data_subjects")),
+    "basis": (
+        "Lawful basis",
+        (
+            "article6",
+            "statutory_powers",
+            "article9",
+            "schedule1",
+            "appropriate_policy_document",
+            "article10_schedule1",
+            "dpa_part3",
+            "law_enforcement_purpose",
+        ),
+    ),
+    "items": ("Data items", ("data_items",)),
+    "scope": ("Which records (row scope)", ("row_scope",)),
+    "handling": (
+        "Frequency, retention, security and rights",
+        ("frequency", "retention", "deletion_method", "security", "rights_handling"),
+    ),
+    "dpia": ("DPIA screening", ("dpia_answers", "dpia_outcome")),
+    "dates": (
+        "Dates, review and emergencies",
+        ("start_date", "end_date", "review_date", "emergency", "emergency_trigger"),
+    ),
+}
+SECTION_OF_FIELD = {field: key for key, (_, fields) in SECTIONS.items() for field in fields}
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    @property
+    def section(self) -> str:
+        return SECTION_OF_FIELD.get(self.field, "purpose")
+
+
+def dpia_result(answers: dict[str, bool]) -> tuple[bool | None, list[str]]:
+    """(DPIA required?, the criteria that make it so). None until every criterion is answered."""
+    if any(answers.get(key) is None for key in DPIA_CRITERIA):
+        return None, []
+    reasons = [DPIA_CRITERIA[key] for key in HIGH_RISK_CRITERIA if answers.get(key)]
+    return bool(reasons), reasons
+
+
+def _named(items) -> str:
+    return ", ".join(f"{i.dataset}: {i.column}" for i in items)
+
+
+def validate(version: AgreementVersion, today: date | None = None) -> list[Problem]:
+    today = today or date.today()
+    problems: list[Problem] = []
+
+    def need(field: str, message: str) -> None:
+        problems.append(Problem(field, message))
+
+    v = version
+    # -- parties and controllers ---------------------------------------------------------
+    if not v.providers or not v.recipients:
+        need("parties", "Choose at least one provider and one recipient")
+    if v.controller_arrangement is None:
+        need("controller_arrangement", "Say whether the parties are joint or separate controllers")
+    elif v.controller_arrangement == ControllerArrangement.joint and not (
+        v.joint_arrangement.strip()
+    ):
+        need(
+            "joint_arrangement",
+            "Joint controllers must set out who is responsible for what (Article 26), "
+            "including who answers data subjects",
+        )
+    # -- purpose -------------------------------------------------------------------------
+    if not v.title.strip():
+        need("title", "Give the agreement a title")
+    if not v.purpose.strip():
+        need("purpose", "Describe the purpose of the sharing")
+    if not v.necessity.strip():
+        need(
+            "necessity",
+            "Explain why sharing is necessary: why the purpose cannot be met with less data "
+            "or without sharing",
+        )
+    # -- data items ----------------------------------------------------------------------
+    provider_ids = {p.partner_id for p in v.providers}
+    if not v.data_items:
+        need("data_items", "List the data items (dataset columns) to be shared")
+    strays = [i for i in v.data_items if i.provider_partner_id not in provider_ids]
+    if strays:
+        need(
+            "data_items",
+            f"Each data item must come from a provider party ({_named(strays)} does not)",
+        )
+    seen: set[tuple[int, str, str]] = set()
+    for item in v.data_items:
+        key = (item.provider_partner_id, item.dataset.strip(), item.column.strip())
+        if key in seen:
+            need("data_items", f"The data item {item.dataset}: {item.column} is listed twice")
+        seen.add(key)
+        if item.treatment == Treatment.generalised and item.generalisation is None:
+            need(
+                "data_items",
+                f"Say how {item.dataset}: {item.column} is generalised "
+                "(for example date of birth to age band)",
+            )
+    shared = v.shared_items
+    special = [i for i in shared if i.special_category is not None]
+    criminal = [i for i in shared if i.criminal_offence]
+    personal = [i for i in shared if i.personal or i.special_category or i.criminal_offence]
+    if personal and not v.data_subjects.strip():
+        need("data_subjects", "Say whose data this is (the categories of data subjects)")
+    # -- Article 6 -----------------------------------------------------------------------
+    if personal and v.article6 is None:
+        need("article6", "Choose the Article 6 lawful basis")
+    if v.article6 in (Article6.public_task, Article6.legal_obligation) and not v.statutory_powers:
+        which = (
+            "Public task (Article 6(1)(e))"
+            if v.article6 == Article6.public_task
+            else ("Legal obligation (Article 6(1)(c))")
+        )
+        need("statutory_powers", f"{which} needs the statutory power relied on")
+    if v.article6 == Article6.vital_interests and not v.emergency:
+        need(
+            "article6",
+            "Vital interests alone cannot support routine sharing; mark it an emergency "
+            "agreement or choose another basis",
+        )
+    if v.article6 == Article6.legitimate_interests and any(
+        p.partner.type != PartnerType.other for p in v.parties
+    ):
+        need(
+            "article6",
+            "Legitimate interests (Article 6(1)(f)) is not available to public authorities "
+            "performing their tasks; choose public task (Article 6(1)(e))",
+        )
+    # -- Article 9 and Schedule 1 --------------------------------------------------------
+    unknown = [c for c in [*v.schedule1, *v.article10_schedule1] if c not in SCHEDULE1]
+    if unknown:
+        need("schedule1", f"Unknown Schedule 1 condition {', '.join(unknown)}")
+    if special:
+        kinds = ", ".join(f"{i.special_category.label}: {i.column}" for i in special)
+        if v.article9 is None:
+            need(
+                "article9",
+                f"The data items include special category data ({kinds}), so choose an "
+                "Article 9 condition.",
+            )
+    elif v.article9 is not None:
+        need(
+            "article9",
+            "An Article 9 condition is chosen but no shared data item is special category "
+            "data; mark the special category items or remove the condition",
+        )
+    if special and v.article9 is not None:
+        part2 = [c for c in v.schedule1 if SCHEDULE1.get(c, (0,))[0] == 2]
+        if v.article9 == Article9.substantial_public_interest and not part2:
+            need(
+                "schedule1",
+                "Article 9(2)(g) substantial public interest needs a Schedule 1 Part 2 "
+                "condition (for example para 6 statutory purposes or para 18 safeguarding)",
+            )
+        needed = ARTICLE9_NEEDS_PART1.get(v.article9)
+        if needed and needed not in v.schedule1:
+            need(
+                "schedule1",
+                f"{v.article9.label} needs the matching DPA 2018 Schedule 1 condition: "
+                f"{SCHEDULE1[needed][1]}",
+            )
+        if part2 and not v.appropriate_policy_document:
+            need(
+                "appropriate_policy_document",
+                "A Schedule 1 Part 2 condition needs an appropriate policy document; "
+                "confirm each party has one",
+            )
+    # -- criminal offence data and law enforcement ---------------------------------------
+    police_ids = {p.partner_id for p in v.parties if p.partner.type == PartnerType.police}
+    part3_covers = v.dpa_part3 and all(i.provider_partner_id in police_ids for i in criminal)
+    if criminal and not v.article10_schedule1 and not part3_covers:
+        need(
+            "article10_schedule1",
+            f"Criminal offence data ({_named(criminal)}) needs an Article 10 basis and a "
+            "Schedule 1 condition",
+        )
+    if v.law_enforcement_purpose.strip() and police_ids and not v.dpa_part3:
+        need(
+            "dpa_part3",
+            "A police partner processing for law enforcement must rely on DPA 2018 Part 3",
+        )
+    if v.dpa_part3 and not police_ids:
+        need(
+            "dpa_part3",
+            "DPA 2018 Part 3 applies only to a competent authority such as the police; "
+            "no party is one",
+        )
+    if v.dpa_part3 and not v.law_enforcement_purpose.strip():
+        need(
+            "law_enforcement_purpose",
+            "Say which law enforcement purpose the police partner processes the data for "
+            "(DPA 2018 s31)",
+        )
+    # -- row scope -----------------------------------------------------------------------
+    scope = v.row_scope or {}
+    low, high = scope.get("min_age"), scope.get("max_age")
+    for name, value in (("min_age", low), ("max_age", high)):
+        if value is not None and not (0 <= int(value) <= 120):
+            need("row_scope", f"An age limit must be between 0 and 120 ({name} is {value})")
+    if low is not None and high is not None and int(low) > int(high):
+        need("row_scope", "The youngest age in scope is above the oldest")
+    if personal and not (scope.get("description") or "").strip():
+        need(
+            "row_scope",
+            "Describe which people's records are shared (for example patients discharged "
+            "to an address in the county)",
+        )
+    # -- handling ------------------------------------------------------------------------
+    if v.frequency is None:
+        need("frequency", "Say how often data is shared")
+    if not v.retention.strip():
+        need("retention", "Say how long the recipient keeps the data")
+    if not v.deletion_method.strip():
+        need("deletion_method", "Say how the data is deleted at the end of retention")
+    if not v.security.strip():
+        need("security", "Describe the security measures")
+    if personal and not v.rights_handling.strip():
+        need(
+            "rights_handling",
+            "Say how data subjects' rights (access, objection, rectification) are handled",
+        )
+    # -- DPIA ----------------------------------------------------------------------------
+    required, _ = dpia_result(v.dpia_answers or {})
+    if required is None:
+        need("dpia_answers", "Answer every DPIA screening question")
+    elif required and not v.dpia_outcome.strip():
+        need(
+            "dpia_outcome",
+            "The screening says a DPIA is required: record its outcome before submitting",
+        )
+    # -- dates and emergencies -----------------------------------------------------------
+    if v.start_date is None:
+        need("start_date", "Give the date the agreement starts")
+    if v.start_date and v.end_date and v.end_date < v.start_date:
+        need("end_date", "The end date must be after the start date")
+    from_day = v.start_date or today
+    if v.review_date is None or v.review_date > _add_years(from_day, REVIEW_MAX_YEARS):
+        need("review_date", "A review date is needed and must be within 3 years")
+    elif v.review_date < from_day:
+        need("review_date", "The review date must be after the start date")
+    if v.emergency:
+        if v.end_date is None or (
+            v.start_date and v.end_date > v.start_date + timedelta(days=EMERGENCY_MAX_DAYS)
+        ):
+            need(
+                "end_date",
+                f"An emergency agreement must end: give an end date no more than "
+                f"{EMERGENCY_MAX_DAYS} days after it starts.",
+            )
+        if not v.emergency_trigger.strip():
+            need(
+                "emergency_trigger",
+                "Say what triggers sharing under this emergency agreement (for example a "
+                "major incident declared under the Civil Contingencies Act 2004)",
+            )
+    return problems
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def section_states(version: AgreementVersion, today: date | None = None) -> dict[str, list[str]]:
+    """For the task list: each section's outstanding problems (empty when complete)."""
+    states: dict[str, list[str]] = {key: [] for key in SECTIONS}
+    for problem in validate(version, today):
+        states[problem.section].append(problem.message)
+    return states
