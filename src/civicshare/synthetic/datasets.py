@@ -1355,7 +1355,7 @@ def works(ctx: Context) -> None:
     # rights of way: rural paths (random walks between villages' edges)
     rng = rng_for(ctx.seed, "dataset:rights-of-way-works")
     villages = [s for s in ctx.geo.settlements if s.kind == "village"] or ctx.geo.settlements
-    k = max(5, len(villages) * 2)
+    k = int(np.clip(round(ctx.pop.n / 4000), 5, 2 * len(villages)))
     vi = rng.integers(0, len(villages), k)
     wkts, parish = [], []
     for j in range(k):

@@ -42,6 +42,12 @@ VACANCY = 0.04  # share of properties with nobody living there
 
 __all__ = ["MessRates", "generate"]
 
+TRUTH_README = """\
+This folder is the ground truth of a synthetic county: who every record really is, which errors
+were injected and the discharge outcome model's true probabilities. It exists for evaluations and
+tests only. No product pipeline may read it. See docs/synthetic-county.md.
+"""
+
 
 def _steps(progress: bool):
     """A context manager yielding run(label, fn) that optionally shows a Rich progress bar."""
@@ -185,6 +191,7 @@ def generate(
         "mess_rates": rates.as_dict(),
         "outcome_model": _clean(model_summary(state["spells"])),
     }
+    (out / "truth" / "README.txt").write_text(TRUTH_README)
     ds.dump_json(manifest, out / "manifest.json")
     return manifest
 
