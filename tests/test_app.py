@@ -160,6 +160,7 @@ def test_home_page_shows_partners_and_what_they_share_in_counts(client, sessions
     assert re.search(r'data-stat="rows">\s*1,290\s*<', html)
     assert "Shire Police" in html and "Nothing yet" in html
     assert "Adult social care clients" in html
+    assert "1 county council, 1 fire and rescue service, 1 police force." in html
 
 
 def test_pages_carry_a_nonce_csp_and_no_crown(client):

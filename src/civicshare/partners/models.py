@@ -34,6 +34,20 @@ class PartnerType(enum.StrEnum):
             "other": "Other",
         }[self.value]
 
+    def counted(self, n: int) -> str:
+        """'1 NHS trust', '2 NHS trusts', for sentences."""
+        singular, plural = {
+            "county_council": ("county council", "county councils"),
+            "district_council": ("district council", "district councils"),
+            "nhs_trust": ("NHS trust", "NHS trusts"),
+            "icb": ("integrated care board", "integrated care boards"),
+            "police": ("police force", "police forces"),
+            "fire_and_rescue": ("fire and rescue service", "fire and rescue services"),
+            "childrens_trust": ("children's trust", "children's trusts"),
+            "other": ("other organisation", "other organisations"),
+        }[self.value]
+        return f"{n} {singular if n == 1 else plural}"
+
 
 class PartnerStatus(enum.StrEnum):
     invited = "invited"

@@ -34,7 +34,7 @@ def home(
         "home.html",
         partners=rows,
         partner_count=len(members),
-        partner_types=[(PartnerType(t).label, n) for t, n in sorted(by_type.items())],
+        partner_types=[PartnerType(t).counted(n) for t, n in sorted(by_type.items())],
         dataset_count=sum(h.datasets for h in holdings.values()),
         row_count=sum(h.rows for h in holdings.values()),
     )
