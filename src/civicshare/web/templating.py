@@ -10,6 +10,7 @@ from jinja2 import (
     PrefixLoader,
     select_autoescape,
 )
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from civicshare.web import WEB_DIR
 
@@ -33,5 +34,15 @@ def render(request: Request, template: str, status_code: int = 200, **context):
     context.setdefault("actor", getattr(request.state, "actor", None))
     web_session = getattr(request.state, "web_session", None)
     context.setdefault("signed_in", web_session is not None)
-    context.setdefault("csrf_token", web_session.csrf_token if web_session else "")
+    context.setdefault("csrf_token", _csrf_token(web_session))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def _csrf_token(web_session) -> str:
+    if web_session is None:
+        return ""
+    try:
+        return web_session.csrf_token
+    except DetachedInstanceError:
+        # An error page rendered after its unit of work was rolled back and closed.
+        return ""

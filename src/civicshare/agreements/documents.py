@@ -1,0 +1,281 @@
+"""Documents and exports: the agreement as a PDF, the Article 30 record of processing as CSV and
+XLSX, the transparency register as CSV. The HTML document is a page template."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+from xml.sax.saxutils import escape
+
+from civicshare.agreements.models import DPIA_CRITERIA, SCHEDULE1, AgreementVersion
+from civicshare.agreements.service import ROPA_COLUMNS, dpia_summary
+
+REGISTER_COLUMNS = [
+    ("reference", "Reference"),
+    ("version", "Version"),
+    ("title", "Title"),
+    ("purpose", "Purpose"),
+    ("providers", "Shared by"),
+    ("recipients", "Shared with"),
+    ("article6", "Lawful basis"),
+    ("article9", "Special category condition"),
+    ("schedule1", "DPA 2018 Schedule 1 conditions"),
+    ("statutory_powers", "Statutory powers"),
+    ("data_categories", "Data shared"),
+    ("frequency", "How often"),
+    ("retention", "Kept for"),
+    ("start_date", "In force from"),
+    ("review_date", "Review by"),
+]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _safe(text: str) -> str:
+    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def ropa_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=ROPA_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _safe(_cell(v)) for k, v in row.items()})
+    return out.getvalue()
+
+
+def ropa_xlsx(rows: list[dict[str, Any]]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Record of processing"
+    sheet.append(ROPA_COLUMNS)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append([_safe(_cell(row[column])) for column in ROPA_COLUMNS])
+    for column in sheet.columns:
+        sheet.column_dimensions[column[0].column_letter].width = 28
+        for cell in column[1:]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.freeze_panes = "B2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def register_csv(entries: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([label for _, label in REGISTER_COLUMNS])
+    for entry in entries:
+        writer.writerow([_safe(_cell(entry[key])) for key, _ in REGISTER_COLUMNS])
+    return out.getvalue()
+
+
+def _date(value) -> str:
+    return value.strftime("%-d %B %Y") if value else "Not set"
+
+
+def document_sections(version: AgreementVersion) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The agreement's content as (heading, [(label, text)]) for the PDF."""
+    scope = version.row_scope or {}
+    approvals = version.current_approvals()
+    limits = []
+    if scope.get("recipient_district_only"):
+        limits.append("only people living in the recipient's district")
+    if scope.get("min_age") is not None:
+        limits.append(f"aged {scope['min_age']} or over")
+    if scope.get("max_age") is not None:
+        limits.append(f"aged {scope['max_age']} or under")
+    parties = [
+        (
+            p.partner.name,
+            f"{p.role.label}. "
+            + (
+                f"{approvals[p.partner_id].decision.value.capitalize()}d on "
+                f"{_date(approvals[p.partner_id].at)}"
+                if p.partner_id in approvals
+                else "Decision awaited"
+            ),
+        )
+        for p in version.parties
+    ]
+    return [
+        (
+            "1. Parties and controllers",
+            [
+                *parties,
+                (
+                    "Controllers",
+                    version.controller_arrangement.label
+                    if version.controller_arrangement
+                    else "Not set",
+                ),
+                *(
+                    [("Joint arrangement", version.joint_arrangement)]
+                    if version.joint_arrangement
+                    else []
+                ),
+            ],
+        ),
+        (
+            "2. Purpose and necessity",
+            [
+                ("Purpose", version.purpose),
+                ("Why sharing is necessary", version.necessity),
+                ("Benefits", version.benefits or "Not stated"),
+                ("Whose data", version.data_subjects or "No personal data"),
+            ],
+        ),
+        (
+            "3. Lawful basis",
+            [
+                ("Article 6", version.article6.label if version.article6 else "Not applicable"),
+                ("Statutory powers", "; ".join(version.statutory_powers) or "None"),
+                ("Article 9", version.article9.label if version.article9 else "Not applicable"),
+                (
+                    "Schedule 1 conditions",
+                    "; ".join(SCHEDULE1[c][1] for c in version.schedule1) or "None",
+                ),
+                (
+                    "Appropriate policy document",
+                    "Yes" if version.appropriate_policy_document else "No",
+                ),  # fmt: skip
+                (
+                    "Criminal offence data (Article 10)",
+                    "; ".join(SCHEDULE1[c][1] for c in version.article10_schedule1) or "None",
+                ),
+                (
+                    "DPA 2018 Part 3",
+                    f"Yes: {version.law_enforcement_purpose}" if version.dpa_part3 else "No",
+                ),
+            ],
+        ),
+        (
+            "4. Data items",
+            [
+                (
+                    f"{i.provider.name}: {i.dataset}.{i.column}",
+                    i.treatment.label
+                    + (f" ({i.generalisation.label})" if i.generalisation else "")
+                    + (
+                        f"; special category: {i.special_category.label}"
+                        if i.special_category
+                        else ""
+                    )  # fmt: skip
+                    + ("; criminal offence data" if i.criminal_offence else "")
+                    + ("" if i.personal else "; not personal data"),
+                )
+                for i in version.data_items
+            ]
+            or [("Data items", "None listed")],
+        ),
+        (
+            "5. Which records",
+            [
+                ("Records shared", scope.get("description") or "Not described"),
+                ("Limits", "; ".join(limits) or "None"),
+            ],
+        ),
+        (
+            "6. Frequency, retention, security and rights",
+            [
+                ("How often", version.frequency.label if version.frequency else "Not set"),
+                ("Retention", version.retention),
+                ("Deletion", version.deletion_method),
+                ("Security", version.security),
+                ("Data subjects' rights", version.rights_handling or "Not applicable"),
+            ],
+        ),
+        (
+            "7. Data protection impact assessment",
+            [
+                *[
+                    (text, {True: "Yes", False: "No"}.get(version.dpia_answers.get(key), "?"))
+                    for key, text in DPIA_CRITERIA.items()
+                ],
+                ("Result", dpia_summary(version)),
+            ],
+        ),
+        (
+            "8. Dates and review",
+            [
+                ("Start", _date(version.start_date)),
+                ("End", _date(version.end_date) if version.end_date else "No end date"),
+                ("Review by", _date(version.review_date)),
+                (
+                    "Emergency agreement",
+                    f"Yes: {version.emergency_trigger}" if version.emergency else "No",
+                ),
+                (
+                    "IG group endorsement",
+                    f"{_date(version.endorsement_meeting_date)}, minute "
+                    f"{version.endorsement_minute_ref}"
+                    if version.endorsement_meeting_date
+                    else "Not yet endorsed",
+                ),
+            ],
+        ),
+    ]
+
+
+def agreement_pdf(version: AgreementVersion) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    out = io.BytesIO()
+    title = f"{version.reference} version {version.number}: {version.title}"
+    doc = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        title=title,
+        author="civicshare",
+        subject="Information sharing agreement",
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+    )
+
+    def para(text: str, style: str = "BodyText") -> Paragraph:
+        return Paragraph(escape(text or "").replace("\n", "<br/>"), styles[style])
+
+    story = [
+        para("Information sharing agreement", "Title"),
+        para(title, "Heading2"),
+        para(f"Status: {version.status.label}", "Heading4"),
+    ]
+    if version.change_summary:
+        story.append(para(f"This version amends the previous one: {version.change_summary}"))
+    for heading, rows in document_sections(version):
+        story += [Spacer(1, 4 * mm), para(heading, "Heading3")]
+        table = Table(
+            [[para(label), para(text)] for label, text in rows],
+            colWidths=[60 * mm, 114 * mm],
+        )
+        table.setStyle(
+            TableStyle(
+                [
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.grey),
+                ]
+            )
+        )
+        story.append(table)
+    doc.build(story)
+    return out.getvalue()
