@@ -53,11 +53,22 @@ def _partner(session, key: str):
 def list_partners() -> None:
     """Every partner, its type, status and charter endorsement."""
     with _unit_of_work() as session:
+        charter = service.current_charter(session)
         states = {s.partner.id: s for s in service.endorsement_states(session)}
-        table = Table("key", "name", "type", "ODS", "status", "current charter")
+        table = Table(
+            "key",
+            "name",
+            "type",
+            "ODS",
+            "status",
+            f"charter v{charter.version}" if charter else "charter",
+        )
         for partner in service.list_partners(session):
             state = states.get(partner.id)
-            endorsed = "-" if state is None else ("endorsed" if state.current else "NOT endorsed")
+            if charter is None or state is None:
+                endorsed = "-"
+            else:
+                endorsed = "endorsed" if state.current else "NOT endorsed"
             table.add_row(
                 partner.key,
                 partner.name,
