@@ -14,7 +14,7 @@ from civicshare.agreements import service
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 
-TODAY = date(2026, 11, 23)
+TODAY = date.today()
 
 PARTNERS = [
     {"key": "worcs-acute", "name": "Worcestershire Acute Hospitals NHS Trust", "type": "nhs_trust"},

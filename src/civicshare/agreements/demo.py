@@ -1,0 +1,170 @@
+"""Realistic agreements for the demo partnership, in every state of the lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.service import Actor, actor_for
+from civicshare.agreements import service
+from civicshare.agreements.models import Agreement, AgreementVersion
+from civicshare.partners.models import Membership
+
+STEPS = ("submitted", "approved", "endorsed", "active")
+
+
+def _walk(
+    session: Session,
+    actors: Mapping[str, Actor],
+    version: AgreementVersion,
+    upto: str,
+    on: date,
+    *,
+    approving: list[str] | None = None,
+) -> None:
+    """Take a complete draft through the lifecycle as far as `upto`, dated `on`."""
+    drafter = actors[version.agreement.drafted_by.key]
+    service.submit(session, drafter, version, today=on)
+    parties = approving or [p.partner.key for p in version.parties]
+    for key in parties:
+        service.approve(session, actors[key], version, comment="Checked with our DPO")
+    if upto == "submitted":
+        return
+    service.endorse(
+        session,
+        actors[parties[-1]],
+        version,
+        meeting_date=on,
+        minute_reference=f"IGG/{on:%Y}/{on:%m}/{version.agreement.id}",
+        today=on,
+    )
+    if upto == "endorsed":
+        return
+    service.activate(session, drafter, version, reason="Endorsed; start date reached", today=on)
+
+
+def _draft(session, actor, template, title, start, *, review_days=365, **changes):
+    version = service.create_draft(
+        session, actor, title=title, template_key=template, reason="Demo partnership"
+    )
+    service.update_draft(
+        session,
+        actor,
+        version,
+        {
+            "start_date": start,
+            "review_date": start + timedelta(days=review_days),
+            "dpia_outcome": "DPIA completed with the DPOs of every party; residual risk low "
+            "after the mitigations in section 6.",
+            "dpia_completed_on": start - timedelta(days=14),
+            **changes,
+        },
+        reason="Dates and DPIA outcome",
+    )
+    return version
+
+
+def seed_demo_agreements(
+    session: Session,
+    memberships_by_partner_key: Mapping[str, Membership],
+    today: date | None = None,
+) -> int:
+    """Agreements in several states between the demo partners, drafted, approved and endorsed
+    by each partner's IG lead membership. Does nothing when any agreement exists. Returns the
+    number of agreements created."""
+    if session.scalar(select(func.count(Agreement.id))):
+        return 0
+    today = today or date.today()
+    actors = {key: actor_for(m, "cli") for key, m in memberships_by_partner_key.items()}
+
+    def have(*keys: str) -> bool:
+        return all(key in actors for key in keys)
+
+    created = 0
+    if have("worcs-acute", "worcestershire-cc"):
+        start = today - timedelta(days=200)
+        discharge = _draft(
+            session, actors["worcs-acute"], "hospital-discharge",
+            "Hospital discharge to adult social care", start,
+        )  # fmt: skip
+        _walk(session, actors, discharge, "active", start)
+        # An amendment in preparation: version 1 stays in force meanwhile.
+        amendment = service.amend(
+            session,
+            actors["worcestershire-cc"],
+            discharge.agreement,
+            reason="Add the 30-day readmission flag for reablement planning",
+        )
+        service.add_data_item(
+            session,
+            actors["worcestershire-cc"],
+            amendment,
+            {"provider": "worcs-acute", "dataset": "acute-admissions", "column": "READMIT_30D",
+             "treatment": "identifiable", "special_category": "health"},
+        )  # fmt: skip
+        created += 1
+    if have("worcestershire-cc", "hw-health-care", "mercia-water", "hw-fire", "west-mercia-police"):
+        start = today - timedelta(days=12)
+        emergency = _draft(
+            session, actors["worcestershire-cc"], "emergency-vulnerable-people",
+            "Vulnerable people at risk: River Severn flooding, November 2026", start,
+            review_days=60, end_date=start + timedelta(days=60),
+        )  # fmt: skip
+        _walk(session, actors, emergency, "active", start)
+        created += 1
+    if have("hw-health-care", "hw-fire"):
+        referrals = _draft(
+            session, actors["hw-fire"], "fire-home-safety",
+            "Home fire safety visit referrals for home oxygen users", today + timedelta(days=14),
+        )  # fmt: skip
+        _walk(session, actors, referrals, "submitted", today, approving=["hw-fire"])
+        created += 1
+    if have("west-mercia-police", "worcs-children-first"):
+        service.create_draft(
+            session, actors["worcs-children-first"], title="Safeguarding children: police "
+            "and children's services", template_key="safeguarding-children",
+            reason="Replaces the paper protocol of 2019",
+        )  # fmt: skip
+        created += 1
+    if have("worcestershire-cc", "hw-icb", "hw-fire", "bromsgrove-dc"):
+        start = today - timedelta(days=300)
+        deaths = _draft(
+            session, actors["worcestershire-cc"], "death-notifications",
+            "Death notifications (tell us once)", start, review_days=700,
+        )  # fmt: skip
+        _walk(session, actors, deaths, "active", start)
+        service.suspend(
+            session,
+            actors["hw-icb"],
+            deaths,
+            reason="Notifications reached the wrong district in October; suspended while the "
+            "matching is fixed",
+        )
+        created += 1
+    if have("mercia-water", "worcestershire-cc"):
+        start = today - timedelta(days=400)
+        works = _draft(
+            session, actors["worcestershire-cc"], "street-works",
+            "Street works co-ordination with Mercia Water", start, review_days=380,
+        )  # fmt: skip
+        _walk(session, actors, works, "active", start)
+        service.expire_due(session, today)
+        created += 1
+    if have("bromsgrove-dc", "worcestershire-cc"):
+        start = today - timedelta(days=250)
+        spd = _draft(
+            session, actors["bromsgrove-dc"], "single-person-discount",
+            "Council tax single person discount review (Bromsgrove)", start,
+        )  # fmt: skip
+        _walk(session, actors, spd, "active", start)
+        service.revoke(
+            session,
+            actors["bromsgrove-dc"],
+            spd,
+            reason="Replaced by the National Fraud Initiative's own matching",
+        )
+        created += 1
+    return created
