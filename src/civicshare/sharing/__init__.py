@@ -1,0 +1,1 @@
+"""Governed sharing: decide() then execute(), the one door to shared data."""

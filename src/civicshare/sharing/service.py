@@ -1,0 +1,182 @@
+"""The policy decision: may this actor, for this purpose, have these columns of this dataset?
+
+`decide()` only reads governance state and returns a Decision, allowed or denied, with the
+reason (agreement, version, clause) and, when allowed, the exact Grant: which columns, each
+with its treatment, which rows, and which output controls. `execute()` (compile.py) turns a
+Grant into DuckDB SQL; nothing else reads the data plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.service import Actor
+from civicshare.agreements import service as agreements
+from civicshare.agreements.models import AgreementVersion, Generalisation, Treatment
+from civicshare.partners import service as partners
+from civicshare.partners.models import PartnerStatus, Role
+
+# Roles that may receive person-level data for their partner; viewers see governance only.
+RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
+MIN_PURPOSE_LENGTH = 10
+
+# Small-number suppression on every aggregate (NHS / OpenSAFELY convention): counts 1-7 are
+# shown as "*", others rounded to the nearest 5. A request cannot switch it off.
+SUPPRESS_AT_OR_BELOW = 7
+ROUND_TO = 5
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    actor: Actor
+    purpose: str
+    provider: str  # partner key
+    dataset: str
+    columns: tuple[str, ...] | None = None  # None: every column the grant allows
+    agreement: str | None = None  # a reference, needed when several agreements cover this
+    group_by: tuple[str, ...] | None = None  # an aggregate (counts) instead of rows
+
+
+@dataclass(frozen=True)
+class ColumnGrant:
+    column: str
+    treatment: Treatment
+    generalisation: Generalisation | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    agreement: str
+    version: int
+    provider: str
+    recipient: str
+    dataset: str
+    columns: tuple[ColumnGrant, ...]
+    row_scope: dict[str, Any] = field(default_factory=dict)
+    aggregate_by: tuple[str, ...] | None = None
+    suppress_at_or_below: int = SUPPRESS_AT_OR_BELOW
+    round_to: int = ROUND_TO
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    clause: str  # which part of the rules or the agreement decided it
+    request: ShareRequest
+    grant: Grant | None = None
+    agreement: str | None = None
+    version: int | None = None
+    decided_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _deny(request: ShareRequest, clause: str, reason: str, version: AgreementVersion | None = None):
+    return Decision(
+        allowed=False,
+        reason=reason,
+        clause=clause,
+        request=request,
+        agreement=version.agreement.reference if version else None,
+        version=version.number if version else None,
+    )
+
+
+def decide(session: Session, request: ShareRequest, today: date | None = None) -> Decision:
+    """Allowed with the exact grant, or denied with the reason. Reads governance state only."""
+    actor = request.actor
+    if not actor.has_scope("share:read"):
+        return _deny(request, "token scope", "This API token does not have the scope share:read.")
+    if not actor.has_role(*RECEIVING_ROLES):
+        return _deny(
+            request,
+            "role",
+            f"Acting for {actor.partner_name}, you hold no role that may receive shared data "
+            "(analyst, responder, data provider or IG lead).",
+        )
+    if len(request.purpose.strip()) < MIN_PURPOSE_LENGTH:
+        return _deny(request, "purpose", "State the purpose of this request in a sentence.")
+
+    provider = partners.get_by_key(session, request.provider)
+    if provider is None:
+        return _deny(request, "provider", f"There is no partner {request.provider!r}.")
+    for partner, who in (
+        (provider, "provider"),
+        (partners.get_by_key(session, actor.partner_key), "recipient"),
+    ):
+        if partner.status in (PartnerStatus.suspended, PartnerStatus.left):
+            return _deny(
+                request,
+                "partner status",
+                f"{partner.name}, the {who}, is {partner.status.value}: nothing is shared.",
+            )
+
+    covering = agreements.active_covering(
+        session, provider.id, request.dataset, actor.partner_id, today
+    )
+    if request.agreement:
+        covering = [v for v in covering if v.agreement.reference == request.agreement]
+    if not covering:
+        named = f" {request.agreement}" if request.agreement else ""
+        return _deny(
+            request,
+            "no active agreement",
+            f"No active agreement{named} lets {provider.name} share {request.dataset} "
+            f"with {actor.partner_name} today.",
+        )
+    if len(covering) > 1:
+        references = ", ".join(v.agreement.reference for v in covering)
+        return _deny(
+            request,
+            "ambiguous",
+            f"Several active agreements cover this ({references}): name the one you act under.",
+        )
+    version = covering[0]
+    granted = {
+        item.column: ColumnGrant(item.column, item.treatment, item.generalisation)
+        for item in version.data_items
+        if item.provider_partner_id == provider.id
+        and item.dataset == request.dataset
+        and item.treatment != Treatment.excluded
+    }
+    asked = request.columns if request.columns is not None else tuple(granted)
+    refused = [column for column in asked if column not in granted]
+    if refused:
+        return _deny(
+            request,
+            "data items",
+            f"{version.agreement.reference} version {version.number} does not include "
+            f"{', '.join(refused)} from {request.dataset}.",
+            version,
+        )
+    if request.group_by is not None:
+        outside = [c for c in request.group_by if c not in asked]
+        if outside:
+            return _deny(
+                request,
+                "aggregate",
+                f"Group by only requested columns, not {', '.join(outside)}.",
+                version,
+            )
+    grant = Grant(
+        agreement=version.agreement.reference,
+        version=version.number,
+        provider=provider.key,
+        recipient=actor.partner_key,
+        dataset=request.dataset,
+        columns=tuple(granted[column] for column in asked),
+        row_scope=dict(version.row_scope or {}),
+        aggregate_by=request.group_by,
+    )
+    return Decision(
+        allowed=True,
+        reason=f"Allowed under {grant.agreement} version {grant.version}.",
+        clause="data items",
+        request=request,
+        grant=grant,
+        agreement=grant.agreement,
+        version=grant.version,
+    )
