@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from civicshare import db
+from civicshare.agreements import service as agreements
+from civicshare.partners import service as partners
 from civicshare.cli import app
 
 runner = CliRunner()
@@ -77,3 +79,11 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
     assert "Reusing the synthetic county" in second
     summary = f"{len(manifest['partners'])} partners, {len(manifest['datasets'])} datasets"
     assert summary in first and summary in second
+    # Governance comes with it: people, the charter, and agreements in several states.
+    engine = db.make_engine(settings.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        states = {version.status.value for version in agreements.list_all(session)}
+        assert {"active", "draft", "suspended", "revoked"} <= states
+        assert len(agreements.list_all(session)) == 7  # a second run added none
+        assert partners.current_charter(session).version == 2
+    engine.dispose()

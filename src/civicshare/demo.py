@@ -13,9 +13,11 @@ from rich.console import Console
 
 from civicshare import db
 from civicshare.accounts import service as accounts
+from civicshare.agreements.demo import seed_demo_agreements
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from civicshare.partners import service as partners
+from civicshare.partners.models import Role
 
 # Every demo account signs in with this password. Demo stores only: never seeded otherwise.
 DEMO_PASSWORD = "civicshare-demo"
@@ -113,6 +115,7 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             summary = seed_store(session, manifest)
             seed_governance(session, manifest)
+            seed_demo_agreements(session, ig_leads_by_partner(session))
     finally:
         engine.dispose()
     return DemoSummary(*summary, generated=generated)
@@ -168,6 +171,16 @@ def seed_store(session, manifest: dict[str, Any]) -> tuple[int, int, int]:
         )
         rows += entry["rows"]
     return len(members), len(manifest["datasets"]), rows
+
+
+def ig_leads_by_partner(session) -> dict[str, Any]:
+    """One IG lead membership per partner (the first found), to act in the demo's agreements."""
+    leads = {}
+    for partner in partners.list_partners(session):
+        found = partners.members_with_role(session, partner.id, Role.ig_lead)
+        if found:
+            leads[partner.key] = found[0]
+    return leads
 
 
 def seed_governance(session, manifest: dict[str, Any]) -> None:
