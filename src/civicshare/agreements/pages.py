@@ -609,6 +609,7 @@ def version_page(
         sections=[(key, title, states[key]) for key, (title, _) in SECTIONS.items()],
         may_edit=service.may_edit(actor, version),
         complete=not any(states.values()),
+        done=sum(1 for outstanding in states.values() if not outstanding),
     )
 
 

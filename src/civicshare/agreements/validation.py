@@ -139,7 +139,9 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
     shared = v.shared_items
     special = [i for i in shared if i.special_category is not None]
     criminal = [i for i in shared if i.criminal_offence]
+    # Until data items are listed, assume personal data: the questions about it stay open.
     personal = [i for i in shared if i.personal or i.special_category or i.criminal_offence]
+    personal = personal or not v.data_items
     if personal and not v.data_subjects.strip():
         need("data_subjects", "Say whose data this is (the categories of data subjects)")
     # -- Article 6 -----------------------------------------------------------------------
