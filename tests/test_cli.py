@@ -70,7 +70,10 @@ def test_db_upgrade_creates_then_reports_up_to_date(settings):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
-    env = {"CIVICSHARE_DATA_DIR": str(settings.data_dir)}
+    env = {
+        "CIVICSHARE_DATA_DIR": str(settings.data_dir),
+        "CIVICSHARE_DATABASE_URL": settings.effective_database_url,
+    }
     first = invoke("demo", "--no-serve", "--people", "400", "--seed", "3", env=env)
     assert "Generating a synthetic county of 400 residents" in first
     manifest = json.loads((settings.data_dir / "synthetic" / "manifest.json").read_text())
