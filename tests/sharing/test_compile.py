@@ -1,0 +1,175 @@
+"""The grant compiled to DuckDB SQL: treatments, row scope and suppression, against brute force."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from civicshare.agreements.models import Generalisation, Treatment
+from civicshare.sharing.compile import CannotExecute, SnapshotView, StoredColumn, compile_grant, run
+from civicshare.sharing.service import ColumnGrant, Grant
+
+TODAY = date(2026, 11, 23)
+KEY = bytes(range(32))
+ROWS = [
+    # nhs token, name (clear, for the test), dob, postcode, district, frailty, oxygen
+    ("t1", "ADA", date(1930, 1, 2), "WR1 2AB", "Worcester", 7, "Y"),
+    ("t2", "BEN", date(1950, 11, 23), "WR1 2AD", "Worcester", 3, "N"),
+    ("t3", "CAL", date(1950, 11, 24), "B60 1AA", "Bromsgrove", 5, ""),
+    ("t4", "DEE", date(2010, 5, 5), "DY10 3XY", "Wyre Forest", None, None),
+    ("t5", "EVE", date(1961, 6, 30), "WR1 2AB", "Worcester", 4, "Y"),
+]
+COLUMNS = {
+    "NHS_NO": StoredColumn("NHS_NO", identifier="nhs_number", token="NHS_NO__token"),
+    "NAME": StoredColumn("NAME", identifier="family_name", plain="NAME"),
+    "DOB": StoredColumn("DOB", type="date", identifier="date_of_birth", plain="DOB"),
+    "POSTCODE": StoredColumn("POSTCODE", identifier="postcode", plain="POSTCODE"),
+    "DISTRICT": StoredColumn("DISTRICT", identifier="district", plain="DISTRICT"),
+    "CFS": StoredColumn("CFS", type="integer", plain="CFS"),
+    "OXYGEN": StoredColumn("OXYGEN", plain="OXYGEN"),
+}
+
+
+@pytest.fixture(scope="module")
+def view(tmp_path_factory) -> SnapshotView:
+    path = tmp_path_factory.mktemp("snap") / "part-0.parquet"
+    names = ["NHS_NO__token", "NAME", "DOB", "POSTCODE", "DISTRICT", "CFS", "OXYGEN"]
+    pq.write_table(pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in ROWS]), path)
+    return SnapshotView(ref="acute/admissions/v1", files=(str(path),), columns=COLUMNS)
+
+
+def grant(*columns: ColumnGrant, scope=None, by=None) -> Grant:
+    return Grant(
+        agreement="ISA-0001", version=1, provider="acute", recipient="county",
+        dataset="admissions", columns=columns, row_scope=scope or {}, aggregate_by=by,
+    )  # fmt: skip
+
+
+def execute(g: Grant, view: SnapshotView, district: str | None = None) -> list[dict]:
+    compiled = compile_grant(g, view, recipient_district=district, today=TODAY)
+    return run(compiled, agreement_key=KEY, recipient_district=district).to_pylist()
+
+
+def test_pseudonymised_is_the_agreements_hmac_of_the_base_token(view):
+    rows = execute(grant(ColumnGrant("NHS_NO", Treatment.pseudonymised)), view)
+    expected = [hmac.new(KEY, r[0].encode(), hashlib.sha256).hexdigest() for r in ROWS]
+    assert [r["NHS_NO"] for r in rows] == expected
+    assert not {r[0] for r in ROWS} & {r["NHS_NO"] for r in rows}
+
+
+@pytest.mark.parametrize(
+    ("column", "how", "expected"),
+    [
+        ("DOB", Generalisation.age_band, ["90+", "75-79", "75-79", "15-19", "65-69"]),
+        ("DOB", Generalisation.birth_year, [1930, 1950, 1950, 2010, 1961]),
+        (
+            "POSTCODE",
+            Generalisation.postcode_sector,
+            ["WR1 2", "WR1 2", "B60 1", "DY10 3", "WR1 2"],
+        ),
+        ("POSTCODE", Generalisation.postcode_district, ["WR1", "WR1", "B60", "DY10", "WR1"]),
+        ("DOB", Generalisation.month, ["1930-01", "1950-11", "1950-11", "2010-05", "1961-06"]),
+        ("OXYGEN", Generalisation.flag, [True, False, False, False, True]),
+    ],
+)
+def test_generalisations(view, column, how, expected):
+    rows = execute(grant(ColumnGrant(column, Treatment.generalised, how)), view)
+    assert [r[column] for r in rows] == expected
+
+
+def test_age_scope_counts_birthdays_exactly(view):
+    # Born 23 Nov 1950 is 76 today; born 24 Nov 1950 is still 75.
+    rows = execute(grant(ColumnGrant("NAME", Treatment.identifiable), scope={"min_age": 76}), view)
+    assert [r["NAME"] for r in rows] == ["ADA", "BEN"]
+    rows = execute(grant(ColumnGrant("NAME", Treatment.identifiable), scope={"max_age": 75}), view)
+    assert [r["NAME"] for r in rows] == ["CAL", "DEE", "EVE"]
+
+
+def test_recipient_district_scope(view):
+    g = grant(ColumnGrant("NAME", Treatment.identifiable), scope={"recipient_district_only": True})
+    assert [r["NAME"] for r in execute(g, view, "worcester")] == ["ADA", "BEN", "EVE"]
+    with pytest.raises(CannotExecute, match="recipient is not a district"):
+        execute(g, view, None)
+
+
+def test_aggregates_suppress_small_numbers_always(view, tmp_path):
+    g = grant(ColumnGrant("DISTRICT", Treatment.identifiable), by=("DISTRICT",))
+    assert execute(g, view) == [
+        {"DISTRICT": "Bromsgrove", "count": "*"},
+        {"DISTRICT": "Worcester", "count": "*"},
+        {"DISTRICT": "Wyre Forest", "count": "*"},
+    ]
+    big = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"DISTRICT": ["A"] * 12 + ["B"] * 8 + ["C"] * 7}), big)
+    many = SnapshotView("x/y/v1", (str(big),), {"DISTRICT": COLUMNS["DISTRICT"]})
+    assert execute(g, many) == [
+        {"DISTRICT": "A", "count": "10"},
+        {"DISTRICT": "B", "count": "10"},
+        {"DISTRICT": "C", "count": "*"},
+    ]
+
+
+def test_a_treatment_the_snapshot_cannot_give_is_refused(view):
+    with pytest.raises(CannotExecute, match="NHS_NO cannot be delivered identifiable"):
+        compile_grant(grant(ColumnGrant("NHS_NO", Treatment.identifiable)), view)
+    with pytest.raises(CannotExecute, match="no date of birth"):
+        compile_grant(
+            grant(ColumnGrant("CFS", Treatment.identifiable), scope={"min_age": 65}),
+            SnapshotView("x", view.files, {"CFS": COLUMNS["CFS"]}),
+        )
+
+
+TREATABLE = {
+    "NHS_NO": [(Treatment.pseudonymised, None)],
+    "NAME": [(Treatment.identifiable, None), (Treatment.pseudonymised, None)],
+    "DOB": [(Treatment.generalised, Generalisation.age_band),
+            (Treatment.generalised, Generalisation.birth_year), (Treatment.pseudonymised, None)],
+    "POSTCODE": [(Treatment.generalised, Generalisation.postcode_sector),
+                 (Treatment.pseudonymised, None), (Treatment.identifiable, None)],
+    "CFS": [(Treatment.identifiable, None), (Treatment.generalised, Generalisation.flag)],
+    "OXYGEN": [(Treatment.generalised, Generalisation.flag), (Treatment.identifiable, None)],
+}  # fmt: skip
+
+
+@st.composite
+def grants(draw):
+    chosen = draw(st.lists(st.sampled_from(sorted(TREATABLE)), min_size=1, unique=True))
+    columns = tuple(ColumnGrant(c, *draw(st.sampled_from(TREATABLE[c]))) for c in chosen)
+    low = draw(st.none() | st.integers(0, 100))
+    return grant(*columns, scope={} if low is None else {"min_age": low})
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(g=grants())
+def test_no_column_row_or_untreated_value_outside_the_grant(view, g):
+    rows = execute(g, view)
+    granted = [c.column for c in g.columns]
+    # Columns: exactly the grant's, in its order.
+    assert all(list(r) == granted for r in rows)
+    # Rows: exactly those in scope, by brute force.
+    low = g.row_scope.get("min_age")
+    in_scope = [r for r in ROWS if low is None or _age(r[2]) >= low]
+    assert len(rows) == len(in_scope)
+    # Values: nothing but identifiable columns carries a raw value of its column.
+    names = ["NHS_NO", "NAME", "DOB", "POSTCODE", "DISTRICT", "CFS", "OXYGEN"]
+    raw = {
+        name: {str(r[i]) for r in ROWS if r[i] not in (None, "")} for i, name in enumerate(names)
+    }
+    for column in g.columns:
+        if column.treatment == Treatment.identifiable:
+            continue
+        delivered = {str(r[column.column]) for r in rows}
+        assert not delivered & raw[column.column], (column, delivered & raw[column.column])
+
+
+def _age(born: date) -> int:
+    return TODAY.year - born.year - ((TODAY.month, TODAY.day) < (born.month, born.day))
