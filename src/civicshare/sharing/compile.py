@@ -206,4 +206,4 @@ def run(
     if "$district" in compiled.sql:
         parameters["district"] = recipient_district
     with duckdb.connect() as connection:
-        return connection.execute(compiled.sql, parameters).to_arrow_table()
+        return connection.sql(compiled.sql, params=parameters).to_arrow_table()
