@@ -35,6 +35,10 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _count(items, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
 def _when(day: date | None) -> str:
     return day.isoformat() if day else "-"
 
@@ -47,7 +51,7 @@ def list_agreements(
     with _unit_of_work() as session:
         versions = service.list_all(session, status)
         table = Table("reference", "version", "title", "status", "parties", "review by",
-                      title=f"{len(versions)} agreements")  # fmt: skip
+                      title=_count(versions, "agreement"))  # fmt: skip
         for v in versions:
             table.add_row(
                 v.reference,
@@ -98,7 +102,7 @@ def review_due(
     today = date.today()
     with _unit_of_work() as session:
         versions = service.review_due(session, today, within)
-        title = f"{len(versions)} agreements due for review within {within} days"
+        title = f"{_count(versions, 'agreement')} due for review within {within} days"
         table = Table("reference", "title", "status", "review by", "when", title=title)
         for v in versions:
             days = (v.review_date - today).days

@@ -106,7 +106,7 @@ def document_sections(version: AgreementVersion) -> list[tuple[str, list[tuple[s
                 f"{approvals[p.partner_id].decision.value.capitalize()}d on "
                 f"{_date(approvals[p.partner_id].at)}"
                 if p.partner_id in approvals
-                else "Decision awaited"
+                else ("Decision awaited" if version.submission_round else "Not yet submitted")
             ),
         )
         for p in version.parties
