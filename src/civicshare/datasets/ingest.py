@@ -1,0 +1,717 @@
+"""Streaming a partner's file through validation, tokenisation and encryption into a staged
+snapshot directory. Nothing here touches the governance store: `service.push` does that.
+
+The staged directory lives in `data_dir/snapshots/.tmp/` (same file system as the snapshots,
+so the final rename is atomic). It holds only pseudonymised, encrypted or non-identifying
+values; a crash leaves it behind for `sweep_staging` to remove.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import struct
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from civicshare.config import Settings
+from civicshare.datasets.contracts import Column, ColumnType, Contract, FileFormat, IdentifierKind
+from civicshare.datasets.validation import Problem, validate_batch
+from civicshare.identity import service as identity
+
+MAX_PROBLEMS_KEPT = 1000
+CSV_BLOCK_BYTES = 4 << 20
+ROWS_PER_BATCH = 50_000
+PAUSE_ENV = "CIVICSHARE_TEST_INGEST_PAUSE"  # seconds to sleep after each batch (crash tests)
+QUARANTINE_STREAM = 1 << 16
+
+Progress = Callable[[int, int, int], None]  # rows done, units done, units total
+
+
+class FileProblem(Exception):
+    """The file as a whole cannot be taken (wrong columns, not CSV, ...). No values inside."""
+
+
+# -- where things live --------------------------------------------------------------------
+
+
+def snapshots_root(settings: Settings) -> Path:
+    return settings.data_dir / "snapshots"
+
+
+def staging_root(settings: Settings) -> Path:
+    return snapshots_root(settings) / ".tmp"
+
+
+def new_staging_dir(settings: Settings) -> Path:
+    root = staging_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    path = root / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    path.mkdir(mode=0o700)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_staging(settings: Settings) -> int:
+    """Remove staging left by ingests that died (this host, process gone). Returns how many."""
+    root = staging_root(settings)
+    if not root.is_dir():
+        return 0
+    host = socket.gethostname()
+    removed = 0
+    for path in root.iterdir():
+        parts = path.name.rsplit("-", 2)
+        orphan = path.name.startswith("orphan-")
+        dead = (
+            len(parts) == 3
+            and parts[0] == host
+            and parts[1].isdigit()
+            and not _alive(int(parts[1]))
+        )
+        if orphan or dead:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def fsync_tree(path: Path) -> None:
+    for item in [*path.rglob("*"), path]:
+        flags = os.O_RDONLY
+        fd = os.open(item, flags)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- an encrypted spool for uploads --------------------------------------------------------
+
+
+class EncryptedSpool(io.RawIOBase):
+    """A temporary file whose bytes on disk are AES-256-CTR under a key held only in memory.
+
+    Uploads are written here before validation so no plaintext identifier touches the disk;
+    after a crash the file is unreadable noise and is swept with the staging directory.
+    Readable and seekable (CTR allows random access), so Parquet and XLSX work from it too."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._key = os.urandom(32)
+        self._nonce = os.urandom(16)
+        self._file = open(path, "w+b")  # noqa: SIM115
+        os.chmod(path, 0o600)
+        self._size = 0
+        self._pos = 0
+
+    def _cipher(self, offset: int):
+        block, skip = divmod(offset, 16)
+        counter = (int.from_bytes(self._nonce, "big") + block) % (1 << 128)
+        ctx = Cipher(algorithms.AES(self._key), modes.CTR(counter.to_bytes(16, "big"))).encryptor()
+        if skip:
+            ctx.update(b"\x00" * skip)
+        return ctx
+
+    def append(self, chunk: bytes) -> None:
+        self._file.seek(self._size)
+        self._file.write(self._cipher(self._size).update(chunk))
+        self._size += len(chunk)
+
+    def finish(self) -> None:
+        self._file.flush()
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), max(0, self._size - self._pos))
+        if n == 0:
+            return 0
+        self._file.seek(self._pos)
+        data = self._cipher(self._pos).update(self._file.read(n))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+            self.path.unlink(missing_ok=True)
+        super().close()
+
+
+# -- reading files as text batches ---------------------------------------------------------
+
+
+class _Counting(io.RawIOBase):
+    """Wraps a binary file: counts bytes read and hashes them as they pass."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self.raw = raw
+        self.bytes = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        if not data:
+            return 0
+        n = len(data)
+        buffer[:n] = data
+        self.bytes += n
+        self.sha256.update(data)
+        return n
+
+
+@dataclass
+class Source:
+    batches: Iterator[pa.RecordBatch]  # text columns, contract columns only, file order
+    total_units: int  # bytes (CSV) or rows (Parquet, XLSX) for progress
+    done_units: Callable[[], int]
+    sha256: Callable[[], str]
+    extra_formats: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _check_header(contract: Contract, names: list[str]) -> None:
+    expected = [c.name for c in contract.columns]
+    missing = [n for n in expected if n not in names]
+    unexpected = [n for n in names if n not in expected]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    problems = []
+    if missing:
+        problems.append(f"the file has no column {', '.join(repr(n) for n in missing)}")
+    if unexpected:
+        problems.append(
+            f"the file has columns that are not in the contract: "
+            f"{', '.join(repr(n) for n in unexpected[:20])}"
+        )
+    if duplicated:
+        problems.append(f"the header repeats {', '.join(repr(n) for n in duplicated)}")
+    if problems:
+        raise FileProblem("; ".join(problems))
+
+
+def _sha256_of(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    handle.seek(0)
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _csv_source(contract: Contract, handle: BinaryIO, size: int) -> Source:
+    import pyarrow.csv as pacsv
+
+    counting = _Counting(handle)
+    names = [c.name for c in contract.columns]
+    bad_structure: list[str] = []
+
+    def invalid_row(row) -> str:
+        where = f" (line {row.number})" if row.number and row.number > 0 else ""
+        bad_structure.append(
+            f"a record has {row.actual_columns} fields where the header has "
+            f"{row.expected_columns}{where}"
+        )
+        return "skip"
+
+    try:
+        reader = pacsv.open_csv(
+            counting,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(
+                delimiter=contract.delimiter,
+                newlines_in_values=True,
+                invalid_row_handler=invalid_row,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:
+        raise FileProblem("the file could not be read as CSV (is it empty or not text?)") from None
+    _check_header(contract, reader.schema.names)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowInvalid, UnicodeDecodeError):
+                # pyarrow's message quotes the offending text: never pass it on.
+                raise FileProblem(
+                    "the file stopped being readable as UTF-8 CSV part way through"
+                ) from None
+            if bad_structure:
+                raise FileProblem("; ".join(bad_structure[:5]))
+            yield pa.record_batch([batch.column(n) for n in names], names=names)
+        if bad_structure:
+            raise FileProblem("; ".join(bad_structure[:5]))
+
+    return Source(batches(), size, lambda: counting.bytes, lambda: counting.sha256.hexdigest())
+
+
+def _arrow_text(column: Column, values: pa.Array) -> tuple[pa.Array, list[str]]:
+    """A typed Parquet column as text the validator understands, and formats to accept."""
+    kind = values.type
+    if pa.types.is_date(kind):
+        return pc.strftime(values, "%Y-%m-%d"), ["%Y-%m-%d"]
+    if pa.types.is_timestamp(kind):
+        return pc.strftime(values, "%Y-%m-%d %H:%M:%S"), ["%Y-%m-%d %H:%M:%S"]
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "true", "false"), []
+    if pa.types.is_dictionary(kind):
+        values = values.dictionary_decode()
+    return pc.cast(values, pa.string()), []
+
+
+def _parquet_source(contract: Contract, handle: BinaryIO) -> Source:
+    sha = _sha256_of(handle)
+    try:
+        parquet = pq.ParquetFile(handle)
+    except (pa.ArrowInvalid, OSError):
+        raise FileProblem("the file could not be read as Parquet") from None
+    _check_header(contract, parquet.schema_arrow.names)
+    names = [c.name for c in contract.columns]
+    total = parquet.metadata.num_rows
+    done = [0]
+    extra: dict[str, list[str]] = {}
+    for column in contract.columns:
+        arrow_type = parquet.schema_arrow.field(column.name).type
+        if pa.types.is_date(arrow_type):
+            extra[column.name] = ["%Y-%m-%d"]
+        elif pa.types.is_timestamp(arrow_type):
+            extra[column.name] = ["%Y-%m-%d %H:%M:%S"]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=names):
+            arrays = [_arrow_text(contract.column(n), batch.column(n))[0] for n in names]
+            done[0] += batch.num_rows
+            yield pa.record_batch(arrays, names=names)
+
+    return Source(batches(), total, lambda: done[0], lambda: sha, extra)
+
+
+def _cell_text(value: Any, column: Column, contract: Contract) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | date):
+        if column.type in (ColumnType.date, ColumnType.datetime):
+            fmt = contract.formats_for(column)[0]
+            return value.strftime(fmt)
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _xlsx_source(contract: Contract, handle: BinaryIO) -> Source:
+    import openpyxl
+
+    sha = _sha256_of(handle)
+    try:
+        book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except Exception:
+        raise FileProblem("the file could not be read as an XLSX workbook") from None
+    if contract.sheet and contract.sheet not in book.sheetnames:
+        raise FileProblem(f"the workbook has no sheet {contract.sheet!r}")
+    sheet = book[contract.sheet] if contract.sheet else book.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header = [None if h is None else str(h).strip() for h in next(rows, ())]
+    while header and header[-1] is None:
+        header.pop()
+    _check_header(contract, [h or "" for h in header])
+    positions = [header.index(c.name) for c in contract.columns]
+    total = max(0, (sheet.max_row or 1) - 1)
+    done = [0]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        buffer: list[tuple] = []
+
+        def flush() -> pa.RecordBatch:
+            arrays = []
+            for column, position in zip(contract.columns, positions, strict=True):
+                arrays.append(
+                    pa.array(
+                        [
+                            _cell_text(r[position] if position < len(r) else None, column, contract)
+                            for r in buffer
+                        ],
+                        pa.string(),
+                    )
+                )
+            done[0] += len(buffer)
+            buffer.clear()
+            return pa.record_batch(arrays, names=[c.name for c in contract.columns])
+
+        for row in rows:
+            if all(v is None for v in row):
+                continue
+            buffer.append(row)
+            if len(buffer) >= ROWS_PER_BATCH:
+                yield flush()
+        if buffer:
+            yield flush()
+        book.close()
+
+    return Source(batches(), total, lambda: done[0], lambda: sha)
+
+
+def open_source(contract: Contract, handle: BinaryIO, file_format: FileFormat, size: int) -> Source:
+    if file_format == FileFormat.csv:
+        return _csv_source(contract, handle, size)
+    if file_format == FileFormat.parquet:
+        return _parquet_source(contract, handle)
+    return _xlsx_source(contract, handle)
+
+
+def guess_format(file_name: str, contract: Contract) -> FileFormat:
+    suffix = Path(file_name).suffix.lower().lstrip(".")
+    return FileFormat(suffix) if suffix in {f.value for f in FileFormat} else contract.format
+
+
+# -- how columns are stored ----------------------------------------------------------------
+
+GENERALISED = {
+    IdentifierKind.date_of_birth: ("year", pa.int16()),
+    IdentifierKind.postcode: ("sector", pa.string()),
+}
+
+
+def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
+    """For each contract column, the stored columns (see docs/datasets.md)."""
+    plan: dict[str, dict[str, Any]] = {}
+    for column in contract.columns:
+        entry: dict[str, Any] = {
+            "type": column.type.value,
+            "identifier": column.identifier.value,
+            "special_category": column.special_category,
+            "special_category_kind": column.special_category_kind,
+            "criminal_offence": column.criminal_offence,
+        }
+        if column.is_identifier:
+            entry["stored_as"] = "pseudonymised"
+            entry["token"] = f"{column.name}__token"
+            entry["encrypted"] = f"{column.name}__enc"
+            if column.identifier in GENERALISED:
+                label, _ = GENERALISED[column.identifier]
+                entry["generalised"] = {label: f"{column.name}__{label}"}
+        else:
+            entry["stored_as"] = "plain"
+            entry["plain"] = column.name
+        plan[column.name] = entry
+    return plan
+
+
+ARROW_TYPES = {
+    ColumnType.string: pa.string(),
+    ColumnType.integer: pa.int64(),
+    ColumnType.decimal: pa.float64(),
+    ColumnType.boolean: pa.bool_(),
+    ColumnType.date: pa.date32(),
+    ColumnType.datetime: pa.timestamp("s"),
+}
+
+
+def data_schema(contract: Contract) -> pa.Schema:
+    fields = [pa.field("_row", pa.int64(), nullable=False)]
+    for column in contract.columns:
+        if column.is_identifier:
+            fields.append(pa.field(f"{column.name}__token", pa.string()))
+            fields.append(pa.field(f"{column.name}__enc", pa.binary()))
+            if column.identifier in GENERALISED:
+                label, kind = GENERALISED[column.identifier]
+                fields.append(pa.field(f"{column.name}__{label}", kind))
+        else:
+            fields.append(pa.field(column.name, ARROW_TYPES[column.type]))
+    return pa.schema(fields)
+
+
+def quarantine_schema(contract: Contract) -> pa.Schema:
+    fields = [pa.field("_row", pa.int64(), nullable=False)]
+    fields += [pa.field(f"{c.name}__enc", pa.binary()) for c in contract.columns]
+    return pa.schema(fields)
+
+
+def _generalise(kind: IdentifierKind, typed: pa.Array, norm: pa.Array) -> pa.Array:
+    if kind == IdentifierKind.date_of_birth:
+        return pc.cast(pc.year(typed), pa.int16())
+    # postcode sector: outward code, space, sector digit ("WR5 1")
+    return pc.utf8_slice_codeunits(norm, 0, -2)
+
+
+# -- staging a snapshot --------------------------------------------------------------------
+
+
+@dataclass
+class Staged:
+    directory: Path
+    outcome: str  # accepted | rejected
+    report: dict[str, Any]
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    sha256: str
+    storage: dict[str, dict[str, Any]]
+    wrapped_data_key: str = ""
+    key_version: int = 0
+
+
+def _encrypt_batch(data_key, ref, names, arrays, rows, stream_base):
+    out = []
+    for index, (name, values) in enumerate(zip(names, arrays, strict=True)):
+        aad = identity.column_aad(ref, name)
+        out.append(_encrypt_rows(data_key, values, aad, stream_base + index, rows))
+    return out
+
+
+def _encrypt_rows(data_key, values: pa.Array, aad: bytes, stream: int, rows: np.ndarray):
+    """Encrypt with nonces (stream, file row) so every nonce under this data key is unique."""
+    encrypt = AESGCM(data_key).encrypt
+    pack = struct.Struct(">IQ").pack
+    out = []
+    for row, value in zip(rows.tolist(), values.to_pylist(), strict=True):
+        if value is None:
+            out.append(None)
+        else:
+            nonce = pack(stream, row)
+            out.append(nonce + encrypt(nonce, value.encode(), aad))
+    return pa.array(out, pa.binary())
+
+
+def stage(
+    settings: Settings,
+    contract: Contract,
+    handle: BinaryIO,
+    *,
+    file_name: str,
+    file_format: FileFormat,
+    size: int,
+    snapshot_ref: str,
+    progress: Progress | None = None,
+) -> Staged:
+    """Validate, pseudonymise and encrypt `handle` into a new staging directory.
+
+    The staged snapshot is complete and fsynced when this returns with outcome accepted;
+    on rejection the directory has been removed already."""
+    keys = identity.keystore(settings)
+    key_version = keys.current_pseudonymisation_version()
+    pseudonymisation_key = keys.pseudonymisation_key(key_version)
+    data_key, wrapped = identity.new_data_key(settings)
+    directory = new_staging_dir(settings)
+    schema = data_schema(contract)
+    qschema = quarantine_schema(contract)
+    plan = storage_plan(contract)
+    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+
+    rows_read = accepted = quarantined = 0
+    kept: list[dict] = []
+    counts: Counter[tuple[str, str]] = Counter()
+    file_problems: list[str] = []
+    sha = ""
+    writer = pq.ParquetWriter(directory / "data.parquet", schema, compression="zstd")
+    qwriter: pq.ParquetWriter | None = None
+    try:
+        source = open_source(contract, handle, file_format, size)
+        for batch in source.batches:
+            first = rows_read + 1
+            n = batch.num_rows
+            checked = validate_batch(contract, batch, first, source.extra_formats)
+            for problem in checked.problems:
+                counts[(problem.column, problem.code)] += 1
+                if len(kept) < MAX_PROBLEMS_KEPT:
+                    kept.append(problem.as_dict())
+            rows = np.arange(first, first + n, dtype=np.int64)
+            good = ~checked.bad
+            if checked.bad.any():
+                qwriter = qwriter or pq.ParquetWriter(
+                    directory / "quarantine.parquet", qschema, compression="zstd"
+                )
+                bad_index = pa.array(np.nonzero(checked.bad)[0])
+                bad_rows = rows[checked.bad]
+                arrays = [pa.array(bad_rows, pa.int64())]
+                arrays += _encrypt_batch(
+                    data_key,
+                    snapshot_ref,
+                    [f"quarantine/{c.name}" for c in contract.columns],
+                    [
+                        pc.cast(batch.column(c.name), pa.string()).take(bad_index)
+                        for c in contract.columns
+                    ],
+                    bad_rows,
+                    QUARANTINE_STREAM,
+                )
+                qwriter.write_batch(pa.record_batch(arrays, schema=qschema))
+                quarantined += len(bad_rows)
+            if good.any():
+                index = pa.array(np.nonzero(good)[0])
+                good_rows = rows[good]
+                arrays = [pa.array(good_rows, pa.int64())]
+                for stream, column in enumerate(contract.columns):
+                    typed = checked.typed[column.name].take(index)
+                    if not column.is_identifier:
+                        arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
+                        continue
+                    norm = checked.normalised[column.name].take(index)
+                    arrays.append(identity._hmac_array(pseudonymisation_key, norm))
+                    arrays.append(
+                        _encrypt_rows(
+                            data_key,
+                            norm,
+                            identity.column_aad(snapshot_ref, column.name),
+                            stream,
+                            good_rows,
+                        )
+                    )
+                    if column.identifier in GENERALISED:
+                        arrays.append(_generalise(column.identifier, typed, norm))
+                writer.write_batch(pa.record_batch(arrays, schema=schema))
+                accepted += len(good_rows)
+            rows_read += n
+            if progress:
+                progress(rows_read, source.done_units(), source.total_units)
+            if pause:
+                time.sleep(pause)
+        sha = source.sha256()
+    except FileProblem as problem:
+        file_problems.append(str(problem))
+    finally:
+        writer.close()
+        if qwriter is not None:
+            qwriter.close()
+
+    bad_rows = quarantined
+    outcome = "accepted"
+    reasons: list[str] = list(file_problems)
+    if not file_problems:
+        if bad_rows and contract.bad_rows.value == "reject":
+            reasons.append(
+                f"{bad_rows:,} of {rows_read:,} rows have problems and the contract says bad "
+                "rows reject the file"
+            )
+        elif bad_rows and rows_read and bad_rows / rows_read > contract.quarantine_limit:
+            reasons.append(
+                f"{bad_rows:,} of {rows_read:,} rows have problems, more than the contract's "
+                f"quarantine limit of {contract.quarantine_limit:.0%}"
+            )
+        elif accepted == 0:
+            reasons.append("the file has no rows that could be accepted")
+    if reasons:
+        outcome = "rejected"
+    report = {
+        "outcome": outcome,
+        "reasons": reasons,
+        "file_name": file_name,
+        "file_format": file_format.value,
+        "file_sha256": sha,
+        "policy": contract.bad_rows.value,
+        "rows_read": rows_read,
+        "rows_accepted": accepted if outcome == "accepted" else 0,
+        "rows_quarantined": quarantined if outcome == "accepted" else 0,
+        "rows_with_problems": bad_rows,
+        "problem_count": sum(counts.values()),
+        "problems_shown": len(kept),
+        "problem_counts": [
+            {"column": column, "code": code, "count": count}
+            for (column, code), count in sorted(counts.items(), key=lambda kv: -kv[1])
+        ],
+        "problems": kept,
+        "pseudonymisation_key_version": key_version,
+    }
+    if outcome == "rejected":
+        shutil.rmtree(directory, ignore_errors=True)
+        return Staged(directory, outcome, report, rows_read, 0, 0, sha, plan)
+
+    manifest = {
+        "snapshot": snapshot_ref,
+        "contract": contract.model_dump(mode="json"),
+        "storage": plan,
+        "rows": accepted,
+        "quarantined": quarantined,
+        "file_sha256": sha,
+        "pseudonymisation_key_version": key_version,
+        "wrapped_data_key": wrapped,
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    fsync_tree(directory)
+    return Staged(
+        directory,
+        outcome,
+        report,
+        rows_read,
+        accepted,
+        quarantined,
+        sha,
+        plan,
+        wrapped,
+        key_version,
+    )
+
+
+def problem_lines(report: dict[str, Any], limit: int = 20) -> list[str]:
+    lines = []
+    for p in report.get("problems", [])[:limit]:
+        shown = f" (value {p['value']!r})" if p.get("value") is not None else ""
+        lines.append(f"row {p['row']}, column {p['column']!r}: {p['message']}{shown}")
+    return lines
+
+
+__all__ = ["Problem", "stage", "sweep_staging", "EncryptedSpool", "FileProblem"]

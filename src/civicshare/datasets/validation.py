@@ -1,0 +1,206 @@
+"""Validating one batch of a partner's file against its contract, vectorised with pyarrow.
+
+Input: a record batch of text columns (as read from the file) and the file row number of its
+first row. Output: the typed columns, a mask of bad rows, and one `Problem` per bad field.
+A problem names the row, the column and what is wrong; it carries the value only for columns
+that are neither identifiers nor special category nor criminal offence data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from civicshare.datasets.contracts import Column, ColumnType, Contract, IdentifierKind
+from civicshare.identity.service import normalise
+
+POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2}$"
+UPRN = r"^[0-9]{1,12}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+INTEGER = r"^[+-]?[0-9]+$"
+DECIMAL = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+NHS_WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)
+SHOWN_VALUE_LIMIT = 40
+
+MESSAGES = {
+    "missing": "is required but blank",
+    "not_integer": "is not a whole number",
+    "not_decimal": "is not a number",
+    "not_boolean": "is not one of the contract's true or false values",
+    "not_date": "is not a date in the format {formats}",
+    "not_datetime": "is not a date and time in the format {formats}",
+    "not_allowed": "is not one of the contract's allowed values",
+    "nhs_number_format": "is not a 10-digit NHS number",
+    "nhs_number_check_digit": "fails the NHS number check digit (modulus 11)",
+    "postcode_format": "is not a UK postcode",
+    "uprn_format": "is not a UPRN (1 to 12 digits)",
+    "email_format": "is not an e-mail address",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int  # data row in the file: 1 is the first row after the header
+    column: str
+    code: str
+    message: str
+    value: str | None = None  # only for non-sensitive columns
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ValidatedBatch:
+    typed: dict[str, pa.Array]  # contract column -> typed values (null where bad)
+    normalised: dict[str, pa.Array]  # identifier column -> normalised text
+    bad: np.ndarray  # bool per row
+    problems: list[Problem]
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _strip_zeros(values: pa.Array) -> pa.Array:
+    values = pc.utf8_upper(pc.replace_substring_regex(values, r"\s+", " "))
+    return pc.replace_substring_regex(values, r"(^|[^0-9])0+([0-9])", r"\1\2")
+
+
+def parse_temporal(values: pa.Array, formats: Sequence[str], kind: ColumnType) -> pa.Array:
+    """Text to timestamp[s] trying each format; a value that does not round-trip is null.
+
+    Arrow's strptime rolls 31 February over to 3 March; the round trip (ignoring leading
+    zeros and case) catches that."""
+    out = pa.nulls(len(values), pa.timestamp("s"))
+    trimmed = pc.utf8_trim_whitespace(values)
+    for fmt in formats:
+        parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
+        back = pc.strftime(parsed, format=fmt)
+        same = pc.equal(_strip_zeros(back), _strip_zeros(trimmed))
+        parsed = pc.if_else(same, parsed, pa.scalar(None, pa.timestamp("s")))
+        out = pc.coalesce(out, parsed)
+    if kind == ColumnType.date:
+        return pc.cast(out, pa.date32())
+    return out
+
+
+def nhs_valid(normalised: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(well formed, check digit ok) masks for normalised NHS numbers (nulls are neither)."""
+    formed = _mask(pc.match_substring_regex(normalised, r"^[0-9]{10}$"))
+    check_ok = np.zeros(len(normalised), dtype=bool)
+    if formed.any():
+        chosen = pc.filter(normalised, pa.array(formed)).to_numpy(zero_copy_only=False)
+        digits = np.frombuffer(chosen.astype("S10").tobytes(), dtype=np.uint8)
+        digits = digits.reshape(-1, 10).astype(np.int64) - 48
+        check = 11 - (digits[:, :9] @ NHS_WEIGHTS) % 11
+        check[check == 11] = 0
+        check_ok[formed] = (check != 10) & (check == digits[:, 9])
+    return formed, check_ok
+
+
+def validate_batch(
+    contract: Contract,
+    batch: pa.RecordBatch,
+    first_row: int,
+    extra_formats: dict[str, list[str]] | None = None,
+) -> ValidatedBatch:
+    n = batch.num_rows
+    bad = np.zeros(n, dtype=bool)
+    problems: list[Problem] = []
+    typed: dict[str, pa.Array] = {}
+    normalised: dict[str, pa.Array] = {}
+
+    for column in contract.columns:
+        raw = pc.cast(batch.column(column.name), pa.string())
+        trimmed = pc.utf8_trim_whitespace(raw)
+        blank = _mask(pc.or_kleene(pc.is_null(trimmed), pc.equal(trimmed, "")))
+        present = ~blank
+        failures: list[tuple[str, np.ndarray]] = []
+        if column.required:
+            failures.append(("missing", blank))
+        value, failures = _typed(contract, column, raw, trimmed, present, failures, extra_formats)
+        if column.is_identifier:
+            text = value if column.type == ColumnType.string else pc.strftime(value, "%Y-%m-%d")
+            norm = normalise(column.identifier.value, text)
+            failures += _identifier_failures(column, norm, present)
+            normalised[column.name] = norm
+        if column.allowed_values is not None:
+            allowed = _mask(pc.is_in(trimmed, value_set=pa.array(column.allowed_values)))
+            failures.append(("not_allowed", present & ~allowed))
+        typed[column.name] = value
+        for code, mask in failures:
+            if not mask.any():
+                continue
+            bad |= mask
+            template = MESSAGES[code]
+            message = template.format(formats=" or ".join(_shown_formats(contract, column)))
+            rows = np.nonzero(mask)[0]
+            shown = None if column.sensitive else raw.take(pa.array(rows)).to_pylist()
+            for i, index in enumerate(rows):
+                value_shown = None
+                if shown is not None and shown[i] is not None:
+                    value_shown = shown[i][:SHOWN_VALUE_LIMIT]
+                problems.append(
+                    Problem(first_row + int(index), column.name, code, message, value_shown)
+                )
+    problems.sort(key=lambda p: p.row)
+    return ValidatedBatch(typed, normalised, bad, problems)
+
+
+def _shown_formats(contract: Contract, column: Column) -> list[str]:
+    if column.type not in (ColumnType.date, ColumnType.datetime):
+        return []
+    return contract.formats_for(column)
+
+
+def _typed(contract, column, raw, trimmed, present, failures, extra_formats):
+    kind = column.type
+    if kind == ColumnType.string:
+        value = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), raw)
+        return value, failures
+    cleaned = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    if kind == ColumnType.integer:
+        ok = _mask(pc.match_substring_regex(cleaned, INTEGER))
+        failures.append(("not_integer", present & ~ok))
+        safe = pc.if_else(pa.array(ok), cleaned, pa.scalar(None, pa.string()))
+        return pc.cast(safe, pa.int64()), failures
+    if kind == ColumnType.decimal:
+        ok = _mask(pc.match_substring_regex(cleaned, DECIMAL))
+        failures.append(("not_decimal", present & ~ok))
+        safe = pc.if_else(pa.array(ok), cleaned, pa.scalar(None, pa.string()))
+        return pc.cast(safe, pa.float64()), failures
+    if kind == ColumnType.boolean:
+        lowered = pc.utf8_lower(cleaned)
+        yes = _mask(pc.is_in(lowered, value_set=pa.array(column.truthy())))
+        no = _mask(pc.is_in(lowered, value_set=pa.array(column.falsy())))
+        failures.append(("not_boolean", present & ~(yes | no)))
+        value = pa.array(np.where(yes, True, False), pa.bool_())
+        value = pc.if_else(pa.array(yes | no), value, pa.scalar(None, pa.bool_()))
+        return value, failures
+    formats = list(contract.formats_for(column)) + list((extra_formats or {}).get(column.name, []))
+    value = parse_temporal(cleaned, formats, kind)
+    ok = _mask(pc.is_valid(value))
+    failures.append(("not_date" if kind == ColumnType.date else "not_datetime", present & ~ok))
+    return value, failures
+
+
+def _identifier_failures(column: Column, norm: pa.Array, present: np.ndarray):
+    kind = column.identifier
+    if kind == IdentifierKind.nhs_number:
+        formed, check_ok = nhs_valid(norm)
+        return [
+            ("nhs_number_format", present & ~formed),
+            ("nhs_number_check_digit", present & formed & ~check_ok),
+        ]
+    if kind == IdentifierKind.postcode:
+        return [("postcode_format", present & ~_mask(pc.match_substring_regex(norm, POSTCODE)))]
+    if kind == IdentifierKind.uprn:
+        return [("uprn_format", present & ~_mask(pc.match_substring_regex(norm, UPRN)))]
+    if kind == IdentifierKind.email:
+        return [("email_format", present & ~_mask(pc.match_substring_regex(norm, EMAIL)))]
+    return []

@@ -1,0 +1,1 @@
+"""Identity: gateway keys, keyed pseudonymous tokens and field encryption."""

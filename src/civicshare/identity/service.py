@@ -1,0 +1,203 @@
+"""Pseudonymous tokens and field encryption.
+
+Interface for other domains (the sharing engine in particular):
+
+* `normalise(kind, values) -> pa.StringArray` — the canonical form tokens and ciphertexts are
+  made from (NHS number without spaces, postcode `WR5 1PS`, names upper case, ...).
+* `base_tokens(settings, values, key_version) -> pa.StringArray` — HMAC-SHA256 under
+  pseudonymisation key vN, hex. What snapshots store as `<column>__token`.
+* `agreement_token(settings, base_token, agreement_ref) -> str` and
+  `agreement_tokens(settings, base_tokens, agreement_ref) -> pa.StringArray` —
+  HMAC-SHA256(HKDF(agreement master, info=agreement_ref), base token), hex. Stable within one
+  agreement, different between agreements: recipients cannot join extracts across agreements.
+* `decrypt_column(settings, snapshot, column, values) -> pa.StringArray` — the normalised
+  plaintext of an identifier column's `<column>__enc` values, for an identifiable grant.
+
+Nothing here logs, prints or raises with a value in its message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import struct
+from functools import lru_cache
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from civicshare.config import Settings
+from civicshare.identity.keys import KeyStore, fingerprint, store_for
+
+WRAP_AAD = b"civicshare data key v1"
+AGREEMENT_INFO = b"civicshare agreement token v1\x00"
+
+
+class DecryptionError(Exception):
+    """A ciphertext did not authenticate (wrong key, wrong column or tampered)."""
+
+
+class SnapshotKeys(Protocol):
+    """What decrypt_column needs from a snapshot (datasets.service.SnapshotInfo has it)."""
+
+    wrapped_data_key: str
+    ref: str  # "<partner>/<dataset>/v<N>": bound into every ciphertext as associated data
+
+
+def keystore(settings: Settings) -> KeyStore:
+    return store_for(settings.effective_keys_dir)
+
+
+# -- normalisation -------------------------------------------------------------------------
+
+
+def _null_if_empty(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def _spaces(values: pa.Array) -> pa.Array:
+    values = pc.utf8_trim_whitespace(values)
+    return pc.replace_substring_regex(values, r"\s+", " ")
+
+
+def normalise(kind: str, values: pa.Array) -> pa.Array:
+    """Canonical text for an identifier kind; blank becomes null. Vectorised."""
+    values = pc.cast(values, pa.string())
+    if kind == "nhs_number":
+        values = pc.replace_substring_regex(values, r"[\s\-]", "")
+    elif kind == "postcode":
+        values = pc.replace_substring_regex(pc.utf8_upper(values), r"\s+", "")
+        values = pc.replace_substring_regex(values, r"^(.+)(\d[A-Z]{2})$", r"\1 \2")
+    elif kind == "uprn":
+        values = pc.replace_substring_regex(values, r"\s+", "")
+        values = pc.replace_substring_regex(values, r"^0+(\d)", r"\1")
+    elif kind == "phone":
+        values = pc.replace_substring_regex(values, r"\D", "")
+        values = pc.replace_substring_regex(values, r"^44(\d{10})$", r"0\1")
+    elif kind == "email":
+        values = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+    elif kind in ("given_name", "family_name", "full_name", "address"):
+        values = pc.replace_substring(values, ",", " ")
+        values = _spaces(pc.utf8_upper(values))
+    else:  # date_of_birth arrives as ISO text from the typed column; other_id
+        values = _spaces(values)
+    return _null_if_empty(values)
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+def _hmac_array(key: bytes, values: pa.Array) -> pa.Array:
+    digest = hmac.digest
+    out = [
+        None if v is None else digest(key, v.encode(), "sha256").hex() for v in values.to_pylist()
+    ]
+    return pa.array(out, pa.string())
+
+
+def base_tokens(settings: Settings, values: pa.Array, key_version: int) -> pa.Array:
+    """HMAC-SHA256(pseudonymisation key v`key_version`, normalised value), hex; null stays."""
+    return _hmac_array(keystore(settings).pseudonymisation_key(key_version), values)
+
+
+@lru_cache(maxsize=256)
+def _agreement_key(master: bytes, agreement_ref: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=None,
+        info=AGREEMENT_INFO + agreement_ref.encode(),
+    ).derive(master)
+
+
+def agreement_key(settings: Settings, agreement_ref: str) -> bytes:
+    if not agreement_ref:
+        raise ValueError("an agreement reference is needed to derive its token key")
+    return _agreement_key(keystore(settings).agreement_master(), agreement_ref)
+
+
+def agreement_token(settings: Settings, base_token: str, agreement_ref: str) -> str:
+    """The token a recipient under `agreement_ref` sees for one base token."""
+    return hmac.digest(agreement_key(settings, agreement_ref), base_token.encode(), "sha256").hex()
+
+
+def agreement_tokens(settings: Settings, tokens: pa.Array, agreement_ref: str) -> pa.Array:
+    """`agreement_token` over a pyarrow (or chunked) array of base tokens; null stays null."""
+    if isinstance(tokens, pa.ChunkedArray):
+        tokens = tokens.combine_chunks()
+    return _hmac_array(agreement_key(settings, agreement_ref), tokens)
+
+
+# -- envelope encryption -------------------------------------------------------------------
+
+
+def new_data_key(settings: Settings) -> tuple[bytes, str]:
+    """A fresh 256-bit data key and its wrapped form (base64 text, safe to store)."""
+    kek = keystore(settings).kek()
+    data_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    wrapped = nonce + AESGCM(kek).encrypt(nonce, data_key, WRAP_AAD)
+    return data_key, f"kek-{fingerprint(kek)}:" + base64.b64encode(wrapped).decode()
+
+
+def unwrap_data_key(settings: Settings, wrapped_data_key: str) -> bytes:
+    kek = keystore(settings).kek()
+    label, _, body = wrapped_data_key.partition(":")
+    if label != f"kek-{fingerprint(kek)}":
+        raise DecryptionError(
+            f"this data key was wrapped by {label}, not by the gateway's current "
+            f"key-encryption key kek-{fingerprint(kek)} (see docs/keys.md)"
+        )
+    raw = base64.b64decode(body)
+    try:
+        return AESGCM(kek).decrypt(raw[:12], raw[12:], WRAP_AAD)
+    except Exception:
+        raise DecryptionError("the data key did not unwrap (wrong key-encryption key)") from None
+
+
+def encrypt_values(data_key: bytes, values: pa.Array, aad: bytes, stream: int) -> pa.Array:
+    """AES-256-GCM per value: nonce (stream id, row counter) || ciphertext || tag.
+
+    Nonces are unique under one data key as long as (stream, row) pairs are: each snapshot has
+    its own data key and each column its own stream id."""
+    aead = AESGCM(data_key)
+    encrypt = aead.encrypt
+    pack = struct.Struct(">IQ").pack
+    out = []
+    for row, value in enumerate(values.to_pylist()):
+        if value is None:
+            out.append(None)
+            continue
+        nonce = pack(stream, row)
+        out.append(nonce + encrypt(nonce, value.encode(), aad))
+    return pa.array(out, pa.binary())
+
+
+def decrypt_values(data_key: bytes, values: pa.Array, aad: bytes) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    decrypt = AESGCM(data_key).decrypt
+    out = []
+    try:
+        for value in values.to_pylist():
+            out.append(None if value is None else decrypt(value[:12], value[12:], aad).decode())
+    except Exception:
+        raise DecryptionError("a value did not decrypt (wrong key or column)") from None
+    return pa.array(out, pa.string())
+
+
+def column_aad(snapshot_ref: str, column: str) -> bytes:
+    return f"civicshare/{snapshot_ref}/{column}".encode()
+
+
+def decrypt_column(
+    settings: Settings, snapshot: SnapshotKeys, column: str, values: pa.Array
+) -> pa.Array:
+    """Plaintext (normalised) of an identifier column's `<column>__enc` values."""
+    data_key = unwrap_data_key(settings, snapshot.wrapped_data_key)
+    return decrypt_values(data_key, values, column_aad(snapshot.ref, column))

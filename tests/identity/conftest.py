@@ -1,0 +1,1 @@
+from tests.datasets.conftest import county, seeded  # noqa: F401

@@ -1,0 +1,117 @@
+"""Keys, keyed tokens per agreement, rotation, envelope encryption."""
+
+from __future__ import annotations
+
+import stat
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from civicshare import db
+from civicshare.datasets import service
+from civicshare.identity import service as identity
+from civicshare.identity.keys import KeyStore
+from tests.datasets.conftest import GOOD_ROWS, simple_contract, write_csv
+
+
+@pytest.fixture
+def plain_settings(tmp_path):
+    from civicshare.config import Settings
+
+    return Settings(data_dir=tmp_path / "data", database_url="sqlite://")
+
+
+def test_keys_are_created_once_with_owner_only_permissions(tmp_path):
+    store = KeyStore(tmp_path / "keys")
+    kek = store.kek()
+    assert len(kek) == 32 and KeyStore(tmp_path / "keys").kek() == kek
+    assert store.current_pseudonymisation_version() == 1
+    for path in (tmp_path / "keys").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    assert store.rotate_pseudonymisation() == 2
+    assert store.pseudonymisation_key(1) != store.pseudonymisation_key(2)
+    assert [k.name for k in store.status()] == [
+        "kek.key",
+        "agreement-master.key",
+        "pseudonymisation-v1.key",
+        "pseudonymisation-v2.key",
+    ]
+
+
+def test_agreement_tokens_are_stable_within_an_agreement_and_differ_between(plain_settings):
+    values = pa.array(["9434765919", "9434765870", None, "9434765919"])
+    base = identity.base_tokens(plain_settings, values, 1)
+    a = identity.agreement_tokens(plain_settings, base, "ISA-0001")
+    b = identity.agreement_tokens(plain_settings, base, "ISA-0002")
+    assert a[0] == a[3] and a[0] != a[1] and a[2].as_py() is None
+    assert set(a.to_pylist()) & set(b.to_pylist()) == {None}
+    assert identity.agreement_token(plain_settings, base[0].as_py(), "ISA-0001") == a[0].as_py()
+    assert identity.agreement_tokens(plain_settings, base, "ISA-0001") == a
+    assert a[0].as_py() != base[0].as_py()
+    assert len(a[0].as_py()) == 64
+
+
+def test_rotation_new_snapshots_use_the_new_key_and_old_ones_stay_readable(
+    seeded, settings, tmp_path
+):
+    with db.session_scope(seeded) as session:
+        service.register_contract(session, simple_contract())
+        v1 = service.push(
+            session,
+            settings,
+            "worcs-acute",
+            "test-people",
+            write_csv(tmp_path / "a.csv", GOOD_ROWS),
+        ).snapshot
+    assert identity.keystore(settings).rotate_pseudonymisation() == 2
+    with db.session_scope(seeded) as session:
+        v2 = service.push(
+            session,
+            settings,
+            "worcs-acute",
+            "test-people",
+            write_csv(tmp_path / "b.csv", GOOD_ROWS),
+        ).snapshot
+    assert (v1.pseudonymisation_key_version, v2.pseudonymisation_key_version) == (1, 2)
+    t1, t2 = pq.read_table(v1.data_path), pq.read_table(v2.data_path)
+    assert t1["nhs__token"][0] != t2["nhs__token"][0]
+    assert (
+        t1["nhs__token"].to_pylist()
+        == identity.base_tokens(
+            settings, identity.decrypt_column(settings, v1, "nhs", t1["nhs__enc"]), 1
+        ).to_pylist()
+    )
+    assert (
+        identity.decrypt_column(settings, v1, "surname", t1["surname__enc"]).to_pylist()
+        == identity.decrypt_column(settings, v2, "surname", t2["surname__enc"]).to_pylist()
+        == ["SMITH", "JONES", "BROWN"]
+    )
+
+
+def test_a_data_key_wrapped_by_another_kek_is_refused_by_name(plain_settings, tmp_path):
+    from civicshare.config import Settings
+
+    _, wrapped = identity.new_data_key(plain_settings)
+    other = Settings(data_dir=tmp_path / "other", database_url="sqlite://")
+    with pytest.raises(identity.DecryptionError, match="not by the gateway's current"):
+        identity.unwrap_data_key(other, wrapped)
+    assert len(identity.unwrap_data_key(plain_settings, wrapped)) == 32
+
+
+def test_the_upload_spool_is_encrypted_on_disk_and_reads_back(tmp_path):
+    from civicshare.datasets.ingest import EncryptedSpool
+
+    spool = EncryptedSpool(tmp_path / "spool")
+    payload = b"id,nhs\nA1,9434765919\n" * 1000
+    for i in range(0, len(payload), 777):
+        spool.append(payload[i : i + 777])
+    spool.finish()
+    assert b"9434765919" not in (tmp_path / "spool").read_bytes()
+    spool.seek(5)
+    assert spool.read(10) == payload[5:15]
+    spool.seek(0)
+    assert spool.read() == payload
+    spool.close()
+    assert not (tmp_path / "spool").exists()
