@@ -189,3 +189,6 @@ def test_documents_and_exports(app, sessions, world):
     assert sheet.max_row == 3 and sheet["E2"].value == ref
     due = client.get("/agreements/review-due?within=365", headers=HTML).text
     assert ref in due
+    # Acting for fire as a viewer, Dee's record of processing holds nothing of the agreement.
+    dual, _ = signed_in(app, sessions, world.dual_as_fire)
+    assert list(csv.DictReader(io.StringIO(dual.get("/agreements/ropa.csv").text))) == []

@@ -255,3 +255,93 @@ def test_the_register_and_exports_are_accessible_to_the_right_people(page, live_
     check(page)
     response = page.request.get(live_server + "/api/agreements")
     assert response.status == 401
+
+
+def _active_agreement(live_settings) -> str:
+    """An active agreement between the acute trust and the county, made through the service."""
+    from sqlalchemy import select
+
+    from civicshare.accounts.service import actor_for
+    from civicshare.agreements import service
+    from civicshare.partners.models import Membership, Person
+
+    today = date.today()
+    engine = db.make_engine(live_settings.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+
+        def actor(email):
+            membership = session.scalars(
+                select(Membership).join(Person).where(Person.email == email)
+            ).one()
+            return actor_for(membership, "cli")
+
+        ana, cal = actor("ana@acute.example"), actor("cal@county.example")
+        version = service.create_draft(
+            session, ana, title="Discharge planning", template_key="hospital-discharge"
+        )
+        service.update_draft(
+            session,
+            ana,
+            version,
+            {"start_date": today, "review_date": today + timedelta(days=300),
+             "dpia_outcome": "Completed; residual risk low"},
+        )  # fmt: skip
+        service.submit(session, ana, version, today=today)
+        service.approve(session, ana, version)
+        service.approve(session, cal, version)
+        service.endorse(session, cal, version, meeting_date=today, minute_reference="M7")
+        service.activate(session, cal, version, today=today)
+        reference = version.reference
+    engine.dispose()
+    return reference
+
+
+def test_suspend_resume_amend_and_withdraw_in_the_browser(page, live_server, live_settings):
+    reference = _active_agreement(live_settings)
+    sign_in(page, live_server, "cal@county.example", f"/agreements/{reference}")
+    check(page)
+
+    page.click("#action-suspend")
+    page.click("#confirm")
+    assert "Enter the reason to suspend" in page.locator(".govuk-error-summary").inner_text()
+    check(page)
+    page.fill("#reason", "Breach under investigation")
+    page.click("#confirm")
+    assert "Suspended" in page.locator("#status").inner_text()
+    check(page)
+    take_step(page, "resume", **{"#reason": "Investigation closed"})
+    assert "Active" in page.locator("#status").inner_text()
+
+    page.click("#action-amend")
+    page.click("#confirm")
+    assert "Enter what the amendment changes" in page.locator(".govuk-error-summary").inner_text()
+    check(page)
+    page.fill("#reason", "Stop sharing the frailty score")
+    page.click("#confirm")
+    assert page.url.endswith(f"/agreements/{reference}/versions/2")
+    assert "This version amends version 1" in page.locator("main").inner_text()
+    check(page)
+    open_section(page, "Data items")
+    rows = page.locator("#items tbody tr")
+    before = rows.count()
+    page.get_by_role("button", name="Remove acute-admissions CFS_SCORE").click()
+    assert rows.count() == before - 1
+    check(page)
+
+    page.goto(f"{live_server}/agreements/{reference}/versions/1")
+    assert "Active" in page.locator("#status").inner_text()
+    assert "Version 2 (draft) is being prepared" in page.locator("main").inner_text()
+    check(page)
+    page.goto(f"{live_server}/agreements/{reference}/versions/2/check")
+    check(page)
+    page.goto(f"{live_server}/agreements/{reference}")
+    page.goto(f"{live_server}/agreements/{reference}/versions/2/do/withdraw")
+    check(page)
+    page.fill("#reason", "Frailty score stays: agreed at the IG group")
+    page.click("#confirm")
+    page.locator("#done").wait_for()
+    assert "Withdrawn" in page.locator("#status").inner_text()
+    assert "withdrawn (version 2)" in page.locator("#history").inner_text()
+    page.goto(f"{live_server}/agreements/{reference}")
+    assert "Active" in page.locator("#status").inner_text()
+    check(page)

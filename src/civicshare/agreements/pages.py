@@ -528,7 +528,7 @@ def ropa_csv(
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    rows = service.ropa_rows(session, actor.partner_id if mine else None)
+    rows = service.ropa_rows(session, actor.partner_id if mine else None, viewer=actor)
     return Response(
         documents.ropa_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -542,7 +542,7 @@ def ropa_xlsx(
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    rows = service.ropa_rows(session, actor.partner_id if mine else None)
+    rows = service.ropa_rows(session, actor.partner_id if mine else None, viewer=actor)
     return Response(
         documents.ropa_xlsx(rows),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -736,9 +736,8 @@ async def step_submit(
             _or_http(error)
     if errors:
         return _step_page(request, version, transition, errors=errors, form=shown, status_code=400)
-    return RedirectResponse(
-        f"/agreements/{version.reference}?done={quote(action)}", status_code=303
-    )
+    done = "" if version.status == Status.draft else f"?done={quote(action)}"
+    return RedirectResponse(_url(version) + done, status_code=303)
 
 
 @router.get("/agreements/{reference}/amend")

@@ -1235,10 +1235,11 @@ ROPA_COLUMNS = [
 
 
 def ropa_rows(
-    session: Session, partner_id: int | None = None, today: date | None = None
+    session: Session, partner_id: int | None = None, viewer: Actor | None = None
 ) -> list[dict[str, Any]]:
     """Article 30 record of processing: one row per controller per agreement in force or
-    suspended; `partner_id` limits it to one controller's own record."""
+    suspended; `partner_id` limits it to one controller's own record, `viewer` to the
+    agreements that actor may see."""
     versions = session.scalars(
         select(AgreementVersion)
         .join(Agreement)
@@ -1247,6 +1248,8 @@ def ropa_rows(
     ).all()
     rows = []
     for version in versions:
+        if viewer is not None and not may_view(viewer, version.agreement):
+            continue
         for party in version.parties:
             if partner_id is not None and party.partner_id != partner_id:
                 continue
