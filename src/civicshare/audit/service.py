@@ -1,16 +1,105 @@
-"""Recording who did what, as which membership, and why."""
+"""Recording who did what, as which membership, and why; proving the record intact.
+
+`record()` appends one record to the hash chain inside the caller's unit of work: it locks the
+chain head (one row), so concurrent writers append one after another, and a transaction that
+rolls back takes its record and its place in the chain with it. When the record cannot be
+written, `record()` raises and the caller's whole unit of work fails: nothing is shared that the
+log does not show (fail closed).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, insert, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
-from civicshare.audit.models import AuditRecord
+from civicshare.audit import chain, signing
+from civicshare.audit.models import OUTCOMES, AuditChainHead, AuditCheckpoint, AuditRecord
+from civicshare.db import utcnow
+
+log = logging.getLogger(__name__)
 
 SYSTEM = "system"
+CHECKPOINT_ACTION = "audit_checkpoint_signed"
+# A checkpoint is signed automatically when a record's seq is a multiple of this.
+CHECKPOINT_EVERY = 1000
+HEAD_ID = 1
+LONDON = ZoneInfo("Europe/London")
+
+
+class AuditWriteError(RuntimeError):
+    """The audit record could not be written, so the change it describes must not happen."""
+
+
+class IdentifierInAudit(ValueError):
+    """Audit details must not carry identifiers of residents (NHS numbers and the like)."""
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+_TEN_DIGITS = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
+
+
+def is_nhs_number(digits: str) -> bool:
+    """Ten digits whose last is the modulus-11 check digit of the first nine."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def _refuse_identifiers(where: str, value: Any) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _refuse_identifiers(where, key)
+            _refuse_identifiers(where, inner)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            _refuse_identifiers(where, inner)
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        for match in _TEN_DIGITS.finditer(str(value)):
+            if is_nhs_number("".join(match.groups())):
+                raise IdentifierInAudit(
+                    f"The audit {where} hold what looks like an NHS number; the audit log "
+                    "records column names, counts and hashes, never a resident's identifiers."
+                )
+
+
+def _as_json(value: Any) -> Any:
+    """What the JSON column will hand back (tuples become lists, keys become strings)."""
+    return None if value is None else json.loads(json.dumps(value))
+
+
+def _advance_head(session: Session) -> tuple[int, str]:
+    """Take the chain head's lock and the next place in the chain.
+
+    One UPDATE both locks and reads: on PostgreSQL it takes the row lock (a second writer
+    waits, then sees the first one's committed head); on SQLite it takes the database's write
+    lock. RETURNING gives the new seq and the previous record's hash."""
+    statement = text(
+        "UPDATE audit_chain_head SET seq = seq + 1 WHERE id = :id RETURNING seq, record_hash"
+    )
+    row = session.execute(statement, {"id": HEAD_ID}).one_or_none()
+    if row is None:
+        # A store made without the migration (create_all): start the chain, if it is empty.
+        if session.scalar(select(func.count()).select_from(AuditRecord)):
+            raise AuditWriteError("The audit chain head is missing but records exist.")
+        session.execute(insert(AuditChainHead).values(id=HEAD_ID, seq=0, record_hash=chain.GENESIS))
+        row = session.execute(statement, {"id": HEAD_ID}).one()
+    return int(row[0]), row[1]
 
 
 def record(
@@ -22,23 +111,82 @@ def record(
     *,
     reason: str = "",
     details: dict[str, Any] | None = None,
+    purpose: str | None = None,
+    agreement_ref: str | None = None,
+    agreement_version: int | None = None,
+    dataset: str | None = None,
+    columns: list[str] | None = None,
+    row_count: int | None = None,
+    output_sha256: str | None = None,
+    outcome: str | None = None,
+    checkpoint_every: int | None = None,
 ) -> AuditRecord:
     """Append one record in the caller's unit of work: it commits or rolls back with the change.
 
-    `actor` None means the gateway itself or an operator at the server's command line."""
-    entry = AuditRecord(
-        action=action,
-        entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id),
-        person_id=actor.person_id if actor else None,
-        membership_id=actor.membership_id if actor else None,
-        actor_label=actor.label if actor else SYSTEM,
-        reason=reason,
-        details=details or {},
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+    `actor` None means the gateway itself or an operator at the server's command line. The
+    sharing facts (purpose, agreement, dataset as "partner-key/dataset-name", columns, row
+    count, SHA-256 of the output, outcome "allowed" or "denied") are columns, so the log can be
+    filtered by them. Raises AuditWriteError when the store refuses the record; the caller's
+    transaction must then fail as a whole (session_scope and request_session do that).
+
+    The returned record is the one written; it is not attached to the session."""
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    details = _as_json(details or {})
+    columns = _as_json(list(columns)) if columns is not None else None
+    _refuse_identifiers("details", details)
+    _refuse_identifiers("columns", columns)
+    _refuse_identifiers("purpose", purpose)
+    values: dict[str, Any] = {
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "person_id": actor.person_id if actor else None,
+        "membership_id": actor.membership_id if actor else None,
+        "actor_label": actor.label if actor else SYSTEM,
+        "actor_partner": actor.partner_key if actor else None,
+        "reason": reason or "",
+        "details": details,
+        "purpose": purpose,
+        "agreement_ref": agreement_ref,
+        "agreement_version": agreement_version,
+        "dataset": dataset,
+        "columns": columns,
+        "row_count": row_count,
+        "output_sha256": output_sha256,
+        "outcome": outcome,
+    }
+    try:
+        seq, prev_hash = _advance_head(session)
+        # The time is taken under the head's lock, so `at` never goes backwards along the chain.
+        values.update(seq=seq, prev_hash=prev_hash, at=utcnow())
+        hashed = dict(values, details=chain.json_text(details), columns=chain.json_text(columns))
+        values["record_hash"] = chain.record_hash(hashed)
+        new_id = session.execute(
+            insert(AuditRecord.__table__).values(**values).returning(AuditRecord.__table__.c.id)
+        ).scalar_one()
+        session.execute(
+            text("UPDATE audit_chain_head SET record_hash = :hash WHERE id = :id"),
+            {"hash": values["record_hash"], "id": HEAD_ID},
+        )
+    except SQLAlchemyError as error:
+        raise AuditWriteError(
+            f"The audit record of {action} could not be written, so it was not done: {error}"
+        ) from error
+    every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
+    if every and seq % every == 0 and action != CHECKPOINT_ACTION:
+        _automatic_checkpoint(session)
+    return AuditRecord(id=new_id, **values)
+
+
+def _automatic_checkpoint(session: Session) -> None:
+    try:
+        key = signing.load_or_create_private_key()
+    except (OSError, ValueError) as error:
+        # The record itself is written; verify warns when checkpoints fall behind.
+        log.error("audit checkpoint skipped: the signing key cannot be read (%s)", error)
+        return
+    checkpoint(session, None, private_key=key)
 
 
 def history(session: Session, entity_type: str, entity_id: Any) -> list[AuditRecord]:
@@ -46,6 +194,502 @@ def history(session: Session, entity_type: str, entity_id: Any) -> list[AuditRec
         session.scalars(
             select(AuditRecord)
             .where(AuditRecord.entity_type == entity_type, AuditRecord.entity_id == str(entity_id))
-            .order_by(AuditRecord.id)
+            .order_by(AuditRecord.seq)
         )
     )
+
+
+# -- checkpoints -------------------------------------------------------------------------------
+
+
+def checkpoint(session: Session, actor: Actor | None = None, *, private_key=None):
+    """Sign the chain as it stands: (number, last seq, last record hash, time), with Ed25519.
+
+    The checkpoint is itself recorded in the chain (action audit_checkpoint_signed), so
+    deleting a checkpoint is caught too. Returns None when the log is empty."""
+    key = private_key or signing.load_or_create_private_key()
+    row = session.execute(
+        text("UPDATE audit_chain_head SET seq = seq WHERE id = :id RETURNING seq, record_hash"),
+        {"id": HEAD_ID},
+    ).one_or_none()
+    if row is None or row[0] == 0:
+        return None
+    seq, record_hash = int(row[0]), row[1]
+    number = (session.scalar(select(func.max(AuditCheckpoint.number))) or 0) + 1
+    at = utcnow()
+    public = key.public_key()
+    entry = AuditCheckpoint(
+        number=number,
+        seq=seq,
+        record_hash=record_hash,
+        at=at,
+        key_id=signing.key_id(public),
+        signature=signing.sign(key, signing.checkpoint_message(number, seq, record_hash, at)),
+    )
+    session.add(entry)
+    session.flush()
+    record(
+        session,
+        actor,
+        CHECKPOINT_ACTION,
+        "audit_checkpoint",
+        number,
+        details={"number": number, "seq": seq, "record_hash": record_hash, "key_id": entry.key_id},
+    )
+    return entry
+
+
+# -- verifying ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    kind: str  # edited, deleted, inserted, reordered, truncated, checkpoint, head
+    message: str
+    seq: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class VerifyResult:
+    records: int = 0
+    checkpoints: int = 0
+    last_checkpoint_seq: int | None = None
+    last_seq: int = 0
+    seconds: float = 0.0
+    problem: Problem | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+    @property
+    def message(self) -> str:
+        if self.problem is not None:
+            return f"Audit log TAMPERED: {self.problem.message}"
+        if self.checkpoints:
+            signed = (
+                f"{self.checkpoints:,} signed checkpoint{'s' if self.checkpoints != 1 else ''}, "
+                f"last at seq {self.last_checkpoint_seq:,}"
+            )
+        else:
+            signed = "no signed checkpoints yet"
+        plural = "s" if self.records != 1 else ""
+        return f"Audit log intact: {self.records:,} record{plural}, {signed}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(intact=self.intact, message=self.message)
+        return out
+
+
+def _where(seq: int, id_: int | None) -> str:
+    return f"record seq {seq:,}" + (f" (id {id_:,})" if id_ is not None else "")
+
+
+def _stream(session: Session, batch: int) -> Iterator[list[tuple]]:
+    """Every record's (id, seq, prev_hash, record_hash, canonical text) in chain order."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    prefix = (
+        "'civicshare-audit-v1' || chr(10)"
+        if dialect == "postgresql"
+        else ("'civicshare-audit-v1' || char(10)")
+    )
+    sql = (
+        f"SELECT id, seq, prev_hash, record_hash, {prefix} || {chain.canonical_sql(dialect)} "
+        "FROM audit_records ORDER BY seq, id"
+    )
+    raw = connection.connection
+    if dialect == "postgresql":
+        cursor = raw.cursor(name="civicshare_audit_verify")
+        cursor.itersize = batch
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def verify(
+    session: Session,
+    *,
+    public_key=None,
+    batch: int = 20_000,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyResult:
+    """Check every record against its hash and its predecessor, then every checkpoint.
+
+    Stops at the first bad record and names it, with the kind of tampering where it can tell.
+    `public_key` defaults to the gateway's (keys_dir/audit-signing.pub)."""
+    import time as clock
+
+    started = clock.perf_counter()
+    result = VerifyResult()
+    sha256 = hashlib.sha256
+    expected, prev = 1, chain.GENESIS
+    last_id = None
+    for rows in _stream(session, batch):
+        for id_, seq, prev_hash, record_hash, canonical in rows:
+            if (
+                seq != expected
+                or prev_hash != prev
+                or sha256(canonical.encode()).hexdigest() != record_hash
+            ):
+                result.problem = _diagnose(session, id_, seq, expected, prev, last_id)
+                result.records = expected - 1
+                result.seconds = clock.perf_counter() - started
+                return result
+            prev, last_id = record_hash, id_
+            expected += 1
+        if progress:
+            progress(expected - 1)
+    result.records = result.last_seq = expected - 1
+    result.problem = _check_head(session, result.last_seq, prev) or _check_checkpoints(
+        session, result, public_key
+    )
+    result.seconds = clock.perf_counter() - started
+    return result
+
+
+def _by_hash(session: Session, record_hash: str) -> AuditRecord | None:
+    return session.scalars(
+        select(AuditRecord).where(AuditRecord.record_hash == record_hash).limit(1)
+    ).first()
+
+
+def _hash_of(row: AuditRecord, **overrides: Any) -> str:
+    values = {name: getattr(row, name) for name in chain.FIELDS}
+    values.update(details=chain.json_text(row.details), columns=chain.json_text(row.columns))
+    values.update(overrides)
+    return chain.record_hash(values)
+
+
+def _diagnose(
+    session: Session, id_: int, seq: int, expected: int, prev: str, prev_id: int | None
+) -> Problem:
+    """Name the kind of tampering at the first record that does not fit (the slow path)."""
+    where = _where(seq, id_)
+    if seq < expected:
+        return Problem(
+            "inserted",
+            f"{where}: seq {seq:,} appears more than once (a record was inserted)",
+            seq,
+            id_,
+        )
+    if seq > expected:
+        if seq == expected + 1:
+            missing = f"the record before it (seq {expected:,}) is missing"
+        else:
+            missing = f"the records before it (seq {expected:,}–{seq - 1:,}) are missing"
+        return Problem("deleted", f"{where}: {missing} (deleted)", expected, id_)
+    row = session.get(AuditRecord, id_)
+    content_ok = row is not None and _hash_of(row) == row.record_hash
+    linked_ok = row is not None and row.prev_hash == prev
+    if row is not None and not content_ok:
+        # Was it written at another place in the chain, and renumbered?
+        for written in range(max(1, seq - 100), seq + 101):
+            if written == seq or _hash_of(row, seq=written) != row.record_hash:
+                continue
+            if written < seq:
+                return Problem(
+                    "inserted",
+                    f"{where}: it was written as seq {written:,} and renumbered; "
+                    f"{seq - written:,} record(s) were inserted before it",
+                    seq,
+                    id_,
+                )
+            if _by_hash(session, row.prev_hash) is not None:
+                return Problem(
+                    "reordered",
+                    f"{where}: it was written as seq {written:,}; records have been reordered",
+                    seq,
+                    id_,
+                )
+            return Problem(
+                "deleted",
+                f"{where}: it was written as seq {written:,} and renumbered; "
+                f"{written - seq:,} record(s) before it were deleted",
+                seq,
+                id_,
+            )
+        if linked_ok:
+            return Problem(
+                "edited",
+                f"{where}: its content does not match its hash (edited)",
+                seq,
+                id_,
+            )
+    if row is not None and not linked_ok:
+        predecessor = _by_hash(session, row.prev_hash)
+        if predecessor is not None and predecessor.seq != seq - 1:
+            return Problem(
+                "reordered",
+                f"{where}: it was written after seq {predecessor.seq:,}, not after seq "
+                f"{seq - 1:,} (reordered)",
+                seq,
+                id_,
+            )
+        if content_ok:
+            return Problem(
+                "inserted",
+                f"{where}: the hash chain breaks here: it does not follow the record before it "
+                "(inserted, or a record before it was edited and re-hashed)",
+                seq,
+                id_,
+            )
+    return Problem(
+        "edited",
+        f"{where}: its content does not match its hash and it does not follow the record "
+        "before it (edited)",
+        seq,
+        id_,
+    )
+
+
+def _check_head(session: Session, last_seq: int, last_hash: str) -> Problem | None:
+    head = session.get(AuditChainHead, HEAD_ID)
+    if head is None:
+        if last_seq == 0:
+            return None
+        return Problem("head", "the chain head is missing", None, None)
+    if head.seq > last_seq:
+        return Problem(
+            "truncated",
+            f"the log ends at seq {last_seq:,} but seq {head.seq:,} was written "
+            f"(records after seq {last_seq:,} were deleted: truncated)",
+            last_seq + 1,
+            None,
+        )
+    if head.seq != last_seq or head.record_hash != last_hash:
+        return Problem(
+            "head",
+            f"the chain head (seq {head.seq:,}) does not match the last record (seq "
+            f"{last_seq:,}): records were appended or rewritten outside the gateway",
+            last_seq,
+            None,
+        )
+    return None
+
+
+def _check_checkpoints(session: Session, result: VerifyResult, public_key) -> Problem | None:
+    checkpoints = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.number)))
+    result.checkpoints = len(checkpoints)
+    if checkpoints:
+        result.last_checkpoint_seq = checkpoints[-1].seq
+    if public_key is None and checkpoints:
+        public_key = signing.load_public_key()
+        if public_key is None:
+            return Problem(
+                "checkpoint",
+                f"{len(checkpoints):,} checkpoints cannot be checked: there is no public key "
+                f"({signing.keys_dir() / signing.PUBLIC_NAME}); give one with --public-key",
+            )
+    hashes = (
+        dict(
+            session.execute(
+                select(AuditRecord.seq, AuditRecord.record_hash).where(
+                    AuditRecord.seq.in_([c.seq for c in checkpoints])
+                )
+            ).all()
+        )
+        if checkpoints
+        else {}
+    )
+    expected_id = signing.key_id(public_key) if public_key is not None else None
+    for number, entry in enumerate(checkpoints, start=1):
+        name = f"checkpoint {entry.number:,} (seq {entry.seq:,})"
+        if entry.number != number:
+            return Problem(
+                "checkpoint",
+                f"checkpoint {number:,} is missing (deleted); the next is {entry.number:,}",
+                entry.seq,
+            )
+        message = signing.checkpoint_message(entry.number, entry.seq, entry.record_hash, entry.at)
+        if not signing.signature_ok(public_key, message, entry.signature):
+            other = "" if entry.key_id == expected_id else f", signed by key {entry.key_id}"
+            return Problem(
+                "checkpoint",
+                f"{name}: its signature is not valid for the gateway key {expected_id}{other}",
+                entry.seq,
+            )
+        if entry.seq > result.last_seq:
+            return Problem(
+                "truncated",
+                f"{name}: the log ends at seq {result.last_seq:,}, before this signed "
+                "checkpoint (records after it were deleted: truncated after checkpoint)",
+                result.last_seq + 1,
+            )
+        if hashes.get(entry.seq) != entry.record_hash:
+            return Problem(
+                "checkpoint",
+                f"{name}: the record at seq {entry.seq:,} is not the one signed (the chain was "
+                "rewritten after the checkpoint)",
+                entry.seq,
+            )
+    recorded = session.execute(
+        select(AuditRecord.seq, AuditRecord.details).where(AuditRecord.action == CHECKPOINT_ACTION)
+    ).all()
+    by_number = {c.number: c for c in checkpoints}
+    for seq, details in recorded:
+        number = (details or {}).get("number")
+        entry = by_number.get(number)
+        if entry is None or entry.seq != details.get("seq"):
+            return Problem(
+                "checkpoint",
+                f"record seq {seq:,} says checkpoint {number} was signed, but that checkpoint is "
+                "missing or different (deleted)",
+                seq,
+            )
+    behind = result.last_seq - (result.last_checkpoint_seq or 0)
+    if result.last_seq and behind > 2 * CHECKPOINT_EVERY:
+        result.warnings.append(
+            f"The last {behind:,} records are not yet covered by a signed checkpoint; run "
+            "`civicshare audit checkpoint` and check the signing key can be read."
+        )
+    return None
+
+
+# -- browsing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditFilter:
+    since: date | None = None
+    until: date | None = None
+    action: str | None = None
+    partner: str | None = None
+    agreement: str | None = None
+    dataset: str | None = None
+    outcome: str | None = None
+
+    def query_args(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items() if v not in (None, "")}
+
+
+def _involved_agreements(session: Session, actor: Actor) -> list[str]:
+    from civicshare.agreements import service as agreements
+
+    refs = []
+    for agreement, _shown in agreements.list_for(session, actor):
+        parties = {p.partner_id for v in agreement.versions for p in v.parties}
+        if actor.partner_id == agreement.drafted_by_partner_id or actor.partner_id in parties:
+            refs.append(agreement.reference)
+    return refs
+
+
+def visible_to(session: Session, actor: Actor, host_partner: str) -> Any:
+    """The records an IG lead may see: all of them for the host partner's IG leads; otherwise
+    those their partner's people made, about their partner, on their datasets, or under an
+    agreement their partner drafted or is party to. None means everything."""
+    if actor.partner_key == host_partner:
+        return None
+    key = actor.partner_key
+    conditions = [
+        AuditRecord.actor_partner == key,
+        AuditRecord.dataset.like(f"{key}/%"),
+        (AuditRecord.entity_type == "partner") & (AuditRecord.entity_id == key),
+    ]
+    refs = _involved_agreements(session, actor)
+    if refs:
+        conditions.append(AuditRecord.agreement_ref.in_(refs))
+    return or_(*conditions)
+
+
+def _london_midnight(day: date) -> datetime:
+    """The start of a day in Europe/London, in UTC (what the store holds)."""
+    return datetime.combine(day, time.min, tzinfo=LONDON).astimezone(UTC)
+
+
+def filtered(session: Session, actor: Actor, host_partner: str, wanted: AuditFilter) -> Select:
+    query = select(AuditRecord)
+    scope = visible_to(session, actor, host_partner)
+    if scope is not None:
+        query = query.where(scope)
+    if wanted.since:
+        query = query.where(AuditRecord.at >= _london_midnight(wanted.since))
+    if wanted.until:
+        query = query.where(AuditRecord.at < _london_midnight(wanted.until + timedelta(days=1)))
+    if wanted.action:
+        query = query.where(AuditRecord.action == wanted.action)
+    if wanted.partner:
+        query = query.where(
+            or_(
+                AuditRecord.actor_partner == wanted.partner,
+                AuditRecord.dataset.like(f"{wanted.partner}/%"),
+            )
+        )
+    if wanted.agreement:
+        query = query.where(AuditRecord.agreement_ref == wanted.agreement)
+    if wanted.dataset:
+        query = query.where(AuditRecord.dataset == wanted.dataset)
+    if wanted.outcome:
+        query = query.where(AuditRecord.outcome == wanted.outcome)
+    return query
+
+
+def search(
+    session: Session,
+    actor: Actor,
+    host_partner: str,
+    wanted: AuditFilter,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[AuditRecord], int]:
+    query = filtered(session, actor, host_partner, wanted)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.order_by(AuditRecord.seq.desc()).offset((page - 1) * per_page).limit(per_page)
+    )
+    return list(rows), total
+
+
+def actions(session: Session) -> list[str]:
+    return list(session.scalars(select(AuditRecord.action).distinct().order_by("action")))
+
+
+EXPORT_COLUMNS = (
+    "seq",
+    "at",
+    "action",
+    "entity_type",
+    "entity_id",
+    "actor_label",
+    "actor_partner",
+    "membership_id",
+    "reason",
+    "purpose",
+    "agreement_ref",
+    "agreement_version",
+    "dataset",
+    "columns",
+    "row_count",
+    "output_sha256",
+    "outcome",
+    "details",
+    "prev_hash",
+    "record_hash",
+)
+
+
+def export_row(entry: AuditRecord) -> list[Any]:
+    out = []
+    for name in EXPORT_COLUMNS:
+        value = getattr(entry, name)
+        if name == "at":
+            value = chain.utc_text(value)
+        elif name in ("columns", "details"):
+            value = "" if value is None else json.dumps(value)
+        out.append("" if value is None else value)
+    return out
+
+
+def as_dict(entry: AuditRecord) -> dict[str, Any]:
+    out = {name: getattr(entry, name) for name in ("id", *EXPORT_COLUMNS)}
+    out["at"] = chain.utc_text(entry.at)
+    return out

@@ -1,0 +1,70 @@
+"""Audit fixtures: a signing key per test, records to tamper with, and a way in as an attacker."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from civicshare import db
+from civicshare.audit import service as audit
+from civicshare.audit import signing
+
+
+@pytest.fixture(autouse=True)
+def keys_dir(tmp_path):
+    """Each test signs with its own key, in its own keys directory."""
+    directory = tmp_path / "audit-keys"
+    signing.use_keys_dir(directory)
+    yield directory
+    signing.use_keys_dir(None)
+
+
+def write(sessions, count: int, **facts) -> None:
+    """`count` records, each in its own unit of work."""
+    for number in range(count):
+        with db.session_scope(sessions) as session:
+            audit.record(
+                session,
+                None,
+                "share_decided",
+                "dataset",
+                f"county/people-{number}",
+                reason="weekly refresh",
+                details={"step": number},
+                purpose="Safeguarding adults",
+                agreement_ref="ISA-0001",
+                agreement_version=1,
+                dataset="county/adult-social-care",
+                columns=["person_token", "age_band"],
+                row_count=100 + number,
+                output_sha256="ab" * 32,
+                outcome="allowed",
+                **facts,
+            )
+
+
+def verify(sessions, **options) -> audit.VerifyResult:
+    with db.session_scope(sessions) as session:
+        return audit.verify(session, **options)
+
+
+@pytest.fixture
+def attacker(engine):
+    """Run SQL as someone with the store owner's rights, past the append-only triggers."""
+
+    def run(*statements: str, **params) -> None:
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                for table in ("audit_records", "audit_checkpoints", "audit_chain_head"):
+                    connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            else:
+                for table in ("audit_records", "audit_checkpoints"):
+                    for verb in ("update", "delete"):
+                        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+            for statement in statements:
+                connection.execute(text(statement), params)
+            if engine.dialect.name == "postgresql":
+                for table in ("audit_records", "audit_checkpoints", "audit_chain_head"):
+                    connection.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    return run
