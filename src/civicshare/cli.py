@@ -135,6 +135,7 @@ def config_show() -> None:
 
 def _register_domain_commands() -> None:
     from civicshare.agreements import cli as agreements_cli
+    from civicshare.audit import cli as audit_cli
     from civicshare.partners import cli as partners_cli
     from civicshare.synthetic.cli import synth
 
@@ -144,6 +145,7 @@ def _register_domain_commands() -> None:
     app.add_typer(partners_cli.tokens_app, name="tokens")
     app.command("synth")(synth)
     app.add_typer(agreements_cli.app, name="agreements")
+    app.add_typer(audit_cli.app, name="audit")
 
 
 _register_domain_commands()
