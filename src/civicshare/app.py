@@ -16,6 +16,9 @@ from civicshare.accounts import pages as accounts_pages
 from civicshare.agreements import api as agreements_api
 from civicshare.agreements import pages as agreements_pages
 from civicshare.config import Settings, get_settings
+from civicshare.datasets import api as datasets_api
+from civicshare.datasets import ingest as datasets_ingest
+from civicshare.datasets import pages as datasets_pages
 from civicshare.partners import api as partners_api
 from civicshare.partners import pages as partners_pages
 from civicshare.web import STATIC_DIR
@@ -28,6 +31,7 @@ CSP_EXEMPT = ("/docs",)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
+    datasets_ingest.sweep_staging(settings)  # ingests that died mid-way
     engine = db.make_engine(settings.effective_database_url)
 
     @asynccontextmanager
@@ -58,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(partners_pages.router)
     app.include_router(agreements_api.router)
     app.include_router(agreements_pages.router)
+    app.include_router(datasets_api.router)
+    app.include_router(datasets_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

@@ -1,0 +1,150 @@
+"""The datasets API: contracts and streamed snapshot uploads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import current_actor, require_scope
+from civicshare.accounts.service import Actor
+from civicshare.datasets import ingest, service
+from civicshare.datasets.contracts import ContractError, FileFormat, parse_contract
+from civicshare.db import request_session
+
+router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+
+MAX_UPLOAD_BYTES = 20 << 30
+
+
+def _dataset_out(row: service.DatasetRow) -> dict[str, Any]:
+    return {
+        "partner": row.partner_key,
+        "name": row.dataset.name,
+        "title": row.dataset.title,
+        "has_contract": row.has_contract,
+        "current_version": row.current_version,
+        "rows": row.rows,
+        "quarantined": row.quarantined,
+        "versions": row.versions,
+    }
+
+
+@router.get("", summary="Every dataset, its current version and rows")
+def list_datasets(
+    partner: str | None = None,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+) -> list[dict]:
+    return [_dataset_out(row) for row in service.list_datasets(session, partner)]
+
+
+@router.post("", status_code=201, summary="Register or revise a dataset's contract")
+def register_contract(
+    contract: dict = Body(..., description="The contract (see docs/datasets.md)."),
+    actor: Actor = Depends(require_scope("datasets:write")),
+    session: Session = Depends(request_session),
+) -> dict:
+    try:
+        parsed = parse_contract(contract)
+    except ContractError as error:
+        raise HTTPException(422, str(error)) from None
+    if not service.may_push(actor, parsed.partner):
+        raise HTTPException(
+            403,
+            f"Acting for {actor.partner_name}, you cannot register datasets of {parsed.partner}: "
+            "only a data provider or admin of that partner can.",
+        )
+    try:
+        row = service.register_contract(session, parsed, actor=actor)
+    except service.DatasetError as error:
+        raise HTTPException(422, str(error)) from None
+    return {"partner": parsed.partner, "name": parsed.name, "contract_version": row.version}
+
+
+@router.get("/{partner}/{dataset}", summary="A dataset's contract and versions")
+def show_dataset(
+    partner: str,
+    dataset: str,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+) -> dict:
+    found = service.get_dataset(session, partner, dataset)
+    if found is None:
+        raise HTTPException(404, f"{partner} has no dataset {dataset!r}.")
+    contract = service.current_contract(session, found)
+    return {
+        "partner": partner,
+        "name": dataset,
+        "title": found.title,
+        "contract": contract.model_dump(mode="json") if contract else None,
+        "snapshots": [
+            {
+                "version": s.version,
+                "status": s.status.value,
+                "rows": s.row_count,
+                "quarantined": s.quarantined_count,
+                "file_sha256": s.file_sha256,
+                "pseudonymisation_key_version": s.pseudonymisation_key_version,
+                "created_at": s.created_at.isoformat(),
+            }
+            for s in service.snapshots_of(session, found)
+        ],
+    }
+
+
+@router.put(
+    "/{partner}/{dataset}/snapshots",
+    summary="Push a file (streamed request body) as the dataset's next snapshot",
+    description="Send the file as the raw request body (not multipart). `filename` (or "
+    "`format`) says whether it is CSV, XLSX or Parquet. The body is spooled to disk encrypted "
+    "under a key held only in memory, then validated; the response is the validation report. "
+    "200 when accepted, 422 when rejected (no new version).",
+)
+async def push_snapshot(
+    partner: str,
+    dataset: str,
+    request: Request,
+    filename: str | None = Query(None, description="The file's name, e.g. admissions.csv."),
+    format: FileFormat | None = Query(None, description="csv, xlsx or parquet."),
+    actor: Actor = Depends(require_scope("datasets:write")),
+    session: Session = Depends(request_session),
+):
+    from fastapi.responses import JSONResponse
+
+    if not service.may_push(actor, partner):
+        raise HTTPException(
+            403,
+            f"Acting for {actor.partner_name}, you cannot push data for {partner}: only a data "
+            "provider or admin of that partner can.",
+        )
+    settings = request.app.state.settings
+    name = filename or f"upload.{(format or FileFormat.csv).value}"
+    if format is not None:
+        name = f"{name.rsplit('.', 1)[0]}.{format.value}"
+    spool = ingest.EncryptedSpool(ingest.new_staging_dir(settings) / "upload")
+    try:
+        async for chunk in request.stream():
+            spool.append(chunk)
+            if spool.size() > MAX_UPLOAD_BYTES:
+                raise HTTPException(413, "The file is larger than the gateway accepts.")
+        spool.finish()
+        try:
+            result = await run_in_threadpool(
+                service.push,
+                session,
+                settings,
+                partner,
+                dataset,
+                spool,
+                file_name=name,
+                actor=actor,
+            )
+        except service.DatasetError as error:
+            raise HTTPException(404, str(error)) from None
+    finally:
+        spool.close()
+        spool.path.parent.rmdir()
+    return JSONResponse(result.report, status_code=200 if result.outcome == "accepted" else 422)
