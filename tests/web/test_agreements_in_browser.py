@@ -345,3 +345,29 @@ def test_suspend_resume_amend_and_withdraw_in_the_browser(page, live_server, liv
     page.goto(f"{live_server}/agreements/{reference}")
     assert "Active" in page.locator("#status").inner_text()
     check(page)
+
+
+def _tab_to(page, element_id: str, limit: int = 60) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"#{element_id} was not reached with the Tab key")
+
+
+def test_a_draft_is_started_with_the_keyboard_alone(page, live_server):
+    sign_in(page, live_server, "ana@acute.example", "/agreements/new")
+    _tab_to(page, "title")
+    page.keyboard.type("Falls prevention referrals")
+    _tab_to(page, "template")  # the first template's radio
+    page.keyboard.press("Space")
+    _tab_to(page, "start")
+    page.keyboard.press("Enter")
+    page.locator("#task-list").wait_for()
+    assert "Falls prevention referrals" in page.locator("h1").inner_text()
+    # The first section of the task list is a link reached by keyboard too.
+    link = page.get_by_role("link", name="Parties and controllers", exact=True)
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/versions/1/parties")
+    check(page)
