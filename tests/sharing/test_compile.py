@@ -54,7 +54,18 @@ def grant(*columns: ColumnGrant, scope=None, by=None) -> Grant:
 
 def execute(g: Grant, view: SnapshotView, district: str | None = None) -> list[dict]:
     compiled = compile_grant(g, view, recipient_district=district, today=TODAY)
-    return run(compiled, agreement_key=KEY, recipient_district=district).to_pylist()
+    return run(
+        compiled, view, agreement_key=KEY, recipient_district=district, decrypt=fake_decrypt
+    ).to_pylist()
+
+
+def fake_decrypt(column: str, values) -> pa.Array:
+    """Stands in for AES-GCM: ciphertext here is 'enc:<column>:<plaintext>'."""
+    out = []
+    for value in values.to_pylist():
+        assert value is None or value.startswith(f"enc:{column}:"), "decrypted the wrong column"
+        out.append(None if value is None else value.split(":", 2)[2])
+    return pa.array(out, pa.string())
 
 
 def test_pseudonymised_is_the_agreements_hmac_of_the_base_token(view):
@@ -173,3 +184,72 @@ def test_no_column_row_or_untreated_value_outside_the_grant(view, g):
 
 def _age(born: date) -> int:
     return TODAY.year - born.year - ((TODAY.month, TODAY.day) < (born.month, born.day))
+
+
+@pytest.fixture(scope="module")
+def encrypted_view(tmp_path_factory) -> SnapshotView:
+    """As the gateway stores identifiers: tokens and ciphertext, a plaintext year only."""
+    path = tmp_path_factory.mktemp("enc") / "data.parquet"
+    rows = [
+        {"NAME__token": f"tok-{r[1]}", "NAME__enc": f"enc:NAME:{r[1]}",
+         "DOB__enc": f"enc:DOB:{r[2].isoformat()}", "DOB__year": r[2].year,
+         "POSTCODE__enc": f"enc:POSTCODE:{r[3]}", "POSTCODE__sector": r[3][:-2]}
+        for r in ROWS
+    ]  # fmt: skip
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    sectors = path.parent / "sectors.parquet"
+    directory = {"sector": ["WR1 2", "B60 1", "DY10 3"],
+                 "district": ["Worcester", "Bromsgrove", "Wyre Forest"]}  # fmt: skip
+    pq.write_table(pa.table(directory), sectors)
+    return SnapshotView(
+        ref="acute/admissions/v2",
+        files=(str(path),),
+        columns={
+            "NAME": StoredColumn(
+                "NAME", identifier="family_name", token="NAME__token", encrypted="NAME__enc"
+            ),
+            "DOB": StoredColumn(
+                "DOB",
+                type="date",
+                identifier="date_of_birth",
+                encrypted="DOB__enc",
+                derived={"birth_year": "DOB__year"},
+            ),
+            "POSTCODE": StoredColumn(
+                "POSTCODE",
+                identifier="postcode",
+                encrypted="POSTCODE__enc",
+                derived={"postcode_sector": "POSTCODE__sector"},
+            ),
+        },  # fmt: skip
+        sector_districts=str(sectors),
+    )
+
+
+def test_encrypted_identifiers_are_decrypted_only_where_the_grant_needs_them(encrypted_view):
+    g = grant(
+        ColumnGrant("NAME", Treatment.identifiable),
+        ColumnGrant("DOB", Treatment.generalised, Generalisation.age_band),
+        ColumnGrant("POSTCODE", Treatment.generalised, Generalisation.postcode_sector),
+        scope={"min_age": 76},
+    )
+    compiled = compile_grant(g, encrypted_view, today=TODAY)
+    assert compiled.decrypt == {"NAME": "NAME"} and compiled.prepare == {"DOB__plain": "DOB"}
+    assert execute(g, encrypted_view) == [
+        {"NAME": "ADA", "DOB": "90+", "POSTCODE": "WR1 2"},
+        {"NAME": "BEN", "DOB": "75-79", "POSTCODE": "WR1 2"},
+    ]
+    # A stored generalisation is used as it is: nothing to decrypt.
+    by_year = grant(ColumnGrant("DOB", Treatment.generalised, Generalisation.birth_year))
+    year = compile_grant(by_year, encrypted_view, today=TODAY)
+    assert year.prepare == {} and year.decrypt == {}
+
+
+def test_district_scope_through_the_postcode_directory(encrypted_view):
+    g = grant(ColumnGrant("NAME", Treatment.pseudonymised), scope={"recipient_district_only": True})
+    rows = execute(g, encrypted_view, "Worcester")
+    expected = {
+        hmac.new(KEY, f"tok-{n}".encode(), hashlib.sha256).hexdigest()
+        for n in ("ADA", "BEN", "EVE")
+    }
+    assert {r["NAME"] for r in rows} == expected

@@ -6,6 +6,7 @@ and its output controls. Keys reach DuckDB only as bound parameters, never in SQ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -43,6 +44,8 @@ class SnapshotView:
     ref: str  # "<partner>/<dataset>/v<N>"
     files: tuple[str, ...]
     columns: dict[str, StoredColumn]
+    # Parquet of postcode sector -> district (a postcode directory), for "recipient's district".
+    sector_districts: str | None = None
 
     def by_identifier(self, kind: str) -> StoredColumn | None:
         return next((c for c in self.columns.values() if c.identifier == kind), None)
@@ -50,8 +53,12 @@ class SnapshotView:
 
 @dataclass(frozen=True)
 class Compiled:
-    sql: str
-    decrypt: dict[str, str]  # output column -> encrypted Parquet column to decrypt after
+    sql: str  # reads FROM snapshot
+    decrypt: dict[str, str]  # output column -> its contract column, decrypted after the query
+    # Working column -> contract column whose ciphertext must be decrypted *before* the query
+    # (a date of birth held only encrypted, needed to compute an age). Costs a decryption of
+    # every row, so only what scope or generalisation needs is prepared.
+    prepare: dict[str, str] = field(default_factory=dict)
 
 
 def _quote(name: str) -> str:
@@ -95,13 +102,25 @@ def _generalise_sql(how: Generalisation, value: str, today: date) -> str:
     raise CannotExecute(f"Unknown generalisation {how}")
 
 
-def _column_sql(column, stored: StoredColumn, today: date, decrypt: dict[str, str]) -> str:
+def _plain_source(stored: StoredColumn, prepare: dict[str, str]) -> str | None:
+    """SQL naming the column's plaintext, preparing a decrypted working column if need be."""
+    if stored.plain:
+        return _quote(stored.plain)
+    if stored.encrypted:
+        working = f"{stored.name}__plain"
+        prepare[working] = stored.name
+        return _quote(working)
+    return None
+
+
+def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare) -> str:
     treatment = column.treatment
     if treatment == Treatment.identifiable:
         if stored.plain:
             return _quote(stored.plain)
         if stored.encrypted:
-            decrypt[column.column] = stored.encrypted
+            # Decrypted after the query: only the rows actually delivered.
+            decrypt[column.column] = stored.name
             return _quote(stored.encrypted)
     elif treatment == Treatment.pseudonymised:
         if stored.token:
@@ -116,27 +135,29 @@ def _column_sql(column, stored: StoredColumn, today: date, decrypt: dict[str, st
             )
         if how.value in stored.derived:
             return _quote(stored.derived[how.value])
-        if stored.plain:
-            return _generalise_sql(how, _quote(stored.plain), today)
+        source = _plain_source(stored, prepare)
+        if source:
+            return _generalise_sql(how, source, today)
     raise CannotExecute(
         f"{column.column} cannot be delivered {treatment.value}: the snapshot does not hold it "
         "in a form that allows it"
     )
 
 
-def _scope_sql(grant: Grant, view: SnapshotView, recipient_district: str | None, today: date):
+def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date, prepare):
     """WHERE clauses for the agreement's row scope; each needs a column that can answer it."""
     clauses: list[str] = []
     scope = grant.row_scope or {}
     low, high = scope.get("min_age"), scope.get("max_age")
     if low is not None or high is not None:
         dob = view.by_identifier("date_of_birth")
-        if dob is None or not dob.plain:
+        source = _plain_source(dob, prepare) if dob else None
+        if source is None:
             raise CannotExecute(
                 "The agreement limits rows by age, but this dataset has no date of birth that "
                 "can be checked"
             )
-        age = f"date_sub('year', CAST({_quote(dob.plain)} AS DATE), DATE '{today.isoformat()}')"
+        age = f"date_sub('year', CAST({source} AS DATE), DATE '{today.isoformat()}')"
         if low is not None:
             clauses.append(f"{age} >= {int(low)}")
         if high is not None:
@@ -147,14 +168,33 @@ def _scope_sql(grant: Grant, view: SnapshotView, recipient_district: str | None,
                 "The agreement shares only residents of the recipient's district, but the "
                 "recipient is not a district"
             )
-        district = view.by_identifier("district")
-        if district is None or not district.plain:
-            raise CannotExecute(
-                "The agreement shares only residents of the recipient's district, but this "
-                "dataset does not say which district each person lives in"
-            )
-        clauses.append(f"lower({_quote(district.plain)}) = lower($district)")
+        clauses.append(_district_sql(view, prepare))
     return clauses
+
+
+def _district_sql(view: SnapshotView, prepare: dict[str, str]) -> str:
+    district = view.by_identifier("district")
+    if district is not None and district.plain:
+        return f"lower({_quote(district.plain)}) = lower($district)"
+    postcode = view.by_identifier("postcode")
+    if postcode is not None and view.sector_districts:
+        if "postcode_sector" in postcode.derived:
+            sector = _quote(postcode.derived["postcode_sector"])
+        else:
+            source = _plain_source(postcode, prepare)
+            sector = source and _generalise_sql(
+                Generalisation.postcode_sector, source, date.today()
+            )
+        if sector:
+            reference = "'" + view.sector_districts.replace("'", "''") + "'"
+            return (
+                f"{sector} IN (SELECT sector FROM read_parquet({reference}) "
+                "WHERE lower(district) = lower($district))"
+            )
+    raise CannotExecute(
+        "The agreement shares only residents of the recipient's district, but this dataset "
+        "does not say which district each person lives in"
+    )
 
 
 def compile_grant(
@@ -166,16 +206,16 @@ def compile_grant(
 ) -> Compiled:
     today = today or date.today()
     decrypt: dict[str, str] = {}
+    prepare: dict[str, str] = {}
     selected = []
     for column in grant.columns:
         stored = view.columns.get(column.column)
         if stored is None:
             raise CannotExecute(f"The snapshot has no column {column.column}")
-        selected.append(f"{_column_sql(column, stored, today, decrypt)} AS {_quote(column.column)}")
-    where = _scope_sql(grant, view, recipient_district, today)
-    files = ", ".join("'" + f.replace("'", "''") + "'" for f in view.files)
-    source = f"read_parquet([{files}])"
-    body = f"SELECT {', '.join(selected)} FROM {source}"
+        sql = _column_sql(column, stored, today, decrypt, prepare)
+        selected.append(f"{sql} AS {_quote(column.column)}")
+    where = _scope_sql(grant, view, recipient_district, today, prepare)
+    body = f"SELECT {', '.join(selected)} FROM snapshot"
     if where:
         body += " WHERE " + " AND ".join(where)
     if grant.aggregate_by is not None:
@@ -187,17 +227,19 @@ def compile_grant(
             f"THEN '*' ELSE (round(n / {grant.round_to}) * {grant.round_to})::BIGINT::VARCHAR "
             f"END AS count FROM ({counted}) ORDER BY {groups or 'count'}"
         )
-    return Compiled(sql=body, decrypt=decrypt)
+    return Compiled(sql=body, decrypt=decrypt, prepare=prepare)
 
 
 def run(
     compiled: Compiled,
+    view: SnapshotView,
     *,
     agreement_key: bytes | None,
     recipient_district: str | None = None,
+    decrypt: Callable[[str, pa.Array], pa.Array] | None = None,
 ) -> pa.Table:
-    """Execute compiled SQL in a fresh in-memory DuckDB; returns Arrow (ciphertext still in
-    the columns listed in `compiled.decrypt`)."""
+    """Execute compiled SQL in a fresh in-memory DuckDB and decrypt what the grant delivers
+    identifiable. `decrypt(contract_column, ciphertexts)` gives plaintexts."""
     parameters: dict = {}
     if "$inner" in compiled.sql:
         if agreement_key is None:
@@ -205,5 +247,20 @@ def run(
         parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
     if "$district" in compiled.sql:
         parameters["district"] = recipient_district
+    if (compiled.prepare or compiled.decrypt) and decrypt is None:
+        raise CannotExecute("Encrypted columns are needed but no key was given to read them")
+    files = ", ".join("'" + f.replace("'", "''") + "'" for f in view.files)
     with duckdb.connect() as connection:
-        return connection.sql(compiled.sql, params=parameters).to_arrow_table()
+        if compiled.prepare:
+            working = connection.sql(f"SELECT * FROM read_parquet([{files}])").to_arrow_table()
+            for name, column in compiled.prepare.items():
+                encrypted = view.columns[column].encrypted
+                working = working.append_column(name, decrypt(column, working.column(encrypted)))
+            connection.register("snapshot", working)
+        else:
+            connection.execute(f"CREATE VIEW snapshot AS SELECT * FROM read_parquet([{files}])")
+        table = connection.sql(compiled.sql, params=parameters).to_arrow_table()
+    for output, column in compiled.decrypt.items():
+        index = table.schema.get_field_index(output)
+        table = table.set_column(index, output, decrypt(column, table.column(output)))
+    return table
