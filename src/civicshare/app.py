@@ -15,6 +15,9 @@ from civicshare.accounts import api as accounts_api
 from civicshare.accounts import pages as accounts_pages
 from civicshare.agreements import api as agreements_api
 from civicshare.agreements import pages as agreements_pages
+from civicshare.audit import api as audit_api
+from civicshare.audit import pages as audit_pages
+from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import ingest as datasets_ingest
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = db.make_sessionmaker(engine)
+    audit_signing.use_keys_dir(settings.effective_keys_dir)
 
     errors.install(app)
     app.middleware("http")(_security_headers)
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(partners_pages.router)
     app.include_router(agreements_api.router)
     app.include_router(agreements_pages.router)
+    app.include_router(audit_api.router)
+    app.include_router(audit_pages.router)
     app.include_router(datasets_api.router)
     app.include_router(datasets_pages.router)
 
