@@ -125,6 +125,8 @@ def test_nhs_numbers_are_refused_in_details(sessions):
     with db.session_scope(sessions) as session:
         # Ten digits that fail the modulus-11 check are not NHS numbers (a count, a phone).
         audit.record(session, None, "share_decided", "dataset", details={"rows": 1234567890})
+        # Nor are digits inside a hash.
+        audit.record(session, None, "x", "y", details={"sha256": "ab" + "9434765919" + "cd" * 26})
     with pytest.raises(ValueError, match="outcome"), db.session_scope(sessions) as session:
         audit.record(session, None, "share_decided", "dataset", outcome="maybe")
 

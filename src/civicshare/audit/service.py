@@ -48,7 +48,8 @@ class IdentifierInAudit(ValueError):
 
 # -- writing -----------------------------------------------------------------------------------
 
-_TEN_DIGITS = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
+# Ten digits standing alone (not inside a longer token such as a hex hash), spaced 3-3-4 or not.
+_TEN_DIGITS = re.compile(r"(?<![0-9A-Za-z])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![0-9A-Za-z])")
 
 
 def is_nhs_number(digits: str) -> bool:

@@ -1,0 +1,191 @@
+"""Benchmark: audit appends per second and the time to verify the chain, against baselines.
+
+    python benchmarks/audit.py                    # 20,000 records in a temporary SQLite store
+    python benchmarks/audit.py --size 1000000     # the run recorded in docs/benchmarks.md
+    python benchmarks/audit.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+Appends: `audit.record()` (chain head lock, SHA-256, one INSERT, automatic signed checkpoint
+every 1,000 records) in one-record transactions (`--single` of them) and in transactions of
+`--batch` records (all `--size`). Baseline, same process, same store: plain INSERTs of the same
+rows into a copy of the table without the hashing, the head or the triggers, in the same
+transaction sizes. Verify: `audit.verify()` over all records against a baseline that reads the
+same rows in the same order and hashes nothing. Ratios are audit / baseline. The last line of
+output is one JSON object. A PostgreSQL URL must name an empty database; it is migrated first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sqlalchemy import Column, Index, MetaData, Table, insert  # noqa: E402
+
+from civicshare import db  # noqa: E402
+from civicshare.audit import service as audit  # noqa: E402
+from civicshare.audit import signing  # noqa: E402
+from civicshare.audit.models import AuditRecord  # noqa: E402
+from civicshare.db import utcnow  # noqa: E402
+
+
+def baseline_like_audit() -> Table:
+    """The audit table's columns and indexes (so index upkeep is in both), without its
+    foreign keys, chain head or triggers."""
+    source = AuditRecord.__table__
+    table = Table(
+        "baseline_records",
+        MetaData(),
+        *(Column(c.name, c.type, primary_key=c.primary_key, unique=c.unique) for c in source.c),
+    )
+    for index in source.indexes:
+        Index(
+            index.name.replace("audit_records", "baseline"),
+            *(table.c[c.name] for c in index.columns),
+        )
+    return table
+
+
+def facts(number: int) -> dict:
+    return {
+        "reason": "",
+        "details": {"request": number, "via": "api"},
+        "purpose": "Vulnerable people at an incident",
+        "agreement_ref": "ISA-0004",
+        "agreement_version": 2,
+        "dataset": "worcestershire-cc/adult-social-care",
+        "columns": ["person_token", "uprn", "mobility", "oxygen"],
+        "row_count": number % 500,
+        "output_sha256": f"{number:064x}",
+        "outcome": "allowed" if number % 7 else "denied",
+    }
+
+
+def append(sessions, start: int, count: int, per_transaction: int) -> float:
+    began = time.perf_counter()
+    done = 0
+    while done < count:
+        with db.session_scope(sessions) as session:
+            for _ in range(min(per_transaction, count - done)):
+                number = start + done
+                audit.record(session, None, "share_decided", "dataset", number, **facts(number))
+                done += 1
+    return time.perf_counter() - began
+
+
+def baseline_append(sessions, table, start: int, count: int, per_transaction: int) -> float:
+    began = time.perf_counter()
+    done = 0
+    while done < count:
+        with db.session_scope(sessions) as session:
+            for _ in range(min(per_transaction, count - done)):
+                number = start + done
+                session.execute(
+                    insert(table).values(
+                        seq=number + 1,
+                        prev_hash="0" * 64,
+                        record_hash="0" * 64,
+                        at=utcnow(),
+                        action="share_decided",
+                        entity_type="dataset",
+                        entity_id=str(number),
+                        actor_label="system",
+                        **facts(number),
+                    )
+                )
+                done += 1
+    return time.perf_counter() - began
+
+
+def baseline_read(sessions, batch: int = 20_000) -> tuple[float, int]:
+    """Read every record's columns in chain order; hash nothing."""
+    began = time.perf_counter()
+    count = 0
+    with db.session_scope(sessions) as session:
+        connection = session.connection()
+        raw = connection.connection
+        if connection.dialect.name == "postgresql":
+            cursor = raw.cursor(name="baseline_read")
+        else:
+            cursor = raw.cursor()
+        cursor.execute("SELECT * FROM audit_records ORDER BY seq, id")
+        while rows := cursor.fetchmany(batch):
+            count += len(rows)
+        cursor.close()
+    return time.perf_counter() - began, count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=20_000, help="Records appended and verified.")
+    parser.add_argument("--single", type=int, default=2_000, help="One-record transactions.")
+    parser.add_argument("--batch", type=int, default=1_000, help="Records per transaction.")
+    parser.add_argument("--postgres", help="An empty PostgreSQL database to use instead.")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="civicshare-audit-bench-"))
+    signing.use_keys_dir(workdir / "keys")
+    url = args.postgres or f"sqlite:///{workdir / 'store.db'}"
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    sessions = db.make_sessionmaker(engine)
+    baseline_table = baseline_like_audit()
+    baseline_table.create(engine)
+    backend = engine.dialect.name
+
+    single = min(args.single, args.size)
+    rest = args.size - single
+    print(f"{backend}: appending {single:,} records, one per transaction …", flush=True)
+    single_s = append(sessions, 0, single, 1)
+    single_base = baseline_append(sessions, baseline_table, 0, single, 1)
+    print(f"{backend}: appending {rest:,} records, {args.batch:,} per transaction …", flush=True)
+    batch_s = append(sessions, single, rest, args.batch)
+    batch_base = baseline_append(sessions, baseline_table, single, rest, args.batch)
+
+    print(f"{backend}: verifying …", flush=True)
+    with db.session_scope(sessions) as session:
+        result = audit.verify(session)
+    assert result.intact, result.message
+    read_s, read_count = baseline_read(sessions)
+    engine.dispose()
+
+    out = {
+        "backend": backend,
+        "records": result.records,
+        "appended": args.size,
+        "checkpoints": result.checkpoints,
+        "single_per_s": round(single / single_s),
+        "single_baseline_per_s": round(single / single_base),
+        "single_ratio": round(single_s / single_base, 2),
+        "batch_per_s": round(rest / batch_s) if rest else None,
+        "batch_baseline_per_s": round(rest / batch_base) if rest else None,
+        "batch_ratio": round(batch_s / batch_base, 2) if rest else None,
+        "verify_s": round(result.seconds, 2),
+        "verify_per_s": round(result.records / result.seconds),
+        "read_baseline_s": round(read_s, 2),
+        "verify_ratio": round(result.seconds / read_s, 2),
+    }
+    print(result.message)
+    print(
+        f"appends, one per transaction: {out['single_per_s']:,}/s "
+        f"(baseline {out['single_baseline_per_s']:,}/s, ratio {out['single_ratio']} ×)"
+    )
+    if rest:
+        print(
+            f"appends, {args.batch:,} per transaction: {out['batch_per_s']:,}/s "
+            f"(baseline {out['batch_baseline_per_s']:,}/s, ratio {out['batch_ratio']} ×)"
+        )
+    print(
+        f"verify {result.records:,} records: {out['verify_s']} s "
+        f"(baseline read {read_count:,} rows {out['read_baseline_s']} s, "
+        f"ratio {out['verify_ratio']} ×)"
+    )
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
