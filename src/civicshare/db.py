@@ -107,6 +107,7 @@ def import_models() -> None:
     from civicshare.audit import models as _audit  # noqa: F401
     from civicshare.datasets import models as _datasets  # noqa: F401
     from civicshare.partners import models as _partners  # noqa: F401
+    from civicshare.sharing import models as _sharing  # noqa: F401
 
 
 def text_enum(cls: type[enum.Enum], name: str) -> Enum:

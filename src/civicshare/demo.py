@@ -18,6 +18,7 @@ from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
+from civicshare.sharing.delivery import build_postcode_directory
 
 # Every demo account signs in with this password. Demo stores only: never seeded otherwise.
 DEMO_PASSWORD = "civicshare-demo"
@@ -116,6 +117,12 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
             summary = seed_store(session, manifest)
             seed_governance(session, manifest)
             seed_demo_agreements(session, ig_leads_by_partner(session))
+            pushed = datasets.ingest_demo(session, settings, county_dir(settings))
+            if pushed:
+                console.print(f"Pushed {len(pushed)} partner datasets into governed snapshots.")
+        build_postcode_directory(
+            county_dir(settings) / "geography" / "properties.parquet", settings.data_dir
+        )
     finally:
         engine.dispose()
     return DemoSummary(*summary, generated=generated)

@@ -1,0 +1,106 @@
+"""Shared data over HTTP. Every route here returns dataset rows, and every one goes through
+delivery.share() (decide, audit, execute, audit, receipt): there is no other door."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import current_actor
+from civicshare.accounts.service import Actor
+from civicshare.db import request_session
+from civicshare.sharing.delivery import Delivery, Denied, share
+from civicshare.sharing.service import ShareRequest
+
+router = APIRouter(prefix="/api/share", tags=["sharing"])
+MAX_PAGE_SIZE = 5000
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+def denied(error: Denied) -> HTTPException:
+    decision = error.decision
+    return HTTPException(403, decision.reason, headers={"X-Civicshare-Clause": decision.clause})
+
+
+def encode(delivery: Delivery, output_format: str) -> bytes:
+    buffer = io.BytesIO()
+    if output_format == "csv":
+        pacsv.write_csv(delivery.table, buffer)
+    else:
+        pq.write_table(delivery.table, buffer)
+    return buffer.getvalue()
+
+
+def delivery_headers(delivery: Delivery) -> dict[str, str]:
+    return {
+        "X-Civicshare-Agreement": f"{delivery.decision.agreement} v{delivery.decision.version}",
+        "X-Civicshare-Receipt": str(delivery.receipt_id),
+        "X-Civicshare-Output-SHA256": delivery.output_sha256,
+    }
+
+
+@router.get(
+    "/{provider}/{dataset}",
+    summary="Pull shared data under an active agreement",
+    description="Rows (or, with group_by, suppressed counts) of a partner's dataset, exactly as "
+    "an active agreement grants them to the partner you act for. The purpose is required and "
+    "recorded with every request, allowed or denied.",
+)
+def pull(
+    request: Request,
+    provider: str,
+    dataset: str,
+    purpose: str = Query(..., min_length=1, description="Why you need this data, in a sentence."),
+    columns: str | None = Query(None, description="Comma-separated; default every granted column."),
+    agreement: str | None = Query(None, description="Agreement reference, if several apply."),
+    group_by: str | None = Query(None, description="Comma-separated: counts instead of rows."),
+    format: str = Query("json", pattern="^(json|csv|parquet)$"),
+    page: int = Query(1, ge=1),
+    page_size: int = Query(1000, ge=1, le=MAX_PAGE_SIZE),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    ask = ShareRequest(
+        actor=actor,
+        purpose=purpose,
+        provider=provider,
+        dataset=dataset,
+        columns=_split(columns),
+        agreement=agreement,
+        group_by=_split(group_by) if group_by is not None else None,
+    )
+    try:
+        delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)
+    except Denied as error:
+        raise denied(error) from None
+    headers = delivery_headers(delivery)
+    if format != "json":
+        extension = "csv" if format == "csv" else "parquet"
+        headers["Content-Disposition"] = f'attachment; filename="{provider}-{dataset}.{extension}"'
+        return Response(encode(delivery, format), media_type=MEDIA_TYPES[format], headers=headers)
+    total = delivery.table.num_rows
+    rows = delivery.table.slice((page - 1) * page_size, page_size).to_pylist()
+    body = {
+        "agreement": delivery.decision.agreement,
+        "agreement_version": delivery.decision.version,
+        "snapshot_version": delivery.snapshot_version,
+        "receipt": delivery.receipt_id,
+        "output_sha256": delivery.output_sha256,
+        "columns": delivery.table.column_names,
+        "total_rows": total,
+        "page": page,
+        "page_size": page_size,
+        "pages": max(1, -(-total // page_size)),
+        "rows": rows,
+    }
+    return JSONResponse(jsonable_encoder(body), headers=headers)

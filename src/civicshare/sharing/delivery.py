@@ -1,0 +1,210 @@
+"""Delivery: decide, audit, execute, audit, receipt. The one door every read path uses.
+
+    share(session, settings, request, via="api", output_format="json") -> Delivery
+
+A denied decision is audited and raised as Denied. An allowed one is executed; the output is
+hashed and the audit record written *before* any row is returned, so if the audit cannot be
+written no data flows (fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+from sqlalchemy.orm import Session
+
+from civicshare.audit import service as audit
+from civicshare.config import Settings
+from civicshare.partners import service as partners
+from civicshare.sharing import compile as compiler
+from civicshare.sharing.models import Receipt
+from civicshare.sharing.service import Decision, ShareRequest, decide
+
+OUTPUT_FORMATS = ("json", "csv", "parquet")
+
+
+class Denied(Exception):
+    def __init__(self, decision: Decision):
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+@dataclass(frozen=True)
+class Delivery:
+    decision: Decision
+    table: pa.Table
+    receipt_id: int
+    output_sha256: str
+    snapshot_version: int
+
+
+def output_digest(table: pa.Table) -> str:
+    """SHA-256 of the delivered rows in Arrow IPC form: the same rows give the same digest
+    whatever format they are then written in."""
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _audit_decision(session: Session, decision: Decision, via: str, **facts) -> None:
+    request = decision.request
+    audit.record(
+        session,
+        request.actor,
+        "share_allowed" if decision.allowed else "share_denied",
+        "dataset",
+        f"{request.provider}/{request.dataset}",
+        reason=decision.reason,
+        purpose=request.purpose,
+        agreement_ref=decision.agreement,
+        agreement_version=decision.version,
+        dataset=f"{request.provider}/{request.dataset}",
+        columns=[c.column for c in decision.grant.columns]
+        if decision.grant
+        else list(request.columns or []),
+        outcome="allowed" if decision.allowed else "denied",
+        details={"clause": decision.clause, "via": via, **facts.pop("details", {})},
+        **facts,
+    )
+
+
+def share(
+    session: Session,
+    settings: Settings,
+    request: ShareRequest,
+    *,
+    via: str,
+    output_format: str = "json",
+    today: date | None = None,
+) -> Delivery:
+    from civicshare.datasets import service as datasets
+    from civicshare.identity import service as identity
+
+    decision = decide(session, request, today)
+    if not decision.allowed:
+        _audit_decision(session, decision, via)
+        session.commit()  # the denial is evidence too; it must survive the error response
+        raise Denied(decision)
+    grant = decision.grant
+    snapshot = datasets.current_snapshot(session, grant.provider, grant.dataset, settings)
+    if snapshot is None:
+        denied = Decision(
+            False,
+            f"{grant.provider} has not pushed {grant.dataset} yet.",
+            "no snapshot",
+            request,
+            agreement=grant.agreement,
+            version=grant.version,
+        )
+        _audit_decision(session, denied, via)
+        session.commit()
+        raise Denied(denied)
+    view = snapshot_view(settings, snapshot)
+    recipient = partners.get_by_key(session, grant.recipient)
+    try:
+        compiled = compiler.compile_grant(
+            grant, view, recipient_district=recipient.district, today=today
+        )
+    except compiler.CannotExecute as error:
+        denied = Decision(
+            False,
+            str(error),
+            "cannot execute",
+            request,
+            agreement=grant.agreement,
+            version=grant.version,
+        )
+        _audit_decision(session, denied, via)
+        session.commit()
+        raise Denied(denied) from None
+    table = compiler.run(
+        compiled,
+        view,
+        agreement_key=identity.agreement_key(settings, grant.agreement),
+        recipient_district=recipient.district,
+        decrypt=lambda column, values: identity.decrypt_column(settings, snapshot, column, values),
+    )
+    digest = output_digest(table)
+    # Fail closed: the audit record and receipt are written before any row leaves.
+    _audit_decision(
+        session,
+        decision,
+        via,
+        row_count=table.num_rows,
+        output_sha256=digest,
+        details={"snapshot": snapshot.version, "format": output_format},
+    )
+    receipt = Receipt(
+        membership_id=request.actor.membership_id,
+        recipient=grant.recipient,
+        provider=grant.provider,
+        dataset=grant.dataset,
+        snapshot_version=snapshot.version,
+        agreement=grant.agreement,
+        agreement_version=grant.version,
+        purpose=request.purpose,
+        columns=[c.column for c in grant.columns],
+        row_count=table.num_rows,
+        output_format=output_format,
+        output_sha256=digest,
+        via=via,
+    )
+    session.add(receipt)
+    session.flush()
+    return Delivery(decision, table, receipt.id, digest, snapshot.version)
+
+
+GENERALISED_AS = {"year": "birth_year", "sector": "postcode_sector"}
+POSTCODE_DIRECTORY = "reference/postcode-sectors.parquet"
+
+
+def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
+    """How the snapshot stores each contract column (datasets' storage map), for the compiler."""
+    columns = {}
+    for name, stored in snapshot.storage.items():
+        columns[name] = compiler.StoredColumn(
+            name=name,
+            type=stored.get("type", "string"),
+            identifier=stored.get("identifier"),
+            plain=stored.get("plain"),
+            token=stored.get("token"),
+            encrypted=stored.get("encrypted"),
+            derived={
+                GENERALISED_AS[label]: column
+                for label, column in (stored.get("generalised") or {}).items()
+                if label in GENERALISED_AS
+            },
+        )
+    directory = settings.data_dir / POSTCODE_DIRECTORY
+    return compiler.SnapshotView(
+        ref=snapshot.ref,
+        files=(str(snapshot.data_path),),
+        columns=columns,
+        sector_districts=str(directory) if directory.is_file() else None,
+    )
+
+
+def build_postcode_directory(properties: str, data_dir) -> None:
+    """Postcode sector -> district from an address file with postcode and district columns
+    (the synthetic county's properties; in production the ONS Postcode Directory). A sector
+    that crosses a boundary goes to the district holding most of its addresses."""
+    import duckdb
+
+    target = data_dir / POSTCODE_DIRECTORY
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = "'" + str(properties).replace("'", "''") + "'"
+    sector = r"regexp_replace(upper(trim(postcode)), '^(\S+)\s*(\d)[A-Z]{2}$', '\1 \2')"
+    with duckdb.connect() as connection:
+        connection.execute(
+            f"""COPY (
+                SELECT sector, arg_max(district, n) AS district FROM (
+                    SELECT {sector} AS sector, district, count(*) AS n
+                    FROM read_parquet({source}) GROUP BY ALL
+                ) GROUP BY sector ORDER BY sector
+            ) TO '{str(target).replace("'", "''")}' (FORMAT parquet)"""
+        )
