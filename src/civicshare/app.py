@@ -25,6 +25,7 @@ from civicshare.datasets import pages as datasets_pages
 from civicshare.partners import api as partners_api
 from civicshare.partners import pages as partners_pages
 from civicshare.sharing import api as sharing_api
+from civicshare.sharing import pages as sharing_pages
 from civicshare.web import STATIC_DIR
 from civicshare.web import pages as web_pages
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets_api.router)
     app.include_router(datasets_pages.router)
     app.include_router(sharing_api.router)
+    app.include_router(sharing_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

@@ -135,10 +135,11 @@ def config_show() -> None:
 
 def _register_domain_commands() -> None:
     from civicshare.agreements import cli as agreements_cli
+    from civicshare.audit import cli as audit_cli
     from civicshare.datasets import cli as datasets_cli
     from civicshare.identity import cli as identity_cli
-    from civicshare.audit import cli as audit_cli
     from civicshare.partners import cli as partners_cli
+    from civicshare.sharing import cli as sharing_cli
     from civicshare.synthetic.cli import synth
 
     app.add_typer(partners_cli.partners_app, name="partners")
@@ -146,6 +147,7 @@ def _register_domain_commands() -> None:
     app.add_typer(partners_cli.charter_app, name="charter")
     app.add_typer(partners_cli.tokens_app, name="tokens")
     app.command("synth")(synth)
+    app.add_typer(sharing_cli.app, name="share")
     app.add_typer(agreements_cli.app, name="agreements")
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(identity_cli.app, name="keys")

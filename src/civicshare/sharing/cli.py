@@ -1,0 +1,79 @@
+"""`civicshare share pull`: shared data to a file, as an API token's membership."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+
+from civicshare import db
+from civicshare.accounts import service as accounts
+from civicshare.config import get_settings
+from civicshare.partners.models import Membership
+from civicshare.sharing.delivery import Denied, share
+from civicshare.sharing.service import ShareRequest
+
+app = typer.Typer(help="Shared data, under an active agreement.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@app.command("pull")
+def pull(
+    provider: str = typer.Argument(..., help="The providing partner's key."),
+    dataset: str = typer.Argument(..., help="The dataset's name."),
+    purpose: str = typer.Option(..., help="Why you need this data, in a sentence (recorded)."),
+    out: Path = typer.Option(..., help="File to write; .csv or .parquet."),
+    token: str = typer.Option(
+        ...,
+        envvar="CIVICSHARE_TOKEN",
+        help="An API token with scope share:read.",
+        show_default=False,
+    ),
+    columns: str | None = typer.Option(None, help="Comma-separated; default every granted column."),
+    agreement: str | None = typer.Option(None, help="Agreement reference, if several apply."),
+    group_by: str | None = typer.Option(None, help="Comma-separated: suppressed counts instead."),
+) -> None:
+    """Write what an active agreement grants your partner from PROVIDER's DATASET to a file.
+
+    The token decides who you are acting as; the request and its outcome are audited."""
+    output_format = "parquet" if out.suffix == ".parquet" else "csv"
+    settings = get_settings()
+    engine = db.make_engine(settings.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        api_token = accounts.resolve_api_token(session, token)
+        membership = session.get(Membership, api_token.membership_id) if api_token else None
+        if membership is None or not membership.active:
+            console.print("[red]The API token is unknown, expired or revoked.[/]")
+            raise typer.Exit(2)
+        actor = accounts.actor_for(membership, "token", frozenset(api_token.scopes))
+        request = ShareRequest(
+            actor=actor,
+            purpose=purpose,
+            provider=provider,
+            dataset=dataset,
+            columns=_split(columns),
+            agreement=agreement,
+            group_by=_split(group_by) if group_by is not None else None,
+        )
+        try:
+            delivery = share(session, settings, request, via="cli", output_format=output_format)
+        except Denied as error:
+            console.print(f"[red]Denied ({error.decision.clause}):[/] {error.decision.reason}")
+            raise typer.Exit(1) from None
+        if output_format == "parquet":
+            pq.write_table(delivery.table, out)
+        else:
+            pacsv.write_csv(delivery.table, out)
+    engine.dispose()
+    console.print(
+        f"{delivery.table.num_rows:,} rows, {delivery.table.num_columns} columns written to "
+        f"{out} under {delivery.decision.agreement} version {delivery.decision.version} "
+        f"(receipt {delivery.receipt_id}, sha256 {delivery.output_sha256[:12]}…)."
+    )

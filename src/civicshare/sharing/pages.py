@@ -1,0 +1,100 @@
+"""Shared data in the browser: what the acting membership may receive, and downloads.
+
+The download route returns dataset rows, so it goes through delivery.share() like the API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import current_actor
+from civicshare.accounts.service import Actor
+from civicshare.agreements import service as agreements
+from civicshare.db import request_session
+from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, encode
+from civicshare.sharing.delivery import Denied, share
+from civicshare.sharing.models import Receipt
+from civicshare.sharing.service import ShareRequest
+from civicshare.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def receivable(session: Session, actor: Actor) -> list[dict]:
+    """Each (agreement, provider, dataset) the actor's partner receives, with its columns."""
+    offers = {}
+    for version in agreements.active_versions(session):
+        party = version.party(actor.partner_id)
+        if party is None or not party.role.receives:
+            continue
+        for item in version.shared_items:
+            key = (version.agreement.reference, item.provider.key, item.dataset)
+            offer = offers.setdefault(key, {
+                "agreement": version.agreement.reference, "version": version.number,
+                "title": version.title, "provider": item.provider, "dataset": item.dataset,
+                "columns": [],
+            })  # fmt: skip
+            offer["columns"].append(item)
+    return list(offers.values())
+
+
+def _page(request, actor, session, *, errors=None, form=None, status_code=200):
+    receipts = session.scalars(
+        select(Receipt)
+        .where(Receipt.recipient == actor.partner_key)
+        .order_by(Receipt.id.desc())
+        .limit(20)
+    ).all()
+    return render(
+        request,
+        "sharing/index.html",
+        status_code=status_code,
+        active_nav="share",
+        offers=receivable(session, actor),
+        receipts=receipts,
+        errors=errors or {},
+        form=form or {},
+    )
+
+
+@router.get("/share")
+def share_page(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    return _page(request, actor, session)
+
+
+@router.post("/share/{provider}/{dataset}")
+def download(
+    request: Request,
+    provider: str,
+    dataset: str,
+    agreement: str = Form(...),
+    purpose: str = Form(""),
+    output_format: str = Form("csv"),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    field = f"purpose-{agreement}-{provider}-{dataset}"
+    form = {"field": field, "purpose": purpose}
+    if output_format not in MEDIA_TYPES:
+        output_format = "csv"
+    ask = ShareRequest(
+        actor=actor, purpose=purpose, provider=provider, dataset=dataset, agreement=agreement
+    )
+    try:
+        delivery = share(
+            session, request.app.state.settings, ask, via="web", output_format=output_format
+        )
+    except Denied as error:
+        message = error.decision.reason
+        return _page(request, actor, session, errors={field: message}, form=form, status_code=403)
+    headers = delivery_headers(delivery)
+    headers["Content-Disposition"] = f'attachment; filename="{provider}-{dataset}.{output_format}"'
+    return Response(
+        encode(delivery, output_format), media_type=MEDIA_TYPES[output_format], headers=headers
+    )

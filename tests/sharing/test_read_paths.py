@@ -1,0 +1,242 @@
+"""Every route that returns dataset rows goes through decide() and execute() and leaves an
+audit record and a receipt; nothing else in the code reads the data plane."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from civicshare import db, demo
+from civicshare.accounts import service as accounts
+from civicshare.app import create_app
+from civicshare.audit.models import AuditRecord
+from civicshare.cli import app as cli_app
+from civicshare.config import Settings
+from civicshare.partners import service as partners
+from civicshare.sharing import compile as compiler
+from civicshare.sharing import delivery
+from civicshare.sharing.models import Receipt
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "civicshare"
+PURPOSE = "Plan care packages for people leaving hospital this week."
+ANALYST = "analyst@worcestershire-cc.example"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("county") / "data"
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(store):
+    with TestClient(create_app(store)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def token(store) -> str:
+    engine = db.make_engine(store.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        person = partners.get_person_by_email(session, ANALYST)
+        secret, _ = accounts.create_api_token(
+            session, person.memberships[0], name="test", scopes=["share:read"], days=1
+        )
+    engine.dispose()
+    return secret
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    calls = {"decide": 0, "run": 0}
+    real_decide, real_run = delivery.decide, compiler.run
+
+    def decide(*args, **kwargs):
+        calls["decide"] += 1
+        return real_decide(*args, **kwargs)
+
+    def run(*args, **kwargs):
+        calls["run"] += 1
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "decide", decide)
+    monkeypatch.setattr(compiler, "run", run)
+    return calls
+
+
+def counts(store) -> tuple[int, int, int]:
+    engine = db.make_engine(store.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        allowed = session.scalar(select(func.count()).where(AuditRecord.action == "share_allowed"))
+        denied = session.scalar(select(func.count()).where(AuditRecord.action == "share_denied"))
+        receipts = session.scalar(select(func.count(Receipt.id)))
+    engine.dispose()
+    return allowed, denied, receipts
+
+
+def web_session(client) -> str:
+    client.cookies.clear()
+    client.post("/sign-in", data={"email": ANALYST, "password": demo.DEMO_PASSWORD})
+    page = client.get("/share")
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def via_api(client, store, token, fmt) -> pa.Table:
+    client.cookies.clear()
+    response = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": PURPOSE, "format": fmt, "page_size": 5000},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    if fmt == "json":
+        return pa.Table.from_pylist(response.json()["rows"])
+    if fmt == "csv":
+        return pacsv.read_csv(io.BytesIO(response.content))
+    return pq.read_table(io.BytesIO(response.content))
+
+
+def via_web(client, store, token, fmt) -> pa.Table:
+    csrf = web_session(client)
+    response = client.post(
+        "/share/worcs-acute/acute-admissions",
+        data={
+            "agreement": "ISA-0001",
+            "purpose": PURPOSE,
+            "output_format": fmt,
+            "csrf_token": csrf,
+        },
+    )
+    assert response.status_code == 200, response.text[:500]
+    assert "attachment" in response.headers["content-disposition"]
+    reader = pacsv.read_csv if fmt == "csv" else pq.read_table
+    return reader(io.BytesIO(response.content))
+
+
+def via_cli(client, store, token, fmt) -> pa.Table:
+    out = store.data_dir.parent / f"pulled.{fmt}"
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "share",
+            "pull",
+            "worcs-acute",
+            "acute-admissions",
+            "--purpose",
+            PURPOSE,
+            "--out",
+            str(out),
+        ],
+        env={
+            "CIVICSHARE_TOKEN": token,
+            "CIVICSHARE_DATA_DIR": str(store.data_dir),
+            "CIVICSHARE_DATABASE_URL": store.effective_database_url,
+        },
+    )
+    assert result.exit_code == 0, result.output
+    return pacsv.read_csv(out) if fmt == "csv" else pq.read_table(out)
+
+
+READ_PATHS = [
+    ("GET /api/share/{provider}/{dataset}", via_api, "json"),
+    ("GET /api/share/{provider}/{dataset}", via_api, "csv"),
+    ("GET /api/share/{provider}/{dataset}", via_api, "parquet"),
+    ("POST /share/{provider}/{dataset}", via_web, "csv"),
+    ("POST /share/{provider}/{dataset}", via_web, "parquet"),
+    ("civicshare share pull", via_cli, "csv"),
+    ("civicshare share pull", via_cli, "parquet"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "fetch", "fmt"), READ_PATHS, ids=[f"{p[0]} {p[2]}" for p in READ_PATHS]
+)
+def test_each_read_path_decides_executes_and_leaves_evidence(
+    client, store, token, spy, path, fetch, fmt
+):
+    before = counts(store)
+    table = fetch(client, store, token, fmt)
+    after = counts(store)
+    assert spy == {"decide": 1, "run": 1}, f"{path} did not go through decide and execute once"
+    assert after[0] == before[0] + 1 and after[2] == before[2] + 1  # audit record, receipt
+    assert table.num_rows > 0
+    assert "SPECIALTY" not in table.column_names  # excluded by ISA-0001
+    assert set(table.column_names) == {
+        "NHS_NO", "PAT_SURNAME", "PAT_FORENAME", "DOB", "POSTCODE", "ADMIT_DT", "DISCH_DT",
+        "DISCH_PATHWAY", "CFS_SCORE",
+    }  # fmt: skip
+
+
+def test_denials_are_audited_on_every_path(client, store, token, spy):
+    before = counts(store)
+    response = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": PURPOSE, "columns": "NHS_NO,SPECIALTY"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403
+    assert "does not include SPECIALTY" in response.json()["detail"]
+    csrf = web_session(client)
+    page = client.post(
+        "/share/worcs-acute/acute-admissions",
+        data={"agreement": "ISA-0001", "purpose": "", "csrf_token": csrf},
+    )
+    assert page.status_code == 403 and "State the purpose" in page.text
+    client.cookies.clear()
+    result = CliRunner().invoke(
+        cli_app,
+        ["share", "pull", "hw-fire", "home-fire-safety-visits", "--purpose", PURPOSE, "--out", "x.csv"],
+        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
+             "CIVICSHARE_DATABASE_URL": store.effective_database_url},
+    )  # fmt: skip
+    assert result.exit_code == 1 and "No active agreement" in result.output
+    assert spy["run"] == 0
+    after = counts(store)
+    assert after[1] == before[1] + 3 and after[0] == before[0] and after[2] == before[2]
+
+
+def test_every_row_returning_route_is_one_of_the_tested_read_paths(store):
+    app = create_app(store)
+    tested = {p[0] for p in READ_PATHS if not p[0].startswith("civicshare")}
+    routes = {
+        f"{method} {path}"
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith("/api/share")
+        for method in (m.upper() for m in operations)
+    }
+    from civicshare.sharing import pages
+
+    routes |= {
+        f"{method} {route.path}"
+        for route in pages.router.routes
+        for method in route.methods
+        if route.path != "/share"  # the page listing offers, no rows
+    }
+    assert routes == tested
+
+
+def test_only_the_compiler_and_ingest_touch_snapshot_files():
+    # Reading Parquet or querying DuckDB anywhere else would be a second door to the data.
+    allowed = {"sharing/compile.py", "sharing/delivery.py", "datasets/ingest.py",
+               "retention/service.py"}  # fmt: skip
+    readers = re.compile(r"read_parquet|pq\.read_table|ParquetFile|import duckdb|read_table\(")
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if readers.search(path.read_text())
+        and str(path.relative_to(SRC)) not in allowed
+        and not str(path.relative_to(SRC)).startswith("synthetic/")
+    ]
+    assert offenders == []
