@@ -197,7 +197,8 @@ def test_denials_are_audited_on_every_path(client, store, token, spy):
     client.cookies.clear()
     result = CliRunner().invoke(
         cli_app,
-        ["share", "pull", "hw-fire", "home-fire-safety-visits", "--purpose", PURPOSE, "--out", "x.csv"],
+        ["share", "pull", "hw-fire", "home-fire-safety-visits", "--purpose", PURPOSE,
+         "--out", "x.csv"],
         env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
              "CIVICSHARE_DATABASE_URL": store.effective_database_url},
     )  # fmt: skip
