@@ -90,3 +90,9 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
         assert len(agreements.list_all(session)) == 7  # a second run added none
         assert partners.current_charter(session).version == 2
     engine.dispose()
+
+
+def test_crash_reports_never_print_local_variables():
+    # Typer's pretty tracebacks show every local by default: a token or a resident's details
+    # could end up on a terminal or in a log.
+    assert app.pretty_exceptions_show_locals is False

@@ -16,9 +16,16 @@ app = typer.Typer(
     "(see `civicshare config show`).",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
 )
-db_app = typer.Typer(help="The governance store: migrations.", no_args_is_help=True)
-config_app = typer.Typer(help="The settings in force.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The governance store: migrations.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+config_app = typer.Typer(
+    help="The settings in force.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 

@@ -54,6 +54,7 @@ async def optional_actor(
     if web_session is None:
         return None
     request.state.web_session = web_session
+    request.state.csrf_token = web_session.csrf_token
     if request.method in UNSAFE_METHODS:
         await _check_csrf(request, web_session)
     if web_session.membership_id is not None:

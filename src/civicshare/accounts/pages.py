@@ -128,6 +128,7 @@ def choose_membership(
         if membership_id is None:
             raise AuthError("Select the partner you are acting for")
         membership = service.choose_membership(session, web_session, membership_id)
+        request.state.csrf_token = web_session.csrf_token
     except AuthError as error:
         return render(
             request,

@@ -15,7 +15,11 @@ from civicshare.agreements import documents, library, service
 from civicshare.agreements.models import Status
 from civicshare.config import get_settings
 
-app = typer.Typer(help="Information sharing agreements.", no_args_is_help=True)
+app = typer.Typer(
+    help="Information sharing agreements.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 
 

@@ -16,6 +16,7 @@ from civicshare.config import get_settings
 app = typer.Typer(
     help="The tamper-evident audit log: verify it, sign checkpoints, read it.",
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
 )
 console = Console()
 

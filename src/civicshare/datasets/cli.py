@@ -23,7 +23,11 @@ from civicshare.datasets import service
 from civicshare.datasets.contracts import ContractError, load_contract
 from civicshare.datasets.ingest import problem_lines
 
-app = typer.Typer(help="Datasets: contracts, pushing files, snapshots.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets: contracts, pushing files, snapshots.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 
 

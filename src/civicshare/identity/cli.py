@@ -9,7 +9,11 @@ from rich.table import Table
 from civicshare.config import get_settings
 from civicshare.identity import service
 
-app = typer.Typer(help="The gateway's keys: status and rotation.", no_args_is_help=True)
+app = typer.Typer(
+    help="The gateway's keys: status and rotation.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 
 

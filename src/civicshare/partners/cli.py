@@ -20,10 +20,22 @@ from civicshare.config import get_settings
 from civicshare.partners import service
 from civicshare.partners.models import PartnerStatus, PartnerType, Role
 
-partners_app = typer.Typer(help="The partners of the partnership.", no_args_is_help=True)
-people_app = typer.Typer(help="People, their memberships and roles.", no_args_is_help=True)
-charter_app = typer.Typer(help="The data sharing charter.", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens for automation.", no_args_is_help=True)
+partners_app = typer.Typer(
+    help="The partners of the partnership.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+people_app = typer.Typer(
+    help="People, their memberships and roles.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+charter_app = typer.Typer(
+    help="The data sharing charter.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
+tokens_app = typer.Typer(
+    help="API tokens for automation.", no_args_is_help=True, pretty_exceptions_show_locals=False
+)
 console = Console()
 
 

@@ -16,7 +16,11 @@ from civicshare.partners.models import Membership
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import ShareRequest
 
-app = typer.Typer(help="Shared data, under an active agreement.", no_args_is_help=True)
+app = typer.Typer(
+    help="Shared data, under an active agreement.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console(stderr=True)
 
 

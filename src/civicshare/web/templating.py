@@ -10,7 +10,6 @@ from jinja2 import (
     PrefixLoader,
     select_autoescape,
 )
-from sqlalchemy.orm.exc import DetachedInstanceError
 
 from civicshare.web import WEB_DIR
 
@@ -32,17 +31,8 @@ def render(request: Request, template: str, status_code: int = 200, **context):
     context.setdefault("csp_nonce", getattr(request.state, "csp_nonce", None))
     # Set by accounts.api.optional_actor when the page asked who is signed in.
     context.setdefault("actor", getattr(request.state, "actor", None))
-    web_session = getattr(request.state, "web_session", None)
-    context.setdefault("signed_in", web_session is not None)
-    context.setdefault("csrf_token", _csrf_token(web_session))
+    context.setdefault("signed_in", getattr(request.state, "web_session", None) is not None)
+    # Copied when the session was read, so an error page rendered after its unit of work
+    # was rolled back still carries it.
+    context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
-
-
-def _csrf_token(web_session) -> str:
-    if web_session is None:
-        return ""
-    try:
-        return web_session.csrf_token
-    except DetachedInstanceError:
-        # An error page rendered after its unit of work was rolled back and closed.
-        return ""
