@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from contextlib import asynccontextmanager
 
@@ -24,6 +26,7 @@ from civicshare.datasets import ingest as datasets_ingest
 from civicshare.datasets import pages as datasets_pages
 from civicshare.partners import api as partners_api
 from civicshare.partners import pages as partners_pages
+from civicshare.retention import service as retention
 from civicshare.sharing import api as sharing_api
 from civicshare.sharing import pages as sharing_pages
 from civicshare.web import STATIC_DIR
@@ -40,8 +43,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = db.make_engine(settings.effective_database_url)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):
+    async def lifespan(app: FastAPI):
+        schedule = None
+        if settings.retention_interval_minutes > 0:
+            schedule = asyncio.create_task(
+                retention.every(
+                    app.state.sessions, settings, settings.retention_interval_minutes * 60
+                ),
+                name="retention",
+            )
         yield
+        if schedule is not None:
+            schedule.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schedule
         engine.dispose()
 
     app = FastAPI(

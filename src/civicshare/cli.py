@@ -146,6 +146,7 @@ def _register_domain_commands() -> None:
     from civicshare.datasets import cli as datasets_cli
     from civicshare.identity import cli as identity_cli
     from civicshare.partners import cli as partners_cli
+    from civicshare.retention import cli as retention_cli
     from civicshare.sharing import cli as sharing_cli
     from civicshare.synthetic.cli import synth
 
@@ -159,6 +160,7 @@ def _register_domain_commands() -> None:
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(identity_cli.app, name="keys")
     app.add_typer(audit_cli.app, name="audit")
+    app.add_typer(retention_cli.app, name="retention")
 
 
 _register_domain_commands()

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         description="Key of the partner that runs the gateway; its admins manage the "
         "partnership itself (partners joining and leaving, the charter).",
     )
+    retention_interval_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="While the server runs, purge data past its retention period (and expire "
+        "agreements) every this many minutes; 0 turns the schedule off.",
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 

@@ -5,6 +5,7 @@ columns in the file's own spelling, their types, which are required, which ident
 (and how), which are special category or criminal offence data, the date formats the partner
 uses, and what happens to bad rows: `reject` the whole file, or `quarantine` them (kept
 encrypted, out of the snapshot) as long as they are at most `quarantine_limit` of the file.
+Its optional `retention` rules say how long old data is kept (docs/retention.md).
 """
 
 from __future__ import annotations
@@ -125,6 +126,39 @@ class Column(BaseModel):
         return [v.lower() for v in (self.false_values or DEFAULT_FALSE)]
 
 
+class Retention(BaseModel):
+    """How long the gateway keeps a dataset's data (enforced by `civicshare retention run`).
+
+    A superseded snapshot is purged once it has been superseded for `keep_superseded_days`,
+    or as soon as more than `keep_superseded_versions` newer superseded versions exist.
+    With `max_age_days`, rows of the current snapshot whose `age_column` is older than that
+    are dropped: a new version is written without them and the old one is purged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_superseded_days: int = Field(
+        default=30, ge=0, le=36500, description="Days a superseded snapshot is kept."
+    )
+    keep_superseded_versions: int = Field(
+        default=5, ge=0, le=1000, description="Superseded snapshots kept at most."
+    )
+    max_age_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="Rows whose age_column is older than this many days are dropped.",
+    )
+    age_column: str | None = Field(
+        default=None, description="A date or datetime column (not an identifier)."
+    )
+
+    @model_validator(mode="after")
+    def _paired(self) -> Retention:
+        if (self.max_age_days is None) != (self.age_column is None):
+            raise ValueError("max_age_days and age_column go together: give both or neither")
+        return self
+
+
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -147,6 +181,9 @@ class Contract(BaseModel):
     )
     record_id: str | None = Field(default=None, description="The column naming each record.")
     columns: list[Column] = Field(min_length=1)
+    retention: Retention = Field(
+        default_factory=Retention, description="How long old data is kept."
+    )
 
     @field_validator("columns")
     @classmethod
@@ -164,6 +201,21 @@ class Contract(BaseModel):
     def _record_id(self) -> Contract:
         if self.record_id and self.record_id not in {c.name for c in self.columns}:
             raise ValueError(f"record_id {self.record_id!r} is not one of the columns")
+        return self
+
+    @model_validator(mode="after")
+    def _age_column(self) -> Contract:
+        name = self.retention.age_column
+        if name is None:
+            return self
+        column = next((c for c in self.columns if c.name == name), None)
+        if column is None:
+            raise ValueError(f"retention.age_column {name!r} is not one of the columns")
+        if column.type not in (ColumnType.date, ColumnType.datetime) or column.is_identifier:
+            raise ValueError(
+                f"retention.age_column {name!r} must be a date or datetime column that is not "
+                "an identifier"
+            )
         return self
 
     def column(self, name: str) -> Column:

@@ -46,6 +46,7 @@ class DatasetContract(Base):
 class SnapshotStatus(enum.StrEnum):
     current = "current"
     superseded = "superseded"
+    purged = "purged"  # files deleted under a retention rule; the row stays as evidence
 
 
 class DatasetSnapshot(Base):
@@ -73,6 +74,8 @@ class DatasetSnapshot(Base):
     wrapped_data_key: Mapped[str] = mapped_column(Text)
     storage: Mapped[dict[str, Any]] = mapped_column(JSON)  # contract column -> stored columns
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+    purge_rule: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class IngestOutcome(enum.StrEnum):
