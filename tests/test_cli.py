@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from civicshare import db
 from civicshare.agreements import service as agreements
-from civicshare.partners import service as partners
 from civicshare.cli import app
+from civicshare.partners import service as partners
 
 runner = CliRunner()
 

@@ -74,7 +74,7 @@ def page(browser):
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on(
         "response",
-        # Pages may answer 4xx on purpose (a form with errors, a missing page); their assets may not.
+        # A page may answer 4xx on purpose (a form with errors); its assets may not.
         lambda r: (
             r.status >= 400
             and r.request.resource_type != "document"
