@@ -59,16 +59,19 @@ def run(
         engine.dispose()
 
     title = "Would be purged" if dry_run else "Purged"
-    table = Table("snapshot", "rule", "due", "rows", "size", "Parquet SHA-256", title=title)
+    table = Table(
+        "dataset", "version", "rule", "due", "rows", "size", "Parquet SHA-256", title=title
+    )
     for purge in report.purges:
         if dry_run or purge.done:
             table.add_row(
-                purge.ref,
+                purge.dataset,
+                f"v{purge.version}",
                 purge.rule,
                 purge.due_on.isoformat(),
                 f"{purge.row_count:,}",
                 _size(purge.bytes),
-                (purge.data_sha256 or "(no file)")[:16] + "…",
+                (purge.data_sha256 or "(no file)")[:12] + "…",
             )
     if report.purges:
         console.print(table)
@@ -119,10 +122,10 @@ def status(
     if not pending:
         console.print("Nothing is held under a retention rule yet (no superseded snapshots).")
         return
-    table = Table("snapshot", "status", "rule", "due", "what", title="Retention")
+    table = Table("dataset", "version", "status", "rule", "due", "what", title="Retention")
     for item in pending:
         due = "now" if item.due_on is None or item.due_on <= as_of else item.due_on.isoformat()
-        table.add_row(f"{item.dataset}/v{item.version}", item.status, item.rule, due, item.what)
+        table.add_row(item.dataset, f"v{item.version}", item.status, item.rule, due, item.what)
     console.print(table)
     due_now = sum(1 for p in pending if p.due_on is None or p.due_on <= as_of)
     console.print(f"{_plural(due_now, 'item')} due now; `civicshare retention run` purges them.")
