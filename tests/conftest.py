@@ -17,6 +17,9 @@ from sqlalchemy.engine import make_url
 from civicshare import db
 from civicshare.config import Settings
 
+# One set of browser fixtures (one Chromium) for every directory's browser tests.
+pytest_plugins = ["tests.browser"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
     "CIVICSHARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -8,18 +8,9 @@ from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.datasets import service
 from civicshare.partners import service as partners
+from tests.browser import axe_violations
 from tests.conftest import TEST_PASSWORD
 from tests.datasets.conftest import GOOD_ROWS, HEADER, simple_contract
-from tests.web import conftest as web
-from tests.web.conftest import axe_violations
-
-# The browser fixtures live in tests/web/conftest.py; use them here too.
-browser, page, live_settings, live_server = (
-    web.browser,
-    web.page,
-    web.live_settings,
-    web.live_server,
-)
 
 pytestmark = pytest.mark.browser
 BAD = "A4,9434765918,Green,31/02/1950,WR5 1PS,1,x,1,Y,2025-01-02 10:00,"

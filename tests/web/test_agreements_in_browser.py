@@ -9,8 +9,8 @@ import pytest
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.partners import service as partners
+from tests.browser import axe_violations
 from tests.conftest import TEST_PASSWORD
-from tests.web.conftest import axe_violations
 
 pytestmark = pytest.mark.browser
 

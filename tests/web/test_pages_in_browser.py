@@ -6,8 +6,8 @@ import pytest
 
 from civicshare import db
 from civicshare.demo import seed_store
+from tests.browser import axe_violations
 from tests.test_app import MANIFEST
-from tests.web.conftest import axe_violations
 
 pytestmark = pytest.mark.browser
 

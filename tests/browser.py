@@ -1,4 +1,6 @@
-"""A real server and a real headless Chromium (Debian's package) for the web tests."""
+"""A real server and a real headless Chromium (Debian's package) for browser tests.
+
+A pytest plugin (registered in tests/conftest.py), so every directory shares one browser."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from civicshare.app import create_app
 from civicshare.config import Settings
 from tests.conftest import unavailable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
