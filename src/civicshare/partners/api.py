@@ -40,6 +40,14 @@ def _partner(session: Session, key: str) -> Partner:
     return partner
 
 
+def _managed_partner(session: Session, request: Request, actor: Actor, key: str, doing: str):
+    """The partner `key`, if the actor may manage it; 403 naming what they tried otherwise."""
+    partner = _partner(session, key)
+    if not may_manage(request, actor, partner):
+        raise HTTPException(403, f"Only {partner.name}'s admins {doing}.")
+    return partner
+
+
 class PartnerOut(BaseModel):
     key: str
     name: str
@@ -155,9 +163,7 @@ def update_partner(
     actor: Actor = Depends(write),
     session: Session = Depends(request_session),
 ):
-    partner = _partner(session, key)
-    if not may_manage(request, actor, partner):
-        raise HTTPException(403, f"Only {partner.name}'s admins change its details.")
+    partner = _managed_partner(session, request, actor, key, "change its details")
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
         setattr(partner, field, value)
@@ -292,9 +298,7 @@ def members(
     actor: Actor = Depends(read),
     session: Session = Depends(request_session),
 ):
-    partner = _partner(session, key)
-    if not may_manage(request, actor, partner):
-        raise HTTPException(403, f"Only {partner.name}'s admins see its members.")
+    partner = _managed_partner(session, request, actor, key, "see its members")
     return [_member_out(m) for m in service.memberships_of_partner(session, partner.id)]
 
 
@@ -311,9 +315,7 @@ def add_member(
     actor: Actor = Depends(write),
     session: Session = Depends(request_session),
 ):
-    partner = _partner(session, key)
-    if not may_manage(request, actor, partner):
-        raise HTTPException(403, f"Only {partner.name}'s admins add its members.")
+    partner = _managed_partner(session, request, actor, key, "add its members")
     person = service.get_person_by_email(session, body.email)
     try:
         if person is None:
