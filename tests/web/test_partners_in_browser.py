@@ -46,6 +46,9 @@ def partnership(live_settings):
         accounts.set_password(session, jo, TEST_PASSWORD)
         partners.add_membership(session, jo, bromsgrove, ["ig_lead"])
         partners.add_membership(session, jo, redditch, ["admin", "viewer"])
+        priya = partners.create_person(session, email="admin@county.example", display_name="Priya")
+        accounts.set_password(session, priya, TEST_PASSWORD)
+        partners.add_membership(session, priya, county, ["admin"])
         charter = partners.publish_charter(
             session,
             title="Data sharing charter",
@@ -158,3 +161,80 @@ def test_api_token_created_in_the_browser_is_shown_once(page, live_server):
     page.goto(live_server + "/account/tokens")
     assert page.locator("#new-token").count() == 0
     assert secret not in page.content()
+
+
+def sign_in_as(page, live_server, email: str, next_path: str = "/") -> None:
+    page.goto(live_server + "/sign-in?next=" + next_path)
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_the_partnership_admin_manages_partners_members_and_the_charter(page, live_server):
+    sign_in_as(page, live_server, "admin@county.example", "/partners")
+    assert page.url.endswith("/partners")
+    # Invite: refused with each missing field named, then accepted.
+    page.get_by_role("button", name="Invite partner").click()
+    summary = page.locator(".govuk-error-summary").inner_text()
+    assert "Enter the organisation's full name" in summary and "Select the kind" in summary
+    check(page)
+    page.get_by_label("Organisation name").fill("Wyre Forest District Council")
+    page.get_by_label("Short key").fill("wyre-forest-dc")
+    page.get_by_label("Type of organisation").select_option("district_council")
+    page.get_by_role("button", name="Invite partner").click()
+    assert page.url.endswith("/partners/wyre-forest-dc")
+    assert "Invited" in page.locator(".govuk-summary-list").inner_text()
+    check(page)
+
+    # Details, by keyboard-reachable disclosure.
+    page.get_by_text("Change these details").click()
+    page.get_by_label("Data protection officer", exact=True).fill("Rhian Price")
+    page.get_by_role("button", name="Save details").click()
+    assert "Rhian Price" in page.locator(".govuk-summary-list").inner_text()
+
+    # A member: a new person needs a name; then added with two roles.
+    page.get_by_label("Work e-mail address").fill("ig@wyreforest.example")
+    page.get_by_label("IG lead").check()
+    page.get_by_role("button", name="Save member").click()
+    assert "This person is new here" in page.locator(".govuk-error-summary").inner_text()
+    check(page)
+    page.get_by_label("Name", exact=True).fill("Sam Jones")
+    page.get_by_label("IG lead").check()
+    page.get_by_label("Admin").check()
+    page.get_by_role("button", name="Save member").click()
+    row = page.locator("#members tr", has_text="Sam Jones")
+    assert "Admin, IG lead" in row.inner_text()
+    check(page)
+    row.get_by_role("button", name="End membership").click()
+    assert page.locator("#members tr", has_text="Sam Jones").count() == 0
+
+    # Status, with a reason kept in the history.
+    page.get_by_label("Suspended").check()
+    page.get_by_label("Why").fill("ICO registration lapsed")
+    page.get_by_role("button", name="Change status").click()
+    assert "ICO registration lapsed" in page.locator("#history").inner_text()
+    check(page)
+
+    # A new charter version: everyone must endorse it again.
+    page.goto(live_server + "/charter")
+    page.get_by_label("What changed (optional)").fill("Adds emergency sharing.")
+    page.get_by_role("button", name="Publish version 2").click()
+    assert "Version 2" in page.locator("h1 + p").inner_text()
+    assert "Not yet re-endorsed" in page.locator("#endorsements").inner_text()
+    check(page)
+
+
+def test_members_of_other_partners_cannot_use_the_admin_forms(page, live_server):
+    sign_in_as(page, live_server, "jo@shared.example")
+    page.get_by_label("Bromsgrove District Council").check()
+    page.get_by_role("button", name="Continue").click()
+    page.goto(live_server + "/partners")
+    assert page.get_by_role("button", name="Invite partner").count() == 0
+    page.goto(live_server + "/charter")
+    assert page.get_by_role("button", name="Publish version 2").count() == 0
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    response = page.request.post(
+        live_server + "/partners/redditch-bc/details", form={"siro": "X", "csrf_token": csrf}
+    )
+    # Jo is an admin at Redditch, but is acting for Bromsgrove: refused, not for want of a token.
+    assert response.status == 403 and "admins manage it" in response.text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -13,11 +14,14 @@ from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
 from civicshare.db import request_session
 from civicshare.partners import service
-from civicshare.partners.api import may_manage
-from civicshare.partners.models import Partner, Role
+from civicshare.partners.api import is_partnership_admin, may_manage
+from civicshare.partners.models import Membership, Partner, PartnerStatus, PartnerType, Role
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
+# What a partner's admins may change on its page.
+EDITABLE = ("ods_code", "ico_registration", "dpo_name", "dpo_email", "caldicott_guardian", "siro")
 
 
 @router.get("/partners")
@@ -26,15 +30,22 @@ def partners_page(
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    charter = service.current_charter(session)
-    states = {s.partner.id: s for s in service.endorsement_states(session)}
+    return _list_page(request, actor, session)
+
+
+def _list_page(request, actor, session, *, errors=None, form=None, status_code=200):
     return render(
         request,
         "partners/list.html",
+        status_code=status_code,
         active_nav="partners",
         partners=service.list_partners(session),
-        states=states,
-        charter=charter,
+        states={s.partner.id: s for s in service.endorsement_states(session)},
+        charter=service.current_charter(session),
+        partnership_admin=is_partnership_admin(request, actor),
+        partner_types=list(PartnerType),
+        errors=errors or {},
+        form=form or {},
     )
 
 
@@ -45,18 +56,204 @@ def partner_page(
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
+    return _partner_page(request, actor, session, _partner(session, key))
+
+
+def _partner(session: Session, key: str) -> Partner:
     partner = service.get_by_key(session, key)
     if partner is None:
         raise HTTPException(404, f"There is no partner with the key {key!r}.")
+    return partner
+
+
+def _partner_page(request, actor, session, partner, *, errors=None, form=None, status_code=200):
     manage = may_manage(request, actor, partner)
     return render(
         request,
         "partners/detail.html",
+        status_code=status_code,
         active_nav="partners",
         partner=partner,
+        manage=manage,
+        partnership_admin=is_partnership_admin(request, actor),
         members=service.memberships_of_partner(session, partner.id) if manage else None,
         history=audit.history(session, "partner", partner.key),
+        roles=list(Role),
+        statuses=[s for s in PartnerStatus if s != PartnerStatus.invited],
+        errors=errors or {},
+        form=form or {},
     )
+
+
+def _require_manager(request, actor, partner) -> None:
+    if not may_manage(request, actor, partner):
+        raise HTTPException(403, f"Only {partner.name}'s admins manage it.")
+
+
+@router.post("/partners")
+async def invite_partner(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    if not is_partnership_admin(request, actor):
+        raise HTTPException(403, "Only the partnership's admins invite new partners.")
+    form = dict(await request.form())
+    errors = {}
+    key = str(form.get("key", "")).strip().lower()
+    if not KEY_PATTERN.fullmatch(key):
+        errors["key"] = (
+            "Enter a short key of lower-case letters, digits and hyphens, like wyre-forest-dc"
+        )
+    elif service.get_by_key(session, key):
+        errors["key"] = f"A partner with the key {key} already exists"
+    if len(str(form.get("name", "")).strip()) < 2:
+        errors["name"] = "Enter the organisation's full name"
+    if form.get("type") not in {t.value for t in PartnerType}:
+        errors["type"] = "Select the kind of organisation"
+    if errors:
+        return _list_page(request, actor, session, errors=errors, form=form, status_code=400)
+    service.upsert(
+        session,
+        [
+            {
+                "key": key,
+                "name": str(form["name"]).strip(),
+                "type": form["type"],
+                "ods_code": str(form.get("ods_code", "")).strip() or None,
+                "status": "invited",
+            }
+        ],
+    )
+    audit.record(session, actor, "partner_invited", "partner", key)
+    return RedirectResponse(f"/partners/{key}", status_code=303)
+
+
+@router.post("/partners/{key}/details")
+async def change_details(
+    key: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    partner = _partner(session, key)
+    _require_manager(request, actor, partner)
+    form = await request.form()
+    changed = []
+    for field in EDITABLE:
+        value = str(form.get(field, "")).strip() or None
+        if getattr(partner, field) != value:
+            setattr(partner, field, value)
+            changed.append(field)
+    if changed:
+        audit.record(session, actor, "partner_updated", "partner", key, details={"fields": changed})
+    return RedirectResponse(f"/partners/{key}", status_code=303)
+
+
+@router.post("/partners/{key}/status")
+def change_status(
+    key: str,
+    request: Request,
+    status: str = Form(""),
+    reason: str = Form(""),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    if not is_partnership_admin(request, actor):
+        raise HTTPException(403, "Only the partnership's admins change a partner's status.")
+    partner = _partner(session, key)
+    errors = {}
+    if status not in {s.value for s in PartnerStatus}:
+        errors["status"] = "Select the new status"
+    if len(reason.strip()) < 3:
+        errors["reason"] = "Say why; it is kept in the audit log"
+    if not errors:
+        try:
+            before = partner.status
+            service.set_status(session, partner, status, date.today())
+        except ValueError as error:
+            errors["status"] = str(error)
+    if errors:
+        form = {"status": status, "reason": reason}
+        return _partner_page(
+            request, actor, session, partner, errors=errors, form=form, status_code=400
+        )
+    audit.record(
+        session,
+        actor,
+        "partner_status_changed",
+        "partner",
+        key,
+        reason=reason,
+        details={"from": before.value, "to": partner.status.value},
+    )
+    return RedirectResponse(f"/partners/{key}", status_code=303)
+
+
+@router.post("/partners/{key}/members")
+async def add_member(
+    key: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    partner = _partner(session, key)
+    _require_manager(request, actor, partner)
+    form = await request.form()
+    email = str(form.get("email", "")).strip()
+    name = str(form.get("display_name", "")).strip()
+    roles = [str(r) for r in form.getlist("roles")]
+    errors = {}
+    if "@" not in email:
+        errors["email"] = "Enter their work e-mail address, like name@example.gov.uk"
+    person = service.get_person_by_email(session, email) if not errors else None
+    if person is None and not errors and len(name) < 2:
+        errors["display_name"] = "This person is new here: enter their name"
+    if not roles:
+        errors["roles"] = "Select at least one role"
+    if errors:
+        kept = {
+            "email": email,
+            "display_name": name,
+            "roles": roles,
+            "job_title": form.get("job_title", ""),
+        }
+        return _partner_page(
+            request, actor, session, partner, errors=errors, form=kept, status_code=400
+        )
+    person = person or service.create_person(session, email=email, display_name=name)
+    membership = service.add_membership(
+        session, person, partner, roles, job_title=str(form.get("job_title", "")).strip()
+    )
+    audit.record(
+        session,
+        actor,
+        "membership_granted",
+        "membership",
+        membership.id,
+        details={"partner": key, "roles": sorted(membership.roles)},
+    )
+    return RedirectResponse(f"/partners/{key}#members", status_code=303)
+
+
+@router.post("/partners/{key}/members/{membership_id}/end")
+def end_member(
+    key: str,
+    membership_id: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    partner = _partner(session, key)
+    _require_manager(request, actor, partner)
+    membership = session.get(Membership, membership_id)
+    if membership is None or membership.partner_id != partner.id:
+        raise HTTPException(404, "No such member of this partner.")
+    service.end_membership(session, membership)
+    audit.record(
+        session, actor, "membership_ended", "membership", membership.id, details={"partner": key}
+    )
+    return RedirectResponse(f"/partners/{key}#members", status_code=303)
 
 
 @router.get("/charter")
@@ -80,6 +277,7 @@ def _charter_page(request, actor, session, *, errors=None, form=None, status_cod
         charter=charter,
         versions=service.charter_versions(session),
         states=states,
+        partnership_admin=is_partnership_admin(request, actor),
         can_endorse=bool(
             charter and mine and not mine.current and actor.has_role(Role.admin, Role.ig_lead)
         ),
@@ -131,4 +329,30 @@ def endorse(
         charter.version,
         details={"partner": partner.key, "signatory": signatory_role},
     )
+    return RedirectResponse("/charter", status_code=303)
+
+
+@router.post("/charter")
+def publish_charter(
+    request: Request,
+    title: str = Form(""),
+    body: str = Form(""),
+    summary_of_changes: str = Form(""),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    if not is_partnership_admin(request, actor):
+        raise HTTPException(403, "Only the partnership's admins publish the charter.")
+    errors = {}
+    if len(title.strip()) < 3:
+        errors["title"] = "Enter the charter's title"
+    if len(body.strip()) < 10:
+        errors["body"] = "Enter the charter's text"
+    if errors:
+        form = {"title": title, "body": body, "summary_of_changes": summary_of_changes}
+        return _charter_page(request, actor, session, errors=errors, form=form, status_code=400)
+    version = service.publish_charter(
+        session, title=title, body=body, summary_of_changes=summary_of_changes, on=date.today()
+    )
+    audit.record(session, actor, "charter_published", "charter", version.version)
     return RedirectResponse("/charter", status_code=303)
