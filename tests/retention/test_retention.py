@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import pyarrow.parquet as pq
@@ -325,7 +326,10 @@ def test_the_schedule_runs_repeatedly_and_survives_failures(sessions, settings, 
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(asyncio.wait_for(main(), 10))
+    # In a thread of its own: once a browser test has started Playwright's sync API, the main
+    # thread has an event loop running for the rest of the session.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(main(), 10)).result()
     assert len(calls) >= 3
 
 
