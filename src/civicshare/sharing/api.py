@@ -16,15 +16,11 @@ from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.db import request_session
 from civicshare.sharing.delivery import Delivery, Denied, share
-from civicshare.sharing.service import ShareRequest
+from civicshare.sharing.service import request_from_params
 
 router = APIRouter(prefix="/api/share", tags=["sharing"])
 MAX_PAGE_SIZE = 5000
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
-
-
-def _split(value: str | None) -> tuple[str, ...] | None:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
 
 def denied(error: Denied) -> HTTPException:
@@ -70,14 +66,14 @@ def pull(
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    ask = ShareRequest(
-        actor=actor,
+    ask = request_from_params(
+        actor,
         purpose=purpose,
         provider=provider,
         dataset=dataset,
-        columns=_split(columns),
+        columns=columns,
         agreement=agreement,
-        group_by=_split(group_by) if group_by is not None else None,
+        group_by=group_by,
     )
     try:
         delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)

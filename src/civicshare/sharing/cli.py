@@ -14,7 +14,7 @@ from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
 from civicshare.partners.models import Membership
 from civicshare.sharing.delivery import Denied, share
-from civicshare.sharing.service import ShareRequest
+from civicshare.sharing.service import request_from_params
 
 app = typer.Typer(
     help="Shared data, under an active agreement.",
@@ -22,10 +22,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console(stderr=True)
-
-
-def _split(value: str | None) -> tuple[str, ...] | None:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
 
 
 @app.command("pull")
@@ -57,14 +53,14 @@ def pull(
             console.print("[red]The API token is unknown, expired or revoked.[/]")
             raise typer.Exit(2)
         actor = accounts.actor_for(membership, "token", frozenset(api_token.scopes))
-        request = ShareRequest(
-            actor=actor,
+        request = request_from_params(
+            actor,
             purpose=purpose,
             provider=provider,
             dataset=dataset,
-            columns=_split(columns),
+            columns=columns,
             agreement=agreement,
-            group_by=_split(group_by) if group_by is not None else None,
+            group_by=group_by,
         )
         try:
             delivery = share(session, settings, request, via="cli", output_format=output_format)

@@ -41,6 +41,32 @@ class ShareRequest:
     group_by: tuple[str, ...] | None = None  # an aggregate (counts) instead of rows
 
 
+def request_from_params(
+    actor: Actor,
+    *,
+    purpose: str,
+    provider: str,
+    dataset: str,
+    columns: str | None = None,
+    agreement: str | None = None,
+    group_by: str | None = None,
+) -> ShareRequest:
+    """A request from the comma-separated lists that the API's query and the CLI's options use."""
+
+    def split(value: str | None) -> tuple[str, ...] | None:
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+    return ShareRequest(
+        actor=actor,
+        purpose=purpose,
+        provider=provider,
+        dataset=dataset,
+        columns=split(columns),
+        agreement=agreement,
+        group_by=split(group_by),
+    )
+
+
 @dataclass(frozen=True)
 class ColumnGrant:
     column: str
