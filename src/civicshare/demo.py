@@ -250,7 +250,6 @@ def seed_governance(session, manifest: dict[str, Any]) -> None:
             signatory_name=chief,
             signatory_role="Chief Executive",
             on=date(2024, 5, 1),
-            recorded_by_membership_id=None,
         )
         if key in early_adopters:
             partners.endorse_charter(
@@ -260,5 +259,4 @@ def seed_governance(session, manifest: dict[str, Any]) -> None:
                 signatory_name=chief,
                 signatory_role="Chief Executive",
                 on=date(2026, 10, 20),
-                recorded_by_membership_id=None,
             )

@@ -63,7 +63,6 @@ def partnership(live_settings):
             signatory_name="A Chief",
             signatory_role="Chief Executive",
             on=date(2026, 10, 2),
-            recorded_by_membership_id=None,
         )
     engine.dispose()
 

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_scope
 from civicshare.accounts.service import Actor
-from civicshare.audit import service as audit
 from civicshare.db import request_session
 from civicshare.partners import service
 from civicshare.partners.models import Partner, PartnerStatus, PartnerType, Role
@@ -148,11 +147,10 @@ def invite_partner(
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins invite new partners.")
-    if service.get_by_key(session, body.key):
-        raise HTTPException(409, f"A partner with the key {body.key!r} already exists.")
-    (partner,) = service.upsert(session, [{**body.model_dump(), "status": "invited"}])
-    audit.record(session, actor, "partner_invited", "partner", partner.key)
-    return partner
+    try:
+        return service.invite(session, actor, **body.model_dump())
+    except ValueError as error:
+        raise HTTPException(409, str(error)) from None
 
 
 @router.patch("/partners/{key}", response_model=PartnerOut, summary="Change a partner's details")
@@ -164,12 +162,7 @@ def update_partner(
     session: Session = Depends(request_session),
 ):
     partner = _managed_partner(session, request, actor, key, "change its details")
-    changes = body.model_dump(exclude_unset=True)
-    for field, value in changes.items():
-        setattr(partner, field, value)
-    audit.record(
-        session, actor, "partner_updated", "partner", key, details={"fields": sorted(changes)}
-    )
+    service.update_details(session, actor, partner, body.model_dump(exclude_unset=True))
     return partner
 
 
@@ -188,20 +181,10 @@ def set_partner_status(
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins change a partner's status.")
     partner = _partner(session, key)
-    before = partner.status
     try:
-        service.set_status(session, partner, body.status, body.on)
+        service.change_status(session, actor, partner, body.status, reason=body.reason, on=body.on)
     except ValueError as error:
         raise HTTPException(409, str(error)) from None
-    audit.record(
-        session,
-        actor,
-        "partner_status_changed",
-        "partner",
-        key,
-        reason=body.reason,
-        details={"from": before.value, "to": partner.status.value},
-    )
     return partner
 
 
@@ -242,8 +225,7 @@ def publish_charter(
 ) -> dict:
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins publish the charter.")
-    version = service.publish_charter(session, **body.model_dump(), on=date.today())
-    audit.record(session, actor, "charter_published", "charter", version.version)
+    version = service.publish_charter(session, **body.model_dump(), on=date.today(), actor=actor)
     return {"version": version.version}
 
 
@@ -274,18 +256,10 @@ def endorse(
             signatory_name=body.signatory_name,
             signatory_role=body.signatory_role,
             on=body.endorsed_on,
-            recorded_by_membership_id=actor.membership_id,
+            actor=actor,
         )
     except ValueError as error:
         raise HTTPException(409, str(error)) from None
-    audit.record(
-        session,
-        actor,
-        "charter_endorsed",
-        "charter",
-        version,
-        details={"partner": partner.key, "signatory": body.signatory_role},
-    )
     return {"partner": partner.key, "version": version}
 
 
@@ -316,25 +290,8 @@ def add_member(
     session: Session = Depends(request_session),
 ):
     partner = _managed_partner(session, request, actor, key, "add its members")
-    person = service.get_person_by_email(session, body.email)
     try:
-        if person is None:
-            if not body.display_name:
-                raise ValueError(f"{body.email} is new here: give their display_name too")
-            person = service.create_person(
-                session, email=body.email, display_name=body.display_name
-            )
-        membership = service.add_membership(
-            session, person, partner, body.roles, job_title=body.job_title
-        )
+        membership = service.grant_membership(session, actor, partner, **body.model_dump())
     except ValueError as error:
         raise HTTPException(422, str(error)) from None
-    audit.record(
-        session,
-        actor,
-        "membership_granted",
-        "membership",
-        membership.id,
-        details={"partner": key, "roles": sorted(membership.roles)},
-    )
     return _member_out(membership)

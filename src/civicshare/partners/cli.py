@@ -102,21 +102,19 @@ def add_partner(
 ) -> None:
     """Invite a partner into the partnership."""
     with _unit_of_work() as session:
-        if service.get_by_key(session, key):
-            _fail(f"A partner with the key {key!r} already exists.")
-        service.upsert(
-            session,
-            [
-                {
-                    "key": key,
-                    "name": name,
-                    "type": type,
-                    "ods_code": ods_code,
-                    "ico_registration": ico_registration,
-                }
-            ],
-        )
-        audit.record(session, None, "partner_invited", "partner", key, details=_operator())
+        try:
+            service.invite(
+                session,
+                None,
+                key=key,
+                name=name,
+                type=type,
+                ods_code=ods_code,
+                ico_registration=ico_registration,
+                operator=_operator(),
+            )
+        except ValueError as error:
+            _fail(str(error))
     console.print(f"Invited {name} ({key}).")
 
 
@@ -131,18 +129,11 @@ def partner_status(
         partner = _partner(session, key)
         before = partner.status
         try:
-            service.set_status(session, partner, status, date.today())
+            service.change_status(
+                session, None, partner, status, reason=reason, on=date.today(), operator=_operator()
+            )
         except ValueError as error:
             _fail(str(error))
-        audit.record(
-            session,
-            None,
-            "partner_status_changed",
-            "partner",
-            key,
-            reason=reason,
-            details={**_operator(), "from": before.value, "to": status.value},
-        )
     console.print(f"{key}: {before.value} -> {status.value}")
 
 
@@ -179,16 +170,14 @@ def grant(
         person = service.get_person_by_email(session, email)
         if person is None:
             _fail(f"No one has the e-mail address {email}; add them with `civicshare people add`.")
-        membership = service.add_membership(
-            session, person, _partner(session, partner), role, job_title=job_title
-        )
-        audit.record(
+        service.grant_membership(
             session,
             None,
-            "membership_granted",
-            "membership",
-            membership.id,
-            details={**_operator(), "partner": partner, "roles": sorted(membership.roles)},
+            _partner(session, partner),
+            email=email,
+            roles=role,
+            job_title=job_title,
+            operator=_operator(),
         )
     console.print(f"{email} is now {', '.join(sorted(r.label for r in role))} at {partner}.")
 
@@ -222,10 +211,12 @@ def publish(
     """Publish a new charter version; every partner must then re-endorse it."""
     with _unit_of_work() as session:
         version = service.publish_charter(
-            session, title=title, body=file.read_text(), summary_of_changes=changes, on=date.today()
-        )
-        audit.record(
-            session, None, "charter_published", "charter", version.version, details=_operator()
+            session,
+            title=title,
+            body=file.read_text(),
+            summary_of_changes=changes,
+            on=date.today(),
+            operator=_operator(),
         )
     console.print(f"Published charter version {version.version}.")
 

@@ -113,19 +113,14 @@ async def invite_partner(
         errors["type"] = "Select the kind of organisation"
     if errors:
         return _list_page(request, actor, session, errors=errors, form=form, status_code=400)
-    service.upsert(
+    service.invite(
         session,
-        [
-            {
-                "key": key,
-                "name": str(form["name"]).strip(),
-                "type": form["type"],
-                "ods_code": str(form.get("ods_code", "")).strip() or None,
-                "status": "invited",
-            }
-        ],
+        actor,
+        key=key,
+        name=str(form["name"]).strip(),
+        type=form["type"],
+        ods_code=str(form.get("ods_code", "")).strip() or None,
     )
-    audit.record(session, actor, "partner_invited", "partner", key)
     return RedirectResponse(f"/partners/{key}", status_code=303)
 
 
@@ -139,14 +134,8 @@ async def change_details(
     partner = _partner(session, key)
     _require_manager(request, actor, partner)
     form = await request.form()
-    changed = []
-    for field in EDITABLE:
-        value = str(form.get(field, "")).strip() or None
-        if getattr(partner, field) != value:
-            setattr(partner, field, value)
-            changed.append(field)
-    if changed:
-        audit.record(session, actor, "partner_updated", "partner", key, details={"fields": changed})
+    changes = {field: str(form.get(field, "")).strip() or None for field in EDITABLE}
+    service.update_details(session, actor, partner, changes)
     return RedirectResponse(f"/partners/{key}", status_code=303)
 
 
@@ -169,8 +158,7 @@ def change_status(
         errors["reason"] = "Say why; it is kept in the audit log"
     if not errors:
         try:
-            before = partner.status
-            service.set_status(session, partner, status, date.today())
+            service.change_status(session, actor, partner, status, reason=reason, on=date.today())
         except ValueError as error:
             errors["status"] = str(error)
     if errors:
@@ -178,15 +166,6 @@ def change_status(
         return _partner_page(
             request, actor, session, partner, errors=errors, form=form, status_code=400
         )
-    audit.record(
-        session,
-        actor,
-        "partner_status_changed",
-        "partner",
-        key,
-        reason=reason,
-        details={"from": before.value, "to": partner.status.value},
-    )
     return RedirectResponse(f"/partners/{key}", status_code=303)
 
 
@@ -221,17 +200,14 @@ async def add_member(
         return _partner_page(
             request, actor, session, partner, errors=errors, form=kept, status_code=400
         )
-    person = person or service.create_person(session, email=email, display_name=name)
-    membership = service.add_membership(
-        session, person, partner, roles, job_title=str(form.get("job_title", "")).strip()
-    )
-    audit.record(
+    service.grant_membership(
         session,
         actor,
-        "membership_granted",
-        "membership",
-        membership.id,
-        details={"partner": key, "roles": sorted(membership.roles)},
+        partner,
+        email=email,
+        roles=roles,
+        display_name=name,
+        job_title=str(form.get("job_title", "")).strip(),
     )
     return RedirectResponse(f"/partners/{key}#members", status_code=303)
 
@@ -249,10 +225,7 @@ def end_member(
     membership = session.get(Membership, membership_id)
     if membership is None or membership.partner_id != partner.id:
         raise HTTPException(404, "No such member of this partner.")
-    service.end_membership(session, membership)
-    audit.record(
-        session, actor, "membership_ended", "membership", membership.id, details={"partner": key}
-    )
+    service.end_membership(session, membership, actor)
     return RedirectResponse(f"/partners/{key}#members", status_code=303)
 
 
@@ -317,18 +290,10 @@ def endorse(
             signatory_name=signatory_name,
             signatory_role=signatory_role,
             on=date.today(),
-            recorded_by_membership_id=actor.membership_id,
+            actor=actor,
         )
     except ValueError as error:
         raise HTTPException(409, str(error)) from None
-    audit.record(
-        session,
-        actor,
-        "charter_endorsed",
-        "charter",
-        charter.version,
-        details={"partner": partner.key, "signatory": signatory_role},
-    )
     return RedirectResponse("/charter", status_code=303)
 
 
@@ -351,8 +316,12 @@ def publish_charter(
     if errors:
         form = {"title": title, "body": body, "summary_of_changes": summary_of_changes}
         return _charter_page(request, actor, session, errors=errors, form=form, status_code=400)
-    version = service.publish_charter(
-        session, title=title, body=body, summary_of_changes=summary_of_changes, on=date.today()
+    service.publish_charter(
+        session,
+        title=title,
+        body=body,
+        summary_of_changes=summary_of_changes,
+        on=date.today(),
+        actor=actor,
     )
-    audit.record(session, actor, "charter_published", "charter", version.version)
     return RedirectResponse("/charter", status_code=303)

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from civicshare.accounts.service import Actor
+from civicshare.audit import service as audit
 from civicshare.db import utcnow
 from civicshare.partners.models import (
     CharterEndorsement,
@@ -168,7 +170,14 @@ def charter_versions(session: Session) -> list[CharterVersion]:
 
 
 def publish_charter(
-    session: Session, *, title: str, body: str, summary_of_changes: str, on: date
+    session: Session,
+    *,
+    title: str,
+    body: str,
+    summary_of_changes: str,
+    on: date,
+    actor: Actor | None = None,
+    operator: dict | None = None,
 ) -> CharterVersion:
     if not body.strip():
         raise ValueError("charter: field 'body' is empty; a charter needs its text")
@@ -182,6 +191,7 @@ def publish_charter(
     )
     session.add(version)
     session.flush()
+    _record(session, actor, operator, "charter_published", "charter", version.version)
     return version
 
 
@@ -193,7 +203,8 @@ def endorse_charter(
     signatory_name: str,
     signatory_role: str,
     on: date,
-    recorded_by_membership_id: int | None,
+    actor: Actor | None = None,
+    operator: dict | None = None,
 ) -> CharterEndorsement:
     if not signatory_name.strip() or not signatory_role.strip():
         raise ValueError("endorsement: the signatory's name and role are both needed")
@@ -211,12 +222,21 @@ def endorse_charter(
         signatory_name=signatory_name.strip(),
         signatory_role=signatory_role.strip(),
         endorsed_on=on,
-        recorded_by_membership_id=recorded_by_membership_id,
+        recorded_by_membership_id=actor.membership_id if actor else None,
     )
     session.add(endorsement)
     if partner.status == PartnerStatus.invited:
         set_status(session, partner, PartnerStatus.endorsed, on)
     session.flush()
+    _record(
+        session,
+        actor,
+        operator,
+        "charter_endorsed",
+        "charter",
+        charter.version,
+        details={"partner": partner.key, "signatory": endorsement.signatory_role},
+    )
     return endorsement
 
 
@@ -261,6 +281,148 @@ def memberships_of_partner(session: Session, partner_id: int) -> list[Membership
     )
 
 
-def end_membership(session: Session, membership: Membership) -> None:
+def end_membership(
+    session: Session,
+    membership: Membership,
+    actor: Actor | None = None,
+    operator: dict | None = None,
+) -> None:
     membership.active = False
     membership.ended_at = utcnow()
+    _record(
+        session,
+        actor,
+        operator,
+        "membership_ended",
+        "membership",
+        membership.id,
+        details={"partner": membership.partner.key},
+    )
+
+
+# -- audited changes, for the API, the pages and the CLI alike ------------------------------
+
+
+def _record(session, actor, operator, action, entity_type, entity_id, *, reason="", details=None):
+    """Every change to the partnership, with who (or which operator at the server) and why."""
+    audit.record(
+        session,
+        actor,
+        action,
+        entity_type,
+        entity_id,
+        reason=reason,
+        details={**(operator or {}), **(details or {})},
+    )
+
+
+def invite(
+    session: Session,
+    actor: Actor | None,
+    *,
+    key: str,
+    name: str,
+    type: PartnerType | str,
+    ods_code: str | None = None,
+    ico_registration: str | None = None,
+    operator: dict | None = None,
+) -> Partner:
+    if get_by_key(session, key) is not None:
+        raise ValueError(f"A partner with the key {key} already exists")
+    (partner,) = upsert(
+        session,
+        [
+            {
+                "key": key,
+                "name": name,
+                "type": type,
+                "status": "invited",
+                "ods_code": ods_code,
+                "ico_registration": ico_registration,
+            }
+        ],
+    )
+    _record(session, actor, operator, "partner_invited", "partner", key)
+    return partner
+
+
+def update_details(
+    session: Session,
+    actor: Actor | None,
+    partner: Partner,
+    changes: Mapping[str, Any],
+    operator: dict | None = None,
+) -> list[str]:
+    """Apply the changes to a partner's details; returns the fields that changed."""
+    changed = []
+    for field, value in changes.items():
+        if field not in DETAIL_FIELDS:
+            raise ValueError(f"partner {partner.key}: field {field!r} cannot be changed here")
+        if getattr(partner, field) != value:
+            setattr(partner, field, value)
+            changed.append(field)
+    if changed:
+        _record(
+            session,
+            actor,
+            operator,
+            "partner_updated",
+            "partner",
+            partner.key,
+            details={"fields": sorted(changed)},
+        )
+    return changed
+
+
+def change_status(
+    session: Session,
+    actor: Actor | None,
+    partner: Partner,
+    status: PartnerStatus | str,
+    *,
+    reason: str,
+    on: date,
+    operator: dict | None = None,
+) -> None:
+    before = partner.status
+    set_status(session, partner, status, on)
+    _record(
+        session,
+        actor,
+        operator,
+        "partner_status_changed",
+        "partner",
+        partner.key,
+        reason=reason,
+        details={"from": before.value, "to": partner.status.value},
+    )
+
+
+def grant_membership(
+    session: Session,
+    actor: Actor | None,
+    partner: Partner,
+    *,
+    email: str,
+    roles: Iterable[Role | str],
+    display_name: str | None = None,
+    job_title: str = "",
+    operator: dict | None = None,
+) -> Membership:
+    """Make someone (new or known by e-mail) a member of `partner` with exactly these roles."""
+    person = get_person_by_email(session, email)
+    if person is None:
+        if not (display_name or "").strip():
+            raise ValueError(f"{email} is new here: give their display_name too")
+        person = create_person(session, email=email, display_name=display_name)
+    membership = add_membership(session, person, partner, roles, job_title=job_title)
+    _record(
+        session,
+        actor,
+        operator,
+        "membership_granted",
+        "membership",
+        membership.id,
+        details={"partner": partner.key, "roles": sorted(membership.roles)},
+    )
+    return membership
