@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
+from civicshare.datasets import service as datasets
 from civicshare.db import request_session
 from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, encode
 from civicshare.sharing.delivery import Denied, share
@@ -37,6 +38,9 @@ def receivable(session: Session, actor: Actor) -> list[dict]:
                 "columns": [],
             })  # fmt: skip
             offer["columns"].append(item)
+    for offer in offers.values():
+        known = datasets.get_dataset(session, offer["provider"].key, offer["dataset"])
+        offer["dataset_title"] = known.title if known else offer["dataset"]
     return list(offers.values())
 
 
