@@ -241,3 +241,26 @@ def test_only_the_compiler_and_ingest_touch_snapshot_files():
         and not str(path.relative_to(SRC)).startswith("synthetic/")
     ]
     assert offenders == []
+
+
+def test_no_rows_leave_when_the_audit_record_cannot_be_written(store, token, monkeypatch):
+    from civicshare.audit import service as audit
+
+    real = audit.record
+
+    def refusing(session, actor, action, *args, **kwargs):
+        if action == "share_allowed":
+            raise audit.AuditWriteError("the audit store refused the record")
+        return real(session, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", refusing)
+    before = counts(store)
+    with TestClient(create_app(store), raise_server_exceptions=False) as client:
+        response = client.get(
+            "/api/share/worcs-acute/acute-admissions",
+            params={"purpose": PURPOSE},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 500
+    assert "rows" not in response.text and "PAT_SURNAME" not in response.text
+    assert counts(store) == before  # no receipt either: the whole unit of work rolled back
