@@ -95,6 +95,19 @@ def _netstring(text: str | None) -> bytes:
     return b"%d:%s," % (len(data), data)
 
 
+def netstrings(texts) -> bytes:
+    """Fields as the canonical form writes them: each a netstring of its text, `~` for None.
+    (The fast path of `canonical`; non-text values are written with str().)"""
+    out = []
+    for text in texts:
+        if text is None:
+            out.append(b"~")
+        else:
+            data = (text if isinstance(text, str) else str(text)).encode()
+            out.append(b"%d:%s," % (len(data), data))
+    return b"".join(out)
+
+
 def canonical(values: dict[str, Any]) -> bytes:
     """The bytes hashed for one record. `details` and `columns` are given as stored JSON text;
     `at` as a datetime or as its UTC text."""
