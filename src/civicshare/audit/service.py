@@ -458,6 +458,88 @@ def _stream(session: Session, batch: int) -> Iterator[list[tuple]]:
         cursor.close()
 
 
+# On PostgreSQL the store checks the chain itself, in two fast statements: the order and links
+# (seq against row_number(), prev_hash against lag(record_hash), in chain order, no hashing),
+# then every record's SHA-256 over the canonical form (the built-in sha256(bytea), PostgreSQL
+# 11+), which PostgreSQL may spread over parallel workers. When both find nothing, Python
+# re-checks only the last record. When either finds something, one slower statement (both
+# checks in chain order) returns the first record that does not fit, and Python re-checks and
+# diagnoses it exactly as when streaming, so the first bad record and the messages are the same.
+_LINKS_IN_POSTGRES = """
+WITH chained AS (
+    SELECT id, seq, prev_hash,
+           row_number() OVER w AS expected,
+           COALESCE(lag(record_hash) OVER w, '{genesis}') AS before_hash,
+           lag(id) OVER w AS before_id
+    FROM audit_records
+    WINDOW w AS (ORDER BY seq, id)
+), judged AS (
+    SELECT *, (seq <> expected OR prev_hash <> before_hash) AS bad FROM chained
+)
+SELECT id, seq, expected, before_hash, before_id, bad
+FROM judged
+ORDER BY bad DESC, CASE WHEN bad THEN expected ELSE -expected END
+LIMIT 1
+"""
+# FILTER (not WHERE … ORDER BY … LIMIT 1) so the planner scans in parallel, not by the index.
+_HASHES_IN_POSTGRES = """
+SELECT min(seq) FILTER (
+    WHERE encode(sha256(convert_to({canonical}, 'UTF8')), 'hex') <> record_hash
+)
+FROM audit_records
+WHERE seq <= %(last)s
+"""
+_FIRST_BAD_IN_POSTGRES = """
+WITH chained AS (
+    SELECT id, seq, prev_hash, record_hash,
+           row_number() OVER w AS expected,
+           COALESCE(lag(record_hash) OVER w, '{genesis}') AS before_hash,
+           lag(id) OVER w AS before_id,
+           encode(sha256(convert_to({canonical}, 'UTF8')), 'hex') AS computed
+    FROM audit_records
+    WINDOW w AS (ORDER BY seq, id)
+)
+SELECT id, expected, before_hash, before_id
+FROM chained
+WHERE seq <> expected OR prev_hash <> before_hash OR computed <> record_hash
+ORDER BY expected
+LIMIT 1
+"""
+_ONE_IN_POSTGRES = """
+SELECT id, seq, prev_hash, record_hash, {canonical} FROM audit_records WHERE id = %(id)s
+"""
+
+
+def _checked_in_postgres(session: Session) -> tuple[tuple[int, str, int | None], list[tuple]]:
+    """Where `verify`'s loop starts, (expected seq, previous hash, previous id), and the one row
+    it must still look at: the first record that does not fit, else the last record (every
+    record before it the store has already checked). No rows when the log is empty."""
+    connection = session.connection()
+    canonical = "'civicshare-audit-v1' || chr(10) || " + chain.canonical_sql("postgresql")
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_LINKS_IN_POSTGRES.format(genesis=chain.GENESIS))
+        found = cursor.fetchone()
+        if found is None:
+            return (1, chain.GENESIS, None), []
+        id_, seq, expected, before_hash, before_id, bad = found
+        if not bad:
+            cursor.execute(_HASHES_IN_POSTGRES.format(canonical=canonical), {"last": seq})
+            bad = cursor.fetchone()[0] is not None
+        if bad:
+            cursor.execute(
+                _FIRST_BAD_IN_POSTGRES.format(genesis=chain.GENESIS, canonical=canonical)
+            )
+            first = cursor.fetchone()
+            if first is not None:  # else it was fixed in between: re-check the last record
+                id_, expected, before_hash, before_id = first
+        cursor.execute(_ONE_IN_POSTGRES.format(canonical=canonical), {"id": id_})
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return (int(expected), before_hash, before_id), [row]
+
+
 def verify(
     session: Session,
     *,
@@ -476,7 +558,12 @@ def verify(
     sha256 = hashlib.sha256
     expected, prev = 1, chain.GENESIS
     last_id = None
-    for rows in _stream(session, batch):
+    if session.connection().dialect.name == "postgresql":
+        (expected, prev, last_id), rows = _checked_in_postgres(session)
+        batches: Iterator[list[tuple]] | list[list[tuple]] = [rows]
+    else:
+        batches = _stream(session, batch)
+    for rows in batches:
         for id_, seq, prev_hash, record_hash, canonical in rows:
             if (
                 seq != expected
