@@ -33,9 +33,9 @@ make the form unambiguous without any escaping, so an outside tool can rebuild i
 `SELECT` and check it with any SHA-256 implementation.
 
 `verify` does not rebuild the form in Python for every record: the store concatenates it in
-SQL (`canonical_sql`) and Python only hashes and compares, which is what makes a million
-records verify in seconds. `canonical()` builds the same bytes in Python; a test holds the two
-to each other on both backends.
+SQL (`canonical_sql`); on SQLite Python hashes and compares, on PostgreSQL the store hashes it
+too (`sha256()`). `canonical()` builds the same bytes in Python, and `netstrings()` is the fast
+path appends use; a test holds SQL and Python to each other on both backends.
 """
 
 from __future__ import annotations

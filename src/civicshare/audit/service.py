@@ -282,7 +282,8 @@ def append_many(
     run between checkpoints, the rows go in with one executemany, and the head is set once.
     Every record is checked exactly as `record()` checks it before anything is written; all of
     them share the time taken under the lock. Automatic checkpoints fall where `record()` would
-    put them. Returns the seq of the last record written (0 when `entries` is empty)."""
+    put them. Returns the seq of the last of these records (an automatic checkpoint's record
+    may follow it; 0 when `entries` is empty)."""
     prepared = [_prepare(e.actor, e.action, e.entity_type, e.entity_id, **e.facts) for e in entries]
     every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
     sha256 = hashlib.sha256
@@ -308,6 +309,7 @@ def append_many(
                 prev_hash = record_hash
                 done += 1
             if writer.postgres:
+                # (A multi-row INSERT per 1,000 rows was tried: 2.5 times slower here.)
                 writer.cursor.executemany(writer.insert.removesuffix(" RETURNING id"), rows)
             else:
                 writer.cursor.executemany(writer.insert, rows)
