@@ -4,13 +4,16 @@
     python benchmarks/audit.py --size 1000000     # the run recorded in docs/benchmarks.md
     python benchmarks/audit.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
-Appends: `audit.record()` (chain head lock, SHA-256, one INSERT, automatic signed checkpoint
-every 1,000 records) in one-record transactions (`--single` of them) and in transactions of
-`--batch` records (all `--size`). Baseline, same process, same store: plain INSERTs of the same
-rows into a copy of the table without the hashing, the head or the triggers, in the same
-transaction sizes. Verify: `audit.verify()` over all records against a baseline that reads the
-same rows in the same order and hashes nothing. Ratios are audit / baseline. The last line of
-output is one JSON object. A PostgreSQL URL must name an empty database; it is migrated first.
+Appends, three shapes: `audit.record()` (chain head lock, SHA-256, one INSERT, automatic signed
+checkpoint every 1,000 records) in one-record transactions (`--single` of them); `audit.record()`
+called in a loop inside transactions of `--batch` records (`--looped` of them); and
+`audit.append_many()` in transactions of `--batch` records (the rest of `--size`). Baseline, same
+process, same store: plain INSERTs of the same rows into a copy of the table without the hashing,
+the head or the triggers, in the same transaction sizes (one execute per row for the first two
+shapes, one executemany per transaction for the third). Verify: `audit.verify()` over all
+records against a baseline that reads the same rows in the same order and hashes nothing.
+Ratios are audit / baseline. The last line of output is one JSON object. A PostgreSQL URL must
+name an empty database; it is migrated first.
 """
 
 from __future__ import annotations
@@ -77,27 +80,49 @@ def append(sessions, start: int, count: int, per_transaction: int) -> float:
     return time.perf_counter() - began
 
 
-def baseline_append(sessions, table, start: int, count: int, per_transaction: int) -> float:
+def append_many(sessions, start: int, count: int, per_transaction: int) -> float:
     began = time.perf_counter()
     done = 0
     while done < count:
         with db.session_scope(sessions) as session:
-            for _ in range(min(per_transaction, count - done)):
-                number = start + done
-                session.execute(
-                    insert(table).values(
-                        seq=number + 1,
-                        prev_hash="0" * 64,
-                        record_hash="0" * 64,
-                        at=utcnow(),
-                        action="share_decided",
-                        entity_type="dataset",
-                        entity_id=str(number),
-                        actor_label="system",
-                        **facts(number),
-                    )
-                )
-                done += 1
+            numbers = range(start + done, start + min(done + per_transaction, count))
+            audit.append_many(
+                session,
+                [audit.Entry(None, "share_decided", "dataset", n, facts(n)) for n in numbers],
+            )
+            done += len(numbers)
+    return time.perf_counter() - began
+
+
+def baseline_row(number: int) -> dict:
+    return dict(
+        seq=number + 1,
+        prev_hash="0" * 64,
+        record_hash="0" * 64,
+        at=utcnow(),
+        action="share_decided",
+        entity_type="dataset",
+        entity_id=str(number),
+        actor_label="system",
+        **facts(number),
+    )
+
+
+def baseline_append(
+    sessions, table, start: int, count: int, per_transaction: int, many: bool = False
+) -> float:
+    """Plain INSERTs: one execute per row, or (many) one executemany per transaction."""
+    began = time.perf_counter()
+    done = 0
+    while done < count:
+        with db.session_scope(sessions) as session:
+            numbers = range(start + done, start + min(done + per_transaction, count))
+            if many:
+                session.execute(insert(table), [baseline_row(n) for n in numbers])
+            else:
+                for number in numbers:
+                    session.execute(insert(table).values(**baseline_row(number)))
+            done += len(numbers)
     return time.perf_counter() - began
 
 
@@ -123,6 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20_000, help="Records appended and verified.")
     parser.add_argument("--single", type=int, default=2_000, help="One-record transactions.")
+    parser.add_argument(
+        "--looped", type=int, default=10_000, help="record() calls in batched transactions."
+    )
     parser.add_argument("--batch", type=int, default=1_000, help="Records per transaction.")
     parser.add_argument("--postgres", help="An empty PostgreSQL database to use instead.")
     args = parser.parse_args()
@@ -138,13 +166,26 @@ def main() -> None:
     backend = engine.dialect.name
 
     single = min(args.single, args.size)
-    rest = args.size - single
+    looped = min(args.looped, args.size - single)
+    rest = args.size - single - looped
     print(f"{backend}: appending {single:,} records, one per transaction …", flush=True)
     single_s = append(sessions, 0, single, 1)
     single_base = baseline_append(sessions, baseline_table, 0, single, 1)
-    print(f"{backend}: appending {rest:,} records, {args.batch:,} per transaction …", flush=True)
-    batch_s = append(sessions, single, rest, args.batch)
-    batch_base = baseline_append(sessions, baseline_table, single, rest, args.batch)
+    print(
+        f"{backend}: appending {looped:,} records with record(), {args.batch:,} per transaction …",
+        flush=True,
+    )
+    looped_s = append(sessions, single, looped, args.batch)
+    looped_base = baseline_append(sessions, baseline_table, single, looped, args.batch)
+    print(
+        f"{backend}: appending {rest:,} records with append_many(), {args.batch:,} per "
+        "transaction …",
+        flush=True,
+    )
+    batch_s = append_many(sessions, single + looped, rest, args.batch)
+    batch_base = baseline_append(
+        sessions, baseline_table, single + looped, rest, args.batch, many=True
+    )
 
     print(f"{backend}: verifying …", flush=True)
     with db.session_scope(sessions) as session:
@@ -161,6 +202,9 @@ def main() -> None:
         "single_per_s": round(single / single_s),
         "single_baseline_per_s": round(single / single_base),
         "single_ratio": round(single_s / single_base, 2),
+        "looped_per_s": round(looped / looped_s) if looped else None,
+        "looped_baseline_per_s": round(looped / looped_base) if looped else None,
+        "looped_ratio": round(looped_s / looped_base, 2) if looped else None,
         "batch_per_s": round(rest / batch_s) if rest else None,
         "batch_baseline_per_s": round(rest / batch_base) if rest else None,
         "batch_ratio": round(batch_s / batch_base, 2) if rest else None,
@@ -174,9 +218,15 @@ def main() -> None:
         f"appends, one per transaction: {out['single_per_s']:,}/s "
         f"(baseline {out['single_baseline_per_s']:,}/s, ratio {out['single_ratio']} ×)"
     )
+    if looped:
+        print(
+            f"appends, record() looped, {args.batch:,} per transaction: "
+            f"{out['looped_per_s']:,}/s (baseline {out['looped_baseline_per_s']:,}/s, "
+            f"ratio {out['looped_ratio']} ×)"
+        )
     if rest:
         print(
-            f"appends, {args.batch:,} per transaction: {out['batch_per_s']:,}/s "
+            f"appends, append_many(), {args.batch:,} per transaction: {out['batch_per_s']:,}/s "
             f"(baseline {out['batch_baseline_per_s']:,}/s, ratio {out['batch_ratio']} ×)"
         )
     print(

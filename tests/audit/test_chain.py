@@ -165,3 +165,34 @@ def test_the_key_is_private_to_the_gateway(sessions, keys_dir):
         audit.checkpoint(session)
     assert (keys_dir / "audit-signing.key").stat().st_mode & 0o777 == 0o600
     assert (keys_dir / "audit-signing.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_append_many_writes_the_chain_record_would(sessions):
+    """Bulk appends: one chain, checkpoints where record() puts them, the same checks."""
+    write(sessions, 3)
+    entries = [
+        audit.Entry(
+            None,
+            "share_decided",
+            "dataset",
+            f"county/people-{n}",
+            {"details": {"n": n}, "columns": ("a", "b"), "row_count": n, "outcome": "allowed"},
+        )
+        for n in range(10)
+    ]
+    with db.session_scope(sessions) as session:
+        assert audit.append_many(session, entries, checkpoint_every=4) == 16
+    result = verify(sessions)
+    assert result.intact, result.message
+    assert (result.records, result.checkpoints, result.last_checkpoint_seq) == (17, 4, 16)
+    with db.session_scope(sessions) as session:
+        rows = session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
+        assert [r.action for r in rows].count("audit_checkpoint_signed") == 4
+        assert rows[3].columns == ["a", "b"] and rows[3].details == {"n": 0}
+    refused = pytest.raises(audit.IdentifierInAudit, match="NHS number")
+    with refused, db.session_scope(sessions) as session:
+        bad = audit.Entry(
+            None, "share_decided", "dataset", None, {"reason": "", "details": {"nhs": "9434765919"}}
+        )
+        audit.append_many(session, [entries[0], bad])
+    assert verify(sessions).records == 17

@@ -33,9 +33,9 @@ make the form unambiguous without any escaping, so an outside tool can rebuild i
 `SELECT` and check it with any SHA-256 implementation.
 
 `verify` does not rebuild the form in Python for every record: the store concatenates it in
-SQL (`canonical_sql`) and Python only hashes and compares, which is what makes a million
-records verify in seconds. `canonical()` builds the same bytes in Python; a test holds the two
-to each other on both backends.
+SQL (`canonical_sql`); on SQLite Python hashes and compares, on PostgreSQL the store hashes it
+too (`sha256()`). `canonical()` builds the same bytes in Python, and `netstrings()` is the fast
+path appends use; a test holds SQL and Python to each other on both backends.
 """
 
 from __future__ import annotations
@@ -93,6 +93,19 @@ def _netstring(text: str | None) -> bytes:
         return b"~"
     data = text.encode()
     return b"%d:%s," % (len(data), data)
+
+
+def netstrings(texts) -> bytes:
+    """Fields as the canonical form writes them: each a netstring of its text, `~` for None.
+    (The fast path of `canonical`; non-text values are written with str().)"""
+    out = []
+    for text in texts:
+        if text is None:
+            out.append(b"~")
+        else:
+            data = (text if isinstance(text, str) else str(text)).encode()
+            out.append(b"%d:%s," % (len(data), data))
+    return b"".join(out)
 
 
 def canonical(values: dict[str, Any]) -> bytes:
