@@ -522,31 +522,31 @@ def review_due_page(
     )
 
 
-@router.get("/agreements/ropa.csv")
-def ropa_csv(
+ROPA_FORMATS = {
+    "csv": (documents.ropa_csv, "text/csv; charset=utf-8"),
+    "xlsx": (
+        documents.ropa_xlsx,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+}
+
+
+@router.get("/agreements/ropa.{extension}")
+def ropa(
+    extension: str,
     mine: bool = False,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
+    """The Article 30 record of processing, as CSV or as a spreadsheet."""
+    if extension not in ROPA_FORMATS:
+        raise HTTPException(404, "The record of processing comes as .csv or .xlsx.")
+    write, media_type = ROPA_FORMATS[extension]
     rows = service.ropa_rows(session, actor.partner_id if mine else None, viewer=actor)
     return Response(
-        documents.ropa_csv(rows),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="record-of-processing.csv"'},
-    )
-
-
-@router.get("/agreements/ropa.xlsx")
-def ropa_xlsx(
-    mine: bool = False,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
-):
-    rows = service.ropa_rows(session, actor.partner_id if mine else None, viewer=actor)
-    return Response(
-        documents.ropa_xlsx(rows),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="record-of-processing.xlsx"'},
+        write(rows),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="record-of-processing.{extension}"'},
     )
 
 
