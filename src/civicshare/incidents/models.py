@@ -1,0 +1,1 @@
+"""Governance-store tables of incidents, break-glass grants and their review."""

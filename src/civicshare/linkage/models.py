@@ -1,0 +1,1 @@
+"""Governance-store tables of the person index and clerical review."""
