@@ -1,0 +1,663 @@
+"""The linkage engine: standardise person records, train a Splink 5 model, score and cluster.
+
+This is the part of linkage the person index, file mode and evaluations share. It knows nothing
+of the governance store: callers pass pandas frames of *canonical records* and get frames back.
+
+Canonical records
+    ``CANONICAL_COLUMNS``: ``source`` (which dataset or file), ``record_id`` (unique within its
+    source), ``given_name``, ``surname``, ``date_of_birth`` (ISO ``yyyy-mm-dd`` string or None),
+    ``sex``, ``nhs_number``, ``other_id`` (any identifier the sources share), ``address`` (one
+    line), ``postcode``, ``uprn``; every value a ``str`` or None. A column that is absent is
+    treated as all-None, and its comparison is left out of a model trained on such records.
+    Extra columns (``age_band``, ``ethnic_group``, ``easting``/``northing`` in metres ...) pass
+    through ``standardise`` untouched.
+
+Public functions
+    ``standardise(frame) -> DataFrame``
+        Cleaned records for comparison (upper case, accents and punctuation removed, name
+        tokens and aliases, day/month-swapped date of birth, postcode sector and district,
+        address tokens, NHS number check digit). ``train`` and ``predict`` call it themselves
+        when given canonical records; calling it first is only a saving when reusing records.
+    ``train(records, *, seed=1, backend="duckdb", spark=None) -> LinkageModel``
+        Estimates the model on the records themselves (u by random sampling, m by EM). The
+        ``LinkageModel`` dataclass holds the Splink settings JSON (``to_json``/``from_json``)
+        and ``recommended_threshold``, the match probability that maximises the F1 the model
+        itself expects on the training records (see decision 0009).
+    ``predict(model, records, *, existing=None, threshold=None, link_only=False,
+    backend="duckdb", spark=None) -> DataFrame``
+        Scored candidate pairs: ``source_l, record_id_l, source_r, record_id_r, match_weight,
+        match_probability``, then per comparison ``gamma_<name>`` and ``mw_<name>`` (its match
+        weight) so a reviewer can draw a waterfall. ``threshold`` filters on match
+        probability (None: every candidate pair). With ``existing`` (canonical records already
+        linked) only new-new and new-existing pairs are scored, never existing-existing:
+        incremental linking. ``link_only`` scores only pairs from different sources.
+    ``cluster(records, pairs, threshold) -> DataFrame``
+        ``source, record_id, cluster_id``: connected components of the pairs at or above the
+        threshold; every record gets a cluster, singletons included. ``cluster_id`` is the
+        smallest ``source|record_id`` of its members, so it is stable across runs.
+
+Backends: DuckDB (default, in process) or Spark (``backend="spark"`` with a SparkSession) for
+data beyond one machine; the model and the SQL are the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from civicshare.linkage import comparisons
+
+CANONICAL_COLUMNS = (
+    "source",
+    "record_id",
+    "given_name",
+    "surname",
+    "date_of_birth",
+    "sex",
+    "nhs_number",
+    "other_id",
+    "address",
+    "postcode",
+    "uprn",
+)
+
+# Columns that standardise() adds; their presence marks a frame as already standardised.
+STANDARD_COLUMNS = (
+    "uid",
+    "source",
+    "record_id",
+    "given_name",
+    "given_other",
+    "given_aliases",
+    "given_initial",
+    "given_is_initial",
+    "surname",
+    "surname_tokens",
+    "dob",
+    "dob_swap",
+    "dob_year",
+    "dob_month",
+    "sex",
+    "nhs_number",
+    "nhs_valid",
+    "other_id",
+    "address",
+    "address_tokens",
+    "house_number",
+    "street",
+    "postcode",
+    "postcode_sector",
+    "postcode_district",
+    "uprn",
+)
+
+# Splink logs every step at INFO; the CLI has its own progress output.
+logging.getLogger("splink").setLevel(logging.ERROR)
+
+# EM in Splink 5.0.0 can estimate an m probability of exactly 0 for a level that only
+# non-matches reach (seen on small files), and the setter then raises. A floor keeps such a
+# level strongly negative without making one field veto every other agreement.
+M_PROBABILITY_FLOOR = 1e-6
+
+
+def _floor_em_m_probabilities() -> None:
+    from splink.internals import expectation_maximisation as em
+
+    if getattr(em.populate_m_u_from_lookup, "_civicshare_floor", False):
+        return
+    original = em.populate_m_u_from_lookup
+
+    def populate(training_fixed_probabilities, comparison_level, output_column_name, lookup):
+        for levels in lookup.values():
+            for record in levels.values():
+                m = record.get("m_probability")
+                if isinstance(m, (int, float)) and m < M_PROBABILITY_FLOOR:
+                    record["m_probability"] = M_PROBABILITY_FLOOR
+        return original(training_fixed_probabilities, comparison_level, output_column_name, lookup)
+
+    populate._civicshare_floor = True
+    em.populate_m_u_from_lookup = populate
+
+
+_floor_em_m_probabilities()
+
+MIN_RECOMMENDED_THRESHOLD = 0.5
+MAX_RECOMMENDED_THRESHOLD = 0.999
+
+
+# ---------------------------------------------------------------------------------------------
+# Standardisation
+# ---------------------------------------------------------------------------------------------
+
+
+def _nickname_groups() -> pd.DataFrame:
+    """name -> list of alias groups it belongs to (a group is named by its formal name)."""
+    text = resources.files("civicshare.linkage").joinpath("data/nicknames.csv").read_text()
+    rows = [line for line in text.splitlines() if line and not line.startswith("#")]
+    membership: dict[str, set[str]] = {}
+    for row in list(csv.reader(rows))[1:]:
+        group = row[0].strip().upper()
+        for name in {group, *(part.strip().upper() for part in row[1:])}:
+            if name:
+                membership.setdefault(name, set()).add(group)
+    return pd.DataFrame(
+        {"name": list(membership), "groups": [sorted(g) for g in membership.values()]}
+    )
+
+
+_ABBREVIATIONS = {
+    "RD": "ROAD",
+    "ST": "STREET",
+    "AVE": "AVENUE",
+    "AV": "AVENUE",
+    "CL": "CLOSE",
+    "DR": "DRIVE",
+    "LN": "LANE",
+    "CRES": "CRESCENT",
+    "CRESC": "CRESCENT",
+    "PL": "PLACE",
+    "CT": "COURT",
+    "GDNS": "GARDENS",
+    "GRN": "GREEN",
+    "GR": "GROVE",
+    "TCE": "TERRACE",
+    "TER": "TERRACE",
+    "SQ": "SQUARE",
+    "HSE": "HOUSE",
+    "FLT": "FLAT",
+    "APT": "APARTMENT",
+    "CIR": "CIRCUIT",
+    "PDE": "PARADE",
+    "HWY": "HIGHWAY",
+}
+
+
+def _clean_text_sql(column: str, keep: str = "A-Z ") -> str:
+    """Upper case, accents stripped, apostrophes dropped, other punctuation to spaces."""
+    return (
+        "nullif(trim(regexp_replace(regexp_replace(regexp_replace("
+        f"upper(strip_accents(CAST({column} AS VARCHAR))), '[''`’]', '', 'g'), "
+        f"'[^{keep}]', ' ', 'g'), ' +', ' ', 'g')), '')"
+    )
+
+
+def standardise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Canonical records cleaned for comparison; extra columns pass through."""
+    if "uid" in frame.columns and "given_aliases" in frame.columns:
+        return frame
+    raw = frame.copy()
+    for column in CANONICAL_COLUMNS:
+        if column not in raw.columns:
+            raw[column] = None
+        # Mixed or numeric columns become strings so SQL sees one type.
+        raw[column] = raw[column].astype("object").where(raw[column].notna(), None)
+        raw[column] = raw[column].map(lambda v: None if v is None else str(v))
+    if raw["source"].isna().any():
+        raw["source"] = raw["source"].fillna("records")
+    if raw["record_id"].isna().any():
+        raise ValueError("every record needs a record_id")
+    extras = [c for c in raw.columns if c not in CANONICAL_COLUMNS and c not in STANDARD_COLUMNS]
+    abbreviations = ", ".join(f"'{k}': '{v}'" for k, v in _ABBREVIATIONS.items())
+    nhs_weights = " + ".join(
+        f"CAST(substr(nhs_digits, {i + 1}, 1) AS INTEGER) * {10 - i}" for i in range(9)
+    )
+    extra_sql = "".join(f', r."{c}"' for c in extras)
+    sql = f"""
+    WITH cleaned AS (
+        SELECT
+            row_number() OVER () AS _row,
+            CAST(source AS VARCHAR) AS source,
+            CAST(record_id AS VARCHAR) AS record_id,
+            {_clean_text_sql("given_name")} AS given_clean,
+            {_clean_text_sql("surname")} AS surname_clean,
+            try_strptime(trim(date_of_birth), '%Y-%m-%d')::DATE AS dob_date,
+            upper(trim(sex)) AS sex_raw,
+            nullif(regexp_replace(nhs_number, '[^0-9]', '', 'g'), '') AS nhs_digits,
+            nullif(regexp_replace(upper(other_id), '[^A-Z0-9]', '', 'g'), '') AS other_id,
+            nullif(regexp_replace(upper(postcode), '[^A-Z0-9]', '', 'g'), '') AS pc,
+            nullif(regexp_replace(uprn, '[^0-9]', '', 'g'), '') AS uprn_digits,
+            {_clean_text_sql("address", keep="A-Z0-9 ,")} AS address_clean
+            {"".join(f', "{c}"' for c in extras)}
+        FROM raw_input
+    ),
+    parts AS (
+        SELECT *,
+            list_filter(string_split(given_clean, ' '), lambda t: t <> '') AS given_tokens,
+            list_filter(string_split(surname_clean, ' '), lambda t: t <> '') AS surname_parts,
+            CASE WHEN regexp_matches(pc, '^[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}$')
+                 THEN pc[1:length(pc) - 3] || ' ' || pc[length(pc) - 2:] END AS uk_postcode
+        FROM cleaned
+    ),
+    named AS (
+        SELECT *,
+            given_tokens[1] AS first_given,
+            CASE WHEN len(given_tokens) > 1 THEN given_tokens[2] END AS second_given
+        FROM parts
+    )
+    SELECT
+        n.source || '|' || n.record_id AS uid,
+        n.source,
+        n.record_id,
+        n.first_given AS given_name,
+        n.second_given AS given_other,
+        coalesce(a.groups, []::VARCHAR[]) AS given_aliases,
+        substr(n.first_given, 1, 1) AS given_initial,
+        length(n.first_given) = 1 AS given_is_initial,
+        nullif(array_to_string(n.surname_parts, ''), '') AS surname,
+        CASE WHEN len(n.surname_parts) > 1 THEN n.surname_parts END AS surname_tokens,
+        strftime(n.dob_date, '%Y-%m-%d') AS dob,
+        CASE WHEN day(n.dob_date) <= 12 AND day(n.dob_date) <> month(n.dob_date)
+             THEN strftime(make_date(year(n.dob_date), day(n.dob_date), month(n.dob_date)),
+                           '%Y-%m-%d') END AS dob_swap,
+        year(n.dob_date) AS dob_year,
+        month(n.dob_date) AS dob_month,
+        CASE WHEN n.sex_raw IN ('M', 'MALE', '1', 'MAN') THEN 'M'
+             WHEN n.sex_raw IN ('F', 'FEMALE', '2', 'WOMAN') THEN 'F' END AS sex,
+        n.nhs_digits AS nhs_number,
+        coalesce(length(n.nhs_digits) = 10 AND
+            ((11 - (({nhs_weights.replace("nhs_digits", "n.nhs_digits")}) % 11)) % 11)
+                = CAST(substr(n.nhs_digits, 10, 1) AS INTEGER), false) AS nhs_valid,
+        n.other_id,
+        nullif(trim(regexp_replace(replace(n.address_clean, ',', ' '), ' +', ' ', 'g')), '')
+            AS address,
+        nullif(list_distinct(list_transform(
+            list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
+                        lambda t: t <> '' AND t <> coalesce(n.pc, '')),
+            lambda t: coalesce(MAP {{{abbreviations}}}[t], t))), []) AS address_tokens,
+        list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
+                    lambda t: regexp_matches(t, '^[0-9]+[A-Z]?$'))[1] AS house_number,
+        nullif(array_to_string(list_transform(list_filter(string_split(
+            list_filter(string_split(n.address_clean, ','),
+                        lambda p: regexp_matches(p, '[A-Z]'))[1], ' '),
+            lambda t: t <> '' AND NOT regexp_matches(t, '^[0-9]+[A-Z]?$')),
+            lambda t: coalesce(MAP {{{abbreviations}}}[t], t)), ' '), '') AS street,
+        coalesce(n.uk_postcode, n.pc) AS postcode,
+        CASE WHEN n.uk_postcode IS NOT NULL
+             THEN n.uk_postcode[1:length(n.uk_postcode) - 2] END AS postcode_sector,
+        CASE WHEN n.uk_postcode IS NOT NULL
+             THEN split_part(n.uk_postcode, ' ', 1) END AS postcode_district,
+        n.uprn_digits AS uprn
+        {extra_sql.replace('r."', 'n."')}
+    FROM named n
+    LEFT JOIN nicknames a ON a.name = n.first_given
+    ORDER BY n._row
+    """
+    con = duckdb.connect()
+    try:
+        con.register("raw_input", raw)
+        con.register("nicknames", _nickname_groups())
+        out = con.execute(sql).df()
+    finally:
+        con.close()
+    if out["uid"].duplicated().any():
+        dupes = out.loc[out["uid"].duplicated(), ["source", "record_id"]].head(3)
+        raise ValueError(
+            "record_id must be unique within each source; repeated: "
+            + ", ".join(f"{s} row id {r!r}" for s, r in dupes.itertuples(index=False))
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LinkageModel:
+    """A trained model: Splink settings (with m and u) and the threshold it recommends."""
+
+    settings: dict[str, Any]
+    recommended_threshold: float
+    fields: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "splink_settings": self.settings,
+                "recommended_threshold": self.recommended_threshold,
+                "fields": self.fields,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LinkageModel:
+        data = json.loads(text)
+        return cls(
+            settings=data["splink_settings"],
+            recommended_threshold=float(data["recommended_threshold"]),
+            fields=list(data.get("fields", [])),
+        )
+
+
+# Which standardised column must hold data for each comparison to be used.
+_FIELD_COLUMNS = {
+    "nhs_number": "nhs_number",
+    "other_id": "other_id",
+    "given_name": "given_name",
+    "surname": "surname",
+    "date_of_birth": "dob",
+    "sex": "sex",
+    "postcode": "postcode",
+    "uprn": "uprn",
+    "address": "address",
+}
+
+
+def _present_fields(records: pd.DataFrame) -> list[str]:
+    """Fields with enough data for their parameters to be estimated."""
+    present = []
+    for name, column in _FIELD_COLUMNS.items():
+        filled = records[column].notna().sum()
+        if filled >= 2 and filled >= 0.01 * len(records):
+            present.append(name)
+    return present
+
+
+def _uk_postcodes(records: pd.DataFrame) -> bool:
+    """Most postcodes have the UK shape, so sector and district levels mean something."""
+    filled = records["postcode"].notna().sum()
+    return bool(filled) and records["postcode_sector"].notna().sum() >= 0.5 * filled
+
+
+def _comparisons_for(fields: list[str], with_distance: bool, uk: bool = True) -> list:
+    builders = {
+        "nhs_number": comparisons.nhs_number,
+        "other_id": comparisons.other_id,
+        "given_name": comparisons.given_name,
+        "surname": comparisons.surname,
+        "date_of_birth": comparisons.date_of_birth,
+        "sex": comparisons.sex,
+        "postcode": lambda: comparisons.postcode(with_distance, uk),
+        "uprn": comparisons.uprn,
+        "address": comparisons.address,
+    }
+    return [builders[name]() for name in fields]
+
+
+def _blocking_rules(fields: list[str]) -> list[str]:
+    """Candidate pairs: any rule admits a pair. Each rule is cheap on its own (equi-joins)."""
+    rules = []
+    has = set(fields).__contains__
+    if has("nhs_number"):
+        rules.append("l.nhs_number = r.nhs_number")
+    if has("other_id"):
+        rules.append("l.other_id = r.other_id")
+    if has("date_of_birth") and has("surname"):
+        rules.append("l.dob = r.dob AND substr(l.surname, 1, 2) = substr(r.surname, 1, 2)")
+        rules.append("l.dob = r.dob AND l.given_initial = r.given_initial")
+        rules.append("l.dob_swap = r.dob AND l.surname = r.surname")
+        rules.append("l.given_name = r.surname AND l.surname = r.given_name")
+    if has("surname") and has("given_name"):
+        rules.append("l.surname = r.surname AND l.given_name = r.given_name")
+    if has("postcode") and has("given_name"):
+        rules.append("l.postcode = r.postcode AND l.given_initial = r.given_initial")
+    if has("postcode") and has("surname"):
+        rules.append(
+            "l.postcode = r.postcode AND substr(l.surname, 1, 2) = substr(r.surname, 1, 2)"
+        )
+    if has("uprn") and has("given_name"):
+        rules.append("l.uprn = r.uprn AND l.given_initial = r.given_initial")
+    if has("address") and has("given_name"):
+        rules.append(
+            "l.house_number = r.house_number AND l.street = r.street"
+            " AND l.given_initial = r.given_initial"
+        )
+    if has("date_of_birth") and has("postcode"):
+        rules.append("l.dob = r.dob AND l.postcode = r.postcode")
+    if has("address") and has("postcode"):
+        rules.append("l.postcode = r.postcode AND l.house_number = r.house_number")
+    if has("address") and has("date_of_birth"):
+        rules.append("l.dob = r.dob AND l.house_number = r.house_number")
+    if not rules:
+        raise ValueError("records need at least two of: names, date of birth, postcode, ids")
+    return rules
+
+
+def _restrict(rules: list[str], condition: str | None) -> list[str]:
+    if not condition:
+        return rules
+    return [f"({rule}) AND ({condition})" for rule in rules]
+
+
+def _db_api(backend: str, spark: Any = None):
+    if backend == "duckdb":
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(connection=duckdb.connect())
+    if backend == "spark":
+        from splink import SparkAPI
+
+        if spark is None:
+            raise ValueError("backend='spark' needs a SparkSession (spark=...)")
+        return SparkAPI(spark_session=spark)
+    raise ValueError(f"unknown backend {backend!r}: use 'duckdb' or 'spark'")
+
+
+def _register(db_api, records: pd.DataFrame, name: str, backend: str, spark: Any = None):
+    if backend == "spark":
+        return db_api.register(spark.createDataFrame(records), dataset_display_name=name)
+    return db_api.register(records, dataset_display_name=name)
+
+
+def _settings(
+    fields: list[str],
+    with_distance: bool,
+    uk: bool,
+    probability_two_random_records_match: float = 1e-4,
+):
+    from splink import SettingsCreator
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="uid",
+        comparisons=_comparisons_for(fields, with_distance, uk),
+        blocking_rules_to_generate_predictions=_blocking_rules(fields),
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=["source", "record_id"],
+        probability_two_random_records_match=probability_two_random_records_match,
+        max_iterations=20,
+    )
+
+
+def _training_rules(fields: list[str]) -> list[str]:
+    """EM sessions: each trains the comparisons not used in its own rule."""
+    rules = []
+    if "date_of_birth" in fields:
+        rules.append("l.dob = r.dob")
+    if "surname" in fields and "given_name" in fields:
+        rules.append("l.surname = r.surname AND l.given_name = r.given_name")
+    if "postcode" in fields:
+        rules.append("l.postcode = r.postcode")
+    return rules
+
+
+def _deterministic_rules(fields: list[str]) -> list[str]:
+    rules = []
+    if "nhs_number" in fields:
+        rules.append("l.nhs_number = r.nhs_number AND l.nhs_valid")
+    if {"given_name", "surname", "date_of_birth"} <= set(fields):
+        rules.append("l.given_name = r.given_name AND l.surname = r.surname AND l.dob = r.dob")
+    elif {"given_name", "surname", "postcode"} <= set(fields):
+        rules.append(
+            "l.given_name = r.given_name AND l.surname = r.surname AND l.postcode = r.postcode"
+        )
+    if "other_id" in fields and not rules:
+        rules.append("l.other_id = r.other_id")
+    return rules
+
+
+def _fit(
+    records: pd.DataFrame,
+    *,
+    seed: int,
+    backend: str,
+    spark: Any,
+    link_only: bool,
+    score_floor: float | None,
+    em_max_pairs: float = 2e6,
+    u_max_pairs: float = 2e6,
+) -> tuple[LinkageModel, pd.DataFrame]:
+    """Train on the records and score them; returns the model and the scored pairs."""
+    from splink import Linker
+
+    std = standardise(records)
+    fields = _present_fields(std)
+    with_distance = {"easting", "northing"} <= set(std.columns) and "postcode" in fields
+    condition = "l.source <> r.source" if link_only else None
+    settings = _settings(fields, with_distance, _uk_postcodes(std))
+    settings.blocking_rules_to_generate_predictions = _restrict(
+        settings.blocking_rules_to_generate_predictions, condition
+    )
+    db_api = _db_api(backend, spark)
+    table = _register(db_api, std, "civicshare_records", backend, spark)
+    linker = Linker(table, settings, log_level=None)
+    deterministic = _restrict(_deterministic_rules(fields), condition)
+    if deterministic:
+        linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
+    for rule in _training_rules(fields):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            _restrict([rule], condition)[0], max_pairs=em_max_pairs
+        )
+    scored = linker.inference.predict(threshold_match_probability=score_floor).as_pandas_dataframe()
+    settings_dict = linker.misc.save_model_to_json()
+    pairs = _tidy_pairs(scored)
+    threshold = recommended_threshold(pairs["match_probability"].to_numpy())
+    return LinkageModel(settings_dict, threshold, fields), pairs
+
+
+def recommended_threshold(probabilities: np.ndarray) -> float:
+    """The match probability maximising the F1 the model expects of its own scores.
+
+    Taking each pair's probability as the chance it is a match, the expected true positives at
+    threshold t are the sum of p over pairs at or above t, the expected false positives the sum
+    of 1 - p, and the expected matches in all the sum of p over every candidate pair.
+    """
+    p = np.sort(np.asarray(probabilities, dtype=float))[::-1]
+    if len(p) == 0:
+        return MIN_RECOMMENDED_THRESHOLD
+    expected_matches = p.sum()
+    true_positives = np.cumsum(p)
+    false_positives = np.cumsum(1 - p)
+    f1 = 2 * true_positives / (true_positives + false_positives + expected_matches)
+    best = p[int(np.argmax(f1))]
+    return float(min(max(best, MIN_RECOMMENDED_THRESHOLD), MAX_RECOMMENDED_THRESHOLD))
+
+
+def train(
+    records: pd.DataFrame,
+    *,
+    seed: int = 1,
+    backend: str = "duckdb",
+    spark: Any = None,
+    link_only: bool = False,
+) -> LinkageModel:
+    """Estimate a model on canonical (or standardised) records."""
+    model, _ = _fit(
+        records,
+        seed=seed,
+        backend=backend,
+        spark=spark,
+        link_only=link_only,
+        score_floor=0.01,
+    )
+    return model
+
+
+def _tidy_pairs(scored: pd.DataFrame) -> pd.DataFrame:
+    keep = [
+        "source_l",
+        "record_id_l",
+        "source_r",
+        "record_id_r",
+        "match_weight",
+        "match_probability",
+    ]
+    extra = [c for c in scored.columns if c.startswith(("gamma_", "mw_"))]
+    pairs = scored[keep + extra].copy()
+    return pairs.sort_values(
+        ["match_probability", "source_l", "record_id_l", "source_r", "record_id_r"],
+        ascending=[False, True, True, True, True],
+        ignore_index=True,
+    )
+
+
+def predict(
+    model: LinkageModel,
+    records: pd.DataFrame,
+    *,
+    existing: pd.DataFrame | None = None,
+    threshold: float | None = None,
+    link_only: bool = False,
+    backend: str = "duckdb",
+    spark: Any = None,
+) -> pd.DataFrame:
+    """Score candidate pairs of the records (and against ``existing`` when given)."""
+    from splink import Linker
+
+    std = standardise(records)
+    conditions = []
+    if existing is not None and len(existing):
+        old = standardise(existing)
+        old = old[~old["uid"].isin(std["uid"])]
+        std = pd.concat([std.assign(is_new=True), old.assign(is_new=False)], ignore_index=True)
+        conditions.append("l.is_new OR r.is_new")
+    if link_only:
+        conditions.append("l.source <> r.source")
+    condition = " AND ".join(f"({c})" for c in conditions) or None
+    settings = dict(model.settings)
+    settings["blocking_rules_to_generate_predictions"] = _restrict(
+        _blocking_rules(model.fields), condition
+    )
+    db_api = _db_api(backend, spark)
+    table = _register(db_api, std, "civicshare_records", backend, spark)
+    linker = Linker(table, settings, log_level=None)
+    scored = linker.inference.predict(
+        threshold_match_probability=threshold, warning_mode="never"
+    ).as_pandas_dataframe()
+    return _tidy_pairs(scored)
+
+
+def cluster(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Connected components of the pairs at or above the threshold, singletons included."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    nodes = (
+        records[["source", "record_id"]]
+        .astype(str)
+        .drop_duplicates()
+        .sort_values(["source", "record_id"], ignore_index=True)
+    )
+    index = pd.MultiIndex.from_frame(nodes)
+    kept = pairs[pairs["match_probability"] >= threshold]
+    left = index.get_indexer(
+        pd.MultiIndex.from_arrays([kept["source_l"].astype(str), kept["record_id_l"].astype(str)])
+    )
+    right = index.get_indexer(
+        pd.MultiIndex.from_arrays([kept["source_r"].astype(str), kept["record_id_r"].astype(str)])
+    )
+    known = (left >= 0) & (right >= 0)
+    n = len(nodes)
+    graph = coo_matrix(
+        (np.ones(int(known.sum()), dtype=np.int8), (left[known], right[known])), shape=(n, n)
+    )
+    _, labels = connected_components(graph, directed=False)
+    # Nodes are sorted, so the first member of each component is its smallest id: the cluster
+    # is named by it and ids do not depend on the order of the input.
+    first = pd.Series(np.arange(n)).groupby(labels).transform("min").to_numpy()
+    names = (nodes["source"] + "|" + nodes["record_id"]).to_numpy()
+    return pd.DataFrame(
+        {"source": nodes["source"], "record_id": nodes["record_id"], "cluster_id": names[first]}
+    )

@@ -1,0 +1,169 @@
+# ruff: noqa: SIM905  (word lists read better as one string)
+"""The linkage engine: standardisation, training, scoring, incremental scoring and clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from civicshare.linkage import engine
+from civicshare.synthetic.common import nhs_check_digit
+
+GIVEN = (
+    "OLIVER JACK HARRY GEORGE NOAH AMELIA OLIVIA ISLA EMILY AVA MARGARET JOHN SUSAN MARK".split()
+)
+SURNAMES = "SMITH JONES TAYLOR BROWN WILLIAMS WILSON JOHNSON DAVIES PATEL WRIGHT EVANS HALL".split()
+STREETS = "HIGH STREET,CHURCH ROAD,MILL LANE,STATION ROAD,THE GREEN,LONDON ROAD".split(",")
+
+
+def _people(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    prefix = rng.integers(900_000_000, 1_000_000_000, size=n)
+    check = nhs_check_digit(prefix)
+    nhs = [f"{p}{c}" if c < 10 else None for p, c in zip(prefix, check, strict=True)]
+    dob = pd.to_datetime("1930-01-01") + pd.to_timedelta(rng.integers(0, 30000, n), unit="D")
+    return pd.DataFrame(
+        {
+            "person": np.arange(n),
+            "given_name": rng.choice(GIVEN, n),
+            "surname": rng.choice(SURNAMES, n),
+            "date_of_birth": dob.strftime("%Y-%m-%d"),
+            "sex": rng.choice(["M", "F"], n),
+            "nhs_number": nhs,
+            "address": [
+                f"{h} {s}"
+                for h, s in zip(rng.integers(1, 80, n), rng.choice(STREETS, n), strict=True)
+            ],
+            "postcode": [
+                f"WR{d} {s}{a}{b}"
+                for d, s, a, b in zip(
+                    rng.integers(1, 9, n),
+                    rng.integers(1, 9, n),
+                    rng.choice(list("ABDEFGH"), n),
+                    rng.choice(list("JLNPQRST"), n),
+                    strict=True,
+                )
+            ],
+        }
+    )
+
+
+def _two_sources(n: int = 400, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Source a holds every person; source b 80% of them with typos and a swapped date."""
+    people = _people(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    a = people.assign(source="a", record_id=[f"A{i}" for i in people.person])
+    b = people.sample(frac=0.8, random_state=seed).copy()
+    b["source"] = "b"
+    b["record_id"] = [f"B{i}" for i in b.person]
+    typo = rng.random(len(b)) < 0.2
+    b.loc[typo, "surname"] = b.loc[typo, "surname"].str[:-1] + "X"
+    b.loc[rng.random(len(b)) < 0.1, "nhs_number"] = None
+    b["given_name"] = b["given_name"].str.lower()
+    return a, b
+
+
+def test_standardise_derives_comparison_columns():
+    frame = pd.DataFrame(
+        {
+            "source": ["s", "s"],
+            "record_id": ["1", "2"],
+            "given_name": ["  Bill  Henry", "Zoë"],
+            "surname": ["O'Brien-Smith", "smith"],
+            "date_of_birth": ["1950-03-07", "not a date"],
+            "sex": ["male", "2"],
+            "nhs_number": ["943 476 5919", "9434765918"],
+            "address": ["12a High St, Evesham", None],
+            "postcode": ["wr11 4ab", "12345"],
+            "uprn": ["100120000001", None],
+        }
+    )
+    std = engine.standardise(frame)
+    first, second = std.iloc[0], std.iloc[1]
+    assert first.given_name == "BILL" and first.given_other == "HENRY"
+    assert "WILLIAM" in list(first.given_aliases)
+    assert second.given_name == "ZOE"
+    assert first.surname == "OBRIENSMITH" and list(first.surname_tokens) == ["OBRIEN", "SMITH"]
+    assert first.dob == "1950-03-07" and first.dob_swap == "1950-07-03"
+    assert second.dob is None or pd.isna(second.dob)
+    assert (first.sex, second.sex) == ("M", "F")
+    assert bool(first.nhs_valid) and not bool(second.nhs_valid)
+    assert first.postcode == "WR11 4AB"
+    assert (first.postcode_sector, first.postcode_district) == ("WR11 4", "WR11")
+    # A postcode of another country is kept whole, without UK sectors.
+    assert second.postcode == "12345" and pd.isna(second.postcode_sector)
+    assert first.house_number == "12A" and first.street == "HIGH STREET"
+    assert "STREET" in list(first.address_tokens)
+
+
+def test_standardise_names_the_repeated_record_id():
+    frame = pd.DataFrame({"source": ["s", "s"], "record_id": ["7", "7"], "surname": ["A", "B"]})
+    with pytest.raises(ValueError, match="s row id '7'"):
+        engine.standardise(frame)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    a, b = _two_sources()
+    records = pd.concat([a, b], ignore_index=True)
+    model = engine.train(records, seed=1)
+    return a, b, records, model
+
+
+def _true(pairs: pd.DataFrame) -> pd.Series:
+    return pairs.record_id_l.str[1:] == pairs.record_id_r.str[1:]
+
+
+def test_trained_model_links_the_two_sources(trained):
+    a, b, records, model = trained
+    assert 0.5 <= model.recommended_threshold < 1
+    pairs = engine.predict(model, records, threshold=model.recommended_threshold)
+    assert {"match_weight", "match_probability", "mw_surname", "gamma_surname"} <= set(pairs)
+    found = _true(pairs).sum()
+    assert found >= 0.97 * len(b)
+    assert (~_true(pairs)).sum() <= 0.01 * len(b)
+
+
+def test_model_round_trips_through_json(trained):
+    _, _, records, model = trained
+    again = engine.LinkageModel.from_json(model.to_json())
+    assert again.recommended_threshold == model.recommended_threshold
+    first = engine.predict(model, records, threshold=0.5)
+    second = engine.predict(again, records, threshold=0.5)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_incremental_predict_never_compares_existing_with_existing(trained):
+    a, b, _, model = trained
+    new = b.head(50)
+    pairs = engine.predict(model, new, existing=a, threshold=0.01)
+    new_ids = set(new.record_id)
+    assert len(pairs)
+    assert (pairs.record_id_l.isin(new_ids) | pairs.record_id_r.isin(new_ids)).all()
+    assert _true(pairs[pairs.match_probability >= model.recommended_threshold]).sum() >= 45
+
+
+def test_link_only_keeps_pairs_across_sources(trained):
+    _, _, records, model = trained
+    pairs = engine.predict(model, records, threshold=0.01, link_only=True)
+    assert (pairs.source_l != pairs.source_r).all()
+
+
+def test_cluster_gives_every_record_one_cluster_named_by_its_smallest_member():
+    records = pd.DataFrame({"source": ["a", "a", "b", "b"], "record_id": ["2", "1", "9", "3"]})
+    pairs = pd.DataFrame(
+        {
+            "source_l": ["a", "a"],
+            "record_id_l": ["2", "1"],
+            "source_r": ["b", "b"],
+            "record_id_r": ["9", "3"],
+            "match_probability": [0.99, 0.2],
+        }
+    )
+    clusters = engine.cluster(records, pairs, threshold=0.5).set_index(["source", "record_id"])
+    assert len(clusters) == 4
+    assert clusters.loc[("a", "2"), "cluster_id"] == clusters.loc[("b", "9"), "cluster_id"]
+    assert clusters.loc[("a", "2"), "cluster_id"] == "a|2"
+    assert clusters.loc[("a", "1"), "cluster_id"] == "a|1"
+    assert clusters.loc[("b", "3"), "cluster_id"] == "b|3"
