@@ -1,0 +1,1070 @@
+"""Privacy-preserving record linkage (PPRL) with hardened Bloom-filter encodings.
+
+Partners encode identifiers locally into record-level Bloom filters (cryptographic long-term
+keys, CLKs): every q-gram of every field is hashed with a field key derived from a secret the
+gateway never holds, optionally salted by a stable attribute (year of birth), and sets `k`
+bit positions in one filter of `bits` bits. Optional hardening: balancing (filter plus its
+complement, permuted by a keyed permutation) and random bit flipping (BLIP). Each record also
+carries keyed blocking keys. The gateway reads two encoding files, compares the records that
+share a blocking key by Dice similarity, keeps pairs at or above a threshold and resolves them
+one-to-one.
+
+This module is the logic only; `pprl_cli.py` is the command line over it. Design and
+limits: docs/pprl.md and docs/decisions/0010-pprl.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hmac
+import json
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+FORMAT_NAME = "civicshare-pprl"
+FORMAT_VERSION = 1
+SECRET_BYTES = 32
+FIELD_KINDS = ("name", "text", "digits", "date", "postcode", "exact")
+SALT_PARTS = ("year", "value")
+BLOCKING_TRANSFORMS = ("soundex", "year", "exact")
+SOLVERS = ("greedy", "optimal")
+MAX_HASHES = 64  # positions per q-gram; four HMAC-SHA256 blocks
+
+
+class PprlError(ValueError):
+    """A problem with a scheme, a secret, an input file or an encoding file, said plainly."""
+
+
+# --------------------------------------------------------------------------------------------
+# Scheme: the parameters both partners must share (never the secret)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    kind: str = "text"
+    q: int = 2
+    k: int = 10  # bit positions per q-gram: the field's weight in the filter
+
+
+@dataclass(frozen=True)
+class SaltSpec:
+    field: str
+    part: str = "year"  # `year`: first four digits of a date; `value`: the whole value
+
+
+@dataclass(frozen=True)
+class BlockingSpec:
+    name: str
+    field: str
+    transform: str = "exact"
+    bucket_bits: int | None = None  # keep only this many bits of the keyed hash (merge blocks)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    bits: int
+    fields: tuple[FieldSpec, ...]
+    salt: SaltSpec | None = None
+    balance: bool = False
+    blip: float = 0.0  # probability that each output bit is flipped
+    blocking: tuple[BlockingSpec, ...] = ()
+
+    @property
+    def output_bits(self) -> int:
+        return self.bits * 2 if self.balance else self.bits
+
+    @property
+    def words(self) -> int:
+        return self.output_bits // 64
+
+    def field(self, name: str) -> FieldSpec:
+        for spec in self.fields:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bits": self.bits,
+            "fields": [{"name": f.name, "kind": f.kind, "q": f.q, "k": f.k} for f in self.fields],
+            "salt": None
+            if self.salt is None
+            else {"field": self.salt.field, "part": self.salt.part},
+            "balance": self.balance,
+            "blip": self.blip,
+            "blocking": [
+                {
+                    "name": b.name,
+                    "field": b.field,
+                    "transform": b.transform,
+                    "bucket_bits": b.bucket_bits,
+                }
+                for b in self.blocking
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "scheme") -> Scheme:
+        return _parse_scheme(data, where)
+
+
+def _parse_scheme(data: Any, where: str) -> Scheme:
+    def fail(message: str) -> PprlError:
+        return PprlError(f"{where}: {message}")
+
+    if not isinstance(data, dict):
+        raise fail("expected a mapping with `bits` and `fields`")
+    known = {"bits", "fields", "salt", "balance", "blip", "blocking"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise fail(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    bits = data.get("bits", 1024)
+    if not isinstance(bits, int) or bits < 64 or bits > 65536 or bits & (bits - 1):
+        raise fail(f"bits must be a power of two from 64 to 65536, got {bits!r}")
+    raw_fields = data.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise fail("fields must be a non-empty list")
+    fields: list[FieldSpec] = []
+    for n, item in enumerate(raw_fields, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise fail(f"field {n} must be a mapping with a `name`")
+        name = item["name"]
+        extra = sorted(set(item) - {"name", "kind", "q", "k"})
+        if extra:
+            raise fail(f"field {name!r}: unknown setting(s) {', '.join(extra)}")
+        kind = item.get("kind", "text")
+        if kind not in FIELD_KINDS:
+            raise fail(f"field {name!r}: kind must be one of {', '.join(FIELD_KINDS)}")
+        q, k = item.get("q", 2), item.get("k", 10)
+        if not isinstance(q, int) or not 1 <= q <= 5:
+            raise fail(f"field {name!r}: q must be an integer from 1 to 5, got {q!r}")
+        if not isinstance(k, int) or not 1 <= k <= MAX_HASHES:
+            raise fail(f"field {name!r}: k must be an integer from 1 to {MAX_HASHES}, got {k!r}")
+        if any(f.name == name for f in fields):
+            raise fail(f"field {name!r} appears twice")
+        fields.append(FieldSpec(name=name, kind=kind, q=q, k=k))
+    names = {f.name for f in fields}
+
+    salt = None
+    if data.get("salt") is not None:
+        raw = data["salt"]
+        if not isinstance(raw, dict) or raw.get("field") not in names:
+            raise fail("salt must be a mapping whose `field` is one of the fields")
+        part = raw.get("part", "year")
+        if part not in SALT_PARTS:
+            raise fail(f"salt part must be one of {', '.join(SALT_PARTS)}, got {part!r}")
+        salt = SaltSpec(field=raw["field"], part=part)
+
+    balance = data.get("balance", False)
+    if not isinstance(balance, bool):
+        raise fail("balance must be true or false")
+    blip = data.get("blip", 0.0)
+    if not isinstance(blip, int | float) or isinstance(blip, bool) or not 0.0 <= blip < 0.5:
+        raise fail(f"blip must be a probability from 0 up to (not including) 0.5, got {blip!r}")
+
+    blocking: list[BlockingSpec] = []
+    for n, item in enumerate(data.get("blocking") or [], start=1):
+        if not isinstance(item, dict) or item.get("field") not in names:
+            raise fail(f"blocking key {n} must be a mapping whose `field` is one of the fields")
+        transform = item.get("transform", "exact")
+        if transform not in BLOCKING_TRANSFORMS:
+            raise fail(
+                f"blocking key {n}: transform must be one of {', '.join(BLOCKING_TRANSFORMS)}"
+            )
+        bucket_bits = item.get("bucket_bits")
+        if bucket_bits is not None and (
+            not isinstance(bucket_bits, int) or not 4 <= bucket_bits <= 64
+        ):
+            raise fail(f"blocking key {n}: bucket_bits must be an integer from 4 to 64")
+        name = item.get("name") or f"{transform}_{item['field']}"
+        if any(b.name == name for b in blocking):
+            raise fail(f"blocking key {name!r} appears twice")
+        blocking.append(BlockingSpec(name, item["field"], transform, bucket_bits))
+
+    return Scheme(
+        bits=bits,
+        fields=tuple(fields),
+        salt=salt,
+        balance=balance,
+        blip=float(blip),
+        blocking=tuple(blocking),
+    )
+
+
+def load_scheme(path: Path) -> Scheme:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PprlError(f"{path}: cannot read the scheme ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise PprlError(f"{path}: not valid YAML ({exc})") from exc
+    return _parse_scheme(data, str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# The secret and the keys derived from it
+# --------------------------------------------------------------------------------------------
+
+
+def generate_secret() -> bytes:
+    return secrets.token_bytes(SECRET_BYTES)
+
+
+def write_secret(path: Path, secret: bytes) -> None:
+    """Write the secret as hex, readable by its owner only; never overwrite a key."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret.hex() + "\n")
+
+
+def read_secret(path: Path) -> bytes:
+    """A key file: 64 hex digits (as written by `pprl keygen` or `openssl rand -hex 32`)."""
+    try:
+        text = Path(path).read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise PprlError(f"{path}: cannot read the secret ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise PprlError(f"{path}: the secret must be 64 hex digits") from exc
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        raise PprlError(
+            f"{path}: the secret must be 64 hex digits (32 random bytes), "
+            "as written by `civicshare pprl keygen` or `openssl rand -hex 32`"
+        )
+    return bytes.fromhex(text)
+
+
+def _derive(secret: bytes, purpose: str) -> bytes:
+    # One subkey per purpose, so a key used for one field never hashes another's q-grams.
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"{FORMAT_NAME} v1 {purpose}".encode()
+    ).derive(secret)
+
+
+def key_check(secret: bytes) -> str:
+    """A short keyed value that shows two files were made with the same secret.
+
+    It is an HMAC of a constant under a derived key: it reveals nothing about the secret,
+    and lets the gateway refuse files encoded under different secrets with a clear message.
+    """
+    return hmac.digest(_derive(secret, "key check"), b"key check", "sha256")[:8].hex()
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation and q-grams
+# --------------------------------------------------------------------------------------------
+
+_NOT_LETTER = re.compile(r"[^A-Z ]+")
+_NOT_ALNUM = re.compile(r"[^A-Z0-9 ]+")
+_SPACES = re.compile(r"\s+")
+_NOT_DIGIT = re.compile(r"[^0-9]+")
+_DATE_SEPARATORS = re.compile(r"[-/. ]")
+
+
+def _fold(value: str) -> str:
+    folded = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in folded if not unicodedata.combining(c)).upper()
+
+
+def normalise(kind: str, value: str) -> str | None:
+    """The comparable form of one value, or None when it is blank.
+
+    Raises ValueError (with a message fit for the user) when a date is not a date shape.
+    """
+    value = value.strip()
+    if not value:
+        return None
+    if kind == "name":
+        text = _SPACES.sub(" ", _NOT_LETTER.sub(" ", _fold(value))).strip()
+    elif kind in ("text", "exact"):
+        text = _SPACES.sub(" ", _NOT_ALNUM.sub(" ", _fold(value))).strip()
+    elif kind == "postcode":
+        text = _NOT_ALNUM.sub("", _fold(value)).replace(" ", "")
+    elif kind == "digits":
+        text = _NOT_DIGIT.sub("", value)
+    elif kind == "date":
+        text = _DATE_SEPARATORS.sub("", value)
+        # Shape only: a typo such as month 13 must still link, so calendar validity is not
+        # checked; anything that is not eight digits year-month-day is refused.
+        if not (len(text) == 8 and text.isdigit()):
+            raise ValueError(f"{value!r} is not a date as YYYY-MM-DD or YYYYMMDD")
+    else:  # pragma: no cover - kinds are validated with the scheme
+        raise ValueError(f"unknown kind {kind!r}")
+    return text or None
+
+
+def qgrams(kind: str, text: str, q: int) -> list[str]:
+    """The q-grams of a normalised value (in order, repeats kept); `exact` values are one token."""
+    return [g.decode("ascii") for g in _grams(kind, text.encode("ascii"), q)]
+
+
+def _grams(kind: str, data: bytes, q: int) -> list[bytes]:
+    # Normalised values are ASCII, so byte slices are character slices. Repeated q-grams set
+    # the same bits, so there is no need to remove them.
+    if kind == "exact":
+        return [data]
+    # Padding gives the first and last characters their own q-grams.
+    if q > 1 and kind in ("name", "text"):
+        data = b"_" + data + b"_"
+    if len(data) < q:
+        return [data]
+    return [data[i : i + q] for i in range(len(data) - q + 1)]
+
+
+def soundex(name: str) -> str:
+    """American Soundex of a normalised name (letters and spaces)."""
+    letters = name.replace(" ", "")
+    if not letters:
+        return ""
+    codes = {c: d for d, group in enumerate(
+        ("AEIOUYHW", "BFPV", "CGJKQSXZ", "DT", "L", "MN", "R")) for c in group}  # fmt: skip
+    out, last = letters[0], codes.get(letters[0], 0)
+    for c in letters[1:]:
+        code = codes.get(c, 0)
+        if code and code != last:
+            out += str(code)
+        if c not in "HW":  # H and W do not separate letters with the same code
+            last = code
+    return (out + "000")[:4]
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Encodings:
+    """Encoded records: ids, packed filters (rows of uint64 words) and blocking keys."""
+
+    ids: list[str]
+    packed: np.ndarray  # (n, words) uint64
+    blocks: dict[str, list[str | None]]
+    scheme: Scheme
+    key_check: str
+    source: str
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "source": self.source,
+            "created": self.created,
+            "records": len(self.ids),
+            "key_check": self.key_check,
+            "encoding": "base64 of the filter's bytes, big-endian bit order",
+            "scheme": self.scheme.to_dict(),
+        }
+
+
+def read_identifiers(
+    path: Path,
+    scheme: Scheme,
+    column_map: dict[str, str] | None = None,
+    id_column: str = "record_id",
+) -> tuple[list[str], dict[str, list[str | None]]]:
+    """Read a partner's CSV: the record id and, per scheme field, normalised values.
+
+    `column_map` maps a scheme field to the CSV column holding it (default: same name).
+    Errors name the file, the row (1 = the header line) and the field.
+    """
+    column_map = dict(column_map or {})
+    unknown = sorted(set(column_map) - {f.name for f in scheme.fields})
+    if unknown:
+        raise PprlError(
+            f"column map names field(s) not in the scheme: {', '.join(unknown)}; "
+            f"scheme fields: {', '.join(f.name for f in scheme.fields)}"
+        )
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+    except OSError as exc:
+        raise PprlError(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise PprlError(f"{path}: the file is empty; expected a header row") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise PprlError(f"{path}, row 1: cannot read the header ({exc})") from exc
+        positions = {name: i for i, name in enumerate(header)}
+        wanted = {f.name: column_map.get(f.name, f.name) for f in scheme.fields}
+        missing = [c for c in [id_column, *wanted.values()] if c not in positions]
+        if missing:
+            raise PprlError(
+                f"{path}: column(s) {', '.join(missing)} not in the header "
+                f"({', '.join(header)}); map scheme fields to columns with --map FIELD=COLUMN"
+            )
+        id_pos = positions[id_column]
+        specs = [(f, positions[wanted[f.name]], wanted[f.name]) for f in scheme.fields]
+        ids: list[str] = []
+        values: dict[str, list[str | None]] = {f.name: [] for f in scheme.fields}
+        seen: dict[str, int] = {}
+        row_number = 1
+        try:
+            for row_number, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    raise PprlError(
+                        f"{path}, row {row_number}: {len(row)} values, the header has {len(header)}"
+                    )
+                record_id = row[id_pos].strip()
+                if not record_id:
+                    raise PprlError(f"{path}, row {row_number}, field {id_column}: blank record id")
+                if record_id in seen:
+                    raise PprlError(
+                        f"{path}, row {row_number}, field {id_column}: record id {record_id!r} "
+                        f"already on row {seen[record_id]}"
+                    )
+                seen[record_id] = row_number
+                ids.append(record_id)
+                for spec, pos, column in specs:
+                    try:
+                        values[spec.name].append(normalise(spec.kind, row[pos]))
+                    except ValueError as exc:
+                        raise PprlError(f"{path}, row {row_number}, field {column}: {exc}") from exc
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise PprlError(f"{path}, row {row_number + 1}: cannot read ({exc})") from exc
+    return ids, values
+
+
+def _salts(scheme: Scheme, values: dict[str, list[str | None]], n: int) -> list[str]:
+    if scheme.salt is None:
+        return [""] * n
+    raw = values[scheme.salt.field]
+    if scheme.salt.part == "year":
+        return [v[:4] if v else "" for v in raw]
+    return [v or "" for v in raw]
+
+
+def _positions_for(
+    keys: Sequence[bytes], messages: Sequence[bytes], k: int, bits: int
+) -> np.ndarray:
+    """k bit positions per message, each from 16 bits of HMAC-SHA256(keys[block], message).
+
+    Independent keyed positions ("random hashing"), not double hashing: double hashing's
+    linear structure is what the Kroll-Steinmetzer attack exploits. One HMAC gives 16
+    positions; more need the next block key.
+    """
+    blocks = (k + 15) // 16
+    digest = hmac.digest
+    out = np.empty((len(messages), blocks * 16), dtype=np.uint16)
+    for b in range(blocks):
+        key = keys[b]
+        raw = b"".join([digest(key, m, "sha256") for m in messages])
+        out[:, b * 16 : (b + 1) * 16] = np.frombuffer(raw, dtype="<u2").reshape(-1, 16)
+    return (out[:, :k] & np.uint16(bits - 1)).astype(np.int64)
+
+
+def encode(
+    scheme: Scheme,
+    secret: bytes,
+    values: dict[str, list[str | None]],
+    ids: Sequence[str],
+    source: str = "",
+    flip_random: Any = None,
+) -> Encodings:
+    """Encode normalised values (as from read_identifiers) into hardened Bloom filters.
+
+    `flip_random(nbytes) -> bytes` supplies the randomness of bit flipping; default
+    os.urandom (a CSPRNG: flips that could be predicted could be undone).
+    """
+    n = len(ids)
+    bits = scheme.bits
+    salts = _salts(scheme, values, n)
+    filters = np.zeros((n, bits), dtype=np.bool_)
+    flat_filters = filters.reshape(-1)
+    for spec in scheme.fields:
+        keys = [_derive(secret, f"field {spec.name} block {b}") for b in range((spec.k + 15) // 16)]
+        column = values[spec.name]
+        # Work per distinct (salt, value), then per distinct q-gram message: names, towns and
+        # years repeat, so each HMAC is computed once per file, not once per record.
+        salted = scheme.salt is not None
+        distinct = (
+            [None if v is None else (salt, v) for salt, v in zip(salts, column, strict=True)]
+            if salted
+            else column
+        )
+        value_index: dict[Any, int] = {}
+        setvalue = value_index.setdefault
+        codes = np.fromiter(
+            (-1 if v is None else setvalue(v, len(value_index)) for v in distinct),
+            dtype=np.int64,
+            count=n,
+        )
+        gram_index: dict[bytes, int] = {}
+        setgram = gram_index.setdefault
+        value_grams: list[list[int]] = []
+        for item in value_index:
+            if salted:
+                # The salt is part of every hashed message: the same q-gram sets unrelated
+                # bits in records with different salt values.
+                prefix = item[0].encode() + b"\x1f"
+                grams = [prefix + g for g in _grams(spec.kind, item[1].encode(), spec.q)]
+            else:
+                grams = _grams(spec.kind, item.encode(), spec.q)
+            value_grams.append([setgram(g, len(gram_index)) for g in grams])
+        if not gram_index:
+            continue
+        gram_positions = _positions_for(keys, list(gram_index), spec.k, bits)
+        # Expand to (record, q-gram) pairs with numpy: CSR over the distinct values.
+        lengths = np.fromiter((len(g) for g in value_grams), dtype=np.int64, count=len(value_grams))
+        flat = np.fromiter(
+            (g for grams in value_grams for g in grams), dtype=np.int64, count=int(lengths.sum())
+        )
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        present = np.flatnonzero(codes >= 0)
+        per_record = lengths[codes[present]]
+        records = np.repeat(present, per_record)
+        offsets = np.arange(int(per_record.sum())) - np.repeat(
+            np.cumsum(per_record) - per_record, per_record
+        )
+        grams = flat[np.repeat(starts[codes[present]], per_record) + offsets]
+        flat_filters[(records * bits)[:, None] + gram_positions[grams]] = True
+
+    if scheme.balance:
+        # Balanced Bloom filters (Berger et al.): the filter and its complement, columns
+        # permuted by a keyed permutation, so every encoding has exactly `bits` ones.
+        seed = int.from_bytes(_derive(secret, "balance permutation"), "big")
+        permutation = np.random.default_rng(seed).permutation(2 * bits)
+        filters = np.concatenate((filters, ~filters), axis=1)[:, permutation]
+    packed = pack(filters)
+    if scheme.blip > 0:
+        packed ^= flip_mask(packed.shape, scheme.blip, flip_random or os.urandom)
+    blocks = blocking_keys(scheme, secret, values)
+    return Encodings(
+        ids=list(ids),
+        packed=packed,
+        blocks=blocks,
+        scheme=scheme,
+        key_check=key_check(secret),
+        source=source,
+    )
+
+
+def pack(filters: np.ndarray) -> np.ndarray:
+    """Bool (n, bits) to (n, bits/64) uint64 words, bytes in big-endian bit order."""
+    return np.ascontiguousarray(np.packbits(filters, axis=1)).view(np.uint64)
+
+
+def unpack(packed: np.ndarray, dtype: Any = np.bool_) -> np.ndarray:
+    return np.unpackbits(packed.view(np.uint8), axis=1).astype(dtype, copy=False)
+
+
+def flip_mask(shape: tuple[int, int], probability: float, random_bytes: Any) -> np.ndarray:
+    """Words with each bit set independently with `probability` (to 1/65536)."""
+    n, words = shape
+    count = n * words * 64
+    draws = np.frombuffer(random_bytes(2 * count), dtype="<u2").reshape(n, words * 64)
+    return pack(draws < round(probability * 65536))
+
+
+def blocking_keys(
+    scheme: Scheme, secret: bytes, values: dict[str, list[str | None]]
+) -> dict[str, list[str | None]]:
+    """Per blocking key, a keyed hash (hex) of the transformed value, or None when blank.
+
+    The gateway sees only which records share a key, never the soundex code or year itself.
+    """
+    out: dict[str, list[str | None]] = {}
+    for spec in scheme.blocking:
+        key = _derive(secret, f"blocking {spec.name}")
+        column = values[spec.field]
+        cache: dict[str, str | None] = {}
+        keys: list[str | None] = []
+        for value in column:
+            if value is None:
+                keys.append(None)
+                continue
+            if value not in cache:
+                if spec.transform == "soundex":
+                    plain = soundex(value)
+                elif spec.transform == "year":
+                    plain = value[:4]
+                else:
+                    plain = value
+                if not plain:
+                    cache[value] = None
+                else:
+                    tag = int.from_bytes(hmac.digest(key, plain.encode(), "sha256")[:8], "big")
+                    if spec.bucket_bits is not None and spec.bucket_bits < 64:
+                        tag >>= 64 - spec.bucket_bits
+                    cache[value] = f"{tag:016x}"
+            keys.append(cache[value])
+        out[spec.name] = keys
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding files: one JSON metadata line, then one JSON line per record
+# --------------------------------------------------------------------------------------------
+
+
+def write_encodings(path: Path, encodings: Encodings) -> None:
+    names = [b.name for b in encodings.scheme.blocking]
+    raw = encodings.packed.view(np.uint8)
+    tmp = Path(f"{path}.partial")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(json.dumps(encodings.metadata(), sort_keys=True) + "\n")
+        for r, record_id in enumerate(encodings.ids):
+            line = {"id": record_id, "clk": base64.b64encode(raw[r].tobytes()).decode("ascii")}
+            if names:
+                line["blocks"] = [encodings.blocks[name][r] for name in names]
+            handle.write(json.dumps(line) + "\n")
+    os.replace(tmp, path)
+
+
+def read_encodings(path: Path) -> Encodings:
+    path = Path(path)
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise PprlError(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        first = handle.readline()
+        try:
+            meta = json.loads(first)
+        except json.JSONDecodeError:
+            meta = None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise PprlError(
+                f"{path}, line 1: not a civicshare PPRL encoding file "
+                "(written by `civicshare pprl encode`)"
+            )
+        if meta.get("version") != FORMAT_VERSION:
+            raise PprlError(
+                f"{path}, line 1: encoding format version {meta.get('version')!r}; "
+                f"this gateway reads version {FORMAT_VERSION}"
+            )
+        scheme = _parse_scheme(meta.get("scheme"), f"{path}, line 1, scheme")
+        names = [b.name for b in scheme.blocking]
+        nbytes = scheme.output_bits // 8
+        ids: list[str] = []
+        clks: list[str] = []
+        blocks: dict[str, list[str | None]] = {name: [] for name in names}
+        seen: set[str] = set()
+        for line_number, line in enumerate(handle, start=2):
+            try:
+                record = json.loads(line)
+                record_id = record["id"]
+                clk = record["clk"]
+                keys = record.get("blocks", [])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise PprlError(
+                    f"{path}, line {line_number}: expected a JSON record with `id` and `clk`"
+                ) from exc
+            if not isinstance(record_id, str) or record_id in seen:
+                raise PprlError(
+                    f"{path}, line {line_number}, field id: missing or repeated record id"
+                )
+            if not isinstance(clk, str) or len(clk) != 4 * ((nbytes + 2) // 3):
+                raise PprlError(
+                    f"{path}, line {line_number}, field clk: not a base64 encoding of "
+                    f"{scheme.output_bits} bits"
+                )
+            if not isinstance(keys, list) or len(keys) != len(names):
+                raise PprlError(
+                    f"{path}, line {line_number}, field blocks: expected {len(names)} "
+                    f"blocking keys ({', '.join(names) or 'none'})"
+                )
+            seen.add(record_id)
+            ids.append(record_id)
+            clks.append(clk)
+            for name, value in zip(names, keys, strict=True):
+                blocks[name].append(value)
+    decode = base64.b64decode
+    try:
+        raw = b"".join([decode(clk, validate=True) for clk in clks])
+    except ValueError:
+        bad = next(n for n, clk in enumerate(clks) if not _is_base64(clk))
+        raise PprlError(f"{path}, line {bad + 2}, field clk: not valid base64") from None
+    if len(raw) != nbytes * len(ids):
+        raise PprlError(f"{path}: a `clk` field does not hold {scheme.output_bits} bits")
+    packed = np.frombuffer(raw, dtype=np.uint8).reshape(len(ids), nbytes).view(np.uint64).copy()
+    if meta.get("records") not in (None, len(ids)):
+        raise PprlError(
+            f"{path}: the header says {meta['records']} records, the file holds {len(ids)} "
+            "(truncated?)"
+        )
+    return Encodings(
+        ids=ids,
+        packed=packed,
+        blocks=blocks,
+        scheme=scheme,
+        key_check=str(meta.get("key_check", "")),
+        source=str(meta.get("source", "")),
+        created=str(meta.get("created", "")),
+    )
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return True
+
+
+def check_compatible(a: Encodings, b: Encodings, name_a: str = "A", name_b: str = "B") -> None:
+    """Refuse to compare encodings made under different schemes or secrets."""
+    da, db = a.scheme.to_dict(), b.scheme.to_dict()
+    differing = [k for k in da if da[k] != db[k]]
+    if differing:
+        detail = "; ".join(
+            f"{k}: {json.dumps(da[k])} in {name_a} but {json.dumps(db[k])} in {name_b}"
+            for k in differing
+        )
+        raise PprlError(
+            f"{name_a} and {name_b} were encoded with different schemes, so their encodings "
+            f"cannot be compared ({detail}). Both partners must encode with the same scheme file."
+        )
+    if a.key_check != b.key_check:
+        raise PprlError(
+            f"{name_a} and {name_b} were encoded with different secrets (key check "
+            f"{a.key_check} and {b.key_check}), so their encodings cannot be compared. "
+            "Both partners must use the same secret file."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Dice similarity
+# --------------------------------------------------------------------------------------------
+
+
+def popcounts(packed: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(packed).sum(axis=1, dtype=np.int64)
+
+
+def dice_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two packed filters, the plain way (for tests and baselines)."""
+    total = int(np.bitwise_count(a).sum()) + int(np.bitwise_count(b).sum())
+    return 0.0 if total == 0 else 2.0 * int(np.bitwise_count(a & b).sum()) / total
+
+
+def dice_above(
+    a: np.ndarray,
+    b: np.ndarray,
+    threshold: float,
+    tile_a: int = 1024,
+    tile_b: int = 8192,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (i, j) of rows of a and b with Dice >= threshold, with its Dice.
+
+    |a AND b| for a whole tile is one float32 matrix product of the 0/1 bit matrices (BLAS,
+    all cores, exact: counts up to 2^24 are exact in float32); it beats popcounting packed
+    words in numpy, which must make a full pass over the tile per operation.
+    """
+    count_a, count_b = popcounts(a).astype(np.float32), popcounts(b).astype(np.float32)
+    found_i, found_j, found_s = [], [], []
+    for j0 in range(0, len(b), tile_b):
+        bt = unpack(b[j0 : j0 + tile_b], np.float32)
+        cb = count_b[j0 : j0 + tile_b]
+        for i0 in range(0, len(a), tile_a):
+            common = unpack(a[i0 : i0 + tile_a], np.float32) @ bt.T
+            total = count_a[i0 : i0 + tile_a, None] + cb[None, :]
+            # 2|a&b| >= t (|a|+|b|), without dividing every pair.
+            ii, jj = np.nonzero(2 * common >= threshold * total - 1e-4)
+            if len(ii):
+                found_i.append(ii + i0)
+                found_j.append(jj + j0)
+                found_s.append(2 * common[ii, jj] / np.maximum(total[ii, jj], 1))
+    if not found_i:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.float64)
+    return (
+        np.concatenate(found_i).astype(np.int64),
+        np.concatenate(found_j).astype(np.int64),
+        np.concatenate(found_s).astype(np.float64),
+    )
+
+
+# Blocks with more pairs than this go to the matrix-product path; smaller ones are gathered.
+LARGE_BLOCK_PAIRS = 1 << 18
+
+
+@dataclass
+class Candidates:
+    i: np.ndarray
+    j: np.ndarray
+    dice: np.ndarray
+    comparisons: int
+
+
+def _block_codes(keys_a: Sequence[str | None], keys_b: Sequence[str | None]):
+    """Integer codes for blocking keys shared by both sides (-1: blank or only on one side)."""
+    codes: dict[str, int] = {}
+    setcode = codes.setdefault
+    code_a = np.fromiter(
+        (-1 if k is None else setcode(k, len(codes)) for k in keys_a), np.int64, len(keys_a)
+    )
+    code_b = np.fromiter(
+        (-1 if k is None else codes.get(k, -1) for k in keys_b), np.int64, len(keys_b)
+    )
+    return code_a, code_b, len(codes)
+
+
+def _pairs_in_blocks(code_a: np.ndarray, code_b: np.ndarray, size: int, rows_a: np.ndarray):
+    """Every (i, j) with code_a[i] == code_b[j], for the A rows given (vectorised join)."""
+    order_b = np.argsort(code_b, kind="stable")
+    sorted_b = code_b[order_b]
+    count_b = np.bincount(code_b[code_b >= 0], minlength=size)
+    start_b = np.searchsorted(sorted_b, np.arange(size))
+    codes = code_a[rows_a]
+    per_row = count_b[codes]
+    i = np.repeat(rows_a, per_row)
+    offsets = np.arange(int(per_row.sum())) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    j = order_b[np.repeat(start_b[codes], per_row) + offsets]
+    return i, j
+
+
+def dice_of_pairs(
+    a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1 << 16
+) -> np.ndarray:
+    """Dice of the listed pairs (rows i of a with rows j of b), popcounting packed words."""
+    count_a, count_b = popcounts(a), popcounts(b)
+    out = np.empty(len(i), dtype=np.float64)
+    for s in range(0, len(i), chunk):
+        ii, jj = i[s : s + chunk], j[s : s + chunk]
+        common = np.bitwise_count(a[ii] & b[jj]).sum(axis=1, dtype=np.int64)
+        total = count_a[ii] + count_b[jj]
+        out[s : s + chunk] = 2.0 * common / np.maximum(total, 1)
+    return out
+
+
+def compare(a: Encodings, b: Encodings, threshold: float, blocking: str = "keys") -> Candidates:
+    """Pairs at or above the threshold: within shared blocking keys, or all pairs (`none`).
+
+    A pair is compared if the two records share any blocking key (the union of the keys, so
+    an error in one field does not lose the pair). Small blocks are gathered into one list
+    of pairs, de-duplicated across keys and compared word by word; large blocks are compared
+    by matrix product, tile by tile.
+    """
+    if blocking == "none" or not a.scheme.blocking:
+        i, j, s = dice_above(a.packed, b.packed, threshold)
+        return Candidates(i, j, s, len(a) * len(b))
+    if blocking != "keys":
+        raise PprlError(f"blocking must be `keys` or `none`, got {blocking!r}")
+    small_i, small_j = [], []
+    large_i, large_j, large_s = [], [], []
+    comparisons = 0
+    for spec in a.scheme.blocking:
+        code_a, code_b, size = _block_codes(a.blocks[spec.name], b.blocks[spec.name])
+        count_a = np.bincount(code_a[code_a >= 0], minlength=size)
+        count_b = np.bincount(code_b[code_b >= 0], minlength=size)
+        block_pairs = count_a * count_b
+        large = np.flatnonzero(block_pairs > LARGE_BLOCK_PAIRS)
+        for code in large.tolist():
+            rows_a = np.flatnonzero(code_a == code)
+            rows_b = np.flatnonzero(code_b == code)
+            comparisons += len(rows_a) * len(rows_b)
+            i, j, s = dice_above(a.packed[rows_a], b.packed[rows_b], threshold)
+            large_i.append(rows_a[i])
+            large_j.append(rows_b[j])
+            large_s.append(s)
+        in_small = (code_a >= 0) & (block_pairs[np.maximum(code_a, 0)] <= LARGE_BLOCK_PAIRS)
+        i, j = _pairs_in_blocks(code_a, code_b, size, np.flatnonzero(in_small))
+        small_i.append(i)
+        small_j.append(j)
+    i = np.concatenate(small_i) if small_i else np.empty(0, np.int64)
+    j = np.concatenate(small_j) if small_j else np.empty(0, np.int64)
+    # A pair sharing several blocking keys is compared once.
+    pair_ids = np.unique(i * len(b) + j)
+    i, j = pair_ids // len(b), pair_ids % len(b)
+    comparisons += len(i)
+    s = dice_of_pairs(a.packed, b.packed, i, j)
+    keep = s >= threshold - 1e-9
+    i, j, s = (
+        np.concatenate([i[keep], *large_i]),
+        np.concatenate([j[keep], *large_j]),
+        np.concatenate([s[keep], *large_s]),
+    )
+    pair_ids, first = np.unique(i * len(b) + j, return_index=True)
+    return Candidates(i[first], j[first], s[first], comparisons)
+
+
+# --------------------------------------------------------------------------------------------
+# One-to-one
+# --------------------------------------------------------------------------------------------
+
+
+def solve_greedy(i: np.ndarray, j: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of the pairs kept: best score first, each record used at most once.
+
+    Ties break by record position, so the result does not depend on input order.
+    """
+    order = np.lexsort((j, i, -score))
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    kept = []
+    for p in order.tolist():
+        x, y = int(i[p]), int(j[p])
+        if x in used_a or y in used_b:
+            continue
+        used_a.add(x)
+        used_b.add(y)
+        kept.append(p)
+    return np.asarray(sorted(kept), dtype=np.int64)
+
+
+def solve_optimal(i: np.ndarray, j: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Indices of the pairs of a maximum-total-score matching, per connected component."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(i) == 0:
+        return np.empty(0, dtype=np.int64)
+    ua, ia = np.unique(i, return_inverse=True)
+    ub, jb = np.unique(j, return_inverse=True)
+    na = len(ua)
+    graph = coo_matrix((np.ones(len(i)), (ia, na + jb)), shape=(na + len(ub),) * 2)
+    _, labels = connected_components(graph, directed=False)
+    component = labels[ia]
+    order = np.argsort(component, kind="stable")
+    bounds = np.flatnonzero(np.diff(component[order])) + 1
+    kept = []
+    for pairs in np.split(order, bounds):
+        if len(pairs) == 1:
+            kept.append(int(pairs[0]))
+            continue
+        rows, rinv = np.unique(ia[pairs], return_inverse=True)
+        cols, cinv = np.unique(jb[pairs], return_inverse=True)
+        # Missing edges get -1 weight: never chosen over leaving both records unpaired.
+        weights = np.full((len(rows), len(cols)), -1.0)
+        weights[rinv, cinv] = score[pairs]
+        where = np.full((len(rows), len(cols)), -1, dtype=np.int64)
+        where[rinv, cinv] = pairs
+        r, c2 = linear_sum_assignment(weights, maximize=True)
+        chosen = where[r, c2]
+        kept.extend(int(p) for p in chosen[chosen >= 0])
+    return np.asarray(sorted(kept), dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Link
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LinkResult:
+    a: Encodings
+    b: Encodings
+    i: np.ndarray
+    j: np.ndarray
+    dice: np.ndarray
+    comparisons: int
+    candidates: int
+    threshold: float
+    blocking: str
+    solver: str
+    seconds: float = 0.0
+
+    def pairs(self) -> Iterable[tuple[str, str, float]]:
+        for x, y, s in zip(self.i.tolist(), self.j.tolist(), self.dice.tolist(), strict=True):
+            yield self.a.ids[x], self.b.ids[y], s
+
+
+def link(
+    a: Encodings,
+    b: Encodings,
+    threshold: float = 0.8,
+    blocking: str = "keys",
+    solver: str = "greedy",
+) -> LinkResult:
+    import time
+
+    if not 0.0 < threshold <= 1.0:
+        raise PprlError(f"threshold must be above 0 and at most 1, got {threshold}")
+    if solver not in SOLVERS:
+        raise PprlError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    check_compatible(a, b)
+    started = time.perf_counter()
+    found = compare(a, b, threshold, blocking)
+    solve = solve_greedy if solver == "greedy" else solve_optimal
+    kept = solve(found.i, found.j, found.dice)
+    order = kept[np.lexsort((found.j[kept], found.i[kept]))]
+    return LinkResult(
+        a=a,
+        b=b,
+        i=found.i[order],
+        j=found.j[order],
+        dice=found.dice[order],
+        comparisons=found.comparisons,
+        candidates=len(found.i),
+        threshold=threshold,
+        blocking=blocking,
+        solver=solver,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def write_pairs(path: Path, result: LinkResult) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source_a", "record_id_a", "source_b", "record_id_b", "dice"])
+        for id_a, id_b, score in result.pairs():
+            writer.writerow([result.a.source, id_a, result.b.source, id_b, f"{score:.4f}"])
+
+
+def report(result: LinkResult, name_a: str, name_b: str) -> str:
+    """A short Markdown report: inputs, parameters, counts and the score distribution."""
+    scheme = result.a.scheme
+    edges = [result.threshold, 0.85, 0.9, 0.95, 1.0 + 1e-9]
+    edges = sorted({e for e in edges if e >= result.threshold})
+    hist, _ = np.histogram(result.dice, bins=edges) if len(edges) > 1 else ([], [])
+    lines = [
+        "# PPRL linkage report",
+        "",
+        f"- A: {name_a} (source {result.a.source or '-'}, {len(result.a):,} records, "
+        f"encoded {result.a.created})",
+        f"- B: {name_b} (source {result.b.source or '-'}, {len(result.b):,} records, "
+        f"encoded {result.b.created})",
+        f"- scheme: {scheme.bits} bits, {len(scheme.fields)} fields "
+        f"({', '.join(f.name for f in scheme.fields)}), salt "
+        f"{scheme.salt.field + ' ' + scheme.salt.part if scheme.salt else 'none'}, balance "
+        f"{'on' if scheme.balance else 'off'}, bit flipping {scheme.blip}; key check "
+        f"{result.a.key_check}",
+        f"- blocking: {result.blocking}"
+        + (
+            f" ({', '.join(b.name for b in scheme.blocking)})"
+            if result.blocking == "keys" and scheme.blocking
+            else ""
+        ),
+        f"- comparisons: {result.comparisons:,} (of {len(result.a) * len(result.b):,} "
+        "possible pairs)",
+        f"- pairs at or above Dice {result.threshold}: {result.candidates:,}",
+        f"- one-to-one ({result.solver}): {len(result.i):,} linked pairs; unlinked: "
+        f"{len(result.a) - len(result.i):,} in A, {len(result.b) - len(result.i):,} in B",
+        f"- time: {result.seconds:.2f} s",
+        "",
+        "| Dice | linked pairs |",
+        "|---|---:|",
+    ]
+    for lo, hi, count in zip(edges[:-1], edges[1:], hist, strict=False):
+        label = f"{lo:.2f} to {min(hi, 1.0):.2f}"
+        lines.append(f"| {label} | {int(count):,} |")
+    lines += [
+        "",
+        "pairs.csv holds Dice scores: they help an attacker who also holds encodings, so keep "
+        "it at the gateway and share only the linked pairs under the agreement.",
+    ]
+    return "\n".join(lines) + "\n"
