@@ -16,6 +16,7 @@ from civicshare.accounts import service as accounts
 from civicshare.agreements.demo import seed_demo_agreements
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
+from civicshare.incidents.demo import seed_incident_response
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 from civicshare.sharing.delivery import build_postcode_directory
@@ -120,6 +121,9 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
             pushed = datasets.ingest_demo(session, settings, county_dir(settings))
             if pushed:
                 console.print(f"Pushed {len(pushed)} partner datasets into governed snapshots.")
+            seed_incident_response(
+                session, settings, county_dir(settings), ig_leads_by_partner(session), DEMO_PASSWORD
+            )
         build_postcode_directory(
             county_dir(settings) / "geography" / "properties.parquet", settings.data_dir
         )

@@ -216,6 +216,135 @@ TEMPLATES: dict[str, Template] = {
             ],
         ),
         Template(
+            key="incident-vulnerable-households",
+            title="Vulnerable households at an incident (time-limited)",
+            summary="At a fire, flood, gas leak or other emergency, responders see which "
+            "households inside the incident area cannot get out unaided or depend on powered "
+            "medical equipment, household by household; named detail only by break-glass.",
+            parties=[
+                ("worcestershire-cc", "county_council", "both"),
+                ("hw-health-care", "nhs_trust", "provider"),
+                ("hw-icb", "icb", "provider"),
+                ("mercia-water", "other", "provider"),
+                ("hw-fire", "fire_and_rescue", "both"),
+                ("west-mercia-police", "police", "recipient"),
+            ],
+            fields={
+                "purpose": "Protect the lives of people in households inside an incident area "
+                "who cannot leave unaided or depend on powered medical equipment, so that "
+                "responders reach them first.",
+                "necessity": "Within minutes of an incident, crews must know which doors to "
+                "knock on first. Only households inside the area opened for the incident are "
+                "shown, as needs (flags) by household; names only by a logged, time-limited "
+                "break-glass with a stated reason, reviewed afterwards by each provider's IG lead.",
+                "data_subjects": "Residents at properties inside an incident area who receive "
+                "social care, use home oxygen or community health services, are on the priority "
+                "services register or the over-65 register, or had a home fire safety visit.",
+                "controller_arrangement": "separate",
+                "article6": "d",
+                "statutory_powers": [
+                    "Civil Contingencies Act 2004 s6",
+                    "Civil Contingencies Act 2004 (Contingency Planning) Regulations 2005 reg 44A",
+                ],
+                "article9": "c",
+                "schedule1": [],
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": None,
+                    "max_age": None,
+                    "description": "Records at properties (by UPRN, address or postcode) inside "
+                    "the area of an open incident; nothing outside it is shown.",
+                },
+                "frequency": "in_emergency",
+                "retention": "Nothing is copied to responders' systems except printed or "
+                "exported lists for the incident, destroyed at stand-down; the gateway keeps "
+                "only the audit log.",
+                "deletion_method": "Printed lists shredded and exports deleted at stand-down; "
+                "confirmed in the incident log.",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "emergency": True,
+                "emergency_trigger": "An incident (fire, flood, gas leak, chemical release, "
+                "power loss) where life may be at risk, opened on the gateway by a responder "
+                "of a recipient partner, or a major incident declared under the Civil "
+                "Contingencies Act 2004.",
+                "dpia_answers": {
+                    **ALL_NO,
+                    "matching": True,
+                    "vulnerable": True,
+                    "physical_harm": True,
+                },  # fmt: skip
+            },
+            items=[
+                *_items(
+                    "worcestershire-cc",
+                    "asc-clients",
+                    ("Client Name", "identifiable"),
+                    ("Address", "identifiable"),
+                    ("Post Code", "identifiable"),
+                    ("Date of Birth", "generalised", "age_band"),
+                    ("Primary Support Reason", "identifiable", None, "health"),
+                    ("Client Status", "identifiable"),
+                    ("NHS Number", "excluded"),
+                ),
+                *_items(
+                    "hw-health-care",
+                    "community-health",
+                    ("patient_forename", "identifiable"),
+                    ("patient_surname", "identifiable"),
+                    ("address_line_1", "identifiable"),
+                    ("postcode", "identifiable"),
+                    ("service", "identifiable", None, "health"),
+                    ("home_oxygen", "identifiable", None, "health"),
+                    ("referral_date", "identifiable"),
+                    ("nhs_number", "excluded"),
+                ),
+                *_items(
+                    "hw-icb",
+                    "over-65-register",
+                    ("forename", "identifiable"),
+                    ("surname", "identifiable"),
+                    ("postcode", "identifiable"),
+                    ("dob", "generalised", "age_band"),
+                    ("lives_alone", "identifiable"),
+                    ("home_oxygen", "identifiable", None, "health"),
+                    ("dementia_register", "identifiable", None, "health"),
+                    ("efi_category", "identifiable", None, "health"),
+                    ("nhs_number", "excluded"),
+                ),
+                *_items(
+                    "mercia-water",
+                    "priority-services-register",
+                    ("title", "identifiable"),
+                    ("first_name", "identifiable"),
+                    ("surname", "identifiable"),
+                    ("address_1", "identifiable"),
+                    ("postcode", "identifiable"),
+                    ("needs_codes", "identifiable", None, "health"),
+                    ("contact_phone", "identifiable"),
+                    ("registered_date", "identifiable"),
+                    ("date_of_birth", "excluded"),
+                ),
+                *_items(
+                    "hw-fire",
+                    "home-fire-safety-visits",
+                    ("uprn", "identifiable"),
+                    ("occupier_name", "identifiable"),
+                    ("address", "identifiable"),
+                    ("postcode", "identifiable"),
+                    ("occupier_dob", "generalised", "age_band"),
+                    ("visit_date", "identifiable"),
+                    ("mobility_issues", "identifiable", None, "health"),
+                    ("hearing_impaired", "identifiable", None, "health"),
+                    ("sight_impaired", "identifiable", None, "health"),
+                    ("cognitive_impairment", "identifiable", None, "health"),
+                    ("uses_oxygen", "identifiable", None, "health"),
+                    ("lives_alone", "identifiable"),
+                    ("smoker", "excluded"),
+                ),
+            ],
+        ),
+        Template(
             key="fire-home-safety",
             title="Home fire safety visit referrals",
             summary="Community health services refer people who use home oxygen or have "

@@ -1,1 +1,1 @@
-"""Incident response: vulnerable households near an incident, break-glass detail, the responder's map."""
+"""Incident response: vulnerable households near an incident, break-glass, a map."""
