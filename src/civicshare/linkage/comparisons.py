@@ -13,11 +13,18 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 
 
-def _names_swapped() -> cll.CustomLevel:
-    # First in both name comparisons, so a swapped pair scores as agreement on both names.
-    return cll.CustomLevel(
+def _names_swapped(counted_here: bool = True) -> cll.CustomLevel:
+    """Both names present but swapped. The evidence is counted once, in the given name
+    comparison; in the surname comparison the level has weight 0 (m = u, fixed), so the
+    independence assumption does not count the same agreement twice."""
+    level = cll.CustomLevel(
         '"given_name_l" = "surname_r" AND "surname_l" = "given_name_r"',
         label_for_charts="given name and surname swapped",
+    )
+    if counted_here:
+        return level
+    return level.configure(
+        m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True
     )
 
 
@@ -105,7 +112,7 @@ def surname() -> cl.CustomComparison:
         output_column_name="surname",
         comparison_levels=[
             _either_null("surname"),
-            _names_swapped(),
+            _names_swapped(counted_here=False),
             cll.ExactMatchLevel("surname", term_frequency_adjustments=True).configure(
                 label_for_charts="surname equal"
             ),
@@ -207,25 +214,47 @@ def uprn() -> cl.CustomComparison:
 
 
 def address() -> cl.CustomComparison:
-    """Same house number and street words, then shared words (tokens, not whole strings)."""
+    """Whole address (spaces ignored), the same house with a few typos, then shared words.
+
+    The house number separates neighbours: the same street at another number is weak evidence,
+    the same number with the street's words (or a few keying errors) is strong.
+    """
+    same_number = cll.CustomLevel('"house_number_l" = "house_number_r"')
     return cl.CustomComparison(
         output_column_name="address",
         comparison_levels=[
             _either_null("address"),
-            cll.ExactMatchLevel("address").configure(label_for_charts="address equal"),
+            cll.ExactMatchLevel("address_compact").configure(
+                label_for_charts="address equal (ignoring spaces)"
+            ),
+            cll.And(same_number, cll.DamerauLevenshteinLevel("address_compact", 3)).configure(
+                label_for_charts="same number, at most three typos"
+            ),
             cll.CustomLevel(
                 '"house_number_l" = "house_number_r" AND "street_l" = "street_r"',
                 label_for_charts="same number, same street words",
             ),
+            cll.And(same_number, cll.ArrayIntersectLevel("address_tokens", 3)).configure(
+                label_for_charts="same number, three or more words shared"
+            ),
+            cll.And(same_number, cll.ArrayIntersectLevel("address_tokens", 2)).configure(
+                label_for_charts="same number, two words shared"
+            ),
             cll.And(
-                cll.CustomLevel('"house_number_l" = "house_number_r"'),
+                cll.CustomLevel('"house_number_l" IS NULL OR "house_number_r" IS NULL'),
                 cll.ArrayIntersectLevel("address_tokens", 2),
-            ).configure(label_for_charts="same number, two or more words shared"),
+            ).configure(label_for_charts="a number missing, two or more words shared"),
+            cll.JaroWinklerLevel("address_compact", 0.9).configure(
+                label_for_charts="Jaro-Winkler >= 0.9 (ignoring spaces)"
+            ),
             cll.ArrayIntersectLevel("address_tokens", 3).configure(
-                label_for_charts="three or more words shared"
+                label_for_charts="another number, three or more words shared"
             ),
             cll.ArrayIntersectLevel("address_tokens", 1).configure(
                 label_for_charts="a word shared"
+            ),
+            cll.JaroWinklerLevel("address_compact", 0.8).configure(
+                label_for_charts="Jaro-Winkler >= 0.8 (ignoring spaces)"
             ),
             cll.ElseLevel(),
         ],

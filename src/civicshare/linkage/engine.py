@@ -90,6 +90,7 @@ STANDARD_COLUMNS = (
     "nhs_valid",
     "other_id",
     "address",
+    "address_compact",
     "address_tokens",
     "house_number",
     "street",
@@ -241,8 +242,10 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
             given_tokens[1] AS first_given,
             CASE WHEN len(given_tokens) > 1 THEN given_tokens[2] END AS second_given
         FROM parts
-    )
+    ),
+    standardised AS (
     SELECT
+        n._row,
         n.source || '|' || n.record_id AS uid,
         n.source,
         n.record_id,
@@ -268,9 +271,11 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         n.other_id,
         nullif(trim(regexp_replace(replace(n.address_clean, ',', ' '), ' +', ' ', 'g')), '')
             AS address,
+        nullif(replace(replace(n.address_clean, ',', ''), ' ', ''), '') AS address_compact,
         nullif(list_distinct(list_transform(
             list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
-                        lambda t: t <> '' AND t <> coalesce(n.pc, '')),
+                        lambda t: t <> '' AND t <> coalesce(n.pc, '')
+                                  AND NOT regexp_matches(t, '^[0-9]+[A-Z]?$')),
             lambda t: coalesce(MAP {{{abbreviations}}}[t], t))), []) AS address_tokens,
         list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
                     lambda t: regexp_matches(t, '^[0-9]+[A-Z]?$'))[1] AS house_number,
@@ -288,7 +293,21 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         {extra_sql.replace('r."', 'n."')}
     FROM named n
     LEFT JOIN nicknames a ON a.name = n.first_given
-    ORDER BY n._row
+    ),
+    word_counts AS (
+        SELECT word, count(*) AS n FROM (SELECT unnest(address_tokens) AS word FROM standardised)
+        GROUP BY word
+    ),
+    common_words AS (
+        SELECT coalesce(list(word), []::VARCHAR[]) AS words FROM word_counts
+        WHERE n > greatest(20, 0.002 * (SELECT count(*) FROM standardised))
+    )
+    -- Words shared by many addresses (STREET, a county, a big town) say little about a person.
+    SELECT s.* EXCLUDE (_row, address_tokens),
+        nullif(list_filter(s.address_tokens, lambda t: NOT list_contains(c.words, t)), [])
+            AS address_tokens
+    FROM standardised s, common_words c
+    ORDER BY s._row
     """
     con = duckdb.connect()
     try:
@@ -416,6 +435,12 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append("l.dob = r.dob AND l.postcode = r.postcode")
     if has("address") and has("postcode"):
         rules.append("l.postcode = r.postcode AND l.house_number = r.house_number")
+    if has("address"):
+        rules.append("l.house_number = r.house_number AND l.street = r.street")
+    if has("address") and has("surname"):
+        rules.append("l.house_number = r.house_number AND l.surname = r.surname")
+    if has("address") and has("given_name"):
+        rules.append("l.house_number = r.house_number AND l.given_name = r.given_name")
     if has("address") and has("date_of_birth"):
         rules.append("l.dob = r.dob AND l.house_number = r.house_number")
     if not rules:
