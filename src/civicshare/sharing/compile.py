@@ -46,6 +46,8 @@ class SnapshotView:
     columns: dict[str, StoredColumn]
     # Parquet of postcode sector -> district (a postcode directory), for "recipient's district".
     sector_districts: str | None = None
+    # Parquet of the person index (snapshot, record_id -> person_key), for the person key.
+    person_index: str | None = None
 
     def by_identifier(self, kind: str) -> StoredColumn | None:
         return next((c for c in self.columns.values() if c.identifier == kind), None)
@@ -113,8 +115,28 @@ def _plain_source(stored: StoredColumn, prepare: dict[str, str]) -> str | None:
     return None
 
 
-def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare) -> str:
+PERSON_KEY = "person_key"
+
+
+def _person_key_sql(view: SnapshotView, stored: StoredColumn) -> str:
+    """The record's person key from the person index, joined on snapshot and record id."""
+    if not view.person_index or not stored.plain:
+        raise CannotExecute("The person index has not linked this dataset yet")
+    index = "'" + view.person_index.replace("'", "''") + "'"
+    ref = "'" + view.ref.replace("'", "''") + "'"
+    return (
+        f"(SELECT i.person_key FROM read_parquet({index}) AS i WHERE i.snapshot = {ref} "
+        f"AND i.record_id = CAST(snapshot.{_quote(stored.plain)} AS VARCHAR))"
+    )
+
+
+def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare, view) -> str:
     treatment = column.treatment
+    if stored.identifier == PERSON_KEY:
+        # Only ever as this agreement's token: the key itself would join across agreements.
+        if treatment != Treatment.pseudonymised:
+            raise CannotExecute(f"{column.column} can be delivered only pseudonymised")
+        return _hmac_sql(_person_key_sql(view, stored))
     if treatment == Treatment.identifiable:
         if stored.plain:
             return _quote(stored.plain)
@@ -212,7 +234,7 @@ def compile_grant(
         stored = view.columns.get(column.column)
         if stored is None:
             raise CannotExecute(f"The snapshot has no column {column.column}")
-        sql = _column_sql(column, stored, today, decrypt, prepare)
+        sql = _column_sql(column, stored, today, decrypt, prepare, view)
         selected.append(f"{sql} AS {_quote(column.column)}")
     where = _scope_sql(grant, view, recipient_district, today, prepare)
     body = f"SELECT {', '.join(selected)} FROM snapshot"

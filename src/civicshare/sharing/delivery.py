@@ -161,6 +161,7 @@ def share(
 
 GENERALISED_AS = {"year": "birth_year", "sector": "postcode_sector"}
 POSTCODE_DIRECTORY = "reference/postcode-sectors.parquet"
+PERSON_INDEX = "person-index/mapping.parquet"  # written by linkage.service.write_mapping
 
 
 def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
@@ -181,11 +182,20 @@ def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
             },
         )
     directory = settings.data_dir / POSTCODE_DIRECTORY
+    # The person key (linkage/service.py): by the contract's record id, or the row number.
+    index = settings.data_dir / PERSON_INDEX
+    record_id = snapshot.contract.record_id
+    if compiler.PERSON_KEY not in columns:
+        plain = (columns[record_id].plain if record_id in columns else None) or "_row"
+        columns[compiler.PERSON_KEY] = compiler.StoredColumn(
+            name=compiler.PERSON_KEY, identifier=compiler.PERSON_KEY, plain=plain
+        )
     return compiler.SnapshotView(
         ref=snapshot.ref,
         files=(str(snapshot.data_path),),
         columns=columns,
         sector_districts=str(directory) if directory.is_file() else None,
+        person_index=str(index) if index.is_file() else None,
     )
 
 
