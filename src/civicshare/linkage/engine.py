@@ -31,6 +31,9 @@ Public functions
         probability (None: every candidate pair). With ``existing`` (canonical records already
         linked) only new-new and new-existing pairs are scored, never existing-existing:
         incremental linking. ``link_only`` scores only pairs from different sources.
+    ``train_and_predict(records, *, seed=1, link_only=False, score_floor=None, ...)``
+        ``train`` and ``predict`` in one pass over the same records: ``(model, pairs)``, the
+        pairs with probability at least ``score_floor``.
     ``cluster(records, pairs, threshold) -> DataFrame``
         ``source, record_id, cluster_id``: connected components of the pairs at or above the
         threshold; every record gets a cluster, singletons included. ``cluster_id`` is the
@@ -522,18 +525,20 @@ def _deterministic_rules(fields: list[str]) -> list[str]:
     return rules
 
 
-def _fit(
+def train_and_predict(
     records: pd.DataFrame,
     *,
-    seed: int,
-    backend: str,
-    spark: Any,
-    link_only: bool,
-    score_floor: float | None,
+    seed: int = 1,
+    backend: str = "duckdb",
+    spark: Any = None,
+    link_only: bool = False,
+    score_floor: float | None = None,
     em_max_pairs: float = 2e6,
     u_max_pairs: float = 2e6,
 ) -> tuple[LinkageModel, pd.DataFrame]:
-    """Train on the records and score them; returns the model and the scored pairs."""
+    """Train on the records and score the same records: the model and its scored pairs.
+
+    File mode and benchmarks use this to score once; ``train`` discards the pairs."""
     from splink import Linker
 
     std = standardise(records)
@@ -589,7 +594,7 @@ def train(
     link_only: bool = False,
 ) -> LinkageModel:
     """Estimate a model on canonical (or standardised) records."""
-    model, _ = _fit(
+    model, _ = train_and_predict(
         records,
         seed=seed,
         backend=backend,
