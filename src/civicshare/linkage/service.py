@@ -1036,7 +1036,10 @@ def waterfall(item: ReviewItem) -> list[dict[str, Any]]:
         running += row["weight"]
         row["cumulative"] = running
         row["percent"] = round(min(abs(row["weight"]) / scale, 1.0) * 100, 1)
-        row["label"] = FIELD_LABELS.get(row["comparison"], row["comparison"].replace("_", " "))
+        name = row["comparison"].removeprefix("tf_adj_")
+        row["label"] = FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+        if row["comparison"].startswith("tf_adj_"):
+            row["label"] += ": how common the value is"
         if row["comparison"] == "prior":
             row["label"] = "Prior (before any comparison)"
     return rows

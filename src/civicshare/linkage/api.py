@@ -1,0 +1,137 @@
+"""The person index over HTTP: runs, status and the clerical review queue (JSON).
+
+For IG leads and admins of the partner that runs the gateway. The queue gives weights and
+record ids, never values; the records side by side are shown only in the browser, audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import current_actor
+from civicshare.accounts.service import Actor
+from civicshare.db import request_session
+from civicshare.linkage import service
+
+router = APIRouter(prefix="/api/index", tags=["person index"])
+
+
+async def reviewer(request: Request, actor: Actor = Depends(current_actor)) -> Actor:
+    if not service.may_review(actor, request.app.state.settings):
+        raise HTTPException(
+            403,
+            "The person index is for IG leads and admins of the partner that runs the gateway, "
+            "acting for it.",
+        )
+    return actor
+
+
+def _error(error: service.LinkageError) -> HTTPException:
+    if isinstance(error, service.NotFound):
+        return HTTPException(404, str(error))
+    if isinstance(error, service.NotAllowed):
+        return HTTPException(403, str(error))
+    return HTTPException(409, str(error))
+
+
+@router.get("/status", summary="People and records in the person index, and what waits")
+def index_status(
+    request: Request,
+    _actor: Actor = Depends(reviewer),
+    session: Session = Depends(request_session),
+) -> dict[str, Any]:
+    state = service.status(session, request.app.state.settings)
+    return jsonable_encoder(
+        {
+            "persons": state.persons,
+            "records": state.records,
+            "open_reviews": state.open_reviews,
+            "model_run": state.model_run,
+            "pending": state.pending,
+            "sources": [
+                {"source": s.source, "snapshot_version": s.snapshot_version,
+                 "records": s.record_count, "run": s.run_id}
+                for s in state.sources
+            ],
+            "last_run": service.run_dict(state.last_run) if state.last_run else None,
+        }
+    )  # fmt: skip
+
+
+@router.get("/runs", summary="Linkage runs, newest first")
+def list_runs(
+    limit: int = Query(50, ge=1, le=500),
+    _actor: Actor = Depends(reviewer),
+    session: Session = Depends(request_session),
+) -> list[dict[str, Any]]:
+    return jsonable_encoder([service.run_dict(r) for r in service.runs(session, limit)])
+
+
+@router.get("/runs/{run_id}", summary="One linkage run with its report")
+def get_run(
+    run_id: int,
+    _actor: Actor = Depends(reviewer),
+    session: Session = Depends(request_session),
+) -> dict[str, Any]:
+    try:
+        found = service.get_run(session, run_id)
+    except service.LinkageError as error:
+        raise _error(error) from None
+    return jsonable_encoder({**service.run_dict(found), "report": found.report})
+
+
+@router.get("/review", summary="The clerical review queue: pairs in the grey zone")
+def review_queue(
+    status: str = Query("open", description="open, accepted, rejected or superseded"),
+    limit: int = Query(200, ge=1, le=1000),
+    _actor: Actor = Depends(reviewer),
+    session: Session = Depends(request_session),
+) -> list[dict[str, Any]]:
+    try:
+        items = service.queue(session, status, limit)
+    except service.LinkageError as error:
+        raise HTTPException(422, str(error)) from None
+    return jsonable_encoder([service.item_dict(i) for i in items])
+
+
+@router.get("/review/{item_id}", summary="One pair: ids, weights and its waterfall")
+def review_item(
+    item_id: int,
+    _actor: Actor = Depends(reviewer),
+    session: Session = Depends(request_session),
+) -> dict[str, Any]:
+    try:
+        return jsonable_encoder(service.item_dict(service.get_item(session, item_id)))
+    except service.LinkageError as error:
+        raise _error(error) from None
+
+
+class Decision(BaseModel):
+    decision: str = Field(pattern="^(accept|reject)$", description="accept or reject")
+    reason: str = Field("", max_length=2000)
+
+
+@router.post("/review/{item_id}", summary="Accept (one person) or reject (never link) a pair")
+def decide(
+    item_id: int,
+    body: Decision,
+    request: Request,
+    actor: Actor = Depends(reviewer),
+    session: Session = Depends(request_session),
+) -> dict[str, Any]:
+    try:
+        item = service.decide(
+            session,
+            request.app.state.settings,
+            actor,
+            item_id,
+            accept=body.decision == "accept",
+            reason=body.reason,
+        )
+    except service.LinkageError as error:
+        raise _error(error) from None
+    return jsonable_encoder(service.item_dict(item))
