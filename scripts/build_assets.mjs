@@ -26,6 +26,13 @@ cpSync(join(govuk, "govuk-frontend.min.js"), join(out, "govuk-frontend.min.js"))
 cpSync(join(web, "js/civicshare.mjs"), join(out, "civicshare.mjs"));
 cpSync(join(web, "images"), join(out, "images"), { recursive: true });
 
+// Leaflet for the incident map, and the incident pages' own script and styles.
+cpSync(join(modules, "leaflet/dist"), join(out, "leaflet"), {
+  recursive: true,
+  filter: (source) => !source.endsWith(".map") && !source.includes("leaflet-src"),
+});
+cpSync(join(web, "static-src/incidents"), join(out, "incidents"), { recursive: true });
+
 const swagger = join(modules, "swagger-ui-dist");
 mkdirSync(join(out, "swagger-ui"), { recursive: true });
 for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) {

@@ -220,6 +220,14 @@ def _polygons_of_geometry(geometry: Any, where: str) -> list:
                 ):
                     raise BadArea(f"{here}[{r}][{i}]", "expected a position [x, y] of two numbers")
                 positions.append((float(position[0]), float(position[1])))
+            if len(positions) < 4:
+                raise BadArea(
+                    f"{here}[{r}]",
+                    f"a ring needs at least 4 positions (the last repeating the first), "
+                    f"it has {len(positions)}",
+                )
+            if positions[0] != positions[-1]:
+                raise BadArea(f"{here}[{r}]", "a ring must end where it starts")
             out_rings.append(positions)
         out.append(out_rings)
     return out

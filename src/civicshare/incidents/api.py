@@ -1,0 +1,322 @@
+"""Incidents over HTTP: open an incident, see the vulnerable households inside it (JSON, CSV or
+GeoJSON), break glass for named detail, close it, read its log; IG leads review break-glass.
+
+Households come from service.households(), which decides and executes per dataset and audits
+each view: there is no other door."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import current_actor
+from civicshare.accounts.service import Actor
+from civicshare.db import request_session
+from civicshare.incidents import service
+from civicshare.incidents.geometry import BadArea
+from civicshare.incidents.models import Incident
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+class AreaIn(BaseModel):
+    easting: float | None = Field(None, description="Centre, British National Grid metres.")
+    northing: float | None = None
+    latitude: float | None = Field(None, description="Centre in WGS84, instead of easting.")
+    longitude: float | None = None
+    radius_m: float | None = Field(None, description="Radius in metres (with a centre).")
+    geojson: Any = Field(
+        None,
+        description="A Polygon, MultiPolygon, Feature or FeatureCollection, WGS84 unless it "
+        'names EPSG:27700 in "crs". A centre given with it is where distances are measured from.',
+    )
+
+
+class IncidentIn(AreaIn):
+    title: str
+    kind: str = Field("other", description=f"One of {', '.join(service.KINDS)}.")
+    agreement: str | None = Field(
+        None, description="Needed when several emergency agreements apply."
+    )
+
+
+class AreaChange(AreaIn):
+    note: str = ""
+
+
+class CloseIn(BaseModel):
+    note: str
+
+
+class BreakGlassIn(BaseModel):
+    reason: str
+    hours: float = service.BREAK_GLASS_HOURS
+
+
+class ReviewIn(BaseModel):
+    outcome: str = Field(..., description="appropriate or inappropriate")
+    comment: str = ""
+
+
+def refused(error: Exception) -> HTTPException:
+    if isinstance(error, BadArea):
+        return HTTPException(422, str(error), headers={"X-Civicshare-Field": error.field})
+    headers = {"X-Civicshare-Field": error.field} if getattr(error, "field", None) else None
+    return HTTPException(getattr(error, "status", 400), str(error), headers=headers)
+
+
+def _area(body: AreaIn):
+    return service.area_from_input(
+        easting=body.easting,
+        northing=body.northing,
+        radius_m=body.radius_m,
+        latitude=body.latitude,
+        longitude=body.longitude,
+        geojson=body.geojson,
+    )
+
+
+def summary(incident: Incident) -> dict[str, Any]:
+    area = service.area_of(incident)
+    return {
+        "reference": incident.reference,
+        "title": incident.title,
+        "kind": incident.kind,
+        "status": incident.status.value,
+        "agreement": incident.agreement,
+        "partner": incident.partner.key,
+        "opened_by": incident.opened_by.person.display_name,
+        "opened_at": incident.opened_at,
+        "closed_at": incident.closed_at,
+        "area": {
+            "kind": area.kind,
+            "origin": {"easting": area.origin[0], "northing": area.origin[1]},
+            "radius_m": area.radius_m,
+            "polygons": incident.polygon,
+        },
+    }
+
+
+def _incident(session, actor, reference) -> Incident:
+    try:
+        return service.get_for(session, actor, reference)
+    except service.IncidentError as error:
+        raise refused(error) from None
+
+
+@router.get("", summary="Incidents your partner may see")
+def list_incidents(
+    actor: Actor = Depends(current_actor), session: Session = Depends(request_session)
+):
+    return jsonable_encoder([summary(i) for i in service.list_for(session, actor)])
+
+
+@router.post("", status_code=201, summary="Open an incident (responders)")
+def open_incident(
+    body: IncidentIn,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    try:
+        incident = service.open_incident(
+            session, actor, title=body.title, kind=body.kind, area=_area(body),
+            agreement=body.agreement,
+        )  # fmt: skip
+    except (BadArea, service.IncidentError) as error:
+        raise refused(error) from None
+    return jsonable_encoder(summary(incident))
+
+
+@router.get("/reviews", summary="Break-glass access to your partner's data, for review (IG leads)")
+def reviews(
+    pending: bool = False,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    try:
+        found = service.review_queue(session, actor, pending_only=pending)
+    except service.IncidentError as error:
+        raise refused(error) from None
+    return jsonable_encoder([review_entry(session, r) for r in found])
+
+
+def review_entry(session, review) -> dict[str, Any]:
+    grant = review.break_glass
+    return {
+        "id": review.id,
+        "incident": grant.incident.reference,
+        "incident_title": grant.incident.title,
+        "who": service.membership_label(session, grant.membership_id),
+        "reason": grant.reason,
+        "opened_at": grant.opened_at,
+        "expires_at": grant.expires_at,
+        "datasets": review.datasets,
+        "records_seen": review.records_seen,
+        "status": review.status.value,
+        "reviewed_by": service.membership_label(session, review.reviewed_by_id)
+        if review.reviewed_by_id
+        else None,
+        "reviewed_at": review.reviewed_at,
+        "comment": review.comment,
+    }
+
+
+@router.post("/reviews/{review_id}", summary="Record the outcome of a break-glass review")
+def review(
+    review_id: int,
+    body: ReviewIn,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    try:
+        found = service.review(session, actor, review_id, body.outcome, body.comment)
+    except service.IncidentError as error:
+        raise refused(error) from None
+    return jsonable_encoder(review_entry(session, found))
+
+
+@router.get("/{reference}", summary="One incident")
+def get_incident(
+    reference: str,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    return jsonable_encoder(summary(_incident(session, actor, reference)))
+
+
+def result_body(result: service.Households) -> dict[str, Any]:
+    return {
+        "incident": result.incident,
+        "agreement": result.agreement,
+        "output_sha256": result.output_sha256,
+        "properties_in_area": result.properties_in_area,
+        "counts": result.counts,
+        "priorities": [
+            {"rank": service.RANK[k], "key": k, "label": label} for k, label in service.CATEGORIES
+        ],
+        "withheld": [w.__dict__ for w in result.withheld],
+        "households": result.households,
+    }
+
+
+@router.get(
+    "/{reference}/households",
+    summary="Vulnerable households inside the incident area (responders)",
+    description="Household level: address, UPRN, distance, priority, needs, which partner said "
+    "so and when it was last verified, and whether the location is the property (uprn) or its "
+    "postcode's centroid. No names. Every call is audited.",
+)
+def households(
+    reference: str,
+    request: Request,
+    format: str = Query("json", pattern="^(json|csv|geojson)$"),
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    try:
+        result = service.households(
+            session, request.app.state.settings, actor, incident, via=f"api-{format}"
+        )
+    except service.IncidentError as error:
+        raise refused(error) from None
+    headers = {"X-Civicshare-Agreement": result.agreement,
+               "X-Civicshare-Output-SHA256": result.output_sha256}  # fmt: skip
+    if format == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="{reference}-households.csv"'
+        return Response(service.export_csv(result), media_type="text/csv; charset=utf-8",
+                        headers=headers)  # fmt: skip
+    if format == "geojson":
+        headers["Content-Disposition"] = f'attachment; filename="{reference}-households.geojson"'
+        return Response(json.dumps(service.export_geojson(result)),
+                        media_type="application/geo+json", headers=headers)  # fmt: skip
+    return JSONResponse(jsonable_encoder(result_body(result)), headers=headers)
+
+
+@router.patch("/{reference}/area", summary="Move or resize the incident area")
+def change_area(
+    reference: str,
+    body: AreaChange,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    try:
+        service.update_area(session, actor, incident, _area(body), body.note)
+    except (BadArea, service.IncidentError) as error:
+        raise refused(error) from None
+    return jsonable_encoder(summary(incident))
+
+
+@router.post("/{reference}/close", summary="Close (stand down) the incident")
+def close(
+    reference: str,
+    body: CloseIn,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    try:
+        service.close_incident(session, actor, incident, body.note)
+    except service.IncidentError as error:
+        raise refused(error) from None
+    return jsonable_encoder(summary(incident))
+
+
+@router.post("/{reference}/break-glass", status_code=201, summary="Break glass: named detail")
+def break_glass(
+    reference: str,
+    body: BreakGlassIn,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    try:
+        grant = service.break_glass(session, actor, incident, body.reason, body.hours)
+    except service.IncidentError as error:
+        raise refused(error) from None
+    return {"id": grant.id, "incident": reference, "reason": grant.reason,
+            "expires_at": grant.expires_at.isoformat()}  # fmt: skip
+
+
+@router.get(
+    "/{reference}/households/{key}/people",
+    summary="Named people at one household (needs break-glass)",
+)
+def people(
+    reference: str,
+    key: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    try:
+        found = service.people_at(session, request.app.state.settings, actor, incident, key)
+    except service.IncidentError as error:
+        raise refused(error) from None
+    grant = found["break_glass"]
+    return jsonable_encoder({
+        "household": found["household"], "people": found["people"],
+        "break_glass": {"id": grant.id, "expires_at": grant.expires_at},
+    })  # fmt: skip
+
+
+@router.get("/{reference}/log", summary="The incident log: who did and saw what")
+def log(
+    reference: str,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    return jsonable_encoder([
+        {"at": e.at, "who": service.membership_label(session, e.membership_id),
+         "action": e.action, "summary": e.summary, "details": e.details}
+        for e in service.events(session, incident)
+    ])  # fmt: skip

@@ -1,0 +1,530 @@
+"""Incidents in the browser: the responder's map and list, break-glass, print and exports, the
+incident log, and the IG leads' review queue. Households come only from service.households()."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from civicshare.accounts.api import current_actor
+from civicshare.accounts.service import Actor
+from civicshare.db import request_session
+from civicshare.incidents import service
+from civicshare.incidents.geometry import BadArea, to_wgs84
+from civicshare.partners.models import Role
+from civicshare.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+TILES_ENV = "CIVICSHARE_MAP_TILES"  # e.g. https://tiles.example.org/{z}/{x}/{y}.png
+ATTRIBUTION_ENV = "CIVICSHARE_MAP_ATTRIBUTION"
+MAX_STREETS = 4000
+
+
+def map_settings() -> dict[str, str]:
+    return {
+        "tiles": os.environ.get(TILES_ENV, ""),
+        "attribution": os.environ.get(ATTRIBUTION_ENV, ""),
+    }
+
+
+def _with_tiles_csp(request: Request, response: Response) -> Response:
+    """When base-map tiles come from another origin, this page's CSP allows its images."""
+    tiles = map_settings()["tiles"]
+    if tiles:
+        parts = urlsplit(tiles)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origin = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+            nonce = getattr(request.state, "csp_nonce", "")
+            response.headers["Content-Security-Policy"] = (
+                f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+                f"img-src 'self' data: {origin}; object-src 'none'; base-uri 'self'; "
+                "frame-ancestors 'none'"
+            )
+    return response
+
+
+def _incident(session, actor, reference):
+    try:
+        return service.get_for(session, actor, reference)
+    except service.IncidentError as error:
+        raise HTTPException(error.status, str(error)) from None
+
+
+@router.get("/incidents")
+def incidents_page(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    return render(
+        request,
+        "incidents/list.html",
+        active_nav="incidents",
+        incidents=service.list_for(session, actor),
+        is_responder=actor.has_role(Role.responder),
+        is_ig_lead=actor.has_role(Role.ig_lead),
+    )
+
+
+def _new_page(request, actor, session, *, errors=None, form=None, status_code=200):
+    response = render(
+        request,
+        "incidents/new.html",
+        status_code=status_code,
+        active_nav="incidents",
+        agreements=service.emergency_agreements_for(session, actor),
+        kinds=service.KINDS,
+        errors=errors or {},
+        form=form or {},
+        map_config=map_settings(),
+    )
+    return _with_tiles_csp(request, response)
+
+
+@router.get("/incidents/new")
+def new_incident_page(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    if not actor.has_role(Role.responder):
+        raise HTTPException(403, "Only responders open incidents.")
+    return _new_page(request, actor, session)
+
+
+def _number(form, name, errors) -> float | None:
+    value = str(form.get(name, "") or "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        errors[name] = f"Enter {name.replace('_', ' ')} as a number"
+        return None
+
+
+async def _area_from_form(form, errors):
+    upload = form.get("geojson_file")
+    geojson = str(form.get("geojson", "") or "").strip()
+    if upload is not None and hasattr(upload, "read"):
+        content = await upload.read()
+        if content:
+            geojson = content.decode("utf-8", errors="replace")
+    values = {
+        name: _number(form, name, errors)
+        for name in ("latitude", "longitude", "easting", "northing", "radius_m")
+    }
+    if errors:
+        return None
+    try:
+        return service.area_from_input(geojson=geojson or None, **values)
+    except BadArea as error:
+        field = error.field.split(".")[0].split("[")[0]
+        target = field if field in values else ("geojson" if geojson else "latitude")
+        if field in ("centre", "origin"):
+            target = "latitude"
+        errors[target] = str(error)
+        return None
+
+
+@router.post("/incidents/new")
+async def open_incident(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    form = await request.form()
+    errors: dict[str, str] = {}
+    area = await _area_from_form(form, errors)
+    shown = {k: v for k, v in form.items() if isinstance(v, str)}
+    if area is None:
+        return _new_page(request, actor, session, errors=errors, form=shown, status_code=400)
+    try:
+        incident = service.open_incident(
+            session,
+            actor,
+            title=str(form.get("title", "")),
+            kind=str(form.get("kind", "")),
+            area=area,
+            agreement=str(form.get("agreement", "")) or None,
+        )
+    except service.IncidentError as error:
+        errors[error.field or "title"] = str(error)
+        return _new_page(
+            request, actor, session, errors=errors, form=shown, status_code=error.status
+        )
+    return RedirectResponse(f"/incidents/{incident.reference}", status_code=303)
+
+
+def _map_data(incident, result: service.Households | None) -> dict:
+    area = service.area_of(incident)
+    data = {
+        "reference": incident.reference,
+        "area": area.to_wgs84_geojson(),
+        "priorities": [
+            {"rank": service.RANK[k], "key": k, "label": label, "short": service.SHORT[k]}
+            for k, label in service.CATEGORIES
+        ],
+        "households": [],
+        "map": map_settings(),
+    }
+    if result is not None:
+        data["households"] = [
+            {
+                "key": h["key"],
+                "lat": h["lat"],
+                "lon": h["lon"],
+                "priority": h["priority"],
+                "priority_key": h["priority_key"],
+                "address": h["address"],
+                "distance_m": h["distance_m"],
+                "needs": [service.SHORT[n] for n in h["needs"]],
+                "precision": h["precision"],
+            }
+            for h in result.households
+        ]
+    return data
+
+
+@router.get("/incidents/reviews")
+def reviews_page(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    return _reviews_page(request, actor, session)
+
+
+def _reviews_page(request, actor, session, *, errors=None, status_code=200):
+    try:
+        found = service.review_queue(session, actor)
+    except service.IncidentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    from civicshare.incidents.api import review_entry
+
+    return render(
+        request,
+        "incidents/reviews.html",
+        status_code=status_code,
+        active_nav="incidents",
+        reviews=[review_entry(session, r) for r in found],
+        errors=errors or {},
+    )
+
+
+@router.post("/incidents/reviews/{review_id}")
+async def record_review(
+    review_id: int,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    form = await request.form()
+    try:
+        service.review(
+            session, actor, review_id, str(form.get("outcome", "")), str(form.get("comment", ""))
+        )
+    except service.IncidentError as error:
+        field = f"{error.field or 'outcome'}-{review_id}"
+        return _reviews_page(
+            request, actor, session, errors={field: str(error)}, status_code=error.status
+        )
+    return RedirectResponse("/incidents/reviews", status_code=303)
+
+
+@router.get("/incidents/reference/districts.geojson")
+def districts(
+    request: Request,
+    actor: Actor = Depends(current_actor),
+):
+    return JSONResponse(
+        _districts(str(service.reference_path(request.app.state.settings, service.DISTRICTS)))
+    )
+
+
+@lru_cache(maxsize=2)
+def _districts(path: str) -> dict:
+    import shapely
+
+    if not Path(path).is_file():
+        return {"type": "FeatureCollection", "features": []}
+    table = pq.read_table(path, columns=["district", "name", "wkt"]).to_pylist()
+    features = []
+    for row in table:
+        shape = shapely.simplify(shapely.from_wkt(row["wkt"]), 20)
+        coords = shapely.get_coordinates(shape)
+        lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
+        shape = shapely.set_coordinates(shape, np.column_stack([lons, lats]))
+        features.append({
+            "type": "Feature",
+            "properties": {"district": row["district"], "name": row["name"]},
+            "geometry": json.loads(shapely.to_geojson(shape)),
+        })  # fmt: skip
+    return {"type": "FeatureCollection", "features": features}
+
+
+@lru_cache(maxsize=2)
+def _streets(path: str, mtime: float):
+    import shapely
+
+    table = pq.read_table(path, columns=["street_name", "wkt"])
+    shapes = shapely.from_wkt(table.column("wkt").to_numpy(zero_copy_only=False))
+    bounds = shapely.bounds(shapes)
+    return table.column("street_name").to_pylist(), shapes, bounds
+
+
+@router.get("/incidents/reference/streets.geojson")
+def streets(
+    request: Request,
+    bbox: str = Query(..., description="west,south,east,north in WGS84"),
+    actor: Actor = Depends(current_actor),
+):
+    import shapely
+
+    from civicshare.incidents.geometry import to_bng
+
+    try:
+        west, south, east, north = (float(v) for v in bbox.split(","))
+    except ValueError:
+        raise HTTPException(422, "bbox: give west,south,east,north as four numbers") from None
+    path = service.reference_path(request.app.state.settings, service.STREETS)
+    if not path.is_file():
+        return JSONResponse({"type": "FeatureCollection", "features": []})
+    names, shapes, bounds = _streets(str(path), path.stat().st_mtime)
+    (x0, x1), (y0, y1) = to_bng([west, east], [south, north])
+    hits = np.flatnonzero(
+        (bounds[:, 2] >= min(x0, x1)) & (bounds[:, 0] <= max(x0, x1))
+        & (bounds[:, 3] >= min(y0, y1)) & (bounds[:, 1] <= max(y0, y1))
+    )[:MAX_STREETS]  # fmt: skip
+    features = []
+    for i in hits:
+        coords = shapely.get_coordinates(shapes[i])
+        lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
+        line = [[round(a, 6), round(b, 6)] for a, b in zip(lons, lats, strict=True)]
+        features.append({
+            "type": "Feature", "properties": {"name": names[i]},
+            "geometry": {"type": "LineString", "coordinates": line},
+        })  # fmt: skip
+    return JSONResponse({"type": "FeatureCollection", "features": features})
+
+
+@router.get("/incidents/{reference}")
+def incident_page(
+    reference: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    return _incident_page(request, actor, session, reference)
+
+
+def _incident_page(request, actor, session, reference, *, errors=None, form=None, status_code=200):
+    incident = _incident(session, actor, reference)
+    result, problem = None, None
+    responder = actor.has_role(Role.responder)
+    if responder and incident.status.value == "open":
+        try:
+            result = service.households(
+                session, request.app.state.settings, actor, incident, via="web"
+            )
+        except service.IncidentError as error:
+            problem = str(error)
+    grant = service.active_break_glass(session, actor, incident) if responder else None
+    response = render(
+        request,
+        "incidents/show.html",
+        status_code=status_code,
+        active_nav="incidents",
+        incident=incident,
+        area=service.area_of(incident),
+        result=result,
+        problem=problem,
+        responder=responder,
+        grant=grant,
+        labels=service.LABEL,
+        short=service.SHORT,
+        map_data=_map_data(incident, result),
+        errors=errors or {},
+        form=form or {},
+        opened_by=service.membership_label(session, incident.opened_by_id),
+    )
+    return _with_tiles_csp(request, response)
+
+
+@router.get("/incidents/{reference}/print")
+def print_page(
+    reference: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    try:
+        result = service.households(
+            session, request.app.state.settings, actor, incident, via="print"
+        )
+    except service.IncidentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    return render(
+        request,
+        "incidents/print.html",
+        active_nav="incidents",
+        incident=incident,
+        result=result,
+        labels=service.LABEL,
+    )
+
+
+@router.get("/incidents/{reference}/households.{fmt}")
+def export(
+    reference: str,
+    fmt: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    if fmt not in ("csv", "geojson"):
+        raise HTTPException(404, "Exports are households.csv or households.geojson.")
+    incident = _incident(session, actor, reference)
+    try:
+        result = service.households(
+            session, request.app.state.settings, actor, incident, via=f"web-{fmt}"
+        )
+    except service.IncidentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    service.record_export(session, actor, incident, result, fmt)
+    disposition = {"Content-Disposition": f'attachment; filename="{reference}-households.{fmt}"'}
+    if fmt == "csv":
+        return Response(
+            service.export_csv(result), media_type="text/csv; charset=utf-8", headers=disposition
+        )
+    return Response(
+        json.dumps(service.export_geojson(result)),
+        media_type="application/geo+json",
+        headers=disposition,
+    )
+
+
+@router.post("/incidents/{reference}/break-glass")
+async def break_glass(
+    reference: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    form = await request.form()
+    incident = _incident(session, actor, reference)
+    hours = service.BREAK_GLASS_HOURS
+    with contextlib.suppress(ValueError):
+        hours = float(str(form.get("hours") or hours))
+    try:
+        service.break_glass(session, actor, incident, str(form.get("reason", "")), hours)
+    except service.IncidentError as error:
+        field = "reason" if error.field in (None, "reason") else error.field
+        return _incident_page(
+            request, actor, session, reference,
+            errors={field: str(error)}, form=dict(form), status_code=error.status,
+        )  # fmt: skip
+    target = str(form.get("next", "")) or f"/incidents/{reference}"
+    if not target.startswith(f"/incidents/{reference}"):
+        target = f"/incidents/{reference}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/incidents/{reference}/households/{key}")
+def household_page(
+    reference: str,
+    key: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    if service.active_break_glass(session, actor, incident) is None:
+        return RedirectResponse(
+            f"/incidents/{reference}?break_glass_for={key}#break-glass", status_code=303
+        )
+    try:
+        found = service.people_at(session, request.app.state.settings, actor, incident, key)
+    except service.IncidentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    return render(
+        request,
+        "incidents/household.html",
+        active_nav="incidents",
+        incident=incident,
+        household=found["household"],
+        people=found["people"],
+        grant=found["break_glass"],
+    )
+
+
+@router.post("/incidents/{reference}/area")
+async def change_area(
+    reference: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    form = await request.form()
+    incident = _incident(session, actor, reference)
+    errors: dict[str, str] = {}
+    area = await _area_from_form(form, errors)
+    if area is not None:
+        try:
+            service.update_area(session, actor, incident, area, str(form.get("note", "")))
+        except service.IncidentError as error:
+            errors[error.field or "radius_m"] = str(error)
+    if errors:
+        shown = {k: v for k, v in form.items() if isinstance(v, str)}
+        return _incident_page(
+            request, actor, session, reference, errors=errors, form=shown, status_code=400
+        )
+    return RedirectResponse(f"/incidents/{reference}", status_code=303)
+
+
+@router.post("/incidents/{reference}/close")
+async def close(
+    reference: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    form = await request.form()
+    incident = _incident(session, actor, reference)
+    try:
+        service.close_incident(session, actor, incident, str(form.get("note", "")))
+    except service.IncidentError as error:
+        return _incident_page(
+            request, actor, session, reference,
+            errors={"note": str(error)}, form=dict(form), status_code=error.status,
+        )  # fmt: skip
+    return RedirectResponse(f"/incidents/{reference}/log", status_code=303)
+
+
+@router.get("/incidents/{reference}/log")
+def log_page(
+    reference: str,
+    request: Request,
+    actor: Actor = Depends(current_actor),
+    session: Session = Depends(request_session),
+):
+    incident = _incident(session, actor, reference)
+    entries = [
+        {"at": e.at, "who": service.membership_label(session, e.membership_id), "action": e.action,
+         "summary": e.summary}
+        for e in service.events(session, incident)
+    ]  # fmt: skip
+    return render(
+        request, "incidents/log.html", active_nav="incidents", incident=incident, entries=entries
+    )
