@@ -24,6 +24,8 @@ from civicshare.config import Settings, get_settings
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import ingest as datasets_ingest
 from civicshare.datasets import pages as datasets_pages
+from civicshare.incidents import api as incidents_api
+from civicshare.incidents import pages as incidents_pages
 from civicshare.linkage import api as linkage_api
 from civicshare.linkage import pages as linkage_pages
 from civicshare.partners import api as partners_api
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets_pages.router)
     app.include_router(sharing_api.router)
     app.include_router(sharing_pages.router)
+    app.include_router(incidents_api.router)
+    app.include_router(incidents_pages.router)
     app.include_router(linkage_api.router)
     app.include_router(linkage_pages.router)
 
