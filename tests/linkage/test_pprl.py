@@ -210,12 +210,16 @@ def test_dice_above_keeps_exactly_the_pairs_at_or_above_the_threshold():
     assert set(zip(i.tolist(), j.tolist(), strict=True)) == expected
 
 
-@pytest.mark.parametrize("large_block_pairs", [1 << 18, 4])
+@pytest.mark.parametrize(
+    ("large_block_pairs", "pairs_per_chunk"), [(1 << 18, 1 << 22), (4, 1 << 22), (1 << 18, 50)]
+)
 def test_blocked_comparison_equals_brute_force_over_pairs_sharing_a_key(
-    monkeypatch, large_block_pairs
+    monkeypatch, large_block_pairs, pairs_per_chunk
 ):
-    # Both paths: gathered small blocks, and blocks large enough for the matrix product.
+    # Every path: gathered small blocks (in one chunk or many), and blocks large enough for
+    # the matrix product.
     monkeypatch.setattr(pprl, "LARGE_BLOCK_PAIRS", large_block_pairs)
+    monkeypatch.setattr(pprl, "PAIRS_PER_CHUNK", pairs_per_chunk)
     ids, values = people(150, seed=1)
     ids_b, values_b = people(120, seed=2)
     a, b = encode(values, ids), encode(values_b, ids_b)

@@ -773,20 +773,30 @@ def dice_above(
     all cores, exact: counts up to 2^24 are exact in float32); it beats popcounting packed
     words in numpy, which must make a full pass over the tile per operation.
     """
-    count_a, count_b = popcounts(a).astype(np.float32), popcounts(b).astype(np.float32)
+    count_a, count_b = popcounts(a), popcounts(b)
+    half = np.float32(threshold / 2)
+    half_a, half_b = count_a.astype(np.float32) * half, count_b.astype(np.float32) * half
     found_i, found_j, found_s = [], [], []
     for j0 in range(0, len(b), tile_b):
         bt = unpack(b[j0 : j0 + tile_b], np.float32)
-        cb = count_b[j0 : j0 + tile_b]
         for i0 in range(0, len(a), tile_a):
             common = unpack(a[i0 : i0 + tile_a], np.float32) @ bt.T
-            total = count_a[i0 : i0 + tile_a, None] + cb[None, :]
-            # 2|a&b| >= t (|a|+|b|), without dividing every pair.
-            ii, jj = np.nonzero(2 * common >= threshold * total - 1e-4)
-            if len(ii):
-                found_i.append(ii + i0)
-                found_j.append(jj + j0)
-                found_s.append(2 * common[ii, jj] / np.maximum(total[ii, jj], 1))
+            # Dice >= t  <=>  |a&b| - t/2 |a| - t/2 |b| >= 0: one pass to form the margin, one
+            # for each row's best; only rows with a pair above go through nonzero. The slack
+            # covers float32 rounding; the exact test is on the counts below.
+            margin = np.add.outer(half_a[i0 : i0 + tile_a], half_b[j0 : j0 + tile_b])
+            np.subtract(common, margin, out=margin)
+            rows = np.flatnonzero(margin.max(axis=1) >= -0.01)
+            if not len(rows):
+                continue
+            ii, jj = np.nonzero(margin[rows] >= -0.01)
+            ii, jj = rows[ii] + i0, jj + j0
+            total = count_a[ii] + count_b[jj]
+            score = 2.0 * common[ii - i0, jj - j0].astype(np.float64) / np.maximum(total, 1)
+            keep = score >= threshold - 1e-12
+            found_i.append(ii[keep])
+            found_j.append(jj[keep])
+            found_s.append(score[keep])
     if not found_i:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0, dtype=np.float64)
@@ -799,6 +809,7 @@ def dice_above(
 
 # Blocks with more pairs than this go to the matrix-product path; smaller ones are gathered.
 LARGE_BLOCK_PAIRS = 1 << 18
+PAIRS_PER_CHUNK = 1 << 22
 
 
 @dataclass
@@ -837,10 +848,15 @@ def _pairs_in_blocks(code_a: np.ndarray, code_b: np.ndarray, size: int, rows_a: 
 
 
 def dice_of_pairs(
-    a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 1 << 16
+    a: np.ndarray,
+    b: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
+    chunk: int = 1 << 16,
 ) -> np.ndarray:
     """Dice of the listed pairs (rows i of a with rows j of b), popcounting packed words."""
-    count_a, count_b = popcounts(a), popcounts(b)
+    count_a, count_b = counts if counts is not None else (popcounts(a), popcounts(b))
     out = np.empty(len(i), dtype=np.float64)
     for s in range(0, len(i), chunk):
         ii, jj = i[s : s + chunk], j[s : s + chunk]
@@ -854,18 +870,18 @@ def compare(a: Encodings, b: Encodings, threshold: float, blocking: str = "keys"
     """Pairs at or above the threshold: within shared blocking keys, or all pairs (`none`).
 
     A pair is compared if the two records share any blocking key (the union of the keys, so
-    an error in one field does not lose the pair). Small blocks are gathered into one list
-    of pairs, de-duplicated across keys and compared word by word; large blocks are compared
-    by matrix product, tile by tile.
+    an error in one field does not lose the pair). Per key, small blocks are gathered into
+    one list of pairs compared word by word; large blocks are compared by matrix product,
+    tile by tile. `comparisons` counts a pair once per key it shares.
     """
     if blocking == "none" or not a.scheme.blocking:
         i, j, s = dice_above(a.packed, b.packed, threshold)
         return Candidates(i, j, s, len(a) * len(b))
     if blocking != "keys":
         raise PprlError(f"blocking must be `keys` or `none`, got {blocking!r}")
-    small_i, small_j = [], []
-    large_i, large_j, large_s = [], [], []
+    found_i, found_j, found_s = [], [], []
     comparisons = 0
+    counts = popcounts(a.packed), popcounts(b.packed)
     for spec in a.scheme.blocking:
         code_a, code_b, size = _block_codes(a.blocks[spec.name], b.blocks[spec.name])
         count_a = np.bincount(code_a[code_a >= 0], minlength=size)
@@ -877,26 +893,29 @@ def compare(a: Encodings, b: Encodings, threshold: float, blocking: str = "keys"
             rows_b = np.flatnonzero(code_b == code)
             comparisons += len(rows_a) * len(rows_b)
             i, j, s = dice_above(a.packed[rows_a], b.packed[rows_b], threshold)
-            large_i.append(rows_a[i])
-            large_j.append(rows_b[j])
-            large_s.append(s)
+            found_i.append(rows_a[i])
+            found_j.append(rows_b[j])
+            found_s.append(s)
         in_small = (code_a >= 0) & (block_pairs[np.maximum(code_a, 0)] <= LARGE_BLOCK_PAIRS)
-        i, j = _pairs_in_blocks(code_a, code_b, size, np.flatnonzero(in_small))
-        small_i.append(i)
-        small_j.append(j)
-    i = np.concatenate(small_i) if small_i else np.empty(0, np.int64)
-    j = np.concatenate(small_j) if small_j else np.empty(0, np.int64)
-    # A pair sharing several blocking keys is compared once.
-    pair_ids = np.unique(i * len(b) + j)
-    i, j = pair_ids // len(b), pair_ids % len(b)
-    comparisons += len(i)
-    s = dice_of_pairs(a.packed, b.packed, i, j)
-    keep = s >= threshold - 1e-9
-    i, j, s = (
-        np.concatenate([i[keep], *large_i]),
-        np.concatenate([j[keep], *large_j]),
-        np.concatenate([s[keep], *large_s]),
-    )
+        rows = np.flatnonzero(in_small)
+        # A few million pairs at a time, so memory stays bounded on large files.
+        reach = np.cumsum(count_b[code_a[rows]])
+        cuts = np.searchsorted(reach, np.arange(PAIRS_PER_CHUNK, reach[-1] if len(reach) else 0,
+                                                PAIRS_PER_CHUNK))  # fmt: skip
+        for chunk in np.split(rows, cuts):
+            i, j = _pairs_in_blocks(code_a, code_b, size, chunk)
+            comparisons += len(i)
+            s = dice_of_pairs(a.packed, b.packed, i, j, counts)
+            keep = s >= threshold - 1e-12
+            found_i.append(i[keep])
+            found_j.append(j[keep])
+            found_s.append(s[keep])
+    if not found_i:
+        empty = np.empty(0, dtype=np.int64)
+        return Candidates(empty, empty, np.empty(0), comparisons)
+    i, j, s = np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_s)
+    # A pair sharing several blocking keys was compared once per key (cheaper than removing
+    # repeats from every candidate pair first): keep it once.
     pair_ids, first = np.unique(i * len(b) + j, return_index=True)
     return Candidates(i[first], j[first], s[first], comparisons)
 
