@@ -13,7 +13,7 @@ from rich.table import Table
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
-from civicshare.incidents import service
+from civicshare.incidents import reference, service
 from civicshare.incidents.geometry import BadArea
 from civicshare.partners.models import Membership
 
@@ -192,7 +192,7 @@ def install_reference(
     """Install the address gazetteer, districts and streets that incidents use (operators)."""
     settings = get_settings()
     try:
-        copied = service.install_reference(settings, geography)
+        copied = reference.install_reference(settings, geography)
     except service.IncidentError as error:
         _fail(error)
     for path in copied:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -19,7 +16,7 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.db import request_session
-from civicshare.incidents import service
+from civicshare.incidents import reference, service
 from civicshare.incidents.geometry import BadArea, to_wgs84
 from civicshare.partners.models import Role
 from civicshare.web.templating import render
@@ -243,24 +240,22 @@ async def record_review(
 
 
 @router.get("/incidents/reference/districts.geojson")
-def districts(
-    request: Request,
-    actor: Actor = Depends(current_actor),
-):
-    return JSONResponse(
-        _districts(str(service.reference_path(request.app.state.settings, service.DISTRICTS)))
-    )
+def districts(request: Request, actor: Actor = Depends(current_actor)):
+    return JSONResponse(_districts_geojson(request.app.state.settings))
 
 
-@lru_cache(maxsize=2)
-def _districts(path: str) -> dict:
+_district_features: dict[int, dict] = {}
+
+
+def _districts_geojson(settings) -> dict:
     import shapely
 
-    if not Path(path).is_file():
-        return {"type": "FeatureCollection", "features": []}
-    table = pq.read_table(path, columns=["district", "name", "wkt"]).to_pylist()
+    rows = reference.districts(settings)
+    cached = _district_features.get(id(rows))
+    if cached is not None:
+        return cached
     features = []
-    for row in table:
+    for row in rows:
         shape = shapely.simplify(shapely.from_wkt(row["wkt"]), 20)
         coords = shapely.get_coordinates(shape)
         lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
@@ -270,17 +265,10 @@ def _districts(path: str) -> dict:
             "properties": {"district": row["district"], "name": row["name"]},
             "geometry": json.loads(shapely.to_geojson(shape)),
         })  # fmt: skip
-    return {"type": "FeatureCollection", "features": features}
-
-
-@lru_cache(maxsize=2)
-def _streets(path: str, mtime: float):
-    import shapely
-
-    table = pq.read_table(path, columns=["street_name", "wkt"])
-    shapes = shapely.from_wkt(table.column("wkt").to_numpy(zero_copy_only=False))
-    bounds = shapely.bounds(shapes)
-    return table.column("street_name").to_pylist(), shapes, bounds
+    result = {"type": "FeatureCollection", "features": features}
+    _district_features.clear()
+    _district_features[id(rows)] = result
+    return result
 
 
 @router.get("/incidents/reference/streets.geojson")
@@ -297,10 +285,10 @@ def streets(
         west, south, east, north = (float(v) for v in bbox.split(","))
     except ValueError:
         raise HTTPException(422, "bbox: give west,south,east,north as four numbers") from None
-    path = service.reference_path(request.app.state.settings, service.STREETS)
-    if not path.is_file():
+    found = reference.streets(request.app.state.settings)
+    if found is None:
         return JSONResponse({"type": "FeatureCollection", "features": []})
-    names, shapes, bounds = _streets(str(path), path.stat().st_mtime)
+    names, shapes, bounds = found
     (x0, x1), (y0, y1) = to_bng([west, east], [south, north])
     hits = np.flatnonzero(
         (bounds[:, 2] >= min(x0, x1)) & (bounds[:, 0] <= max(x0, x1))

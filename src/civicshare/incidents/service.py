@@ -31,11 +31,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -53,6 +51,12 @@ from civicshare.incidents.models import (
     IncidentStatus,
     ReviewStatus,
 )
+from civicshare.incidents.reference import (
+    Gazetteer,
+    IncidentError,
+    gazetteer,
+    norm_postcode,
+)
 from civicshare.partners import service as partners
 from civicshare.partners.models import Membership, Role
 from civicshare.sharing import delivery
@@ -62,10 +66,6 @@ BREAK_GLASS_HOURS = 12
 MAX_BREAK_GLASS_HOURS = 72
 MIN_REASON = 10
 KINDS = ("fire", "flood", "gas", "chemical", "power", "other")
-REFERENCE_DIR = "reference"
-PROPERTIES = "properties.parquet"
-DISTRICTS = "districts.parquet"
-STREETS = "streets.parquet"
 
 # -- priority ------------------------------------------------------------------------------
 
@@ -90,15 +90,6 @@ SHORT = {
     "care": "Care",
     "other": "Other",
 }
-
-
-class IncidentError(Exception):
-    """Refused, with the reason a person can act on. `field` names the input at fault."""
-
-    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.field = field
-        self.status = status
 
 
 def _truthy(value: Any) -> bool:
@@ -255,110 +246,6 @@ READERS: dict[str, Reader] = {
 }
 
 
-# -- the address gazetteer (reference data: properties, no people) ---------------------------
-
-
-def _norm(text: Any) -> str:
-    return re.sub(r"[^A-Z0-9]+", " ", str(text or "").upper()).strip()
-
-
-def _norm_postcode(text: Any) -> str:
-    return re.sub(r"\s+", "", str(text or "").upper())
-
-
-class Gazetteer:
-    """Properties by UPRN with their location, an index of address -> property, postcode
-    centroids, and a k-d tree over every property."""
-
-    def __init__(self, path: Path) -> None:
-        table = pq.read_table(
-            path,
-            columns=["uprn", "address_line_1", "postcode", "easting", "northing"],
-        )
-        self.uprn = table.column("uprn").to_numpy().astype(np.int64)
-        self.index = PointIndex(
-            table.column("easting").to_numpy(), table.column("northing").to_numpy()
-        )
-        self.address = table.column("address_line_1").to_pylist()
-        self.postcode = table.column("postcode").to_pylist()
-        self._order = np.argsort(self.uprn, kind="stable")
-        self._sorted = self.uprn[self._order]
-        self.by_address: dict[tuple[str, str], int] = {}
-        sums: dict[str, list[float]] = {}
-        x, y = self.index.x, self.index.y
-        for i, (line, postcode) in enumerate(zip(self.address, self.postcode, strict=True)):
-            pc = _norm_postcode(postcode)
-            self.by_address.setdefault((_norm(line), pc), i)
-            s = sums.setdefault(pc, [0.0, 0.0, 0])
-            s[0] += x[i]
-            s[1] += y[i]
-            s[2] += 1
-        self.centroids = {pc: (s[0] / s[2], s[1] / s[2]) for pc, s in sums.items()}
-
-    def __len__(self) -> int:
-        return len(self.uprn)
-
-    def find_uprn(self, uprn: Any) -> int | None:
-        try:
-            value = int(str(uprn).strip())
-        except (TypeError, ValueError):
-            return None
-        at = int(np.searchsorted(self._sorted, value))
-        if at < len(self._sorted) and self._sorted[at] == value:
-            return int(self._order[at])
-        return None
-
-    def find_address(self, line: Any, postcode: Any) -> int | None:
-        first = str(line or "").split(",")[0]
-        return self.by_address.get((_norm(first), _norm_postcode(postcode)))
-
-
-_cache_lock = threading.Lock()
-_gazetteers: dict[tuple[str, float], Gazetteer] = {}
-
-
-def reference_path(settings: Settings, name: str) -> Path:
-    return settings.data_dir / REFERENCE_DIR / name
-
-
-def gazetteer(settings: Settings) -> Gazetteer:
-    path = reference_path(settings, PROPERTIES)
-    if not path.is_file():
-        raise IncidentError(
-            "The gateway has no address gazetteer yet: install the properties file with "
-            "`civicshare incidents install-reference DIR`.",
-            status=503,
-        )
-    key = (str(path), path.stat().st_mtime)
-    with _cache_lock:
-        found = _gazetteers.get(key)
-        if found is None:
-            found = Gazetteer(path)
-            _gazetteers.clear()
-            _gazetteers[key] = found
-        return found
-
-
-def install_reference(settings: Settings, geography_dir: Path) -> list[Path]:
-    """Copy the address gazetteer, districts and streets (public-style reference data: no
-    people) into the data directory, where incidents read them."""
-    import shutil
-
-    target = settings.data_dir / REFERENCE_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for name in (PROPERTIES, DISTRICTS, STREETS):
-        source = Path(geography_dir) / name
-        if not source.is_file():
-            raise IncidentError(f"{source} is missing: expected the synthetic county's {name}")
-        destination = target / name
-        staging = destination.with_suffix(".partial")
-        shutil.copyfile(source, staging)
-        staging.replace(destination)
-        copied.append(destination)
-    return copied
-
-
 # -- drawing records through decide -> execute -----------------------------------------------
 
 
@@ -403,15 +290,15 @@ class Layer:
     index: PointIndex = field(repr=False, default=None)
 
 
+_lock = threading.Lock()
 _executed: dict[tuple, Located] = {}
 _layers: dict[tuple, Layer] = {}
 
 
 def clear_caches() -> None:
-    with _cache_lock:
+    with _lock:
         _executed.clear()
         _layers.clear()
-        _gazetteers.clear()
 
 
 def _grant_key(grant, snapshot_version: int) -> tuple:
@@ -449,7 +336,7 @@ def _locate(table, reader: Reader, gaz: Gazetteer) -> tuple[list, list, list, li
             precision.append("uprn")
         else:
             centre = (
-                gaz.centroids.get(_norm_postcode(row.get(reader.postcode)))
+                gaz.centroids.get(norm_postcode(row.get(reader.postcode)))
                 if reader.postcode
                 else None
             )
@@ -508,7 +395,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             )
             continue
         key = _grant_key(decision.grant, snapshot.version)
-        with _cache_lock:
+        with _lock:
             located = _executed.get(key)
         if located is None:
             try:
@@ -544,12 +431,12 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                 verified=verified,
                 output_sha256=delivered.output_sha256,
             )
-            with _cache_lock:
+            with _lock:
                 _executed[key] = located
         sources.append(located)
         keys.append(key)
     layer_key = (tuple(keys), len(gaz))
-    with _cache_lock:
+    with _lock:
         layer = _layers.get(layer_key)
     if layer is None:
         x = np.concatenate([s.x for s in sources]) if sources else np.zeros(0)
@@ -565,7 +452,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             else np.zeros(0, dtype=np.int64)
         )
         layer = Layer(sources, [], x, y, source_of, row_of, PointIndex(x, y))
-        with _cache_lock:
+        with _lock:
             _layers[layer_key] = layer
     return Layer(
         layer.sources, withheld, layer.x, layer.y, layer.source_of, layer.row_of, layer.index
@@ -805,7 +692,7 @@ def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
         if uprn is not None:
             key = str(uprn)
         else:
-            key = "postcode:" + _norm_postcode(
+            key = "postcode:" + norm_postcode(
                 source.rows[row].get(READERS[source.dataset].postcode)
             )
         house = groups.get(key)
@@ -1122,8 +1009,7 @@ def people_at(
         here = (
             str(uprn)
             if uprn is not None
-            else "postcode:"
-            + _norm_postcode(source.rows[row].get(READERS[source.dataset].postcode))
+            else "postcode:" + norm_postcode(source.rows[row].get(READERS[source.dataset].postcode))
         )
         if here != key:
             continue
