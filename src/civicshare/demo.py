@@ -17,6 +17,7 @@ from civicshare.agreements.demo import seed_demo_agreements
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from civicshare.incidents.demo import seed_incident_response
+from civicshare.linkage import service as linkage
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 from civicshare.sharing.delivery import build_postcode_directory
@@ -127,6 +128,7 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
         build_postcode_directory(
             county_dir(settings) / "geography" / "properties.parquet", settings.data_dir
         )
+        linkage.index_demo(settings, engine, console)
     finally:
         engine.dispose()
     return DemoSummary(*summary, generated=generated)

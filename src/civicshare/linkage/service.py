@@ -65,9 +65,8 @@ from civicshare.partners.models import PartnerStatus, Role
 
 PURPOSE = (
     "Maintain the partnership's person index: link records about the same resident across "
-    "partners' datasets so that each has a stable pseudonymous person key, shared only where an "
-    "agreement lists the person key."
-)
+    "datasets and give each a stable pseudonymous person key."
+)  # at most 200 characters: the audit log's purpose column
 REVIEW_PURPOSE = "Clerical review of a pair of records the person index could not decide."
 # The internal grant's name in audit records; it is not an agreement between partners.
 INTERNAL_GRANT = "person-index"
@@ -727,7 +726,10 @@ def run(
     session.flush()
     the_run.persons = session.scalar(select(func.count(func.distinct(IndexedRecord.person_key))))
     the_run.mapping_path = write_mapping(session, settings, the_run.id)
-    the_run.report = _report(session, existing, new, pairs, threshold)
+    try:
+        the_run.report = _report(session, existing, new, pairs, threshold)
+    except Exception as error:  # the index stands without its report; say why
+        the_run.error = f"The linkage report could not be built: {type(error).__name__}"
     the_run.status = RunStatus.done
     the_run.finished_at = datetime.now(UTC)
     the_run.seconds = round(time.monotonic() - started, 3)
@@ -1269,3 +1271,15 @@ def _split(session: Session, person_key: str, detach: tuple[str, str], now) -> l
             by_record[record].person_key = key
         new_keys.append(key)
     return new_keys
+
+
+def index_demo(settings: Settings, engine, console) -> None:
+    """`civicshare demo`: build the person index over the demo datasets (once; a later start
+    finds it up to date)."""
+    from civicshare import db
+
+    started = time.monotonic()
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        outcome = run(session, settings)
+    if outcome.run is not None:
+        console.print(f"Person index: {outcome.message} ({time.monotonic() - started:.0f} s)")
