@@ -146,6 +146,7 @@ def _register_domain_commands() -> None:
     from civicshare.datasets import cli as datasets_cli
     from civicshare.identity import cli as identity_cli
     from civicshare.incidents import cli as incidents_cli
+    from civicshare.linkage import cli as link_cli
     from civicshare.linkage import index_cli, pprl_cli
     from civicshare.partners import cli as partners_cli
     from civicshare.retention import cli as retention_cli
@@ -161,6 +162,7 @@ def _register_domain_commands() -> None:
     app.add_typer(agreements_cli.app, name="agreements")
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(identity_cli.app, name="keys")
+    app.add_typer(link_cli.app, name="link")
     app.add_typer(audit_cli.app, name="audit")
     app.add_typer(incidents_cli.app, name="incidents")
     app.add_typer(retention_cli.app, name="retention")

@@ -49,7 +49,7 @@ def _people(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _two_sources(n: int = 400, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+def two_sources(n: int = 400, seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Source a holds every person; source b 80% of them with typos and a swapped date."""
     people = _people(n, seed)
     rng = np.random.default_rng(seed + 1)
@@ -105,7 +105,7 @@ def test_standardise_names_the_repeated_record_id():
 
 @pytest.fixture(scope="module")
 def trained():
-    a, b = _two_sources()
+    a, b = two_sources()
     records = pd.concat([a, b], ignore_index=True)
     model = engine.train(records, seed=1)
     return a, b, records, model

@@ -175,11 +175,12 @@ def load_column_map(path: Path) -> ColumnMap:
     return parse_column_map(data, origin=str(path))
 
 
-def guess_column_map(columns: list[str]) -> ColumnMap:
+def guess_column_map(columns: list[str]) -> FileColumns:
     """A map from column names alone, for files whose columns already use canonical names."""
     lower = {c.lower(): c for c in columns}
     spec: dict[str, Any] = {}
     for name in FIELDS:
         if name in lower:
             spec[name] = lower[name]
-    return parse_column_map(spec, origin="the file's own column names (no --columns given)")
+    origin = "the file's own column names (no --columns given)"
+    return parse_column_map(spec, origin=origin).default

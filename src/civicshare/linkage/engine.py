@@ -416,11 +416,12 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append("l.other_id = r.other_id")
     if has("date_of_birth") and has("surname"):
         rules.append("l.dob = r.dob AND substr(l.surname, 1, 2) = substr(r.surname, 1, 2)")
-        rules.append("l.dob = r.dob AND l.given_initial = r.given_initial")
         rules.append("l.dob_swap = r.dob AND l.surname = r.surname")
-        rules.append("l.given_name = r.surname AND l.surname = r.given_name")
+    if has("date_of_birth") and has("given_name"):
+        rules.append("l.dob = r.dob AND l.given_initial = r.given_initial")
     if has("surname") and has("given_name"):
         rules.append("l.surname = r.surname AND l.given_name = r.given_name")
+        rules.append("l.given_name = r.surname AND l.surname = r.given_name")
     if has("postcode") and has("given_name"):
         rules.append("l.postcode = r.postcode AND l.given_initial = r.given_initial")
     if has("postcode") and has("surname"):
@@ -429,11 +430,6 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         )
     if has("uprn") and has("given_name"):
         rules.append("l.uprn = r.uprn AND l.given_initial = r.given_initial")
-    if has("address") and has("given_name"):
-        rules.append(
-            "l.house_number = r.house_number AND l.street = r.street"
-            " AND l.given_initial = r.given_initial"
-        )
     if has("date_of_birth") and has("postcode"):
         rules.append("l.dob = r.dob AND l.postcode = r.postcode")
     if has("address") and has("postcode"):
@@ -446,8 +442,20 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append("l.house_number = r.house_number AND l.given_name = r.given_name")
     if has("address") and has("date_of_birth"):
         rules.append("l.dob = r.dob AND l.house_number = r.house_number")
+    if len(rules) < 2:
+        # Few fields mapped: fall back to agreeing on any one of the stronger ones.
+        for name, column in (
+            ("given_name", "given_name"),
+            ("surname", "surname"),
+            ("date_of_birth", "dob"),
+            ("postcode", "postcode"),
+        ):
+            if has(name):
+                rules.append(f"l.{column} = r.{column}")
     if not rules:
-        raise ValueError("records need at least two of: names, date of birth, postcode, ids")
+        raise ValueError(
+            "map at least one of given_name, surname, date_of_birth, postcode or an identifier"
+        )
     return rules
 
 
@@ -555,11 +563,23 @@ def train_and_predict(
     deterministic = _restrict(_deterministic_rules(fields), condition)
     if deterministic:
         linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
+    # A file with no sure matches estimates a prior of 0, which breaks the weights: floor it at
+    # one expected match among all pairs.
+    all_pairs = max(len(std) * (len(std) - 1) / 2, 1)
+    settings_obj = linker._settings_obj
+    settings_obj._probability_two_random_records_match = min(
+        max(settings_obj._probability_two_random_records_match, 1 / all_pairs), 0.5
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
     for rule in _training_rules(fields):
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            _restrict([rule], condition)[0], max_pairs=em_max_pairs
-        )
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                _restrict([rule], condition)[0], max_pairs=em_max_pairs
+            )
+        except (ValueError, ZeroDivisionError) as exc:
+            # Too few pairs under this rule to estimate from (a small or clean file): the
+            # other sessions and the default m values stand.
+            logging.getLogger(__name__).warning("EM session %s skipped: %s", rule, exc)
     scored = linker.inference.predict(threshold_match_probability=score_floor).as_pandas_dataframe()
     settings_dict = linker.misc.save_model_to_json()
     pairs = _tidy_pairs(scored)

@@ -202,9 +202,13 @@ def link_files(
     records = load_records([Path(p) for p in paths], column_map, warnings)
     link_only = len(paths) > 1 and not within_files
     standardised = engine.standardise(records)
-    model, scored = engine.train_and_predict(
-        standardised, seed=seed, link_only=link_only, score_floor=0.001
-    )
+    try:
+        model, scored = engine.train_and_predict(
+            standardised, seed=seed, link_only=link_only, score_floor=0.001
+        )
+    except ValueError as exc:
+        names = ", ".join(Path(p).name for p in paths)
+        raise ColumnMapError(f"cannot link {names}: {exc}") from exc
     chosen = model.recommended_threshold if threshold is None else threshold
     accepted = scored[scored["match_probability"] >= chosen]
     clusters = engine.cluster(records, scored, chosen)
