@@ -409,7 +409,12 @@ def read_identifiers(
             raise PprlError(f"{path}, row 1: cannot read the header ({exc})") from exc
         positions = {name: i for i, name in enumerate(header)}
         wanted = {f.name: column_map.get(f.name, f.name) for f in scheme.fields}
-        missing = [c for c in [id_column, *wanted.values()] if c not in positions]
+        if id_column not in positions:
+            raise PprlError(
+                f"{path}: record id column {id_column!r} not in the header "
+                f"({', '.join(header)}); name the id column (--id-column)"
+            )
+        missing = [c for c in wanted.values() if c not in positions]
         if missing:
             raise PprlError(
                 f"{path}: column(s) {', '.join(missing)} not in the header "
