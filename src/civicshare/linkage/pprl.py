@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,16 +87,6 @@ class Scheme:
     @property
     def output_bits(self) -> int:
         return self.bits * 2 if self.balance else self.bits
-
-    @property
-    def words(self) -> int:
-        return self.output_bits // 64
-
-    def field(self, name: str) -> FieldSpec:
-        for spec in self.fields:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -327,16 +318,18 @@ def _grams(kind: str, data: bytes, q: int) -> list[bytes]:
     return [data[i : i + q] for i in range(len(data) - q + 1)]
 
 
+_SOUNDEX = {c: d for d, group in enumerate(
+    ("AEIOUYHW", "BFPV", "CGJKQSXZ", "DT", "L", "MN", "R")) for c in group}  # fmt: skip
+
+
 def soundex(name: str) -> str:
     """American Soundex of a normalised name (letters and spaces)."""
     letters = name.replace(" ", "")
     if not letters:
         return ""
-    codes = {c: d for d, group in enumerate(
-        ("AEIOUYHW", "BFPV", "CGJKQSXZ", "DT", "L", "MN", "R")) for c in group}  # fmt: skip
-    out, last = letters[0], codes.get(letters[0], 0)
+    out, last = letters[0], _SOUNDEX.get(letters[0], 0)
     for c in letters[1:]:
-        code = codes.get(c, 0)
+        code = _SOUNDEX.get(c, 0)
         if code and code != last:
             out += str(code)
         if c not in "HW":  # H and W do not separate letters with the same code
@@ -838,12 +831,14 @@ def _block_codes(keys_a: Sequence[str | None], keys_b: Sequence[str | None]):
     return code_a, code_b, len(codes)
 
 
-def _pairs_in_blocks(code_a: np.ndarray, code_b: np.ndarray, size: int, rows_a: np.ndarray):
-    """Every (i, j) with code_a[i] == code_b[j], for the A rows given (vectorised join)."""
-    order_b = np.argsort(code_b, kind="stable")
-    sorted_b = code_b[order_b]
-    count_b = np.bincount(code_b[code_b >= 0], minlength=size)
-    start_b = np.searchsorted(sorted_b, np.arange(size))
+def _pairs_in_blocks(
+    code_a: np.ndarray, rows_a: np.ndarray, order_b: np.ndarray, start_b: np.ndarray,
+    count_b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Every (i, j) with code_a[i] == code_b[j] for the A rows given (a vectorised join).
+
+    order_b sorts B by code; start_b and count_b give each code's run in that order.
+    """
     codes = code_a[rows_a]
     per_row = count_b[codes]
     i = np.repeat(rows_a, per_row)
@@ -907,8 +902,10 @@ def compare(a: Encodings, b: Encodings, threshold: float, blocking: str = "keys"
         reach = np.cumsum(count_b[code_a[rows]])
         cuts = np.searchsorted(reach, np.arange(PAIRS_PER_CHUNK, reach[-1] if len(reach) else 0,
                                                 PAIRS_PER_CHUNK))  # fmt: skip
+        order_b = np.argsort(code_b, kind="stable")
+        start_b = np.searchsorted(code_b[order_b], np.arange(size))
         for chunk in np.split(rows, cuts):
-            i, j = _pairs_in_blocks(code_a, code_b, size, chunk)
+            i, j = _pairs_in_blocks(code_a, chunk, order_b, start_b, count_b)
             comparisons += len(i)
             s = dice_of_pairs(a.packed, b.packed, i, j, counts)
             keep = s >= threshold - 1e-12
@@ -1014,8 +1011,6 @@ def link(
     blocking: str = "keys",
     solver: str = "greedy",
 ) -> LinkResult:
-    import time
-
     if not 0.0 < threshold <= 1.0:
         raise PprlError(f"threshold must be above 0 and at most 1, got {threshold}")
     if solver not in SOLVERS:
