@@ -280,6 +280,12 @@ def test_optimal_is_one_to_one_and_maximises_the_total_score(seed):
     assert float(s[kept].sum()) >= float(s[pprl.solve_greedy(i, j, s)].sum()) - 1e-9
 
 
+def test_optimal_does_not_trade_a_strong_pair_for_two_weak_ones_to_pair_more_records():
+    # Pairing 0-1 and 1-0 links both records of A (0.5 + 0.3); the best total is 0-0 alone.
+    i, j, s = np.array([0, 0, 1]), np.array([0, 1, 0]), np.array([0.9, 0.5, 0.3])
+    assert pprl.solve_optimal(i, j, s).tolist() == [0]
+
+
 def test_link_pairs_each_record_once_and_finds_the_people():
     ids, values = people(500, seed=3)
     typo = dict(values, given_name=[g[:-1] for g in values["given_name"]])

@@ -969,8 +969,10 @@ def solve_optimal(i: np.ndarray, j: np.ndarray, score: np.ndarray) -> np.ndarray
             continue
         rows, rinv = np.unique(ia[pairs], return_inverse=True)
         cols, cinv = np.unique(jb[pairs], return_inverse=True)
-        # Missing edges get -1 weight: never chosen over leaving both records unpaired.
-        weights = np.full((len(rows), len(cols)), -1.0)
+        # A missing edge weighs 0, so the assignment maximises the linked pairs' total Dice
+        # (every real edge weighs at least the threshold) and a 0 cell means "unpaired". A
+        # negative weight would make it pair as many records as possible first.
+        weights = np.zeros((len(rows), len(cols)))
         weights[rinv, cinv] = score[pairs]
         where = np.full((len(rows), len(cols)), -1, dtype=np.int64)
         where[rinv, cinv] = pairs
