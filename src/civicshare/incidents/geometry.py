@@ -171,7 +171,7 @@ def _shape_of(polygons, where: str):
     shape = built[0] if len(built) == 1 else MultiPolygon(built)
     if not shape.is_valid:
         raise BadArea(
-            where, f"the polygon is not valid ({shapely.validation.explain_validity(shape)})"
+            where, f"the polygon is not valid ({shapely.is_valid_reason(shape)})"
         )
     if shape.area <= 0:
         raise BadArea(where, "the polygon has no area")

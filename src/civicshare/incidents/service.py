@@ -394,7 +394,10 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                 )
             )
             continue
-        key = _grant_key(decision.grant, snapshot.version)
+        key = _grant_key(decision.grant, snapshot.version) + (
+            str(snapshot.data_path),
+            snapshot.file_sha256,
+        )
         with _lock:
             located = _executed.get(key)
         if located is None:
@@ -1119,8 +1122,7 @@ def review(
         "incident_break_glass_reviewed",
         incident,
         reason=comment,
-        outcome=outcome,
-        details={"review": found.id, "break_glass": found.break_glass_id},
+        details={"review": found.id, "break_glass": found.break_glass_id, "outcome": outcome},
     )
     return found
 
