@@ -200,8 +200,8 @@ def test_unparseable_dates_are_reported_by_row_and_treated_as_missing(tmp_path):
     result = runner.invoke(app, ["link", "files", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
-    assert "list.csv: 1 row(s) with a date_of_birth that does not match %Y-%m-%d" in output
-    assert "row 5 (line 6), '31/02/1950'" in output
+    assert "list.csv: 1 row(s) with a date_of_birth that is not a date in %Y-%m-%d" in output
+    assert "row 5 (line 6), '31/02/1950'); 0 kept digit by digit" in output
 
 
 @pytest.mark.parametrize(

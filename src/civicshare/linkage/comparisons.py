@@ -123,6 +123,10 @@ def surname() -> cl.CustomComparison:
                 label_for_charts="share a part of a double-barrelled or hyphenated surname"
             ),
             cll.JaroWinklerLevel("surname", 0.8).configure(label_for_charts="Jaro-Winkler >= 0.8"),
+            cll.CustomLevel(
+                '"surname_l" = "given_name_r" OR "given_name_l" = "surname_r"',
+                label_for_charts="one's surname is the other's given name",
+            ),
             cll.ElseLevel(),
         ],
     )

@@ -97,6 +97,7 @@ STANDARD_COLUMNS = (
     "address_tokens",
     "house_number",
     "street",
+    "address_key",
     "postcode",
     "postcode_sector",
     "postcode_district",
@@ -223,6 +224,8 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
             {_clean_text_sql("given_name")} AS given_clean,
             {_clean_text_sql("surname")} AS surname_clean,
             try_strptime(trim(date_of_birth), '%Y-%m-%d')::DATE AS dob_date,
+            CASE WHEN regexp_matches(trim(date_of_birth), '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$')
+                 THEN trim(date_of_birth) END AS dob_text,
             upper(trim(sex)) AS sex_raw,
             nullif(regexp_replace(nhs_number, '[^0-9]', '', 'g'), '') AS nhs_digits,
             nullif(regexp_replace(upper(other_id), '[^A-Z0-9]', '', 'g'), '') AS other_id,
@@ -259,7 +262,9 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         length(n.first_given) = 1 AS given_is_initial,
         nullif(array_to_string(n.surname_parts, ''), '') AS surname,
         CASE WHEN len(n.surname_parts) > 1 THEN n.surname_parts END AS surname_tokens,
-        strftime(n.dob_date, '%Y-%m-%d') AS dob,
+        -- A date that cannot exist (1945-04-93) is kept as text: a keying error in it still
+        -- compares as one digit apart, though it has no year, month or swapped form.
+        coalesce(strftime(n.dob_date, '%Y-%m-%d'), n.dob_text) AS dob,
         CASE WHEN day(n.dob_date) <= 12 AND day(n.dob_date) <> month(n.dob_date)
              THEN strftime(make_date(year(n.dob_date), day(n.dob_date), month(n.dob_date)),
                            '%Y-%m-%d') END AS dob_swap,
@@ -275,6 +280,11 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         nullif(trim(regexp_replace(replace(n.address_clean, ',', ' '), ' +', ' ', 'g')), '')
             AS address,
         nullif(replace(replace(n.address_clean, ',', ''), ' ', ''), '') AS address_compact,
+        list_transform(
+            list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
+                        lambda t: t <> '' AND t <> coalesce(n.pc, '')
+                                  AND NOT regexp_matches(t, '^[0-9]+[A-Z]?$')),
+            lambda t: coalesce(MAP {{{abbreviations}}}[t], t)) AS _words_in_order,
         nullif(list_distinct(list_transform(
             list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
                         lambda t: t <> '' AND t <> coalesce(n.pc, '')
@@ -306,9 +316,13 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         WHERE n > greatest(20, 0.002 * (SELECT count(*) FROM standardised))
     )
     -- Words shared by many addresses (STREET, a county, a big town) say little about a person.
-    SELECT s.* EXCLUDE (_row, address_tokens),
+    SELECT s.* EXCLUDE (_row, address_tokens, _words_in_order),
         nullif(list_filter(s.address_tokens, lambda t: NOT list_contains(c.words, t)), [])
-            AS address_tokens
+            AS address_tokens,
+        -- The last uncommon word (usually the locality): a blocking key that survives typos
+        -- and a missing house number elsewhere in the address.
+        list_filter(s._words_in_order, lambda t: NOT list_contains(c.words, t))[-1]
+            AS address_key
     FROM standardised s, common_words c
     ORDER BY s._row
     """
@@ -442,6 +456,13 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append("l.house_number = r.house_number AND l.given_name = r.given_name")
     if has("address") and has("date_of_birth"):
         rules.append("l.dob = r.dob AND l.house_number = r.house_number")
+        rules.append("l.dob = r.dob AND l.address_key = r.address_key")
+    if has("address") and has("given_name"):
+        rules.append("l.given_name = r.given_name AND l.address_key = r.address_key")
+    if has("address") and has("surname"):
+        rules.append(
+            "substr(l.surname, 1, 2) = substr(r.surname, 1, 2) AND l.address_key = r.address_key"
+        )
     if len(rules) < 2:
         # Few fields mapped: fall back to agreeing on any one of the stronger ones.
         for name, column in (

@@ -16,6 +16,7 @@ One file is deduplicated; several are linked to each other (pairs across files o
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,19 +94,50 @@ def _dates(path: Path, series: pd.Series, date_format: str, warnings: list[str])
         parsed = series
     else:
         text = _as_text(series)
-        if text.map(lambda v: hasattr(v, "isoformat")).any():
+        if series.map(lambda v: hasattr(v, "isoformat")).any():
+            # Dates already (a Parquet date column): the format does not apply.
             parsed = pd.to_datetime(series, errors="coerce")
         else:
             parsed = pd.to_datetime(text, format=date_format, errors="coerce")
         bad = text.notna() & parsed.isna()
         if bad.any():
             first = int(bad.to_numpy().nonzero()[0][0])
+            kept = _impossible_dates(text[bad], date_format)
             warnings.append(
-                f"{path.name}: {int(bad.sum())} row(s) with a date_of_birth that does not "
-                f"match {date_format} (first: {_row_label(path, first)}, "
-                f"{text.iloc[first]!r}); treated as missing"
+                f"{path.name}: {int(bad.sum())} row(s) with a date_of_birth that is not a date "
+                f"in {date_format} (first: {_row_label(path, first)}, {text.iloc[first]!r}); "
+                f"{int(kept.notna().sum())} kept digit by digit (a day or month out of range), "
+                "the rest treated as missing"
             )
+            iso = parsed.dt.strftime("%Y-%m-%d").astype(object).where(parsed.notna(), None)
+            iso[bad] = kept
+            return iso
     return parsed.dt.strftime("%Y-%m-%d").astype(object).where(parsed.notna(), None)
+
+
+def _impossible_dates(text: pd.Series, date_format: str) -> pd.Series:
+    """Dates in the right layout whose day or month is out of range, as yyyy-mm-dd text.
+
+    '19450493' in %Y%m%d becomes '1945-04-93': no such day, but a keying error in it still
+    compares as one digit from the true date. Anything else becomes None.
+    """
+    pieces = {"%Y": r"(?P<y>\d{4})", "%m": r"(?P<m>\d{2})", "%d": r"(?P<d>\d{2})"}
+    pattern, i = "", 0
+    while i < len(date_format):
+        token = date_format[i : i + 2]
+        if token in pieces:
+            pattern += pieces[token]
+            i += 2
+        elif token.startswith("%"):
+            return pd.Series(None, index=text.index, dtype=object)  # names, %y ...: no layout
+        else:
+            pattern += re.escape(date_format[i])
+            i += 1
+    found = text.str.extract(f"^{pattern}$")
+    if not {"y", "m", "d"} <= set(found.columns):
+        return pd.Series(None, index=text.index, dtype=object)
+    iso = found["y"] + "-" + found["m"] + "-" + found["d"]
+    return iso.astype(object).where(iso.notna(), None)
 
 
 def canonical_records(
