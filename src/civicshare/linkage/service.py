@@ -1187,6 +1187,7 @@ def decide(
         if left and right and left.person_key != right.person_key:
             kept, _ = _merge_keys(session, {left.person_key, right.person_key}, now)
             facts.update(merged=True, person_key=kept)
+            facts.update(superseded=_supersede_within(session, kept, item.id))
     else:
         item.status = ReviewStatus.rejected
         session.execute(
@@ -1212,6 +1213,31 @@ def decide(
         details={**facts, "decision": item.status.value},
     )
     return item
+
+
+def _supersede_within(session: Session, person_key: str, decided: int) -> int:
+    """Open pairs whose records are now one person need no decision: mark them superseded."""
+    members = set(
+        session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id).where(
+                IndexedRecord.person_key == person_key
+            )
+        ).all()
+    )
+    count = 0
+    for other in session.scalars(select(ReviewItem).where(ReviewItem.status == ReviewStatus.open)):
+        if (
+            other.id != decided
+            and (other.source_l, other.record_id_l) in members
+            and (
+                other.source_r,
+                other.record_id_r,
+            )
+            in members
+        ):
+            other.status = ReviewStatus.superseded
+            count += 1
+    return count
 
 
 def _record(session: Session, source: str, record_id: str) -> IndexedRecord | None:
