@@ -84,6 +84,14 @@ def test_encodings_are_deterministic_given_the_key():
     assert first.key_check == second.key_check
 
 
+@pytest.mark.parametrize("changes", [{}, {"salt": {"field": "date_of_birth"}}, {"balance": True}])
+def test_encoding_in_blocks_of_records_gives_the_same_filters(monkeypatch, changes):
+    ids, values = people(100)
+    whole = encode(values, ids, **changes)
+    monkeypatch.setattr(pprl, "ENCODE_CHUNK", 7)
+    assert np.array_equal(encode(values, ids, **changes).packed, whole.packed)
+
+
 def test_one_typo_keeps_a_record_similar():
     ids, values = people(300)
     typo = dict(values, surname=[s[:2] + s[3:] for s in values["surname"]])  # drop a letter

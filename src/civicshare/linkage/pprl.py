@@ -42,6 +42,7 @@ SALT_PARTS = ("year", "value")
 BLOCKING_TRANSFORMS = ("soundex", "year", "exact")
 SOLVERS = ("greedy", "optimal")
 MAX_HASHES = 64  # positions per q-gram; four HMAC-SHA256 blocks
+ENCODE_CHUNK = 1 << 14  # records whose filters are built at once
 
 
 class PprlError(ValueError):
@@ -489,14 +490,13 @@ def encode(
     n = len(ids)
     bits = scheme.bits
     salts = _salts(scheme, values, n)
-    filters = np.zeros((n, bits), dtype=np.bool_)
-    flat_filters = filters.reshape(-1)
+    salted = scheme.salt is not None
+    fields = []
     for spec in scheme.fields:
         keys = [_derive(secret, f"field {spec.name} block {b}") for b in range((spec.k + 15) // 16)]
         column = values[spec.name]
         # Work per distinct (salt, value), then per distinct q-gram message: names, towns and
         # years repeat, so each HMAC is computed once per file, not once per record.
-        salted = scheme.salt is not None
         distinct = (
             [None if v is None else (salt, v) for salt, v in zip(salts, column, strict=True)]
             if salted
@@ -523,29 +523,39 @@ def encode(
             value_grams.append([setgram(g, len(gram_index)) for g in grams])
         if not gram_index:
             continue
-        gram_positions = _positions_for(keys, list(gram_index), spec.k, bits)
-        # Expand to (record, q-gram) pairs with numpy: CSR over the distinct values.
+        # The q-grams of each distinct value, flattened (CSR: lengths, starts, flat).
         lengths = np.fromiter((len(g) for g in value_grams), dtype=np.int64, count=len(value_grams))
         flat = np.fromiter(
             (g for grams in value_grams for g in grams), dtype=np.int64, count=int(lengths.sum())
         )
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        present = np.flatnonzero(codes >= 0)
-        per_record = lengths[codes[present]]
-        records = np.repeat(present, per_record)
-        offsets = np.arange(int(per_record.sum())) - np.repeat(
-            np.cumsum(per_record) - per_record, per_record
-        )
-        grams = flat[np.repeat(starts[codes[present]], per_record) + offsets]
-        flat_filters[(records * bits)[:, None] + gram_positions[grams]] = True
+        positions = _positions_for(keys, list(gram_index), spec.k, bits)
+        fields.append((codes, lengths, starts, flat, positions))
 
     if scheme.balance:
         # Balanced Bloom filters (Berger et al.): the filter and its complement, columns
         # permuted by a keyed permutation, so every encoding has exactly `bits` ones.
         seed = int.from_bytes(_derive(secret, "balance permutation"), "big")
         permutation = np.random.default_rng(seed).permutation(2 * bits)
-        filters = np.concatenate((filters, ~filters), axis=1)[:, permutation]
-    packed = pack(filters)
+    packed = np.empty((n, scheme.output_bits // 64), dtype=np.uint64)
+    # Set bits a block of records at a time: memory stays bounded whatever the file size.
+    for lo in range(0, n, ENCODE_CHUNK):
+        hi = min(n, lo + ENCODE_CHUNK)
+        filters = np.zeros((hi - lo, bits), dtype=np.bool_)
+        flat_filters = filters.reshape(-1)
+        for codes, lengths, starts, flat, positions in fields:
+            chunk = codes[lo:hi]
+            present = np.flatnonzero(chunk >= 0)
+            per_record = lengths[chunk[present]]
+            records = np.repeat(present, per_record)
+            offsets = np.arange(int(per_record.sum())) - np.repeat(
+                np.cumsum(per_record) - per_record, per_record
+            )
+            grams = flat[np.repeat(starts[chunk[present]], per_record) + offsets]
+            flat_filters[(records * bits)[:, None] + positions[grams]] = True
+        if scheme.balance:
+            filters = np.concatenate((filters, ~filters), axis=1)[:, permutation]
+        packed[lo:hi] = pack(filters)
     if scheme.blip > 0:
         packed ^= flip_mask(packed.shape, scheme.blip, flip_random or os.urandom)
     blocks = blocking_keys(scheme, secret, values)
