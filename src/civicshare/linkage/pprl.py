@@ -777,30 +777,30 @@ def dice_above(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair (i, j) of rows of a and b with Dice >= threshold, with its Dice.
 
-    |a AND b| for a whole tile is one float32 matrix product of the 0/1 bit matrices (BLAS,
-    all cores, exact: counts up to 2^24 are exact in float32); it beats popcounting packed
-    words in numpy, which must make a full pass over the tile per operation.
+    Dice >= t  <=>  |a&b| - t/2 |a| - t/2 |b| >= 0. Each row of a becomes the float32 row
+    [its bits..., -t/2 |a|, 1] and each row of b [its bits..., 1, -t/2 |b|], so one matrix
+    product (BLAS, all cores) gives that margin for a whole tile; a second pass takes each
+    row's best, and only rows with a pair above the threshold go through nonzero. That beats
+    popcounting packed words in numpy, which makes a full pass over a (tile x tile x words)
+    array per operation. The margin has a little float32 rounding (the counts themselves are
+    exact), so candidates are taken with slack and their Dice recomputed exactly from the
+    packed words.
     """
     count_a, count_b = popcounts(a), popcounts(b)
-    half = np.float32(threshold / 2)
-    half_a, half_b = count_a.astype(np.float32) * half, count_b.astype(np.float32) * half
+    bits = a.shape[1] * 64
+    half = threshold / 2
     found_i, found_j, found_s = [], [], []
     for j0 in range(0, len(b), tile_b):
-        bt = unpack(b[j0 : j0 + tile_b], np.float32)
+        bt = _augmented(b[j0 : j0 + tile_b], 1.0, -half * count_b[j0 : j0 + tile_b], bits)
         for i0 in range(0, len(a), tile_a):
-            common = unpack(a[i0 : i0 + tile_a], np.float32) @ bt.T
-            # Dice >= t  <=>  |a&b| - t/2 |a| - t/2 |b| >= 0: one pass to form the margin, one
-            # for each row's best; only rows with a pair above go through nonzero. The slack
-            # covers float32 rounding; the exact test is on the counts below.
-            margin = np.add.outer(half_a[i0 : i0 + tile_a], half_b[j0 : j0 + tile_b])
-            np.subtract(common, margin, out=margin)
+            at = _augmented(a[i0 : i0 + tile_a], -half * count_a[i0 : i0 + tile_a], 1.0, bits)
+            margin = at @ bt.T
             rows = np.flatnonzero(margin.max(axis=1) >= -0.01)
             if not len(rows):
                 continue
             ii, jj = np.nonzero(margin[rows] >= -0.01)
             ii, jj = rows[ii] + i0, jj + j0
-            total = count_a[ii] + count_b[jj]
-            score = 2.0 * common[ii - i0, jj - j0].astype(np.float64) / np.maximum(total, 1)
+            score = dice_of_pairs(a, b, ii, jj, (count_a, count_b))
             keep = score >= threshold - 1e-12
             found_i.append(ii[keep])
             found_j.append(jj[keep])
@@ -813,6 +813,15 @@ def dice_above(
         np.concatenate(found_j).astype(np.int64),
         np.concatenate(found_s).astype(np.float64),
     )
+
+
+def _augmented(packed: np.ndarray, first: Any, second: Any, bits: int) -> np.ndarray:
+    """Rows of 0/1 float32 bits followed by two extra columns (a scalar or a value per row)."""
+    out = np.empty((len(packed), bits + 2), dtype=np.float32)
+    out[:, :bits] = np.unpackbits(packed.view(np.uint8), axis=1)
+    out[:, bits] = first
+    out[:, bits + 1] = second
+    return out
 
 
 # Blocks with more pairs than this go to the matrix-product path; smaller ones are gathered.
