@@ -439,3 +439,19 @@ def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     assert refused.exit_code == 2
     assert "different secrets" in refused.output
     assert not (tmp_path / "run2").exists()
+
+
+def test_cli_encode_reports_a_bad_value_by_file_row_and_field_and_writes_nothing(tmp_path):
+    runner = CliRunner()
+    scheme = tmp_path / "scheme.yaml"
+    scheme.write_text(json.dumps(SCHEME))
+    assert runner.invoke(app, ["keygen", str(tmp_path / "k")]).exit_code == 0
+    write_csv(tmp_path / "a.csv", [["r1", "Ann", "Lee", "1970-01-02", "F", "WR1 2AB"],
+                                   ["r2", "Bob", "Ray", "02/01/70", "M", "WR1 2AB"]])  # fmt: skip
+    result = runner.invoke(app, ["encode", str(tmp_path / "a.csv"), "--scheme", str(scheme),
+                                 "--secret", str(tmp_path / "k"), "--source", "a",
+                                 "--out", str(tmp_path / "a.jsonl")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "a.csv, row 3, field date_of_birth" in " ".join(result.output.split())
+    assert not (tmp_path / "a.jsonl").exists()
+    assert not list(tmp_path.glob("*.partial"))

@@ -85,6 +85,8 @@ def encode(
         pprl.write_encodings(out, encodings)
     except pprl.PprlError as exc:
         raise _fail(exc) from exc
+    except OSError as exc:
+        raise _fail(pprl.PprlError(f"{out}: cannot write ({exc.strerror})")) from exc
     console.print(
         f"Encoded {len(encodings):,} records from {data} into {out} "
         f"({scheme.output_bits} bits each, key check {encodings.key_check}) "
