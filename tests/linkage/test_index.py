@@ -292,3 +292,46 @@ def test_no_value_reaches_the_store_the_index_files_or_the_logs(seeded, settings
         index.decide(session, settings, reviewer, items[0].id, accept=True, reason="Same person")
     leaks = [(n, where) for where, hay in haystacks().items() for n in needles if n in hay]
     assert leaks == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_command_line_runs_reports_status_and_lists_the_queue(seeded, settings, county):
+    from typer.testing import CliRunner
+
+    from civicshare.cli import app
+
+    env = {
+        "CIVICSHARE_DATA_DIR": str(settings.data_dir),
+        "CIVICSHARE_DATABASE_URL": settings.effective_database_url,
+        "COLUMNS": "200",
+    }
+    runner = CliRunner()
+    push(seeded, settings, county, GP)
+    waiting = runner.invoke(app, ["index", "status"], env=env)
+    assert waiting.exit_code == 0, waiting.output
+    assert "0 people from 0 records" in waiting.output
+    assert "Not yet linked (civicshare index run): hw-icb/gp-registrations/v1" in waiting.output
+
+    first = runner.invoke(app, ["index", "run"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "linked hw-icb/gp-registrations/v1" in first.output
+    assert "Run 1: trained a new model" in first.output
+    again = runner.invoke(app, ["index", "run"], env=env)
+    assert "up to date" in again.output
+
+    status = runner.invoke(app, ["index", "status"], env=env)
+    with db.session_scope(seeded) as session:
+        state = index.status(session, settings)
+    assert f"{state.persons:,} people from {state.records:,} records" in status.output
+    assert "Model trained in run 1." in status.output and "Not yet linked" not in status.output
+
+    queue = runner.invoke(app, ["index", "review", "--limit", "2"], env=env)
+    assert queue.exit_code == 0, queue.output
+    shown = (
+        f"{min(2, state.open_reviews)} open items shown"
+        if state.open_reviews
+        else "No open review items."
+    )
+    assert shown in queue.output
+    wrong = runner.invoke(app, ["index", "review", "--status", "maybe"], env=env)
+    assert wrong.exit_code == 1 and "'maybe' is not a review status" in wrong.output
