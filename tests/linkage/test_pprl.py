@@ -170,6 +170,10 @@ def test_normalisation_and_qgrams():
     assert pprl.normalise("postcode", "wr1 2ab") == "WR12AB"
     assert pprl.normalise("date", "1956-04-09") == pprl.normalise("date", "19560409")
     assert pprl.normalise("date", "19561309") == "19561309"  # a typo still links
+    assert pprl.normalise("date", "9/4/1956") == pprl.normalise("date", "09-04-1956") == "19560409"
+    for not_a_date in ("9 April 1956", "09/04/56", "1956-04-09T10:00", "195604091"):
+        with pytest.raises(ValueError, match="not a date"):
+            pprl.normalise("date", not_a_date)
     assert pprl.normalise("name", "   ") is None
     with pytest.raises(ValueError, match="not a date"):
         pprl.normalise("date", "9 April 1956")

@@ -291,14 +291,26 @@ def normalise(kind: str, value: str) -> str | None:
     elif kind == "digits":
         text = _NOT_DIGIT.sub("", value)
     elif kind == "date":
-        text = _DATE_SEPARATORS.sub("", value)
-        # Shape only: a typo such as month 13 must still link, so calendar validity is not
-        # checked; anything that is not eight digits year-month-day is refused.
-        if not (len(text) == 8 and text.isdigit()):
-            raise ValueError(f"{value!r} is not a date as YYYY-MM-DD or YYYYMMDD")
+        text = _date_digits(value)
     else:  # pragma: no cover - kinds are validated with the scheme
         raise ValueError(f"unknown kind {kind!r}")
     return text or None
+
+
+def _date_digits(value: str) -> str:
+    """YYYYMMDD from YYYY-MM-DD, YYYYMMDD or the UK's DD/MM/YYYY (any of - / . as separator).
+
+    Shape only: a typo such as month 13 must still link, so calendar validity is not checked.
+    """
+    parts = _DATE_SEPARATORS.split(value)
+    if len(parts) == 1 and len(value) == 8 and value.isdigit():
+        return value
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        if len(parts[0]) == 4 and 1 <= len(parts[1]) <= 2 and 1 <= len(parts[2]) <= 2:
+            return f"{parts[0]}{parts[1]:0>2}{parts[2]:0>2}"
+        if len(parts[2]) == 4 and 1 <= len(parts[0]) <= 2 and 1 <= len(parts[1]) <= 2:
+            return f"{parts[2]}{parts[1]:0>2}{parts[0]:0>2}"
+    raise ValueError(f"{value!r} is not a date as YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY")
 
 
 def qgrams(kind: str, text: str, q: int) -> list[str]:
