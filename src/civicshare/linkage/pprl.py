@@ -277,7 +277,8 @@ def _fold(value: str) -> str:
 def normalise(kind: str, value: str) -> str | None:
     """The comparable form of one value, or None when it is blank.
 
-    Raises ValueError (with a message fit for the user) when a date is not a date shape.
+    Raises ValueError (with a message fit for the user, without the value) when a date is not
+    a date shape.
     """
     value = value.strip()
     if not value:
@@ -310,7 +311,8 @@ def _date_digits(value: str) -> str:
             return f"{parts[0]}{parts[1]:0>2}{parts[2]:0>2}"
         if len(parts[2]) == 4 and 1 <= len(parts[0]) <= 2 and 1 <= len(parts[1]) <= 2:
             return f"{parts[2]}{parts[1]:0>2}{parts[0]:0>2}"
-    raise ValueError(f"{value!r} is not a date as YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY")
+    # The value itself is not repeated: errors end up in terminals and logs (decision 0006).
+    raise ValueError("not a date as YYYY-MM-DD, YYYYMMDD or DD/MM/YYYY")
 
 
 def qgrams(kind: str, text: str, q: int) -> list[str]:
