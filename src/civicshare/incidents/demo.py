@@ -87,3 +87,11 @@ def seed_incident_response(
     )
     _walk(session, actors, version, "active", start)
     return True
+
+
+def agreement_reference(session: Session) -> str | None:
+    """The demo's incident agreement (ISA-…), or None before it is seeded."""
+    version = session.scalars(
+        select(AgreementVersion).where(AgreementVersion.title == TITLE)
+    ).first()
+    return version.agreement.reference if version else None

@@ -170,9 +170,7 @@ def _shape_of(polygons, where: str):
         built.append(Polygon(rings[0], rings[1:]))
     shape = built[0] if len(built) == 1 else MultiPolygon(built)
     if not shape.is_valid:
-        raise BadArea(
-            where, f"the polygon is not valid ({shapely.is_valid_reason(shape)})"
-        )
+        raise BadArea(where, f"the polygon is not valid ({shapely.is_valid_reason(shape)})")
     if shape.area <= 0:
         raise BadArea(where, "the polygon has no area")
     x0, y0, x1, y1 = shape.bounds
