@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import os
+import re
 import stat
 
 import numpy as np
@@ -439,7 +440,10 @@ def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     assert len(pairs) == 200
     assert all(p["record_id_b"] == f"b-{p['record_id_a']}" for p in pairs)
     assert {p["source_a"] for p in pairs} == {"a.csv"}
-    assert "200 linked pairs" in (tmp_path / "run" / "report.md").read_text()
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "200 linked pairs" in report
+    fill = re.search(r"fill .*: (0\.\d\d) in A", report)
+    assert fill and 0.1 < float(fill.group(1)) < 0.6
 
     refused = runner.invoke(app, ["link", str(tmp_path / "a.jsonl"), str(tmp_path / "b2.jsonl"),
                                   "--out", str(tmp_path / "run2")])  # fmt: skip

@@ -1079,12 +1079,20 @@ def write_pairs(path: Path, result: LinkResult) -> None:
             writer.writerow([result.a.source, id_a, result.b.source, id_b, f"{score:.4f}"])
 
 
+def _fill(encodings: Encodings) -> float:
+    if not len(encodings):
+        return 0.0
+    return float(popcounts(encodings.packed).mean()) / encodings.scheme.output_bits
+
+
 def report(result: LinkResult, name_a: str, name_b: str) -> str:
     """A short Markdown report: inputs, parameters, counts and the score distribution."""
     scheme = result.a.scheme
-    edges = [result.threshold, 0.85, 0.9, 0.95, 1.0 + 1e-9]
-    edges = sorted({e for e in edges if e >= result.threshold})
-    hist, _ = np.histogram(result.dice, bins=edges) if len(edges) > 1 else ([], [])
+    # Bins of 0.05 from the threshold up: pairs piling up in the first bins say the threshold
+    # is in the middle of the matches, or that unrelated records are being paired.
+    steps = np.arange(np.ceil(result.threshold * 20 + 1e-9) / 20, 1.0, 0.05)
+    edges = [result.threshold, *steps.round(2).tolist(), 1.0 + 1e-9]
+    hist, _ = np.histogram(result.dice, bins=edges)
     lines = [
         "# PPRL linkage report",
         "",
@@ -1103,6 +1111,8 @@ def report(result: LinkResult, name_a: str, name_b: str) -> str:
             if result.blocking == "keys" and scheme.blocking
             else ""
         ),
+        f"- fill (share of bits set; unrelated records score about this): "
+        f"{_fill(result.a):.2f} in A, {_fill(result.b):.2f} in B",
         f"- comparisons: {result.comparisons:,} (of {len(result.a) * len(result.b):,} "
         "possible pairs)",
         f"- pairs at or above Dice {result.threshold}: {result.candidates:,}",
