@@ -466,3 +466,25 @@ def test_cli_encode_reports_a_bad_value_by_file_row_and_field_and_writes_nothing
     assert "a.csv, row 3, field date_of_birth" in " ".join(result.output.split())
     assert not (tmp_path / "a.jsonl").exists()
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_bucket_bits_merge_blocking_keys_into_few_buckets():
+    ids, values = people(300)
+    blocking = [{"name": "postcode", "field": "postcode", "transform": "exact"}]
+    exact = encode(values, ids, blocking=blocking).blocks["postcode"]
+    buckets = encode(values, ids, blocking=[{**blocking[0], "bucket_bits": 4}]).blocks["postcode"]
+    assert len(set(exact)) > 100
+    assert len(set(buckets)) <= 16
+    # Records sharing a key still share a bucket: blocking loses nothing, blocks grow.
+    for x, y in itertools.combinations(range(len(ids)), 2):
+        if exact[x] == exact[y]:
+            assert buckets[x] == buckets[y]
+
+
+def test_a_truncated_encoding_file_is_refused(tmp_path):
+    ids, values = people(10)
+    path = tmp_path / "a.jsonl"
+    pprl.write_encodings(path, encode(values, ids))
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-3]))
+    with pytest.raises(pprl.PprlError, match=r"header says 10 records, the file holds 7"):
+        pprl.read_encodings(path)
