@@ -89,7 +89,7 @@ def test_a_rejected_pair_is_never_linked_again_even_after_retraining(linked, set
         dict(zip(["source_l", "record_id_l", "source_r", "record_id_r"], pair, strict=True))
         | {"is_match": False}
     ]
-    message, run_id = base.run(linked, settings, retrain=True)
+    message, run_id = base.run(linked, settings, retrain=True, review_lower=base.REVIEW_LOWER)
     assert run_id is not None, message
     assert key_of(linked, pair[0], pair[1]) != key_of(linked, pair[2], pair[3])
     with db.session_scope(linked) as session:

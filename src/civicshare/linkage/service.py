@@ -758,10 +758,17 @@ def run(
     session.flush()
     return RunOutcome(
         the_run,
-        f"Linked {the_run.new_records:,} new records from {len(pending)} snapshots: "
-        f"{the_run.persons:,} people in the index, {review:,} pairs to review.",
+        f"Linked {_plural(the_run.new_records, 'new record')} from "
+        f"{_plural(len(pending), 'snapshot')}: {_plural(the_run.persons, 'person')} in the "
+        f"index, {_plural(review, 'pair')} to review.",
         [p.snapshot.ref for p in pending],
     )
+
+
+def _plural(n: int, noun: str) -> str:
+    if noun == "person":
+        return f"{n:,} {'person' if n == 1 else 'people'}"
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _number(value) -> float | None:
