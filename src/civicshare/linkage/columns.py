@@ -21,7 +21,9 @@ or each file can have its own section (by file name or by name without extension
       default:
         record_id: id
 
-Fields: record_id (required), given_name, surname, date_of_birth (a column, or ``{column,
+Fields: record_id (required), given_name (one column, or a list such as first and middle names,
+joined in order), surname, full_name (instead of the two: ``SURNAME, Forenames`` or ``Mrs Jane
+Smith``, titles dropped, the last word the surname), date_of_birth (a column, or ``{column,
 format}`` with a strptime format; ISO ``%Y-%m-%d`` when no format is given), sex, nhs_number,
 other_id, address (one column or a list, joined in order), postcode, uprn; and optionally
 age_band, ethnic_group (passed through for the report's bias check) and source (a name for the
@@ -40,6 +42,7 @@ FIELDS = (
     "record_id",
     "given_name",
     "surname",
+    "full_name",
     "date_of_birth",
     "sex",
     "nhs_number",
@@ -119,11 +122,15 @@ def _section(spec: Any, where: str) -> FileColumns:
                 )
             value = value["column"]
         names = value if isinstance(value, list) else [value]
-        if key != "address" and len(names) != 1:
+        if key not in ("address", "given_name") and len(names) != 1:
             raise ColumnMapError(f"{where}, {key}: expected one column, got {value!r}")
         if not names or not all(isinstance(n, (str, int)) and str(n).strip() for n in names):
             raise ColumnMapError(f"{where}, {key}: expected column names, got {value!r}")
         columns[key] = [str(n) for n in names]
+    if "full_name" in columns and ({"given_name", "surname"} & set(columns)):
+        raise ColumnMapError(
+            f"{where}: full_name replaces given_name and surname; map one or the other"
+        )
     if "record_id" not in columns:
         raise ColumnMapError(f"{where}: record_id is required (the column naming each row)")
     if len(columns) < 3:

@@ -93,8 +93,8 @@ def given_name() -> cl.CustomComparison:
                 '"given_other_l" = "given_name_r" OR "given_name_l" = "given_other_r"',
                 label_for_charts="one's first given name is the other's middle name",
             ),
-            cll.JaroWinklerLevel("given_name", 0.8).configure(
-                label_for_charts="Jaro-Winkler >= 0.8"
+            cll.JaroWinklerLevel("given_name", 0.88).configure(
+                label_for_charts="Jaro-Winkler >= 0.88"
             ),
             cll.CustomLevel(
                 '("given_is_initial_l" OR "given_is_initial_r") '
@@ -149,6 +149,11 @@ def date_of_birth() -> cl.CustomComparison:
             cll.CustomLevel(
                 'abs("dob_year_l" - "dob_year_r") <= 1', label_for_charts="within a year"
             ),
+            # What is left is a generation apart: parent and child at one address share a
+            # surname and an address, and only this level (and the given name) tells them apart.
+            cll.CustomLevel(
+                'abs("dob_year_l" - "dob_year_r") <= 10', label_for_charts="within ten years"
+            ),
             cll.ElseLevel(),
         ],
     )
@@ -171,8 +176,8 @@ def postcode(with_distance: bool = False, uk: bool = True) -> cl.CustomCompariso
     With coordinates (``easting``/``northing`` in metres) a pair in different districts can
     still be near: a move across a district boundary.
     """
-    levels = [
-        _either_null("postcode"),
+    levels = [_either_null("postcode")]
+    levels += [
         cll.ExactMatchLevel("postcode", term_frequency_adjustments=True).configure(
             label_for_charts="postcode equal"
         ),
@@ -217,17 +222,33 @@ def uprn() -> cl.CustomComparison:
     )
 
 
-def address() -> cl.CustomComparison:
-    """Whole address (spaces ignored), the same house with a few typos, then shared words.
+def address(with_uprn: bool = False) -> cl.CustomComparison:
+    """Same UPRN, whole address (spaces ignored), the same house with a few typos, shared words.
 
     The house number separates neighbours: the same street at another number is weak evidence,
-    the same number with the street's words (or a few keying errors) is strong.
+    the same number with the street's words (or a few keying errors) is strong. The UPRN is
+    the property itself, so it is the top level here rather than a comparison of its own.
     """
     same_number = cll.CustomLevel('"house_number_l" = "house_number_r"')
+    missing = _either_null("address")
+    first: list = [missing]
+    if with_uprn:
+        first = [
+            cll.CustomLevel(
+                '("address_l" IS NULL OR "address_r" IS NULL) '
+                'AND ("uprn_l" IS NULL OR "uprn_r" IS NULL)',
+                label_for_charts="address missing",
+            ).configure(is_null_level=True),
+            cll.ExactMatchLevel("uprn").configure(label_for_charts="same property (UPRN)"),
+            cll.CustomLevel(
+                '"address_l" IS NULL OR "address_r" IS NULL',
+                label_for_charts="another property (UPRN), no address to compare",
+            ),
+        ]
     return cl.CustomComparison(
         output_column_name="address",
         comparison_levels=[
-            _either_null("address"),
+            *first,
             cll.ExactMatchLevel("address_compact").configure(
                 label_for_charts="address equal (ignoring spaces)"
             ),

@@ -413,11 +413,15 @@ def _comparisons_for(fields: list[str], with_distance: bool, uk: bool = True) ->
         "surname": comparisons.surname,
         "date_of_birth": comparisons.date_of_birth,
         "sex": comparisons.sex,
-        "postcode": lambda: comparisons.postcode(with_distance, uk),
-        "uprn": comparisons.uprn,
-        "address": comparisons.address,
     }
-    return [builders[name]() for name in fields]
+    built = [builders[name]() for name in fields if name in builders]
+    if "postcode" in fields:
+        built.append(comparisons.postcode(with_distance, uk))
+    if "address" in fields:
+        built.append(comparisons.address(with_uprn="uprn" in fields))
+    elif "uprn" in fields:
+        built.append(comparisons.uprn())
+    return built
 
 
 def _blocking_rules(fields: list[str]) -> list[str]:
@@ -528,14 +532,40 @@ def _settings(
 
 
 def _training_rules(fields: list[str]) -> list[str]:
-    """EM sessions: each trains the comparisons not used in its own rule."""
+    """EM sessions: each estimates m for the comparisons not used in its own rule.
+
+    Rules that admit mostly true matches or mostly random pairs train well; a rule such as
+    "same postcode" admits households (parents, children, twins), and EM then learns that
+    people at one address are one person. So: an identifier when there is one (every other
+    field), date of birth (names, address, postcode, the identifier), else full name (date of
+    birth); never the address alone.
+    """
     rules = []
+    # An identifier trains every other field on (nearly) pure matches; date of birth then
+    # trains the identifier itself.
+    # The given name is in the rule too: a wrong NHS number is often another resident's, a
+    # household member's, and such pairs would teach EM that relatives are one person.
+    for identifier in ("nhs_number", "other_id"):
+        if identifier in fields:
+            rule = f"l.{identifier} = r.{identifier}"
+            if "given_name" in fields:
+                rule += " AND l.given_name = r.given_name"
+            rules.append(rule)
+            break
     if "date_of_birth" in fields:
         rules.append("l.dob = r.dob")
-    if "surname" in fields and "given_name" in fields:
+    no_identifier = not rules or rules == ["l.dob = r.dob"]
+    if no_identifier and "surname" in fields and "given_name" in fields:
         rules.append("l.surname = r.surname AND l.given_name = r.given_name")
-    if "postcode" in fields:
-        rules.append("l.postcode = r.postcode")
+    if not rules:
+        # Few fields: each session trains the others (the address risk is accepted here).
+        for name, column in (
+            ("given_name", "given_name"),
+            ("surname", "surname"),
+            ("postcode", "postcode"),
+        ):
+            if name in fields:
+                rules.append(f"l.{column} = r.{column}")
     return rules
 
 
@@ -601,11 +631,33 @@ def train_and_predict(
             # Too few pairs under this rule to estimate from (a small or clean file): the
             # other sessions and the default m values stand.
             logging.getLogger(__name__).warning("EM session %s skipped: %s", rule, exc)
+    _fill_unobserved_m(linker)
     scored = linker.inference.predict(threshold_match_probability=score_floor).as_pandas_dataframe()
     settings_dict = linker.misc.save_model_to_json()
     pairs = _tidy_pairs(scored)
     threshold = recommended_threshold(pairs["match_probability"].to_numpy())
     return LinkageModel(settings_dict, threshold, fields), pairs
+
+
+UNOBSERVED_M_PROBABILITY = 1e-4
+
+
+def _fill_unobserved_m(linker) -> None:
+    """Levels no true match reached in training get a small m, not Splink's default.
+
+    A level can go unobserved because it is rare among matches (a date of birth ten years
+    out) or because the training data is small; either way "rare among matches" is the safe
+    reading. Splink would otherwise fall back to a default m that makes a generation's
+    difference in date of birth look like mild disagreement.
+    """
+    from splink.internals.constants import LEVEL_NOT_OBSERVED_TEXT
+
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._fix_m_probability:
+                continue
+            if level._m_probability in (None, LEVEL_NOT_OBSERVED_TEXT):
+                level.m_probability = UNOBSERVED_M_PROBABILITY
 
 
 def recommended_threshold(probabilities: np.ndarray) -> float:

@@ -82,6 +82,22 @@ def _as_text(series: pd.Series) -> pd.Series:
     return pd.Series([convert(v) for v in series.tolist()], index=series.index, dtype=object)
 
 
+TITLES = {"MR", "MRS", "MISS", "MS", "MX", "DR", "PROF", "REV", "SIR", "DAME", "LADY", "LORD"}
+
+
+def _split_name(value: str | None) -> tuple[str | None, str | None]:
+    """'SMITH, Jane Ann' or 'Mrs Jane Smith' -> (given names, surname); titles dropped."""
+    if not value:
+        return None, None
+    if "," in value:
+        family, _, given = value.partition(",")
+        return given.strip() or None, family.strip() or None
+    words = [w for w in value.split() if w.strip(".").upper() not in TITLES]
+    if not words:
+        return None, None
+    return " ".join(words[:-1]) or None, words[-1]
+
+
 def _row_label(path: Path, index: int) -> str:
     """Rows are counted from 1 after the header; for CSV and XLSX also the line/sheet row."""
     if path.suffix.lower() in (".csv", ".xlsx"):
@@ -157,9 +173,16 @@ def canonical_records(
     for name, cols in spec.columns.items():
         if name == "date_of_birth":
             out[name] = _dates(path, frame[cols[0]], spec.date_format, warnings).to_numpy()
-        elif name == "address":
+        elif name in ("address", "given_name"):
             parts = [_as_text(frame[c]).tolist() for c in cols]
-            out[name] = [", ".join(v for v in row if v) or None for row in zip(*parts, strict=True)]
+            joiner = ", " if name == "address" else " "
+            out[name] = [
+                joiner.join(v for v in row if v) or None for row in zip(*parts, strict=True)
+            ]
+        elif name == "full_name":
+            given, family = zip(*(_split_name(v) for v in _as_text(frame[cols[0]])), strict=True)
+            out["given_name"] = list(given) if len(frame) else []
+            out["surname"] = list(family) if len(frame) else []
         else:
             out[name] = _as_text(frame[cols[0]]).to_numpy()
     out = out.reset_index(drop=True)
