@@ -607,11 +607,17 @@ def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     """Responders and IG leads of a party to the incident's agreement (any version)."""
     if not actor.has_role(Role.responder, Role.ig_lead):
         return False
-    try:
-        agreement = agreements.get(session, incident.agreement)
-    except Exception:
-        return False
-    return any(v.party(actor.partner_id) for v in agreement.versions)
+    # Asked several times in one unit of work (the route, then the view): answered once.
+    memo = session.info.setdefault("incidents.may_see", {})
+    key = (actor.membership_id, incident.id, incident.agreement)
+    if key not in memo:
+        try:
+            agreement = agreements.get(session, incident.agreement)
+        except agreements.NotFound:
+            memo[key] = False
+        else:
+            memo[key] = any(v.party(actor.partner_id) for v in agreement.versions)
+    return memo[key]
 
 
 def get_for(session: Session, actor: Actor, reference: str) -> Incident:
@@ -705,7 +711,7 @@ def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
                 address, postcode = gaz.address[at], gaz.postcode[at]
             else:
                 postcode = str(source.rows[row].get(READERS[source.dataset].postcode) or "").upper()
-                address = f"Somewhere in postcode {postcode}"
+                address = "Address not matched to a property"
             house = groups[key] = {
                 "key": key,
                 "uprn": str(uprn) if uprn is not None else None,
