@@ -85,6 +85,36 @@ def area_for(i: int, x: float, y: float, radius: float) -> Area:
     return Area.from_polygons([[ring + [ring[0]]]], origin=(x, y))
 
 
+def time_phases() -> dict[str, list[float]]:
+    """Wrap the phases of a request with timers (for the breakdown printed at the end)."""
+    from civicshare.audit import service as audit
+    from civicshare.datasets import service as datasets
+    from civicshare.incidents.geometry import PointIndex
+
+    phases: dict[str, list[float]] = {}
+
+    def timed(owner, name, label):
+        real = getattr(owner, name)
+        totals = phases.setdefault(label, [])
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                totals.append(time.perf_counter() - t)
+
+        setattr(owner, name, wrapper)
+
+    timed(service, "decide", "decide")
+    timed(datasets, "current_snapshot", "snapshot lookup")
+    timed(PointIndex, "within", "exact area test")
+    timed(service, "_households", "grouping")
+    timed(audit, "record", "audit record")
+    timed(service, "households", "service total")
+    return phases
+
+
 def percentile(values, q) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q))
 
@@ -103,8 +133,8 @@ def main() -> None:
     from civicshare.accounts import service as accounts
     from civicshare.accounts.service import actor_for
     from civicshare.app import create_app
-    from civicshare.partners import service as partners
     from civicshare.incidents.demo import agreement_reference
+    from civicshare.partners import service as partners
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", database_url=f"sqlite:///{tmp}/store.db")
@@ -117,13 +147,17 @@ def main() -> None:
         t0 = time.perf_counter()
         gaz = service.gazetteer(settings)
         gazetteer_s = time.perf_counter() - t0
-        print(f"county of {args.people:,} residents; gazetteer of {size:,} properties "
-              f"(setup {setup_s:.1f} s, gazetteer and k-d tree loaded in {gazetteer_s:.1f} s)")  # fmt: skip
+        print(
+            f"county of {args.people:,} residents; gazetteer of {size:,} properties "
+            f"(setup {setup_s:.1f} s, gazetteer and k-d tree loaded in {gazetteer_s:.1f} s)"
+        )
 
         rng = np.random.default_rng(args.seed)
         picks = rng.integers(0, len(gaz), args.incidents)
-        areas = [area_for(i, float(gaz.index.x[p]), float(gaz.index.y[p]), args.radius)
-                 for i, p in enumerate(picks)]  # fmt: skip
+        areas = [
+            area_for(i, float(gaz.index.x[p]), float(gaz.index.y[p]), args.radius)
+            for i, p in enumerate(picks)
+        ]
 
         # The geometric core, side by side with the brute-force scan, on the same areas.
         core, brute, found = [], [], []
@@ -137,10 +171,12 @@ def main() -> None:
             if not np.array_equal(a, b):
                 raise SystemExit("the k-d tree and the brute-force scan disagree")
             found.append(len(a))
-        print(f"geometric core over {size:,} properties: p50 {percentile(core, 50):.3f} ms, "
-              f"p95 {percentile(core, 95):.3f} ms; brute force p50 {percentile(brute, 50):.3f} ms, "
-              f"p95 {percentile(brute, 95):.3f} ms; {np.mean(found):,.0f} properties per area; "
-              "identical results")  # fmt: skip
+        print(
+            f"geometric core over {size:,} properties: p50 {percentile(core, 50):.3f} ms, "
+            f"p95 {percentile(core, 95):.3f} ms; brute force p50 {percentile(brute, 50):.3f} ms, "
+            f"p95 {percentile(brute, 95):.3f} ms; {np.mean(found):,.0f} properties per area; "
+            "identical results"
+        )
 
         engine = db.make_engine(settings.effective_database_url)
         with db.session_scope(db.make_sessionmaker(engine)) as session:
@@ -151,12 +187,14 @@ def main() -> None:
             fire = actor_for(person.memberships[0], "cli")
             ref = agreement_reference(session)
             references = [
-                service.open_incident(session, fire, title=f"Bench {i}", kind="fire", area=area,
-                                      agreement=ref).reference
+                service.open_incident(
+                    session, fire, title=f"Bench {i}", kind="fire", area=area, agreement=ref
+                ).reference
                 for i, area in enumerate(areas)
-            ]  # fmt: skip
+            ]
         engine.dispose()
 
+        phases = time_phases()
         headers = {"Authorization": f"Bearer {secret}"}
         latencies, households = [], []
         with TestClient(create_app(settings)) as client:
@@ -164,17 +202,27 @@ def main() -> None:
             first = client.get(f"/api/incidents/{references[0]}/households", headers=headers)
             cold = time.perf_counter() - t
             first.raise_for_status()
+            for totals in phases.values():
+                totals.clear()
             for incident in references:
                 t = time.perf_counter()
                 response = client.get(f"/api/incidents/{incident}/households", headers=headers)
                 latencies.append(time.perf_counter() - t)
                 response.raise_for_status()
                 households.append(len(response.json()["households"]))
-        print(f"end to end (API, decide x5, query, audit, log, commit): cold {cold * 1000:.0f} ms; "
-              f"warm p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
-              f"max {percentile(latencies, 100):.1f} ms over {len(latencies)} requests; "
-              f"{np.mean(households):.1f} vulnerable households per area")  # fmt: skip
+        print(
+            f"end to end (API, decide x5, query, audit, log, commit): cold {cold * 1000:.0f} ms; "
+            f"warm p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
+            f"max {percentile(latencies, 100):.1f} ms over {len(latencies)} requests; "
+            f"{np.mean(households):.1f} vulnerable households per area"
+        )
 
+    n = len(latencies)
+    breakdown = {name: round(sum(v) * 1000 / n, 2) for name, v in phases.items()}
+    print(
+        "mean ms per warm request by phase (overlapping: decide includes its queries): "
+        + ", ".join(f"{k} {v}" for k, v in breakdown.items())
+    )
     out = {
         "benchmark": "incidents",
         "properties": size,
@@ -192,6 +240,7 @@ def main() -> None:
         "properties_per_area": round(float(np.mean(found)), 1),
         "households_per_area": round(float(np.mean(households)), 2),
         "identical": True,
+        "phase_ms": breakdown,
     }
     print(json.dumps(out))
 
