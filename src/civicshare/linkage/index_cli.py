@@ -36,6 +36,13 @@ def run(
     retrain: bool = typer.Option(
         False, "--retrain", help="Train the model again on the whole index (and relink it)."
     ),
+    review_from: float = typer.Option(
+        service.DEFAULT_REVIEW_LOWER,
+        "--review-from",
+        min=0.0,
+        max=1.0,
+        help="Pairs from this match probability up to the model's threshold go to review.",
+    ),
 ) -> None:
     """Link every person-holding current snapshot not yet in the index (incrementally)."""
     settings, engine, sessions = _sessions()
@@ -46,7 +53,11 @@ def run(
             db.session_scope(sessions) as session,
         ):
             outcome = service.run(
-                session, settings, retrain=retrain, progress=lambda m: spinner.update(m + "...")
+                session,
+                settings,
+                retrain=retrain,
+                review_lower=review_from,
+                progress=lambda m: spinner.update(m + "..."),
             )
     except service.LinkageError as error:
         console.print(f"[red]{error}[/]")

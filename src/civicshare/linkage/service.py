@@ -467,9 +467,8 @@ def run(
     }
     for plan in plans:
         pending_source = plan in pending
-        if not pending_source and plan.source in indexed and not retrain:
-            # Unchanged since it was indexed: only needed as `existing`.
-            pass
+        # Every current source is read: unchanged ones are the `existing` records new ones
+        # are compared with (values are never kept between runs).
         say(f"Reading {plan.snapshot.ref}")
         table = _read(
             session,
