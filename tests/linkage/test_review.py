@@ -203,3 +203,27 @@ def test_the_queue_api_and_the_pair_page(linked, settings, client, member):
     assert (
         report.status_code == 200 and "script-src" not in report.headers["content-security-policy"]
     )
+
+
+def test_a_decision_whose_audit_record_fails_changes_nothing(linked, settings, monkeypatch):
+    from civicshare.audit import service as audit
+
+    reviewer = base.host_reviewer(linked, settings)
+    item = open_pair(linked)
+    before = {**base.keys(linked, base.GP), **base.keys(linked, base.ACUTE)}
+    mapping = (settings.data_dir / index.MAPPING_FILE).read_bytes()
+    real = audit.record
+
+    def refusing(session, actor, action, *args, **kwargs):
+        if action.startswith("person_index_review_"):
+            raise audit.AuditWriteError("the audit store refused the record")
+        return real(session, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", refusing)
+    with pytest.raises(audit.AuditWriteError), db.session_scope(linked) as session:
+        index.decide(session, settings, reviewer, item.id, accept=True)
+    assert {**base.keys(linked, base.GP), **base.keys(linked, base.ACUTE)} == before
+    assert (settings.data_dir / index.MAPPING_FILE).read_bytes() == mapping
+    with db.session_scope(linked) as session:
+        assert session.get(ReviewItem, item.id).status == ReviewStatus.open
+        assert session.scalars(select(LinkageDecision)).all() == []

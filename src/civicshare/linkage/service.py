@@ -724,7 +724,6 @@ def run(
             )
     session.flush()
     the_run.persons = session.scalar(select(func.count(func.distinct(IndexedRecord.person_key))))
-    the_run.mapping_path = write_mapping(session, settings, the_run.id)
     try:
         the_run.report = _report(session, existing, new, pairs, threshold)
     except Exception as error:  # the index stands without its report; say why
@@ -754,6 +753,8 @@ def run(
             "merges": merges,
         },
     )
+    # The file last: if the audit record cannot be written, nothing changes on disk either.
+    the_run.mapping_path = write_mapping(session, settings, the_run.id)
     session.flush()
     return RunOutcome(
         the_run,
@@ -1207,7 +1208,6 @@ def decide(
         if left and right and left.person_key == right.person_key:
             facts.update(split=_split(session, left.person_key, (key[2], key[3]), now))
     session.flush()
-    write_mapping(session, settings, None)
     audit.record(
         session,
         actor,
@@ -1218,6 +1218,7 @@ def decide(
         purpose=REVIEW_PURPOSE,
         details={**facts, "decision": item.status.value},
     )
+    write_mapping(session, settings, None)  # after the audit record, as in run()
     return item
 
 
