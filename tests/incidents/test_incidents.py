@@ -118,14 +118,7 @@ def keys_by_brute_force(layer, area: Area) -> set[str]:
 
             inside = bool(shapely.intersects_xy(area.shape, float(x), float(y)))
         if inside:
-            source = layer.sources[int(layer.source_of[i])]
-            row = int(layer.row_of[i])
-            uprn = source.uprn[row]
-            if uprn is not None:
-                keys.add(str(uprn))
-            else:
-                reader = service.READERS[source.dataset]
-                keys.add("postcode:" + service.norm_postcode(source.rows[row][reader.postcode]))
+            keys.add(service._key_of(layer, i))
     return keys
 
 
@@ -475,3 +468,46 @@ def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(store,
         )
         log = client.get(f"/api/incidents/{incident}/log", headers=headers).json()
         assert [e["action"] for e in log] == ["opened", "viewed", "viewed", "viewed"]
+
+
+def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_move_to_the_property(
+    store, sessions, centre
+):
+    with db.session_scope(sessions) as session:
+        fire = actor(session, FIRE)
+        incident = open_circle(session, fire, centre, 20_000)
+        layer = service._draw(session, store, fire, incident)
+        tokens = [
+            layer.sources[int(layer.source_of[i])].person[int(layer.row_of[i])]
+            for i in range(len(layer.x))
+        ]
+        assert sum(t is not None for t in tokens) > len(tokens) // 2  # the key is granted
+        moved = [i for i in range(len(layer.x)) if layer.placed_by[i] == "person key"]
+        assert moved, "some postcode-only records should join a property through the person key"
+        for i in moved:
+            source = layer.sources[int(layer.source_of[i])]
+            assert source.precision[int(layer.row_of[i])] == "postcode"  # as the data placed it
+            same = [j for j in range(len(layer.x)) if tokens[j] == tokens[i] and j != i
+                    and layer.placed_by[j] in ("uprn", "address")]  # fmt: skip
+            assert same and layer.uprn[i] == layer.uprn[same[0]]
+            assert (layer.x[i], layer.y[i]) == (layer.x[same[0]], layer.y[same[0]])
+        session.rollback()
+
+
+def test_without_a_person_index_the_households_still_come(store, sessions, centre):
+    from civicshare.sharing.delivery import PERSON_INDEX
+
+    mapping = store.data_dir / PERSON_INDEX
+    aside = mapping.with_suffix(".aside")
+    mapping.rename(aside)
+    try:
+        with db.session_scope(sessions) as session:
+            fire = actor(session, FIRE)
+            incident = open_circle(session, fire, centre, 600)
+            result = service.households(session, store, fire, incident)
+            assert result.withheld == [] and result.households
+            layer = service._draw(session, store, fire, incident)
+            assert all(p is None for s in layer.sources for p in s.person)
+            session.rollback()
+    finally:
+        aside.rename(mapping)

@@ -286,6 +286,7 @@ TEMPLATES: dict[str, Template] = {
                     ("Primary Support Reason", "identifiable", None, "health"),
                     ("Client Status", "identifiable"),
                     ("NHS Number", "excluded"),
+                    ("person_key", "pseudonymised"),
                 ),
                 *_items(
                     "hw-health-care",
@@ -297,6 +298,7 @@ TEMPLATES: dict[str, Template] = {
                     ("service", "identifiable", None, "health"),
                     ("home_oxygen", "identifiable", None, "health"),
                     ("referral_date", "identifiable"),
+                    ("person_key", "pseudonymised"),
                     ("nhs_number", "excluded"),
                 ),
                 *_items(
@@ -310,6 +312,7 @@ TEMPLATES: dict[str, Template] = {
                     ("home_oxygen", "identifiable", None, "health"),
                     ("dementia_register", "identifiable", None, "health"),
                     ("efi_category", "identifiable", None, "health"),
+                    ("person_key", "pseudonymised"),
                     ("nhs_number", "excluded"),
                 ),
                 *_items(
@@ -323,6 +326,7 @@ TEMPLATES: dict[str, Template] = {
                     ("needs_codes", "identifiable", None, "health"),
                     ("contact_phone", "identifiable"),
                     ("registered_date", "identifiable"),
+                    ("person_key", "pseudonymised"),
                     ("date_of_birth", "excluded"),
                 ),
                 *_items(
@@ -341,6 +345,7 @@ TEMPLATES: dict[str, Template] = {
                     ("uses_oxygen", "identifiable", None, "health"),
                     ("lives_alone", "identifiable"),
                     ("smoker", "excluded"),
+                    ("person_key", "pseudonymised"),
                 ),
             ],
         ),

@@ -60,6 +60,7 @@ from civicshare.incidents.reference import (
 from civicshare.partners import service as partners
 from civicshare.partners.models import Membership, Role
 from civicshare.sharing import delivery
+from civicshare.sharing.compile import PERSON_KEY
 from civicshare.sharing.service import ShareRequest, decide
 
 BREAK_GLASS_HOURS = 12
@@ -266,6 +267,8 @@ class Located:
     y: np.ndarray
     uprn: list[int | None]
     precision: list[str]  # "uprn" or "postcode"
+    placed_by: list[str]  # "uprn", "address", "postcode"
+    person: list[str | None]  # this agreement's token of the person index's key, if granted
     needs: list[frozenset[str]]
     verified: list[str]
     output_sha256: str
@@ -287,6 +290,9 @@ class Layer:
     y: np.ndarray
     source_of: np.ndarray  # index into sources
     row_of: np.ndarray  # index into that source's rows
+    uprn: list[int | None] = field(default_factory=list)
+    precision: list[str] = field(default_factory=list)
+    placed_by: list[str] = field(default_factory=list)
     index: PointIndex = field(repr=False, default=None)
 
 
@@ -317,8 +323,8 @@ def _grant_key(grant, snapshot_version: int) -> tuple:
     )
 
 
-def _locate(table, reader: Reader, gaz: Gazetteer) -> tuple[list, list, list, list, list, list]:
-    rows, xs, ys, uprns, precision, needs = [], [], [], [], [], []
+def _locate(table, reader: Reader, gaz: Gazetteer) -> dict[str, list]:
+    out = {k: [] for k in ("rows", "x", "y", "uprn", "precision", "placed_by", "person", "needs")}
     gx, gy = gaz.index.x, gaz.index.y
     for row in table.to_pylist():
         if not reader.current(row):
@@ -327,13 +333,12 @@ def _locate(table, reader: Reader, gaz: Gazetteer) -> tuple[list, list, list, li
         if not found:
             continue
         at = gaz.find_uprn(row.get(reader.uprn)) if reader.uprn else None
+        how = "uprn"
         if at is None and reader.address and reader.postcode:
             at = gaz.find_address(row.get(reader.address), row.get(reader.postcode))
+            how = "address"
         if at is not None:
-            xs.append(gx[at])
-            ys.append(gy[at])
-            uprns.append(int(gaz.uprn[at]))
-            precision.append("uprn")
+            x, y, uprn, precision = gx[at], gy[at], int(gaz.uprn[at]), "uprn"
         else:
             centre = (
                 gaz.centroids.get(norm_postcode(row.get(reader.postcode)))
@@ -342,13 +347,43 @@ def _locate(table, reader: Reader, gaz: Gazetteer) -> tuple[list, list, list, li
             )
             if centre is None:
                 continue  # nowhere to put it: not in the county's address base
-            xs.append(centre[0])
-            ys.append(centre[1])
-            uprns.append(None)
-            precision.append("postcode")
-        rows.append(row)
-        needs.append(frozenset(found))
-    return rows, xs, ys, uprns, precision, needs
+            (x, y), uprn, precision, how = centre, None, "postcode", "postcode"
+        for name, value in (
+            ("rows", row),
+            ("x", x),
+            ("y", y),
+            ("uprn", uprn),
+            ("precision", precision),
+            ("placed_by", how),
+            ("person", row.get(PERSON_KEY)),
+            ("needs", frozenset(found)),
+        ):
+            out[name].append(value)  # fmt: skip
+    return out
+
+
+def _join_people(layer: Layer) -> None:
+    """Records of one person (the same person-key token under this agreement) placed only at
+    their postcode's centre move to the property where another dataset places that person, if
+    the postcode agrees (a different postcode may be a move: left where it is)."""
+    at_property: dict[str, int] = {}
+    flat = []
+    for i in range(len(layer.x)):
+        source = layer.sources[int(layer.source_of[i])]
+        row = int(layer.row_of[i])
+        token = source.person[row]
+        postcode = norm_postcode(source.rows[row].get(READERS[source.dataset].postcode))
+        flat.append((token, postcode))
+        if token and layer.precision[i] == "uprn":
+            at_property.setdefault(token, i)
+    for i, (token, postcode) in enumerate(flat):
+        j = at_property.get(token) if token else None
+        if j is None or layer.precision[i] != "postcode" or flat[j][1] != postcode:
+            continue
+        layer.x[i], layer.y[i] = layer.x[j], layer.y[j]
+        layer.uprn[i] = layer.uprn[j]
+        layer.precision[i] = "uprn"
+        layer.placed_by[i] = "person key"
 
 
 def _purpose(incident: Incident) -> str:
@@ -397,18 +432,48 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
         key = _grant_key(decision.grant, snapshot.version) + (
             str(snapshot.data_path),
             snapshot.file_sha256,
+            _person_index_stamp(settings, decision.grant),
         )
         with _lock:
             located = _executed.get(key)
+            if isinstance(located, ShareRequest):  # person key not linked yet: ask without it
+                ask, located = located, None
+                decision = decide(session, ask)
+                if not decision.allowed:
+                    withheld.append(
+                        Withheld(provider_key, dataset, decision.reason, decision.clause)
+                    )
+                    continue
+                key = key + ("without person key",)
+                located = _executed.get(key)
         if located is None:
             try:
                 delivered = delivery.share(session, settings, ask, via="incident")
             except delivery.Denied as error:
-                withheld.append(
-                    Withheld(provider_key, dataset, error.decision.reason, error.decision.clause)
-                )
-                continue
-            rows, xs, ys, uprns, precision, needs = _locate(delivered.table, reader, gaz)
+                granted = [c.column for c in decision.grant.columns]
+                if PERSON_KEY in granted and error.decision.clause == "cannot execute":
+                    # The person index has not linked this snapshot: the households matter
+                    # more than the join, so ask again without the key (remembered).
+                    without = ShareRequest(
+                        actor=actor, purpose=ask.purpose, provider=provider_key,
+                        dataset=dataset, agreement=incident.agreement,
+                        columns=tuple(c for c in granted if c != PERSON_KEY),
+                    )  # fmt: skip
+                    with _lock:
+                        _executed[key] = without
+                    try:
+                        delivered = delivery.share(session, settings, without, via="incident")
+                        key = key + ("without person key",)
+                    except delivery.Denied as again:
+                        withheld.append(Withheld(provider_key, dataset, again.decision.reason,
+                                                 again.decision.clause))  # fmt: skip
+                        continue
+                else:
+                    withheld.append(Withheld(provider_key, dataset, error.decision.reason,
+                                             error.decision.clause))  # fmt: skip
+                    continue
+            placed = _locate(delivered.table, reader, gaz)
+            rows = placed["rows"]
             verified = []
             for row in rows:
                 value = row.get(reader.verified) if reader.verified else None
@@ -426,11 +491,13 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                 snapshot_date=snapshot.created_at.date().isoformat(),
                 columns=delivered.table.column_names,
                 rows=rows,
-                x=np.asarray(xs, dtype=np.float64),
-                y=np.asarray(ys, dtype=np.float64),
-                uprn=uprns,
-                precision=precision,
-                needs=needs,
+                x=np.asarray(placed["x"], dtype=np.float64),
+                y=np.asarray(placed["y"], dtype=np.float64),
+                uprn=placed["uprn"],
+                precision=placed["precision"],
+                placed_by=placed["placed_by"],
+                person=placed["person"],
+                needs=placed["needs"],
                 verified=verified,
                 output_sha256=delivered.output_sha256,
             )
@@ -454,12 +521,29 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             if sources
             else np.zeros(0, dtype=np.int64)
         )
-        layer = Layer(sources, [], x, y, source_of, row_of, PointIndex(x, y))
+        layer = Layer(
+            sources, [], x.copy(), y.copy(), source_of, row_of,
+            uprn=[u for s in sources for u in s.uprn],
+            precision=[p for s in sources for p in s.precision],
+            placed_by=[p for s in sources for p in s.placed_by],
+        )  # fmt: skip
+        _join_people(layer)
+        layer.index = PointIndex(layer.x, layer.y)
         with _lock:
             _layers[layer_key] = layer
     return Layer(
-        layer.sources, withheld, layer.x, layer.y, layer.source_of, layer.row_of, layer.index
-    )
+        layer.sources, withheld, layer.x, layer.y, layer.source_of, layer.row_of,
+        layer.uprn, layer.precision, layer.placed_by, layer.index,
+    )  # fmt: skip
+
+
+def _person_index_stamp(settings: Settings, grant) -> float | None:
+    """When the grant carries the person key, its tokens depend on the person index's mapping
+    file: a new mapping must not be answered from memory."""
+    if PERSON_KEY not in {c.column for c in grant.columns}:
+        return None
+    path = settings.data_dir / delivery.PERSON_INDEX
+    return path.stat().st_mtime if path.is_file() else 0.0
 
 
 # -- incidents --------------------------------------------------------------------------------
@@ -690,20 +774,25 @@ class Households:
     output_sha256: str
 
 
+def _key_of(layer: Layer, i: int) -> str:
+    """The household a placed record belongs to: its property, or its postcode."""
+    uprn = layer.uprn[i]
+    if uprn is not None:
+        return str(uprn)
+    source = layer.sources[int(layer.source_of[i])]
+    row = source.rows[int(layer.row_of[i])]
+    return "postcode:" + norm_postcode(row.get(READERS[source.dataset].postcode))
+
+
 def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
     inside = layer.index.within(area)
     groups: dict[str, dict] = {}
     for i in inside:
         source = layer.sources[int(layer.source_of[i])]
         row = int(layer.row_of[i])
-        uprn = source.uprn[row]
+        uprn = layer.uprn[i]
         x, y = float(layer.x[i]), float(layer.y[i])
-        if uprn is not None:
-            key = str(uprn)
-        else:
-            key = "postcode:" + norm_postcode(
-                source.rows[row].get(READERS[source.dataset].postcode)
-            )
+        key = _key_of(layer, i)
         house = groups.get(key)
         if house is None:
             if uprn is not None:
@@ -717,15 +806,17 @@ def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
                 "uprn": str(uprn) if uprn is not None else None,
                 "address": address,
                 "postcode": postcode,
-                "precision": source.precision[row],
+                "precision": layer.precision[i],
                 "easting": round(x, 1),
                 "northing": round(y, 1),
                 "needs": set(),
                 "sources": {},
                 "records": 0,
+                "people": set(),
             }
         house["needs"] |= source.needs[row]
         house["records"] += 1
+        house["people"].add(source.person[row] or f"record {i}")
         said = house["sources"].setdefault(
             (source.provider_key, source.dataset),
             {
@@ -748,6 +839,8 @@ def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
             houses, distances, np.atleast_1d(lons), np.atleast_1d(lats), strict=True
         ):
             ranked = sorted(house["needs"], key=RANK.__getitem__)
+            # Records of one person in several datasets count once (person key, if granted).
+            house["people"] = len(house["people"])
             house["distance_m"] = round(float(d), 1)
             house["priority"] = RANK[ranked[0]]
             house["priority_key"] = ranked[0]
@@ -1014,13 +1107,7 @@ def people_at(
     for i in layer.index.within(area):
         source = layer.sources[int(layer.source_of[i])]
         row = int(layer.row_of[i])
-        uprn = source.uprn[row]
-        here = (
-            str(uprn)
-            if uprn is not None
-            else "postcode:" + norm_postcode(source.rows[row].get(READERS[source.dataset].postcode))
-        )
-        if here != key:
+        if _key_of(layer, int(i)) != key:
             continue
         values = source.rows[row]
         reader = READERS[source.dataset]
@@ -1034,12 +1121,19 @@ def people_at(
                 "dataset": source.dataset,
                 "needs": [LABEL[n] for n in sorted(source.needs[row], key=RANK.__getitem__)],
                 "last_verified": source.verified[row],
-                "details": {c: (str(v) if v is not None else "") for c, v in values.items()},
+                "person": (source.person[row] or "")[:12] or None,
+                "placed_by": layer.placed_by[i],
+                "details": {
+                    c: (str(v) if v is not None else "")
+                    for c, v in values.items()
+                    if c != PERSON_KEY
+                },
             }
         )
         entry = seen.setdefault(source.provider_key, {"datasets": set(), "records": 0})
         entry["datasets"].add(source.dataset)
         entry["records"] += 1
+    people.sort(key=lambda p: (p["person"] or "~", p["dataset"]))  # one person's records together
     for provider_key, entry in seen.items():
         partner = partners.get_by_key(session, provider_key)
         review = session.scalars(
