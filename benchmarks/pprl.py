@@ -2,7 +2,7 @@
 
 Generates two files of --size synthetic people (given name, surname, date of birth, sex,
 postcode); B holds a noisy copy of every person in A (a typo in a name in half the records,
-a changed date-of-birth digit in a tenth, a blank postcode in a twentieth), shuffled. Then,
+a changed day or month digit in a tenth, a blank postcode in a twentieth), shuffled. Then,
 in the same process:
 
   encoding     pprl.encode (per-field HMAC keys, distinct q-grams hashed once per file,
@@ -25,7 +25,7 @@ Every figure is the best of --repeat runs, baselines included. Ratio = fast rate
 rate. Last line: JSON.
 
     .venv/bin/python benchmarks/pprl.py                 # 10,000 people per file
-    .venv/bin/python benchmarks/pprl.py --size 100000
+    .venv/bin/python benchmarks/pprl.py --size 50000 --repeat 2   # the recorded full run
 """
 
 from __future__ import annotations
