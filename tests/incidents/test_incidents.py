@@ -4,22 +4,19 @@ logged; break-glass, its review, and closing."""
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
 import pytest
 from fastapi.testclient import TestClient
-from rich.console import Console
 from sqlalchemy import func, select
 
-from civicshare import db, demo
+from civicshare import db
 from civicshare.accounts.service import actor_for
 from civicshare.agreements import service as agreements
 from civicshare.app import create_app
 from civicshare.audit.models import AuditRecord
-from civicshare.config import Settings
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from civicshare.incidents.models import BreakGlass, IncidentEvent, ReviewStatus
@@ -32,21 +29,6 @@ ANALYST = "analyst@worcestershire-cc.example"
 WATER_IG = "ig.lead@mercia-water.example"
 ACUTE_IG = "ig.lead@worcs-acute.example"
 AGREEMENT_TITLE = "Vulnerable households at an incident"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=1500, seed=4, console=Console(file=io.StringIO()))
-    return settings
-
-
-@pytest.fixture(scope="module")
-def sessions(store):
-    engine = db.make_engine(store.effective_database_url)
-    yield db.make_sessionmaker(engine)
-    engine.dispose()
 
 
 def actor(session, email, partner_key=None):
@@ -122,13 +104,8 @@ def keys_by_brute_force(layer, area: Area) -> set[str]:
     return keys
 
 
-@pytest.fixture(scope="module")
-def centre(store):
-    return busiest_point(store)
-
-
-def test_households_are_exactly_those_a_brute_force_check_finds(store, sessions, centre):
-    with db.session_scope(sessions) as session:
+def test_households_are_exactly_those_a_brute_force_check_finds(store, store_sessions, centre):
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 600)
         result = service.households(session, store, fire, incident)
@@ -151,8 +128,10 @@ def test_households_are_exactly_those_a_brute_force_check_finds(store, sessions,
         }
 
 
-def test_a_household_exactly_on_the_radius_is_in_and_one_metre_changes_it(store, sessions, centre):
-    with db.session_scope(sessions) as session:
+def test_a_household_exactly_on_the_radius_is_in_and_one_metre_changes_it(
+    store, store_sessions, centre
+):
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 300)
         houses = service.households(session, store, fire, incident).households
@@ -170,8 +149,10 @@ def test_a_household_exactly_on_the_radius_is_in_and_one_metre_changes_it(store,
             assert (target["key"] in keys) is expected, r
 
 
-def test_a_household_on_a_polygon_edge_is_in_and_a_metre_beyond_is_out(store, sessions, centre):
-    with db.session_scope(sessions) as session:
+def test_a_household_on_a_polygon_edge_is_in_and_a_metre_beyond_is_out(
+    store, store_sessions, centre
+):
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 300)
         houses = service.households(session, store, fire, incident).households
@@ -197,7 +178,7 @@ def test_a_household_on_a_polygon_edge_is_in_and_a_metre_beyond_is_out(store, se
 
 
 def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
-    store, sessions, centre, monkeypatch
+    store, store_sessions, centre, monkeypatch
 ):
     calls = {"decide": 0, "run": 0}
     real_decide, real_run = service.decide, compiler.run
@@ -213,7 +194,7 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
     monkeypatch.setattr(service, "decide", decide)
     monkeypatch.setattr(compiler, "run", run)
     service.clear_caches()
-    with db.session_scope(sessions) as session:
+    with db.session_scope(store_sessions) as session:
         police = actor(session, POLICE)
         incident = open_circle(session, police, centre, 400)
         audits = session.scalar(select(func.count(AuditRecord.id)))
@@ -244,8 +225,8 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
         assert events == ["opened", "viewed", "viewed"]
 
 
-def test_a_suspended_agreement_stops_the_flow_at_once(store, sessions, centre):
-    with db.session_scope(sessions) as session:
+def test_a_suspended_agreement_stops_the_flow_at_once(store, store_sessions, centre):
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 400)
         assert service.households(session, store, fire, incident).households
@@ -259,10 +240,10 @@ def test_a_suspended_agreement_stops_the_flow_at_once(store, sessions, centre):
         assert service.households(session, store, fire, incident).households
 
 
-def test_a_suspended_provider_is_withheld_with_the_reason(store, sessions, centre):
+def test_a_suspended_provider_is_withheld_with_the_reason(store, store_sessions, centre):
     from civicshare.partners.models import PartnerStatus
 
-    with db.session_scope(sessions) as session:
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 400)
         water = partners.get_by_key(session, "mercia-water")
@@ -279,8 +260,10 @@ def test_a_suspended_provider_is_withheld_with_the_reason(store, sessions, centr
         session.rollback()
 
 
-def test_only_responders_of_a_recipient_open_incidents_and_see_households(store, sessions, centre):
-    with db.session_scope(sessions) as session:
+def test_only_responders_of_a_recipient_open_incidents_and_see_households(
+    store, store_sessions, centre
+):
+    with db.session_scope(store_sessions) as session:
         analyst = actor(session, ANALYST)
         with pytest.raises(service.IncidentError, match="not a responder"):
             open_circle(session, analyst, centre, 100)
@@ -309,9 +292,9 @@ def test_only_responders_of_a_recipient_open_incidents_and_see_households(store,
 
 
 def test_break_glass_names_people_is_logged_and_queued_for_the_providers_ig_leads(
-    store, sessions, centre
+    store, store_sessions, centre
 ):
-    with db.session_scope(sessions) as session:
+    with db.session_scope(store_sessions) as session:
         police = actor(session, POLICE)
         incident = open_circle(session, police, centre, 600, title="Gas leak")
         houses = service.households(session, store, police, incident).households
@@ -381,8 +364,8 @@ def test_break_glass_names_people_is_logged_and_queued_for_the_providers_ig_lead
             service.people_at(session, store, police, incident, house["key"])
 
 
-def test_closing_ends_break_glass_and_stops_sharing(store, sessions, centre):
-    with db.session_scope(sessions) as session:
+def test_closing_ends_break_glass_and_stops_sharing(store, store_sessions, centre):
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 200)
         grant = service.break_glass(session, fire, incident, "Crews entering the flats need names")
@@ -405,10 +388,12 @@ def test_closing_ends_break_glass_and_stops_sharing(store, sessions, centre):
         )
 
 
-def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(store, sessions, centre):
+def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(
+    store, store_sessions, centre
+):
     from civicshare.accounts import service as accounts
 
-    with db.session_scope(sessions) as session:
+    with db.session_scope(store_sessions) as session:
         person = partners.get_person_by_email(session, FIRE)
         secret, _ = accounts.create_api_token(
             session, person.memberships[0], name="t", scopes=["share:read"], days=1
@@ -430,7 +415,7 @@ def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(store,
         assert bad.status_code == 422
         assert bad.headers["X-Civicshare-Field"] == "geojson.coordinates[0]"
         assert "at least 4 positions" in bad.json()["detail"]
-        with db.session_scope(sessions) as session:
+        with db.session_scope(store_sessions) as session:
             reference = agreement_ref(session)
         opened = client.post(
             "/api/incidents",
@@ -471,9 +456,9 @@ def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(store,
 
 
 def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_move_to_the_property(
-    store, sessions, centre
+    store, store_sessions, centre
 ):
-    with db.session_scope(sessions) as session:
+    with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 20_000)
         layer = service._draw(session, store, fire, incident)
@@ -494,14 +479,14 @@ def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_mov
         session.rollback()
 
 
-def test_without_a_person_index_the_households_still_come(store, sessions, centre):
+def test_without_a_person_index_the_households_still_come(store, store_sessions, centre):
     from civicshare.sharing.delivery import PERSON_INDEX
 
     mapping = store.data_dir / PERSON_INDEX
     aside = mapping.with_suffix(".aside")
     mapping.rename(aside)
     try:
-        with db.session_scope(sessions) as session:
+        with db.session_scope(store_sessions) as session:
             fire = actor(session, FIRE)
             incident = open_circle(session, fire, centre, 600)
             result = service.households(session, store, fire, incident)

@@ -1,0 +1,34 @@
+"""One demo county for the incident tests (SQLite; the flow on both backends is in
+test_on_both_backends.py)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from civicshare import db, demo
+from civicshare.config import Settings
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("county") / "data"
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    demo.prepare(settings, people=1500, seed=4, console=Console(file=io.StringIO()))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def store_sessions(store):
+    engine = db.make_engine(store.effective_database_url)
+    yield db.make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def centre(store):
+    from tests.incidents.test_incidents import busiest_point
+
+    return busiest_point(store)

@@ -1,0 +1,102 @@
+"""Incident pages without a browser: form errors name the field, IG leads see the log but no
+households, exports and print are recorded, configured base-map tiles widen only img-src."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from civicshare import db, demo
+from civicshare.app import create_app
+from civicshare.incidents.models import IncidentEvent
+from tests.incidents.test_incidents import FIRE, WATER_IG, agreement_ref
+
+HTML = {"accept": "text/html"}
+
+
+def signed_in(store, email):
+    client = TestClient(create_app(store))
+    response = client.post(
+        "/sign-in", data={"email": email, "password": demo.DEMO_PASSWORD}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    return client
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def open_form(client, store, store_sessions, **fields):
+    page = client.get("/incidents/new", headers=HTML)
+    with db.session_scope(store_sessions) as session:
+        reference = agreement_ref(session)
+    data = {"csrf_token": csrf(page.text), "title": "Flats fire", "kind": "fire",
+            "agreement": reference, **fields}  # fmt: skip
+    return client.post("/incidents/new", data=data, headers=HTML, follow_redirects=False)
+
+
+def test_the_form_names_the_field_at_fault(store, store_sessions):
+    client = signed_in(store, FIRE)
+    bad = open_form(client, store, store_sessions, latitude="52.2", longitude="-2.2", radius_m="0")
+    assert bad.status_code == 400
+    assert 'href="#radius_m"' in bad.text and "must be more than 0" in bad.text
+    bad = open_form(client, store, store_sessions, latitude="52.2", longitude="",
+                    radius_m="100")  # fmt: skip
+    assert bad.status_code == 400 and 'href="#longitude"' in bad.text
+    bad = open_form(
+        client, store, store_sessions, geojson='{"type": "LineString", "coordinates": []}'
+    )
+    assert bad.status_code == 400 and 'href="#geojson"' in bad.text
+    assert "LineString" in bad.text
+
+
+def test_pages_exports_and_print_are_recorded_and_ig_leads_see_no_households(
+    store, store_sessions, centre
+):
+    from civicshare.incidents.geometry import to_wgs84
+
+    client = signed_in(store, FIRE)
+    lon, lat = to_wgs84(*centre)
+    opened = open_form(client, store, store_sessions, latitude=f"{lat:.6f}", longitude=f"{lon:.6f}",
+                       radius_m="500")  # fmt: skip
+    assert opened.status_code == 303
+    path = opened.headers["location"]
+    page = client.get(path, headers=HTML)
+    count = int(re.search(r'id="household-count">(\d+)<', page.text).group(1))
+    assert count > 0 and page.text.count('data-key="') == count
+    csv_text = client.get(path + "/households.csv").text
+    assert len(csv_text.strip().splitlines()) == count + 1
+    assert "OFFICIAL-SENSITIVE" in client.get(path + "/print", headers=HTML).text
+    reference = path.rsplit("/", 1)[1]
+    with db.session_scope(store_sessions) as session:
+        from civicshare.incidents.service import get_incident
+
+        incident = get_incident(session, reference)
+        actions = session.scalars(
+            select(IncidentEvent.action).where(IncidentEvent.incident_id == incident.id)
+        ).all()
+    assert actions == ["opened", "viewed", "viewed", "exported", "viewed"]
+
+    ig = signed_in(store, WATER_IG)
+    page = ig.get(path, headers=HTML)
+    assert page.status_code == 200 and "Households are shown to responders only" in page.text
+    assert 'data-key="' not in page.text
+    assert ig.get(path + "/households.csv").status_code == 403
+    assert "Opened by" in ig.get(path + "/log", headers=HTML).text
+
+
+def test_configured_tiles_widen_img_src_on_the_map_pages_only(store, monkeypatch):
+    client = signed_in(store, FIRE)
+    default = client.get("/incidents/new", headers=HTML).headers["content-security-policy"]
+    assert "img-src 'self' data:;" in default
+    monkeypatch.setenv("CIVICSHARE_MAP_TILES", "https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    page = client.get("/incidents/new", headers=HTML)
+    policy = page.headers["content-security-policy"]
+    assert "img-src 'self' data: https://*.tiles.example.org;" in policy
+    assert "script-src 'self' 'nonce-" in policy
+    assert "tiles.example.org" in page.text  # handed to the map script
+    other = client.get("/incidents", headers=HTML).headers["content-security-policy"]
+    assert "tiles.example.org" not in other
