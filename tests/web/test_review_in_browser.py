@@ -95,3 +95,10 @@ def test_an_ig_lead_accepts_a_pair_and_the_keys_merge(page, live_server, live_se
 
     after = keys_of(live_settings, item_id)
     assert after[0] == after[1] and after[0] in before
+
+    # The run that scored this pair, with its report's estimates.
+    page.goto(live_server + "/index")
+    page.locator("#runs tbody tr").first.get_by_role("link").click()
+    assert page.get_by_role("heading", name=re.compile(r"Linkage run \d+")).is_visible()
+    assert "Estimated precision" in page.locator("#report-summary").inner_text()
+    check(page)
