@@ -337,3 +337,36 @@ def test_the_command_line_runs_reports_status_and_lists_the_queue(seeded, settin
     assert shown in queue.output
     wrong = runner.invoke(app, ["index", "review", "--status", "maybe"], env=env)
     assert wrong.exit_code == 1 and "'maybe' is not a review status" in wrong.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_read_of_the_index_goes_through_the_compiler_and_is_audited(
+    seeded, settings, county, monkeypatch
+):
+    from civicshare.sharing import compile as compiler
+
+    calls = []
+    real = compiler.run
+
+    def counting(compiled, view, **kwargs):
+        calls.append(view.ref)
+        return real(compiled, view, **kwargs)
+
+    monkeypatch.setattr(compiler, "run", counting)
+    push(seeded, settings, county, GP)
+    push(seeded, settings, county, ACUTE)
+    run(seeded, settings, review_lower=REVIEW_LOWER)
+    assert sorted(calls) == ["hw-icb/gp-registrations/v1", "worcs-acute/acute-admissions/v1"]
+
+    reviewer = host_reviewer(seeded, settings)
+    with db.session_scope(seeded) as session:
+        item = index.queue(session)[0]
+        index.review_pair(session, settings, reviewer, item.id)
+    assert len(calls) == 4  # one narrowed read of each record's snapshot
+    with db.session_scope(seeded) as session:
+        actions = session.scalars(
+            select(AuditRecord.action).where(AuditRecord.action.like("person_index_%"))
+        ).all()
+    assert sorted(actions) == sorted(
+        ["person_index_read"] * 2 + ["person_index_run"] + ["person_index_pair_viewed"] * 2
+    )
