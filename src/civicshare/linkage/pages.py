@@ -13,6 +13,7 @@ from civicshare.accounts.service import Actor
 from civicshare.db import request_session
 from civicshare.linkage import service
 from civicshare.linkage.api import reviewer
+from civicshare.linkage.models import ReviewItem
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -90,7 +91,7 @@ def queue_page(
         "linkage/queue.html",
         active_nav="index",
         items=service.queue(session),
-        decided=service.get_item(session, decided) if decided else None,
+        decided=session.get(ReviewItem, decided) if decided else None,
     )
 
 
