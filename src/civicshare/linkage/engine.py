@@ -99,6 +99,7 @@ STANDARD_COLUMNS = (
     "street",
     "address_key",
     "postcode",
+    "postcode_sorted",
     "postcode_sector",
     "postcode_district",
     "uprn",
@@ -194,33 +195,56 @@ def _clean_text_sql(column: str, keep: str = "A-Z ") -> str:
     )
 
 
+def is_standardised(frame: pd.DataFrame) -> bool:
+    return "uid" in frame.columns and "given_aliases" in frame.columns
+
+
 def standardise(frame: pd.DataFrame) -> pd.DataFrame:
     """Canonical records cleaned for comparison; extra columns pass through."""
-    if "uid" in frame.columns and "given_aliases" in frame.columns:
+    if is_standardised(frame):
         return frame
-    raw = frame.copy()
-    for column in CANONICAL_COLUMNS:
-        if column not in raw.columns:
-            raw[column] = None
-        # Mixed or numeric columns become strings so SQL sees one type.
-        raw[column] = raw[column].astype("object").where(raw[column].notna(), None)
-        raw[column] = raw[column].map(lambda v: None if v is None else str(v))
-    if raw["source"].isna().any():
-        raw["source"] = raw["source"].fillna("records")
-    if raw["record_id"].isna().any():
-        raise ValueError("every record needs a record_id")
-    extras = [c for c in raw.columns if c not in CANONICAL_COLUMNS and c not in STANDARD_COLUMNS]
-    abbreviations = ", ".join(f"'{k}': '{v}'" for k, v in _ABBREVIATIONS.items())
+    con = duckdb.connect()
+    try:
+        _standardise_into(con, frame, "standardised_records")
+        return con.execute("SELECT * EXCLUDE (_row) FROM standardised_records ORDER BY _row").df()
+    finally:
+        con.close()
+
+
+def _standardise_into(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, table: str) -> None:
+    """Standardise inside DuckDB into ``table``: no Python per value, no copy back to pandas.
+
+    Every canonical value is cast to text in SQL (an absent column is NULL), so numbers,
+    dates or mixed columns all arrive as strings.
+    """
+    extras = [c for c in frame.columns if c not in CANONICAL_COLUMNS and c not in STANDARD_COLUMNS]
+    present = set(frame.columns)
+    as_text = ",\n".join(
+        f"nullif(trim(CAST(\"{c}\" AS VARCHAR)), '') AS {c}"
+        if c in present
+        else f"CAST(NULL AS VARCHAR) AS {c}"
+        for c in CANONICAL_COLUMNS
+    )
+    # A CASE in the lambda: a MAP literal there is rebuilt for every word and is far slower.
+    expand = (
+        "CASE t "
+        + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _ABBREVIATIONS.items())
+        + " ELSE t END"
+    )
     nhs_weights = " + ".join(
         f"CAST(substr(nhs_digits, {i + 1}, 1) AS INTEGER) * {10 - i}" for i in range(9)
     )
     extra_sql = "".join(f', r."{c}"' for c in extras)
     sql = f"""
-    WITH cleaned AS (
+    WITH raw_text AS (
+        SELECT row_number() OVER () AS _row, {as_text}{"".join(f', "{c}"' for c in extras)}
+        FROM raw_input
+    ),
+    cleaned AS (
         SELECT
-            row_number() OVER () AS _row,
-            CAST(source AS VARCHAR) AS source,
-            CAST(record_id AS VARCHAR) AS record_id,
+            _row,
+            coalesce(source, 'records') AS source,
+            record_id,
             {_clean_text_sql("given_name")} AS given_clean,
             {_clean_text_sql("surname")} AS surname_clean,
             try_strptime(trim(date_of_birth), '%Y-%m-%d')::DATE AS dob_date,
@@ -233,7 +257,7 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
             nullif(regexp_replace(uprn, '[^0-9]', '', 'g'), '') AS uprn_digits,
             {_clean_text_sql("address", keep="A-Z0-9 ,")} AS address_clean
             {"".join(f', "{c}"' for c in extras)}
-        FROM raw_input
+        FROM raw_text
     ),
     parts AS (
         SELECT *,
@@ -284,20 +308,22 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
             list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
                         lambda t: t <> '' AND t <> coalesce(n.pc, '')
                                   AND NOT regexp_matches(t, '^[0-9]+[A-Z]?$')),
-            lambda t: coalesce(MAP {{{abbreviations}}}[t], t)) AS _words_in_order,
+            lambda t: {expand}) AS _words_in_order,
         nullif(list_distinct(list_transform(
             list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
                         lambda t: t <> '' AND t <> coalesce(n.pc, '')
                                   AND NOT regexp_matches(t, '^[0-9]+[A-Z]?$')),
-            lambda t: coalesce(MAP {{{abbreviations}}}[t], t))), []) AS address_tokens,
+            lambda t: {expand})), []) AS address_tokens,
         list_filter(string_split(replace(n.address_clean, ',', ' '), ' '),
                     lambda t: regexp_matches(t, '^[0-9]+[A-Z]?$'))[1] AS house_number,
         nullif(array_to_string(list_transform(list_filter(string_split(
             list_filter(string_split(n.address_clean, ','),
                         lambda p: regexp_matches(p, '[A-Z]'))[1], ' '),
             lambda t: t <> '' AND NOT regexp_matches(t, '^[0-9]+[A-Z]?$')),
-            lambda t: coalesce(MAP {{{abbreviations}}}[t], t)), ' '), '') AS street,
+            lambda t: {expand}), ' '), '') AS street,
         coalesce(n.uk_postcode, n.pc) AS postcode,
+        -- Its characters in order: equal for two postcodes that differ by a swap.
+        array_to_string(list_sort(string_split(n.pc, '')), '') AS postcode_sorted,
         CASE WHEN n.uk_postcode IS NOT NULL
              THEN n.uk_postcode[1:length(n.uk_postcode) - 2] END AS postcode_sector,
         CASE WHEN n.uk_postcode IS NOT NULL
@@ -316,7 +342,7 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         WHERE n > greatest(20, 0.002 * (SELECT count(*) FROM standardised))
     )
     -- Words shared by many addresses (STREET, a county, a big town) say little about a person.
-    SELECT s.* EXCLUDE (_row, address_tokens, _words_in_order),
+    SELECT s.* EXCLUDE (address_tokens, _words_in_order),
         nullif(list_filter(s.address_tokens, lambda t: NOT list_contains(c.words, t)), [])
             AS address_tokens,
         -- The last uncommon word (usually the locality): a blocking key that survives typos
@@ -324,22 +350,26 @@ def standardise(frame: pd.DataFrame) -> pd.DataFrame:
         list_filter(s._words_in_order, lambda t: NOT list_contains(c.words, t))[-1]
             AS address_key
     FROM standardised s, common_words c
-    ORDER BY s._row
     """
-    con = duckdb.connect()
+    con.register("raw_input", frame)
+    con.register("nicknames", _nickname_groups())
     try:
-        con.register("raw_input", raw)
-        con.register("nicknames", _nickname_groups())
-        out = con.execute(sql).df()
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
     finally:
-        con.close()
-    if out["uid"].duplicated().any():
-        dupes = out.loc[out["uid"].duplicated(), ["source", "record_id"]].head(3)
+        con.unregister("raw_input")
+        con.unregister("nicknames")
+    missing = con.execute(f"SELECT count(*) FROM {table} WHERE record_id IS NULL").fetchone()[0]
+    if missing:
+        raise ValueError("every record needs a record_id")
+    dupes = con.execute(
+        f"SELECT source, record_id FROM {table} GROUP BY ALL HAVING count(*) > 1 "
+        "ORDER BY ALL LIMIT 3"
+    ).fetchall()
+    if dupes:
         raise ValueError(
             "record_id must be unique within each source; repeated: "
-            + ", ".join(f"{s} row id {r!r}" for s, r in dupes.itertuples(index=False))
+            + ", ".join(f"{s} row id {r!r}" for s, r in dupes)
         )
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,20 +419,36 @@ _FIELD_COLUMNS = {
 }
 
 
-def _present_fields(records: pd.DataFrame) -> list[str]:
-    """Fields with enough data for their parameters to be estimated."""
-    present = []
+def _profile(counts: dict[str, int], rows: int, columns: list[str]) -> dict[str, Any]:
+    """What the records hold: the fields with data, UK postcodes, coordinates."""
+    fields = []
     for name, column in _FIELD_COLUMNS.items():
-        filled = records[column].notna().sum()
-        if filled >= 2 and filled >= 0.01 * len(records):
-            present.append(name)
-    return present
+        filled = counts.get(column, 0)
+        if filled >= 2 and filled >= 0.01 * rows:
+            fields.append(name)
+    postcodes = counts.get("postcode", 0)
+    return {
+        "rows": rows,
+        "fields": fields,
+        # Most postcodes have the UK shape, so sector and district levels mean something.
+        "uk": bool(postcodes) and counts.get("postcode_sector", 0) >= 0.5 * postcodes,
+        "distance": {"easting", "northing"} <= set(columns) and "postcode" in fields,
+    }
 
 
-def _uk_postcodes(records: pd.DataFrame) -> bool:
-    """Most postcodes have the UK shape, so sector and district levels mean something."""
-    filled = records["postcode"].notna().sum()
-    return bool(filled) and records["postcode_sector"].notna().sum() >= 0.5 * filled
+def _profile_frame(std: pd.DataFrame) -> dict[str, Any]:
+    columns = [*_FIELD_COLUMNS.values(), "postcode_sector"]
+    counts = {c: int(std[c].notna().sum()) for c in columns}
+    return _profile(counts, len(std), list(std.columns))
+
+
+def _profile_table(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    columns = [*_FIELD_COLUMNS.values(), "postcode_sector"]
+    counted = con.execute(
+        "SELECT count(*), " + ", ".join(f'count("{c}")' for c in columns) + f" FROM {table}"
+    ).fetchone()
+    names = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    return _profile(dict(zip(columns, counted[1:], strict=True)), counted[0], names)
 
 
 def _comparisons_for(fields: list[str], with_distance: bool, uk: bool = True) -> list:
@@ -454,10 +500,17 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append("l.postcode = r.postcode AND l.house_number = r.house_number")
     if has("address"):
         rules.append("l.house_number = r.house_number AND l.street = r.street")
-    if has("address") and has("surname"):
-        rules.append("l.house_number = r.house_number AND l.surname = r.surname")
-    if has("address") and has("given_name"):
-        rules.append("l.house_number = r.house_number AND l.given_name = r.given_name")
+    # House number with a name: the number alone is too common (every street has a 1), so each
+    # rule also asks for an initial.
+    if has("address") and has("surname") and has("given_name"):
+        rules.append(
+            "l.house_number = r.house_number AND l.surname = r.surname"
+            " AND l.given_initial = r.given_initial"
+        )
+        rules.append(
+            "l.house_number = r.house_number AND l.given_name = r.given_name"
+            " AND substr(l.surname, 1, 1) = substr(r.surname, 1, 1)"
+        )
     if has("address") and has("date_of_birth"):
         rules.append("l.dob = r.dob AND l.house_number = r.house_number")
         rules.append("l.dob = r.dob AND l.address_key = r.address_key")
@@ -490,24 +543,84 @@ def _restrict(rules: list[str], condition: str | None) -> list[str]:
     return [f"({rule}) AND ({condition})" for rule in rules]
 
 
-def _db_api(backend: str, spark: Any = None):
+RECORDS_TABLE = "civicshare_records"
+
+
+def _prepare(
+    records: pd.DataFrame,
+    backend: str,
+    spark: Any,
+    existing: pd.DataFrame | None = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Standardised records registered with a Splink backend: (db_api, table, profile).
+
+    With ``existing``, the table holds both, ``is_new`` telling them apart (a record in both
+    counts as new). On DuckDB the records are standardised inside the connection Splink then
+    uses, so nothing is copied back to pandas.
+    """
     if backend == "duckdb":
         from splink import DuckDBAPI
 
-        return DuckDBAPI(connection=duckdb.connect())
+        con = duckdb.connect()
+        _into(con, records, "civicshare_new")
+        if existing is not None:
+            _into(con, existing, "civicshare_existing")
+            con.execute(
+                f"CREATE TABLE {RECORDS_TABLE} AS "
+                "SELECT *, true AS is_new FROM civicshare_new UNION ALL BY NAME "
+                "SELECT *, false AS is_new FROM civicshare_existing "
+                "WHERE uid NOT IN (SELECT uid FROM civicshare_new)"
+            )
+        else:
+            con.execute(f"ALTER TABLE civicshare_new RENAME TO {RECORDS_TABLE}")
+        profile = _profile_table(con, RECORDS_TABLE)
+        db_api = DuckDBAPI(connection=con)
+        return db_api, db_api.register(RECORDS_TABLE, dataset_display_name=RECORDS_TABLE), profile
     if backend == "spark":
         from splink import SparkAPI
 
         if spark is None:
             raise ValueError("backend='spark' needs a SparkSession (spark=...)")
-        return SparkAPI(spark_session=spark)
+        std = standardise(records)
+        if existing is not None:
+            old = standardise(existing)
+            old = old[~old["uid"].isin(std["uid"])]
+            std = pd.concat([std.assign(is_new=True), old.assign(is_new=False)], ignore_index=True)
+        profile = _profile_frame(std)
+        db_api = SparkAPI(spark_session=spark)
+        frame = spark.createDataFrame(std)
+        return db_api, db_api.register(frame, dataset_display_name=RECORDS_TABLE), profile
     raise ValueError(f"unknown backend {backend!r}: use 'duckdb' or 'spark'")
 
 
-def _register(db_api, records: pd.DataFrame, name: str, backend: str, spark: Any = None):
-    if backend == "spark":
-        return db_api.register(spark.createDataFrame(records), dataset_display_name=name)
-    return db_api.register(records, dataset_display_name=name)
+def _into(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str) -> None:
+    if is_standardised(records):
+        con.register("civicshare_input", records)
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM civicshare_input")
+        con.unregister("civicshare_input")
+    else:
+        _standardise_into(con, records, table)
+
+
+PAIR_COLUMNS = [
+    "source_l",
+    "record_id_l",
+    "source_r",
+    "record_id_r",
+    "match_weight",
+    "match_probability",
+]
+
+
+def _pairs_frame(backend: str, db_api: Any, predictions: Any) -> pd.DataFrame:
+    """Only the columns callers use, best pairs first; on DuckDB selected and sorted in SQL."""
+    if backend == "duckdb":
+        return db_api.duckdb_con.execute(
+            f"SELECT {', '.join(PAIR_COLUMNS)}, COLUMNS('^(mw|gamma)_') "
+            f"FROM {predictions.physical_name} "
+            "ORDER BY match_probability DESC, source_l, record_id_l, source_r, record_id_r"
+        ).df()
+    return _tidy_pairs(predictions.as_pandas_dataframe())
 
 
 def _settings(
@@ -593,30 +706,27 @@ def train_and_predict(
     link_only: bool = False,
     score_floor: float | None = None,
     em_max_pairs: float = 2e6,
-    u_max_pairs: float = 2e6,
+    u_max_pairs: float = 1e6,
 ) -> tuple[LinkageModel, pd.DataFrame]:
     """Train on the records and score the same records: the model and its scored pairs.
 
     File mode and benchmarks use this to score once; ``train`` discards the pairs."""
     from splink import Linker
 
-    std = standardise(records)
-    fields = _present_fields(std)
-    with_distance = {"easting", "northing"} <= set(std.columns) and "postcode" in fields
+    db_api, table, profile = _prepare(records, backend, spark)
+    fields = profile["fields"]
     condition = "l.source <> r.source" if link_only else None
-    settings = _settings(fields, with_distance, _uk_postcodes(std))
+    settings = _settings(fields, profile["distance"], profile["uk"])
     settings.blocking_rules_to_generate_predictions = _restrict(
         settings.blocking_rules_to_generate_predictions, condition
     )
-    db_api = _db_api(backend, spark)
-    table = _register(db_api, std, "civicshare_records", backend, spark)
     linker = Linker(table, settings, log_level=None)
     deterministic = _restrict(_deterministic_rules(fields), condition)
     if deterministic:
         linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     # A file with no sure matches estimates a prior of 0, which breaks the weights: floor it at
     # one expected match among all pairs.
-    all_pairs = max(len(std) * (len(std) - 1) / 2, 1)
+    all_pairs = max(profile["rows"] * (profile["rows"] - 1) / 2, 1)
     settings_obj = linker._settings_obj
     settings_obj._probability_two_random_records_match = min(
         max(settings_obj._probability_two_random_records_match, 1 / all_pairs), 0.5
@@ -632,9 +742,11 @@ def train_and_predict(
             # other sessions and the default m values stand.
             logging.getLogger(__name__).warning("EM session %s skipped: %s", rule, exc)
     _fill_unobserved_m(linker)
-    scored = linker.inference.predict(threshold_match_probability=score_floor).as_pandas_dataframe()
+    predictions = linker.inference.predict(
+        threshold_match_probability=score_floor, warning_mode="never"
+    )
+    pairs = _pairs_frame(backend, db_api, predictions)
     settings_dict = linker.misc.save_model_to_json()
-    pairs = _tidy_pairs(scored)
     threshold = recommended_threshold(pairs["match_probability"].to_numpy())
     return LinkageModel(settings_dict, threshold, fields), pairs
 
@@ -729,13 +841,9 @@ def predict(
     """Score candidate pairs of the records (and against ``existing`` when given)."""
     from splink import Linker
 
-    std = standardise(records)
-    conditions = []
-    if existing is not None and len(existing):
-        old = standardise(existing)
-        old = old[~old["uid"].isin(std["uid"])]
-        std = pd.concat([std.assign(is_new=True), old.assign(is_new=False)], ignore_index=True)
-        conditions.append("l.is_new OR r.is_new")
+    incremental = existing is not None and len(existing) > 0
+    db_api, table, _ = _prepare(records, backend, spark, existing if incremental else None)
+    conditions = ["l.is_new OR r.is_new"] if incremental else []
     if link_only:
         conditions.append("l.source <> r.source")
     condition = " AND ".join(f"({c})" for c in conditions) or None
@@ -743,13 +851,11 @@ def predict(
     settings["blocking_rules_to_generate_predictions"] = _restrict(
         _blocking_rules(model.fields), condition
     )
-    db_api = _db_api(backend, spark)
-    table = _register(db_api, std, "civicshare_records", backend, spark)
     linker = Linker(table, settings, log_level=None)
-    scored = linker.inference.predict(
+    predictions = linker.inference.predict(
         threshold_match_probability=threshold, warning_mode="never"
-    ).as_pandas_dataframe()
-    return _tidy_pairs(scored)
+    )
+    return _pairs_frame(backend, db_api, predictions)
 
 
 def cluster(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -757,20 +863,14 @@ def cluster(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    nodes = (
-        records[["source", "record_id"]]
-        .astype(str)
-        .drop_duplicates()
-        .sort_values(["source", "record_id"], ignore_index=True)
-    )
-    index = pd.MultiIndex.from_frame(nodes)
+    def keys(source: pd.Series, record_id: pd.Series) -> pd.Series:
+        # A separator no id contains, so (source, record_id) maps to one string and back.
+        return source.astype(str) + "\x1f" + record_id.astype(str)
+
+    nodes = pd.Index(keys(records["source"], records["record_id"]).unique()).sort_values()
     kept = pairs[pairs["match_probability"] >= threshold]
-    left = index.get_indexer(
-        pd.MultiIndex.from_arrays([kept["source_l"].astype(str), kept["record_id_l"].astype(str)])
-    )
-    right = index.get_indexer(
-        pd.MultiIndex.from_arrays([kept["source_r"].astype(str), kept["record_id_r"].astype(str)])
-    )
+    left = nodes.get_indexer(keys(kept["source_l"], kept["record_id_l"]))
+    right = nodes.get_indexer(keys(kept["source_r"], kept["record_id_r"]))
     known = (left >= 0) & (right >= 0)
     n = len(nodes)
     graph = coo_matrix(
@@ -780,7 +880,6 @@ def cluster(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.
     # Nodes are sorted, so the first member of each component is its smallest id: the cluster
     # is named by it and ids do not depend on the order of the input.
     first = pd.Series(np.arange(n)).groupby(labels).transform("min").to_numpy()
-    names = (nodes["source"] + "|" + nodes["record_id"]).to_numpy()
-    return pd.DataFrame(
-        {"source": nodes["source"], "record_id": nodes["record_id"], "cluster_id": names[first]}
-    )
+    split = pd.Series(nodes).str.split("\x1f", n=1, expand=True)
+    names = (split[0] + "|" + split[1]).to_numpy()
+    return pd.DataFrame({"source": split[0], "record_id": split[1], "cluster_id": names[first]})
