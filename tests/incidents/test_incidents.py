@@ -496,3 +496,27 @@ def test_without_a_person_index_the_households_still_come(store, store_sessions,
             session.rollback()
     finally:
         aside.rename(mapping)
+
+
+def test_emergency_data_flows_only_inside_an_incident_and_only_to_responders(store, store_sessions):
+    from civicshare.sharing.service import ShareRequest, decide
+
+    with db.session_scope(store_sessions) as session:
+        reference = agreement_ref(session)
+        planner = actor(session, "emergency.planning@worcestershire-cc.example")
+        analyst = actor(session, ANALYST)
+
+        def ask(who, incident=None):
+            return decide(session, ShareRequest(
+                actor=who, purpose="Find who needs help at the fire", provider="hw-fire",
+                dataset="home-fire-safety-visits", agreement=reference, incident=incident,
+            ))  # fmt: skip
+
+        # Outside an incident the emergency agreement does not apply, even for a responder.
+        for who in (planner, analyst):
+            refused = ask(who)
+            assert not refused.allowed and refused.clause == "no active agreement"
+        # Inside one it applies, to responders only.
+        assert ask(planner, incident="INC-0001").allowed
+        refused = ask(analyst, incident="INC-0001")
+        assert not refused.allowed and refused.clause == "no active agreement"

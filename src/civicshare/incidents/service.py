@@ -411,6 +411,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             provider=provider_key,
             dataset=dataset,
             agreement=incident.agreement,
+            incident=incident.reference,
         )
         decision = decide(session, ask)
         if not decision.allowed:
@@ -457,6 +458,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                     without = ShareRequest(
                         actor=actor, purpose=ask.purpose, provider=provider_key,
                         dataset=dataset, agreement=incident.agreement,
+            incident=incident.reference,
                         columns=tuple(c for c in granted if c != PERSON_KEY),
                     )  # fmt: skip
                     with _lock:

@@ -39,6 +39,7 @@ class ShareRequest:
     columns: tuple[str, ...] | None = None  # None: every column the grant allows
     agreement: str | None = None  # a reference, needed when several agreements cover this
     group_by: tuple[str, ...] | None = None  # an aggregate (counts) instead of rows
+    incident: str | None = None  # set by incidents/: emergency agreements apply only then
 
 
 def request_from_params(
@@ -143,6 +144,12 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     covering = agreements.active_covering(
         session, provider.id, request.dataset, actor.partner_id, today
     )
+    # An emergency agreement lets data flow only inside an incident, to its responders.
+    covering = [
+        v
+        for v in covering
+        if not v.emergency or (request.incident and actor.has_role(Role.responder))
+    ]
     if request.agreement:
         covering = [v for v in covering if v.agreement.reference == request.agreement]
     if not covering:
