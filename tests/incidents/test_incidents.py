@@ -19,7 +19,7 @@ from civicshare.app import create_app
 from civicshare.audit.models import AuditRecord
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
-from civicshare.incidents.models import BreakGlass, IncidentEvent, ReviewStatus
+from civicshare.incidents.models import BreakGlass, BreakGlassReview, IncidentEvent, ReviewStatus
 from civicshare.partners import service as partners
 from civicshare.sharing import compile as compiler
 
@@ -472,8 +472,11 @@ def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_mov
         for i in moved:
             source = layer.sources[int(layer.source_of[i])]
             assert source.precision[int(layer.row_of[i])] == "postcode"  # as the data placed it
-            same = [j for j in range(len(layer.x)) if tokens[j] == tokens[i] and j != i
-                    and layer.placed_by[j] in ("uprn", "address")]  # fmt: skip
+            same = [
+                j
+                for j in range(len(layer.x))
+                if tokens[j] == tokens[i] and j != i and layer.placed_by[j] in ("uprn", "address")
+            ]
             assert same and layer.uprn[i] == layer.uprn[same[0]]
             assert (layer.x[i], layer.y[i]) == (layer.x[same[0]], layer.y[same[0]])
         session.rollback()
@@ -507,10 +510,17 @@ def test_emergency_data_flows_only_inside_an_incident_and_only_to_responders(sto
         analyst = actor(session, ANALYST)
 
         def ask(who, incident=None):
-            return decide(session, ShareRequest(
-                actor=who, purpose="Find who needs help at the fire", provider="hw-fire",
-                dataset="home-fire-safety-visits", agreement=reference, incident=incident,
-            ))  # fmt: skip
+            return decide(
+                session,
+                ShareRequest(
+                    actor=who,
+                    purpose="Find who needs help at the fire",
+                    provider="hw-fire",
+                    dataset="home-fire-safety-visits",
+                    agreement=reference,
+                    incident=incident,
+                ),
+            )
 
         # Outside an incident the emergency agreement does not apply, even for a responder.
         for who in (planner, analyst):
@@ -520,3 +530,48 @@ def test_emergency_data_flows_only_inside_an_incident_and_only_to_responders(sto
         assert ask(planner, incident="INC-0001").allowed
         refused = ask(analyst, incident="INC-0001")
         assert not refused.allowed and refused.clause == "no active agreement"
+
+
+def test_a_partner_sees_its_own_records_by_name_without_break_glass_and_others_only_with_it(
+    store, store_sessions, centre
+):
+    with db.session_scope(store_sessions) as session:
+        fire = actor(session, FIRE)
+        incident = open_circle(session, fire, centre, 20_000, title="Wildfire")
+        houses = service.households(session, store, fire, incident).households
+
+        def partners_at(house):
+            return {s["partner_key"] for s in house["sources"]}
+
+        mixed = next(h for h in houses if "hw-fire" in partners_at(h) and len(partners_at(h)) > 1)
+        found = service.people_at(session, store, fire, incident, mixed["key"])
+        assert found["break_glass"] is None
+        assert found["people"] and all(p["own"] for p in found["people"])
+        assert {p["dataset"] for p in found["people"]} == {"home-fire-safety-visits"}
+        assert found["needs_break_glass"] > 0
+        others_only = next(h for h in houses if "hw-fire" not in partners_at(h))
+        with pytest.raises(service.IncidentError, match="break-glass"):
+            service.people_at(session, store, fire, incident, others_only["key"])
+        session.flush()
+        assert (
+            session.scalar(
+                select(func.count(BreakGlassReview.id))
+                .join(BreakGlass)
+                .where(BreakGlass.incident_id == incident.id)
+            )
+            == 0
+        )
+
+        grant = service.break_glass(session, fire, incident, "Evacuating the whole village now")
+        found = service.people_at(session, store, fire, incident, mixed["key"])
+        assert found["needs_break_glass"] == 0
+        assert {p["own"] for p in found["people"]} == {True, False}
+        session.flush()
+        reviewed = {
+            r.partner.key
+            for r in session.scalars(
+                select(BreakGlassReview).where(BreakGlassReview.break_glass_id == grant.id)
+            )
+        }
+        assert reviewed == partners_at(mixed) - {"hw-fire"}
+        session.rollback()

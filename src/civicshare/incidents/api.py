@@ -304,7 +304,8 @@ def people(
     grant = found["break_glass"]
     return jsonable_encoder({
         "household": found["household"], "people": found["people"],
-        "break_glass": {"id": grant.id, "expires_at": grant.expires_at},
+        "break_glass": {"id": grant.id, "expires_at": grant.expires_at} if grant else None,
+        "records_needing_break_glass": found["needs_break_glass"],
     })  # fmt: skip
 
 

@@ -438,13 +438,13 @@ def household_page(
     session: Session = Depends(request_session),
 ):
     incident = _incident(session, actor, reference)
-    if service.active_break_glass(session, actor, incident) is None:
-        return RedirectResponse(
-            f"/incidents/{reference}?break_glass_for={key}#break-glass", status_code=303
-        )
     try:
         found = service.people_at(session, request.app.state.settings, actor, incident, key)
     except service.IncidentError as error:
+        if error.status == 403 and service.active_break_glass(session, actor, incident) is None:
+            return RedirectResponse(
+                f"/incidents/{reference}?break_glass_for={key}#break-glass", status_code=303
+            )
         raise HTTPException(error.status, str(error)) from None
     return render(
         request,
@@ -454,6 +454,7 @@ def household_page(
         household=found["household"],
         people=found["people"],
         grant=found["break_glass"],
+        needs_break_glass=found["needs_break_glass"],
     )
 
 

@@ -358,7 +358,7 @@ def _locate(table, reader: Reader, gaz: Gazetteer) -> dict[str, list]:
             ("person", row.get(PERSON_KEY)),
             ("needs", frozenset(found)),
         ):
-            out[name].append(value)  # fmt: skip
+            out[name].append(value)
     return out
 
 
@@ -456,23 +456,32 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                     # The person index has not linked this snapshot: the households matter
                     # more than the join, so ask again without the key (remembered).
                     without = ShareRequest(
-                        actor=actor, purpose=ask.purpose, provider=provider_key,
-                        dataset=dataset, agreement=incident.agreement,
-            incident=incident.reference,
+                        actor=actor,
+                        purpose=ask.purpose,
+                        provider=provider_key,
+                        dataset=dataset,
+                        agreement=incident.agreement,
+                        incident=incident.reference,
                         columns=tuple(c for c in granted if c != PERSON_KEY),
-                    )  # fmt: skip
+                    )
                     with _lock:
                         _executed[key] = without
                     try:
                         delivered = delivery.share(session, settings, without, via="incident")
                         key = key + ("without person key",)
                     except delivery.Denied as again:
-                        withheld.append(Withheld(provider_key, dataset, again.decision.reason,
-                                                 again.decision.clause))  # fmt: skip
+                        withheld.append(
+                            Withheld(
+                                provider_key, dataset, again.decision.reason, again.decision.clause
+                            )
+                        )
                         continue
                 else:
-                    withheld.append(Withheld(provider_key, dataset, error.decision.reason,
-                                             error.decision.clause))  # fmt: skip
+                    withheld.append(
+                        Withheld(
+                            provider_key, dataset, error.decision.reason, error.decision.clause
+                        )
+                    )
                     continue
             placed = _locate(delivered.table, reader, gaz)
             rows = placed["rows"]
@@ -524,19 +533,32 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             else np.zeros(0, dtype=np.int64)
         )
         layer = Layer(
-            sources, [], x.copy(), y.copy(), source_of, row_of,
+            sources,
+            [],
+            x.copy(),
+            y.copy(),
+            source_of,
+            row_of,
             uprn=[u for s in sources for u in s.uprn],
             precision=[p for s in sources for p in s.precision],
             placed_by=[p for s in sources for p in s.placed_by],
-        )  # fmt: skip
+        )
         _join_people(layer)
         layer.index = PointIndex(layer.x, layer.y)
         with _lock:
             _layers[layer_key] = layer
     return Layer(
-        layer.sources, withheld, layer.x, layer.y, layer.source_of, layer.row_of,
-        layer.uprn, layer.precision, layer.placed_by, layer.index,
-    )  # fmt: skip
+        layer.sources,
+        withheld,
+        layer.x,
+        layer.y,
+        layer.source_of,
+        layer.row_of,
+        layer.uprn,
+        layer.precision,
+        layer.placed_by,
+        layer.index,
+    )
 
 
 def _person_index_stamp(settings: Settings, grant) -> float | None:
@@ -1091,25 +1113,27 @@ INTERNAL = ("needs",)
 def people_at(
     session: Session, settings: Settings, actor: Actor, incident: Incident, key: str
 ) -> dict[str, Any]:
-    """Named detail at one household inside the area, under the actor's break-glass: exactly
-    the columns the agreement grants, as it grants them. Audited and queued for review."""
+    """Named detail at one household inside the area: exactly the columns the agreement
+    grants, as it grants them. Records your own partner provided need no break-glass (it is
+    your own data: social care sees its clients, the fire service its visits); other
+    partners' records need the actor's break-glass, and each such view is queued for review by
+    those partners' IG leads. Every view is logged and audited."""
     grant = active_break_glass(session, actor, incident)
-    if grant is None:
-        raise IncidentError(
-            "Named detail needs break-glass for this incident: state your reason first.",
-            status=403,
-        )
     area, layer, _gaz, houses = _compute(session, settings, actor, incident)
     house = next((h for h in houses if h["key"] == key), None)
     if house is None:
         raise IncidentError(
             f"No vulnerable household {key} is inside {incident.reference}.", status=404
         )
-    people, seen = [], {}
+    people, seen, withheld_records = [], {}, 0
     for i in layer.index.within(area):
         source = layer.sources[int(layer.source_of[i])]
         row = int(layer.row_of[i])
         if _key_of(layer, int(i)) != key:
+            continue
+        own = source.provider_key == actor.partner_key
+        if grant is None and not own:
+            withheld_records += 1
             continue
         values = source.rows[row]
         reader = READERS[source.dataset]
@@ -1123,6 +1147,7 @@ def people_at(
                 "dataset": source.dataset,
                 "needs": [LABEL[n] for n in sorted(source.needs[row], key=RANK.__getitem__)],
                 "last_verified": source.verified[row],
+                "own": own,
                 "person": (source.person[row] or "")[:12] or None,
                 "placed_by": layer.placed_by[i],
                 "details": {
@@ -1132,9 +1157,16 @@ def people_at(
                 },
             }
         )
+        if own:
+            continue  # your own partner's data: nothing to review
         entry = seen.setdefault(source.provider_key, {"datasets": set(), "records": 0})
         entry["datasets"].add(source.dataset)
         entry["records"] += 1
+    if not people:
+        raise IncidentError(
+            "Named detail needs break-glass for this incident: state your reason first.",
+            status=403,
+        )
     people.sort(key=lambda p: (p["person"] or "~", p["dataset"]))  # one person's records together
     for provider_key, entry in seen.items():
         partner = partners.get_by_key(session, provider_key)
@@ -1159,7 +1191,7 @@ def people_at(
         f"{actor.label} saw {len(people)} named records at {house['address']}",
         household=key,
         records=len(people),
-        break_glass=grant.id,
+        break_glass=grant.id if grant else None,
         partners=sorted(seen),
     )
     _audit(
@@ -1167,13 +1199,22 @@ def people_at(
         actor,
         "incident_named_detail_viewed",
         incident,
-        reason=grant.reason,
+        reason=grant.reason if grant else "own partner's records",
         purpose=_purpose(incident),
         row_count=len(people),
         outcome="allowed",
-        details={"household": key, "break_glass": grant.id, "partners": sorted(seen)},
+        details={
+            "household": key,
+            "break_glass": grant.id if grant else None,
+            "partners": sorted(seen),
+        },
     )
-    return {"household": house, "people": people, "break_glass": grant}
+    return {
+        "household": house,
+        "people": people,
+        "break_glass": grant,
+        "needs_break_glass": withheld_records,
+    }
 
 
 # -- retrospective review -------------------------------------------------------------------
