@@ -439,7 +439,7 @@ GENERALISED = {
 def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
     """For each contract column, the stored columns (see docs/datasets.md)."""
     plan: dict[str, dict[str, Any]] = {}
-    for column in contract.columns:
+    for index, column in enumerate(contract.columns):
         entry: dict[str, Any] = {
             "type": column.type.value,
             "identifier": column.identifier.value,
@@ -451,6 +451,7 @@ def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
             entry["stored_as"] = "pseudonymised"
             entry["token"] = f"{column.name}__token"
             entry["encrypted"] = f"{column.name}__enc"
+            entry["sealed"] = sealed_path(index)
             if column.identifier in GENERALISED:
                 label, _ = GENERALISED[column.identifier]
                 entry["generalised"] = {label: f"{column.name}__{label}"}
@@ -459,6 +460,11 @@ def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
             entry["plain"] = column.name
         plan[column.name] = entry
     return plan
+
+
+def sealed_path(stream: int) -> str:
+    """Where a snapshot keeps an identifier column sealed (identity.service.SealedWriter)."""
+    return f"sealed/{stream}.bin"
 
 
 ARROW_TYPES = {
@@ -569,6 +575,13 @@ def stage(
     sha = ""
     writer = pq.ParquetWriter(directory / "data.parquet", schema, compression="zstd")
     qwriter: pq.ParquetWriter | None = None
+    sealed: dict[str, identity.SealedWriter] = {}
+    for stream, column in enumerate(contract.columns):
+        if column.is_identifier:
+            (directory / sealed_path(stream)).parent.mkdir(mode=0o700, exist_ok=True)
+            sealed[column.name] = identity.SealedWriter(
+                directory / sealed_path(stream), data_key, snapshot_ref, column.name, stream
+            )
     try:
         source = open_source(contract, handle, file_format, size)
         for batch in source.batches:
@@ -623,6 +636,7 @@ def stage(
                     )
                     if column.identifier in GENERALISED:
                         arrays.append(_generalise(column.identifier, typed, norm))
+                    sealed[column.name].write(norm)
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 accepted += len(good_rows)
             rows_read += n
@@ -637,6 +651,8 @@ def stage(
         writer.close()
         if qwriter is not None:
             qwriter.close()
+        for sealed_writer in sealed.values():
+            sealed_writer.close()
 
     bad_rows = quarantined
     outcome = "accepted"
