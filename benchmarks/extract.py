@@ -223,7 +223,8 @@ def write_plain_copy(settings: Settings, snapshot, target: Path) -> None:
         stored = snapshot.storage[column]
         path = snapshot.directory / stored["sealed"]
         plain = identity.unseal_column(settings, snapshot, column, path, table.num_rows)
-        table = table.append_column(column, plain)
+        assert plain.column("_row").equals(table.column("_row"))
+        table = table.append_column(column, plain.column("value"))
     pq.write_table(table, target, compression="zstd")
 
 

@@ -636,7 +636,7 @@ def stage(
                     )
                     if column.identifier in GENERALISED:
                         arrays.append(_generalise(column.identifier, typed, norm))
-                    sealed[column.name].write(norm)
+                    sealed[column.name].write(norm, good_rows)
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 accepted += len(good_rows)
             rows_read += n

@@ -211,9 +211,10 @@ def decrypt_column(
 #
 # Per-value ciphertext costs one AES-GCM call from Python per value: about a microsecond each,
 # seconds for a million-row extract. A snapshot therefore also keeps each identifier column
-# *sealed*: every ingest batch's normalised values as one Arrow IPC buffer (zstd), encrypted
-# with AES-256-GCM under the snapshot's data key as one message. A file is a sequence of
-# frames, each a 4-byte big-endian length and `nonce || ciphertext || tag`.
+# *sealed*: every ingest batch's file row numbers (`_row`) and normalised values as one Arrow
+# IPC buffer (zstd), encrypted with AES-256-GCM under the snapshot's data key as one message.
+# A file is a sequence of frames, each a 4-byte big-endian length and `nonce || ciphertext ||
+# tag`.
 #
 # Nonce: (SEALED_STREAM + column index, chunk number), disjoint from the per-value streams
 # (column index < 2**16, quarantine 2**16 + index). Associated data: the column's AAD, then
@@ -237,8 +238,11 @@ class SealedWriter:
         self._ref, self._column, self._stream = snapshot_ref, column, SEALED_STREAM + stream
         self._chunk = 0
 
-    def write(self, values: pa.Array) -> None:
-        batch = pa.record_batch([pc.cast(values, pa.string())], names=["v"])
+    def write(self, values: pa.Array, rows) -> None:
+        """One chunk: `values` (normalised text) of the file rows `rows`."""
+        batch = pa.record_batch(
+            [pa.array(rows, pa.int64()), pc.cast(values, pa.string())], names=["_row", "value"]
+        )
         sink = pa.BufferOutputStream()
         options = ipc.IpcWriteOptions(compression="zstd")
         with ipc.new_stream(sink, batch.schema, options=options) as writer:
@@ -257,12 +261,10 @@ class SealedWriter:
             self._file.close()
 
 
-def unseal_values(
-    data_key: bytes, path, snapshot_ref: str, column: str, rows: int
-) -> pa.ChunkedArray:
-    """Every row's normalised value of a sealed column, in snapshot file order."""
+def unseal_values(data_key: bytes, path, snapshot_ref: str, column: str, rows: int) -> pa.Table:
+    """Every row of a sealed column: a table of `_row` (file row number) and `value`."""
     aead = AESGCM(data_key)
-    chunks: list[pa.Array] = []
+    chunks: list[pa.RecordBatch] = []
     with open(path, "rb") as handle:
         data = handle.read()
     offset, chunk = 0, 0
@@ -274,15 +276,16 @@ def unseal_values(
                 bytes(frame[:12]), frame[12:], _sealed_aad(snapshot_ref, column, chunk)
             )
             with ipc.open_stream(plain) as reader:
-                chunks.extend(reader.read_all().column(0).chunks)
+                chunks.extend(reader)
             offset += 4 + length
             chunk += 1
     except Exception:
         raise DecryptionError(
             "a sealed column did not decrypt (wrong key, column or chunk order)"
         ) from None
-    values = pa.chunked_array(chunks, pa.string())
-    if len(values) != rows:
+    schema = pa.schema([("_row", pa.int64()), ("value", pa.string())])
+    values = pa.Table.from_batches(chunks, schema)
+    if values.num_rows != rows:
         raise DecryptionError("a sealed column does not hold every row of its snapshot")
     return values
 

@@ -419,7 +419,7 @@ def _reencrypt(
             path.parent.mkdir(mode=0o700, exist_ok=True)
             writer = identity.SealedWriter(path, new_key, new_ref, aad_name, stream)
             try:
-                writer.write(plain)
+                writer.write(plain, rows)
             finally:
                 writer.close()
     return table

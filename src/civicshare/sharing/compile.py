@@ -70,11 +70,11 @@ class Compiled:
     # every row, so only what scope or generalisation needs is prepared.
     prepare: dict[str, str] = field(default_factory=dict)
     # Working column -> contract column read in clear from its sealed form (all rows, at native
-    # speed) and joined to the snapshot by position. Used instead of the two above when the
+    # speed) and joined to the snapshot on `_row`. Used instead of the two above when the
     # snapshot has the column sealed.
     unseal: dict[str, str] = field(default_factory=dict)
     # Working column -> stored column (base token or plain) whose per-agreement HMAC the grant
-    # delivers: joined by position from the agreement's derived pseudonym file.
+    # delivers: joined on `_row` from the agreement's derived pseudonym file.
     pseudonyms: dict[str, str] = field(default_factory=dict)
 
 
@@ -271,18 +271,20 @@ def _pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
 
 def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: str, key: bytes,
                          rows: int) -> str:  # fmt: skip
-    """SQL for a one-column relation, in snapshot file order, holding the agreement's HMAC of
-    every row's `stored` column: read from the snapshot's derived file, computed and written
-    (atomically) the first time. Only pseudonyms are kept there, never a key or a plaintext,
-    and only after decide() has allowed a request under the agreement; it goes with the
-    snapshot's directory when the snapshot is purged."""
+    """SQL for a relation of `_row` and `pseudonym`, the agreement's HMAC of `stored` for every
+    row of the snapshot: read from the snapshot's derived file, computed and written
+    (atomically) the first time. Only pseudonyms and row numbers are kept there, never a key
+    or a plaintext, and only after decide() has allowed a request under the agreement; the
+    file goes with the snapshot's directory when the snapshot is purged."""
     path = _pseudonym_path(view, stored, key)
     if not (path.is_file() and pq.ParquetFile(path).metadata.num_rows == rows):
         inner, outer = hmac_pads(key)
         table = connection.sql(
-            f"SELECT {_hmac_sql(_quote(stored))} AS pseudonym FROM {source}",
+            f"SELECT _row, {_hmac_sql(_quote(stored))} AS pseudonym FROM {source}",
             params={"inner": inner, "outer": outer},
         ).to_arrow_table()
+        if table.num_rows != rows:
+            raise CannotExecute("The snapshot changed while its pseudonyms were derived")
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
@@ -292,8 +294,6 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
-        if table.num_rows != rows:
-            raise CannotExecute("The snapshot changed while its pseudonyms were derived")
     return "read_parquet('" + str(path).replace("'", "''") + "')"
 
 
@@ -304,14 +304,16 @@ def run(
     agreement_key: bytes | None,
     recipient_district: str | None = None,
     decrypt: Callable[[str, pa.Array], pa.Array] | None = None,
-    unseal: Callable[[str, str, int], pa.Array] | None = None,
+    unseal: Callable[[str, str, int], pa.Table] | None = None,
 ) -> pa.Table:
     """Execute compiled SQL in a fresh in-memory DuckDB and decrypt what the grant delivers
     identifiable. `decrypt(contract_column, ciphertexts)` gives plaintexts of per-value
-    ciphertext; `unseal(contract_column, sealed_file, rows)` every row of a sealed column.
+    ciphertext; `unseal(contract_column, sealed_file, rows)` every row of a sealed column as
+    a table of `_row` and `value`.
 
-    The statement reads `snapshot`: the snapshot's Parquet, joined by position (file order)
-    with the sealed columns and agreement pseudonyms the grant needs."""
+    The statement reads `snapshot`: the snapshot's Parquet, joined on the file row number
+    `_row` with the sealed columns and agreement pseudonyms the grant needs (a join on the row
+    number, not on position: DuckDB does not promise to scan in file order)."""
     parameters: dict = {}
     if compiled.pseudonyms and agreement_key is None:
         raise CannotExecute("Pseudonymised columns need the agreement's token key")
@@ -334,21 +336,28 @@ def run(
         rows = _row_count(view.files) if compiled.unseal or compiled.pseudonyms else 0
         joined, computed = [source], []
         if compiled.unseal:
-            sealed = pa.table({
-                name: unseal(column, view.columns[column].sealed, rows)
-                for name, column in compiled.unseal.items()
-            })  # fmt: skip
+            sealed = None
+            for name, column in compiled.unseal.items():
+                part = unseal(column, view.columns[column].sealed, rows)
+                if sealed is None:
+                    sealed = pa.table({"_row": part.column("_row")})
+                elif not sealed.column("_row").equals(part.column("_row")):
+                    raise CannotExecute("The snapshot's sealed columns do not line up")
+                sealed = sealed.append_column(name, part.column("value"))
             connection.register("sealed", sealed)
-            joined.append("sealed")
+            joined.append("LEFT JOIN sealed USING (_row)")
         for working, stored in compiled.pseudonyms.items():
             if view.cache_dir is None:
                 parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
                 computed.append(f"{_hmac_sql(_quote(stored))} AS {_quote(working)}")
                 continue
             derived = agreement_pseudonyms(connection, view, source, stored, agreement_key, rows)
-            joined.append(f"(SELECT pseudonym AS {_quote(working)} FROM {derived})")
+            joined.append(
+                f"LEFT JOIN (SELECT _row, pseudonym AS {_quote(working)} FROM {derived}) "
+                "USING (_row)"
+            )
         columns = ", ".join(["*", *computed])
-        snapshot = f"SELECT {columns} FROM {' POSITIONAL JOIN '.join(joined)}"
+        snapshot = f"SELECT {columns} FROM {' '.join(joined)}"
         table = connection.sql(
             f"WITH snapshot AS ({snapshot}) {compiled.sql}", params=parameters
         ).to_arrow_table()
