@@ -89,6 +89,7 @@ _SET_HASH = "UPDATE audit_chain_head SET record_hash = {p} WHERE id = 1"
 # Stored and hashed in this order: chain.FIELDS, then record_hash.
 _INSERT = "INSERT INTO audit_records ({names}, record_hash) VALUES ({marks})"
 _FACTS = chain.FIELDS[3:]  # after seq, prev_hash, at: the fields the caller gives
+_COPY = f"COPY audit_records ({', '.join(chain.FIELDS)}, record_hash) FROM STDIN"
 
 
 def _start_chain(session: Session) -> None:
@@ -309,8 +310,11 @@ def append_many(
                 prev_hash = record_hash
                 done += 1
             if writer.postgres:
-                # (A multi-row INSERT per 1,000 rows was tried: 2.5 times slower here.)
-                writer.cursor.executemany(writer.insert.removesuffix(" RETURNING id"), rows)
+                # COPY: one statement streaming the rows (executemany was about 10,000 rows/s
+                # here; a multi-row INSERT per 1,000 rows 2.5 times slower than that).
+                with writer.cursor.copy(_COPY) as copy:
+                    for row in rows:
+                        copy.write_row(row)
             else:
                 writer.cursor.executemany(writer.insert, rows)
             writer.cursor.execute(writer.set_hash, (prev_hash,))
