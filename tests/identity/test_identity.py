@@ -178,7 +178,7 @@ def test_a_sealed_column_that_was_moved_cut_or_altered_does_not_read(tmp_path, a
     assert "94347" not in str(error.value)
 
 
-def test_ingest_seals_each_identifier_and_it_matches_the_per_value_ciphertext(
+def test_ingest_seals_each_identifier_and_it_matches_the_per_value_ciphertext_and_token(
     plain_settings, tmp_path
 ):
     from civicshare.datasets import ingest
@@ -205,3 +205,7 @@ def test_ingest_seals_each_identifier_and_it_matches_the_per_value_ciphertext(
         )
         assert sealed.column("value").to_pylist() == per_value.to_pylist()
         assert sealed.column("_row").equals(table.column("_row"))
+        # Base tokens (computed in DuckDB at ingest) are the Python reference HMAC.
+        reference = identity.base_tokens(plain_settings, per_value, staged.key_version)
+        assert table.column(entry["token"]).to_pylist() == reference.to_pylist()
+        assert any(v is None for v in per_value.to_pylist()) or name != "nhs"
