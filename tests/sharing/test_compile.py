@@ -384,3 +384,12 @@ def test_a_derived_pseudonym_file_that_does_not_fit_the_snapshot_is_derived_agai
     pq.write_table(pa.table({"_row": [1], "pseudonym": ["not-a-token"]}), derived)  # cut short
     assert _sorted(execute(g, sealed_view)) == _sorted(first)
     assert pq.read_table(derived).num_rows == len(ROWS)
+
+
+def test_pseudonyms_are_still_delivered_when_they_cannot_be_kept(sealed_view, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    view = SnapshotView(sealed_view.ref, sealed_view.files, sealed_view.columns,
+                        cache_dir=str(blocked / "derived"))  # fmt: skip
+    g = grant(ColumnGrant("NHS_NO", Treatment.pseudonymised))
+    assert _sorted(execute(g, view)) == _sorted(execute(g, sealed_view))

@@ -6,6 +6,7 @@ and its output controls. Keys reach DuckDB only as bound parameters, never in SQ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -285,15 +286,21 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
         ).to_arrow_table()
         if table.num_rows != rows:
             raise CannotExecute("The snapshot changed while its pseudonyms were derived")
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             pq.write_table(table, partial, compression="zstd")
             with open(partial, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(partial, path)
+        except OSError:
+            # A read-only or full data directory: use what was computed, keep nothing.
+            name = f"pseudonyms_{uuid.uuid4().hex}"
+            connection.register(name, table)
+            return name
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
     return "read_parquet('" + str(path).replace("'", "''") + "')"
 
 
