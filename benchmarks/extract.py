@@ -10,11 +10,16 @@ same process, for each request shape:
             then write the rows to Parquet
   raw       DuckDB reading the same snapshot Parquet and writing the same rows and stored
             columns to Parquet, with no governance, tokens or decryption
+  plain     (identifiable shapes) DuckDB reading a Parquet copy of the snapshot that holds the
+            identifiers in clear (as an ungoverned store would), written once before timing,
+            and writing exactly the rows and values share() delivers: the stricter baseline
 
 Shapes: `minimised` (pseudonymised NHS number, generalised postcode sector and birth year,
 plain clinical columns; no row scope), and `discharge` (the template as written: identifiable
 names, NHS number, date of birth and postcode for adults, so every adult's date of birth is
-decrypted for the age check). Ratio = governed / raw (median of --repeat runs). Last line: JSON.
+needed in clear for the age check). Ratio = governed / baseline (median of --repeat runs; the
+first governed run of a shape is also reported alone, since it derives the agreement's
+pseudonyms that later runs reuse). Last line: JSON.
 
     .venv/bin/python benchmarks/extract.py                # 50,000 rows
     .venv/bin/python benchmarks/extract.py --size 1000000
@@ -88,8 +93,21 @@ SHAPES = {
             "CFS_SCORE",
         ],  # fmt: skip
         "raw_where": f"WHERE DOB__year <= {TODAY.year - 18}",
+        "plain_columns": [
+            "NHS_NO",
+            "PAT_SURNAME",
+            "PAT_FORENAME",
+            "DOB",
+            "POSTCODE",
+            "ADMIT_DT",
+            "DISCH_DT",
+            "DISCH_PATHWAY",
+            "CFS_SCORE",
+        ],  # fmt: skip
+        "plain_where": f"WHERE date_sub('year', CAST(DOB AS DATE), DATE '{TODAY}') >= 18",
     },
 }
+IDENTIFIERS = ["NHS_NO", "PAT_SURNAME", "PAT_FORENAME", "DOB", "POSTCODE"]
 
 
 def make_admissions(path: Path, rows: int, seed: int = 7) -> None:
@@ -188,8 +206,26 @@ def build(settings: Settings, rows: int, tmp: Path) -> dict:
             agreements.activate(session, leads["worcs-acute"], version, today=TODAY)
             refs[shape] = version.agreement.reference
         snapshot = datasets.current_snapshot(session, "worcs-acute", "acute-admissions", settings)
+    plain_path = tmp / "plain-copy.parquet"
+    write_plain_copy(settings, snapshot, plain_path)
     return {"engine": engine, "sessions": sessions, "membership_id": membership.id, "refs": refs,
-            "snapshot_path": str(snapshot.data_path), "ingest_seconds": ingest_seconds}  # fmt: skip
+            "snapshot_path": str(snapshot.data_path), "plain_path": str(plain_path),
+            "ingest_seconds": ingest_seconds}  # fmt: skip
+
+
+def write_plain_copy(settings: Settings, snapshot, target: Path) -> None:
+    """The snapshot with its identifiers in clear (normalised text), same rows, same order,
+    zstd like the snapshot: what a store without encryption would hold. Benchmark only."""
+    from civicshare.identity import service as identity
+
+    table = pq.read_table(snapshot.data_path)
+    for column in IDENTIFIERS:
+        stored = snapshot.storage[column]
+        path = snapshot.directory / stored["sealed"]
+        plain = identity.unseal_column(settings, snapshot, column, path, table.num_rows)
+        assert plain.column("_row").equals(table.column("_row"))
+        table = table.append_column(column, plain.column("value"))
+    pq.write_table(table, target, compression="zstd")
 
 
 def governed(settings: Settings, world: dict, shape: str, out: Path) -> tuple[float, int]:
@@ -217,6 +253,18 @@ def raw(world: dict, shape: str, out: Path) -> tuple[float, int]:
     return time.perf_counter() - started, table.num_rows
 
 
+def plain(world: dict, shape: str, out: Path) -> tuple[float, int]:
+    spec = SHAPES[shape]
+    columns = ", ".join(f'"{c}"' for c in spec["plain_columns"])
+    started = time.perf_counter()
+    with duckdb.connect() as connection:
+        table = connection.sql(
+            f"SELECT {columns} FROM read_parquet('{world['plain_path']}') {spec['plain_where']}"
+        ).to_arrow_table()
+        pq.write_table(table, out)
+    return time.perf_counter() - started, table.num_rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=50_000, help="rows in the extract")
@@ -231,18 +279,28 @@ def main() -> None:
         results["ingest_seconds"] = round(world["ingest_seconds"], 2)
         console = Console(file=io.StringIO())
         for shape in SHAPES:
-            g_times, r_times = [], []
+            g_times, r_times, p_times = [], [], []
             for _ in range(args.repeat):
                 seconds, g_rows = governed(settings, world, shape, tmp / "governed.parquet")
                 g_times.append(seconds)
                 seconds, r_rows = raw(world, shape, tmp / "raw.parquet")
                 r_times.append(seconds)
+                if "plain_columns" in SHAPES[shape]:
+                    seconds, p_rows = plain(world, shape, tmp / "plain.parquet")
+                    p_times.append(seconds)
             g, r = statistics.median(g_times), statistics.median(r_times)
             results[shape] = {"rows_out": g_rows, "raw_rows_out": r_rows,
+                              "governed_first_seconds": round(g_times[0], 3),
                               "governed_seconds": round(g, 3), "raw_seconds": round(r, 3),
                               "ratio": round(g / r, 2)}  # fmt: skip
-            print(f"{shape:>10}: governed {g:.3f}s, raw DuckDB {r:.3f}s, ratio {g / r:.2f}x "
-                  f"({g_rows:,} rows)")  # fmt: skip
+            line = (f"{shape:>10}: governed {g:.3f}s (first {g_times[0]:.3f}s), raw DuckDB "
+                    f"{r:.3f}s, ratio {g / r:.2f}x")  # fmt: skip
+            if p_times:
+                p = statistics.median(p_times)
+                results[shape].update(plain_rows_out=p_rows, plain_seconds=round(p, 3),
+                                      plain_ratio=round(g / p, 2))  # fmt: skip
+                line += f"; plain-copy DuckDB {p:.3f}s, ratio {g / p:.2f}x"
+            print(f"{line} ({g_rows:,} rows)")
         del console
         world["engine"].dispose()
     print(json.dumps(results))

@@ -132,6 +132,21 @@ def test_nhs_numbers_are_refused_in_details(sessions):
 
 
 @pytest.mark.parametrize(
+    "facts",
+    [
+        {"details": {"é9434765919": 1}},  # a key, after a character JSON escapes
+        {"details": {"note": "line\n943-476-5919"}},  # after an escaped newline
+        {"details": {"n": [[9434765919]]}},  # an integer, nested
+        {"columns": ["x", "943 476 5919"]},
+        {"purpose": "Call about 9434765919 today"},
+    ],
+)
+def test_nhs_numbers_are_refused_wherever_they_hide(sessions, facts):
+    with pytest.raises(audit.IdentifierInAudit), db.session_scope(sessions) as session:
+        audit.append_many(session, [audit.Entry(None, "share_decided", "dataset", 1, facts)])
+
+
+@pytest.mark.parametrize(
     "statement",
     [
         "UPDATE audit_records SET reason = 'nothing to see' WHERE seq = 1",

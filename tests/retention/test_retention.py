@@ -245,6 +245,12 @@ def test_rows_older_than_the_maximum_age_are_dropped_into_a_new_version(
     # identifiers are re-encrypted for the new version and still decrypt
     plain = identity.decrypt_column(settings, v2, "nhs", table["nhs__enc"])
     assert plain.to_pylist() == ["9434765870", None]
+    # ... and re-sealed under the new version's key, only the kept rows
+    sealed = identity.unseal_column(
+        settings, v2, "nhs", v2.directory / v2.storage["nhs"]["sealed"], v2.row_count
+    )
+    assert sealed.column("_row").to_pylist() == [2, 3]
+    assert sealed.column("value").to_pylist() == ["9434765870", None]
     quarantine = pq.read_table(v2.quarantine_path)
     assert quarantine["_row"].to_pylist() == [4]
     names = identity.decrypt_values(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,11 +14,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from civicshare.agreements.models import Generalisation, Treatment
-from civicshare.sharing.compile import CannotExecute, SnapshotView, StoredColumn, compile_grant, run
+from civicshare.identity import service as identity
+from civicshare.sharing.compile import (
+    CannotExecute,
+    SnapshotView,
+    StoredColumn,
+    _pseudonym_path,
+    compile_grant,
+    run,
+)
 from civicshare.sharing.service import ColumnGrant, Grant
 
 TODAY = date(2026, 11, 23)
 KEY = bytes(range(32))
+DATA_KEY = bytes(range(32, 64))
 ROWS = [
     # nhs token, name (clear, for the test), dob, postcode, district, frailty, oxygen
     ("t1", "ADA", date(1930, 1, 2), "WR1 2AB", "Worcester", 7, "Y"),
@@ -55,7 +65,14 @@ def grant(*columns: ColumnGrant, scope=None, by=None) -> Grant:
 def execute(g: Grant, view: SnapshotView, district: str | None = None) -> list[dict]:
     compiled = compile_grant(g, view, recipient_district=district, today=TODAY)
     return run(
-        compiled, view, agreement_key=KEY, recipient_district=district, decrypt=fake_decrypt
+        compiled,
+        view,
+        agreement_key=KEY,
+        recipient_district=district,
+        decrypt=fake_decrypt,
+        unseal=lambda column, path, rows: identity.unseal_values(
+            DATA_KEY, Path(view.files[0]).parent / path, view.ref, column, rows
+        ),
     ).to_pylist()
 
 
@@ -157,11 +174,61 @@ def grants(draw):
     return grant(*columns, scope={} if low is None else {"min_age": low})
 
 
+@pytest.fixture(scope="module")
+def sealed_view(tmp_path_factory) -> SnapshotView:
+    """The same rows stored as ingest stores them: identifiers as tokens and sealed columns
+    (two rows a chunk, two rows a row group), pseudonyms derived into a cache directory."""
+    directory = tmp_path_factory.mktemp("sealed")
+    ref = "acute/admissions/v3"
+    rows = [
+        {"NHS_NO__token": r[0], "NAME__token": f"tok-{r[1]}", "DOB__token": f"tok-{r[2]}",
+         "DOB__year": r[2].year, "POSTCODE__token": f"tok-{r[3]}",
+         "POSTCODE__sector": r[3][:-2], "DISTRICT": r[4], "CFS": r[5], "OXYGEN": r[6]}
+        for r in ROWS
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(rows).add_column(0, "_row", [list(range(1, len(ROWS) + 1))])
+    pq.write_table(table, directory / "data.parquet", row_group_size=2)
+    columns = dict(COLUMNS)
+    for stream, (name, position) in enumerate((("NAME", 1), ("DOB", 2), ("POSTCODE", 3))):
+        values = [str(r[position]) for r in ROWS]
+        writer = identity.SealedWriter(directory / f"{name}.bin", DATA_KEY, ref, name, stream)
+        for start in range(0, len(values), 2):
+            chunk = values[start : start + 2]
+            writer.write(pa.array(chunk), range(start + 1, start + 1 + len(chunk)))
+        writer.close()
+        stored = COLUMNS[name]
+        derived = {"DOB": {"birth_year": "DOB__year"},
+                   "POSTCODE": {"postcode_sector": "POSTCODE__sector"}}.get(name, {})  # fmt: skip
+        columns[name] = StoredColumn(name, type=stored.type, identifier=stored.identifier,
+                                     token=f"{name}__token", sealed=f"{name}.bin",
+                                     derived=derived)  # fmt: skip
+    return SnapshotView(ref, (str(directory / "data.parquet"),), columns,
+                        cache_dir=str(directory / "derived"))  # fmt: skip
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(g=grants())
 def test_no_column_row_or_untreated_value_outside_the_grant(view, g):
+    _nothing_outside_the_grant(view, g)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(g=grants())
+def test_nothing_outside_the_grant_from_sealed_columns_and_derived_pseudonyms(sealed_view, g):
+    _nothing_outside_the_grant(sealed_view, g)
+    # The pseudonyms are derived once, then read: the same rows either way.
+    assert _sorted(execute(g, sealed_view)) == _sorted(execute(g, sealed_view))
+
+
+def _sorted(rows: list[dict]) -> list[tuple]:
+    return sorted(tuple(str(v) for v in r.values()) for r in rows)
+
+
+def _nothing_outside_the_grant(view, g):
     rows = execute(g, view)
     granted = [c.column for c in g.columns]
     # Columns: exactly the grant's, in its order.
@@ -253,3 +320,76 @@ def test_district_scope_through_the_postcode_directory(encrypted_view):
         for n in ("ADA", "BEN", "EVE")
     }
     assert {r["NAME"] for r in rows} == expected
+
+
+def test_sealed_values_and_derived_pseudonyms_stay_on_their_rows(tmp_path):
+    """Many row groups and chunks that do not line up: every delivered value belongs to the
+    row it is delivered with, under a row scope, with one agreement's pseudonyms or another's."""
+    n = 20_000
+    ref = "acute/admissions/v9"
+    born = [date(1930 + i % 90, 1 + i % 12, 1 + i % 28) for i in range(n)]
+    table = pa.table({"_row": pa.array(range(1, n + 1), pa.int64()),
+                      "T": [f"t{i + 1}" for i in range(n)],
+                      "DOB__year": pa.array([d.year for d in born], pa.int16())})  # fmt: skip
+    pq.write_table(table, tmp_path / "data.parquet", row_group_size=1_000)
+    for name, values, chunk in (("NAME", [f"N{i + 1}" for i in range(n)], 3_001),
+                                ("DOB", [d.isoformat() for d in born], 7_000)):  # fmt: skip
+        writer = identity.SealedWriter(tmp_path / f"{name}.bin", DATA_KEY, ref, name, 0)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            writer.write(pa.array(values[start:stop]), range(start + 1, stop + 1))
+        writer.close()
+    view = SnapshotView(ref, (str(tmp_path / "data.parquet"),), {
+        "ROW": StoredColumn("ROW", type="integer", plain="_row"),
+        "NHS_NO": StoredColumn("NHS_NO", identifier="nhs_number", token="T"),
+        "NAME": StoredColumn("NAME", identifier="family_name", sealed="NAME.bin"),
+        "DOB": StoredColumn("DOB", type="date", identifier="date_of_birth", sealed="DOB.bin",
+                            derived={"birth_year": "DOB__year"}),
+    }, cache_dir=str(tmp_path / "derived"))  # fmt: skip
+    g = grant(
+        ColumnGrant("ROW", Treatment.identifiable),
+        ColumnGrant("NHS_NO", Treatment.pseudonymised),
+        ColumnGrant("NAME", Treatment.identifiable),
+        ColumnGrant("DOB", Treatment.identifiable),
+        scope={"min_age": 40},
+    )
+    expected = [i + 1 for i in range(n) if _age(born[i]) >= 40]
+    for _ in range(2):  # the first run derives the pseudonyms, the second reads them
+        rows = execute(g, view)
+        assert sorted(r["ROW"] for r in rows) == expected
+        for r in rows:
+            assert r["NAME"] == f"N{r['ROW']}" and r["DOB"] == born[r["ROW"] - 1].isoformat()
+            token = hmac.new(KEY, f"t{r['ROW']}".encode(), hashlib.sha256).hexdigest()
+            assert r["NHS_NO"] == token
+    assert len(list((tmp_path / "derived").iterdir())) == 1
+    # Another agreement's key: another derived file and other pseudonyms for the same rows.
+    other = bytes(32)
+    compiled = compile_grant(g, view, today=TODAY)
+    unseal = lambda column, path, rows: identity.unseal_values(  # noqa: E731
+        DATA_KEY, tmp_path / path, ref, column, rows
+    )
+    theirs = run(compiled, view, agreement_key=other, unseal=unseal).to_pylist()
+    assert sorted(r["ROW"] for r in theirs) == expected
+    assert not {r["NHS_NO"] for r in theirs} & {r["NHS_NO"] for r in rows}
+    for r in theirs[:100]:
+        assert r["NHS_NO"] == hmac.new(other, f"t{r['ROW']}".encode(), "sha256").hexdigest()
+    assert len(list((tmp_path / "derived").iterdir())) == 2
+
+
+def test_a_derived_pseudonym_file_that_does_not_fit_the_snapshot_is_derived_again(sealed_view):
+    g = grant(ColumnGrant("NHS_NO", Treatment.pseudonymised))
+    first = execute(g, sealed_view)
+    derived = _pseudonym_path(sealed_view, "NHS_NO__token", KEY)
+    assert derived.is_file()
+    pq.write_table(pa.table({"_row": [1], "pseudonym": ["not-a-token"]}), derived)  # cut short
+    assert _sorted(execute(g, sealed_view)) == _sorted(first)
+    assert pq.read_table(derived).num_rows == len(ROWS)
+
+
+def test_pseudonyms_are_still_delivered_when_they_cannot_be_kept(sealed_view, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    view = SnapshotView(sealed_view.ref, sealed_view.files, sealed_view.columns,
+                        cache_dir=str(blocked / "derived"))  # fmt: skip
+    g = grant(ColumnGrant("NHS_NO", Treatment.pseudonymised))
+    assert _sorted(execute(g, view)) == _sorted(execute(g, sealed_view))

@@ -52,6 +52,12 @@ class IdentifierInAudit(ValueError):
 _TEN_DIGITS = re.compile(r"(?<![0-9A-Za-z])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![0-9A-Za-z])")
 
 
+# Anything _TEN_DIGITS can find in a key or value appears as it is in the JSON text (digits,
+# spaces and hyphens are never escaped, and integers are written in decimal), so a text
+# without this looser pattern holds no NHS number and need not be walked.
+_DIGIT_RUN = re.compile(r"\d{3}[ -]?\d{3}[ -]?\d{4}")
+
+
 def is_nhs_number(digits: str) -> bool:
     """Ten digits whose last is the modulus-11 check digit of the first nine."""
     if len(digits) != 10 or not digits.isdigit():
@@ -89,6 +95,7 @@ _SET_HASH = "UPDATE audit_chain_head SET record_hash = {p} WHERE id = 1"
 # Stored and hashed in this order: chain.FIELDS, then record_hash.
 _INSERT = "INSERT INTO audit_records ({names}, record_hash) VALUES ({marks})"
 _FACTS = chain.FIELDS[3:]  # after seq, prev_hash, at: the fields the caller gives
+_COPY = f"COPY audit_records ({', '.join(chain.FIELDS)}, record_hash) FROM STDIN"
 
 
 def _start_chain(session: Session) -> None:
@@ -162,9 +169,15 @@ def _prepare(
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     details = _as_json(details or {})
     columns = _as_json(list(columns)) if columns is not None else None
-    _refuse_identifiers("details", details)
-    _refuse_identifiers("columns", columns)
-    _refuse_identifiers("purpose", purpose)
+    details_text, columns_text = chain.json_text(details), chain.json_text(columns)
+    # The exact (recursive) check only where the stored text has ten digits in a row at all.
+    for where, value, written in (
+        ("details", details, details_text),
+        ("columns", columns, columns_text),
+        ("purpose", purpose, purpose),
+    ):
+        if written is not None and _DIGIT_RUN.search(written):
+            _refuse_identifiers(where, value)
     values: dict[str, Any] = {
         "action": action,
         "entity_type": entity_type,
@@ -185,8 +198,8 @@ def _prepare(
         "outcome": outcome,
     }
     stored = [values[name] for name in _FACTS]
-    stored[_DETAILS] = chain.json_text(details)
-    stored[_COLUMNS] = chain.json_text(columns)
+    stored[_DETAILS] = details_text
+    stored[_COLUMNS] = columns_text
     return values, stored, chain.netstrings(stored)
 
 
@@ -309,8 +322,11 @@ def append_many(
                 prev_hash = record_hash
                 done += 1
             if writer.postgres:
-                # (A multi-row INSERT per 1,000 rows was tried: 2.5 times slower here.)
-                writer.cursor.executemany(writer.insert.removesuffix(" RETURNING id"), rows)
+                # COPY: one statement streaming the rows (executemany was about 10,000 rows/s
+                # here; a multi-row INSERT per 1,000 rows 2.5 times slower than that).
+                with writer.cursor.copy(_COPY) as copy:
+                    for row in rows:
+                        copy.write_row(row)
             else:
                 writer.cursor.executemany(writer.insert, rows)
             writer.cursor.execute(writer.set_hash, (prev_hash,))

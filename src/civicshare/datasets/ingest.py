@@ -24,6 +24,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -439,7 +440,7 @@ GENERALISED = {
 def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
     """For each contract column, the stored columns (see docs/datasets.md)."""
     plan: dict[str, dict[str, Any]] = {}
-    for column in contract.columns:
+    for index, column in enumerate(contract.columns):
         entry: dict[str, Any] = {
             "type": column.type.value,
             "identifier": column.identifier.value,
@@ -451,6 +452,7 @@ def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
             entry["stored_as"] = "pseudonymised"
             entry["token"] = f"{column.name}__token"
             entry["encrypted"] = f"{column.name}__enc"
+            entry["sealed"] = sealed_path(index)
             if column.identifier in GENERALISED:
                 label, _ = GENERALISED[column.identifier]
                 entry["generalised"] = {label: f"{column.name}__{label}"}
@@ -459,6 +461,11 @@ def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
             entry["plain"] = column.name
         plan[column.name] = entry
     return plan
+
+
+def sealed_path(stream: int) -> str:
+    """Where a snapshot keeps an identifier column sealed (identity.service.SealedWriter)."""
+    return f"sealed/{stream}.bin"
 
 
 ARROW_TYPES = {
@@ -515,6 +522,30 @@ class Staged:
     key_version: int = 0
 
 
+_TOKENS_SQL = (
+    "SELECT sha256($outer::BLOB || unhex(sha256($inner::BLOB || encode(value)))) AS token "
+    "FROM batch_values ORDER BY position"
+)
+
+
+def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
+    """Base tokens, HMAC-SHA256(key, value) in hex, null for null: the construction of
+    `identity.service.base_tokens` (a test holds the two to each other), computed by DuckDB's
+    sha256() over whole batches instead of one Python call per value. HMAC is
+    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters."""
+    block = key.ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+    batch_values = pa.table({"position": np.arange(len(values)), "value": values})
+    connection.register("batch_values", batch_values)
+    try:
+        table = connection.sql(
+            _TOKENS_SQL, params={"inner": inner, "outer": outer}
+        ).to_arrow_table()
+    finally:
+        connection.unregister("batch_values")
+    return table.column("token").combine_chunks()
+
+
 def _encrypt_batch(data_key, ref, names, arrays, rows, stream_base):
     out = []
     for index, (name, values) in enumerate(zip(names, arrays, strict=True)):
@@ -569,6 +600,14 @@ def stage(
     sha = ""
     writer = pq.ParquetWriter(directory / "data.parquet", schema, compression="zstd")
     qwriter: pq.ParquetWriter | None = None
+    sealed: dict[str, identity.SealedWriter] = {}
+    tokens = duckdb.connect()
+    for stream, column in enumerate(contract.columns):
+        if column.is_identifier:
+            (directory / sealed_path(stream)).parent.mkdir(mode=0o700, exist_ok=True)
+            sealed[column.name] = identity.SealedWriter(
+                directory / sealed_path(stream), data_key, snapshot_ref, column.name, stream
+            )
     try:
         source = open_source(contract, handle, file_format, size)
         for batch in source.batches:
@@ -611,7 +650,7 @@ def stage(
                         arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
                         continue
                     norm = checked.normalised[column.name].take(index)
-                    arrays.append(identity._hmac_array(pseudonymisation_key, norm))
+                    arrays.append(_tokens(tokens, pseudonymisation_key, norm))
                     arrays.append(
                         _encrypt_rows(
                             data_key,
@@ -623,6 +662,7 @@ def stage(
                     )
                     if column.identifier in GENERALISED:
                         arrays.append(_generalise(column.identifier, typed, norm))
+                    sealed[column.name].write(norm, good_rows)
                 writer.write_batch(pa.record_batch(arrays, schema=schema))
                 accepted += len(good_rows)
             rows_read += n
@@ -637,6 +677,9 @@ def stage(
         writer.close()
         if qwriter is not None:
             qwriter.close()
+        for sealed_writer in sealed.values():
+            sealed_writer.close()
+        tokens.close()
 
     bad_rows = quarantined
     outcome = "accepted"

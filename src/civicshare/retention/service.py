@@ -400,9 +400,11 @@ def _reencrypt(
     old_ref: str,
     new_key: bytes,
     new_ref: str,
+    sealed_in=None,
 ) -> pa.Table:
     """Re-encrypt each (stored column, AAD name, nonce stream) under the new version's key and
-    reference: a ciphertext is bound to its snapshot, so it cannot simply be copied."""
+    reference: a ciphertext is bound to its snapshot, so it cannot simply be copied. With
+    `sealed_in` (a directory), each column is also sealed there, as ingest does."""
     rows = np.asarray(table.column("_row").to_numpy(), dtype=np.int64)
     for stored, aad_name, stream in columns:
         plain = identity.decrypt_values(
@@ -412,6 +414,14 @@ def _reencrypt(
             new_key, plain, identity.column_aad(new_ref, aad_name), stream, rows
         )
         table = table.set_column(table.schema.get_field_index(stored), stored, fresh)
+        if sealed_in is not None:
+            path = sealed_in / ingest.sealed_path(stream)
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            writer = identity.SealedWriter(path, new_key, new_ref, aad_name, stream)
+            try:
+                writer.write(plain, rows)
+            finally:
+                writer.close()
     return table
 
 
@@ -435,7 +445,9 @@ def _write_trimmed(
             for stream, c in enumerate(contract.columns)
             if c.is_identifier
         ]
-        table = _reencrypt(table, data_columns, old_key, old_ref, new_key, new_ref)
+        table = _reencrypt(
+            table, data_columns, old_key, old_ref, new_key, new_ref, sealed_in=directory
+        )
         pq.write_table(
             table.cast(ingest.data_schema(contract)),
             directory / "data.parquet",

@@ -6,12 +6,19 @@ and its output controls. Keys reach DuckDB only as bound parameters, never in SQ
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from civicshare.agreements.models import Generalisation, Treatment
 from civicshare.sharing.service import Grant
@@ -34,6 +41,7 @@ class StoredColumn:
     plain: str | None = None  # Parquet column with the value in clear
     token: str | None = None  # Parquet column with the keyed base token
     encrypted: str | None = None  # Parquet column with the AES-GCM ciphertext
+    sealed: str | None = None  # file (under the snapshot) with the column sealed whole
     derived: dict[str, str] = field(default_factory=dict)  # generalisation -> Parquet column
 
 
@@ -48,6 +56,9 @@ class SnapshotView:
     sector_districts: str | None = None
     # Parquet of the person index (snapshot, record_id -> person_key), for the person key.
     person_index: str | None = None
+    # Directory for derived per-agreement pseudonym columns (see `agreement_tokens`); None:
+    # compute them in the query every time.
+    cache_dir: str | None = None
 
     def by_identifier(self, kind: str) -> StoredColumn | None:
         return next((c for c in self.columns.values() if c.identifier == kind), None)
@@ -61,6 +72,13 @@ class Compiled:
     # (a date of birth held only encrypted, needed to compute an age). Costs a decryption of
     # every row, so only what scope or generalisation needs is prepared.
     prepare: dict[str, str] = field(default_factory=dict)
+    # Working column -> contract column read in clear from its sealed form (all rows, at native
+    # speed) and joined to the snapshot on `_row`. Used instead of the two above when the
+    # snapshot has the column sealed.
+    unseal: dict[str, str] = field(default_factory=dict)
+    # Working column -> stored column (base token or plain) whose per-agreement HMAC the grant
+    # delivers: joined on `_row` from the agreement's derived pseudonym file.
+    pseudonyms: dict[str, str] = field(default_factory=dict)
 
 
 def _quote(name: str) -> str:
@@ -104,10 +122,14 @@ def _generalise_sql(how: Generalisation, value: str, today: date) -> str:
     raise CannotExecute(f"Unknown generalisation {how}")
 
 
-def _plain_source(stored: StoredColumn, prepare: dict[str, str]) -> str | None:
+def _plain_source(stored: StoredColumn, prepare: dict[str, str], unseal=None) -> str | None:
     """SQL naming the column's plaintext, preparing a decrypted working column if need be."""
     if stored.plain:
         return _quote(stored.plain)
+    if stored.sealed and unseal is not None:
+        working = f"{stored.name}__plain"
+        unseal[working] = stored.name
+        return _quote(working)
     if stored.encrypted:
         working = f"{stored.name}__plain"
         prepare[working] = stored.name
@@ -130,7 +152,9 @@ def _person_key_sql(view: SnapshotView, stored: StoredColumn) -> str:
     )
 
 
-def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare, view) -> str:
+def _column_sql(
+    column, stored: StoredColumn, today: date, decrypt, prepare, unseal, pseudonyms, view
+) -> str:
     treatment = column.treatment
     if stored.identifier == PERSON_KEY:
         # Only ever as this agreement's token: the key itself would join across agreements.
@@ -138,17 +162,18 @@ def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare, vie
             raise CannotExecute(f"{column.column} can be delivered only pseudonymised")
         return _hmac_sql(_person_key_sql(view, stored))
     if treatment == Treatment.identifiable:
-        if stored.plain:
-            return _quote(stored.plain)
+        if stored.plain or stored.sealed:
+            return _plain_source(stored, prepare, unseal)
         if stored.encrypted:
             # Decrypted after the query: only the rows actually delivered.
             decrypt[column.column] = stored.name
             return _quote(stored.encrypted)
     elif treatment == Treatment.pseudonymised:
-        if stored.token:
-            return _hmac_sql(_quote(stored.token))
-        if stored.plain:
-            return _hmac_sql(_quote(stored.plain))
+        source = stored.token or stored.plain
+        if source:
+            working = f"{source}__pseudonym"
+            pseudonyms[working] = source
+            return _quote(working)
     elif treatment == Treatment.generalised:
         how = column.generalisation
         if how is None:
@@ -157,7 +182,7 @@ def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare, vie
             )
         if how.value in stored.derived:
             return _quote(stored.derived[how.value])
-        source = _plain_source(stored, prepare)
+        source = _plain_source(stored, prepare, unseal)
         if source:
             return _generalise_sql(how, source, today)
     raise CannotExecute(
@@ -166,14 +191,14 @@ def _column_sql(column, stored: StoredColumn, today: date, decrypt, prepare, vie
     )
 
 
-def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date, prepare):
+def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date, prepare, unseal):
     """WHERE clauses for the agreement's row scope; each needs a column that can answer it."""
     clauses: list[str] = []
     scope = grant.row_scope or {}
     low, high = scope.get("min_age"), scope.get("max_age")
     if low is not None or high is not None:
         dob = view.by_identifier("date_of_birth")
-        source = _plain_source(dob, prepare) if dob else None
+        source = _plain_source(dob, prepare, unseal) if dob else None
         if source is None:
             raise CannotExecute(
                 "The agreement limits rows by age, but this dataset has no date of birth that "
@@ -190,11 +215,11 @@ def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date
                 "The agreement shares only residents of the recipient's district, but the "
                 "recipient is not a district"
             )
-        clauses.append(_district_sql(view, prepare))
+        clauses.append(_district_sql(view, prepare, unseal))
     return clauses
 
 
-def _district_sql(view: SnapshotView, prepare: dict[str, str]) -> str:
+def _district_sql(view: SnapshotView, prepare: dict[str, str], unseal) -> str:
     district = view.by_identifier("district")
     if district is not None and district.plain:
         return f"lower({_quote(district.plain)}) = lower($district)"
@@ -203,7 +228,7 @@ def _district_sql(view: SnapshotView, prepare: dict[str, str]) -> str:
         if "postcode_sector" in postcode.derived:
             sector = _quote(postcode.derived["postcode_sector"])
         else:
-            source = _plain_source(postcode, prepare)
+            source = _plain_source(postcode, prepare, unseal)
             sector = source and _generalise_sql(
                 Generalisation.postcode_sector, source, date.today()
             )
@@ -229,14 +254,16 @@ def compile_grant(
     today = today or date.today()
     decrypt: dict[str, str] = {}
     prepare: dict[str, str] = {}
+    unseal: dict[str, str] = {}
+    pseudonyms: dict[str, str] = {}
     selected = []
     for column in grant.columns:
         stored = view.columns.get(column.column)
         if stored is None:
             raise CannotExecute(f"The snapshot has no column {column.column}")
-        sql = _column_sql(column, stored, today, decrypt, prepare, view)
+        sql = _column_sql(column, stored, today, decrypt, prepare, unseal, pseudonyms, view)
         selected.append(f"{sql} AS {_quote(column.column)}")
-    where = _scope_sql(grant, view, recipient_district, today, prepare)
+    where = _scope_sql(grant, view, recipient_district, today, prepare, unseal)
     body = f"SELECT {', '.join(selected)} FROM snapshot"
     if where:
         body += " WHERE " + " AND ".join(where)
@@ -249,7 +276,56 @@ def compile_grant(
             f"THEN '*' ELSE (round(n / {grant.round_to}) * {grant.round_to})::BIGINT::VARCHAR "
             f"END AS count FROM ({counted}) ORDER BY {groups or 'count'}"
         )
-    return Compiled(sql=body, decrypt=decrypt, prepare=prepare)
+    return Compiled(
+        sql=body, decrypt=decrypt, prepare=prepare, unseal=unseal, pseudonyms=pseudonyms
+    )
+
+
+def _row_count(files: tuple[str, ...]) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def _pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
+    """The derived file of one agreement's pseudonyms for one stored column of the snapshot.
+    Its name is keyed by the agreement's token key, so it says nothing about the agreement and
+    changes with the key."""
+    label = b"civicshare derived pseudonyms\x00" + view.ref.encode() + b"\x00" + stored.encode()
+    name = hmac.new(key, label, hashlib.sha256).hexdigest()[:32]
+    return Path(view.cache_dir) / f"pseudonyms-{name}.parquet"
+
+
+def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: str, key: bytes,
+                         rows: int) -> str:  # fmt: skip
+    """SQL for a relation of `_row` and `pseudonym`, the agreement's HMAC of `stored` for every
+    row of the snapshot: read from the snapshot's derived file, computed and written
+    (atomically) the first time. Only pseudonyms and row numbers are kept there, never a key
+    or a plaintext, and only after decide() has allowed a request under the agreement; the
+    file goes with the snapshot's directory when the snapshot is purged."""
+    path = _pseudonym_path(view, stored, key)
+    if not (path.is_file() and pq.ParquetFile(path).metadata.num_rows == rows):
+        inner, outer = hmac_pads(key)
+        table = connection.sql(
+            f"SELECT _row, {_hmac_sql(_quote(stored))} AS pseudonym FROM {source}",
+            params={"inner": inner, "outer": outer},
+        ).to_arrow_table()
+        if table.num_rows != rows:
+            raise CannotExecute("The snapshot changed while its pseudonyms were derived")
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            pq.write_table(table, partial, compression="zstd")
+            with open(partial, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(partial, path)
+        except OSError:
+            # A read-only or full data directory: use what was computed, keep nothing.
+            name = f"pseudonyms_{uuid.uuid4().hex}"
+            connection.register(name, table)
+            return name
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+    return "read_parquet('" + str(path).replace("'", "''") + "')"
 
 
 def run(
@@ -259,29 +335,63 @@ def run(
     agreement_key: bytes | None,
     recipient_district: str | None = None,
     decrypt: Callable[[str, pa.Array], pa.Array] | None = None,
+    unseal: Callable[[str, str, int], pa.Table] | None = None,
 ) -> pa.Table:
     """Execute compiled SQL in a fresh in-memory DuckDB and decrypt what the grant delivers
-    identifiable. `decrypt(contract_column, ciphertexts)` gives plaintexts."""
+    identifiable. `decrypt(contract_column, ciphertexts)` gives plaintexts of per-value
+    ciphertext; `unseal(contract_column, sealed_file, rows)` every row of a sealed column as
+    a table of `_row` and `value`.
+
+    The statement reads `snapshot`: the snapshot's Parquet, joined on the file row number
+    `_row` with the sealed columns and agreement pseudonyms the grant needs (a join on the row
+    number, not on position: DuckDB does not promise to scan in file order)."""
     parameters: dict = {}
-    if "$inner" in compiled.sql:
-        if agreement_key is None:
-            raise CannotExecute("Pseudonymised columns need the agreement's token key")
-        parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
+    if compiled.pseudonyms and agreement_key is None:
+        raise CannotExecute("Pseudonymised columns need the agreement's token key")
     if "$district" in compiled.sql:
         parameters["district"] = recipient_district
     if (compiled.prepare or compiled.decrypt) and decrypt is None:
         raise CannotExecute("Encrypted columns are needed but no key was given to read them")
+    if compiled.unseal and unseal is None:
+        raise CannotExecute("Sealed columns are needed but no key was given to read them")
     files = ", ".join("'" + f.replace("'", "''") + "'" for f in view.files)
+    source = f"read_parquet([{files}])"
     with duckdb.connect() as connection:
         if compiled.prepare:
-            working = connection.sql(f"SELECT * FROM read_parquet([{files}])").to_arrow_table()
+            working = connection.sql(f"SELECT * FROM {source}").to_arrow_table()
             for name, column in compiled.prepare.items():
                 encrypted = view.columns[column].encrypted
                 working = working.append_column(name, decrypt(column, working.column(encrypted)))
-            connection.register("snapshot", working)
-        else:
-            connection.execute(f"CREATE VIEW snapshot AS SELECT * FROM read_parquet([{files}])")
-        table = connection.sql(compiled.sql, params=parameters).to_arrow_table()
+            connection.register("stored", working)
+            source = "stored"
+        rows = _row_count(view.files) if compiled.unseal or compiled.pseudonyms else 0
+        joined, computed = [source], []
+        if compiled.unseal:
+            sealed = None
+            for name, column in compiled.unseal.items():
+                part = unseal(column, view.columns[column].sealed, rows)
+                if sealed is None:
+                    sealed = pa.table({"_row": part.column("_row")})
+                elif not sealed.column("_row").equals(part.column("_row")):
+                    raise CannotExecute("The snapshot's sealed columns do not line up")
+                sealed = sealed.append_column(name, part.column("value"))
+            connection.register("sealed", sealed)
+            joined.append("LEFT JOIN sealed USING (_row)")
+        for working, stored in compiled.pseudonyms.items():
+            if view.cache_dir is None:
+                parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
+                computed.append(f"{_hmac_sql(_quote(stored))} AS {_quote(working)}")
+                continue
+            derived = agreement_pseudonyms(connection, view, source, stored, agreement_key, rows)
+            joined.append(
+                f"LEFT JOIN (SELECT _row, pseudonym AS {_quote(working)} FROM {derived}) "
+                "USING (_row)"
+            )
+        columns = ", ".join(["*", *computed])
+        snapshot = f"SELECT {columns} FROM {' '.join(joined)}"
+        table = connection.sql(
+            f"WITH snapshot AS ({snapshot}) {compiled.sql}", params=parameters
+        ).to_arrow_table()
     for output, column in compiled.decrypt.items():
         index = table.schema.get_field_index(output)
         table = table.set_column(index, output, decrypt(column, table.column(output)))

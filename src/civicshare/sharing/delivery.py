@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -48,7 +49,7 @@ def output_digest(table: pa.Table) -> str:
     sink = pa.BufferOutputStream()
     with ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+    return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
 def _audit_decision(session: Session, decision: Decision, via: str, **facts) -> None:
@@ -128,6 +129,9 @@ def share(
         agreement_key=identity.agreement_key(settings, grant.agreement),
         recipient_district=recipient.district,
         decrypt=lambda column, values: identity.decrypt_column(settings, snapshot, column, values),
+        unseal=lambda column, path, rows: identity.unseal_column(
+            settings, snapshot, column, snapshot.directory / path, rows
+        ),
     )
     digest = output_digest(table)
     # Fail closed: the audit record and receipt are written before any row leaves.
@@ -162,6 +166,7 @@ def share(
 GENERALISED_AS = {"year": "birth_year", "sector": "postcode_sector"}
 POSTCODE_DIRECTORY = "reference/postcode-sectors.parquet"
 PERSON_INDEX = "person-index/mapping.parquet"  # written by linkage.service.write_mapping
+DERIVED = "derived"  # per-agreement pseudonym files, under the snapshot's own directory
 
 
 def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
@@ -175,6 +180,7 @@ def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
             plain=stored.get("plain"),
             token=stored.get("token"),
             encrypted=stored.get("encrypted"),
+            sealed=stored.get("sealed"),
             derived={
                 GENERALISED_AS[label]: column
                 for label, column in (stored.get("generalised") or {}).items()
@@ -196,6 +202,7 @@ def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
         columns=columns,
         sector_districts=str(directory) if directory.is_file() else None,
         person_index=str(index) if index.is_file() else None,
+        cache_dir=str(Path(snapshot.directory) / DERIVED),
     )
 
 
