@@ -112,6 +112,7 @@ def files(
                     f"[yellow]Check:[/] {name} {row['group']}: recall more than 2 points "
                     "below overall (see report.html)",
                     highlight=False,
+                    soft_wrap=True,
                 )
     console.print(
         f"Wrote {result.out_dir}/pairs.csv, clusters.csv, report.html, model.json "

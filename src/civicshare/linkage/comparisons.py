@@ -18,7 +18,7 @@ def _names_swapped(counted_here: bool = True) -> cll.CustomLevel:
     comparison; in the surname comparison the level has weight 0 (m = u, fixed), so the
     independence assumption does not count the same agreement twice."""
     level = cll.CustomLevel(
-        '"given_name_l" = "surname_r" AND "surname_l" = "given_name_r"',
+        "given_name_l = surname_r AND surname_l = given_name_r",
         label_for_charts="given name and surname swapped",
     )
     if counted_here:
@@ -30,7 +30,7 @@ def _names_swapped(counted_here: bool = True) -> cll.CustomLevel:
 
 def _either_null(column: str) -> cll.CustomLevel:
     return cll.CustomLevel(
-        f'"{column}_l" IS NULL OR "{column}_r" IS NULL', label_for_charts=f"{column} missing"
+        f"{column}_l IS NULL OR {column}_r IS NULL", label_for_charts=f"{column} missing"
     ).configure(is_null_level=True)
 
 
@@ -41,7 +41,7 @@ def nhs_number() -> cl.CustomComparison:
         comparison_levels=[
             _either_null("nhs_number"),
             cll.CustomLevel(
-                '"nhs_number_l" = "nhs_number_r" AND "nhs_valid_l"',
+                "nhs_number_l = nhs_number_r AND nhs_valid_l",
                 label_for_charts="valid NHS number equal",
             ),
             cll.ExactMatchLevel("nhs_number").configure(
@@ -90,15 +90,14 @@ def given_name() -> cl.CustomComparison:
                 label_for_charts="Jaro-Winkler >= 0.92"
             ),
             cll.CustomLevel(
-                '"given_other_l" = "given_name_r" OR "given_name_l" = "given_other_r"',
+                "given_other_l = given_name_r OR given_name_l = given_other_r",
                 label_for_charts="one's first given name is the other's middle name",
             ),
             cll.JaroWinklerLevel("given_name", 0.88).configure(
                 label_for_charts="Jaro-Winkler >= 0.88"
             ),
             cll.CustomLevel(
-                '("given_is_initial_l" OR "given_is_initial_r") '
-                'AND "given_initial_l" = "given_initial_r"',
+                "(given_is_initial_l OR given_is_initial_r) AND given_initial_l = given_initial_r",
                 label_for_charts="one side is an initial and it agrees",
             ),
             cll.ElseLevel(),
@@ -124,7 +123,7 @@ def surname() -> cl.CustomComparison:
             ),
             cll.JaroWinklerLevel("surname", 0.8).configure(label_for_charts="Jaro-Winkler >= 0.8"),
             cll.CustomLevel(
-                '"surname_l" = "given_name_r" OR "given_name_l" = "surname_r"',
+                "surname_l = given_name_r OR given_name_l = surname_r",
                 label_for_charts="one's surname is the other's given name",
             ),
             cll.ElseLevel(),
@@ -139,20 +138,18 @@ def date_of_birth() -> cl.CustomComparison:
         comparison_levels=[
             _either_null("dob"),
             cll.ExactMatchLevel("dob").configure(label_for_charts="date of birth equal"),
-            cll.CustomLevel('"dob_l" = "dob_swap_r"', label_for_charts="day and month swapped"),
+            cll.CustomLevel("dob_l = dob_swap_r", label_for_charts="day and month swapped"),
             cll.LevenshteinLevel("dob", 1).configure(label_for_charts="one digit differs"),
             cll.CustomLevel(
-                '"dob_year_l" = "dob_year_r" AND "dob_month_l" = "dob_month_r"',
+                "dob_year_l = dob_year_r AND dob_month_l = dob_month_r",
                 label_for_charts="same month and year",
             ),
             cll.LevenshteinLevel("dob", 2).configure(label_for_charts="two digits differ"),
-            cll.CustomLevel(
-                'abs("dob_year_l" - "dob_year_r") <= 1', label_for_charts="within a year"
-            ),
+            cll.CustomLevel("abs(dob_year_l - dob_year_r) <= 1", label_for_charts="within a year"),
             # What is left is a generation apart: parent and child at one address share a
             # surname and an address, and only this level (and the given name) tells them apart.
             cll.CustomLevel(
-                'abs("dob_year_l" - "dob_year_r") <= 10', label_for_charts="within ten years"
+                "abs(dob_year_l - dob_year_r) <= 10", label_for_charts="within ten years"
             ),
             cll.ElseLevel(),
         ],
@@ -183,7 +180,7 @@ def postcode(with_distance: bool = False, uk: bool = True) -> cl.CustomCompariso
         ),
         cll.LevenshteinLevel("postcode", 1).configure(label_for_charts="one typo apart"),
         cll.CustomLevel(
-            '"postcode_sorted_l" = "postcode_sorted_r"',
+            "postcode_sorted_l = postcode_sorted_r",
             label_for_charts="the same characters, two swapped",
         ),
     ]
@@ -194,8 +191,7 @@ def postcode(with_distance: bool = False, uk: bool = True) -> cl.CustomCompariso
     if with_distance:
         levels.append(
             cll.CustomLevel(
-                'sqrt(power("easting_l" - "easting_r", 2) + power("northing_l" - "northing_r", 2))'
-                " <= 2000",
+                "sqrt(power(easting_l - easting_r, 2) + power(northing_l - northing_r, 2)) <= 2000",
                 label_for_charts="within 2 km",
             )
         )
@@ -206,7 +202,7 @@ def postcode(with_distance: bool = False, uk: bool = True) -> cl.CustomCompariso
     if with_distance:
         levels.append(
             cll.CustomLevel(
-                'sqrt(power("easting_l" - "easting_r", 2) + power("northing_l" - "northing_r", 2))'
+                "sqrt(power(easting_l - easting_r, 2) + power(northing_l - northing_r, 2))"
                 " <= 10000",
                 label_for_charts="within 10 km",
             )
@@ -233,19 +229,18 @@ def address(with_uprn: bool = False) -> cl.CustomComparison:
     the same number with the street's words (or a few keying errors) is strong. The UPRN is
     the property itself, so it is the top level here rather than a comparison of its own.
     """
-    same_number = cll.CustomLevel('"house_number_l" = "house_number_r"')
+    same_number = cll.CustomLevel("house_number_l = house_number_r")
     missing = _either_null("address")
     first: list = [missing]
     if with_uprn:
         first = [
             cll.CustomLevel(
-                '("address_l" IS NULL OR "address_r" IS NULL) '
-                'AND ("uprn_l" IS NULL OR "uprn_r" IS NULL)',
+                "(address_l IS NULL OR address_r IS NULL) AND (uprn_l IS NULL OR uprn_r IS NULL)",
                 label_for_charts="address missing",
             ).configure(is_null_level=True),
             cll.ExactMatchLevel("uprn").configure(label_for_charts="same property (UPRN)"),
             cll.CustomLevel(
-                '"address_l" IS NULL OR "address_r" IS NULL',
+                "address_l IS NULL OR address_r IS NULL",
                 label_for_charts="another property (UPRN), no address to compare",
             ),
         ]
@@ -260,7 +255,7 @@ def address(with_uprn: bool = False) -> cl.CustomComparison:
                 label_for_charts="same number, at most three typos"
             ),
             cll.CustomLevel(
-                '"house_number_l" = "house_number_r" AND "street_l" = "street_r"',
+                "house_number_l = house_number_r AND street_l = street_r",
                 label_for_charts="same number, same street words",
             ),
             cll.And(same_number, cll.ArrayIntersectLevel("address_tokens", 3)).configure(
@@ -270,7 +265,7 @@ def address(with_uprn: bool = False) -> cl.CustomComparison:
                 label_for_charts="same number, two words shared"
             ),
             cll.And(
-                cll.CustomLevel('"house_number_l" IS NULL OR "house_number_r" IS NULL'),
+                cll.CustomLevel("house_number_l IS NULL OR house_number_r IS NULL"),
                 cll.ArrayIntersectLevel("address_tokens", 2),
             ).configure(label_for_charts="a number missing, two or more words shared"),
             cll.JaroWinklerLevel("address_compact", 0.9).configure(

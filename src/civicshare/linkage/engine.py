@@ -283,7 +283,7 @@ def _standardise_into(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, table
         n.second_given AS given_other,
         coalesce(a.groups, []::VARCHAR[]) AS given_aliases,
         substr(n.first_given, 1, 1) AS given_initial,
-        length(n.first_given) = 1 AS given_is_initial,
+        coalesce(length(n.first_given) = 1, false) AS given_is_initial,
         nullif(array_to_string(n.surname_parts, ''), '') AS surname,
         CASE WHEN len(n.surname_parts) > 1 THEN n.surname_parts END AS surname_tokens,
         -- A date that cannot exist (1945-04-93) is kept as text: a keying error in it still
@@ -588,9 +588,48 @@ def _prepare(
             std = pd.concat([std.assign(is_new=True), old.assign(is_new=False)], ignore_index=True)
         profile = _profile_frame(std)
         db_api = SparkAPI(spark_session=spark)
-        frame = spark.createDataFrame(std)
+        frame = _spark_frame(spark, std)
         return db_api, db_api.register(frame, dataset_display_name=RECORDS_TABLE), profile
     raise ValueError(f"unknown backend {backend!r}: use 'duckdb' or 'spark'")
+
+
+_SPARK_TYPES = {
+    "given_aliases": "array<string>",
+    "surname_tokens": "array<string>",
+    "address_tokens": "array<string>",
+    "given_is_initial": "boolean",
+    "nhs_valid": "boolean",
+    "is_new": "boolean",
+    "dob_year": "bigint",
+    "dob_month": "bigint",
+    "easting": "double",
+    "northing": "double",
+}
+
+
+def _spark_frame(spark: Any, std: pd.DataFrame) -> Any:
+    """A Spark DataFrame with explicit types: an all-null column would otherwise be VOID."""
+
+    def cell(value: Any, kind: str) -> Any:
+        if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
+            return None
+        if kind == "array<string>":
+            return [str(v) for v in value]
+        if kind == "boolean":
+            return bool(value)
+        if kind == "bigint":
+            return int(value)
+        if kind == "double":
+            return float(value)
+        return str(value)
+
+    kinds = [_SPARK_TYPES.get(c, "string") for c in std.columns]
+    rows = [
+        tuple(cell(v, k) for v, k in zip(row, kinds, strict=True))
+        for row in std.itertuples(index=False, name=None)
+    ]
+    schema = ", ".join(f"`{c}` {k}" for c, k in zip(std.columns, kinds, strict=True))
+    return spark.createDataFrame(rows, schema=schema)
 
 
 def _into(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str) -> None:
