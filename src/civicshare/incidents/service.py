@@ -297,8 +297,16 @@ class Layer:
 
 
 _lock = threading.Lock()
+# Old snapshots and grants fall out oldest first; a process keeps at most this many.
+MAX_EXECUTED = 64
+MAX_LAYERS = 16
 _executed: dict[tuple, Located] = {}
 _layers: dict[tuple, Layer] = {}
+
+
+def _trim(cache: dict, limit: int) -> None:
+    while len(cache) > limit:
+        cache.pop(next(iter(cache)))
 
 
 def clear_caches() -> None:
@@ -514,6 +522,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             )
             with _lock:
                 _executed[key] = located
+                _trim(_executed, MAX_EXECUTED)
         sources.append(located)
         keys.append(key)
     layer_key = (tuple(keys), len(gaz))
@@ -547,6 +556,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
         layer.index = PointIndex(layer.x, layer.y)
         with _lock:
             _layers[layer_key] = layer
+            _trim(_layers, MAX_LAYERS)
     return Layer(
         layer.sources,
         withheld,
