@@ -197,9 +197,8 @@ def _read(
 ) -> pa.Table:
     """The plan's columns of its snapshot, through the sharing compiler (the one executor),
     decrypted; audited. With `record_ids`, only those records."""
-    from civicshare.identity import service as identity
     from civicshare.sharing import compile as compiler
-    from civicshare.sharing.delivery import snapshot_view
+    from civicshare.sharing.delivery import snapshot_readers, snapshot_view
     from civicshare.sharing.service import ColumnGrant, Grant
 
     snapshot = plan.snapshot
@@ -228,7 +227,7 @@ def _read(
         compiled,
         view,
         agreement_key=None,
-        decrypt=lambda column, values: identity.decrypt_column(settings, snapshot, column, values),
+        **snapshot_readers(settings, snapshot),
     )
     audit.record(
         session,

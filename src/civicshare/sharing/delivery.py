@@ -128,10 +128,7 @@ def share(
         view,
         agreement_key=identity.agreement_key(settings, grant.agreement),
         recipient_district=recipient.district,
-        decrypt=lambda column, values: identity.decrypt_column(settings, snapshot, column, values),
-        unseal=lambda column, path, rows: identity.unseal_column(
-            settings, snapshot, column, snapshot.directory / path, rows
-        ),
+        **snapshot_readers(settings, snapshot),
     )
     digest = output_digest(table)
     # Fail closed: the audit record and receipt are written before any row leaves.
@@ -167,6 +164,21 @@ GENERALISED_AS = {"year": "birth_year", "sector": "postcode_sector"}
 POSTCODE_DIRECTORY = "reference/postcode-sectors.parquet"
 PERSON_INDEX = "person-index/mapping.parquet"  # written by linkage.service.write_mapping
 DERIVED = "derived"  # per-agreement pseudonym files, under the snapshot's own directory
+
+
+def snapshot_readers(settings: Settings, snapshot) -> dict:
+    """The `decrypt` and `unseal` callbacks `compiler.run` needs to read this snapshot's
+    encrypted and sealed columns, with the snapshot's own keys."""
+    from civicshare.identity import service as identity
+
+    return {
+        "decrypt": lambda column, values: identity.decrypt_column(
+            settings, snapshot, column, values
+        ),
+        "unseal": lambda column, path, rows: identity.unseal_column(
+            settings, snapshot, column, snapshot.directory / path, rows
+        ),
+    }
 
 
 def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
