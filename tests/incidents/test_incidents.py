@@ -205,10 +205,11 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
                 for s in service._draw(session, store, police, incident).sources
             }
         )
-        assert datasets == 5 and calls["run"] == 5
+        executed = calls["run"]
+        assert datasets == 5 and executed >= 5  # one each (and a retry where a key fails)
         decided = calls["decide"]
         second = service.households(session, store, police, incident)
-        assert calls["run"] == 5  # the same grants of the same snapshots: not executed again
+        assert calls["run"] == executed  # the same grants of the same snapshots: not again
         assert calls["decide"] > decided  # but decided again
         assert second.households == first.households
         viewed = session.scalars(

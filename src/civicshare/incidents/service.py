@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -63,6 +64,7 @@ from civicshare.sharing import delivery
 from civicshare.sharing.compile import PERSON_KEY
 from civicshare.sharing.service import ShareRequest, decide
 
+log = logging.getLogger(__name__)
 BREAK_GLASS_HOURS = 12
 MAX_BREAK_GLASS_HOURS = 72
 MIN_REASON = 10
@@ -456,41 +458,48 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                 key = key + ("without person key",)
                 located = _executed.get(key)
         if located is None:
+            granted = [c.column for c in decision.grant.columns]
+            failure: str | None = None
             try:
                 delivered = delivery.share(session, settings, ask, via="incident")
             except delivery.Denied as error:
-                granted = [c.column for c in decision.grant.columns]
-                if PERSON_KEY in granted and error.decision.clause == "cannot execute":
-                    # The person index has not linked this snapshot: the households matter
-                    # more than the join, so ask again without the key (remembered).
-                    without = ShareRequest(
-                        actor=actor,
-                        purpose=ask.purpose,
-                        provider=provider_key,
-                        dataset=dataset,
-                        agreement=incident.agreement,
-                        incident=incident.reference,
-                        columns=tuple(c for c in granted if c != PERSON_KEY),
-                    )
-                    with _lock:
-                        _executed[key] = without
-                    try:
-                        delivered = delivery.share(session, settings, without, via="incident")
-                        key = key + ("without person key",)
-                    except delivery.Denied as again:
-                        withheld.append(
-                            Withheld(
-                                provider_key, dataset, again.decision.reason, again.decision.clause
-                            )
-                        )
-                        continue
-                else:
+                if PERSON_KEY not in granted or error.decision.clause != "cannot execute":
                     withheld.append(
                         Withheld(
                             provider_key, dataset, error.decision.reason, error.decision.clause
                         )
                     )
                     continue
+                failure = error.decision.reason
+            except Exception:
+                if PERSON_KEY not in granted:
+                    raise
+                log.exception("%s/%s with the person key failed", provider_key, dataset)
+                failure = "the person key could not be joined"
+            if failure is not None:
+                # The households matter more than the join: ask again without the person key
+                # (remembered until the snapshot or the person index changes).
+                without = ShareRequest(
+                    actor=actor,
+                    purpose=ask.purpose,
+                    provider=provider_key,
+                    dataset=dataset,
+                    agreement=incident.agreement,
+                    incident=incident.reference,
+                    columns=tuple(c for c in granted if c != PERSON_KEY),
+                )
+                with _lock:
+                    _executed[key] = without
+                try:
+                    delivered = delivery.share(session, settings, without, via="incident")
+                except delivery.Denied as again:
+                    withheld.append(
+                        Withheld(
+                            provider_key, dataset, again.decision.reason, again.decision.clause
+                        )
+                    )
+                    continue
+                key = key + ("without person key",)
             placed = _locate(delivered.table, reader, gaz)
             rows = placed["rows"]
             verified = []
