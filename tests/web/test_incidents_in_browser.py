@@ -90,7 +90,7 @@ def test_responder_opens_an_incident_breaks_glass_and_the_ig_lead_reviews(
     assert "#break-glass" in page.url
     page.get_by_label("Why do you need named details now?").fill(REASON)
     page.get_by_role("button", name="Break glass").click()
-    assert "/households/" in page.url
+    assert "/households/" in page.url, page.locator("main").inner_text()[:1500]
     assert page.locator("h2").count() >= 1
     assert "Mercia Water" in page.locator("main").inner_text()
     check(page)

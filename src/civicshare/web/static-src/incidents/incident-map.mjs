@@ -32,22 +32,30 @@ function baseMap(config) {
     style: { color: "#626a6e", weight: 2, opacity: 0.8 },
     interactive: false,
   }).addTo(map);
+  // One request at a time: districts first, then streets for the latest view only.
   let pending = null;
-  function loadStreets() {
-    clearTimeout(pending);
-    pending = setTimeout(async () => {
-      streets.clearLayers();
-      if (map.getZoom() < 14) return;
-      const b = map.getBounds();
-      const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
-      streets.addData(await getJson(`/incidents/reference/streets.geojson?bbox=${bbox}`));
-    }, 200);
-  }
-  map.on("moveend", loadStreets);
+  let inFlight = null;
   const ready = getJson("/incidents/reference/districts.geojson").then((data) => {
     districts.addData(data);
     return districts;
   });
+  function loadStreets() {
+    clearTimeout(pending);
+    pending = setTimeout(async () => {
+      await ready;
+      if (inFlight) await inFlight;
+      streets.clearLayers();
+      if (map.getZoom() < 14) return;
+      const b = map.getBounds();
+      const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+      inFlight = getJson(`/incidents/reference/streets.geojson?bbox=${bbox}`);
+      const data = await inFlight;
+      inFlight = null;
+      streets.clearLayers();
+      streets.addData(data);
+    }, 300);
+  }
+  map.on("moveend", loadStreets);
   return { map, ready, loadStreets };
 }
 
@@ -77,7 +85,7 @@ function drawArea(map, area) {
 }
 
 function showIncident(data) {
-  const { map, loadStreets } = baseMap(data.map);
+  const { map } = baseMap(data.map);
   const area = drawArea(map, data.area);
   map.fitBounds(area.getBounds(), { padding: [20, 20] });
   legend(map, data.priorities);
@@ -101,7 +109,6 @@ function showIncident(data) {
       document.createTextNode(`${Math.round(h.distance_m)} m${h.precision === "uprn" ? "" : " (postcode centre)"}`));
     marker.bindPopup(popup);
   }
-  loadStreets();
 }
 
 function newIncident(config) {
