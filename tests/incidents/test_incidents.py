@@ -456,13 +456,6 @@ def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(
         assert [e["action"] for e in log] == ["opened", "viewed", "viewed", "viewed"]
 
 
-@pytest.mark.xfail(
-    reason="Since the perf5 merge, sharing/compile.py binds no $inner/$outer for person_key, so "
-    "executing it fails (tests/linkage/test_index_person_key.py fails the same way) and incidents "
-    "draw without the key. Strict: passes again, and must be unmarked, once compile is fixed.",
-    strict=True,
-    raises=AssertionError,
-)
 def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_move_to_the_property(
     store, store_sessions, centre
 ):

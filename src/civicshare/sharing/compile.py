@@ -350,6 +350,11 @@ def run(
         raise CannotExecute("Pseudonymised columns need the agreement's token key")
     if "$district" in compiled.sql:
         parameters["district"] = recipient_district
+    if "$inner" in compiled.sql:
+        # A token computed in the query itself (the person key's): this agreement's HMAC pads.
+        if agreement_key is None:
+            raise CannotExecute("Pseudonymised columns need the agreement's token key")
+        parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
     if (compiled.prepare or compiled.decrypt) and decrypt is None:
         raise CannotExecute("Encrypted columns are needed but no key was given to read them")
     if compiled.unseal and unseal is None:
