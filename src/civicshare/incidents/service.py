@@ -303,6 +303,7 @@ _lock = threading.Lock()
 MAX_EXECUTED = 64
 MAX_LAYERS = 16
 _executed: dict[tuple, Located] = {}
+_without_key: dict[tuple, tuple] = {}
 _layers: dict[tuple, Layer] = {}
 
 
@@ -315,6 +316,7 @@ def clear_caches() -> None:
     with _lock:
         _executed.clear()
         _layers.clear()
+        _without_key.clear()
 
 
 def _grant_key(grant, snapshot_version: int) -> tuple:
@@ -415,6 +417,14 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
         reader = READERS.get(dataset)
         if reader is None:
             continue
+        from civicshare.datasets import service as datasets
+
+        snapshot = datasets.current_snapshot(session, provider_key, dataset, settings)
+        # When the person key could not be joined for this snapshot and person index, ask
+        # without it straight away (one decision per dataset per view, as always).
+        hint_key = (incident.agreement, provider_key, dataset, actor.partner_key)
+        stamp = (snapshot.file_sha256 if snapshot else None, _mapping_stamp(settings))
+        hint = _without_key.get(hint_key)
         ask = ShareRequest(
             actor=actor,
             purpose=_purpose(incident),
@@ -422,14 +432,12 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             dataset=dataset,
             agreement=incident.agreement,
             incident=incident.reference,
+            columns=hint[1] if hint is not None and hint[0] == stamp else None,
         )
         decision = decide(session, ask)
         if not decision.allowed:
             withheld.append(Withheld(provider_key, dataset, decision.reason, decision.clause))
             continue
-        from civicshare.datasets import service as datasets
-
-        snapshot = datasets.current_snapshot(session, provider_key, dataset, settings)
         if snapshot is None:
             withheld.append(
                 Withheld(
@@ -440,23 +448,17 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                 )
             )
             continue
-        key = _grant_key(decision.grant, snapshot.version) + (
-            str(snapshot.data_path),
-            snapshot.file_sha256,
-            _person_index_stamp(settings, decision.grant),
-        )
+
+        def key_of(grant, snapshot=snapshot):
+            return _grant_key(grant, snapshot.version) + (
+                str(snapshot.data_path),
+                snapshot.file_sha256,
+                _person_index_stamp(settings, grant),
+            )
+
+        key = key_of(decision.grant)
         with _lock:
             located = _executed.get(key)
-            if isinstance(located, ShareRequest):  # person key not linked yet: ask without it
-                ask, located = located, None
-                decision = decide(session, ask)
-                if not decision.allowed:
-                    withheld.append(
-                        Withheld(provider_key, dataset, decision.reason, decision.clause)
-                    )
-                    continue
-                key = key + ("without person key",)
-                located = _executed.get(key)
         if located is None:
             granted = [c.column for c in decision.grant.columns]
             failure: str | None = None
@@ -479,19 +481,27 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
             if failure is not None:
                 # The households matter more than the join: ask again without the person key
                 # (remembered until the snapshot or the person index changes).
-                without = ShareRequest(
+                columns = tuple(c for c in granted if c != PERSON_KEY)
+                with _lock:
+                    _without_key[hint_key] = (stamp, columns)
+                ask = ShareRequest(
                     actor=actor,
                     purpose=ask.purpose,
                     provider=provider_key,
                     dataset=dataset,
                     agreement=incident.agreement,
                     incident=incident.reference,
-                    columns=tuple(c for c in granted if c != PERSON_KEY),
+                    columns=columns,
                 )
-                with _lock:
-                    _executed[key] = without
+                decision = decide(session, ask)
+                if not decision.allowed:
+                    withheld.append(
+                        Withheld(provider_key, dataset, decision.reason, decision.clause)
+                    )
+                    continue
+                key = key_of(decision.grant)
                 try:
-                    delivered = delivery.share(session, settings, without, via="incident")
+                    delivered = delivery.share(session, settings, ask, via="incident")
                 except delivery.Denied as again:
                     withheld.append(
                         Withheld(
@@ -499,7 +509,6 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
                         )
                     )
                     continue
-                key = key + ("without person key",)
             placed = _locate(delivered.table, reader, gaz)
             rows = placed["rows"]
             verified = []
@@ -580,13 +589,17 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
     )
 
 
+def _mapping_stamp(settings: Settings) -> float:
+    path = settings.data_dir / delivery.PERSON_INDEX
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
 def _person_index_stamp(settings: Settings, grant) -> float | None:
     """When the grant carries the person key, its tokens depend on the person index's mapping
     file: a new mapping must not be answered from memory."""
     if PERSON_KEY not in {c.column for c in grant.columns}:
         return None
-    path = settings.data_dir / delivery.PERSON_INDEX
-    return path.stat().st_mtime if path.is_file() else 0.0
+    return _mapping_stamp(settings)
 
 
 # -- incidents --------------------------------------------------------------------------------
