@@ -34,7 +34,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # GOV.UK Frontend compiled with the partnership's own font stack (no GDS Transport, no crown).
-$(STATIC)/.built: node_modules/.installed $(SCSS) scripts/build_assets.mjs
+WEB_SOURCES := $(SCSS) $(wildcard src/civicshare/web/js/* src/civicshare/web/static-src/*/*)
+$(STATIC)/.built: node_modules/.installed $(WEB_SOURCES) scripts/build_assets.mjs
 	node scripts/build_assets.mjs
 	touch $@
 

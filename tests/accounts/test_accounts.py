@@ -165,6 +165,27 @@ def test_idle_sessions_expire(client, member, sessions):
     assert client.get("/api/me").status_code == 401
 
 
+def test_last_seen_is_written_at_most_once_a_minute_and_keeps_a_session_alive(
+    client, member, sessions
+):
+    member("ana@county.example", {"county": ["viewer"]})
+    sign_in(client, "ana@county.example")
+    recent = db.utcnow() - timedelta(seconds=20)
+    idle = db.utcnow() - accounts.SESSION_IDLE_TIMEOUT + timedelta(minutes=5)
+
+    def last_seen_after_a_request(value):
+        with db.session_scope(sessions) as session:
+            session.execute(update(WebSession).values(last_seen_at=value))
+        assert client.get("/api/me").status_code == 200
+        with db.session_scope(sessions) as session:
+            return accounts._aware(session.query(WebSession).one().last_seen_at)
+
+    # Within the minute: no write, so concurrent requests do not contend for the writer.
+    assert abs(last_seen_after_a_request(recent) - recent) < timedelta(seconds=1)
+    # Older: the request moves it to now, so activity still keeps the session alive.
+    assert last_seen_after_a_request(idle) > db.utcnow() - timedelta(minutes=1)
+
+
 def test_browsers_without_a_session_are_sent_to_sign_in(client):
     response = client.get("/partners", headers={"accept": "text/html"}, follow_redirects=False)
     assert response.status_code == 303

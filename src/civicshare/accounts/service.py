@@ -19,6 +19,7 @@ from civicshare.partners.models import Membership, Person, Role
 
 SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE_TIMEOUT = timedelta(hours=2)
+LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
@@ -213,7 +214,10 @@ def resolve_session(session: Session, token: str) -> WebSession | None:
     ):
         session.delete(web_session)
         return None
-    web_session.last_seen_at = now
+    # Written at most once a minute: a write on every request makes concurrent page loads
+    # (a map fetching its layers) contend for SQLite's single writer.
+    if _aware(web_session.last_seen_at) + LAST_SEEN_GRANULARITY <= now:
+        web_session.last_seen_at = now
     return web_session
 
 
