@@ -108,6 +108,7 @@ def time_phases() -> dict[str, list[float]]:
 
     timed(service, "decide", "decide")
     timed(datasets, "current_snapshot", "snapshot lookup")
+    timed(datasets, "current_snapshots", "snapshot lookup")
     timed(PointIndex, "within", "exact area test")
     timed(service, "_households", "grouping")
     timed(audit, "record", "audit record")
@@ -126,6 +127,9 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=200, help="Requests measured.")
     parser.add_argument("--radius", type=float, default=400.0, help="Radius (m).")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--profile", metavar="FILE", help="Write cProfile stats of the warm requests to FILE."
+    )
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -204,12 +208,31 @@ def main() -> None:
             first.raise_for_status()
             for totals in phases.values():
                 totals.clear()
+            profiler = None
+            if args.profile:
+                # The route runs in a worker thread: profile inside the service call there.
+                import cProfile
+
+                profiler = cProfile.Profile()
+                real_households = service.households
+
+                def profiled(*a, **k):
+                    profiler.enable()
+                    try:
+                        return real_households(*a, **k)
+                    finally:
+                        profiler.disable()
+
+                service.households = profiled
             for incident in references:
                 t = time.perf_counter()
                 response = client.get(f"/api/incidents/{incident}/households", headers=headers)
                 latencies.append(time.perf_counter() - t)
                 response.raise_for_status()
                 households.append(len(response.json()["households"]))
+            if profiler is not None:
+                service.households = real_households
+                profiler.dump_stats(args.profile)
         print(
             f"end to end (API, decide x5, query, audit, log, commit): cold {cold * 1000:.0f} ms; "
             f"warm p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "

@@ -7,6 +7,8 @@ Interface for the sharing engine and other domains
   `version`, `ref` ("partner/dataset/vN"), `contract` (a `Contract`: columns with type,
   identifier kind, special category, criminal offence), `storage` (per contract column how it
   is stored, below), `pseudonymisation_key_version`, `wrapped_data_key`.
+* `current_snapshots(session, [(partner_key, dataset_name), ...], settings=None)` — the same
+  for several datasets at once: {pair: SnapshotInfo | None}.
 * `snapshot(session, partner_key, dataset_name, version, settings=None)` — any version.
 
 Snapshot layout: `data_dir/snapshots/<partner>/<dataset>/v<N>/`
@@ -33,6 +35,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -254,9 +257,15 @@ def _is_host_admin(actor: Actor) -> bool:
 
 
 def _info(
-    session: Session, row: DatasetSnapshot, dataset: Dataset, partner_key: str, settings: Settings
+    session: Session,
+    row: DatasetSnapshot,
+    dataset: Dataset,
+    partner_key: str,
+    settings: Settings,
+    contract_row: DatasetContract | None = None,
 ) -> SnapshotInfo:
-    contract_row = session.get(DatasetContract, row.contract_id)
+    if contract_row is None or contract_row.id != row.contract_id:
+        contract_row = session.get(DatasetContract, row.contract_id)
     directory = settings.data_dir / row.path
     quarantine = directory / "quarantine.parquet"
     return SnapshotInfo(
@@ -300,6 +309,51 @@ def current_snapshot(
         if row is None
         else _info(session, row, dataset, partner_key, settings or get_settings())
     )
+
+
+def current_snapshots(
+    session: Session,
+    wanted: Iterable[tuple[str, str]],
+    settings: Settings | None = None,
+) -> dict[tuple[str, str], SnapshotInfo | None]:
+    """`current_snapshot()` for several (partner key, dataset name) pairs in two queries (the
+    snapshots with their datasets and partners, then their contracts) instead of four each.
+    Each pair maps to what `current_snapshot()` would return for it, None included."""
+    from civicshare.partners.models import Partner
+
+    wanted = list(dict.fromkeys(wanted))
+    found: dict[tuple[str, str], SnapshotInfo | None] = dict.fromkeys(wanted)
+    if not wanted:
+        return found
+    rows = session.execute(
+        select(Partner.key, Dataset, DatasetSnapshot)
+        .join(Dataset, Dataset.partner_id == Partner.id)
+        .join(DatasetSnapshot, DatasetSnapshot.dataset_id == Dataset.id)
+        .where(
+            Partner.key.in_({key for key, _ in wanted}),
+            Dataset.name.in_({name for _, name in wanted}),
+            DatasetSnapshot.status == SnapshotStatus.current,
+        )
+        .order_by(DatasetSnapshot.version.desc(), DatasetSnapshot.id)
+    ).all()
+    newest: dict[tuple[str, str], tuple[Dataset, DatasetSnapshot]] = {}
+    for key, dataset, row in rows:
+        if (key, dataset.name) in found:
+            newest.setdefault((key, dataset.name), (dataset, row))
+    contracts = {
+        c.id: c
+        for c in session.scalars(
+            select(DatasetContract).where(
+                DatasetContract.id.in_({row.contract_id for _, row in newest.values()})
+            )
+        )
+    }
+    settings = settings or get_settings()
+    for (key, name), (dataset, row) in newest.items():
+        found[(key, name)] = _info(
+            session, row, dataset, key, settings, contracts.get(row.contract_id)
+        )
+    return found
 
 
 def snapshot(

@@ -62,7 +62,7 @@ from civicshare.partners import service as partners
 from civicshare.partners.models import Membership, Role
 from civicshare.sharing import delivery
 from civicshare.sharing.compile import PERSON_KEY
-from civicshare.sharing.service import ShareRequest, decide
+from civicshare.sharing.service import ShareRequest, decide, governance_read
 
 log = logging.getLogger(__name__)
 BREAK_GLASS_HOURS = 12
@@ -403,6 +403,17 @@ def _purpose(incident: Incident) -> str:
 
 
 def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident) -> Layer:
+    # One read of partners and active agreements for the five decisions of this view (each
+    # dataset is still decided in full, by decide(), on every view).
+    with governance_read(session):
+        return _draw_governed(session, settings, actor, incident)
+
+
+def _draw_governed(
+    session: Session, settings: Settings, actor: Actor, incident: Incident
+) -> Layer:
+    from civicshare.datasets import service as datasets
+
     version = agreements.active_version(session, incident.agreement)
     if version is None or not version.emergency:
         raise IncidentError(
@@ -412,14 +423,12 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
         )
     gaz = gazetteer(settings)
     wanted = sorted({(item.provider.key, item.dataset) for item in version.shared_items})
+    wanted = [(provider_key, dataset) for provider_key, dataset in wanted if dataset in READERS]
+    snapshots = datasets.current_snapshots(session, wanted, settings)  # one query for all
     sources, withheld, keys = [], [], []
     for provider_key, dataset in wanted:
-        reader = READERS.get(dataset)
-        if reader is None:
-            continue
-        from civicshare.datasets import service as datasets
-
-        snapshot = datasets.current_snapshot(session, provider_key, dataset, settings)
+        reader = READERS[dataset]
+        snapshot = snapshots[(provider_key, dataset)]
         # When the person key could not be joined for this snapshot and person index, ask
         # without it straight away (one decision per dataset per view, as always).
         hint_key = (incident.agreement, provider_key, dataset, actor.partner_key)

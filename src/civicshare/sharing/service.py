@@ -8,17 +8,27 @@ Grant into DuckDB SQL; nothing else reads the data plane.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
-from civicshare.agreements.models import AgreementVersion, Generalisation, Treatment
+from civicshare.agreements.models import (
+    AgreementVersion,
+    Generalisation,
+    Treatment,
+)
+from civicshare.agreements.models import (
+    Status as AgreementStatus,
+)
 from civicshare.partners import service as partners
-from civicshare.partners.models import PartnerStatus, Role
+from civicshare.partners.models import Partner, PartnerStatus, Role
 
 # Roles that may receive person-level data for their partner; viewers see governance only.
 RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
@@ -112,8 +122,104 @@ def _deny(request: ShareRequest, clause: str, reason: str, version: AgreementVer
     )
 
 
+# -- governance state read once for several decisions ----------------------------------------
+
+_GOVERNANCE = "sharing.governance"
+
+
+class _Governance:
+    """The governance state decide() reads, loaded once for the decisions made inside one
+    `governance_read()` block: every partner (by key) and the active agreement versions with
+    their parties and data items. Valid for one transaction only: after a commit or rollback it
+    is read again. ORM objects are the session's own, so a change this session makes to a
+    partner's or a version's status is seen at once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._load()
+
+    def _load(self) -> None:
+        self._partners = {p.key: p for p in self.session.scalars(select(Partner))}
+        # Parties and data items of every active version in two queries, into the identity
+        # map (so the versions selected below, and any the caller reads, have them loaded).
+        # Held here: the session's identity map keeps unmodified objects only weakly.
+        self._held = self.session.scalars(
+            select(AgreementVersion)
+            .where(AgreementVersion.status == AgreementStatus.active)
+            .options(
+                selectinload(AgreementVersion.agreement),
+                selectinload(AgreementVersion.parties),
+                selectinload(AgreementVersion.data_items),
+            )
+            # Also for versions this session already holds (autoflush has written any change
+            # it made, so this reads back the same state).
+            .execution_options(populate_existing=True)
+        ).all()
+        self._versions: dict[date, list[AgreementVersion]] = {}
+        self.transaction = self.session.get_transaction()
+
+    def current(self) -> _Governance:
+        if self.session.get_transaction() is not self.transaction:
+            self._load()
+        return self
+
+    def partner(self, key: str) -> Partner | None:
+        return self._partners.get(key)
+
+    def covering(
+        self, provider_id: int, dataset: str, recipient_id: int, today: date | None
+    ) -> list[AgreementVersion]:
+        """What `agreements.active_covering()` returns, from the versions loaded once."""
+        today = today or date.today()
+        versions = self._versions.get(today)
+        if versions is None:  # the active versions exactly as agreements/ selects them
+            versions = self._versions[today] = agreements.active_versions(self.session, today)
+        found = []
+        for version in versions:
+            if version.status != AgreementStatus.active:  # changed by this session since
+                continue
+            provider = version.party(provider_id)
+            recipient = version.party(recipient_id)
+            if not (provider and provider.role.provides and recipient and recipient.role.receives):
+                continue
+            if any(
+                item.provider_partner_id == provider_id and item.dataset == dataset
+                for item in version.shared_items
+            ):
+                found.append(version)
+        return found
+
+
+@contextmanager
+def governance_read(session: Session) -> Iterator[None]:
+    """Inside this block, decide() on `session` reads partners and active agreements once
+    rather than once per call (for a view that decides several datasets at once, e.g. an
+    incident's households). Each decision is still made in full and gives what decide() alone
+    gives; the block should not span governance changes made in other transactions, so keep it
+    to one request. Nested blocks share the outer one's state."""
+    if _GOVERNANCE in session.info:
+        yield
+        return
+    session.info[_GOVERNANCE] = _Governance(session)
+    try:
+        yield
+    finally:
+        session.info.pop(_GOVERNANCE, None)
+
+
+def decide_many(
+    session: Session, requests: Iterable[ShareRequest], today: date | None = None
+) -> list[Decision]:
+    """decide() for each request, in order, reading governance state once for them all."""
+    with governance_read(session):
+        return [decide(session, request, today) for request in requests]
+
+
 def decide(session: Session, request: ShareRequest, today: date | None = None) -> Decision:
     """Allowed with the exact grant, or denied with the reason. Reads governance state only."""
+    memo: _Governance | None = session.info.get(_GOVERNANCE)
+    if memo is not None:
+        memo = memo.current()
     actor = request.actor
     if not actor.has_scope("share:read"):
         return _deny(request, "token scope", "This API token does not have the scope share:read.")
@@ -127,12 +233,15 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if len(request.purpose.strip()) < MIN_PURPOSE_LENGTH:
         return _deny(request, "purpose", "State the purpose of this request in a sentence.")
 
-    provider = partners.get_by_key(session, request.provider)
+    def partner_by_key(key: str) -> Partner | None:
+        return memo.partner(key) if memo is not None else partners.get_by_key(session, key)
+
+    provider = partner_by_key(request.provider)
     if provider is None:
         return _deny(request, "provider", f"There is no partner {request.provider!r}.")
     for partner, who in (
         (provider, "provider"),
-        (partners.get_by_key(session, actor.partner_key), "recipient"),
+        (partner_by_key(actor.partner_key), "recipient"),
     ):
         if partner.status in (PartnerStatus.suspended, PartnerStatus.left):
             return _deny(
@@ -141,8 +250,12 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
                 f"{partner.name}, the {who}, is {partner.status.value}: nothing is shared.",
             )
 
-    covering = agreements.active_covering(
-        session, provider.id, request.dataset, actor.partner_id, today
+    covering = (
+        memo.covering(provider.id, request.dataset, actor.partner_id, today)
+        if memo is not None
+        else agreements.active_covering(
+            session, provider.id, request.dataset, actor.partner_id, today
+        )
     )
     # An emergency agreement lets data flow only inside an incident, to its responders.
     covering = [
