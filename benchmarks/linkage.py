@@ -160,7 +160,9 @@ def _scores(pairs: pd.DataFrame, person: dict[str, int], true_pairs: int) -> dic
 def run_engine(records: pd.DataFrame) -> pd.DataFrame:
     from civicshare.linkage import engine
 
-    model, scored = engine.train_and_predict(records, link_only=True, score_floor=0.01)
+    model, scored = engine.train_and_predict(
+        records, link_only=True, score_floor=0.01, detail=False
+    )
     engine.cluster(records, scored, model.recommended_threshold)
     return scored[scored["match_probability"] >= model.recommended_threshold]
 
