@@ -259,7 +259,7 @@ def link_files(
     standardised = engine.standardise(records)
     try:
         model, scored = engine.train_and_predict(
-            standardised, seed=seed, link_only=link_only, score_floor=0.001
+            standardised, seed=seed, link_only=link_only, score_floor=0.001, detail=False
         )
     except ValueError as exc:
         names = ", ".join(Path(p).name for p in paths)
