@@ -236,7 +236,11 @@ def households(
         headers["Content-Disposition"] = f'attachment; filename="{reference}-households.geojson"'
         return Response(json.dumps(service.export_geojson(result)),
                         media_type="application/geo+json", headers=headers)  # fmt: skip
-    return JSONResponse(jsonable_encoder(result_body(result)), headers=headers)
+    body = result_body(result)
+    try:  # plain str, int, float, list and dict: JSON as it is, without a second pass
+        return JSONResponse(body, headers=headers)
+    except TypeError:  # anything else: FastAPI's encoder converts it first, as before
+        return JSONResponse(jsonable_encoder(body), headers=headers)
 
 
 @router.patch("/{reference}/area", summary="Move or resize the incident area")

@@ -140,20 +140,17 @@ class _Governance:
 
     def _load(self) -> None:
         self._partners = {p.key: p for p in self.session.scalars(select(Partner))}
-        # Parties and data items of every active version in two queries, into the identity
-        # map (so the versions selected below, and any the caller reads, have them loaded).
-        # Held here: the session's identity map keeps unmodified objects only weakly.
+        # The active versions with their agreements and parties, in three queries, into the
+        # identity map: the versions selected in covering() are these objects, so naming and
+        # matching parties reads no more. Data items load only for a version whose parties
+        # match (once per block). Held here: the identity map keeps unmodified objects weakly.
         self._held = self.session.scalars(
             select(AgreementVersion)
             .where(AgreementVersion.status == AgreementStatus.active)
             .options(
                 selectinload(AgreementVersion.agreement),
                 selectinload(AgreementVersion.parties),
-                selectinload(AgreementVersion.data_items),
             )
-            # Also for versions this session already holds (autoflush has written any change
-            # it made, so this reads back the same state).
-            .execution_options(populate_existing=True)
         ).all()
         self._versions: dict[date, list[AgreementVersion]] = {}
         self.transaction = self.session.get_transaction()
