@@ -409,9 +409,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
         return _draw_governed(session, settings, actor, incident)
 
 
-def _draw_governed(
-    session: Session, settings: Settings, actor: Actor, incident: Incident
-) -> Layer:
+def _draw_governed(session: Session, settings: Settings, actor: Actor, incident: Incident) -> Layer:
     from civicshare.datasets import service as datasets
 
     version = agreements.active_version(session, incident.agreement)

@@ -1,1 +1,1 @@
-"""Person linkage: the Splink person index, file mode, privacy-preserving linkage, clerical review."""
+"""Person linkage: the Splink person index, file mode, privacy-preserving linkage, review."""
