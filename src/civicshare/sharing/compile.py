@@ -350,11 +350,6 @@ def run(
         raise CannotExecute("Pseudonymised columns need the agreement's token key")
     if "$district" in compiled.sql:
         parameters["district"] = recipient_district
-    if "$inner" in compiled.sql:
-        # A token computed in the query itself (the person key's): this agreement's HMAC pads.
-        if agreement_key is None:
-            raise CannotExecute("Pseudonymised columns need the agreement's token key")
-        parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
     if (compiled.prepare or compiled.decrypt) and decrypt is None:
         raise CannotExecute("Encrypted columns are needed but no key was given to read them")
     if compiled.unseal and unseal is None:
@@ -384,7 +379,6 @@ def run(
             joined.append("LEFT JOIN sealed USING (_row)")
         for working, stored in compiled.pseudonyms.items():
             if view.cache_dir is None:
-                parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
                 computed.append(f"{_hmac_sql(_quote(stored))} AS {_quote(working)}")
                 continue
             derived = agreement_pseudonyms(connection, view, source, stored, agreement_key, rows)
@@ -394,9 +388,13 @@ def run(
             )
         columns = ", ".join(["*", *computed])
         snapshot = f"SELECT {columns} FROM {' '.join(joined)}"
-        table = connection.sql(
-            f"WITH snapshot AS ({snapshot}) {compiled.sql}", params=parameters
-        ).to_arrow_table()
+        statement = f"WITH snapshot AS ({snapshot}) {compiled.sql}"
+        if "$inner" in statement:
+            # Tokens computed in the query (the person key's, or pseudonyms without a cache).
+            if agreement_key is None:
+                raise CannotExecute("Pseudonymised columns need the agreement's token key")
+            parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
+        table = connection.sql(statement, params=parameters).to_arrow_table()
     for output, column in compiled.decrypt.items():
         index = table.schema.get_field_index(output)
         table = table.set_column(index, output, decrypt(column, table.column(output)))
