@@ -11,9 +11,18 @@ in the same process:
     baseline   a straightforward encoder: per record, per field, per q-gram one
                HMAC-SHA256 and k bit sets in a bytearray (no caching); its output is checked
                bit for bit against pprl.encode's (on --baseline-records records)
-  comparisons  pprl.dice_above over every pair of A x B (packed filters unpacked to 0/1
-               float32 tiles, one BLAS matrix product per tile, threshold on 2|a&b| >=
-               t(|a|+|b|)); the rate counts every pair
+  comparisons  pprl.dice_above over every pair of A x B at --threshold (default 0.75): both
+               sides sorted by popcount, tiles of B outside a tile of A's popcount band
+               skipped (Dice <= 2 min(|a|,|b|)/(|a|+|b|)), a float32 matrix product over the
+               first K bits (K chosen from a sample) bounding each pair's Dice, and an exact
+               recount of the few pairs the bound cannot exclude. The rate is pairs whose
+               outcome (Dice at or above the threshold or not) was decided, over wall time;
+               the JSON says how many were excluded by the popcount band, how many went
+               through the product, how many of these the prefix bound excluded and how many
+               were counted exactly
+    full product  the same function with K = all the bits (the product then gives every
+               pair's count; the design before the prefix bound), over the first
+               --product-rows rows of A, checked to give the same pairs and scores
     baseline   straightforward numpy: for each row of A, popcount(row & B) summed per row of
                B and the Dice of every pair; over the first --baseline-rows rows of A (same
                pairs, checked to give the same pairs above the threshold). Also, for scale,
@@ -57,7 +66,7 @@ SCHEME = {
         {"name": "postcode", "field": "postcode", "transform": "exact"},
     ],
 }
-THRESHOLD = 0.75
+THRESHOLD = 0.75  # --threshold
 SYLLABLES = [a + b for a in "bcdfgklmnprstvwz" for b in "aeiou"][::3]
 LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 
@@ -186,6 +195,10 @@ def main() -> None:
     parser.add_argument(
         "--baseline-rows", type=int, default=300, help="rows of A the row-at-a-time Dice runs"
     )
+    parser.add_argument(
+        "--product-rows", type=int, default=10_000, help="rows of A the full product runs"
+    )
+    parser.add_argument("--threshold", type=float, default=THRESHOLD, help="Dice threshold")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is kept")
     args = parser.parse_args()
     console = Console(stderr=True)
@@ -214,26 +227,52 @@ def main() -> None:
         f"{encode_rate / baseline_encode_rate:.1f}x"
     )
 
-    # Comparisons: all of A x B, then row at a time over the first rows of A; same pairs.
-    dice_seconds, (i, j, _s) = best_of(
-        args.repeat, lambda: pprl.dice_above(enc_a.packed, enc_b.packed, THRESHOLD)
+    # Comparisons: all of A x B; the full product over the first rows of A; row at a time
+    # over fewer rows. Same pairs (and scores) from all three.
+    threshold = args.threshold
+    stats: dict[str, int] = {}
+    dice_seconds, (i, j, s) = best_of(
+        args.repeat, lambda: pprl.dice_above(enc_a.packed, enc_b.packed, threshold, stats=stats)
     )
     pairs = args.size * args.size
+    assert stats["pairs"] == pairs, "every pair must be decided"
+    bits = enc_a.packed.shape[1] * 64
+    product_rows = min(args.product_rows, args.size)
+    full_stats: dict[str, int] = {}
+    full_seconds, (fi, fj, fs) = best_of(
+        args.repeat,
+        lambda: pprl.dice_above(
+            enc_a.packed[:product_rows], enc_b.packed, threshold, prefix_bits=bits,
+            stats=full_stats,
+        ),
+    )  # fmt: skip
+    head = i < product_rows
+    assert np.array_equal(fi, i[head]) and np.array_equal(fj, j[head])
+    assert np.array_equal(fs, s[head]), "the full product disagrees"
+    full_rate = product_rows * args.size / full_seconds
     rows = min(args.baseline_rows, args.size)
     baseline_dice_seconds, (plain_pairs, plain_count) = best_of(
-        args.repeat, lambda: baseline_dice(enc_a.packed[:rows], enc_b.packed, THRESHOLD)
+        args.repeat, lambda: baseline_dice(enc_a.packed[:rows], enc_b.packed, threshold)
     )
     fast_pairs = sorted((x, y) for x, y in zip(i.tolist(), j.tolist(), strict=True) if x < rows)
     assert fast_pairs == sorted(plain_pairs), "the baseline Dice disagrees"
     dice_rate, baseline_dice_rate = pairs / dice_seconds, plain_count / baseline_dice_seconds
     rows_py = max(1, rows // 10)
     python_seconds, (python_pairs, python_count) = best_of(
-        args.repeat, lambda: python_dice(enc_a.packed[:rows_py], enc_b.packed, THRESHOLD)
+        args.repeat, lambda: python_dice(enc_a.packed[:rows_py], enc_b.packed, threshold)
     )
     python_dice_rate = python_count / python_seconds
     assert sorted(python_pairs) == [p for p in fast_pairs if p[0] < rows_py]
     console.print(
-        f"comparisons: {pairs:,} in {dice_seconds:.3f} s ({dice_rate / 1e6:,.1f} M/s); "
+        f"comparisons: {pairs:,} decided in {dice_seconds:.3f} s ({dice_rate / 1e6:,.1f} M/s): "
+        f"{stats['popcount_excluded']:,} excluded by the popcount band, "
+        f"{stats['product']:,} through the product of the first {stats['prefix_bits']} bits, "
+        f"of which {stats['prefix_excluded']:,} excluded by its bound and {stats['exact']:,} "
+        f"counted exactly; {stats['found']:,} at or above {threshold}"
+    )
+    console.print(
+        f"  full product ({bits} bits) {product_rows * args.size:,} in {full_seconds:.3f} s "
+        f"({full_rate / 1e6:,.1f} M/s), ratio {dice_rate / full_rate:.2f}x; "
         f"baseline {plain_count:,} in {baseline_dice_seconds:.3f} s "
         f"({baseline_dice_rate / 1e6:,.1f} M/s); ratio {dice_rate / baseline_dice_rate:.1f}x; "
         f"pure Python {python_count:,} at {python_dice_rate / 1e6:,.2f} M/s, ratio "
@@ -241,7 +280,7 @@ def main() -> None:
     )
 
     # The whole link with blocking keys, against the generated truth.
-    result = pprl.link(enc_a, enc_b, threshold=THRESHOLD, blocking="keys")
+    result = pprl.link(enc_a, enc_b, threshold=threshold, blocking="keys")
     correct = int(np.sum(truth[result.j] == result.i))
     precision, recall = correct / max(len(result.i), 1), correct / args.size
     console.print(
@@ -259,9 +298,18 @@ def main() -> None:
                 "encode_seconds_per_10000": round(10_000 / encode_rate, 4),
                 "baseline_encode_records_per_s": round(baseline_encode_rate),
                 "encode_ratio": round(encode_rate / baseline_encode_rate, 2),
+                "threshold": threshold,
                 "comparisons": pairs,
                 "dice_seconds": round(dice_seconds, 4),
                 "comparisons_per_s": round(dice_rate),
+                "popcount_excluded": stats["popcount_excluded"],
+                "product_pairs": stats["product"],
+                "prefix_bits": stats["prefix_bits"],
+                "prefix_excluded": stats["prefix_excluded"],
+                "exact_pairs": stats["exact"],
+                "pairs_found": stats["found"],
+                "full_product_comparisons_per_s": round(full_rate),
+                "dice_ratio_full_product": round(dice_rate / full_rate, 2),
                 "baseline_comparisons_per_s": round(baseline_dice_rate),
                 "dice_ratio": round(dice_rate / baseline_dice_rate, 2),
                 "python_comparisons_per_s": round(python_dice_rate),

@@ -411,6 +411,14 @@ def test_secrets_are_private_files_never_overwritten(tmp_path):
         pprl.read_secret(tmp_path / "short.key")
 
 
+def no_store(tmp_path) -> dict[str, str]:
+    """Settings pointing at a data directory where no governance store was ever made."""
+    return {
+        "CIVICSHARE_DATA_DIR": str(tmp_path / "no-store"),
+        "CIVICSHARE_DATABASE_URL": f"sqlite:///{tmp_path / 'no-store' / 'civicshare.db'}",
+    }
+
+
 def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     runner = CliRunner()
     scheme = tmp_path / "scheme.yaml"
@@ -433,7 +441,8 @@ def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     encode_file("b.csv", "one.key", "b.jsonl")
     encode_file("b.csv", "two.key", "b2.jsonl")
     result = runner.invoke(app, ["link", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"),
-                                 "--out", str(tmp_path / "run"), "--threshold", "0.9"])  # fmt: skip
+                                 "--out", str(tmp_path / "run"), "--threshold", "0.9",
+                                 "--no-audit"], env=no_store(tmp_path))  # fmt: skip
     assert result.exit_code == 0, result.output
     with open(tmp_path / "run" / "pairs.csv") as handle:
         pairs = list(csv.DictReader(handle))
@@ -446,7 +455,8 @@ def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     assert fill and 0.1 < float(fill.group(1)) < 0.6
 
     refused = runner.invoke(app, ["link", str(tmp_path / "a.jsonl"), str(tmp_path / "b2.jsonl"),
-                                  "--out", str(tmp_path / "run2")])  # fmt: skip
+                                  "--out", str(tmp_path / "run2"), "--no-audit"],
+                            env=no_store(tmp_path))  # fmt: skip
     assert refused.exit_code == 2
     assert "different secrets" in refused.output
     assert not (tmp_path / "run2").exists()

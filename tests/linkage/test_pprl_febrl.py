@@ -26,8 +26,8 @@ def documented_scheme() -> str:
     return blocks[0]
 
 
-def cli(*args: str) -> str:
-    result = runner.invoke(app, list(args))
+def cli(*args: str, env: dict[str, str] | None = None) -> str:
+    result = runner.invoke(app, list(args), env=env)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -45,8 +45,14 @@ def linked(tmp_path_factory) -> dict[str, float]:
         cli("pprl", "encode", str(work / f"{side}.csv"), "--scheme", str(work / "scheme.yaml"),
             "--secret", str(work / "linkage.key"), "--source", f"febrl4-{side}",
             "--id-column", "rec_id", "--out", str(work / f"{side}.pprl.jsonl"))  # fmt: skip
+    # An analyst's run on their own machine: no governance store, so no audit record
+    # (test_pprl_audit.py covers the audited run at the gateway).
+    standalone = {
+        "CIVICSHARE_DATA_DIR": str(work / "no-store"),
+        "CIVICSHARE_DATABASE_URL": f"sqlite:///{work / 'no-store' / 'none.db'}",
+    }
     cli("pprl", "link", str(work / "a.pprl.jsonl"), str(work / "b.pprl.jsonl"),
-        "--threshold", "0.5", "--out", str(work / "run"))  # fmt: skip
+        "--threshold", "0.5", "--out", str(work / "run"), "--no-audit", env=standalone)  # fmt: skip
     with open(work / "run" / "pairs.csv", newline="") as handle:
         pairs = list(csv.DictReader(handle))
     truth = {f"rec-{n}-org": f"rec-{n}-dup-0" for n in range(5000)}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import hmac
 import json
 import os
@@ -746,6 +747,14 @@ def _is_base64(text: str) -> bool:
     return True
 
 
+def scheme_fingerprint(scheme: Scheme) -> str:
+    """SHA-256 (hex) of the scheme's canonical JSON: names a scheme in reports and audit
+    records without repeating it; equal for two files exactly when check_compatible would
+    accept their schemes."""
+    text = json.dumps(scheme.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def check_compatible(a: Encodings, b: Encodings, name_a: str = "A", name_b: str = "B") -> None:
     """Refuse to compare encodings made under different schemes or secrets."""
     da, db = a.scheme.to_dict(), b.scheme.to_dict()
@@ -1268,7 +1277,7 @@ def report(result: LinkResult, name_a: str, name_b: str) -> str:
         f"({', '.join(f.name for f in scheme.fields)}), salt "
         f"{scheme.salt.field + ' ' + scheme.salt.part if scheme.salt else 'none'}, balance "
         f"{'on' if scheme.balance else 'off'}, bit flipping {scheme.blip}; key check "
-        f"{result.a.key_check}",
+        f"{result.a.key_check}, fingerprint {scheme_fingerprint(scheme)[:16]}",
         f"- blocking: {result.blocking}"
         + (
             f" ({', '.join(b.name for b in scheme.blocking)})"
