@@ -207,15 +207,20 @@ def link(
                 "(`civicshare config show`) or run `civicshare db upgrade`; to link files on "
                 "your own machine without an audit record, add --no-audit"
             )
+        hashes = [_sha256(file_a), _sha256(file_b)]
         a = pprl.read_encodings(file_a)
         b = pprl.read_encodings(file_b)
         pprl.check_compatible(a, b, str(file_a), str(file_b))
-        hashes = [_sha256(file_a), _sha256(file_b)]
+        for path, digest in zip((file_a, file_b), hashes, strict=True):
+            # The audit record names the content that was linked: refuse a file that changed
+            # while it was being read.
+            if _sha256(path) != digest:
+                raise pprl.PprlError(f"{path}: the file changed while it was being read")
         result = pprl.link(a, b, threshold=threshold, blocking=blocking, solver=solver)
     except pprl.PprlError as exc:
         raise _fail(exc) from exc
     except OSError as exc:
-        raise _fail(pprl.PprlError(f"cannot read ({exc})")) from exc
+        raise _fail(pprl.PprlError(f"{exc.filename}: cannot read ({exc.strerror})")) from exc
 
     pairs_path, report_path = out / "pairs.csv", out / "report.md"
     partial = [Path(f"{pairs_path}.partial"), Path(f"{report_path}.partial")]
