@@ -800,7 +800,9 @@ def _split_two_sources(backend: str, db_api: Any) -> list[Any] | None:
     tables = []
     for number, source in enumerate(sorted(sources)):
         name = f"{RECORDS_TABLE}_{number}"
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM {RECORDS_TABLE} WHERE source = ?", [source])
+        con.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM {RECORDS_TABLE} WHERE source = ?", [source]
+        )
         tables.append(db_api.register(name, dataset_display_name=name))
     con.execute(f"DROP TABLE {RECORDS_TABLE}")
     return tables
