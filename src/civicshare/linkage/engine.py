@@ -580,59 +580,32 @@ def _prepare(
         db_api = DuckDBAPI(connection=con)
         return db_api, db_api.register(RECORDS_TABLE, dataset_display_name=RECORDS_TABLE), profile
     if backend == "spark":
-        from splink import SparkAPI
-
-        if spark is None:
-            raise ValueError("backend='spark' needs a SparkSession (spark=...)")
-        std = standardise(records)
-        if existing is not None:
-            old = standardise(existing)
-            old = old[~old["uid"].isin(std["uid"])]
-            std = pd.concat([std.assign(is_new=True), old.assign(is_new=False)], ignore_index=True)
-        profile = _profile_frame(std)
-        db_api = SparkAPI(spark_session=spark)
-        frame = _spark_frame(spark, std)
-        return db_api, db_api.register(frame, dataset_display_name=RECORDS_TABLE), profile
+        return _prepare_spark(records, spark, existing)
     raise ValueError(f"unknown backend {backend!r}: use 'duckdb' or 'spark'")
 
 
-_SPARK_TYPES = {
-    "given_aliases": "array<string>",
-    "surname_tokens": "array<string>",
-    "address_tokens": "array<string>",
-    "given_is_initial": "boolean",
-    "nhs_valid": "boolean",
-    "is_new": "boolean",
-    "dob_year": "bigint",
-    "dob_month": "bigint",
-    "easting": "double",
-    "northing": "double",
-}
+# ---------------------------------------------------------------------------------------------
+# Spark: records standardised inside Spark (linkage/spark_standardise.py), never on the driver
+# ---------------------------------------------------------------------------------------------
 
 
-def _spark_frame(spark: Any, std: pd.DataFrame) -> Any:
-    """A Spark DataFrame with explicit types: an all-null column would otherwise be VOID."""
+def _prepare_spark(records: Any, spark: Any, existing: Any = None) -> tuple[Any, Any, dict]:
+    """``_prepare`` on Spark: records as a pandas or a Spark DataFrame, standardised by Spark
+    SQL functions into the columns DuckDB makes; only counts reach the driver."""
+    from splink import SparkAPI
 
-    def cell(value: Any, kind: str) -> Any:
-        if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
-            return None
-        if kind == "array<string>":
-            return [str(v) for v in value]
-        if kind == "boolean":
-            return bool(value)
-        if kind == "bigint":
-            return int(value)
-        if kind == "double":
-            return float(value)
-        return str(value)
+    from civicshare.linkage import spark_standardise
 
-    kinds = [_SPARK_TYPES.get(c, "string") for c in std.columns]
-    rows = [
-        tuple(cell(v, k) for v, k in zip(row, kinds, strict=True))
-        for row in std.itertuples(index=False, name=None)
-    ]
-    schema = ", ".join(f"`{c}` {k}" for c, k in zip(std.columns, kinds, strict=True))
-    return spark.createDataFrame(rows, schema=schema)
+    if spark is None:
+        raise ValueError("backend='spark' needs a SparkSession (spark=...)")
+    frame = spark_standardise.standardise(spark, records)
+    if existing is not None:
+        frame = spark_standardise.with_existing(
+            frame, spark_standardise.standardise(spark, existing)
+        )
+    profile = spark_standardise.profile(frame)
+    db_api = SparkAPI(spark_session=spark)
+    return db_api, db_api.register(frame, dataset_display_name=RECORDS_TABLE), profile
 
 
 def _into(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str) -> None:
