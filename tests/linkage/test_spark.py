@@ -53,17 +53,61 @@ def _checkpoints():
     return Path(tempfile.mkdtemp(prefix="civicshare-spark-"))
 
 
-def test_spark_backend_trains_and_links(spark):
+@pytest.fixture(scope="module")
+def trained_on_spark(spark):
     a, b = two_sources(n=150)
     records = pd.concat([a, b], ignore_index=True)
     model, pairs = engine.train_and_predict(
         records, backend="spark", spark=spark, link_only=True, score_floor=0.01
     )
+    return b, records, model, pairs
+
+
+def test_spark_backend_trains_and_links(trained_on_spark):
+    b, _, model, pairs = trained_on_spark
     accepted = pairs[pairs.match_probability >= model.recommended_threshold]
     same_person = accepted.record_id_l.str[1:] == accepted.record_id_r.str[1:]
     assert same_person.sum() >= 0.97 * len(b)
     assert (~same_person).sum() <= 2
     assert {"mw_surname", "gamma_surname", "source_l", "record_id_r"} <= set(pairs.columns)
+
+
+def test_spark_dataframe_is_scored_without_collecting_records(
+    spark, trained_on_spark, tmp_path, monkeypatch
+):
+    """Records that live in Spark (here a parquet file Spark reads) are standardised and
+    scored there: only counts, at most three ids and the scored pairs reach the driver."""
+    from civicshare.linkage import spark_standardise
+
+    _, records, model, pairs = trained_on_spark
+    records.to_parquet(tmp_path / "records.parquet", index=False)
+    frame = spark.read.parquet(str(tmp_path / "records.parquet"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("records went through pandas")
+
+    monkeypatch.setattr(engine, "standardise", refuse)
+    monkeypatch.setattr(spark_standardise, "_spark_input", refuse)
+    monkeypatch.setattr(spark_standardise, "_spark_frame", refuse)
+    # Every way a DataFrame reaches the driver (take, first and head go through collect).
+    collected: list[set[str]] = []
+    kind = type(frame)
+    for name in ("collect", "toLocalIterator", "toPandas", "toArrow", "_collect_as_arrow"):
+        original = getattr(kind, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            collected.append(set(self.columns))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, name, spy)
+
+    scored = engine.predict(
+        model, frame, threshold=0.01, link_only=True, backend="spark", spark=spark
+    )
+    record_columns = {"uid", "given_name", "surname", "date_of_birth", "address"}
+    assert collected and not any(record_columns & columns for columns in collected)
+    # The same model on the same records: the pairs the pandas input scored in training.
+    pd.testing.assert_frame_equal(scored, pairs, check_exact=False, rtol=1e-9)
 
 
 def _messy() -> pd.DataFrame:

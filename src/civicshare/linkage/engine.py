@@ -592,6 +592,8 @@ def _prepare(
 def _prepare_spark(records: Any, spark: Any, existing: Any = None) -> tuple[Any, Any, dict]:
     """``_prepare`` on Spark: records as a pandas or a Spark DataFrame, standardised by Spark
     SQL functions into the columns DuckDB makes; only counts reach the driver."""
+    import uuid
+
     from splink import SparkAPI
 
     from civicshare.linkage import spark_standardise
@@ -603,9 +605,14 @@ def _prepare_spark(records: Any, spark: Any, existing: Any = None) -> tuple[Any,
         frame = spark_standardise.with_existing(
             frame, spark_standardise.standardise(spark, existing)
         )
+    frame = spark_standardise.materialise(spark, frame)
     profile = spark_standardise.profile(frame)
     db_api = SparkAPI(spark_session=spark)
-    return db_api, db_api.register(frame, dataset_display_name=RECORDS_TABLE), profile
+    # A view of its own per call: a session can run several linkages (Splink refuses to
+    # register a name that is already a table).
+    view = f"{RECORDS_TABLE}_{uuid.uuid4().hex}"
+    frame.createOrReplaceTempView(view)
+    return db_api, db_api.register(view, dataset_display_name=RECORDS_TABLE), profile
 
 
 def _into(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str) -> None:

@@ -385,6 +385,26 @@ def with_existing(new: Any, existing: Any) -> Any:
     )
 
 
+def materialise(spark: Any, frame: Any, name: str = "civicshare_records") -> Any:
+    """The standardised records computed once, as Splink stores its own intermediate tables.
+
+    Splink reads its input table in several queries; without this each would rerun (and
+    re-plan) the standardisation. Written as parquet under the session's checkpoint directory
+    (which Splink's default ``break_lineage_method`` needs too) and read back; without a
+    checkpoint directory, a local checkpoint (kept by the executors, freed by Spark when the
+    frame is no longer referenced).
+    """
+    import os
+    import uuid
+
+    directory = spark.sparkContext.getCheckpointDir()
+    if not directory:
+        return frame.localCheckpoint(eager=True)
+    path = os.path.join(directory, f"{name}_{uuid.uuid4().hex}")
+    frame.write.parquet(path)
+    return spark.read.parquet(path)
+
+
 def profile(frame: Any) -> dict[str, Any]:
     """``engine._profile_table`` in Spark: one aggregation, counts back to the driver."""
     from pyspark.sql import functions as F
