@@ -43,7 +43,9 @@ Public functions
         smallest ``source|record_id`` of its members, so it is stable across runs.
 
 Backends: DuckDB (default, in process) or Spark (``backend="spark"`` with a SparkSession) for
-data beyond one machine; the model and the SQL are the same.
+data beyond one machine; the model and the SQL are the same. On Spark, ``records`` may also be
+a Spark DataFrame of canonical columns: it is standardised in Spark (``spark_standardise``,
+the same values as ``standardise``) and never collected to the driver.
 """
 
 from __future__ import annotations
