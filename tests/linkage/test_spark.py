@@ -194,3 +194,13 @@ def test_spark_standardise_checks_record_ids(spark):
         spark_standardise.standardise(spark, frame)
     with pytest.raises(ValueError, match="needs a record_id"):
         spark_standardise.standardise(spark, frame.assign(record_id=["7", " "]))
+
+
+def test_spark_incremental_table_holds_new_and_existing_once(spark):
+    a, b = two_sources(n=30)
+    new = pd.concat([b.head(5), a.head(2)], ignore_index=True)
+    _, table, profile = engine._prepare(new, "spark", spark, existing=a)
+    flags = dict(spark.table(table.physical_name).groupBy("is_new").count().collect())
+    # A record in both counts as new, once.
+    assert flags == {True: 7, False: len(a) - 2}
+    assert profile["rows"] == len(a) + 5
