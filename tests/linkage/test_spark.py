@@ -53,14 +53,159 @@ def _checkpoints():
     return Path(tempfile.mkdtemp(prefix="civicshare-spark-"))
 
 
-def test_spark_backend_trains_and_links(spark):
+@pytest.fixture(scope="module")
+def trained_on_spark(spark):
     a, b = two_sources(n=150)
     records = pd.concat([a, b], ignore_index=True)
     model, pairs = engine.train_and_predict(
         records, backend="spark", spark=spark, link_only=True, score_floor=0.01
     )
+    return b, records, model, pairs
+
+
+def test_spark_backend_trains_and_links(trained_on_spark):
+    b, _, model, pairs = trained_on_spark
     accepted = pairs[pairs.match_probability >= model.recommended_threshold]
     same_person = accepted.record_id_l.str[1:] == accepted.record_id_r.str[1:]
     assert same_person.sum() >= 0.97 * len(b)
     assert (~same_person).sum() <= 2
     assert {"mw_surname", "gamma_surname", "source_l", "record_id_r"} <= set(pairs.columns)
+
+
+def test_spark_dataframe_is_scored_without_collecting_records(
+    spark, trained_on_spark, tmp_path, monkeypatch
+):
+    """Records that live in Spark (here a parquet file Spark reads) are standardised and
+    scored there: only counts, at most three ids and the scored pairs reach the driver."""
+    from civicshare.linkage import spark_standardise
+
+    _, records, model, pairs = trained_on_spark
+    records.to_parquet(tmp_path / "records.parquet", index=False)
+    frame = spark.read.parquet(str(tmp_path / "records.parquet"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("records went through pandas")
+
+    monkeypatch.setattr(engine, "standardise", refuse)
+    monkeypatch.setattr(spark_standardise, "_spark_input", refuse)
+    monkeypatch.setattr(spark_standardise, "_spark_frame", refuse)
+    # Every way a DataFrame reaches the driver (take, first and head go through collect).
+    collected: list[set[str]] = []
+    kind = type(frame)
+    for name in ("collect", "toLocalIterator", "toPandas", "toArrow", "_collect_as_arrow"):
+        original = getattr(kind, name)
+
+        def spy(self, *args, _original=original, **kwargs):
+            collected.append(set(self.columns))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(kind, name, spy)
+
+    scored = engine.predict(
+        model, frame, threshold=0.01, link_only=True, backend="spark", spark=spark
+    )
+    record_columns = {"uid", "given_name", "surname", "date_of_birth", "address"}
+    assert any("match_probability" in columns for columns in collected)  # the spy sees pairs
+    assert not any(record_columns & columns for columns in collected)
+    # The same model on the same records: the pairs the pandas input scored in training.
+    pd.testing.assert_frame_equal(scored, pairs, check_exact=False, rtol=1e-9)
+
+
+def _messy() -> pd.DataFrame:
+    """Records that exercise every cleaning rule, plus plain ones so some address words are
+    common (shared by more than 20 addresses)."""
+    rows = [
+        # source, record_id, given, surname, dob, sex, nhs, other_id, address, postcode, uprn
+        ("s", "1", "  Bill  Henry", "O'Brien-Smith", "1950-03-07", "male", "943 476 5919",
+         "ab-123", "12a High St, Evesham", "wr11 4ab", "100120000001"),
+        ("s", "2", "Zoë", "smith", "not a date", "2", "9434765918", "ß12", None, "12345", None),
+        ("s", "3", "José María", "Núñez de la Cruz", "1945-04-93", "F", "0000000000", "ı9",
+         "Flat 3, 14 Church Rd., Worcester WR1 2AB", "WR1 2AB", "UPRN 12"),
+        ("s", "4", "Æthelred", "D’Arcy", "1950-12-11", "woman", "94347659190", None,
+         "1, The Green", "SW1A 1AA", ""),
+        ("s", "5", "ﬁona", "O`Neil", "1950-3-7", " M ", "abc", "x", ", , ,", "EC1A1BB", None),
+        ("s", "6", "Ste\u0301phane", "Bonham Carter", "1950-05-05", "x", None, "12 34",
+         "Apt 5b Main Ave", "75008", "1"),
+        ("s", "7", "\u00a0Łukasz\u00a0", "Lloyd-Webber", "2000-02-29", "1", "4010232137", "",
+         "221B Baker Street London NW1 6XE", "K1A 0B1", None),
+        ("s", "8", "Øystein", "van der Berg", "1900-02-29", "MAN", "401 023 2137", None,
+         "Gdns Cres Tce Sq Hse Flt Apt Cir Pde Hwy Cl Dr Ln Pl Ct Grn Gr Ter Av", "ＷＲ１", None),
+        ("s", "9", "J. R. R.", "Tolkien", "07/03/1950", "ｍ", None, None, "   ", "wr1ı 4ab", None),
+        ("s", "10", "Mary-Jane", "Straße", " 1950-03-07\n", "F", None, None,
+         "3 Mill Lane,Evesham", "WR11 4AB ", None),
+        ("s", "11", "", "\t", "0950-01-01", "", None, None, "Flat 2A, 7B Mill Ln", "wr114ab", None),
+        ("s", "12", None, None, "1950-13-01", None, None, None, "Rd St Ave", None, None),
+        ("t", "1", "Bob", "Σοφία Jones", "", "F", None, None, "9 Station Rd", "WR9 9ZZ", None),
+        ("t", "2", "J", "smith", None, "M", None, None, "10 Downing St", "SW1A 2AA", None),
+        ("t", "3", " ".join(chr(c) for c in range(0xC0, 0x250)),
+         "X" + "".join(chr(c) for c in range(0x300, 0x370)) + "Y",
+         "1950-02-28", "f", None, None, "".join(chr(c) for c in range(0x2000, 0x2070)), None,
+         None),
+        ("t", "4", "Liz", "Ann\u0303e", "1950-01-01\t", "F", None, None,
+         "\U0001d400 1 Mill Lane", "W1A 0AX", None),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=list(engine.CANONICAL_COLUMNS))
+    a, b = two_sources(n=60)
+    plain = pd.concat([a, b], ignore_index=True).reindex(columns=frame.columns)
+    frame = pd.concat([frame, plain], ignore_index=True)
+    frame["ethnic_group"] = ["A", None] * (len(frame) // 2) + ["B"] * (len(frame) % 2)
+    frame["easting"] = [float(i) for i in range(len(frame))]
+    return frame
+
+
+def _values(series: pd.Series, as_set: bool = False) -> list:
+    """Python values, None for every kind of missing, lists for arrays."""
+    out = []
+    for value in series:
+        if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
+            out.append(None)
+        elif hasattr(value, "__len__") and not isinstance(value, str):
+            out.append(sorted(value) if as_set else list(value))
+        elif isinstance(value, float) and value.is_integer() and series.name != "easting":
+            out.append(int(value))
+        else:
+            out.append(value.item() if hasattr(value, "item") else value)
+    return out
+
+
+def test_spark_standardises_exactly_as_duckdb(spark):
+    from civicshare.linkage import spark_standardise
+
+    messy = _messy()
+    without = messy.drop(columns=["sex", "other_id", "uprn", "address", "easting"])
+    for frame in (messy, without, messy.head(16)):
+        expected = engine.standardise(frame).sort_values("uid", ignore_index=True)
+        got = spark_standardise.standardise(spark, frame).toPandas()
+        got = got.sort_values("uid", ignore_index=True)
+        assert list(got.columns) == list(expected.columns)
+        assert len(got) == len(expected)
+        for column in expected.columns:
+            # address_tokens: the same words; DuckDB's list_distinct leaves them in hash order.
+            as_set = column == "address_tokens"
+            assert _values(got[column], as_set) == _values(expected[column], as_set), column
+    # Some words are common (ROAD, STREET ...) and some are not: both paths are exercised.
+    assert expected.address_key.notna().any()
+    # Records standardised already (by DuckDB) are handed over typed, unchanged.
+    again = spark_standardise.standardise(spark, expected).toPandas()
+    for column in expected.columns:
+        assert _values(again[column]) == _values(expected[column]), column
+
+
+def test_spark_standardise_checks_record_ids(spark):
+    from civicshare.linkage import spark_standardise
+
+    frame = pd.DataFrame({"source": ["s", "s"], "record_id": ["7", "7"], "surname": ["A", "B"]})
+    with pytest.raises(ValueError, match="s row id '7'"):
+        spark_standardise.standardise(spark, frame)
+    with pytest.raises(ValueError, match="needs a record_id"):
+        spark_standardise.standardise(spark, frame.assign(record_id=["7", " "]))
+
+
+def test_spark_incremental_table_holds_new_and_existing_once(spark):
+    a, b = two_sources(n=30)
+    new = pd.concat([b.head(5), a.head(2)], ignore_index=True)
+    _, table, profile = engine._prepare(new, "spark", spark, existing=a)
+    flags = dict(spark.table(table.physical_name).groupBy("is_new").count().collect())
+    # A record in both counts as new, once.
+    assert flags == {True: 7, False: len(a) - 2}
+    assert profile["rows"] == len(a) + 5

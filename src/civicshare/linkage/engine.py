@@ -43,7 +43,9 @@ Public functions
         smallest ``source|record_id`` of its members, so it is stable across runs.
 
 Backends: DuckDB (default, in process) or Spark (``backend="spark"`` with a SparkSession) for
-data beyond one machine; the model and the SQL are the same.
+data beyond one machine; the model and the SQL are the same. On Spark, ``records`` may also be
+a Spark DataFrame of canonical columns: it is standardised in Spark (``spark_standardise``,
+the same values as ``standardise``) and never collected to the driver.
 """
 
 from __future__ import annotations
@@ -689,59 +691,39 @@ def _prepare(
         weakref.finalize(db_api, shutil.rmtree, spill, True)
         return db_api, db_api.register(RECORDS_TABLE, dataset_display_name=RECORDS_TABLE), profile
     if backend == "spark":
-        from splink import SparkAPI
-
-        if spark is None:
-            raise ValueError("backend='spark' needs a SparkSession (spark=...)")
-        std = standardise(records)
-        if existing is not None:
-            old = standardise(existing)
-            old = old[~old["uid"].isin(std["uid"])]
-            std = pd.concat([std.assign(is_new=True), old.assign(is_new=False)], ignore_index=True)
-        profile = _profile_frame(std)
-        db_api = SparkAPI(spark_session=spark)
-        frame = _spark_frame(spark, std)
-        return db_api, db_api.register(frame, dataset_display_name=RECORDS_TABLE), profile
+        return _prepare_spark(records, spark, existing)
     raise ValueError(f"unknown backend {backend!r}: use 'duckdb' or 'spark'")
 
 
-_SPARK_TYPES = {
-    "given_aliases": "array<string>",
-    "surname_tokens": "array<string>",
-    "address_tokens": "array<string>",
-    "given_is_initial": "boolean",
-    "nhs_valid": "boolean",
-    "is_new": "boolean",
-    "dob_year": "bigint",
-    "dob_month": "bigint",
-    "easting": "double",
-    "northing": "double",
-}
+# ---------------------------------------------------------------------------------------------
+# Spark: records standardised inside Spark (linkage/spark_standardise.py), never on the driver
+# ---------------------------------------------------------------------------------------------
 
 
-def _spark_frame(spark: Any, std: pd.DataFrame) -> Any:
-    """A Spark DataFrame with explicit types: an all-null column would otherwise be VOID."""
+def _prepare_spark(records: Any, spark: Any, existing: Any = None) -> tuple[Any, Any, dict]:
+    """``_prepare`` on Spark: records as a pandas or a Spark DataFrame, standardised by Spark
+    SQL functions into the columns DuckDB makes; only counts reach the driver."""
+    import uuid
 
-    def cell(value: Any, kind: str) -> Any:
-        if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
-            return None
-        if kind == "array<string>":
-            return [str(v) for v in value]
-        if kind == "boolean":
-            return bool(value)
-        if kind == "bigint":
-            return int(value)
-        if kind == "double":
-            return float(value)
-        return str(value)
+    from splink import SparkAPI
 
-    kinds = [_SPARK_TYPES.get(c, "string") for c in std.columns]
-    rows = [
-        tuple(cell(v, k) for v, k in zip(row, kinds, strict=True))
-        for row in std.itertuples(index=False, name=None)
-    ]
-    schema = ", ".join(f"`{c}` {k}" for c, k in zip(std.columns, kinds, strict=True))
-    return spark.createDataFrame(rows, schema=schema)
+    from civicshare.linkage import spark_standardise
+
+    if spark is None:
+        raise ValueError("backend='spark' needs a SparkSession (spark=...)")
+    frame = spark_standardise.standardise(spark, records)
+    if existing is not None:
+        frame = spark_standardise.with_existing(
+            frame, spark_standardise.standardise(spark, existing)
+        )
+    frame = spark_standardise.materialise(spark, frame)
+    profile = spark_standardise.profile(frame)
+    db_api = SparkAPI(spark_session=spark)
+    # A view of its own per call: a session can run several linkages (Splink refuses to
+    # register a name that is already a table).
+    view = f"{RECORDS_TABLE}_{uuid.uuid4().hex}"
+    frame.createOrReplaceTempView(view)
+    return db_api, db_api.register(view, dataset_display_name=RECORDS_TABLE), profile
 
 
 def _register_blocked_pairs(linker: Any) -> None:
