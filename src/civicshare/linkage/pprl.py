@@ -817,18 +817,21 @@ def dice_above(
        m - (t|a| - r_a)/2 - (t|b| - r_b)/2 >= 0. Rows of a become the float32 rows
        [first K bits..., -(t|a| - r_a)/2, 1] and rows of b [first K bits..., 1,
        -(t|b| - r_b)/2], so one matrix product (BLAS, all cores) gives that margin for a whole
-       tile; the few pairs whose margin is not negative are recounted exactly from the packed
-       words. K = all the bits is the plain product (the margin is then exact). K is chosen
-       per call from a sample of pairs (`prefix_bits` fixes it: a multiple of 64): the
-       product costs in proportion to K, and a smaller K lets more pairs through to the exact
-       recount. On the benchmark's 1024-bit encodings at t = 0.75 it picks K = 448 or 512, and
-       passes about 0.1 to 0.4 % of pairs to the recount.
+       tile. For the few pairs whose margin is not negative, m is read back exactly from the
+       margin, the tighter m + min(r_a, r_b) is tested, and the words after the first K of
+       the pairs still in are popcounted from the packed filters: their count is exact.
+       K = all the bits is the plain product (the margin is then the exact count). K is
+       chosen per call from a sample of pairs (`prefix_bits` fixes it: a multiple of 64):
+       the product costs in proportion to K, and a smaller K lets more pairs through to the
+       exact count. On the benchmark's 1024-bit encodings at t = 0.75 it picks K = 448 and
+       counts about 0.15 % of pairs exactly; at t = 0.5 it needs K = 768 and gains little.
 
-    The margin's float32 rounding (the counts themselves are exact integers) is covered by a
-    slack of 0.01 on a scale where a pair differs by at least 0.5 from the next, so the
-    bounds stay exact. `stats`, when given, receives the number of pairs (`pairs`), those
-    excluded by the popcount bound (`popcount_excluded`), multiplied (`product`) and of these
-    recounted exactly (`recounted`), the pairs found (`found`) and K (`prefix_bits`).
+    The margin has float32 rounding (below 0.001: the counts themselves are exact integers in
+    float32), so pairs are let through at a margin of -0.01 or more: the bound only ever lets
+    more pairs through to the exact count, never fewer. `stats`, when given, receives the
+    number of pairs (`pairs`), those excluded by the popcount band (`popcount_excluded`),
+    multiplied (`product`), of these excluded by the prefix bound (`prefix_excluded`) and
+    counted exactly (`exact`), the pairs found (`found`) and K (`prefix_bits`).
     """
     na, nb = len(a), len(b)
     words = a.shape[1]
