@@ -248,7 +248,7 @@ def _standardise_into(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, table
         + " ELSE t END"
     )
     nhs_weights = " + ".join(
-        f"CAST(substr(nhs_digits, {i + 1}, 1) AS INTEGER) * {10 - i}" for i in range(9)
+        f"TRY_CAST(substr(nhs_digits, {i + 1}, 1) AS INTEGER) * {10 - i}" for i in range(9)
     )
     extra_sql = "".join(f', r."{c}"' for c in extras)
     sql = f"""
@@ -315,7 +315,7 @@ def _standardise_into(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, table
         n.nhs_digits AS nhs_number,
         coalesce(length(n.nhs_digits) = 10 AND
             ((11 - (({nhs_weights.replace("nhs_digits", "n.nhs_digits")}) % 11)) % 11)
-                = CAST(substr(n.nhs_digits, 10, 1) AS INTEGER), false) AS nhs_valid,
+                = TRY_CAST(substr(n.nhs_digits, 10, 1) AS INTEGER), false) AS nhs_valid,
         n.other_id,
         nullif(trim(regexp_replace(replace(n.address_clean, ',', ' '), ' +', ' ', 'g')), '')
             AS address,

@@ -366,6 +366,12 @@ def standardise(spark: Any, records: Any) -> Any:
     tokens = F.filter("_distinct_words", uncommon)
     return (
         standardised.crossJoin(F.broadcast(common))
+        # Parts that blocking rules compare, as engine._standardise_into computes them.
+        .withColumn("surname_initial", F.substring("surname", 1, 1))
+        .withColumn("surname_prefix", F.substring("surname", 1, 2))
+        .withColumn("dob_month_day", F.substring("dob", 6, 5))
+        .withColumn("dob_year_month", F.substring("dob", 1, 7))
+        .withColumn("dob_year_day", F.concat(F.substring("dob", 1, 4), F.substring("dob", 9, 2)))
         .withColumn("address_tokens", F.when(F.size(tokens) > 0, tokens))
         .withColumn(
             "address_key", F.try_element_at(F.filter("_words_in_order", uncommon), F.lit(-1))
