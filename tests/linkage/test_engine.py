@@ -233,3 +233,58 @@ def test_cluster_gives_every_record_one_cluster_named_by_its_smallest_member():
     assert clusters.loc[("a", "2"), "cluster_id"] == "a|2"
     assert clusters.loc[("a", "1"), "cluster_id"] == "a|1"
     assert clusters.loc[("b", "3"), "cluster_id"] == "b|3"
+
+
+def _surname_m(model: engine.LinkageModel) -> dict[str, float]:
+    (surname,) = [c for c in model.settings["comparisons"] if c["output_column_name"] == "surname"]
+    return {
+        level["label_for_charts"]: level["m_probability"]
+        for level in surname["comparison_levels"]
+        if not level.get("is_null_level")
+    }
+
+
+def test_reviewers_accepted_pairs_teach_m_which_disagreements_occur_among_matches():
+    a, b = two_sources()
+    records = pd.concat([a, b], ignore_index=True)
+    both = a.merge(b, left_on=a.record_id.str[1:], right_on=b.record_id.str[1:])
+    typos = both[both.surname_x.str.upper() != both.surname_y.str.upper()]
+    labels = pd.DataFrame(
+        {
+            "source_l": typos.source_x,
+            "record_id_l": typos.record_id_x,
+            "source_r": typos.source_y,
+            "record_id_r": typos.record_id_y,
+            "is_match": True,
+        }
+    ).head(30)
+    rejected = labels.assign(record_id_r="B9999", is_match=False)  # not trained on
+    unlabelled = engine.train(records, seed=1)
+    labelled = engine.train(records, seed=1, labels=pd.concat([labels, rejected]))
+    before, after = _surname_m(unlabelled), _surname_m(labelled)
+    assert labelled.labelled_matches == 30 and unlabelled.labelled_matches == 0
+    # Every accepted pair has a one-letter typo in the surname: "equal" loses weight to the
+    # near levels, and each comparison's m still sums to what it did.
+    assert after["surname equal"] < before["surname equal"] - 0.1
+    assert after["Jaro-Winkler >= 0.92"] > before["Jaro-Winkler >= 0.92"] + 0.1
+    assert sum(after.values()) == pytest.approx(sum(before.values()))
+    # The model remembers how many labels trained it.
+    assert engine.LinkageModel.from_json(labelled.to_json()).labelled_matches == 30
+
+
+def test_too_few_accepted_pairs_leave_the_model_as_it_was():
+    a, b = two_sources()
+    records = pd.concat([a, b], ignore_index=True)
+    few = pd.DataFrame(
+        {
+            "source_l": "a",
+            "record_id_l": a.record_id.head(engine.MIN_LABELLED_MATCHES - 1),
+            "source_r": "b",
+            "record_id_r": "B" + a.record_id.head(engine.MIN_LABELLED_MATCHES - 1).str[1:],
+            "is_match": True,
+        }
+    )
+    unlabelled = engine.train(records, seed=1)
+    labelled = engine.train(records, seed=1, labels=few)
+    assert labelled.labelled_matches == 0
+    assert labelled.settings["comparisons"] == unlabelled.settings["comparisons"]

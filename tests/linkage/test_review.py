@@ -227,3 +227,28 @@ def test_a_decision_whose_audit_record_fails_changes_nothing(linked, settings, m
     with db.session_scope(linked) as session:
         assert session.get(ReviewItem, item.id).status == ReviewStatus.open
         assert session.scalars(select(LinkageDecision)).all() == []
+
+
+def test_accepted_pairs_train_the_next_model(linked, settings, monkeypatch):
+    """Reviewers' accepts reach training: the retrained model counts them as labelled matches.
+
+    The small county leaves only a few pairs for review, so the minimum is lowered here; the
+    engine's own tests show what the labels do to the model."""
+    from civicshare.linkage import engine
+    from civicshare.linkage.models import LinkageRun
+
+    monkeypatch.setattr(engine, "MIN_LABELLED_MATCHES", 1)
+    reviewer = base.host_reviewer(linked, settings)
+    with db.session_scope(linked) as session:
+        item = index.queue(session)[0]
+        index.decide(session, settings, reviewer, item.id, accept=True, reason="Same person")
+    message, run_id = base.run(linked, settings, retrain=True, review_lower=base.REVIEW_LOWER)
+    assert run_id is not None, message
+    with db.session_scope(linked) as session:
+        model = engine.LinkageModel.from_json(session.get(LinkageRun, run_id).model_json)
+    assert model.labelled_matches == 1
+    monkeypatch.setattr(engine, "MIN_LABELLED_MATCHES", 2)
+    message, run_id = base.run(linked, settings, retrain=True, review_lower=base.REVIEW_LOWER)
+    with db.session_scope(linked) as session:
+        model = engine.LinkageModel.from_json(session.get(LinkageRun, run_id).model_json)
+    assert model.labelled_matches == 0  # one accept is below this minimum

@@ -407,6 +407,7 @@ class LinkageModel:
     settings: dict[str, Any]
     recommended_threshold: float
     fields: list[str] = field(default_factory=list)
+    labelled_matches: int = 0  # reviewers' accepted pairs that trained m (0: none used)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -414,6 +415,7 @@ class LinkageModel:
                 "splink_settings": self.settings,
                 "recommended_threshold": self.recommended_threshold,
                 "fields": self.fields,
+                "labelled_matches": self.labelled_matches,
             },
             indent=1,
         )
@@ -425,6 +427,7 @@ class LinkageModel:
             settings=data["splink_settings"],
             recommended_threshold=float(data["recommended_threshold"]),
             fields=list(data.get("fields", [])),
+            labelled_matches=int(data.get("labelled_matches", 0)),
         )
 
 
@@ -911,6 +914,7 @@ def train_and_predict(
     u_max_pairs: float = 1e6,
     detail: bool = True,
     memory_limit: str | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> tuple[LinkageModel, pd.DataFrame]:
     """Train on the records and score the same records: the model and its scored pairs.
 
@@ -952,6 +956,7 @@ def train_and_predict(
             # other sessions and the default m values stand.
             logging.getLogger(__name__).warning("EM session %s skipped: %s", rule, exc)
     _fill_unobserved_m(linker)
+    labelled = _train_from_labels(linker, labels, records, link_only) if labels is not None else 0
     _floor_moved_m(linker)
     if backend == "duckdb":
         _register_blocked_pairs(linker)
@@ -962,7 +967,96 @@ def train_and_predict(
     settings_dict = linker.misc.save_model_to_json()
     _release(backend, db_api)
     threshold = recommended_threshold(pairs["match_probability"].to_numpy())
-    return LinkageModel(settings_dict, threshold, fields), pairs
+    return LinkageModel(settings_dict, threshold, fields, labelled), pairs
+
+
+# Fewer accepted pairs than this say too little about how often each level occurs among
+# matches: they are kept for a later run rather than trained on.
+MIN_LABELLED_MATCHES = 10
+
+
+# The model's own m counts as this many reviewed pairs when reviewers' labels update it: a
+# few dozen decisions move it visibly, a handful cannot overturn what EM saw in a million pairs.
+LABEL_PRIOR_STRENGTH = 100
+
+
+def _train_from_labels(linker, labels: pd.DataFrame, records: Any, link_only: bool) -> int:
+    """Reviewers' accepted pairs update m: how often each level occurs among matches.
+
+    For each comparison, the accepted pairs are counted by level and added to the model's m
+    (worth ``LABEL_PRIOR_STRENGTH`` pairs): m = (strength * m + count) / (strength + n), so
+    each comparison's m still sums to what it did. The pairs reviewers see are the uncertain
+    ones, so this mostly teaches which disagreements still occur among matches (a nickname, a
+    typo in a surname). Rejected pairs do not train m (m is about matches); the person index
+    keeps them apart instead. Returns the accepted pairs used; fewer than
+    ``MIN_LABELLED_MATCHES`` and none are.
+    """
+    from splink.internals.block_from_labels import block_from_labels
+    from splink.internals.comparison_vector_values import compute_comparison_vector_values_sql
+    from splink.internals.pipeline import CTEPipeline
+    from splink.internals.vertically_concatenate import enqueue_df_concat_with_tf
+
+    accepted = labels[labels["is_match"].astype(bool)]
+    uid_l = accepted["source_l"].astype(str) + "|" + accepted["record_id_l"].astype(str)
+    uid_r = accepted["source_r"].astype(str) + "|" + accepted["record_id_r"].astype(str)
+    keep = np.ones(len(accepted), dtype=bool)
+    if link_only:
+        keep &= (accepted["source_l"] != accepted["source_r"]).to_numpy()
+    if isinstance(records, pd.DataFrame):  # both records in this run (a Spark frame: the join)
+        present = set(records["source"].astype(str) + "|" + records["record_id"].astype(str))
+        keep &= uid_l.isin(present).to_numpy() & uid_r.isin(present).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "source_l": accepted["source_l"].astype(str).to_numpy()[keep],
+            "uid_l": uid_l.to_numpy()[keep],
+            "source_r": accepted["source_r"].astype(str).to_numpy()[keep],
+            "uid_r": uid_r.to_numpy()[keep],
+        }
+    )
+    if len(frame) < MIN_LABELLED_MATCHES:
+        return 0
+    settings = linker._settings_obj
+    if not settings.column_info_settings.source_dataset_column_name:
+        frame = frame[["uid_l", "uid_r"]]  # one table: the uid names the source already
+    table = linker.table_management.register_table(frame, "civicshare_labels", overwrite=True)
+    pipeline = CTEPipeline()
+    enqueue_df_concat_with_tf(linker, pipeline)
+    pipeline.enqueue_list_of_sqls(block_from_labels(linker, table.physical_name))
+    pipeline.enqueue_sql(
+        compute_comparison_vector_values_sql(
+            settings._columns_to_select_for_comparison_vector_values
+        ),
+        "__splink__df_comparison_vectors",
+    )
+    vectors = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+    gammas = vectors.as_pandas_dataframe()
+    vectors.drop_table_from_database_and_remove_from_cache()
+    table.drop_table_from_database_and_remove_from_cache(force_non_splink_table=True)
+    for comparison in settings.comparisons:
+        # Levels with a fixed m (set by design, such as swapped names) keep it; the others
+        # share what is left between them, as before.
+        levels = [
+            level
+            for level in comparison._comparison_levels_excluding_null
+            if not level._fix_m_probability
+        ]
+        observed = gammas[comparison._gamma_column_name]
+        observed = observed[observed.isin([level.comparison_vector_value for level in levels])]
+        if observed.empty:
+            continue
+        counts = observed.value_counts()
+        priors = [
+            m if isinstance(m := level._m_probability, (int, float)) else UNOBSERVED_M_PROBABILITY
+            for level in levels
+        ]
+        mass = sum(priors)
+        for level, prior in zip(levels, priors, strict=True):
+            count = int(counts.get(level.comparison_vector_value, 0))
+            share = (LABEL_PRIOR_STRENGTH * prior / mass + count) / (
+                LABEL_PRIOR_STRENGTH + len(observed)
+            )
+            level.m_probability = max(mass * share, M_PROBABILITY_FLOOR)
+    return len(frame)
 
 
 UNOBSERVED_M_PROBABILITY = 1e-4
@@ -1034,8 +1128,12 @@ def train(
     spark: Any = None,
     link_only: bool = False,
     memory_limit: str | None = None,
+    labels: pd.DataFrame | None = None,
 ) -> LinkageModel:
-    """Estimate a model on canonical (or standardised) records."""
+    """Estimate a model on canonical (or standardised) records.
+
+    ``labels`` (``source_l, record_id_l, source_r, record_id_r, is_match``): reviewers'
+    decisions; see ``_train_from_labels``."""
     model, _ = train_and_predict(
         records,
         seed=seed,
@@ -1044,6 +1142,7 @@ def train(
         link_only=link_only,
         score_floor=0.01,
         memory_limit=memory_limit,
+        labels=labels,
     )
     return model
 

@@ -416,13 +416,9 @@ def labels(session: Session) -> pd.DataFrame:
 
 
 def _train(records: pd.DataFrame, session: Session):
-    import inspect
-
     from civicshare.linkage import engine
 
-    if "labels" in inspect.signature(engine.train).parameters:  # when the engine takes them
-        return engine.train(records, seed=1, labels=labels(session))
-    return engine.train(records, seed=1)
+    return engine.train(records, seed=1, labels=labels(session))
 
 
 def run(
