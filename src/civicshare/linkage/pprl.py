@@ -824,7 +824,7 @@ def dice_above(
        chosen per call from a sample of pairs (`prefix_bits` fixes it: a multiple of 64):
        the product costs in proportion to K, and a smaller K lets more pairs through to the
        exact count. On the benchmark's 1024-bit encodings at t = 0.75 it picks K = 448 and
-       counts about 0.15 % of pairs exactly; at t = 0.5 it needs K = 768 and gains little.
+       counts about 0.15 % of pairs exactly; at t = 0.5 it needs K = 896 and gains little.
 
     The margin has float32 rounding (below 0.001: the counts themselves are exact integers in
     float32), so pairs are let through at a margin of -0.01 or more: the bound only ever lets
@@ -945,10 +945,11 @@ def _popcount_band(
 
 # What one pair through each step costs, in bits of the matrix product per pair (measured on
 # the development machine, where the product runs at about 0.009 ns per bit per pair): taking
-# a pair past the first bound and testing the second (~15 ns), and recounting its last words
-# exactly (~100 ns).
-SECOND_BOUND_COST_BITS = 1_500
-RECOUNT_COST_BITS = 10_000
+# a pair past the first bound and testing the second (~25 ns), and counting its last words
+# exactly (~170 ns). Calibrated by timing K against K in turn: at t = 0.75 they choose
+# K = 448 (1.9 x the full product), at t = 0.5 K = 896 (~1.1 x; K = 768 was no faster).
+SECOND_BOUND_COST_BITS = 3_000
+RECOUNT_COST_BITS = 20_000
 # Below this many pairs the product runs over all the bits (choosing K would cost more).
 CHOOSE_MIN_PAIRS = 1 << 22
 
