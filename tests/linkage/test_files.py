@@ -131,6 +131,22 @@ def test_threshold_option_overrides_the_recommended_one(tmp_path):
     assert counts["0.001"] > counts["0.999"]
 
 
+def test_memory_limit_bounds_the_linkage_without_changing_its_pairs(tmp_path):
+    hospital, council, column_map = _partner_files(tmp_path)
+    args = ["link", "files", str(hospital), str(council), "-c", str(column_map)]
+    pairs = {}
+    for limit in (None, "256MB"):
+        out = tmp_path / str(limit)
+        extra = ["--memory-limit", limit] if limit else []
+        result = runner.invoke(app, [*args, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        pairs[limit] = pd.read_csv(out / "pairs.csv", dtype=str)
+    pd.testing.assert_frame_equal(pairs[None], pairs["256MB"])
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "x"), "--memory-limit", "lots"])
+    assert result.exit_code == 2
+    assert "--memory-limit must be an amount such as 1536MB or 4GB, got 'lots'" in result.output
+
+
 def test_one_file_is_deduplicated(tmp_path):
     a, b = two_sources(n=200)
     both = pd.concat([a, b], ignore_index=True)[

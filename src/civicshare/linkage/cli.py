@@ -62,6 +62,14 @@ def files(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random sampling in training.")] = 1,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            help="Memory the linkage may hold before it spills to disk, e.g. 4GB (default "
+            "1536MB). Spilling is slower, never wrong.",
+        ),
+    ] = None,
 ) -> None:
     """Link or deduplicate files; write pairs.csv, clusters.csv and report.html to --out."""
     from civicshare.linkage.columns import ColumnMapError, load_column_map
@@ -80,6 +88,7 @@ def files(
                 within_files=within_files,
                 truth=truth_frame,
                 seed=seed,
+                memory_limit=memory_limit,
             )
     except ColumnMapError as exc:
         errors.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)

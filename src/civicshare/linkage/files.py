@@ -239,6 +239,9 @@ def read_truth(path: Path) -> pd.DataFrame:
     return frame[["source", "record_id", "entity_id"]].astype(str)
 
 
+MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
 def link_files(
     paths: list[Path],
     out_dir: Path,
@@ -248,9 +251,14 @@ def link_files(
     within_files: bool = False,
     truth: pd.DataFrame | None = None,
     seed: int = 1,
+    memory_limit: str | None = None,
 ) -> LinkFilesResult:
     if not paths:
         raise ColumnMapError("name at least one file to link")
+    if memory_limit is not None and not MEMORY.fullmatch(memory_limit.strip()):
+        raise ColumnMapError(
+            f"--memory-limit must be an amount such as 1536MB or 4GB, got {memory_limit!r}"
+        )
     if threshold is not None and not 0 < threshold < 1:
         raise ColumnMapError(f"--threshold must be a probability between 0 and 1, got {threshold}")
     warnings: list[str] = []
@@ -259,7 +267,12 @@ def link_files(
     standardised = engine.standardise(records)
     try:
         model, scored = engine.train_and_predict(
-            standardised, seed=seed, link_only=link_only, score_floor=0.001, detail=False
+            standardised,
+            seed=seed,
+            link_only=link_only,
+            score_floor=0.001,
+            detail=False,
+            memory_limit=memory_limit,
         )
     except ValueError as exc:
         names = ", ".join(Path(p).name for p in paths)
