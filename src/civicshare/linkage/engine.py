@@ -462,12 +462,6 @@ def _profile(counts: dict[str, int], rows: int, columns: list[str]) -> dict[str,
     }
 
 
-def _profile_frame(std: pd.DataFrame) -> dict[str, Any]:
-    columns = [*_FIELD_COLUMNS.values(), "postcode_sector"]
-    counts = {c: int(std[c].notna().sum()) for c in columns}
-    return _profile(counts, len(std), list(std.columns))
-
-
 def _profile_table(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
     columns = [*_FIELD_COLUMNS.values(), "postcode_sector"]
     counted = con.execute(
