@@ -18,8 +18,9 @@ Public functions
         tokens and aliases, day/month-swapped date of birth, postcode sector and district,
         address tokens, NHS number check digit). ``train`` and ``predict`` call it themselves
         when given canonical records; calling it first is only a saving when reusing records.
-    ``train(records, *, seed=1, backend="duckdb", spark=None) -> LinkageModel``
-        Estimates the model on the records themselves (u by random sampling, m by EM). The
+    ``train(records, *, seed=1, backend="duckdb", spark=None, labels=None) -> LinkageModel``
+        Estimates the model on the records themselves (u by random sampling, m by EM, then
+        reviewers' accepted pairs in ``labels`` when there are enough). The
         ``LinkageModel`` dataclass holds the Splink settings JSON (``to_json``/``from_json``)
         and ``recommended_threshold``, the match probability that maximises the F1 the model
         itself expects on the training records (see decision 0009).
@@ -43,9 +44,11 @@ Public functions
         smallest ``source|record_id`` of its members, so it is stable across runs.
 
 Backends: DuckDB (default, in process) or Spark (``backend="spark"`` with a SparkSession) for
-data beyond one machine; the model and the SQL are the same. On Spark, ``records`` may also be
-a Spark DataFrame of canonical columns: it is standardised in Spark (``spark_standardise``,
-the same values as ``standardise``) and never collected to the driver.
+data beyond one machine; the model and the SQL are the same. On DuckDB, ``memory_limit`` (on
+``train``, ``predict`` and ``train_and_predict``; default ``DEFAULT_MEMORY_LIMIT``) bounds the
+connection, which spills to a private temporary directory beyond it. On Spark, ``records``
+may also be a Spark DataFrame of canonical columns: it is standardised in Spark
+(``spark_standardise``, the same values as ``standardise``) and never collected to the driver.
 """
 
 from __future__ import annotations
