@@ -172,6 +172,47 @@ def test_pages_carry_a_nonce_csp_and_no_crown(client):
     assert "GDS Transport" not in page.text
 
 
+def test_every_response_gets_the_security_headers_and_each_request_a_fresh_nonce(client):
+    """The headers middleware (plain ASGI): API, pages, errors and assets all get the headers;
+    the nonce in the CSP is the one the page used, and differs per request; /docs has no CSP;
+    a response's own value of a header is kept."""
+    pages = [client.get("/"), client.get("/")]
+    nonces = [re.search(r"'nonce-([^']+)'", p.headers["content-security-policy"]).group(1)
+              for p in pages]  # fmt: skip
+    assert nonces[0] != nonces[1]
+    for page, nonce in zip(pages, nonces, strict=True):
+        assert f'nonce="{nonce}"' in page.text
+    for response in (pages[0], client.get("/openapi.json"), client.get("/api/nothing-here")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    docs = client.get("/docs")
+    assert docs.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" not in docs.headers
+
+
+def test_a_responses_own_security_header_is_kept(app, engine):
+    from fastapi.responses import PlainTextResponse
+
+    @app.get("/own-headers")
+    def own():
+        return PlainTextResponse(
+            "x",
+            headers={
+                "Content-Security-Policy": "default-src 'none'",
+                "X-Frame-Options": "SAMEORIGIN",
+            },
+        )
+
+    with TestClient(app) as client:
+        response = client.get("/own-headers")
+    assert response.headers["content-security-policy"] == "default-src 'none'"
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 def test_accessibility_statement(client):
     page = client.get("/accessibility")
     assert page.status_code == 200

@@ -7,10 +7,12 @@ import contextlib
 import secrets
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import URL, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civicshare import __version__, db, errors, health
 from civicshare.accounts import api as accounts_api
@@ -77,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     audit_signing.use_keys_dir(settings.effective_keys_dir)
 
     errors.install(app)
-    app.middleware("http")(_security_headers)
+    app.add_middleware(SecurityHeaders)
     app.mount("/assets", StaticFiles(directory=STATIC_DIR, check_dir=False), name="assets")
     app.include_router(health.router)
     app.include_router(web_pages.router)
@@ -111,16 +113,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _security_headers(request: Request, call_next):
-    request.state.csp_nonce = secrets.token_urlsafe(16)
-    response = await call_next(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    if not request.url.path.startswith(CSP_EXEMPT):
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            f"default-src 'self'; script-src 'self' 'nonce-{request.state.csp_nonce}'; "
-            "img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'",
-        )
-    return response
+class SecurityHeaders:
+    """Every HTTP response gets the security headers (a response's own value of one wins) and
+    every request a fresh CSP nonce on `request.state.csp_nonce`.
+
+    Plain ASGI: Starlette's `BaseHTTPMiddleware` (what `app.middleware("http")` makes) ran
+    each request through an extra task and memory stream, about 0.2 ms of every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        exempt = URL(scope=scope).path.startswith(CSP_EXEMPT)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("X-Frame-Options", "DENY")
+                if not exempt:
+                    headers.setdefault(
+                        "Content-Security-Policy",
+                        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+                        "img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+                        "frame-ancestors 'none'",
+                    )
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -129,12 +129,13 @@ def _unit_of_work(request: Request) -> Iterator[Session]:
         yield session
 
 
-def request_session(
+async def request_session(
     session: Session = Depends(_unit_of_work, scope="function"),
 ) -> Session:
     """FastAPI dependency: the request's unit of work on the governance store.
 
     Scope "function" commits before the response is sent, so a client that follows a
     redirect after a POST always sees what the POST wrote (FastAPI's default for yield
-    dependencies would commit only after the response went out)."""
+    dependencies would commit only after the response went out). `async` only because it does
+    no I/O: FastAPI would otherwise hand it to a worker thread and back on every request."""
     return session

@@ -81,3 +81,103 @@ def test_the_json_body_is_what_the_encoder_gave(store, store_sessions, centre):
         assert result.households
         body = api.result_body(result)
         assert JSONResponse(body).body == JSONResponse(jsonable_encoder(body)).body
+
+
+def _token_client(store, store_sessions, centre):
+    from fastapi.testclient import TestClient
+
+    from civicshare.accounts import service as accounts
+    from civicshare.app import create_app
+
+    with db.session_scope(store_sessions) as session:
+        person = partners.get_person_by_email(session, FIRE)
+        secret, _ = accounts.create_api_token(
+            session, person.memberships[0], name="fast paths", scopes=["share:read"], days=1
+        )
+        incident = open_circle(session, actor(session, FIRE), centre, 400)
+        reference, agreement = incident.reference, incident.agreement
+    client = TestClient(create_app(store))
+    client.headers["Authorization"] = f"Bearer {secret}"
+    return client, f"/api/incidents/{reference}/households", agreement
+
+
+def test_a_suspension_committed_elsewhere_stops_the_very_next_api_request(
+    store, store_sessions, centre
+):
+    """What a view holds (the agreement read once for may_see and the view, the governance
+    read, the executed grants) lasts one transaction: a suspension committed by someone else
+    between two requests refuses the second, and resuming lets the third through."""
+    from civicshare.agreements import service as agreements
+    from civicshare.agreements.models import Status as AgreementStatus
+
+    client, url, reference = _token_client(store, store_sessions, centre)
+    admin = "admin@worcestershire-cc.example"
+    with client:
+        assert client.get(url).status_code == 200
+        assert client.get(url).status_code == 200
+        with db.session_scope(store_sessions) as session:
+            version = agreements.active_version(session, reference)
+            agreements.suspend(
+                session, actor(session, admin), version, reason="Checking a complaint"
+            )
+        try:
+            refused = client.get(url)
+            assert refused.status_code == 403
+            assert "not an emergency agreement in force" in refused.json()["detail"]
+        finally:
+            with db.session_scope(store_sessions) as session:
+                version = next(
+                    v
+                    for v in agreements.get(session, reference).versions
+                    if v.status == AgreementStatus.suspended
+                )
+                agreements.resume(session, actor(session, admin), version, reason="Resolved")
+        assert client.get(url).status_code == 200
+
+
+def test_a_provider_suspended_elsewhere_is_withheld_from_the_very_next_api_request(
+    store, store_sessions, centre
+):
+    client, url, _ = _token_client(store, store_sessions, centre)
+    with client:
+        assert client.get(url).json()["withheld"] == []
+        with db.session_scope(store_sessions) as session:
+            water = partners.get_by_key(session, "mercia-water")
+            was, water.status = water.status, PartnerStatus.suspended
+        try:
+            withheld = client.get(url).json()["withheld"]
+            assert [w["dataset"] for w in withheld] == ["priority-services-register"]
+        finally:
+            with db.session_scope(store_sessions) as session:
+                partners.get_by_key(session, "mercia-water").status = was
+        assert client.get(url).json()["withheld"] == []
+
+
+def test_the_agreement_is_read_once_per_transaction_and_afresh_after_it(
+    store, store_sessions, centre
+):
+    from sqlalchemy import event
+
+    seen = []
+
+    def count(_conn, _cursor, statement, *_):
+        if "FROM agreements" in statement and "WHERE agreements.reference" in statement:
+            seen.append(statement)
+
+    with db.session_scope(store_sessions) as session:
+        fire = actor(session, FIRE)
+        incident = open_circle(session, fire, centre, 400)
+        service.households(session, store, fire, incident)  # executes, if not yet
+        engine = session.get_bind()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            held = service._agreement(session, incident.agreement)
+            assert service.may_see(session, fire, incident)
+            service.households(session, store, fire, incident)
+            assert service._agreement(session, incident.agreement) is held
+            assert seen == []  # may_see and the view both used the one read above
+            session.commit()
+            service._agreement(session, incident.agreement)
+            assert len(seen) == 1  # a new transaction reads it again
+        finally:
+            event.remove(engine, "before_cursor_execute", count)

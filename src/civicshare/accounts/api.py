@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from civicshare.accounts import service
 from civicshare.accounts.models import ApiToken, WebSession
@@ -39,7 +39,7 @@ async def optional_actor(
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         token = service.resolve_api_token(session, authorization[7:].strip())
-        membership = session.get(Membership, token.membership_id) if token else None
+        membership = _membership(session, token.membership_id) if token else None
         if token is None or not _usable(membership):
             raise HTTPException(
                 401,
@@ -58,7 +58,7 @@ async def optional_actor(
     if request.method in UNSAFE_METHODS:
         await _check_csrf(request, web_session)
     if web_session.membership_id is not None:
-        membership = session.get(Membership, web_session.membership_id)
+        membership = _membership(session, web_session.membership_id)
         if _usable(membership):
             request.state.actor = service.actor_for(membership, "session")
         else:
@@ -76,6 +76,19 @@ async def _check_csrf(request: Request, web_session: WebSession) -> None:
         raise HTTPException(
             403, "This form has expired or did not come from this site. Go back and try again."
         )
+
+
+# What _usable() and actor_for() read, in the query that loads the membership (one instead of
+# four on every authenticated request).
+_ACTOR_PARTS = (
+    joinedload(Membership.person),
+    joinedload(Membership.partner),
+    joinedload(Membership.role_grants),
+)
+
+
+def _membership(session: Session, membership_id: int) -> Membership | None:
+    return session.get(Membership, membership_id, options=_ACTOR_PARTS)
 
 
 def _usable(membership: Membership | None) -> bool:

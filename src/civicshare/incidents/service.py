@@ -412,7 +412,7 @@ def _draw(session: Session, settings: Settings, actor: Actor, incident: Incident
 def _draw_governed(session: Session, settings: Settings, actor: Actor, incident: Incident) -> Layer:
     from civicshare.datasets import service as datasets
 
-    version = agreements.active_version(session, incident.agreement)
+    version = agreements.active_version(session, _agreement(session, incident.agreement))
     if version is None or not version.emergency:
         raise IncidentError(
             f"{incident.agreement} is not an emergency agreement in force today: nothing is "
@@ -750,6 +750,26 @@ def get_incident(session: Session, reference: str) -> Incident:
     return found
 
 
+_AGREEMENTS = "incidents.agreements"
+
+
+def _agreement(session: Session, reference: str):
+    """The agreement, read once per transaction of the session: the route's may_see() and the
+    view's active version read the same object (with its versions and parties) instead of
+    querying it again (the session holds unmodified objects only weakly). A commit or rollback
+    starts afresh, so a suspension committed elsewhere is seen by the next transaction."""
+    transaction = session.get_transaction()
+    held = session.info.get(_AGREEMENTS)
+    if transaction is None or held is None or held[0] is not transaction:
+        held = (transaction, {})
+        if transaction is not None:
+            session.info[_AGREEMENTS] = held
+    found = held[1].get(reference)
+    if found is None:
+        found = held[1][reference] = agreements.get(session, reference)
+    return found
+
+
 def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     """Responders and IG leads of a party to the incident's agreement (any version)."""
     if not actor.has_role(Role.responder, Role.ig_lead):
@@ -759,7 +779,7 @@ def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     key = (actor.membership_id, incident.id, incident.agreement)
     if key not in memo:
         try:
-            agreement = agreements.get(session, incident.agreement)
+            agreement = _agreement(session, incident.agreement)
         except agreements.NotFound:
             memo[key] = False
         else:
