@@ -95,6 +95,15 @@ def sessions(engine):
     return db.make_sessionmaker(engine)
 
 
+@pytest.fixture
+def operator_env(settings, engine, monkeypatch):
+    """The command line at the gateway: its environment points at the migrated store."""
+    monkeypatch.setenv("CIVICSHARE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CIVICSHARE_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return settings
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Say plainly how the PostgreSQL and browser tests went (CI reads this)."""
     for marker, label in (("postgres", "PostgreSQL"), ("browser", "browser")):

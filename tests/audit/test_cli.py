@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from civicshare.cli import app
 from tests.audit.conftest import write
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def operator_env(settings, engine, monkeypatch):
-    monkeypatch.setenv("CIVICSHARE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("CIVICSHARE_DATABASE_URL", settings.effective_database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return settings
 
 
 def test_verify_checkpoint_and_public_key(operator_env, sessions, attacker):

@@ -45,12 +45,9 @@ def encodings(tmp_path):
 
 
 @pytest.fixture
-def gateway(settings, engine, monkeypatch):
-    """The command line at the gateway: settings point at a migrated store."""
-    monkeypatch.setenv("CIVICSHARE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("CIVICSHARE_DATABASE_URL", settings.effective_database_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    return settings
+def gateway(operator_env):
+    """The command line at the gateway (tests/conftest.py's operator_env)."""
+    return operator_env
 
 
 def sha256(path) -> str:
