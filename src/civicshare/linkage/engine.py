@@ -502,7 +502,7 @@ _DOB_PARTLY = (
     " OR l.dob_year_month = r.dob_year_month OR l.dob_year_day = r.dob_year_day)"
 )
 _SAME_POSTCODE = "l.postcode = r.postcode"
-_SAME_HOUSE = (
+_HOUSE_AGREES_OR_MISSING = (
     "(l.house_number IS NULL OR r.house_number IS NULL OR l.house_number = r.house_number)"
 )
 _SAME_STREET = "l.street = r.street"
@@ -532,7 +532,7 @@ def _blocking_rules(fields: list[str]) -> list[str]:
             _corroborated(
                 "l.surname = r.surname AND l.given_name = r.given_name",
                 _SAME_POSTCODE,
-                _SAME_HOUSE,
+                _HOUSE_AGREES_OR_MISSING,
                 _SAME_STREET,
                 _DOB_PARTLY,
             )
@@ -553,7 +553,7 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append(
             _corroborated(
                 "l.postcode = r.postcode AND l.given_initial = r.given_initial",
-                _SAME_HOUSE,
+                _HOUSE_AGREES_OR_MISSING,
                 _SURNAME_INITIAL,
                 _DOB_PARTLY,
             )
@@ -563,7 +563,7 @@ def _blocking_rules(fields: list[str]) -> list[str]:
             _corroborated(
                 "l.dob = r.dob AND l.given_initial = r.given_initial",
                 _SAME_POSTCODE,
-                _SAME_HOUSE,
+                _HOUSE_AGREES_OR_MISSING,
                 _SURNAME_INITIAL,
                 _SAME_STREET,
             )
@@ -581,7 +581,7 @@ def _blocking_rules(fields: list[str]) -> list[str]:
         rules.append(
             _corroborated(
                 "l.postcode = r.postcode AND l.surname_prefix = r.surname_prefix",
-                _SAME_HOUSE,
+                _HOUSE_AGREES_OR_MISSING,
                 _DOB_PARTLY,
             )
         )
