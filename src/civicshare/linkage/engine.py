@@ -1145,16 +1145,8 @@ def train(
 
 
 def _tidy_pairs(scored: pd.DataFrame, detail: bool = True) -> pd.DataFrame:
-    keep = [
-        "source_l",
-        "record_id_l",
-        "source_r",
-        "record_id_r",
-        "match_weight",
-        "match_probability",
-    ]
     extra = [c for c in scored.columns if detail and c.startswith(("gamma_", "mw_"))]
-    pairs = scored[keep + extra].copy()
+    pairs = scored[PAIR_COLUMNS + extra].copy()
     return pairs.sort_values(
         ["match_probability", "source_l", "record_id_l", "source_r", "record_id_r"],
         ascending=[False, True, True, True, True],
