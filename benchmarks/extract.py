@@ -241,28 +241,25 @@ def governed(settings: Settings, world: dict, shape: str, out: Path) -> tuple[fl
     return time.perf_counter() - started, delivery.table.num_rows
 
 
-def raw(world: dict, shape: str, out: Path) -> tuple[float, int]:
-    spec = SHAPES[shape]
-    columns = ", ".join(f'"{c}"' for c in spec["raw_columns"])
+def _duckdb_export(path: str, columns: list[str], where: str, out: Path) -> tuple[float, int]:
+    selected = ", ".join(f'"{c}"' for c in columns)
     started = time.perf_counter()
     with duckdb.connect() as connection:
         table = connection.sql(
-            f"SELECT {columns} FROM read_parquet('{world['snapshot_path']}') {spec['raw_where']}"
+            f"SELECT {selected} FROM read_parquet('{path}') {where}"
         ).to_arrow_table()
         pq.write_table(table, out)
     return time.perf_counter() - started, table.num_rows
+
+
+def raw(world: dict, shape: str, out: Path) -> tuple[float, int]:
+    spec = SHAPES[shape]
+    return _duckdb_export(world["snapshot_path"], spec["raw_columns"], spec["raw_where"], out)
 
 
 def plain(world: dict, shape: str, out: Path) -> tuple[float, int]:
     spec = SHAPES[shape]
-    columns = ", ".join(f'"{c}"' for c in spec["plain_columns"])
-    started = time.perf_counter()
-    with duckdb.connect() as connection:
-        table = connection.sql(
-            f"SELECT {columns} FROM read_parquet('{world['plain_path']}') {spec['plain_where']}"
-        ).to_arrow_table()
-        pq.write_table(table, out)
-    return time.perf_counter() - started, table.num_rows
+    return _duckdb_export(world["plain_path"], spec["plain_columns"], spec["plain_where"], out)
 
 
 def main() -> None:

@@ -342,18 +342,26 @@ def active_covering(
 ) -> list[AgreementVersion]:
     """Active versions under which `provider` may share columns of `dataset` with `recipient`.
     The caller reads the grant (items, treatments, row scope) from each version."""
-    found = []
-    for version in active_versions(session, today):
-        provider = version.party(provider_partner_id)
-        recipient = version.party(recipient_partner_id)
-        if not (provider and provider.role.provides and recipient and recipient.role.receives):
-            continue
-        if any(
-            item.provider_partner_id == provider_partner_id and item.dataset == dataset
-            for item in version.shared_items
-        ):
-            found.append(version)
-    return found
+    return [
+        version
+        for version in active_versions(session, today)
+        if covers(version, provider_partner_id, dataset, recipient_partner_id)
+    ]
+
+
+def covers(
+    version: AgreementVersion, provider_partner_id: int, dataset: str, recipient_partner_id: int
+) -> bool:
+    """Whether this version names `provider` as providing and `recipient` as receiving, and
+    shares an item of `dataset` from that provider."""
+    provider = version.party(provider_partner_id)
+    recipient = version.party(recipient_partner_id)
+    if not (provider and provider.role.provides and recipient and recipient.role.receives):
+        return False
+    return any(
+        item.provider_partner_id == provider_partner_id and item.dataset == dataset
+        for item in version.shared_items
+    )
 
 
 def review_due(

@@ -171,20 +171,13 @@ class _Governance:
         versions = self._versions.get(today)
         if versions is None:  # the active versions exactly as agreements/ selects them
             versions = self._versions[today] = agreements.active_versions(self.session, today)
-        found = []
-        for version in versions:
-            if version.status != AgreementStatus.active:  # changed by this session since
-                continue
-            provider = version.party(provider_id)
-            recipient = version.party(recipient_id)
-            if not (provider and provider.role.provides and recipient and recipient.role.receives):
-                continue
-            if any(
-                item.provider_partner_id == provider_id and item.dataset == dataset
-                for item in version.shared_items
-            ):
-                found.append(version)
-        return found
+        return [
+            version
+            for version in versions
+            # A version's status may have changed in this session since it was loaded.
+            if version.status == AgreementStatus.active
+            and agreements.covers(version, provider_id, dataset, recipient_id)
+        ]
 
 
 @contextmanager
