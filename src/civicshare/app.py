@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.ensure_dirs()
     datasets_ingest.sweep_staging(settings)  # ingests that died mid-way
     engine = db.make_engine(settings.effective_database_url)
+    db.forbid_on_event_loop(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

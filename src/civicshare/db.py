@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +49,29 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+class BlockingCallOnEventLoop(RuntimeError):
+    """A database call was made on the event loop's thread (a programming error)."""
+
+
+def forbid_on_event_loop(engine: Engine) -> None:
+    """Refuse any statement on a thread that runs an asyncio event loop.
+
+    A blocking call there stalls every request the server holds; one that waits for a lock
+    whose holder can only finish on that same loop stalls it for good. The server's database
+    work belongs in worker threads (plain `def` routes and dependencies)."""
+
+    def refuse(_connection, _cursor, statement, *_args) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        raise BlockingCallOnEventLoop(
+            f"database call on the event loop's thread: {statement[:80]!r}"
+        )
+
+    event.listen(engine, "before_cursor_execute", refuse)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from fastapi import APIRouter, Request
+from fastapi.testclient import TestClient
+from sqlalchemy import event, text, update
 
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.accounts.models import ApiToken, WebSession
+from civicshare.app import create_app
 from civicshare.partners import service as partners
 from tests.conftest import TEST_PASSWORD, sign_in
 
@@ -184,6 +187,69 @@ def test_last_seen_is_written_at_most_once_a_minute_and_keeps_a_session_alive(
     assert abs(last_seen_after_a_request(recent) - recent) < timedelta(seconds=1)
     # Older: the request moves it to now, so activity still keeps the session alive.
     assert last_seen_after_a_request(idle) > db.utcnow() - timedelta(minutes=1)
+
+
+def test_token_last_use_is_written_at_most_once_a_minute_and_outside_the_request(
+    client, member, sessions
+):
+    """A write on every request held SQLite's one writer (and PostgreSQL's row lock) for the
+    whole request: concurrent token requests queued behind it and failed."""
+    member("ana@county.example", {"county": ["analyst"]})
+    with db.session_scope(sessions) as session:
+        person = partners.get_person_by_email(session, "ana@county.example")
+        secret, token = accounts.create_api_token(
+            session, person.memberships[0], name="t", scopes=["agreements:read"], days=1
+        )
+        token_id = token.id
+    bearer = {"authorization": f"Bearer {secret}"}
+    writes = []
+
+    def count_writes(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("UPDATE API_TOKENS"):
+            writes.append(statement)
+
+    event.listen(client.app.state.engine, "before_cursor_execute", count_writes)
+    for _ in range(5):
+        assert client.get("/api/me", headers=bearer).status_code == 200
+    assert len(writes) == 1
+
+    def last_used():
+        with db.session_scope(sessions) as session:
+            return accounts._aware(session.get(ApiToken, token_id).last_used_at)
+
+    first = last_used()
+    assert first > db.utcnow() - timedelta(minutes=1)
+    # Older than the minute: the next request moves it on, even one refused for its scope,
+    # whose own unit of work is rolled back.
+    old = db.utcnow() - timedelta(minutes=3)
+    with db.session_scope(sessions) as session:
+        session.execute(update(ApiToken).values(last_used_at=old))
+    assert client.get("/api/partners", headers=bearer).status_code == 403
+    assert last_used() > first - timedelta(seconds=1)
+    assert len(writes) == 2
+
+
+def test_a_database_call_on_the_event_loop_is_refused(settings, engine):
+    """A blocking call there stalls every request the server holds: it is a bug, refused
+    loudly, never a silent stall. Plain `def` routes run in worker threads and may."""
+    app = create_app(settings)
+    router = APIRouter()
+
+    @router.get("/api/on-the-loop")
+    async def on_the_loop(request: Request) -> dict:
+        with request.app.state.engine.connect() as connection:
+            return {"one": connection.execute(text("SELECT 1")).scalar_one()}
+
+    @router.get("/api/in-a-thread")
+    def in_a_thread(request: Request) -> dict:
+        with request.app.state.engine.connect() as connection:
+            return {"one": connection.execute(text("SELECT 1")).scalar_one()}
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=True) as client:
+        assert client.get("/api/in-a-thread").json() == {"one": 1}
+        with pytest.raises(db.BlockingCallOnEventLoop, match="event loop"):
+            client.get("/api/on-the-loop")
 
 
 def test_browsers_without_a_session_are_sent_to_sign_in(client):

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from civicshare.accounts import service
-from civicshare.accounts.models import ApiToken, WebSession
+from civicshare.accounts.models import ApiToken
 from civicshare.accounts.service import Actor, AuthError
-from civicshare.db import request_session
+from civicshare.db import request_session, session_scope
 from civicshare.partners.models import Membership, PartnerStatus, Role
 
 SESSION_COOKIE = "civicshare_session"
@@ -28,17 +28,44 @@ class MembershipNotChosen(HTTPException):
         super().__init__(403, "Choose which partner you are acting for first.")
 
 
-async def optional_actor(
-    request: Request, session: Session = Depends(request_session)
+async def presented_csrf(request: Request) -> str | None:
+    """The CSRF token a signed-in browser's unsafe request presents (header or form field).
+
+    The only async part of finding the caller: reading a form needs the event loop, and it
+    touches no store. Everything that does runs in `optional_actor`, in a worker thread."""
+    if request.method not in UNSAFE_METHODS or SESSION_COOKIE not in request.cookies:
+        return None
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return None
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        presented = (await request.form()).get(CSRF_FIELD)
+    return presented if isinstance(presented, str) else None
+
+
+def optional_actor(
+    request: Request,
+    session: Session = Depends(request_session),
+    presented: str | None = Depends(presented_csrf),
 ) -> Actor | None:
-    """The caller acting as one membership, from a bearer token or a session cookie."""
+    """The caller acting as one membership, from a bearer token or a session cookie.
+
+    A plain function, so FastAPI runs it in a worker thread: a database call on the event
+    loop's thread would stall every request while it waits (for a row lock, say). The token
+    or session is read, and its last use noted, in a short transaction of its own, committed
+    before the request's unit of work takes its connection: the note holds no lock for the
+    length of the request, and no request needs two connections at once."""
     if hasattr(request.state, "actor"):
         return request.state.actor
     request.state.actor = None
     request.state.web_session = None
+    sessions = request.app.state.sessions
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
-        token = service.resolve_api_token(session, authorization[7:].strip())
+        with session_scope(sessions) as own:
+            token = service.resolve_api_token(own, authorization[7:].strip())
         membership = _membership(session, token.membership_id) if token else None
         if token is None or not _usable(membership):
             raise HTTPException(
@@ -50,13 +77,20 @@ async def optional_actor(
         return request.state.actor
 
     cookie = request.cookies.get(SESSION_COOKIE)
-    web_session = service.resolve_session(session, cookie) if cookie else None
-    if web_session is None:
+    if not cookie:
         return None
+    with session_scope(sessions) as own:
+        found = service.resolve_session(own, cookie)
+    if found is None:
+        return None
+    # Into the request's unit of work (no query): choosing a membership changes it there.
+    web_session = session.merge(found, load=False)
     request.state.web_session = web_session
     request.state.csrf_token = web_session.csrf_token
-    if request.method in UNSAFE_METHODS:
-        await _check_csrf(request, web_session)
+    if request.method in UNSAFE_METHODS and not service.csrf_ok(web_session, presented):
+        raise HTTPException(
+            403, "This form has expired or did not come from this site. Go back and try again."
+        )
     if web_session.membership_id is not None:
         membership = _membership(session, web_session.membership_id)
         if _usable(membership):
@@ -64,18 +98,6 @@ async def optional_actor(
         else:
             web_session.membership_id = None
     return request.state.actor
-
-
-async def _check_csrf(request: Request, web_session: WebSession) -> None:
-    presented = request.headers.get(CSRF_HEADER)
-    if presented is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        presented = (await request.form()).get(CSRF_FIELD)
-    if not service.csrf_ok(web_session, presented):
-        raise HTTPException(
-            403, "This form has expired or did not come from this site. Go back and try again."
-        )
 
 
 # What _usable() and actor_for() read, in the query that loads the membership (one instead of

@@ -14,6 +14,7 @@ from civicshare.accounts.service import Actor, AuthError
 from civicshare.audit import service as audit
 from civicshare.db import request_session
 from civicshare.partners.models import Membership
+from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -173,12 +174,12 @@ def _tokens_page(request, actor, session, *, status_code=200, new_secret=None, e
 
 
 @router.post("/account/tokens")
-async def create_token(
+def create_token(
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     name = str(form.get("name", "")).strip()
     scopes = [str(scope) for scope in form.getlist("scopes")]
     errors = {}

@@ -19,7 +19,9 @@ from civicshare.partners.models import Membership, Person, Role
 
 SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE_TIMEOUT = timedelta(hours=2)
-LAST_SEEN_GRANULARITY = timedelta(minutes=1)
+# Last use of a session or token is written at most this often: a write on every request makes
+# concurrent requests queue for SQLite's one writer and for PostgreSQL's row lock.
+LAST_USE_GRANULARITY = timedelta(minutes=1)
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
@@ -92,6 +94,10 @@ def _digest(token: str) -> str:
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
+
+
+def _stale(last_use: datetime | None, now: datetime) -> bool:
+    return last_use is None or _aware(last_use) + LAST_USE_GRANULARITY <= now
 
 
 # -- passwords -----------------------------------------------------------------------------
@@ -214,9 +220,7 @@ def resolve_session(session: Session, token: str) -> WebSession | None:
     ):
         session.delete(web_session)
         return None
-    # Written at most once a minute: a write on every request makes concurrent page loads
-    # (a map fetching its layers) contend for SQLite's single writer.
-    if _aware(web_session.last_seen_at) + LAST_SEEN_GRANULARITY <= now:
+    if _stale(web_session.last_seen_at, now):
         web_session.last_seen_at = now
     return web_session
 
@@ -281,7 +285,8 @@ def resolve_api_token(session: Session, secret: str) -> ApiToken | None:
     now = utcnow()
     if token is None or token.revoked_at is not None or _aware(token.expires_at) <= now:
         return None
-    token.last_used_at = now
+    if _stale(token.last_used_at, now):
+        token.last_used_at = now
     return token
 
 

@@ -31,6 +31,7 @@ from civicshare.agreements.validation import SECTIONS, section_states, validate
 from civicshare.db import request_session
 from civicshare.partners import service as partners
 from civicshare.partners.models import PartnerStatus, Role
+from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -468,12 +469,12 @@ def _new_page(request, actor, *, errors=None, title="", template="", status_code
 
 
 @router.post("/agreements/new")
-async def new_submit(
+def new_submit(
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     title = str(form.get("title", "")).strip()
     template = str(form.get("template", "")).strip()
     errors = {}
@@ -684,17 +685,17 @@ def _step_page(request, version, transition, *, errors=None, form=None, status_c
 
 
 @router.post("/agreements/{reference}/versions/{number}/do/{action}")
-async def step_submit(
+def step_submit(
     reference: str,
     number: int,
     action: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
     version = _version(session, actor, reference, number)
     transition = _transition(actor, version, action)
-    form = await request.form()
     reason = str(form.get("reason", "")).strip()
     errors: dict[str, str] = {}
     meeting_date = None
@@ -777,14 +778,15 @@ def _amend_page(request, agreement, errors=None, reason="", status_code=200):
 
 
 @router.post("/agreements/{reference}/amend")
-async def amend_submit(
+def amend_submit(
     reference: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
     agreement = _agreement(session, actor, reference)
-    reason = str((await request.form()).get("reason", "")).strip()
+    reason = str(form.get("reason", "")).strip()
     if not reason:
         return _amend_page(
             request,
@@ -864,11 +866,12 @@ def _section_page(request, session, version, section, *, specs=None, errors=None
 
 
 @router.post("/agreements/{reference}/versions/{number}/{section}")
-async def section_submit(
+def section_submit(
     reference: str,
     number: int,
     section: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
@@ -876,7 +879,6 @@ async def section_submit(
     _editable(actor, version)
     if section not in SECTIONS:
         raise HTTPException(404, f"There is no section called {section}.")
-    form = await request.form()
     specs = section_fields(session, version, section)
     values, errors = parse(form, specs)
     if section == "items":

@@ -124,13 +124,19 @@ async def push_snapshot(
     name = filename or f"upload.{(format or FileFormat.csv).value}"
     if format is not None:
         name = f"{name.rsplit('.', 1)[0]}.{format.value}"
-    spool = ingest.EncryptedSpool(ingest.new_staging_dir(settings) / "upload")
+    # The body is read on the event loop; encrypting and writing it, and everything after,
+    # happen in worker threads, a mebibyte at a time.
+    spool = await run_in_threadpool(_new_spool, settings)
     try:
+        pending = bytearray()
         async for chunk in request.stream():
-            spool.append(chunk)
-            if spool.size() > MAX_UPLOAD_BYTES:
+            pending += chunk
+            if spool.size() + len(pending) > MAX_UPLOAD_BYTES:
                 raise HTTPException(413, "The file is larger than the gateway accepts.")
-        spool.finish()
+            if len(pending) >= SPOOL_BATCH_BYTES:
+                await run_in_threadpool(spool.append, bytes(pending))
+                pending.clear()
+        await run_in_threadpool(_finish, spool, bytes(pending))
         try:
             result = await run_in_threadpool(
                 service.push,
@@ -145,6 +151,23 @@ async def push_snapshot(
         except service.DatasetError as error:
             raise HTTPException(404, str(error)) from None
     finally:
-        spool.close()
-        spool.path.parent.rmdir()
+        await run_in_threadpool(_discard, spool)
     return JSONResponse(result.report, status_code=200 if result.outcome == "accepted" else 422)
+
+
+SPOOL_BATCH_BYTES = 1 << 20
+
+
+def _new_spool(settings) -> ingest.EncryptedSpool:
+    return ingest.EncryptedSpool(ingest.new_staging_dir(settings) / "upload")
+
+
+def _finish(spool: ingest.EncryptedSpool, tail: bytes) -> None:
+    if tail:
+        spool.append(tail)
+    spool.finish()
+
+
+def _discard(spool: ingest.EncryptedSpool) -> None:
+    spool.close()
+    spool.path.parent.rmdir()

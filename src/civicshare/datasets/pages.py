@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.datasets import ingest, service
 from civicshare.db import request_session
+from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -59,10 +59,11 @@ def dataset_page(
 
 
 @router.post("/datasets/{partner}/{dataset}/upload")
-async def upload(
+def upload(
     partner: str,
     dataset: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
@@ -72,7 +73,6 @@ async def upload(
             f"Acting for {actor.partner_name}, you cannot push data for {partner}: only a data "
             "provider or admin of that partner can.",
         )
-    form = await request.form()
     upload_file = form.get("file")
     if upload_file is None or not getattr(upload_file, "filename", ""):
         return _detail(
@@ -87,13 +87,12 @@ async def upload(
     settings = request.app.state.settings
     spool = ingest.EncryptedSpool(ingest.new_staging_dir(settings) / "upload")
     try:
-        while chunk := await upload_file.read(1 << 20):
+        while chunk := upload_file.file.read(1 << 20):
             spool.append(chunk)
-        await upload_file.close()
+        upload_file.file.close()
         spool.finish()
         try:
-            result = await run_in_threadpool(
-                service.push,
+            result = service.push(
                 session,
                 settings,
                 partner,

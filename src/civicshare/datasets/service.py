@@ -29,6 +29,7 @@ Tokens for a recipient: identity.service.agreement_tokens(settings, column, agre
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import inspect
 import json
@@ -41,7 +42,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
@@ -474,6 +475,7 @@ def push(
         )
     contract = Contract.model_validate(contract_row.body)
     ingest.sweep_staging(settings)
+    _one_push_at_a_time(session, settings, dataset.id, partner_key, dataset_name)
     version = (
         session.scalar(
             select(func.max(DatasetSnapshot.version)).where(
@@ -625,6 +627,40 @@ def push(
 
 
 # -- the demo ------------------------------------------------------------------------------
+
+
+def _one_push_at_a_time(
+    session: Session, settings: Settings, dataset_id: int, partner_key: str, dataset_name: str
+) -> None:
+    """Wait for any other push of this dataset to end, and hold it off until this one's unit
+    of work ends (commit or rollback).
+
+    A push numbers its version before staging (the number is sealed into the encrypted
+    columns), so two at once would take the same number, and the second would remove the
+    first's committed files as if a crash had left them. PostgreSQL holds an advisory lock
+    for the transaction; the embedded store a file lock on the dataset's folder (no database
+    lock: SQLite's one writer must stay free while a file is validated)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :id)"),
+            {"space": PUSH_LOCK_SPACE, "id": dataset_id},
+        )
+        return
+    folder = settings.data_dir / "snapshots" / partner_key / dataset_name
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".push.lock", "a+b")  # noqa: SIM115  (closed when the work ends)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    root = session.get_transaction() or session.begin()
+
+    def release(_session, transaction) -> None:
+        if transaction is root and not handle.closed:
+            handle.close()  # closing the file releases the lock
+
+    event.listen(session, "after_transaction_end", release)
+
+
+# The advisory lock's first key ("push"), apart from any other use of advisory locks.
+PUSH_LOCK_SPACE = 0x70757368
 
 
 def ingest_demo(

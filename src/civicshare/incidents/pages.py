@@ -19,6 +19,7 @@ from civicshare.db import request_session
 from civicshare.incidents import reference, service
 from civicshare.incidents.geometry import BadArea, to_wgs84
 from civicshare.partners.models import Role
+from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -110,11 +111,11 @@ def _number(form, name, errors) -> float | None:
         return None
 
 
-async def _area_from_form(form, errors):
+def _area_from_form(form, errors):
     upload = form.get("geojson_file")
     geojson = str(form.get("geojson", "") or "").strip()
-    if upload is not None and hasattr(upload, "read"):
-        content = await upload.read()
+    if upload is not None and hasattr(upload, "file"):
+        content = upload.file.read()
         if content:
             geojson = content.decode("utf-8", errors="replace")
     values = {
@@ -135,14 +136,14 @@ async def _area_from_form(form, errors):
 
 
 @router.post("/incidents/new")
-async def open_incident(
+def open_incident(
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     errors: dict[str, str] = {}
-    area = await _area_from_form(form, errors)
+    area = _area_from_form(form, errors)
     shown = {k: v for k, v in form.items() if isinstance(v, str)}
     if area is None:
         return _new_page(request, actor, session, errors=errors, form=shown, status_code=400)
@@ -220,13 +221,13 @@ def _reviews_page(request, actor, session, *, errors=None, status_code=200):
 
 
 @router.post("/incidents/reviews/{review_id}")
-async def record_review(
+def record_review(
     review_id: int,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     try:
         service.review(
             session, actor, review_id, str(form.get("outcome", "")), str(form.get("comment", ""))
@@ -404,13 +405,13 @@ def export(
 
 
 @router.post("/incidents/{reference}/break-glass")
-async def break_glass(
+def break_glass(
     reference: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     incident = _incident(session, actor, reference)
     hours = service.BREAK_GLASS_HOURS
     with contextlib.suppress(ValueError):
@@ -459,16 +460,16 @@ def household_page(
 
 
 @router.post("/incidents/{reference}/area")
-async def change_area(
+def change_area(
     reference: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     incident = _incident(session, actor, reference)
     errors: dict[str, str] = {}
-    area = await _area_from_form(form, errors)
+    area = _area_from_form(form, errors)
     if area is not None:
         try:
             service.update_area(session, actor, incident, area, str(form.get("note", "")))
@@ -483,13 +484,13 @@ async def change_area(
 
 
 @router.post("/incidents/{reference}/close")
-async def close(
+def close(
     reference: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
-    form = await request.form()
     incident = _incident(session, actor, reference)
     try:
         service.close_incident(session, actor, incident, str(form.get("note", "")))

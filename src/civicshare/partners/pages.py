@@ -16,6 +16,7 @@ from civicshare.db import request_session
 from civicshare.partners import service
 from civicshare.partners.api import is_partnership_admin, may_manage
 from civicshare.partners.models import Membership, Partner, PartnerStatus, PartnerType, Role
+from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -91,14 +92,15 @@ def _require_manager(request, actor, partner) -> None:
 
 
 @router.post("/partners")
-async def invite_partner(
+def invite_partner(
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins invite new partners.")
-    form = dict(await request.form())
+    form = dict(form)
     errors = {}
     key = str(form.get("key", "")).strip().lower()
     if not KEY_PATTERN.fullmatch(key):
@@ -125,15 +127,15 @@ async def invite_partner(
 
 
 @router.post("/partners/{key}/details")
-async def change_details(
+def change_details(
     key: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
     partner = _partner(session, key)
     _require_manager(request, actor, partner)
-    form = await request.form()
     changes = {field: str(form.get(field, "")).strip() or None for field in EDITABLE}
     service.update_details(session, actor, partner, changes)
     return RedirectResponse(f"/partners/{key}", status_code=303)
@@ -170,15 +172,15 @@ def change_status(
 
 
 @router.post("/partners/{key}/members")
-async def add_member(
+def add_member(
     key: str,
     request: Request,
+    form: FormDep,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
     partner = _partner(session, key)
     _require_manager(request, actor, partner)
-    form = await request.form()
     email = str(form.get("email", "")).strip()
     name = str(form.get("display_name", "")).strip()
     roles = [str(r) for r in form.getlist("roles")]
