@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx2 as httpx
 from rich.console import Console
 
+import civicshare
 from civicshare import db, demo
 from civicshare.accounts import service as accounts
 from civicshare.config import Settings
@@ -75,6 +76,10 @@ def serve(settings: Settings) -> Iterator[str]:
         "CIVICSHARE_DATA_DIR": str(settings.data_dir),
         "CIVICSHARE_DATABASE_URL": settings.effective_database_url,
         "CIVICSHARE_RETENTION_INTERVAL_MINUTES": "0",
+        # The child serves the same code as this process imported, wherever that lives.
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(civicshare.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     command = [sys.executable, "-c", "from civicshare.cli import app; app()", "serve"]
     command += ["--port", str(port)]

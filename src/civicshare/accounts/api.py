@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from civicshare.accounts import service
 from civicshare.accounts.models import ApiToken
 from civicshare.accounts.service import Actor, AuthError
-from civicshare.db import request_session, session_scope
+from civicshare.db import RowId, request_session, session_scope
 from civicshare.partners.models import Membership, PartnerStatus, Role
 
 SESSION_COOKIE = "civicshare_session"
@@ -238,7 +238,7 @@ def create_token(
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
 def revoke_token(
-    token_id: int,
+    token_id: RowId,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ) -> dict:

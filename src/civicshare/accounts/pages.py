@@ -12,7 +12,7 @@ from civicshare.accounts.api import SESSION_COOKIE, current_actor, optional_acto
 from civicshare.accounts.models import ApiToken
 from civicshare.accounts.service import Actor, AuthError
 from civicshare.audit import service as audit
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.partners.models import Membership
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
@@ -215,7 +215,7 @@ def create_token(
 @router.post("/account/tokens/{token_id}/revoke")
 def revoke_token(
     request: Request,
-    token_id: int,
+    token_id: RowId,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):

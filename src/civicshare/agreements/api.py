@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_scope
@@ -27,7 +27,7 @@ from civicshare.agreements.models import (
     Treatment,
 )
 from civicshare.agreements.validation import validate
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.errors import problem
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
@@ -114,6 +114,32 @@ class VersionIn(BaseModel):
     parties: list[PartyIn] | None = None
     data_items: list[ItemIn] | None = None
     reason: str = Field(default="", description="Why the change is made (kept in the history).")
+
+    @model_validator(mode="after")
+    def _null_only_where_a_field_may_be_empty(self):
+        refused = sorted(
+            name for name in self.model_fields_set - CLEARABLE if getattr(self, name) is None
+        )
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} cannot be null: send a value, or leave it out to keep it"
+            )
+        return self
+
+
+# The fields a draft may hold empty (null clears them); every other field needs a value.
+CLEARABLE = frozenset(
+    {
+        "controller_arrangement",
+        "article6",
+        "article9",
+        "frequency",
+        "dpia_completed_on",
+        "start_date",
+        "end_date",
+        "review_date",
+    }
+)
 
 
 class NewAgreementIn(VersionIn):
@@ -298,7 +324,7 @@ def get_agreement(
 @router.get("/{reference}/versions/{number}", summary="One version of an agreement")
 def get_version(
     reference: str,
-    number: int,
+    number: RowId,
     request: Request,
     actor: Actor = Depends(read),
     session: Session = Depends(request_session),
@@ -317,7 +343,7 @@ def get_version(
 @router.patch("/{reference}/versions/{number}", summary="Change a draft")
 def update_version(
     reference: str,
-    number: int,
+    number: RowId,
     body: VersionIn,
     request: Request,
     actor: Actor = Depends(write),
@@ -335,7 +361,7 @@ def update_version(
 @router.post("/{reference}/versions/{number}/{action}", summary="Take a lifecycle step")
 def step(
     reference: str,
-    number: int,
+    number: RowId,
     action: Action,
     request: Request,
     body: StepIn | None = None,

@@ -28,7 +28,7 @@ from civicshare.agreements.models import (
     Treatment,
 )
 from civicshare.agreements.validation import SECTIONS, section_states, validate
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.partners import service as partners
 from civicshare.partners.models import PartnerStatus, Role
 from civicshare.web.forms import FormDep
@@ -593,7 +593,7 @@ def _show(request, session, actor, version):
 @router.get("/agreements/{reference}/versions/{number}")
 def version_page(
     reference: str,
-    number: int,
+    number: RowId,
     request: Request,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
@@ -617,7 +617,7 @@ def version_page(
 @router.get("/agreements/{reference}/versions/{number}/check")
 def check_page(
     reference: str,
-    number: int,
+    number: RowId,
     request: Request,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
@@ -647,7 +647,7 @@ STEP_FIELDS = {"endorse", "suspend", "resume", "revoke", "reject", "withdraw"}
 @router.get("/agreements/{reference}/versions/{number}/do/{action}")
 def step_form(
     reference: str,
-    number: int,
+    number: RowId,
     action: str,
     request: Request,
     actor: Actor = Depends(current_actor),
@@ -687,7 +687,7 @@ def _step_page(request, version, transition, *, errors=None, form=None, status_c
 @router.post("/agreements/{reference}/versions/{number}/do/{action}")
 def step_submit(
     reference: str,
-    number: int,
+    number: RowId,
     action: str,
     request: Request,
     form: FormDep,
@@ -804,8 +804,8 @@ def amend_submit(
 @router.post("/agreements/{reference}/versions/{number}/items/{item_id}/remove")
 def remove_item(
     reference: str,
-    number: int,
-    item_id: int,
+    number: RowId,
+    item_id: RowId,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
@@ -820,7 +820,7 @@ def remove_item(
 @router.get("/agreements/{reference}/versions/{number}/{section}")
 def section_form(
     reference: str,
-    number: int,
+    number: RowId,
     section: str,
     request: Request,
     actor: Actor = Depends(current_actor),
@@ -868,7 +868,7 @@ def _section_page(request, session, version, section, *, specs=None, errors=None
 @router.post("/agreements/{reference}/versions/{number}/{section}")
 def section_submit(
     reference: str,
-    number: int,
+    number: RowId,
     section: str,
     request: Request,
     form: FormDep,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.incidents import service
 from civicshare.incidents.geometry import BadArea
 from civicshare.incidents.models import Incident
@@ -169,7 +169,7 @@ def review_entry(session, review) -> dict[str, Any]:
 
 @router.post("/reviews/{review_id}", summary="Record the outcome of a break-glass review")
 def review(
-    review_id: int,
+    review_id: RowId,
     body: ReviewIn,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),

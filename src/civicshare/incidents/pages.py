@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.incidents import reference, service
 from civicshare.incidents.geometry import BadArea, to_wgs84
 from civicshare.partners.models import Role
@@ -222,7 +222,7 @@ def _reviews_page(request, actor, session, *, errors=None, status_code=200):
 
 @router.post("/incidents/reviews/{review_id}")
 def record_review(
-    review_id: int,
+    review_id: RowId,
     request: Request,
     form: FormDep,
     actor: Actor = Depends(current_actor),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.linkage import service
 
 router = APIRouter(prefix="/api/index", tags=["person index"])
@@ -73,7 +73,7 @@ def list_runs(
 
 @router.get("/runs/{run_id}", summary="One linkage run with its report")
 def get_run(
-    run_id: int,
+    run_id: RowId,
     _actor: Actor = Depends(reviewer),
     session: Session = Depends(request_session),
 ) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def review_queue(
 
 @router.get("/review/{item_id}", summary="One pair: ids, weights and its waterfall")
 def review_item(
-    item_id: int,
+    item_id: RowId,
     _actor: Actor = Depends(reviewer),
     session: Session = Depends(request_session),
 ) -> dict[str, Any]:
@@ -117,7 +117,7 @@ class Decision(BaseModel):
 
 @router.post("/review/{item_id}", summary="Accept (one person) or reject (never link) a pair")
 def decide(
-    item_id: int,
+    item_id: RowId,
     body: Decision,
     request: Request,
     actor: Actor = Depends(reviewer),

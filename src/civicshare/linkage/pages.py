@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.linkage import service
 from civicshare.linkage.api import reviewer
 from civicshare.linkage.models import ReviewItem
@@ -42,7 +42,7 @@ def index_page(
 @router.get("/index/runs/{run_id}")
 def run_page(
     request: Request,
-    run_id: int,
+    run_id: RowId,
     actor: Actor = Depends(reviewer),
     session: Session = Depends(request_session),
 ):
@@ -64,7 +64,7 @@ def run_page(
 
 @router.get("/index/runs/{run_id}/report")
 def run_report(
-    run_id: int,
+    run_id: RowId,
     actor: Actor = Depends(reviewer),
     session: Session = Depends(request_session),
 ):
@@ -129,7 +129,7 @@ def _pair(request, actor, session, item_id, *, errors=None, form=None, status_co
 @router.get("/index/review/{item_id}")
 def pair_page(
     request: Request,
-    item_id: int,
+    item_id: RowId,
     actor: Actor = Depends(reviewer),
     session: Session = Depends(request_session),
 ):
@@ -139,7 +139,7 @@ def pair_page(
 @router.post("/index/review/{item_id}")
 def decide(
     request: Request,
-    item_id: int,
+    item_id: RowId,
     decision: str = Form(""),
     reason: str = Form(""),
     actor: Actor = Depends(reviewer),

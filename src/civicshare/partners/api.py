@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_scope
 from civicshare.accounts.service import Actor
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.partners import service
 from civicshare.partners.models import Partner, PartnerStatus, PartnerType, Role
 
@@ -81,6 +81,12 @@ class PartnerDetailsIn(BaseModel):
     dpo_email: str | None = None
     caldicott_guardian: str | None = None
     siro: str | None = None
+
+    @model_validator(mode="after")
+    def _a_partner_keeps_its_name(self):
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null: send a new name, or leave it out to keep it")
+        return self
 
 
 class StatusIn(BaseModel):
@@ -235,7 +241,7 @@ def publish_charter(
     summary="Record your partner's endorsement of a charter version",
 )
 def endorse(
-    version: int,
+    version: RowId,
     body: EndorsementIn,
     actor: Actor = Depends(write),
     session: Session = Depends(request_session),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
-from civicshare.db import request_session
+from civicshare.db import RowId, request_session
 from civicshare.partners import service
 from civicshare.partners.api import is_partnership_admin, may_manage
 from civicshare.partners.models import Membership, Partner, PartnerStatus, PartnerType, Role
@@ -217,7 +217,7 @@ def add_member(
 @router.post("/partners/{key}/members/{membership_id}/end")
 def end_member(
     key: str,
-    membership_id: int,
+    membership_id: RowId,
     request: Request,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
