@@ -10,9 +10,11 @@ from typer.testing import CliRunner
 from civicshare import db
 from civicshare.agreements import service as agreements
 from civicshare.cli import app
+from civicshare.datasets import service as datasets
 from civicshare.partners import service as partners
 
 runner = CliRunner()
+PARTNER = "worcestershire-cc"
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):
@@ -78,8 +80,27 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
     assert "Generating a synthetic county of 400 residents" in first
     manifest = json.loads((settings.data_dir / "synthetic" / "manifest.json").read_text())
     assert manifest["people"] == 400 and manifest["seed"] == 3
+    # A person pushes their own version of one dataset; the demo must never replace it.
+    engine = db.make_engine(settings.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        before = _current_versions(session)
+        mine = settings.data_dir.parent / "highway-works-mine.csv"
+        source = settings.data_dir / "synthetic" / "datasets" / "highway-works.csv"
+        lines = source.read_text().splitlines(keepends=True)
+        mine.write_text("".join(lines[:-1]))  # one row fewer: a different file
+        pushed = datasets.push(session, settings, PARTNER, "highway-works", mine)
+        assert pushed.outcome == "accepted", pushed.report
+        user_version = pushed.snapshot.version
     second = invoke("demo", "--no-serve", "--people", "400", "--seed", "3", env=env)
     assert "Reusing the synthetic county" in second
+    assert "Pushed" not in second
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        after = _current_versions(session)
+        current = datasets.current_snapshot(session, PARTNER, "highway-works", settings)
+        assert current.version == user_version
+        assert current.file_sha256 == pushed.snapshot.file_sha256
+    engine.dispose()
+    assert after == {**before, (PARTNER, "highway-works"): user_version}
     summary = f"{len(manifest['partners'])} partners, {len(manifest['datasets'])} datasets"
     assert summary in first and summary in second
     # Governance comes with it: people, the charter, and agreements in several states.
@@ -90,6 +111,23 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
         assert len(agreements.list_all(session)) == 8  # 7 + the incident agreement; none added
         assert partners.current_charter(session).version == 2
     engine.dispose()
+
+
+def _current_versions(session) -> dict[tuple[str, str], int]:
+    from sqlalchemy import select
+
+    from civicshare.datasets.models import Dataset, DatasetSnapshot
+    from civicshare.partners.models import Partner
+
+    rows = session.execute(
+        select(Partner.key, Dataset.name, DatasetSnapshot.version)
+        .join(Dataset, Dataset.partner_id == Partner.id)
+        .join(DatasetSnapshot, DatasetSnapshot.dataset_id == Dataset.id)
+    ).all()
+    newest: dict[tuple[str, str], int] = {}
+    for key, name, version in rows:
+        newest[(key, name)] = max(version, newest.get((key, name), 0))
+    return newest
 
 
 def test_crash_reports_never_print_local_variables():
