@@ -134,3 +134,82 @@ def test_crash_reports_never_print_local_variables():
     # Typer's pretty tracebacks show every local by default: a token or a resident's details
     # could end up on a terminal or in a log.
     assert app.pretty_exceptions_show_locals is False
+
+
+# -- a store that is missing, unreachable or not migrated: one line, exit code 2 -------------
+
+STORE_COMMANDS = [
+    ["audit", "verify"],
+    [
+        "share",
+        "pull",
+        "worcs-acute",
+        "acute-admissions",
+        "--purpose",
+        "Plan care.",
+        "--out",
+        "out.csv",
+        "--token",
+        "not-a-token",
+    ],
+    ["partners", "list"],
+    ["retention", "status"],
+    ["db", "current"],
+    ["serve"],
+]
+
+
+def _one_line_error(result, *expected: str) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_store_command_outside_the_gateway_folder_says_so_in_one_line(
+    settings, tmp_path, command
+):
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    result = runner.invoke(app, command, env={"CIVICSHARE_DATA_DIR": str(empty)})
+    line = _one_line_error(result, "No governance store at", str(empty.resolve()))
+    assert "CIVICSHARE_DATA_DIR" in line and "civicshare db upgrade" in line
+    assert list(empty.iterdir()) == []  # no empty database (or keys) made as a side effect
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_unmigrated_store_is_a_configuration_error(settings, tmp_path):
+    empty_db = tmp_path / "empty.db"
+    empty_db.touch()
+    result = runner.invoke(
+        app, ["audit", "verify"], env={"CIVICSHARE_DATABASE_URL": f"sqlite:///{empty_db}"}
+    )
+    _one_line_error(result, "not migrated", "civicshare db upgrade")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_unreachable_store_is_named_with_its_password_hidden(settings):
+    url = "postgresql+psycopg://gateway:hunter2@127.0.0.1:1/civicshare"
+    result = runner.invoke(app, ["audit", "verify"], env={"CIVICSHARE_DATABASE_URL": url})
+    line = _one_line_error(result, "Cannot open the governance store at")
+    assert "gateway:***@127.0.0.1:1/civicshare" in line and "hunter2" not in line
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_config_show_says_where_the_data_directory_resolved_and_whether_the_store_is_there(
+    settings, tmp_path
+):
+    env = {"CIVICSHARE_DATA_DIR": "gateway-data", "COLUMNS": "300"}
+    output = invoke("config", "show", env=env)
+    where = tmp_path / "gateway-data"
+    assert f"Data directory: {where} (does not exist)" in output
+    assert "does not exist here; `civicshare db upgrade` creates it" in output
+    invoke("db", "upgrade", env=env)
+    output = invoke("config", "show", env=env)
+    assert f"Data directory: {where} (exists)" in output
+    assert f"sqlite:///{where / 'civicshare.db'} (exists)" in output

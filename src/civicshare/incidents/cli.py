@@ -34,7 +34,7 @@ class _Run:
 
     def __init__(self, token: str) -> None:
         self.settings = get_settings()
-        self.engine = db.make_engine(self.settings.effective_database_url)
+        self.engine = db.open_store(self.settings)
         self.scope = db.session_scope(db.make_sessionmaker(self.engine))
         self.token = token
 
