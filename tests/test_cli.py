@@ -101,6 +101,12 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
         assert current.file_sha256 == pushed.snapshot.file_sha256
     engine.dispose()
     assert after == {**before, (PARTNER, "highway-works"): user_version}
+    # The store, keys and snapshots (pushed by the demo and by a person): 0600 in 0700.
+    assert_private(settings.data_dir / "keys", settings.data_dir / "snapshots")
+    assert oct(settings.data_dir.stat().st_mode & 0o777) == oct(0o700)
+    store = db.sqlite_path(settings.effective_database_url)
+    for path in store.parent.glob(store.name + "*"):
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600), path
     summary = f"{len(manifest['partners'])} partners, {len(manifest['datasets'])} datasets"
     assert summary in first and summary in second
     # Governance comes with it: people, the charter, and agreements in several states.
@@ -213,3 +219,42 @@ def test_config_show_says_where_the_data_directory_resolved_and_whether_the_stor
     output = invoke("config", "show", env=env)
     assert f"Data directory: {where} (exists)" in output
     assert f"sqlite:///{where / 'civicshare.db'} (exists)" in output
+
+
+# -- the store, keys, snapshots and staging: files 0600 in directories 0700 ------------------
+
+
+def assert_private(*roots) -> None:
+    """Every directory under each root (itself included) 0700 and every file 0600."""
+    import stat
+    from pathlib import Path
+
+    loose = []
+    for root in map(Path, roots):
+        for path in [root, *root.rglob("*")]:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode != (0o700 if path.is_dir() else 0o600):
+                loose.append(f"{path} {mode:o}")
+    assert loose == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_db_upgrade_makes_the_store_private_and_tightens_an_old_one(settings, tmp_path):
+    import os
+    import sqlite3
+
+    data = tmp_path / "gateway" / "var"
+    env = {"CIVICSHARE_DATA_DIR": str(data)}
+    invoke("db", "upgrade", env=env)
+    store = data / "civicshare.db"
+    with sqlite3.connect(store) as connection:  # a reader leaves -wal and -shm behind
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("SELECT 1").fetchall()
+        assert (data / "civicshare.db-wal").exists() or (data / "civicshare.db-shm").exists()
+        assert_private(data)
+    # A store made before this rule (0644 in 0755) is tightened by the next command.
+    os.chmod(data, 0o755)
+    for path in data.glob("civicshare.db*"):
+        os.chmod(path, 0o644)
+    invoke("db", "upgrade", env=env)
+    assert_private(data)

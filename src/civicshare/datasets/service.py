@@ -59,6 +59,7 @@ from civicshare.datasets.models import (
     SnapshotStatus,
 )
 from civicshare.partners import service as partners
+from civicshare.private import private_dir, private_file
 
 
 class DatasetError(Exception):
@@ -551,7 +552,7 @@ def push(
 
     relative = Path("snapshots") / partner_key / dataset_name / f"v{version}"
     target = settings.data_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     if target.exists():
         # Left by a push that renamed but never committed: it was never a snapshot.
         aside = ingest.staging_root(settings) / f"orphan-{uuid.uuid4().hex[:12]}"
@@ -646,9 +647,8 @@ def _one_push_at_a_time(
             {"space": PUSH_LOCK_SPACE, "id": dataset_id},
         )
         return
-    folder = settings.data_dir / "snapshots" / partner_key / dataset_name
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / ".push.lock", "a+b")  # noqa: SIM115  (closed when the work ends)
+    folder = private_dir(settings.data_dir / "snapshots" / partner_key / dataset_name)
+    handle = open(private_file(folder / ".push.lock"), "a+b")  # noqa: SIM115  (closed when the work ends)
     fcntl.flock(handle, fcntl.LOCK_EX)
     root = session.get_transaction() or session.begin()
 
