@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from civicshare import __version__
 from civicshare.config import get_settings
 
+# Exit codes, the same for every command (docs/running.md):
+OK = 0
+CHECK_FAILED = 1  # a check said no: a tampered audit log, a denied request, a refused push
+USAGE_ERROR = 2  # the command could not run as asked: bad options, a missing or unmigrated store
+
+
+class _Gateway(TyperGroup):
+    """The root command: a store that is missing, cannot be opened or is not migrated is a
+    configuration error, reported in one line with exit code 2 for every command, never a
+    traceback with exit code 1 (which a scheduled `audit verify` would read as tampering)."""
+
+    def invoke(self, ctx: click.Context):
+        from civicshare.db import StoreUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except StoreUnavailable as error:
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(USAGE_ERROR) from None
+
+
 app = typer.Typer(
+    cls=_Gateway,
     name="civicshare",
     help="An information sharing gateway for a local public-sector partnership.\n\n"
     "Settings come from CIVICSHARE_* environment variables and an optional civicshare.toml "
@@ -53,7 +77,10 @@ def serve(
     port: int | None = typer.Option(None, help="Port to listen on (default from settings)."),
 ) -> None:
     """Serve the web UI and the API (OpenAPI at /docs)."""
+    from civicshare import db
+
     settings = get_settings()
+    db.open_store(settings, migrated=False).dispose()  # /healthz reports a pending upgrade
     _serve(host or settings.host, port or settings.port)
 
 
@@ -124,7 +151,7 @@ def db_current() -> None:
     from civicshare import db
 
     settings = get_settings()
-    engine = db.make_engine(settings.effective_database_url)
+    engine = db.open_store(settings, migrated=False)
     current, head = db.current_revision(engine), db.head_revision()
     engine.dispose()
     state = "up to date" if current == head else "needs `civicshare db upgrade`"
@@ -134,10 +161,28 @@ def db_current() -> None:
 @config_app.command("show")
 def config_show() -> None:
     """Print the effective settings, where each came from, with secrets masked."""
+    from civicshare import db
+
+    settings = get_settings()
     table = Table("setting", "value", "from", title="civicshare settings")
-    for name, value, source in get_settings().described():
+    for name, value, source in settings.described():
         table.add_row(name, value, source)
     console.print(table)
+    data_dir = settings.data_dir.resolve()
+    state = "exists" if data_dir.is_dir() else "does not exist"
+    console.print(f"Data directory: {data_dir} ({state})", highlight=False, soft_wrap=True)
+    path = db.sqlite_path(settings.effective_database_url)
+    if path is None:
+        found = "not checked here (a server); `civicshare db current` connects to it"
+    elif path.is_file():
+        found = "exists"
+    else:
+        found = "does not exist here; `civicshare db upgrade` creates it"
+    console.print(
+        f"Governance store: {db.shown_url(settings.effective_database_url)} ({found})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _register_domain_commands() -> None:

@@ -96,10 +96,18 @@ class Settings(BaseSettings):
         return make_url(self.effective_database_url).get_backend_name()
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        keys = self.effective_keys_dir
-        keys.mkdir(parents=True, exist_ok=True)
-        keys.chmod(0o700)
+        """The data and keys directories, 0700; the embedded store's files and the key,
+        snapshot and staging files already there are set to 0600 (docs/running.md)."""
+        from civicshare.private import FILE_MODE, _chmod, private_dir, tighten_tree
+
+        private_dir(self.data_dir)
+        tighten_tree(private_dir(self.effective_keys_dir))
+        snapshots = self.data_dir / "snapshots"
+        if snapshots.is_dir():
+            tighten_tree(snapshots)
+        if not self.database_url:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                _chmod(self.data_dir / f"civicshare.db{suffix}", FILE_MODE)
 
     def described(self) -> list[tuple[str, str, str]]:
         """(name, value with secrets masked, where it came from) for `civicshare config show`."""

@@ -16,6 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Path
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from starlette.requests import Request
 
@@ -52,10 +54,83 @@ class Timestamped:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use the umask, often 0644);
+    SQLite gives its -wal and -shm files the database file's mode. Only where the folder
+    exists: a missing folder is reported when the engine connects, not made here."""
+    from civicshare.private import FILE_MODE, _chmod, private_file
+
+    path = sqlite_path(url)
+    if path is None or not path.parent.is_dir():
+        return
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        _chmod(path.with_name(path.name + suffix), FILE_MODE)
+
+
+class StoreUnavailable(Exception):
+    """The governance store is missing, cannot be opened or is not migrated.
+
+    A configuration error, not a failed check: the command line reports it in one line and
+    exits 2 (`civicshare.cli`)."""
+
+
+def shown_url(url: str) -> str:
+    """The database URL with its password masked, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other backends and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def open_store(settings, *, migrated: bool = True) -> Engine:
+    """An engine on the store `settings` name, checked before any command uses it.
+
+    Never creates anything: a missing SQLite file is reported, not made empty (only
+    `civicshare db upgrade` and `civicshare demo` create the store). Raises StoreUnavailable
+    naming the store (password masked) and the data directory when the store is missing,
+    cannot be opened, or (with `migrated`) is not at the latest revision."""
+    url = settings.effective_database_url
+    where = (
+        f"governance store at {shown_url(url)} (CIVICSHARE_DATA_DIR resolves to "
+        f"{Path(settings.data_dir).resolve()})"
+    )
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise StoreUnavailable(
+            f"No {where}: run the command from the gateway's folder, set "
+            "CIVICSHARE_DATA_DIR or CIVICSHARE_DATABASE_URL, or create it with "
+            "`civicshare db upgrade`."
+        )
+    engine = make_engine(url)
+    try:
+        revision = current_revision(engine)
+    except SQLAlchemyError as error:
+        engine.dispose()
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+        raise StoreUnavailable(
+            f"Cannot open the {where}: {cause[0] if cause else type(error).__name__}."
+        ) from None
+    head = head_revision()
+    if migrated and revision != head:
+        engine.dispose()
+        raise StoreUnavailable(
+            f"The {where} is at revision {revision or 'none (not migrated)'}, "
+            f"latest {head}: run `civicshare db upgrade`."
+        )
+    return engine
 
 
 class BlockingCallOnEventLoop(RuntimeError):

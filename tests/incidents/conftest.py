@@ -32,3 +32,12 @@ def centre(store):
     from tests.incidents.test_incidents import busiest_point
 
     return busiest_point(store)
+
+
+@pytest.fixture
+def operator_store_env(store, monkeypatch):
+    """The command line at the gateway, pointed at the demo county's store."""
+    monkeypatch.setenv("CIVICSHARE_DATA_DIR", str(store.data_dir))
+    monkeypatch.setenv("CIVICSHARE_DATABASE_URL", store.effective_database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    return store

@@ -576,3 +576,82 @@ def test_a_partner_sees_its_own_records_by_name_without_break_glass_and_others_o
         }
         assert reviewed == partners_at(mixed) - {"hw-fire"}
         session.rollback()
+
+
+# -- an area far outside the partnership's: refused unless confirmed, with the reason ---------
+
+CENTRAL_LONDON = (530_000.0, 180_000.0)
+
+
+def test_an_incident_in_central_london_is_refused_unless_confirmed(store, store_sessions, centre):
+    with db.session_scope(store_sessions) as session:
+        fire = actor(session, FIRE)
+        with pytest.raises(service.IncidentError) as refused:
+            service.open_incident(
+                session, fire, title="Fire, Trafalgar Square", kind="fire",
+                area=Area.circle(*CENTRAL_LONDON, 500), agreement=agreement_ref(session),
+                settings=store,
+            )  # fmt: skip
+        assert refused.value.field == "confirm_outside_area" and refused.value.status == 422
+        assert "km from the nearest property or district" in str(refused.value)
+        assert service.distance_outside(store, Area.circle(*CENTRAL_LONDON, 500)) > 100_000
+
+        incident = service.open_incident(
+            session, fire, title="Fire, Trafalgar Square", kind="fire",
+            area=Area.circle(*CENTRAL_LONDON, 500), agreement=agreement_ref(session),
+            settings=store, confirm_outside_area=True,
+        )  # fmt: skip
+        opened = service.events(session, incident)[0]
+        assert "confirmed outside the partnership's area" in opened.summary
+        assert opened.details["outside_area"]["confirmed"] is True
+        record = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "incident_opened")
+            .order_by(AuditRecord.seq.desc())
+        ).first()
+        assert record.entity_id == incident.reference
+        assert record.details["outside_area"]["distance_m"] > 100_000
+
+        # Inside the county: opened as before, nothing recorded about the area.
+        inside = open_circle(session, fire, centre, 500)
+        assert "outside_area" not in service.events(session, inside)[0].details
+        session.rollback()
+
+
+def test_the_api_and_the_command_line_refuse_central_london_naming_the_flag(
+    store, store_sessions, operator_store_env
+):
+    from typer.testing import CliRunner
+
+    from civicshare.accounts import service as accounts
+    from civicshare.cli import app as cli_app
+
+    with db.session_scope(store_sessions) as session:
+        person = partners.get_person_by_email(session, FIRE)
+        secret, _ = accounts.create_api_token(
+            session, person.memberships[0], name="t", scopes=["share:read"], days=1
+        )
+        reference = agreement_ref(session)
+    body = {"title": "Fire, Trafalgar Square", "kind": "fire", "easting": CENTRAL_LONDON[0],
+            "northing": CENTRAL_LONDON[1], "radius_m": 500, "agreement": reference}  # fmt: skip
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(create_app(store)) as client:
+        refused = client.post("/api/incidents", headers=headers, json=body)
+        assert refused.status_code == 422
+        assert refused.headers["X-Civicshare-Field"] == "confirm_outside_area"
+        assert "outside the partnership's area" in refused.json()["detail"]
+        confirmed = client.post(
+            "/api/incidents", headers=headers, json={**body, "confirm_outside_area": True}
+        )
+        assert confirmed.status_code == 201, confirmed.text
+
+    args = ["incidents", "open", "--title", "Fire, Trafalgar Square", "--kind", "fire",
+            "--easting", "530000", "--northing", "180000", "--radius", "500",
+            "--agreement", reference, "--token", secret]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(cli_app, args)
+    assert result.exit_code == 2, result.output
+    assert "--confirm-outside-area" in result.output and "Traceback" not in result.output
+    result = runner.invoke(cli_app, [*args, "--confirm-outside-area"])
+    assert result.exit_code == 0, result.output
+    assert "Opened INC-" in result.output

@@ -100,3 +100,14 @@ def test_configured_tiles_widen_img_src_on_the_map_pages_only(store, monkeypatch
     assert "tiles.example.org" in page.text  # handed to the map script
     other = client.get("/incidents", headers=HTML).headers["content-security-policy"]
     assert "tiles.example.org" not in other
+
+
+def test_the_form_refuses_central_london_until_confirmed(store, store_sessions):
+    client = signed_in(store, FIRE)
+    fields = {"easting": "530000", "northing": "180000", "radius_m": "500"}
+    bad = open_form(client, store, store_sessions, **fields)
+    assert bad.status_code == 422
+    assert 'href="#confirm_outside_area"' in bad.text
+    assert "outside the partnership" in bad.text and 'name="confirm_outside_area"' in bad.text
+    opened = open_form(client, store, store_sessions, confirm_outside_area="yes", **fields)
+    assert opened.status_code == 303, opened.text

@@ -30,7 +30,7 @@ class Format(StrEnum):
 
 def _unit_of_work():
     settings = get_settings()
-    engine = db.make_engine(settings.effective_database_url)
+    engine = db.open_store(settings)
     return db.session_scope(db.make_sessionmaker(engine))
 
 

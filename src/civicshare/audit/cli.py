@@ -23,8 +23,9 @@ console = Console()
 
 def _sessions():
     settings = get_settings()
+    engine = db.open_store(settings)
     signing.use_keys_dir(settings.effective_keys_dir)
-    return db.make_sessionmaker(db.make_engine(settings.effective_database_url))
+    return db.make_sessionmaker(engine)
 
 
 @app.command("verify")

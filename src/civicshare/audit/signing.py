@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from civicshare.audit.chain import utc_text
+from civicshare.private import private_dir, private_file
 
 PRIVATE_NAME = "audit-signing.key"
 PUBLIC_NAME = "audit-signing.pub"
@@ -62,7 +63,7 @@ def load_or_create_private_key(directory: Path | None = None) -> Ed25519PrivateK
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{path} is not an Ed25519 private key")
         return key
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -76,7 +77,8 @@ def load_or_create_private_key(directory: Path | None = None) -> Ed25519PrivateK
         return load_or_create_private_key(directory)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    (directory / PUBLIC_NAME).write_text(public_pem(key.public_key()))
+    public = private_file(directory / PUBLIC_NAME)
+    public.write_text(public_pem(key.public_key()))
     return key
 
 

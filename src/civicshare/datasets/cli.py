@@ -33,8 +33,8 @@ console = Console()
 
 def _unit_of_work():
     settings = get_settings()
+    engine = db.open_store(settings)
     settings.ensure_dirs()
-    engine = db.make_engine(settings.effective_database_url)
     return settings, db.session_scope(db.make_sessionmaker(engine))
 
 

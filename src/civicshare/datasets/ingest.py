@@ -36,6 +36,7 @@ from civicshare.config import Settings
 from civicshare.datasets.contracts import Column, ColumnType, Contract, FileFormat, IdentifierKind
 from civicshare.datasets.validation import Problem, validate_batch
 from civicshare.identity import service as identity
+from civicshare.private import private_dir, tighten_tree
 
 MAX_PROBLEMS_KEPT = 1000
 CSV_BLOCK_BYTES = 4 << 20
@@ -62,9 +63,7 @@ def staging_root(settings: Settings) -> Path:
 
 
 def new_staging_dir(settings: Settings) -> Path:
-    root = staging_root(settings)
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o700)
+    root = private_dir(staging_root(settings))
     path = root / f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     path.mkdir(mode=0o700)
     return path
@@ -734,6 +733,9 @@ def stage(
         "wrapped_data_key": wrapped,
     }
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    # Written inside a 0700 staging directory, so never readable by others; 0600 before the
+    # snapshot is moved into place.
+    tighten_tree(directory)
     fsync_tree(directory)
     return Staged(
         directory,

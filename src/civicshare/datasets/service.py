@@ -59,6 +59,7 @@ from civicshare.datasets.models import (
     SnapshotStatus,
 )
 from civicshare.partners import service as partners
+from civicshare.private import private_dir, private_file
 
 
 class DatasetError(Exception):
@@ -551,7 +552,7 @@ def push(
 
     relative = Path("snapshots") / partner_key / dataset_name / f"v{version}"
     target = settings.data_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     if target.exists():
         # Left by a push that renamed but never committed: it was never a snapshot.
         aside = ingest.staging_root(settings) / f"orphan-{uuid.uuid4().hex[:12]}"
@@ -646,9 +647,8 @@ def _one_push_at_a_time(
             {"space": PUSH_LOCK_SPACE, "id": dataset_id},
         )
         return
-    folder = settings.data_dir / "snapshots" / partner_key / dataset_name
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / ".push.lock", "a+b")  # noqa: SIM115  (closed when the work ends)
+    folder = private_dir(settings.data_dir / "snapshots" / partner_key / dataset_name)
+    handle = open(private_file(folder / ".push.lock"), "a+b")  # noqa: SIM115  (closed when the work ends)
     fcntl.flock(handle, fcntl.LOCK_EX)
     root = session.get_transaction() or session.begin()
 
@@ -668,7 +668,9 @@ def ingest_demo(
 ) -> list[PushResult]:
     """Register the shipped contracts for partners that exist and push the county's files.
 
-    Idempotent: a file whose SHA-256 matches the current snapshot is not pushed again."""
+    Loads only what is missing: a dataset that has any snapshot (current, superseded or
+    purged) is never pushed again, and a dataset that has a contract keeps it, so a version
+    or contract a person pushed is never replaced by the synthetic file on a later run."""
     results = []
     for contract in example_contracts():
         if partners.get_by_key(session, contract.partner) is None:
@@ -676,17 +678,10 @@ def ingest_demo(
         path = Path(county_dir) / "datasets" / f"{contract.name}.{contract.format.value}"
         if not path.is_file():
             continue
-        register_contract(session, contract, actor=actor)
-        current = current_snapshot(session, contract.partner, contract.name, settings)
-        if current is not None and current.file_sha256 == _sha256_file(path):
+        dataset = get_dataset(session, contract.partner, contract.name)
+        if dataset is not None and snapshots_of(session, dataset):
             continue
+        if dataset is None or latest_contract_row(session, dataset) is None:
+            register_contract(session, contract, actor=actor)
         results.append(push(session, settings, contract.partner, contract.name, path, actor=actor))
     return results
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from civicshare.private import private_dir
+
 KEY_BYTES = 32
 KEK_FILE = "kek.key"
 AGREEMENT_MASTER_FILE = "agreement-master.key"
@@ -53,8 +55,7 @@ class KeyStore:
     # -- files -------------------------------------------------------------------------
 
     def _ensure_dir(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.dir.chmod(0o700)
+        private_dir(self.dir)
 
     def _create(self, name: str) -> bytes:
         """Write a new random key; O_EXCL so two processes never both create it."""

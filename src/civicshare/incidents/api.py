@@ -44,6 +44,12 @@ class IncidentIn(AreaIn):
     agreement: str | None = Field(
         None, description="Needed when several emergency agreements apply."
     )
+    confirm_outside_area: bool = Field(
+        False,
+        description="Open it even though the area is more than 10 km from every property and "
+        "district the partnership knows; without it such an area is refused with 422 "
+        "(recorded in the incident log and the audit when given).",
+    )
 
 
 class AreaChange(AreaIn):
@@ -120,13 +126,15 @@ def list_incidents(
 @router.post("", status_code=201, summary="Open an incident (responders)")
 def open_incident(
     body: IncidentIn,
+    request: Request,
     actor: Actor = Depends(current_actor),
     session: Session = Depends(request_session),
 ):
     try:
         incident = service.open_incident(
             session, actor, title=body.title, kind=body.kind, area=_area(body),
-            agreement=body.agreement,
+            agreement=body.agreement, settings=request.app.state.settings,
+            confirm_outside_area=body.confirm_outside_area,
         )  # fmt: skip
     except (BadArea, service.IncidentError) as error:
         raise refused(error) from None

@@ -34,7 +34,7 @@ class _Run:
 
     def __init__(self, token: str) -> None:
         self.settings = get_settings()
-        self.engine = db.make_engine(self.settings.effective_database_url)
+        self.engine = db.open_store(self.settings)
         self.scope = db.session_scope(db.make_sessionmaker(self.engine))
         self.token = token
 
@@ -71,9 +71,18 @@ def open_incident(
     radius: float | None = typer.Option(None, help="Radius in metres."),
     geojson: Path | None = typer.Option(None, help="A polygon (cordon, flood area) as GeoJSON."),
     agreement: str | None = typer.Option(None, help="When several emergency agreements apply."),
+    confirm_outside_area: bool = typer.Option(
+        False,
+        "--confirm-outside-area",
+        help="Open it even though the area is more than 10 km from every property and "
+        "district the partnership knows (recorded in the incident log and the audit).",
+    ),
     token: str = TOKEN,
 ) -> None:
-    """Open an incident: a centre and radius, or a polygon."""
+    """Open an incident: a centre and radius, or a polygon.
+
+    An area far outside the partnership's (more than 10 km from every property and district it
+    knows) is refused with exit code 2 unless --confirm-outside-area is given."""
     with _Run(token) as run:
         try:
             area = service.area_from_input(
@@ -81,9 +90,18 @@ def open_incident(
                 longitude=longitude, geojson=geojson.read_text() if geojson else None,
             )  # fmt: skip
             incident = service.open_incident(
-                run.session, run.actor, title=title, kind=kind, area=area, agreement=agreement
-            )
-        except (BadArea, service.IncidentError) as error:
+                run.session, run.actor, title=title, kind=kind, area=area, agreement=agreement,
+                settings=run.settings, confirm_outside_area=confirm_outside_area,
+            )  # fmt: skip
+        except service.IncidentError as error:
+            if error.field == "confirm_outside_area":
+                errors.print(
+                    f"[red]Refused:[/] {error} (--confirm-outside-area to open it anyway)",
+                    highlight=False,
+                )
+                raise typer.Exit(2) from None
+            _fail(error)
+        except BadArea as error:
             _fail(error)
         console.print(f"Opened {incident.reference} under {incident.agreement}.")
 

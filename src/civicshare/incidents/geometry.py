@@ -319,3 +319,34 @@ class PointIndex:
     def brute_force_within(self, area: Area) -> np.ndarray:
         """The same answer by testing every point (the baseline for tests and benchmarks)."""
         return np.flatnonzero(area.contains(self.x, self.y))
+
+
+def distance_to_points(area: Area, index: PointIndex) -> float | None:
+    """The exact distance in metres from the area (its edge; 0 inside) to the nearest point of
+    `index`, or None when the index is empty. The k-d tree finds the point nearest the area's
+    centre; every point that could be nearer the area lies within that distance plus the
+    area's half-diagonal of the centre, and those are measured exactly."""
+    if index.tree is None:
+        return None
+    if area.kind == "circle":
+        nearest, _ = index.tree.query(area.origin)
+        return max(0.0, float(nearest) - area.radius_m)
+    x0, y0, x1, y1 = area.bounds()
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    _, first = index.tree.query(centre)
+    bound = float(shapely.distance(area.shape, shapely.Point(index.x[first], index.y[first])))
+    reach = bound + math.hypot(x1 - x0, y1 - y0) / 2 + PREFILTER_SLACK_M
+    near = np.asarray(index.tree.query_ball_point(centre, reach), dtype=np.int64)
+    points = shapely.points(index.x[near], index.y[near])
+    return float(np.min(shapely.distance(area.shape, points)))
+
+
+def distance_to_shapes(area: Area, shapes) -> float | None:
+    """The exact distance in metres from the area to the nearest of `shapes` (0 when they
+    touch or overlap), or None when there are none."""
+    if len(shapes) == 0:
+        return None
+    if area.kind == "circle":  # exact: from the centre, less the radius
+        nearest = float(np.min(shapely.distance(shapely.Point(area.origin), shapes)))
+        return max(0.0, nearest - area.radius_m)
+    return float(np.min(shapely.distance(area.shape, shapes)))

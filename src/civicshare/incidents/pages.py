@@ -155,6 +155,8 @@ def open_incident(
             kind=str(form.get("kind", "")),
             area=area,
             agreement=str(form.get("agreement", "")) or None,
+            settings=request.app.state.settings,
+            confirm_outside_area=form.get("confirm_outside_area") == "yes",
         )
     except service.IncidentError as error:
         errors[error.field or "title"] = str(error)

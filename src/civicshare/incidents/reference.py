@@ -153,6 +153,21 @@ def districts(settings: Settings) -> list[dict]:
 
 
 @lru_cache(maxsize=2)
+def _district_shapes_cached(path: str, mtime: float):
+    import shapely
+
+    return shapely.from_wkt([row["wkt"] for row in _districts_cached(path, mtime)])
+
+
+def district_shapes(settings: Settings):
+    """The districts' polygons (shapely, BNG); empty when not installed."""
+    path = reference_path(settings, DISTRICTS)
+    if not path.is_file():
+        return []
+    return _district_shapes_cached(str(path), path.stat().st_mtime)
+
+
+@lru_cache(maxsize=2)
 def _streets_cached(path: str, mtime: float):
     import shapely
 

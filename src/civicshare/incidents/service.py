@@ -41,8 +41,15 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.audit import service as audit
-from civicshare.config import Settings
-from civicshare.incidents.geometry import Area, BadArea, PointIndex, to_wgs84
+from civicshare.config import Settings, get_settings
+from civicshare.incidents.geometry import (
+    Area,
+    BadArea,
+    PointIndex,
+    distance_to_points,
+    distance_to_shapes,
+    to_wgs84,
+)
 from civicshare.incidents.models import (
     AreaKind,
     BreakGlass,
@@ -53,10 +60,13 @@ from civicshare.incidents.models import (
     ReviewStatus,
 )
 from civicshare.incidents.reference import (
+    PROPERTIES,
     Gazetteer,
     IncidentError,
+    district_shapes,
     gazetteer,
     norm_postcode,
+    reference_path,
 )
 from civicshare.partners import service as partners
 from civicshare.partners.models import Membership, Role
@@ -69,6 +79,10 @@ BREAK_GLASS_HOURS = 12
 MAX_BREAK_GLASS_HOURS = 72
 MIN_REASON = 10
 KINDS = ("fire", "flood", "gas", "chemical", "power", "other")
+# An incident area further than this from every property and district boundary the partnership
+# knows (its reference data) is refused unless the responder confirms it (a mistyped centre, a
+# map clicked in the wrong county, latitude and longitude swapped).
+OUTSIDE_AREA_M = 10_000.0
 
 # -- priority ------------------------------------------------------------------------------
 
@@ -684,6 +698,36 @@ def _set_area(incident: Incident, area: Area) -> None:
     )
 
 
+def distance_outside(settings: Settings, area: Area) -> float | None:
+    """Metres from the area to the nearest property of the address gazetteer or district
+    boundary the partnership knows (0 when it touches or overlaps one); None when neither
+    reference file is installed, so there is nothing to measure against."""
+    found = []
+    if reference_path(settings, PROPERTIES).is_file():
+        found.append(distance_to_points(area, gazetteer(settings).index))
+    found.append(distance_to_shapes(area, district_shapes(settings)))
+    found = [distance for distance in found if distance is not None]
+    return min(found) if found else None
+
+
+def _outside_area(settings: Settings, area: Area, confirmed: bool) -> dict[str, Any] | None:
+    """Refuse an area far from everything the partnership knows unless confirmed; the facts
+    to record when it was confirmed."""
+    distance = distance_outside(settings, area)
+    if distance is None or distance <= OUTSIDE_AREA_M:
+        return None
+    if not confirmed:
+        raise IncidentError(
+            f"The incident area is {distance / 1000:,.1f} km from the nearest property or "
+            f"district the partnership knows (more than {OUTSIDE_AREA_M / 1000:,.0f} km): "
+            "check the centre or polygon, or confirm that the incident is outside the "
+            "partnership's area.",
+            "confirm_outside_area",
+            status=422,
+        )
+    return {"distance_m": round(distance), "limit_m": OUTSIDE_AREA_M, "confirmed": True}
+
+
 def open_incident(
     session: Session,
     actor: Actor,
@@ -692,7 +736,12 @@ def open_incident(
     kind: str,
     area: Area,
     agreement: str | None = None,
+    settings: Settings | None = None,
+    confirm_outside_area: bool = False,
 ) -> Incident:
+    """Open an incident. An area more than OUTSIDE_AREA_M from every property and district
+    the partnership knows is refused (field `confirm_outside_area`, status 422) unless
+    `confirm_outside_area`; a confirmation is recorded in the incident log and the audit."""
     _require_responder(actor)
     title = (title or "").strip()
     if len(title) < 3:
@@ -724,6 +773,7 @@ def open_incident(
         raise IncidentError(
             f"Several emergency agreements are active ({references}): choose one.", "agreement"
         )
+    outside = _outside_area(settings or get_settings(), area, confirm_outside_area)
     number = (session.scalar(select(func.max(Incident.id))) or 0) + 1
     incident = Incident(
         reference=f"INC-{number:04d}",
@@ -738,7 +788,14 @@ def open_incident(
     session.add(incident)
     session.flush()
     details = _area_details(area)
-    _log(session, incident, actor, "opened", f"Opened by {actor.label}", **details)
+    summary = f"Opened by {actor.label}"
+    if outside is not None:
+        details["outside_area"] = outside
+        summary += (
+            f", confirmed outside the partnership's area ({outside['distance_m'] / 1000:,.1f} "
+            "km from the nearest property or district it knows)"
+        )
+    _log(session, incident, actor, "opened", summary, **details)
     _audit(session, actor, "incident_opened", incident, reason=title, details=details)
     return incident
 

@@ -26,8 +26,8 @@ console = Console()
 
 def _sessions():
     settings = get_settings()
+    engine = db.open_store(settings)
     settings.ensure_dirs()
-    engine = db.make_engine(settings.effective_database_url)
     return settings, engine, db.make_sessionmaker(engine)
 
 

@@ -45,7 +45,7 @@ def _operator() -> dict:
 
 def _unit_of_work():
     settings = get_settings()
-    engine = db.make_engine(settings.effective_database_url)
+    engine = db.open_store(settings)
     return db.session_scope(db.make_sessionmaker(engine))
 
 

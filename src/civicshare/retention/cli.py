@@ -48,8 +48,8 @@ def run(
 ) -> None:
     """Purge superseded snapshots and rows past their retention period; expire agreements."""
     settings = get_settings()
+    engine = db.open_store(settings)
     settings.ensure_dirs()
-    engine = db.make_engine(settings.effective_database_url)
     try:
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             report = service.run(session, settings, today=_today(today), dry_run=dry_run)
@@ -112,7 +112,7 @@ def status(
 ) -> None:
     """What each retention rule removes next, and when."""
     settings = get_settings()
-    engine = db.make_engine(settings.effective_database_url)
+    engine = db.open_store(settings)
     try:
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             as_of = _today(today) or date.today()

@@ -45,7 +45,7 @@ def pull(
     The token decides who you are acting as; the request and its outcome are audited."""
     output_format = "parquet" if out.suffix == ".parquet" else "csv"
     settings = get_settings()
-    engine = db.make_engine(settings.effective_database_url)
+    engine = db.open_store(settings)
     with db.session_scope(db.make_sessionmaker(engine)) as session:
         api_token = accounts.resolve_api_token(session, token)
         membership = session.get(Membership, api_token.membership_id) if api_token else None
