@@ -61,7 +61,8 @@ def _audit_decision(session: Session, decision: Decision, via: str, **facts) -> 
         "dataset",
         f"{request.provider}/{request.dataset}",
         reason=decision.reason,
-        purpose=request.purpose,
+        # A purpose holding an identifier is refused by decide() and kept only as REDACTED.
+        purpose=audit.redacted(request.purpose),
         agreement_ref=decision.agreement,
         agreement_version=decision.version,
         dataset=f"{request.provider}/{request.dataset}",

@@ -27,12 +27,16 @@ from civicshare.agreements.models import (
 from civicshare.agreements.models import (
     Status as AgreementStatus,
 )
+from civicshare.audit.service import identifier_refusal
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
 
 # Roles that may receive person-level data for their partner; viewers see governance only.
 RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
 MIN_PURPOSE_LENGTH = 10
+# The clause of a request refused because its purpose holds a resident's identifier: the
+# request is malformed (422 over HTTP, exit 2 at the command line), not forbidden.
+IDENTIFIER_IN_PURPOSE = "identifier in purpose"
 
 # Small-number suppression on every aggregate (NHS / OpenSAFELY convention): counts 1-7 are
 # shown as "*", others rounded to the nearest 5. A request cannot switch it off.
@@ -211,6 +215,13 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if memo is not None:
         memo = memo.current()
     actor = request.actor
+    refusal = identifier_refusal("Purposes", request.purpose)
+    if refusal:  # first: whoever asks, a purpose naming a resident is not recorded as given
+        return _deny(
+            request,
+            IDENTIFIER_IN_PURPOSE,
+            f"{refusal}: say why you need the data, not whose it is.",
+        )
     if not actor.has_scope("share:read"):
         return _deny(request, "token scope", "This API token does not have the scope share:read.")
     if not actor.has_role(*RECEIVING_ROLES):
