@@ -390,3 +390,29 @@ def test_a_purpose_without_identifiers_still_passes(client, store, token):
         headers={"authorization": f"Bearer {token}"},
     )  # fmt: skip
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        ("/api/share/worcs-acute/acute-admissions", {"columns": "NHS_NO,9434765919"}),
+        ("/api/share/9434765919/acute-admissions", {}),
+        ("/api/share/worcs-acute/943-476-5919", {}),
+    ],
+    ids=["column", "provider", "dataset"],
+)
+def test_an_nhs_number_as_a_name_is_a_422_and_never_reaches_the_audit_log(
+    client, store, token, url, params
+):
+    seq = last_seq(store)
+    client.cookies.clear()
+    response = client.get(
+        url, params={"purpose": PURPOSE, **params}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 422, response.text  # a column of them was a 500
+    assert response.headers["x-civicshare-clause"] == "identifier in request"
+    assert "must not contain identifiers such as an NHS number" in response.json()["detail"]
+    denied = denials_since(store, seq)
+    assert len(denied) == 1 and denied[0].purpose == PURPOSE
+    written = " ".join(str(v) for v in vars(denied[0]).values())
+    assert "5919" not in written
