@@ -87,8 +87,17 @@ def serve(
 def _serve(host: str, port: int) -> None:
     import uvicorn
 
+    from civicshare.logs import server_log_config
+
     console.print(f"Serving on [bold]http://{host}:{port}[/]  (API documentation at /docs)")
-    uvicorn.run("civicshare.app:create_app", factory=True, host=host, port=port)
+    # The access log keeps paths only: a query string may hold what a person typed.
+    uvicorn.run(
+        "civicshare.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=server_log_config(),
+    )
 
 
 @app.command()

@@ -211,3 +211,20 @@ def test_append_many_writes_the_chain_record_would(sessions):
         )
         audit.append_many(session, [entries[0], bad])
     assert verify(sessions).records == 17
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Plan care packages for people leaving hospital this week.", []),
+        ("Mrs Smith, 943 476 5919", ["an NHS number"]),
+        ("943-476-5919 or 9434765919", ["an NHS number"]),
+        ("9434765918 fails its check digit; a9434765919 is a longer token", []),
+        ("Visit WR1 2AB, then sw1a1aa", ["a postcode"]),
+        ("Discharges since 2024-01-05 under ISA-0001 for the Q3 4th review", []),
+        ("943 476 5919 at B12 9QT", ["an NHS number", "a postcode"]),
+    ],
+)
+def test_identifiers_in_free_text(text, found):
+    assert audit.identifiers_in(text) == found
+    assert audit.redacted(text) == (audit.REDACTED if found else text)

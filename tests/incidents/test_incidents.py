@@ -655,3 +655,26 @@ def test_the_api_and_the_command_line_refuse_central_london_naming_the_flag(
     result = runner.invoke(cli_app, [*args, "--confirm-outside-area"])
     assert result.exit_code == 0, result.output
     assert "Opened INC-" in result.output
+
+
+def test_titles_notes_and_break_glass_reasons_holding_an_identifier_are_refused(
+    store, store_sessions, centre
+):
+    # They go into the audit log, and a title into the purpose of every share the incident makes.
+    nhs_number = "943 476 5919"  # a valid check digit
+    with db.session_scope(store_sessions) as session:
+        fire = actor(session, FIRE)
+        with pytest.raises(service.IncidentError, match="NHS number") as title:
+            open_circle(session, fire, centre, 200, title=f"Fall, {nhs_number}")
+        assert (title.value.status, title.value.field) == (422, "title")
+        incident = open_circle(session, fire, centre, 200)
+        seq = session.scalar(select(func.max(AuditRecord.seq)))
+        with pytest.raises(service.IncidentError, match="must not contain identifiers") as why:
+            service.break_glass(session, fire, incident, f"Mr Jones {nhs_number} lives here")
+        assert (why.value.status, why.value.field) == (422, "reason")
+        assert nhs_number not in str(why.value)
+        with pytest.raises(service.IncidentError, match="postcode") as note:
+            service.close_incident(session, fire, incident, "Stood down at WR1 2AB, 04:10")
+        assert (note.value.status, note.value.field) == (422, "note")
+        assert session.scalar(select(func.max(AuditRecord.seq))) == seq  # nothing recorded
+        session.rollback()

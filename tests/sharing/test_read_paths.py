@@ -279,3 +279,140 @@ def test_no_rows_leave_when_the_audit_record_cannot_be_written(store, token, mon
     assert response.status_code == 500
     assert "rows" not in response.text and "PAT_SURNAME" not in response.text
     assert counts(store) == before  # no receipt either: the whole unit of work rolled back
+
+
+# -- a purpose holding a resident's identifier -------------------------------------------------
+
+NHS_NUMBER = "943 476 5919"  # a valid check digit
+NAMING = f"Check the discharge of Mrs Smith, NHS number {NHS_NUMBER}, next week."
+
+
+def denials_since(store, seq: int) -> list[AuditRecord]:
+    engine = db.make_engine(store.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        found = session.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.seq > seq, AuditRecord.action == "share_denied")
+            .order_by(AuditRecord.seq)
+        ).all()
+        session.expunge_all()
+    engine.dispose()
+    return list(found)
+
+
+def last_seq(store) -> int:
+    engine = db.make_engine(store.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        seq = session.scalar(select(func.max(AuditRecord.seq))) or 0
+    engine.dispose()
+    return seq
+
+
+def assert_redacted(records: list[AuditRecord]) -> None:
+    from civicshare.audit.service import REDACTED
+
+    for record in records:
+        assert record.purpose == REDACTED and record.outcome == "denied"
+        assert record.details["clause"] == "identifier in purpose"
+        written = " ".join(str(v) for v in vars(record).values())
+        assert "5919" not in written and "Smith" not in written
+
+
+def test_a_purpose_with_an_nhs_number_is_a_422_and_an_audited_redacted_denial(
+    client, store, token, spy
+):
+    seq = last_seq(store)
+    client.cookies.clear()
+    response = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": NAMING},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "must not contain identifiers such as an NHS number" in detail
+    assert NHS_NUMBER not in response.text
+    assert response.headers["x-civicshare-clause"] == "identifier in purpose"
+    assert spy["run"] == 0
+    denied = denials_since(store, seq)
+    assert len(denied) == 1 and denied[0].details["via"] == "api"
+    assert_redacted(denied)
+
+
+def test_a_purpose_with_a_postcode_is_refused_on_the_web_page(client, store, token, spy):
+    seq = last_seq(store)
+    csrf = web_session(client)
+    page = client.post(
+        "/share/worcs-acute/acute-admissions",
+        data={
+            "agreement": "ISA-0001",
+            "purpose": "Visit the household at WR1 2AB after discharge.",
+            "csrf_token": csrf,
+        },
+    )
+    client.cookies.clear()
+    assert page.status_code == 422
+    assert "must not contain identifiers such as an NHS number or a postcode" in page.text
+    assert "WR1 2AB" not in page.text  # not shown back in the form
+    assert spy["run"] == 0
+    denied = denials_since(store, seq)
+    assert len(denied) == 1 and denied[0].details["via"] == "web"
+    assert_redacted(denied)
+    assert "WR1" not in str(vars(denied[0]))
+
+
+def test_a_purpose_with_an_nhs_number_exits_2_at_the_command_line(store, token, spy, tmp_path):
+    seq = last_seq(store)
+    out = tmp_path / "refused.csv"
+    result = CliRunner().invoke(
+        cli_app,
+        ["share", "pull", "worcs-acute", "acute-admissions", "--purpose", NAMING,
+         "--out", str(out)],
+        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
+             "CIVICSHARE_DATABASE_URL": store.effective_database_url},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "must not contain identifiers such as an NHS number" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no traceback
+    assert not out.exists() and spy["run"] == 0
+    denied = denials_since(store, seq)
+    assert len(denied) == 1 and denied[0].details["via"] == "cli"
+    assert_redacted(denied)
+
+
+def test_a_purpose_without_identifiers_still_passes(client, store, token):
+    # Dates, agreement references and ordinals are not identifiers.
+    client.cookies.clear()
+    response = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": f"{PURPOSE} Discharges since 2024-01-05, the Q3 4th review.",
+                "page_size": 1},
+        headers={"authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        ("/api/share/worcs-acute/acute-admissions", {"columns": "NHS_NO,9434765919"}),
+        ("/api/share/9434765919/acute-admissions", {}),
+        ("/api/share/worcs-acute/943-476-5919", {}),
+    ],
+    ids=["column", "provider", "dataset"],
+)
+def test_an_nhs_number_as_a_name_is_a_422_and_never_reaches_the_audit_log(
+    client, store, token, url, params
+):
+    seq = last_seq(store)
+    client.cookies.clear()
+    response = client.get(
+        url, params={"purpose": PURPOSE, **params}, headers={"authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 422, response.text  # a column of them was a 500
+    assert response.headers["x-civicshare-clause"] == "identifier in request"
+    assert "must not contain identifiers such as an NHS number" in response.json()["detail"]
+    denied = denials_since(store, seq)
+    assert len(denied) == 1 and denied[0].purpose == PURPOSE
+    written = " ".join(str(v) for v in vars(denied[0]).values())
+    assert "5919" not in written

@@ -85,6 +85,50 @@ def _refuse_identifiers(where: str, value: Any) -> None:
                 )
 
 
+# A full UK postcode: outward code (area, district) and inward code (sector digit, two unit
+# letters, which are never C, I, K, M, O or V), with or without the space, in any case.
+_POSTCODE = re.compile(
+    r"(?<![0-9A-Za-z])[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9]([ABD-HJLNP-UW-Z]{2})(?![0-9A-Za-z])",
+    re.IGNORECASE,
+)
+# "Q3 4th" reads as a postcode in any case; lower-case ordinals are taken as ordinals.
+_ORDINALS = ("st", "nd", "rd", "th")
+
+# What the audit log keeps of a purpose that was refused for holding an identifier.
+REDACTED = "[redacted: held an identifier]"
+
+
+def identifiers_in(text: str | None) -> list[str]:
+    """The kinds of residents' identifiers a free text (a purpose, a reason, a note) holds:
+    "an NHS number" (ten digits, spaced 3-3-4 or not, whose check digit is right) and
+    "a postcode" (a full UK postcode). Names, addresses and dates cannot be told apart from
+    ordinary words and dates, so they are not looked for."""
+    found = []
+    text = text or ""
+    if any(is_nhs_number("".join(m.groups())) for m in _TEN_DIGITS.finditer(text)):
+        found.append("an NHS number")
+    if any(m.group(1) not in _ORDINALS for m in _POSTCODE.finditer(text)):
+        found.append("a postcode")
+    return found
+
+
+def identifier_refusal(what: str, text: str | None) -> str | None:
+    """Why `text` (a purpose, a reason: `what` names it) is refused, or None if it holds none
+    of the identifiers `identifiers_in` looks for. The message never repeats the identifier."""
+    found = identifiers_in(text)
+    if not found:
+        return None
+    return (
+        f"{what} must not contain identifiers such as an NHS number or a postcode "
+        f"(this one holds {' and '.join(found)})"
+    )
+
+
+def redacted(text: str | None) -> str | None:
+    """The text as the audit log may keep it: REDACTED if it holds an identifier."""
+    return REDACTED if identifiers_in(text) else text
+
+
 def _as_json(value: Any) -> Any:
     """What the JSON column will hand back (tuples become lists, keys become strings)."""
     return None if value is None else json.loads(json.dumps(value))

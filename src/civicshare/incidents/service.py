@@ -666,15 +666,25 @@ def _log(session, incident, actor: Actor | None, action, summary, **details) -> 
     return event
 
 
+def _free_text(text: str, field: str, what: str) -> None:
+    """Titles, notes, reasons and comments go into the audit log (and an incident's title into
+    the purpose of every share it makes): none may hold a resident's identifier."""
+    refusal = audit.identifier_refusal(what, text)
+    if refusal:
+        raise IncidentError(f"{refusal}.", field, status=422)
+
+
 def _audit(session, actor, action, incident, reason="", **facts) -> None:
     details = facts.pop("details", {})
+    if "purpose" in facts:  # texts stored before identifiers were refused are kept redacted
+        facts["purpose"] = audit.redacted(facts["purpose"])
     audit.record(
         session,
         actor,
         action,
         "incident",
         incident.reference,
-        reason=reason,
+        reason=audit.redacted(reason) or "",
         agreement_ref=incident.agreement,
         details={"incident": incident.reference, **details},
         **facts,
@@ -748,6 +758,7 @@ def open_incident(
         raise IncidentError(
             "Give the incident a title (for example, House fire, 12 Mill Lane).", "title"
         )
+    _free_text(title, "title", "An incident's title")
     if kind not in KINDS:
         raise IncidentError(f"Choose the kind of incident: one of {', '.join(KINDS)}.", "kind")
     available = emergency_agreements_for(session, actor)
@@ -866,6 +877,7 @@ def update_area(
     _require_responder(actor)
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is closed.", status=409)
+    _free_text(note, "note", "A note")
     before = _area_details(area_of(incident))
     _set_area(incident, area)
     incident.updated_at = datetime.now(UTC)
@@ -884,6 +896,7 @@ def close_incident(session: Session, actor: Actor, incident: Incident, note: str
         raise IncidentError(
             "Say why the incident is closed (for example, stood down at 04:10).", "note"
         )
+    _free_text(note, "note", "A note")
     now = datetime.now(UTC)
     incident.status = IncidentStatus.closed
     incident.closed_at = now
@@ -1197,6 +1210,7 @@ def break_glass(
             "Lane need to know who is inside).",
             "reason",
         )
+    _free_text(reason, "reason", "A break-glass reason")
     if not (0 < hours <= MAX_BREAK_GLASS_HOURS):
         raise IncidentError(
             f"Break-glass lasts more than 0 and at most {MAX_BREAK_GLASS_HOURS} hours.", "hours"
@@ -1361,6 +1375,7 @@ def review(
     comment = (comment or "").strip()
     if outcome == ReviewStatus.inappropriate.value and len(comment) < MIN_REASON:
         raise IncidentError("Say what was inappropriate and what happens next.", "comment")
+    _free_text(comment, "comment", "A review comment")
     found.status = ReviewStatus(outcome)
     found.comment = comment
     found.reviewed_by_id = actor.membership_id

@@ -16,16 +16,23 @@ from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.db import request_session
 from civicshare.sharing.delivery import Delivery, Denied, share
-from civicshare.sharing.service import request_from_params
+from civicshare.sharing.service import MALFORMED, request_from_params
 
 router = APIRouter(prefix="/api/share", tags=["sharing"])
 MAX_PAGE_SIZE = 5000
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
+def denied_status(error: Denied) -> int:
+    """403 for a refusal by the rules; 422 for a request holding a resident's identifier."""
+    return 422 if error.decision.clause in MALFORMED else 403
+
+
 def denied(error: Denied) -> HTTPException:
     decision = error.decision
-    return HTTPException(403, decision.reason, headers={"X-Civicshare-Clause": decision.clause})
+    return HTTPException(
+        denied_status(error), decision.reason, headers={"X-Civicshare-Clause": decision.clause}
+    )
 
 
 def encode(delivery: Delivery, output_format: str) -> bytes:

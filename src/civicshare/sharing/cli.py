@@ -14,7 +14,7 @@ from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
 from civicshare.partners.models import Membership
 from civicshare.sharing.delivery import Denied, share
-from civicshare.sharing.service import request_from_params
+from civicshare.sharing.service import MALFORMED, request_from_params
 
 app = typer.Typer(
     help="Shared data, under an active agreement.",
@@ -65,6 +65,9 @@ def pull(
         try:
             delivery = share(session, settings, request, via="cli", output_format=output_format)
         except Denied as error:
+            if error.decision.clause in MALFORMED:  # bad input, as a usage error
+                console.print(f"[red]Refused:[/] {error.decision.reason}", soft_wrap=True)
+                raise typer.Exit(2) from None
             console.print(f"[red]Denied ({error.decision.clause}):[/] {error.decision.reason}")
             raise typer.Exit(1) from None
         if output_format == "parquet":

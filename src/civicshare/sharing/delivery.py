@@ -52,22 +52,30 @@ def output_digest(table: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue()).hexdigest()
 
 
+def _named(name: str) -> str:
+    """A name from the request as the audit log keeps it: REDACTED if it is an NHS number."""
+    return audit.REDACTED if "an NHS number" in audit.identifiers_in(name) else name
+
+
 def _audit_decision(session: Session, decision: Decision, via: str, **facts) -> None:
     request = decision.request
+    # A purpose or a name holding an identifier is refused by decide() and kept only as
+    # REDACTED: the audit log never holds the identifier, and the denial is still recorded.
+    dataset = f"{_named(request.provider)}/{_named(request.dataset)}"
     audit.record(
         session,
         request.actor,
         "share_allowed" if decision.allowed else "share_denied",
         "dataset",
-        f"{request.provider}/{request.dataset}",
+        dataset,
         reason=decision.reason,
-        purpose=request.purpose,
+        purpose=audit.redacted(request.purpose),
         agreement_ref=decision.agreement,
         agreement_version=decision.version,
-        dataset=f"{request.provider}/{request.dataset}",
+        dataset=dataset,
         columns=[c.column for c in decision.grant.columns]
         if decision.grant
-        else list(request.columns or []),
+        else [_named(c) for c in request.columns or []],
         outcome="allowed" if decision.allowed else "denied",
         details={"clause": decision.clause, "via": via, **facts.pop("details", {})},
         **facts,

@@ -14,7 +14,7 @@ from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.datasets import service as datasets
 from civicshare.db import request_session
-from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, encode
+from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, denied_status, encode
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.models import Receipt
 from civicshare.sharing.service import ShareRequest
@@ -96,7 +96,16 @@ def download(
         )
     except Denied as error:
         message = error.decision.reason
-        return _page(request, actor, session, errors={field: message}, form=form, status_code=403)
+        if denied_status(error) == 422:
+            form["purpose"] = ""  # not shown back: the page is not to echo the identifier
+        return _page(
+            request,
+            actor,
+            session,
+            errors={field: message},
+            form=form,
+            status_code=denied_status(error),
+        )
     headers = delivery_headers(delivery)
     headers["Content-Disposition"] = f'attachment; filename="{provider}-{dataset}.{output_format}"'
     return Response(

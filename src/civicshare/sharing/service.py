@@ -27,12 +27,19 @@ from civicshare.agreements.models import (
 from civicshare.agreements.models import (
     Status as AgreementStatus,
 )
+from civicshare.audit.service import identifier_refusal, identifiers_in
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
 
 # Roles that may receive person-level data for their partner; viewers see governance only.
 RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
 MIN_PURPOSE_LENGTH = 10
+# The clause of a request refused because its purpose holds a resident's identifier: the
+# request is malformed (422 over HTTP, exit 2 at the command line), not forbidden.
+IDENTIFIER_IN_PURPOSE = "identifier in purpose"
+# The same for an NHS number where a provider, dataset, agreement or column name should be.
+IDENTIFIER_IN_NAMES = "identifier in request"
+MALFORMED = (IDENTIFIER_IN_PURPOSE, IDENTIFIER_IN_NAMES)
 
 # Small-number suppression on every aggregate (NHS / OpenSAFELY convention): counts 1-7 are
 # shown as "*", others rounded to the nearest 5. A request cannot switch it off.
@@ -76,6 +83,17 @@ def request_from_params(
         agreement=agreement,
         group_by=split(group_by),
     )
+
+
+def request_names(request: ShareRequest) -> list[str]:
+    """The names a request gives (not its purpose): provider, dataset, agreement, columns."""
+    return [
+        request.provider,
+        request.dataset,
+        request.agreement or "",
+        *(request.columns or ()),
+        *(request.group_by or ()),
+    ]
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,20 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if memo is not None:
         memo = memo.current()
     actor = request.actor
+    refusal = identifier_refusal("Purposes", request.purpose)
+    if refusal:  # first: whoever asks, a purpose naming a resident is not recorded as given
+        return _deny(
+            request,
+            IDENTIFIER_IN_PURPOSE,
+            f"{refusal}: say why you need the data, not whose it is.",
+        )
+    if any("an NHS number" in identifiers_in(name) for name in request_names(request)):
+        return _deny(
+            request,
+            IDENTIFIER_IN_NAMES,
+            "Provider, dataset, agreement and column names must not contain identifiers such "
+            "as an NHS number.",
+        )
     if not actor.has_scope("share:read"):
         return _deny(request, "token scope", "This API token does not have the scope share:read.")
     if not actor.has_role(*RECEIVING_ROLES):
