@@ -7,21 +7,22 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path as FilePath
+from pathlib import Path
 from typing import Annotated
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from fastapi import Depends, Path
+from fastapi import Depends
+from fastapi import Path as PathParam
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from starlette.requests import Request
 
-MIGRATIONS_DIR = FilePath(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Stable constraint names, so migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -36,7 +37,7 @@ NAMING_CONVENTION = {
 # Row ids and version numbers in a URL: within the store's integer range, so an absurd one is a
 # 422 naming the field rather than an overflow inside the database driver (a 500).
 MAX_ROW_ID = 2**31 - 1
-RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+RowId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]
 
 
 def utcnow() -> datetime:

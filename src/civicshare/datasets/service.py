@@ -476,7 +476,7 @@ def push(
         )
     contract = Contract.model_validate(contract_row.body)
     ingest.sweep_staging(settings)
-    _one_push_at_a_time(session, settings, dataset.id, partner_key, dataset_name)
+    _one_push_at_a_time(session, settings, dataset.id)
     version = (
         session.scalar(
             select(func.max(DatasetSnapshot.version)).where(
@@ -627,28 +627,24 @@ def push(
     )
 
 
-# -- the demo ------------------------------------------------------------------------------
-
-
-def _one_push_at_a_time(
-    session: Session, settings: Settings, dataset_id: int, partner_key: str, dataset_name: str
-) -> None:
+def _one_push_at_a_time(session: Session, settings: Settings, dataset_id: int) -> None:
     """Wait for any other push of this dataset to end, and hold it off until this one's unit
     of work ends (commit or rollback).
 
     A push numbers its version before staging (the number is sealed into the encrypted
     columns), so two at once would take the same number, and the second would remove the
     first's committed files as if a crash had left them. PostgreSQL holds an advisory lock
-    for the transaction; the embedded store a file lock on the dataset's folder (no database
-    lock: SQLite's one writer must stay free while a file is validated)."""
+    for the transaction; the embedded store a file lock per dataset in data_dir/locks (no
+    database lock: SQLite's one writer must stay free while a file is validated)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(:space, :id)"),
             {"space": PUSH_LOCK_SPACE, "id": dataset_id},
         )
         return
-    folder = private_dir(settings.data_dir / "snapshots" / partner_key / dataset_name)
-    handle = open(private_file(folder / ".push.lock"), "a+b")  # noqa: SIM115  (closed when the work ends)
+    folder = private_dir(settings.data_dir / "locks")
+    # Closed (which releases the lock) when the unit of work ends.
+    handle = open(private_file(folder / f"push-{dataset_id}.lock"), "a+b")  # noqa: SIM115
     fcntl.flock(handle, fcntl.LOCK_EX)
     root = session.get_transaction() or session.begin()
 
@@ -661,6 +657,9 @@ def _one_push_at_a_time(
 
 # The advisory lock's first key ("push"), apart from any other use of advisory locks.
 PUSH_LOCK_SPACE = 0x70757368
+
+
+# -- the demo ------------------------------------------------------------------------------
 
 
 def ingest_demo(
