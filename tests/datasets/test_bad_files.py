@@ -315,3 +315,24 @@ def test_the_api_answers_a_bad_file_with_422_and_its_report(client, member, name
     assert report["outcome"] == "rejected"
     assert expected in "; ".join(report["reasons"])
     assert staging(client.app.state.settings) == []
+
+
+def test_a_sheet_that_declares_a_far_row_or_column_reads_only_what_is_there(
+    seeded, settings, tmp_path
+):
+    """openpyxl would fill 50 million empty rows and pad each row to column XFD."""
+    register(seeded)
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes()))
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b'<row r="5"', b'<row r="50000000"')
+                data = data.replace(b"</row></sheetData>", b'<c r="XFD1"/></row></sheetData>')
+            out.writestr(item, data)
+    path = tmp_path / "far.xlsx"
+    path.write_bytes(sink.getvalue())
+    result = push(seeded, settings, path)
+    assert result.outcome == "accepted", result.report
+    assert result.snapshot.row_count == 4

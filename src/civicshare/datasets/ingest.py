@@ -599,6 +599,34 @@ def _xlsx_size_check(contract: Contract, handle: BinaryIO) -> None:
         )
 
 
+def _present_rows(sheet, width: list[int]) -> Iterator[tuple]:
+    """The rows a read-only worksheet holds, as values, each cut to `width[0]` cells.
+
+    openpyxl's own iter_rows() fills the gaps a file declares: one row at r="50000000" is
+    fifty million empty rows, and a cell in column XFD pads every row to 16,384 cells. Empty
+    rows are skipped anyway, so this walks the sheet's XML parser directly (the parser that
+    iter_rows uses) and yields only rows that are there."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = sheet.parent
+    with sheet._get_source() as src:
+        parser = WorkSheetParser(
+            src,
+            sheet._shared_strings,
+            data_only=book.data_only,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        for _, cells in parser.parse():
+            last = max((cell["column"] for cell in cells), default=0)
+            row = [None] * min(width[0], last)
+            for cell in cells:
+                if cell["column"] <= len(row):
+                    row[cell["column"] - 1] = cell["value"]
+            yield tuple(row)
+
+
 def _xlsx_source(contract: Contract, handle: BinaryIO) -> Source:
     import openpyxl
 
@@ -610,11 +638,9 @@ def _xlsx_source(contract: Contract, handle: BinaryIO) -> Source:
         if contract.sheet and contract.sheet not in book.sheetnames:
             raise FileProblem(f"the workbook has no sheet {contract.sheet!r}")
         sheet = book[contract.sheet] if contract.sheet else book.worksheets[0]
-        # The dimension a file declares can be anything (A1:XFD1048576): take the rows and
-        # cells that are there, not a padded grid of what it claims.
         total = max(0, min(sheet.max_row or 1, limits.max_rows + 1) - 1)
-        sheet.reset_dimensions()
-        rows = sheet.iter_rows(values_only=True)
+        width = [limits.max_columns + 1]
+        rows = _present_rows(sheet, width)
         header = [None if h is None else str(h).strip() for h in next(rows, ())]
     except FileProblem:
         raise
@@ -625,6 +651,7 @@ def _xlsx_source(contract: Contract, handle: BinaryIO) -> Source:
         header.pop()
     _check_header(contract, [h or "" for h in header])
     positions = [header.index(c.name) for c in contract.columns]
+    width[0] = len(header)
     done = [0]
 
     def batches() -> Iterator[pa.RecordBatch]:
