@@ -336,3 +336,14 @@ def test_a_sheet_that_declares_a_far_row_or_column_reads_only_what_is_there(
     result = push(seeded, settings, path)
     assert result.outcome == "accepted", result.report
     assert result.snapshot.row_count == 4
+
+
+def test_parquet_text_that_is_not_utf8_is_rejected_by_column(seeded, settings, tmp_path):
+    """Found by the fuzzer: pyarrow does not check a Parquet string column's bytes."""
+    register(seeded)
+    data = parquet_bytes(compression="none")
+    at = data.index(b"Smith")
+    path = tmp_path / "f.parquet"
+    path.write_bytes(data[:at] + b"Sm\xffth" + data[at + 5 :])
+    result = push(seeded, settings, path)
+    assert_rejected(result, settings, "'surname' holds text that is not UTF-8")

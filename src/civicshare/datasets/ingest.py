@@ -556,6 +556,14 @@ def _parquet_source(contract: Contract, handle: BinaryIO) -> Source:
                 log.info("parquet data unreadable: %s", type(error).__name__)
                 where = f" after row {done[0]:,}" if done[0] else ""
                 raise FileProblem(f"{PARQUET_DAMAGED}: reading stopped{where}") from None
+            for name, array in zip(names, arrays, strict=True):
+                try:
+                    array.validate(full=True)  # Parquet's text is not checked as it is read
+                except pa.ArrowInvalid:
+                    raise FileProblem(
+                        f"column {name!r} holds text that is not UTF-8 (rows "
+                        f"{done[0] + 1:,} to {done[0] + batch.num_rows:,})"
+                    ) from None
             done[0] += batch.num_rows
             yield pa.record_batch(arrays, names=names)
 
