@@ -6,6 +6,9 @@ columns in the file's own spelling, their types, which are required, which ident
 uses, and what happens to bad rows: `reject` the whole file, or `quarantine` them (kept
 encrypted, out of the snapshot) as long as they are at most `quarantine_limit` of the file.
 Its optional `retention` rules say how long old data is kept (docs/retention.md).
+`record_id` names the column that identifies each record: a repeated value is rejected or
+quarantined (`duplicate_records`). `limits` bound what one file may hold; they are checked
+before the file is parsed in earnest, so an oversized file is refused in well under a second.
 """
 
 from __future__ import annotations
@@ -126,6 +129,32 @@ class Column(BaseModel):
         return [v.lower() for v in (self.false_values or DEFAULT_FALSE)]
 
 
+MIB = 1 << 20
+
+
+class Limits(BaseModel):
+    """What one file may hold. Defaults are safe for a partner's ordinary extracts; a contract
+    may set any of them lower, or higher (up to the ceilings below) for a larger dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_columns: int = Field(
+        default=2_000, ge=1, le=100_000, description="Columns in the file's header (all of them)."
+    )
+    max_field_bytes: int = Field(
+        default=MIB, ge=1, le=64 * MIB, description="Bytes of one field (as UTF-8 text)."
+    )
+    max_rows: int = Field(
+        default=50_000_000, ge=1, le=2_000_000_000, description="Data rows in one file."
+    )
+    max_xlsx_uncompressed_bytes: int = Field(
+        default=200 * MIB,
+        ge=1,
+        le=16 << 30,
+        description="XLSX: the workbook's parts decompressed, summed (zip bombs).",
+    )
+
+
 class Retention(BaseModel):
     """How long the gateway keeps a dataset's data (enforced by `civicshare retention run`).
 
@@ -179,7 +208,15 @@ class Contract(BaseModel):
     quarantine_limit: float = Field(
         default=0.1, ge=0, le=1, description="Quarantine: reject the file above this share."
     )
-    record_id: str | None = Field(default=None, description="The column naming each record.")
+    record_id: str | None = Field(
+        default=None, description="The column naming each record; a value may appear once."
+    )
+    duplicate_records: BadRows = Field(
+        default=BadRows.reject,
+        description="A record_id seen before in the file: reject the file (default) or "
+        "quarantine the later rows (the first is kept; quarantine_limit applies).",
+    )
+    limits: Limits = Field(default_factory=Limits, description="What one file may hold.")
     columns: list[Column] = Field(min_length=1)
     retention: Retention = Field(
         default_factory=Retention, description="How long old data is kept."

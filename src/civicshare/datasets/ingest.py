@@ -8,15 +8,19 @@ values; a crash leaves it behind for `sweep_staging` to remove.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import socket
 import struct
 import time
 import uuid
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from civicshare.config import Settings
 from civicshare.datasets.contracts import Column, ColumnType, Contract, FileFormat, IdentifierKind
-from civicshare.datasets.validation import Problem, validate_batch
+from civicshare.datasets.validation import Problem, duplicate_records, validate_batch
 from civicshare.identity import service as identity
 from civicshare.private import private_dir, tighten_tree
 
@@ -44,7 +48,11 @@ ROWS_PER_BATCH = 50_000
 PAUSE_ENV = "CIVICSHARE_TEST_INGEST_PAUSE"  # seconds to sleep after each batch (crash tests)
 QUARANTINE_STREAM = 1 << 16
 
+HEADER_PROBE_BYTES = 1 << 20  # the CSV header line must end within this many bytes
+TEXT_CHUNK_BYTES = 1 << 20
+
 Progress = Callable[[int, int, int], None]  # rows done, units done, units total
+log = logging.getLogger(__name__)
 
 
 class FileProblem(Exception):
@@ -226,10 +234,14 @@ class Source:
 
 
 def _check_header(contract: Contract, names: list[str]) -> None:
+    if len(names) > contract.limits.max_columns:
+        raise FileProblem(_too_many_columns(contract, len(names)))
     expected = [c.name for c in contract.columns]
-    missing = [n for n in expected if n not in names]
-    unexpected = [n for n in names if n not in expected]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    present = set(names)
+    wanted = set(expected)
+    missing = [n for n in expected if n not in present]
+    unexpected = [n for n in names if n not in wanted]
+    duplicated = sorted(n for n, k in Counter(names).items() if k > 1)
     problems = []
     if missing:
         problems.append(f"the file has no column {', '.join(repr(n) for n in missing)}")
@@ -244,6 +256,13 @@ def _check_header(contract: Contract, names: list[str]) -> None:
         raise FileProblem("; ".join(problems))
 
 
+def _too_many_columns(contract: Contract, count: int) -> str:
+    return (
+        f"the file has {count:,} columns, more than the contract's limit of "
+        f"{contract.limits.max_columns:,} (limits.max_columns)"
+    )
+
+
 def _sha256_of(handle: BinaryIO) -> str:
     digest = hashlib.sha256()
     handle.seek(0)
@@ -253,25 +272,186 @@ def _sha256_of(handle: BinaryIO) -> str:
     return digest.hexdigest()
 
 
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+NOT_UTF8_HINT = (
+    "the file is not UTF-8 text; it may be Windows-1252 ('ANSI') or another code page: "
+    "save it as 'CSV UTF-8' and send it again"
+)
+
+
+def sniff_encoding(head: bytes) -> tuple[str, int]:
+    """(encoding, BOM length) from a CSV's first bytes: UTF-8 unless a BOM says otherwise.
+    UTF-16 with a BOM is decoded; UTF-32 is refused by name (FileProblem)."""
+    for bom, encoding in BOMS:
+        if head.startswith(bom):
+            if encoding == "utf-32":
+                raise FileProblem("the file is UTF-32; save it as 'CSV UTF-8' and send it again")
+            return encoding, len(bom)
+    if head.startswith(b"PK\x03\x04"):
+        raise FileProblem(
+            "the file is a zip archive (an XLSX workbook?), not CSV: send it with the .xlsx "
+            "extension, or save it as 'CSV UTF-8'"
+        )
+    return "utf-8", 0
+
+
+class _Utf8Text(io.RawIOBase):
+    """Reads a CSV's bytes (UTF-8, or UTF-16 with its BOM) and gives UTF-8 without a BOM.
+
+    Counts physical lines as the text passes. The first undecodable byte ends the stream
+    (reads give EOF) and `error` names its line: the CSV reader never sees bad bytes, and no
+    exception is raised inside a reader thread."""
+
+    def __init__(self, raw: BinaryIO, encoding: str, skip: int) -> None:
+        super().__init__()
+        self.raw = raw
+        self.encoding = encoding
+        self._decode = {
+            "utf-8": codecs.utf_8_decode,
+            "utf-16-le": codecs.utf_16_le_decode,
+            "utf-16-be": codecs.utf_16_be_decode,
+        }[encoding]
+        self._skip = skip
+        self._pending = b""  # raw bytes of a character split across reads
+        self._out = bytearray()
+        self.lines = 0  # newlines passed so far
+        self.error: str | None = None
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> None:
+        while not self._out and not self._eof and self.error is None:
+            chunk = self.raw.read(TEXT_CHUNK_BYTES)
+            if self._skip:
+                chunk = chunk[self._skip :] if len(chunk) >= self._skip else b""
+                self._skip = 0
+            final = not chunk
+            data = self._pending + chunk
+            try:
+                text, used = self._decode(data, "strict", final)
+            except UnicodeDecodeError as error:
+                good, _ = self._decode(data[: error.start], "strict", True)
+                line = self.lines + good.count("\n") + 1
+                if self.encoding == "utf-8":
+                    self.error = f"line {line:,} is not UTF-8: {NOT_UTF8_HINT}"
+                else:
+                    self.error = (
+                        f"line {line:,} cannot be read as {self.encoding.upper()[:6]} text "
+                        "(the file is damaged or not in one encoding): save it as 'CSV UTF-8'"
+                    )
+                self._out += self._encoded(good, data[: error.start])
+                return
+            self.lines += text.count("\n")
+            self._pending = data[used:]
+            self._out += self._encoded(text, data[:used])
+            if final:
+                self._eof = True
+
+    def _encoded(self, text: str, raw: bytes) -> bytes:
+        return raw if self.encoding == "utf-8" else text.encode("utf-8")
+
+    def readinto(self, buffer) -> int:
+        self._fill()
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        del self._out[:n]
+        return n
+
+
+def _csv_header(contract: Contract, handle: BinaryIO) -> tuple[str, int]:
+    """Look at the start of a CSV before the real reader does: its encoding, and its header
+    line's column count against the contract's limit. Leaves `handle` at the start."""
+    handle.seek(0)
+    head = handle.read(HEADER_PROBE_BYTES)
+    handle.seek(0)
+    encoding, skip = sniff_encoding(head)
+    text = head[skip:].decode(encoding, errors="replace")
+    ends = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+    line = text[: min(ends)] if ends else text
+    columns = line.count(contract.delimiter) + 1
+    if columns > contract.limits.max_columns:
+        raise FileProblem(_too_many_columns(contract, columns))
+    if not ends and len(head) >= HEADER_PROBE_BYTES:
+        raise FileProblem(
+            f"the header line is longer than {HEADER_PROBE_BYTES:,} bytes: is the file CSV "
+            f"with {contract.delimiter!r} between fields?"
+        )
+    return encoding, skip
+
+
+def _field_count_lines(contract: Contract, handle: BinaryIO, encoding: str, skip: int):
+    """After the CSV reader found records with the wrong number of fields: find them again
+    with Python's csv module, which knows line numbers. Only on the rejection path."""
+    handle.seek(skip)
+    text = io.TextIOWrapper(handle, encoding=encoding, errors="replace", newline="")
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, contract.limits.max_field_bytes + 1))
+    found: list[str] = []
+    try:
+        reader = csv.reader(text, delimiter=contract.delimiter)
+        header = next(reader, [])
+        start = reader.line_num + 1
+        for record in reader:
+            if record and len(record) != len(header):
+                found.append(
+                    f"line {start:,} has {len(record)} fields where the header has {len(header)}"
+                )
+                if len(found) >= 5:
+                    break
+            start = reader.line_num + 1
+    except csv.Error:
+        pass
+    finally:
+        csv.field_size_limit(limit)
+        text.detach()
+    return found
+
+
 def _csv_source(contract: Contract, handle: BinaryIO, size: int) -> Source:
     import pyarrow.csv as pacsv
 
+    encoding, skip = _csv_header(contract, handle)
     counting = _Counting(handle)
+    text = _Utf8Text(counting, encoding, skip)
     names = [c.name for c in contract.columns]
     bad_structure: list[str] = []
+    block = max(CSV_BLOCK_BYTES, 2 * contract.limits.max_field_bytes + (1 << 20))
 
     def invalid_row(row) -> str:
-        where = f" (line {row.number})" if row.number and row.number > 0 else ""
         bad_structure.append(
-            f"a record has {row.actual_columns} fields where the header has "
-            f"{row.expected_columns}{where}"
+            f"a record has {row.actual_columns} fields where the header has {row.expected_columns}"
         )
         return "skip"
 
+    def structure_problem() -> FileProblem:
+        if text.error:
+            return FileProblem(text.error)
+        lines = _field_count_lines(contract, handle, encoding, skip)
+        return FileProblem("; ".join(lines or bad_structure[:5]))
+
+    def unreadable(error: Exception) -> FileProblem:
+        # pyarrow's message may quote the offending text: never pass it on.
+        if text.error:
+            return FileProblem(text.error)
+        if "straddling" in str(error):
+            return FileProblem(
+                f"a record is longer than {block:,} bytes: a field may be over the contract's "
+                f"limit of {contract.limits.max_field_bytes:,} bytes, or a quote is not closed"
+            )
+        return FileProblem("the file could not be read as CSV")
+
     try:
         reader = pacsv.open_csv(
-            counting,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            text,
+            read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
             parse_options=pacsv.ParseOptions(
                 delimiter=contract.delimiter,
                 newlines_in_values=True,
@@ -283,8 +463,12 @@ def _csv_source(contract: Contract, handle: BinaryIO, size: int) -> Source:
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid:
-        raise FileProblem("the file could not be read as CSV (is it empty or not text?)") from None
+    except (pa.ArrowException, UnicodeError, ValueError) as error:
+        if text.error:
+            raise FileProblem(text.error) from None
+        if isinstance(error, pa.ArrowInvalid) and "Empty CSV" in str(error):
+            raise FileProblem("the file is empty: it has no header row") from None
+        raise unreadable(error) from None
     _check_header(contract, reader.schema.names)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -293,16 +477,13 @@ def _csv_source(contract: Contract, handle: BinaryIO, size: int) -> Source:
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
-            except (pa.ArrowInvalid, UnicodeDecodeError):
-                # pyarrow's message quotes the offending text: never pass it on.
-                raise FileProblem(
-                    "the file stopped being readable as UTF-8 CSV part way through"
-                ) from None
-            if bad_structure:
-                raise FileProblem("; ".join(bad_structure[:5]))
+            except (pa.ArrowException, UnicodeError, ValueError) as error:
+                raise unreadable(error) from None
+            if text.error or bad_structure:
+                raise structure_problem()
             yield pa.record_batch([batch.column(n) for n in names], names=names)
-        if bad_structure:
-            raise FileProblem("; ".join(bad_structure[:5]))
+        if text.error or bad_structure:
+            raise structure_problem()
 
     return Source(batches(), size, lambda: counting.bytes, lambda: counting.sha256.hexdigest())
 
@@ -321,27 +502,67 @@ def _arrow_text(column: Column, values: pa.Array) -> tuple[pa.Array, list[str]]:
     return pc.cast(values, pa.string()), []
 
 
+PARQUET_DAMAGED = "the file could not be read as Parquet (it is damaged or not Parquet)"
+
+
 def _parquet_source(contract: Contract, handle: BinaryIO) -> Source:
     sha = _sha256_of(handle)
     try:
         parquet = pq.ParquetFile(handle)
-    except (pa.ArrowInvalid, OSError):
-        raise FileProblem("the file could not be read as Parquet") from None
-    _check_header(contract, parquet.schema_arrow.names)
+        metadata = parquet.metadata
+    except Exception as error:  # noqa: BLE001  (any failure to read a footer is a bad file)
+        log.info("parquet footer unreadable: %s", type(error).__name__)
+        raise FileProblem(PARQUET_DAMAGED) from None
+    limits = contract.limits
+    if metadata.num_columns > limits.max_columns:
+        raise FileProblem(_too_many_columns(contract, metadata.num_columns))
+    if metadata.num_rows > limits.max_rows:
+        raise FileProblem(
+            f"the file has {metadata.num_rows:,} rows, more than the contract's limit of "
+            f"{limits.max_rows:,} (limits.max_rows)"
+        )
+    try:
+        schema = parquet.schema_arrow
+    except Exception as error:  # noqa: BLE001
+        log.info("parquet schema unreadable: %s", type(error).__name__)
+        raise FileProblem(PARQUET_DAMAGED) from None
+    _check_header(contract, schema.names)
     names = [c.name for c in contract.columns]
-    total = parquet.metadata.num_rows
+    total = metadata.num_rows
     done = [0]
     extra: dict[str, list[str]] = {}
     for column in contract.columns:
-        arrow_type = parquet.schema_arrow.field(column.name).type
+        arrow_type = schema.field(column.name).type
         if pa.types.is_date(arrow_type):
             extra[column.name] = ["%Y-%m-%d"]
         elif pa.types.is_timestamp(arrow_type):
             extra[column.name] = ["%Y-%m-%d %H:%M:%S"]
+        elif pa.types.is_nested(arrow_type) or pa.types.is_binary(arrow_type):
+            raise FileProblem(
+                f"column {column.name!r} is of Parquet type {arrow_type}, which is not text, "
+                "a number, a date or true/false"
+            )
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for batch in parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=names):
-            arrays = [_arrow_text(contract.column(n), batch.column(n))[0] for n in names]
+        rows = parquet.iter_batches(batch_size=ROWS_PER_BATCH, columns=names)
+        while True:
+            try:
+                batch = next(rows, None)
+                if batch is None:
+                    return
+                arrays = [_arrow_text(contract.column(n), batch.column(n))[0] for n in names]
+            except Exception as error:  # noqa: BLE001  (damaged pages, bad encodings, ...)
+                log.info("parquet data unreadable: %s", type(error).__name__)
+                where = f" after row {done[0]:,}" if done[0] else ""
+                raise FileProblem(f"{PARQUET_DAMAGED}: reading stopped{where}") from None
+            for name, array in zip(names, arrays, strict=True):
+                try:
+                    array.validate(full=True)  # Parquet's text is not checked as it is read
+                except pa.ArrowInvalid:
+                    raise FileProblem(
+                        f"column {name!r} holds text that is not UTF-8 (rows "
+                        f"{done[0] + 1:,} to {done[0] + batch.num_rows:,})"
+                    ) from None
             done[0] += batch.num_rows
             yield pa.record_batch(arrays, names=names)
 
@@ -363,28 +584,86 @@ def _cell_text(value: Any, column: Column, contract: Contract) -> str | None:
     return str(value)
 
 
+def _xlsx_size_check(contract: Contract, handle: BinaryIO) -> None:
+    """Refuse a zip bomb before openpyxl opens it: the central directory's uncompressed
+    sizes, summed, against the contract's limit (zipfile stops any member at its declared
+    size, so the sum bounds what parsing can inflate)."""
+    limit = contract.limits.max_xlsx_uncompressed_bytes
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise FileProblem(
+            "the file could not be read as an XLSX workbook (it is not a zip archive)"
+        ) from None
+    finally:
+        handle.seek(0)
+    total = sum(member.file_size for member in members)
+    if total > limit:
+        raise FileProblem(
+            f"the workbook decompresses to {total:,} bytes, more than the contract's limit of "
+            f"{limit:,} (limits.max_xlsx_uncompressed_bytes)"
+        )
+
+
+def _present_rows(sheet, width: list[int]) -> Iterator[tuple]:
+    """The rows a read-only worksheet holds, as values, each cut to `width[0]` cells.
+
+    openpyxl's own iter_rows() fills the gaps a file declares: one row at r="50000000" is
+    fifty million empty rows, and a cell in column XFD pads every row to 16,384 cells. Empty
+    rows are skipped anyway, so this walks the sheet's XML parser directly (the parser that
+    iter_rows uses) and yields only rows that are there."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    book = sheet.parent
+    with sheet._get_source() as src:
+        parser = WorkSheetParser(
+            src,
+            sheet._shared_strings,
+            data_only=book.data_only,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        for _, cells in parser.parse():
+            last = max((cell["column"] for cell in cells), default=0)
+            row = [None] * min(width[0], last)
+            for cell in cells:
+                if cell["column"] <= len(row):
+                    row[cell["column"] - 1] = cell["value"]
+            yield tuple(row)
+
+
 def _xlsx_source(contract: Contract, handle: BinaryIO) -> Source:
     import openpyxl
 
     sha = _sha256_of(handle)
+    _xlsx_size_check(contract, handle)
+    limits = contract.limits
     try:
         book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
-    except Exception:
+        if contract.sheet and contract.sheet not in book.sheetnames:
+            raise FileProblem(f"the workbook has no sheet {contract.sheet!r}")
+        sheet = book[contract.sheet] if contract.sheet else book.worksheets[0]
+        total = max(0, min(sheet.max_row or 1, limits.max_rows + 1) - 1)
+        width = [limits.max_columns + 1]
+        rows = _present_rows(sheet, width)
+        header = [None if h is None else str(h).strip() for h in next(rows, ())]
+    except FileProblem:
+        raise
+    except Exception as error:  # noqa: BLE001  (openpyxl raises many kinds on a bad file)
+        log.info("xlsx unreadable: %s", type(error).__name__)
         raise FileProblem("the file could not be read as an XLSX workbook") from None
-    if contract.sheet and contract.sheet not in book.sheetnames:
-        raise FileProblem(f"the workbook has no sheet {contract.sheet!r}")
-    sheet = book[contract.sheet] if contract.sheet else book.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header = [None if h is None else str(h).strip() for h in next(rows, ())]
     while header and header[-1] is None:
         header.pop()
     _check_header(contract, [h or "" for h in header])
     positions = [header.index(c.name) for c in contract.columns]
-    total = max(0, (sheet.max_row or 1) - 1)
+    width[0] = len(header)
     done = [0]
 
     def batches() -> Iterator[pa.RecordBatch]:
         buffer: list[tuple] = []
+        scanned = [1]  # sheet rows looked at, the header and empty rows included
 
         def flush() -> pa.RecordBatch:
             arrays = []
@@ -402,15 +681,37 @@ def _xlsx_source(contract: Contract, handle: BinaryIO) -> Source:
             buffer.clear()
             return pa.record_batch(arrays, names=[c.name for c in contract.columns])
 
-        for row in rows:
-            if all(v is None for v in row):
-                continue
-            buffer.append(row)
-            if len(buffer) >= ROWS_PER_BATCH:
+        try:
+            while True:
+                try:
+                    row = next(rows, None)
+                    if row is None:
+                        break
+                    scanned[0] += 1
+                    if scanned[0] > limits.max_rows + 1:
+                        raise FileProblem(
+                            f"the sheet has more than {limits.max_rows:,} rows, the contract's "
+                            "limit (limits.max_rows)"
+                        )
+                    if all(v is None for v in row):
+                        continue
+                    buffer.append(row)
+                    if len(buffer) >= ROWS_PER_BATCH:
+                        batch = flush()
+                    else:
+                        continue
+                except FileProblem:
+                    raise
+                except Exception as error:  # noqa: BLE001
+                    log.info("xlsx unreadable: %s", type(error).__name__)
+                    raise FileProblem(
+                        f"the workbook could not be read beyond sheet row {scanned[0]:,}"
+                    ) from None
+                yield batch
+            if buffer:
                 yield flush()
-        if buffer:
-            yield flush()
-        book.close()
+        finally:
+            book.close()
 
     return Source(batches(), total, lambda: done[0], lambda: sha)
 
@@ -581,18 +882,71 @@ def stage(
     """Validate, pseudonymise and encrypt `handle` into a new staging directory.
 
     The staged snapshot is complete and fsynced when this returns with outcome accepted;
-    on rejection the directory has been removed already."""
+    on rejection, or when anything fails part way, the directory has been removed already."""
+    directory = new_staging_dir(settings)
+    try:
+        staged = _stage(
+            settings,
+            contract,
+            handle,
+            directory,
+            file_name=file_name,
+            file_format=file_format,
+            size=size,
+            snapshot_ref=snapshot_ref,
+            progress=progress,
+        )
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if staged.outcome != "accepted":
+        shutil.rmtree(directory, ignore_errors=True)
+    return staged
+
+
+def _too_long(contract: Contract, batch: pa.RecordBatch, first_row: int) -> str | None:
+    """The first field over limits.max_field_bytes, named by row and column (no value)."""
+    limit = contract.limits.max_field_bytes
+    for name in batch.schema.names:
+        lengths = pc.binary_length(batch.column(name))
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            index = int(np.argmax(_fill(lengths) > limit))
+            return (
+                f"row {first_row + index:,}, column {name!r}: the field is "
+                f"{lengths[index].as_py():,} bytes, more than the contract's limit of "
+                f"{limit:,} (limits.max_field_bytes)"
+            )
+    return None
+
+
+def _fill(lengths: pa.Array) -> np.ndarray:
+    return lengths.fill_null(0).to_numpy(zero_copy_only=False)
+
+
+def _stage(
+    settings: Settings,
+    contract: Contract,
+    handle: BinaryIO,
+    directory: Path,
+    *,
+    file_name: str,
+    file_format: FileFormat,
+    size: int,
+    snapshot_ref: str,
+    progress: Progress | None = None,
+) -> Staged:
     keys = identity.keystore(settings)
     key_version = keys.current_pseudonymisation_version()
     pseudonymisation_key = keys.pseudonymisation_key(key_version)
     data_key, wrapped = identity.new_data_key(settings)
-    directory = new_staging_dir(settings)
     schema = data_schema(contract)
     qschema = quarantine_schema(contract)
     plan = storage_plan(contract)
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
 
-    rows_read = accepted = quarantined = 0
+    rows_read = accepted = quarantined = invalid = duplicates = 0
+    seen_ids: dict[str, int] = {}
     kept: list[dict] = []
     counts: Counter[tuple[str, str]] = Counter()
     file_problems: list[str] = []
@@ -612,7 +966,21 @@ def stage(
         for batch in source.batches:
             first = rows_read + 1
             n = batch.num_rows
+            if rows_read + n > contract.limits.max_rows:
+                raise FileProblem(
+                    f"the file has more than {contract.limits.max_rows:,} rows, the contract's "
+                    "limit (limits.max_rows)"
+                )
+            too_long = _too_long(contract, batch, first)
+            if too_long:
+                raise FileProblem(too_long)
             checked = validate_batch(contract, batch, first, source.extra_formats)
+            invalid += int(checked.bad.sum())
+            if contract.record_id:
+                repeated, repeats = duplicate_records(contract, batch, first, seen_ids, checked.bad)
+                duplicates += int(repeated.sum())
+                checked.bad |= repeated
+                checked.problems = sorted(checked.problems + repeats, key=lambda p: p.row)
             for problem in checked.problems:
                 counts[(problem.column, problem.code)] += 1
                 if len(kept) < MAX_PROBLEMS_KEPT:
@@ -684,11 +1052,18 @@ def stage(
     outcome = "accepted"
     reasons: list[str] = list(file_problems)
     if not file_problems:
-        if bad_rows and contract.bad_rows.value == "reject":
+        if invalid and contract.bad_rows.value == "reject":
             reasons.append(
-                f"{bad_rows:,} of {rows_read:,} rows have problems and the contract says bad "
+                f"{invalid:,} of {rows_read:,} rows have problems and the contract says bad "
                 "rows reject the file"
             )
+        if duplicates and contract.duplicate_records.value == "reject":
+            reasons.append(
+                f"{duplicates:,} of {rows_read:,} rows repeat a {contract.record_id!r} of an "
+                "earlier row and the contract says duplicate records reject the file"
+            )
+        if reasons:
+            pass  # the policy has spoken; the quarantine limit no longer matters
         elif bad_rows and rows_read and bad_rows / rows_read > contract.quarantine_limit:
             reasons.append(
                 f"{bad_rows:,} of {rows_read:,} rows have problems, more than the contract's "
@@ -705,6 +1080,8 @@ def stage(
         "file_format": file_format.value,
         "file_sha256": sha,
         "policy": contract.bad_rows.value,
+        "duplicate_policy": contract.duplicate_records.value,
+        "rows_duplicated": duplicates,
         "rows_read": rows_read,
         "rows_accepted": accepted if outcome == "accepted" else 0,
         "rows_quarantined": quarantined if outcome == "accepted" else 0,
@@ -719,7 +1096,6 @@ def stage(
         "pseudonymisation_key_version": key_version,
     }
     if outcome == "rejected":
-        shutil.rmtree(directory, ignore_errors=True)
         return Staged(directory, outcome, report, rows_read, 0, 0, sha, plan)
 
     manifest = {

@@ -552,13 +552,17 @@ def push(
 
     relative = Path("snapshots") / partner_key / dataset_name / f"v{version}"
     target = settings.data_dir / relative
-    private_dir(target.parent)
-    if target.exists():
-        # Left by a push that renamed but never committed: it was never a snapshot.
-        aside = ingest.staging_root(settings) / f"orphan-{uuid.uuid4().hex[:12]}"
-        target.rename(aside)
-        shutil.rmtree(aside, ignore_errors=True)
-    staged.directory.rename(target)
+    try:
+        private_dir(target.parent)
+        if target.exists():
+            # Left by a push that renamed but never committed: it was never a snapshot.
+            aside = ingest.staging_root(settings) / f"orphan-{uuid.uuid4().hex[:12]}"
+            target.rename(aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        staged.directory.rename(target)
+    except BaseException:
+        shutil.rmtree(staged.directory, ignore_errors=True)
+        raise
     ingest.fsync_dir(target.parent)
     try:
         for previous in session.scalars(

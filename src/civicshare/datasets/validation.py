@@ -39,6 +39,7 @@ MESSAGES = {
     "postcode_format": "is not a UK postcode",
     "uprn_format": "is not a UPRN (1 to 12 digits)",
     "email_format": "is not an e-mail address",
+    "duplicate_record_id": "repeats the record id of row {row}",
 }
 
 
@@ -204,3 +205,35 @@ def _identifier_failures(column: Column, norm: pa.Array, present: np.ndarray):
     if kind == IdentifierKind.email:
         return [("email_format", present & ~_mask(pc.match_substring_regex(norm, EMAIL)))]
     return []
+
+
+def duplicate_records(
+    contract: Contract,
+    batch: pa.RecordBatch,
+    first_row: int,
+    seen: dict[str, int],
+    invalid: np.ndarray,
+) -> tuple[np.ndarray, list[Problem]]:
+    """Rows whose `record_id` (trimmed; blanks ignored) appeared on an earlier row of the
+    file: a mask and one problem each naming the earlier row. `seen` (value -> first row)
+    carries over from batch to batch; only rows without other problems enter it, so a bad
+    row does not make a later good one a duplicate."""
+    column = contract.column(contract.record_id)
+    keys = pc.utf8_trim_whitespace(pc.cast(batch.column(column.name), pa.string())).to_pylist()
+    repeated = np.zeros(len(keys), dtype=bool)
+    problems: list[Problem] = []
+    for index, key in enumerate(keys):
+        if not key:
+            continue
+        earlier = seen.get(key)
+        if earlier is None:
+            if not invalid[index]:
+                seen[key] = first_row + index
+            continue
+        repeated[index] = True
+        shown = None if column.sensitive else key[:SHOWN_VALUE_LIMIT]
+        message = MESSAGES["duplicate_record_id"].format(row=f"{earlier:,}")
+        problems.append(
+            Problem(first_row + index, column.name, "duplicate_record_id", message, shown)
+        )
+    return repeated, problems
