@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal
+from numbers import Number
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -49,10 +49,8 @@ def neutralise(text: str) -> str:
 def _field(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int | float | Decimal):
-        return str(value)  # a number, not text: -5 stays -5
+    if isinstance(value, Number):
+        return str(value)  # a number (numpy's too), not text: -5 stays -5
     text = str(value)
     if text[:1] in DANGEROUS:
         text = PREFIX + text
