@@ -40,14 +40,14 @@ def signed_in(app, sessions, actor) -> tuple[TestClient, str]:
     return client, csrf
 
 
-def active_agreement(sessions, world) -> str:
+def active_agreement(sessions, world, title="Discharge planning", **changes) -> str:
     today = date.today()
     with db.session_scope(sessions) as session:
         version = service.create_draft(
-            session, world.acute, title="Discharge planning", template_key="hospital-discharge"
+            session, world.acute, title=title, template_key="hospital-discharge"
         )
         service.update_draft(session, world.acute, version, complete({"start_date": today,
-                             "review_date": today + timedelta(days=300)}))  # fmt: skip
+                             "review_date": today + timedelta(days=300), **changes}))  # fmt: skip
         service.submit(session, world.acute, version, today=today)
         service.approve(session, world.acute, version)
         service.approve(session, world.county, version)
@@ -192,3 +192,26 @@ def test_documents_and_exports(app, sessions, world):
     # Acting for fire as a viewer, Dee's record of processing holds nothing of the agreement.
     dual, _ = signed_in(app, sessions, world.dual_as_fire)
     assert list(csv.DictReader(io.StringIO(dual.get("/agreements/ropa.csv").text))) == []
+
+
+EVIL_TITLE = '=HYPERLINK("http://evil.example","Discharge planning")'
+EVIL_PURPOSE = "+Plan safe discharges from hospital; -2+3 in a cell is a formula."
+
+
+def test_register_and_record_of_processing_show_formulas_as_text(app, sessions, world):
+    ref = active_agreement(sessions, world, title=EVIL_TITLE, purpose=EVIL_PURPOSE)
+    register = TestClient(app).get("/register.csv").text
+    assert '"\'=HYPERLINK(""http://evil.example"",""Discharge planning"")"' in register
+    rows = list(csv.DictReader(io.StringIO(register, newline="")))
+    assert (rows[0]["Reference"], rows[0]["Title"]) == (ref, "'" + EVIL_TITLE)
+    assert rows[0]["Purpose"] == "'" + EVIL_PURPOSE
+    client, _ = signed_in(app, sessions, world.county)
+    ropa_text = client.get("/agreements/ropa.csv").text
+    ropa = list(csv.DictReader(io.StringIO(ropa_text, newline="")))
+    assert {r["Title"] for r in ropa} == {"'" + EVIL_TITLE}
+    assert {r["Purposes of processing"][:2] for r in ropa} == {"'+"}
+    for row in [*rows, *ropa]:
+        assert not [v for v in row.values() if v[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    sheet = load_workbook(io.BytesIO(client.get("/agreements/ropa.xlsx").content)).active
+    titles = {cell.value for cell in sheet["H"][1:]}
+    assert titles == {"'" + EVIL_TITLE}  # a string cell, never a formula

@@ -106,3 +106,21 @@ def test_the_api_needs_the_audit_read_scope(client, member, sessions):
     refused = client.get("/api/audit", headers=tokens["partners:read"])
     assert refused.status_code == 403
     assert "audit:read" in refused.json()["detail"]
+
+
+def test_audit_csv_shows_a_formula_purpose_as_text(client, member, sessions):
+    member("ig@county.example", {"worcestershire-cc": ["ig_lead"]})
+    purposes = ['=HYPERLINK("http://evil.example","Safeguarding")', "@SUM(1+1)", "-1+2", "\tTab"]
+    with db.session_scope(sessions) as session:
+        for purpose in purposes:
+            audit.record(session, None, "share_decided", "dataset", "fire/home-safety-visits",
+                         purpose=purpose, dataset="fire/home-safety-visits", row_count=-5,
+                         agreement_version=1, outcome="allowed")  # fmt: skip
+    sign_in(client, "ig@county.example", "worcestershire-cc")
+    exported = client.get("/audit.csv?dataset=fire/home-safety-visits")
+    assert exported.status_code == 200
+    assert '"\'=HYPERLINK(""http://evil.example"",""Safeguarding"")"' in exported.text
+    rows = list(csv.DictReader(io.StringIO(exported.text, newline="")))
+    assert [r["purpose"] for r in rows] == ["'" + p for p in purposes]
+    assert {r["row_count"] for r in rows} == {"-5"}  # a number, not text: left as it is
+    assert all(r["seq"].isdigit() for r in rows)

@@ -3,6 +3,9 @@ households, exports and print are recorded, configured base-map tiles widen only
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import re
 
 from fastapi.testclient import TestClient
@@ -111,3 +114,38 @@ def test_the_form_refuses_central_london_until_confirmed(store, store_sessions):
     assert "outside the partnership" in bad.text and 'name="confirm_outside_area"' in bad.text
     opened = open_form(client, store, store_sessions, confirm_outside_area="yes", **fields)
     assert opened.status_code == 303, opened.text
+
+
+EVIL = '=HYPERLINK("http://evil.example","Flat 1")'
+
+
+def test_households_csv_shows_formula_cells_as_text(store, store_sessions, centre, monkeypatch):
+    """An address a partner sent as a formula reaches the responder's CSV (web download and
+    API) prefixed with ', never as a formula; numbers such as the distance stay numbers."""
+    from civicshare.incidents import service
+    from civicshare.incidents.geometry import to_wgs84
+
+    real = service.households
+
+    def with_a_formula(*args, **kwargs):
+        result = real(*args, **kwargs)
+        first = {**result.households[0], "address": EVIL, "postcode": "@WR1 1AA"}
+        return dataclasses.replace(result, households=[first, *result.households[1:]])
+
+    monkeypatch.setattr(service, "households", with_a_formula)
+    client = signed_in(store, FIRE)
+    lon, lat = to_wgs84(*centre)
+    opened = open_form(client, store, store_sessions, latitude=f"{lat:.6f}", longitude=f"{lon:.6f}",
+                       radius_m="500")  # fmt: skip
+    path = opened.headers["location"]
+    reference = path.rsplit("/", 1)[1]
+    for url in (path + "/households.csv", f"/api/incidents/{reference}/households?format=csv"):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.text[:300])
+        assert '"\'=HYPERLINK(""http://evil.example"",""Flat 1"")"' in response.text, url
+        rows = list(csv.DictReader(io.StringIO(response.text, newline="")))
+        assert (rows[0]["address"], rows[0]["postcode"]) == ("'" + EVIL, "'@WR1 1AA")
+        assert float(rows[0]["distance_m"]) >= 0
+        assert float(rows[0]["lon"]) < 0 and rows[0]["lon"].startswith("-")  # a number: as it is
+        for row in rows:
+            assert not [v for v in row.values() if v[:1] in ("=", "+", "@", "\t", "\r")]

@@ -244,3 +244,29 @@ def test_file_without_a_section_is_named():
     )
     with pytest.raises(ColumnMapError, match="no section for b.csv"):
         column_map.for_file(Path("b.csv"))
+
+
+def test_pairs_and_clusters_show_formula_record_ids_as_text(tmp_path):
+    # Record ids come from the analyst's files; one starting = + - @ must not run as a formula.
+    a, b = two_sources(n=120)
+    both = pd.concat([a, b], ignore_index=True)[
+        ["record_id", "given_name", "surname", "date_of_birth", "sex", "address", "postcode"]
+    ]
+    marks = ["=", "+", "-", "@"]
+    both["record_id"] = [f"{marks[i % 4]}{rid}" for i, rid in enumerate(both.record_id)]
+    path = tmp_path / "register.csv"
+    both.to_csv(path, index=False)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["link", "files", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pairs_text = (out / "pairs.csv").read_text()
+    clusters_text = (out / "clusters.csv").read_text()
+    for text in (pairs_text, clusters_text):
+        assert not any(f'"{m}' in text or f",{m}" in text for m in ("=", "+", "@"))
+    pairs = pd.read_csv(out / "pairs.csv", dtype=str)
+    clusters = pd.read_csv(out / "clusters.csv", dtype=str)
+    assert len(pairs) > 0 and len(clusters) == len(both)
+    for ids in (pairs.record_id_l, pairs.record_id_r, clusters.record_id):
+        assert ids.str.startswith("'").all()
+    assert set(clusters.record_id.str[1:]) == set(both.record_id)
+    assert pd.to_numeric(pairs.match_probability).between(0, 1).all()  # numbers stay numbers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import os
@@ -498,3 +499,19 @@ def test_a_truncated_encoding_file_is_refused(tmp_path):
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:-3]))
     with pytest.raises(pprl.PprlError, match=r"header says 10 records, the file holds 7"):
         pprl.read_encodings(path)
+
+
+def test_pairs_csv_shows_formula_record_ids_as_text(tmp_path):
+    ids, values = people(40, seed=5)
+    evil = [f'=HYPERLINK("http://evil.example","{i}")' if n % 2 else f"-{i}"
+            for n, i in enumerate(ids)]  # fmt: skip
+    result = pprl.link(encode(values, evil), encode(values, evil), threshold=0.7)
+    pprl.write_pairs(tmp_path / "pairs.csv", result)
+    text = (tmp_path / "pairs.csv").read_text()
+    assert '"\'=HYPERLINK(""http://evil.example""' in text
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert len(rows) >= 35
+    for row in rows:
+        assert row["record_id_a"][0] == row["record_id_b"][0] == "'"
+        assert row["record_id_a"][1:] in evil
+        assert 0.7 <= float(row["dice"]) <= 1

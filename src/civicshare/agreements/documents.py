@@ -3,11 +3,11 @@ XLSX, the transparency register as CSV. The HTML document is a page template."""
 
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 from xml.sax.saxutils import escape
 
+from civicshare import csvsafe
 from civicshare.agreements.models import DPIA_CRITERIA, SCHEDULE1, AgreementVersion
 from civicshare.agreements.service import ROPA_COLUMNS, dpia_summary
 
@@ -38,18 +38,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _safe(text: str) -> str:
-    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
 def ropa_csv(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=ROPA_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _safe(_cell(v)) for k, v in row.items()})
-    return out.getvalue()
+    # csvsafe shows a cell starting = + - @ tab or CR as text (spreadsheet formula injection).
+    return csvsafe.rows_text(
+        ([_cell(row[column]) for column in ROPA_COLUMNS] for row in rows), ROPA_COLUMNS
+    )
 
 
 def ropa_xlsx(rows: list[dict[str, Any]]) -> bytes:
@@ -63,7 +56,7 @@ def ropa_xlsx(rows: list[dict[str, Any]]) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        sheet.append([_safe(_cell(row[column])) for column in ROPA_COLUMNS])
+        sheet.append([csvsafe.neutralise(_cell(row[column])) for column in ROPA_COLUMNS])
     for column in sheet.columns:
         sheet.column_dimensions[column[0].column_letter].width = 28
         for cell in column[1:]:
@@ -75,12 +68,10 @@ def ropa_xlsx(rows: list[dict[str, Any]]) -> bytes:
 
 
 def register_csv(entries: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([label for _, label in REGISTER_COLUMNS])
-    for entry in entries:
-        writer.writerow([_safe(_cell(entry[key])) for key, _ in REGISTER_COLUMNS])
-    return out.getvalue()
+    return csvsafe.rows_text(
+        ([_cell(entry[key]) for key, _ in REGISTER_COLUMNS] for entry in entries),
+        [label for _, label in REGISTER_COLUMNS],
+    )
 
 
 def _date(value) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -12,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
+from civicshare import csvsafe
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
 from civicshare.audit.api import audit_filter, ig_lead
@@ -77,19 +75,8 @@ def audit_csv(
     query = audit.filtered(session, actor, host, wanted).order_by(audit.AuditRecord.seq)
     rows = [audit.export_row(entry) for entry in session.scalars(query)]
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(audit.EXPORT_COLUMNS)
-        for row in rows:
-            writer.writerow(row)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
-
     return StreamingResponse(
-        lines(),
+        csvsafe.iter_lines(rows, audit.EXPORT_COLUMNS),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

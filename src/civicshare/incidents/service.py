@@ -22,9 +22,7 @@ logged and audited and queued for review by the IG leads of each partner whose d
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import re
@@ -38,6 +36,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from civicshare import csvsafe
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.audit import service as audit
@@ -1097,11 +1096,9 @@ EXPORT_COLUMNS = (
 
 
 def export_csv(result: Households) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for h in result.households:
-        writer.writerow(
+    """The households as CSV; text starting = + - @ tab or CR is prefixed with ' (see csvsafe)."""
+    return csvsafe.rows_text(
+        (
             [
                 h["priority"],
                 h["priority_label"],
@@ -1120,8 +1117,10 @@ def export_csv(result: Households) -> str:
                 h["lat"],
                 h["lon"],
             ]
-        )
-    return buffer.getvalue()
+            for h in result.households
+        ),
+        EXPORT_COLUMNS,
+    )
 
 
 def export_geojson(result: Households) -> dict[str, Any]:

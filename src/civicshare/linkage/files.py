@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
+from civicshare import csvsafe
 from civicshare.linkage import engine, report
 from civicshare.linkage.columns import (
     ColumnMap,
@@ -290,10 +292,12 @@ def link_files(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = ["source_l", "record_id_l", "source_r", "record_id_r"]
-    accepted[[*columns, "match_weight", "match_probability"]].to_csv(
-        out_dir / "pairs.csv", index=False
+    # Record ids come from the analyst's files: csvsafe prefixes any that start = + - @ with '.
+    pairs = accepted[[*columns, "match_weight", "match_probability"]]
+    csvsafe.write_table(pa.Table.from_pandas(pairs, preserve_index=False), out_dir / "pairs.csv")
+    csvsafe.write_table(
+        pa.Table.from_pandas(clusters, preserve_index=False), out_dir / "clusters.csv"
     )
-    clusters.to_csv(out_dir / "clusters.csv", index=False)
     (out_dir / "report.html").write_text(report.render_report_html(built), encoding="utf-8")
     (out_dir / "model.json").write_text(model.to_json(), encoding="utf-8")
     (out_dir / "report.json").write_text(json.dumps(built, indent=1, default=str))

@@ -35,6 +35,8 @@ import numpy as np
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from civicshare import csvsafe
+
 FORMAT_NAME = "civicshare-pprl"
 FORMAT_VERSION = 1
 SECRET_BYTES = 32
@@ -1250,10 +1252,15 @@ def link(
 
 def write_pairs(path: Path, result: LinkResult) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["source_a", "record_id_a", "source_b", "record_id_b", "dice"])
-        for id_a, id_b, score in result.pairs():
-            writer.writerow([result.a.source, id_a, result.b.source, id_b, f"{score:.4f}"])
+        # Record ids come from partners' files: csvsafe prefixes any that start = + - @ with '.
+        csvsafe.write_rows(
+            handle,
+            (
+                [result.a.source, id_a, result.b.source, id_b, f"{score:.4f}"]
+                for id_a, id_b, score in result.pairs()
+            ),
+            ["source_a", "record_id_a", "source_b", "record_id_b", "dice"],
+        )
 
 
 def _fill(encodings: Encodings) -> float:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from civicshare import csvsafe
 from civicshare.accounts.api import current_actor
 from civicshare.accounts.service import Actor
 from civicshare.db import request_session
@@ -36,11 +36,11 @@ def denied(error: Denied) -> HTTPException:
 
 
 def encode(delivery: Delivery, output_format: str) -> bytes:
-    buffer = io.BytesIO()
     if output_format == "csv":
-        pacsv.write_csv(delivery.table, buffer)
-    else:
-        pq.write_table(delivery.table, buffer)
+        # Text cells starting = + - @ tab or CR are prefixed with ' (formula injection).
+        return csvsafe.table_bytes(delivery.table)
+    buffer = io.BytesIO()
+    pq.write_table(delivery.table, buffer)
     return buffer.getvalue()
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 
-from civicshare import db
+from civicshare import csvsafe, db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
 from civicshare.partners.models import Membership
@@ -73,7 +72,7 @@ def pull(
         if output_format == "parquet":
             pq.write_table(delivery.table, out)
         else:
-            pacsv.write_csv(delivery.table, out)
+            csvsafe.write_table(delivery.table, out)
     engine.dispose()
     console.print(
         f"{delivery.table.num_rows:,} rows, {delivery.table.num_columns} columns written to "
