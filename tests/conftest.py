@@ -166,6 +166,23 @@ def member(sessions):
     return make
 
 
+def sign_in_form_token(client) -> str:
+    """The CSRF token of the sign-in form, fetched as a browser would (GET /sign-in)."""
+    import re
+
+    page = client.get("/sign-in")
+    assert page.status_code == 200, page.text
+    form = page.text[page.text.index('action="/sign-in"') :]
+    return re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+
+
+def post_sign_in(client, email: str, password: str = TEST_PASSWORD, **fields):
+    """Fill in and send the sign-in form (with its CSRF token); the response, not followed."""
+    data = {"email": email, "password": password, **fields}
+    data.setdefault("csrf_token", sign_in_form_token(client))
+    return client.post("/sign-in", data=data, follow_redirects=False)
+
+
 def sign_in(client, email: str, partner_key: str | None = None) -> str:
     """Sign `client` in (choosing `partner_key` when given); returns the CSRF token."""
     from sqlalchemy import select
@@ -173,9 +190,7 @@ def sign_in(client, email: str, partner_key: str | None = None) -> str:
     from civicshare.accounts.models import WebSession
     from civicshare.partners.models import Membership, Partner
 
-    response = client.post(
-        "/sign-in", data={"email": email, "password": TEST_PASSWORD}, follow_redirects=False
-    )
+    response = post_sign_in(client, email)
     assert response.status_code == 303, response.text
     sessions = db.make_sessionmaker(client.app.state.engine)
     with db.session_scope(sessions) as session:

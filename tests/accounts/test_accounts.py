@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 import pytest
 from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text, update
+from sqlalchemy import event, func, select, text, update
 
 from civicshare import db
 from civicshare.accounts import service as accounts
-from civicshare.accounts.models import ApiToken, WebSession
+from civicshare.accounts.api import SESSION_COOKIE
+from civicshare.accounts.models import ApiToken, SignInThrottle, ThrottleKind, WebSession
 from civicshare.app import create_app
 from civicshare.partners import service as partners
-from tests.conftest import TEST_PASSWORD, sign_in
+from tests.conftest import TEST_PASSWORD, post_sign_in, sign_in
 
 
 def test_passwords_are_argon2_and_short_ones_refused(sessions, member):
@@ -28,28 +31,225 @@ def test_passwords_are_argon2_and_short_ones_refused(sessions, member):
         assert TEST_PASSWORD not in credential.secret_hash
 
 
-def test_wrong_email_and_wrong_password_read_the_same_and_lock_after_five(sessions, member):
+STRANGER, REAL_USER, OTHER = "203.0.113.9", "198.51.100.20", "192.0.2.30"
+
+
+def try_sign_in(sessions, email, password, address, now, monkeypatch=None):
+    """(signed in?, message, was a password verified?) for one try at `now` from `address`."""
+    checked = []
+    if monkeypatch is not None:
+        verify = accounts._verify
+        monkeypatch.setattr(accounts, "_verify", lambda *args: checked.append(1) or verify(*args))
+    try:
+        with db.session_scope(sessions) as session:
+            try:
+                accounts.authenticate(session, email, password, address=address, now=now)
+            except accounts.AuthError as error:
+                message = str(error)
+            else:
+                message = None
+    finally:
+        if monkeypatch is not None:
+            monkeypatch.setattr(accounts, "_verify", verify)
+    return message is None, message, bool(checked)
+
+
+def test_every_failed_sign_in_reads_the_same_even_a_throttled_real_account(
+    sessions, member, monkeypatch
+):
     member("ana@county.example", {"county": ["viewer"]})
-    messages = set()
-    for email in ("nobody@county.example", "ana@county.example"):
-        with db.session_scope(sessions) as session, pytest.raises(accounts.AuthError) as error:
-            accounts.authenticate(session, email, "not the password")
-        messages.add(str(error.value))
-    assert len(messages) == 1
-    for _ in range(4):  # five wrong in all
-        with db.session_scope(sessions) as session, pytest.raises(accounts.AuthError):
-            accounts.authenticate(session, "ana@county.example", "still wrong!!")
-    with db.session_scope(sessions) as session, pytest.raises(accounts.AuthError, match="locked"):
-        accounts.authenticate(session, "ana@county.example", TEST_PASSWORD)
+    member("gone@county.example", {"county": ["viewer"]})
+    with db.session_scope(sessions) as session:
+        partners.get_person_by_email(session, "gone@county.example").active = False
+    now = db.utcnow()
+    messages = {
+        "unknown e-mail": try_sign_in(sessions, "nobody@county.example", "x" * 12, OTHER, now),
+        "wrong password": try_sign_in(sessions, "ana@county.example", "x" * 12, OTHER, now),
+        "inactive person": try_sign_in(sessions, "gone@county.example", TEST_PASSWORD, OTHER, now),
+    }
+    for _ in range(accounts.THROTTLE_RULES[ThrottleKind.pair].free):
+        try_sign_in(sessions, "ana@county.example", "still wrong!!", STRANGER, now)
+    # Throttled: even the right password is refused, without being checked, in the same words.
+    signed_in, message, checked = try_sign_in(
+        sessions, "ana@county.example", TEST_PASSWORD, STRANGER, now, monkeypatch
+    )
+    assert not signed_in and not checked
+    messages["throttled"] = (signed_in, message, False)
+    assert {message for _, message, _ in messages.values()} == {accounts.SIGN_IN_FAILED}
+    # An unknown e-mail is throttled exactly like a real one: throttling tells nothing either.
+    for _ in range(accounts.THROTTLE_RULES[ThrottleKind.pair].free):
+        try_sign_in(sessions, "nobody@county.example", "still wrong!!", STRANGER, now)
+    assert not try_sign_in(sessions, "nobody@county.example", "x" * 12, STRANGER, now, monkeypatch)[
+        2
+    ]
+
+
+def test_a_strangers_failures_do_not_stop_the_real_user_signing_in_from_elsewhere(
+    sessions, member, monkeypatch
+):
+    member("ana@county.example", {"county": ["viewer"]})
+    now = db.utcnow()
+    # Far past the account-wide allowance, each try waiting out its back-off so all count.
+    for n in range(accounts.THROTTLE_RULES[ThrottleKind.account].free + 5):
+        now += accounts.THROTTLE_MAX_DELAY if n else timedelta(0)
+        signed_in, _, checked = try_sign_in(
+            sessions, "ana@county.example", "guess guess guess", STRANGER, now, monkeypatch
+        )
+        assert not signed_in and checked
+    assert not try_sign_in(sessions, "ana@county.example", TEST_PASSWORD, STRANGER, now)[0]
+    # Ana, from her own address with no recent failures, gets in with her password.
+    assert try_sign_in(sessions, "ana@county.example", TEST_PASSWORD, REAL_USER, now)[0]
+    # The account-wide limit still holds every address that has failed for Ana lately: a
+    # third address gets one guess, then waits.
+    assert try_sign_in(sessions, "ana@county.example", "another guess", OTHER, now, monkeypatch)[2]
+    signed_in, _, checked = try_sign_in(
+        sessions, "ana@county.example", TEST_PASSWORD, OTHER, now, monkeypatch
+    )
+    assert not signed_in and not checked
+
+
+def _blocked_for(sessions, kind, now) -> timedelta | None:
+    with db.session_scope(sessions) as session:
+        (row,) = session.scalars(select(SignInThrottle).where(SignInThrottle.kind == kind))
+        return accounts._aware(row.blocked_until) - now if row.blocked_until else None
+
+
+def test_repeated_failures_from_one_address_are_throttled_with_growing_delay(
+    sessions, member, monkeypatch
+):
+    """Password spraying: a different e-mail each time, so only the address count grows."""
+    member("ana@county.example", {"county": ["viewer"]})
+    now = db.utcnow()
+    free = accounts.THROTTLE_RULES[ThrottleKind.address].free
+    for n in range(free):
+        try_sign_in(sessions, f"person{n}@county.example", "spray spray!", STRANGER, now)
+    delays = []
+    for n in range(7):
+        delay = _blocked_for(sessions, ThrottleKind.address, now)
+        delays.append(delay)
+        # Within the back-off every try is refused unchecked, the right password included...
+        almost = now + delay - timedelta(seconds=1)
+        signed_in, _, checked = try_sign_in(
+            sessions, "ana@county.example", TEST_PASSWORD, STRANGER, almost, monkeypatch
+        )
+        assert not signed_in and not checked
+        # ...and refusals do not lengthen it: once it has passed, a password is checked again.
+        now += delay
+        signed_in, _, checked = try_sign_in(
+            sessions, f"again{n}@county.example", "spray spray!", STRANGER, now, monkeypatch
+        )
+        assert not signed_in and checked
+    assert delays == [
+        timedelta(seconds=30),
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=4),
+        timedelta(minutes=8),
+        timedelta(minutes=15),  # the cap
+        timedelta(minutes=15),
+    ]
+    # Another address is not held up, and an hour's quiet forgets the failures.
+    assert try_sign_in(sessions, "ana@county.example", TEST_PASSWORD, REAL_USER, now)[0]
+    later = now + accounts.THROTTLE_MAX_DELAY + accounts.THROTTLE_FORGET_AFTER
+    assert try_sign_in(sessions, "ana@county.example", TEST_PASSWORD, STRANGER, later)[0]
+
+
+def test_the_same_email_from_one_address_backs_off_after_five_and_success_resets_it(
+    sessions, member
+):
+    member("ana@county.example", {"county": ["viewer"]})
+    now = db.utcnow()
+    for _ in range(5):
+        try_sign_in(sessions, "ana@county.example", "typo typo typo", REAL_USER, now)
+    assert _blocked_for(sessions, ThrottleKind.pair, now) == timedelta(seconds=30)
+    assert not try_sign_in(sessions, "ana@county.example", TEST_PASSWORD, REAL_USER, now)[0]
+    now += timedelta(seconds=30)
+    assert try_sign_in(sessions, "ana@county.example", TEST_PASSWORD, REAL_USER, now)[0]
+    with db.session_scope(sessions) as session:
+        kinds = set(session.scalars(select(SignInThrottle.kind)))
+    assert kinds == {ThrottleKind.address, ThrottleKind.account}  # the pair count is cleared
+    try_sign_in(sessions, "ana@county.example", "typo typo typo", REAL_USER, now)
+    assert _blocked_for(sessions, ThrottleKind.pair, now) is None  # counting from one again
+
+
+def test_only_failed_sign_ins_write_throttle_state(client, member, sessions):
+    member("ana@county.example", {"county": ["viewer"]})
+    writes = []
+
+    def count_writes(_conn, _cursor, statement, *_args):
+        if "sign_in_throttles" in statement.lower() and not statement.lstrip().upper().startswith(
+            "SELECT"
+        ):
+            writes.append(statement)
+
+    event.listen(client.app.state.engine, "before_cursor_execute", count_writes)
+    csrf = sign_in(client, "ana@county.example")
+    client.get("/api/me")
+    client.post(
+        "/api/tokens",
+        json={"name": "n", "scopes": ["partners:read"]},
+        headers={"x-csrf-token": csrf},
+    )
+    assert writes == []
+    assert post_sign_in(client, "ana@county.example", "wrong wrong wrong").status_code == 400
+    assert writes
+
+
+def test_the_sign_in_page_gives_the_same_answer_for_unknown_and_throttled(client, member):
+    member("ana@county.example", {"county": ["viewer"]})
+    unknown = post_sign_in(client, "nobody@county.example", "wrong wrong wrong")
+    for _ in range(5):
+        post_sign_in(client, "ana@county.example", "wrong wrong wrong")
+    throttled = post_sign_in(client, "ana@county.example")
+    assert unknown.status_code == throttled.status_code == 400
+    for response in (unknown, throttled):
+        assert accounts.SIGN_IN_FAILED in html.unescape(response.text)
+    # The address comes from the connection: Ana's own machine is not held up.
+    elsewhere = TestClient(client.app, client=(REAL_USER, 50000))
+    assert post_sign_in(elsewhere, "ana@county.example").status_code == 303
+
+
+def test_sign_in_without_the_forms_csrf_token_is_refused(client, member, sessions):
+    member("ana@county.example", {"county": ["viewer"]})
+    data = {"email": "ana@county.example", "password": TEST_PASSWORD}
+    missing = client.post("/sign-in", data=data, follow_redirects=False)
+    assert missing.status_code == 403
+    assert "did not come from this site" in missing.text
+    # A token of its own making does not do either: it must match this browser's cookie.
+    forged = post_sign_in(TestClient(client.app), "ana@county.example", csrf_token="x" * 43)
+    assert forged.status_code == 403
+    assert client.get("/api/me").status_code == 401
+    with db.session_scope(sessions) as session:  # nothing counted, nobody signed in
+        assert session.scalar(select(func.count(SignInThrottle.id))) == 0
+        assert session.scalar(select(func.count(WebSession.id))) == 0
+    # The refusal hands back a fresh form, so trying again works.
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', missing.text[missing.text.index('"/sign-in"') :]
+    ).group(1)
+    again = client.post("/sign-in", data={**data, "csrf_token": token}, follow_redirects=False)
+    assert again.status_code == 303
+
+
+def test_signing_in_replaces_the_session_and_the_old_one_stops_working(client, member, sessions):
+    member("ana@county.example", {"county": ["viewer"]})
+    # Session fixation: a cookie planted before sign-in is never the one signed in.
+    client.cookies.set(SESSION_COOKIE, "planted-by-someone-else", domain="testserver.local")
+    sign_in(client, "ana@county.example")
+    first = client.cookies[SESSION_COOKIE]
+    assert first != "planted-by-someone-else"
+    sign_in(client, "ana@county.example")
+    second = client.cookies[SESSION_COOKIE]
+    assert second != first
+    assert client.get("/api/me").status_code == 200
+    old = TestClient(client.app, cookies={SESSION_COOKIE: first})
+    assert old.get("/api/me").status_code == 401
+    with db.session_scope(sessions) as session:
+        assert session.scalar(select(func.count(WebSession.id))) == 1
 
 
 def test_sign_in_with_two_memberships_asks_which_partner(client, member):
     member("jo@shared.example", {"bromsgrove": ["ig_lead"], "redditch": ["viewer"]})
-    response = client.post(
-        "/sign-in",
-        data={"email": "jo@shared.example", "password": TEST_PASSWORD, "next": "/partners"},
-        follow_redirects=False,
-    )
+    response = post_sign_in(client, "jo@shared.example", next="/partners")
     assert response.headers["location"] == "/choose-membership?next=/partners"
     # Signed in but acting for no one: the API says so instead of guessing.
     me = client.get("/api/me")
@@ -260,9 +460,5 @@ def test_browsers_without_a_session_are_sent_to_sign_in(client):
 
 def test_sign_in_never_redirects_off_site(client, member):
     member("ana@county.example", {"county": ["viewer"]})
-    response = client.post(
-        "/sign-in",
-        data={"email": "ana@county.example", "password": TEST_PASSWORD, "next": "//evil.example/"},
-        follow_redirects=False,
-    )
+    response = post_sign_in(client, "ana@county.example", next="//evil.example/")
     assert response.headers["location"] == "/"

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from civicshare import db, demo
 from civicshare.app import create_app
 from civicshare.incidents.models import IncidentEvent
+from tests.conftest import post_sign_in
 from tests.incidents.test_incidents import FIRE, WATER_IG, agreement_ref
 
 HTML = {"accept": "text/html"}
@@ -21,9 +22,7 @@ HTML = {"accept": "text/html"}
 
 def signed_in(store, email):
     client = TestClient(create_app(store))
-    response = client.post(
-        "/sign-in", data={"email": email, "password": demo.DEMO_PASSWORD}, follow_redirects=False
-    )
+    response = post_sign_in(client, email, demo.DEMO_PASSWORD)
     assert response.status_code == 303
     return client
 

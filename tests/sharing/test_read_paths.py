@@ -26,6 +26,7 @@ from civicshare.partners import service as partners
 from civicshare.sharing import compile as compiler
 from civicshare.sharing import delivery
 from civicshare.sharing.models import Receipt
+from tests.conftest import post_sign_in
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "civicshare"
 PURPOSE = "Plan care packages for people leaving hospital this week."
@@ -88,7 +89,7 @@ def counts(store) -> tuple[int, int, int]:
 
 def web_session(client) -> str:
     client.cookies.clear()
-    client.post("/sign-in", data={"email": ANALYST, "password": demo.DEMO_PASSWORD})
+    assert post_sign_in(client, ANALYST, demo.DEMO_PASSWORD).status_code == 303
     page = client.get("/share")
     return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
 

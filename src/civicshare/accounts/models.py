@@ -29,8 +29,6 @@ class Credential(Timestamped, Base):
     issuer: Mapped[str] = mapped_column(String(300), default="local")
     subject: Mapped[str] = mapped_column(String(300))
     secret_hash: Mapped[str | None] = mapped_column(String(300))
-    failed_attempts: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
 
 
@@ -64,3 +62,26 @@ class ApiToken(Timestamped, Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class ThrottleKind(enum.StrEnum):
+    address = "address"  # one client address, whatever e-mail it tries
+    pair = "pair"  # one e-mail address from one client address
+    account = "account"  # one e-mail address from anywhere
+
+
+class SignInThrottle(Base):
+    """Recent failed sign-ins for one key, and until when further tries are refused.
+
+    Written only when a sign-in fails (and deleted when one succeeds), never on other requests.
+    The key is a SHA-256 digest of the kind and the e-mail and/or client address, so the table
+    holds no address in the clear; keys for unknown e-mail addresses are kept like any other."""
+
+    __tablename__ = "sign_in_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[ThrottleKind] = mapped_column(text_enum(ThrottleKind, "throttle_kind"))
+    failures: Mapped[int]
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]

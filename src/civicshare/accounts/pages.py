@@ -8,7 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from civicshare.accounts import service
-from civicshare.accounts.api import SESSION_COOKIE, current_actor, optional_actor
+from civicshare.accounts.api import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    current_actor,
+    optional_actor,
+)
 from civicshare.accounts.models import ApiToken
 from civicshare.accounts.service import Actor, AuthError
 from civicshare.audit import service as audit
@@ -19,6 +24,13 @@ from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+# The sign-in form's CSRF token before there is a session: a double-submit cookie.
+SIGN_IN_COOKIE = "civicshare_sign_in"
+SIGN_IN_FORM_EXPIRED = (
+    "This sign-in form has expired or did not come from this site. "
+    "Enter your e-mail address and password again."
+)
+
 
 def _safe_next(target: str | None) -> str:
     # Only paths on this site: never an open redirect.
@@ -27,19 +39,58 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
+def _sign_in_token(request: Request) -> str:
+    """The sign-in form's CSRF token: the browser's pre-session cookie if it has a well-formed
+    one (so two open tabs both work), else a new one."""
+    token = request.cookies.get(SIGN_IN_COOKIE, "")
+    return token if service.sign_in_token_ok(token) else service.new_sign_in_token()
+
+
+def _sign_in_page(request: Request, *, token: str, status_code: int = 200, **context):
+    response = render(
+        request, "accounts/sign_in.html", status_code=status_code, sign_in_token=token, **context
+    )
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/sign-in",
+        max_age=int(service.SIGN_IN_TOKEN_LIFETIME.total_seconds()),
+    )
+    return response
+
+
 @router.get("/sign-in")
 def sign_in_form(request: Request, next: str = "/", actor=Depends(optional_actor)):
-    return render(request, "accounts/sign_in.html", next=_safe_next(next), errors={}, email="")
+    return _sign_in_page(
+        request, token=_sign_in_token(request), next=_safe_next(next), errors={}, email=""
+    )
+
+
+def _client_address(request: Request) -> str:
+    # The peer, or what a trusted proxy says it is (uvicorn's --forwarded-allow-ips).
+    return request.client.host if request.client else "unknown"
 
 
 @router.post("/sign-in")
-def sign_in(
-    request: Request,
-    email: str = Form(""),
-    password: str = Form(""),
-    next: str = Form("/"),
-    session: Session = Depends(request_session),
-):
+def sign_in(request: Request, form: FormDep, session: Session = Depends(request_session)):
+    email = str(form.get("email", ""))
+    password = str(form.get("password", ""))
+    next_path = _safe_next(str(form.get("next", "/")))
+    cookie = request.cookies.get(SIGN_IN_COOKIE)
+    if not service.sign_in_csrf_ok(cookie, form.get(CSRF_FIELD)):
+        # Checked before anything else: a page elsewhere cannot sign a browser in as someone
+        # (login CSRF), nor spend anyone's tries. A fresh form comes back to try again with.
+        return _sign_in_page(
+            request,
+            token=service.new_sign_in_token(),
+            status_code=403,
+            next=next_path,
+            errors={"sign-in": SIGN_IN_FORM_EXPIRED},
+            email=email,
+        )
     errors = {}
     if not email.strip():
         errors["email"] = "Enter your e-mail address"
@@ -47,25 +98,26 @@ def sign_in(
         errors["password"] = "Enter your password"
     if not errors:
         try:
-            person = service.authenticate(session, email, password)
+            person = service.authenticate(
+                session, email, password, address=_client_address(request)
+            )
         except AuthError as error:
             errors["password"] = str(error)
     if errors:
-        # The failed-attempt count must persist even though the page shows an error.
+        # The failed try must be counted even though the page shows an error.
         session.commit()
-        return render(
-            request,
-            "accounts/sign_in.html",
-            status_code=400,
-            next=_safe_next(next),
-            errors=errors,
-            email=email,
+        return _sign_in_page(
+            request, token=cookie, status_code=400, next=next_path, errors=errors, email=email
         )
+    # A new session id whatever the browser brought (session fixation): the old one ends.
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        service.end_session(session, previous)
     token, web_session = service.start_session(session, person)
     audit.record(session, None, "signed_in", "person", person.id, details={"via": "password"})
-    target = _safe_next(next) if web_session.membership_id else "/choose-membership"
-    if target != _safe_next(next):
-        target += f"?next={_safe_next(next)}"
+    target = next_path if web_session.membership_id else "/choose-membership"
+    if target != next_path:
+        target += f"?next={next_path}"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -75,6 +127,7 @@ def sign_in(
         secure=request.url.scheme == "https",
         max_age=int(service.SESSION_LIFETIME.total_seconds()),
     )
+    response.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
     return response
 
 

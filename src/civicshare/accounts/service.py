@@ -10,10 +10,18 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.models import ApiToken, Credential, CredentialKind, WebSession
+from civicshare.accounts.models import (
+    ApiToken,
+    Credential,
+    CredentialKind,
+    SignInThrottle,
+    ThrottleKind,
+    WebSession,
+)
 from civicshare.db import utcnow
 from civicshare.partners.models import Membership, Person, Role
 
@@ -22,8 +30,6 @@ SESSION_IDLE_TIMEOUT = timedelta(hours=2)
 # Last use of a session or token is written at most this often: a write on every request makes
 # concurrent requests queue for SQLite's one writer and for PostgreSQL's row lock.
 LAST_USE_GRANULARITY = timedelta(minutes=1)
-MAX_FAILED_ATTEMPTS = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 MAX_TOKEN_DAYS = 365
 TOKEN_PREFIX = "cs_"
@@ -114,38 +120,47 @@ def set_password(session: Session, person: Person, password: str) -> None:
         person_id=person.id, kind=CredentialKind.password, subject=person.email
     )
     credential.secret_hash = _hasher.hash(password)
-    credential.failed_attempts = 0
-    credential.locked_until = None
     session.add(credential)
     session.flush()
 
 
-def authenticate(session: Session, email: str, password: str) -> Person:
-    """The person with this e-mail and password; AuthError otherwise (the same message whether
-    the e-mail or the password was wrong)."""
-    wrong = AuthError("The e-mail address or password is not right.")
+def authenticate(
+    session: Session,
+    email: str,
+    password: str,
+    *,
+    address: str = "unknown",
+    now: datetime | None = None,
+) -> Person:
+    """The person with this e-mail and password, signing in from client `address`.
+
+    Otherwise AuthError with SIGN_IN_FAILED, whatever the reason: an unknown e-mail, a wrong
+    password, a person no longer active, or tries refused by a throttle (see decision 0014).
+    Every case but the throttled one verifies one argon2 hash, so they take the same time; a
+    throttled try checks no password at all, and throttling treats unknown and known e-mail
+    addresses alike. Failures are recorded in `session`: commit it even though this raised."""
+    now = now or utcnow()
+    email = email.strip().lower()
+    keys = _throttle_keys(email, address)
+    throttles = _recent(_load_throttles(session, keys), now)
+    if _throttled(throttles, now):
+        raise AuthError(SIGN_IN_FAILED)
     row = session.execute(
         select(Person, Credential)
         .join(Credential, Credential.person_id == Person.id)
-        .where(Person.email == email.strip().lower(), Credential.kind == CredentialKind.password)
+        .where(Person.email == email, Credential.kind == CredentialKind.password)
     ).one_or_none()
-    if row is None:
-        _verify(_DUMMY_HASH, password)
-        raise wrong
-    person, credential = row
-    now = utcnow()
-    if credential.locked_until and _aware(credential.locked_until) > now:
-        raise AuthError(
-            "This account is locked for 15 minutes after too many wrong passwords. "
-            "Try again later or ask your partner's admin."
-        )
-    if not person.active or not _verify(credential.secret_hash or _DUMMY_HASH, password):
-        credential.failed_attempts += 1
-        if credential.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            credential.locked_until = now + LOCKOUT
-            credential.failed_attempts = 0
-        raise wrong
-    credential.failed_attempts = 0
+    person, credential = row if row is not None else (None, None)
+    # Always one verification, and always before looking at whether the person is active.
+    verified = _verify((credential and credential.secret_hash) or _DUMMY_HASH, password)
+    if person is None or not verified or not person.active:
+        _record_failure(session, keys, now)
+        raise AuthError(SIGN_IN_FAILED)
+    if ThrottleKind.pair in throttles:
+        # A correct password clears its own e-mail-and-address count. The address count is
+        # kept (one valid account must not reset a spraying address) and the account count
+        # runs down by itself (a success must not reopen it to every stranger at once).
+        session.delete(throttles[ThrottleKind.pair])
     credential.last_used_at = now
     if _hasher.check_needs_rehash(credential.secret_hash):
         credential.secret_hash = _hasher.hash(password)
@@ -157,6 +172,119 @@ def _verify(secret_hash: str, password: str) -> bool:
         return _hasher.verify(secret_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+# -- sign-in throttles ---------------------------------------------------------------------
+#
+# Three counts of recent failures, each with exponential back-off once it passes its free
+# allowance: a client address (whatever e-mail it tries), an e-mail from one address (the
+# "pair") and an e-mail from anywhere (the "account"). The account count applies only to
+# addresses that have themselves failed for that e-mail recently, so strangers elsewhere cannot
+# stop the real person signing in from an address of their own. Decision 0014 says why.
+
+SIGN_IN_FAILED = (
+    "The e-mail address or password is not right, or there have been too many tries. "
+    "Wait a few minutes and try again, or ask your partner's admin."
+)
+
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    free: int  # failures allowed before the back-off starts
+    first_delay: timedelta  # the back-off after the free failures; doubles with each more
+
+
+THROTTLE_RULES = {
+    ThrottleKind.pair: ThrottleRule(free=5, first_delay=timedelta(seconds=30)),
+    ThrottleKind.address: ThrottleRule(free=20, first_delay=timedelta(seconds=30)),
+    ThrottleKind.account: ThrottleRule(free=20, first_delay=timedelta(seconds=30)),
+}
+THROTTLE_MAX_DELAY = timedelta(minutes=15)
+# A count with no failure for this long starts again from nothing (and its row may be swept).
+THROTTLE_FORGET_AFTER = timedelta(hours=1)
+
+
+def _throttle_keys(email: str, address: str) -> dict[ThrottleKind, str]:
+    """The digest of each throttle's key: no e-mail or client address is stored in the clear."""
+    values = {
+        ThrottleKind.address: address,
+        ThrottleKind.pair: f"{email}\n{address}",
+        ThrottleKind.account: email,
+    }
+    return {kind: _digest(f"{kind}\n{value}") for kind, value in values.items()}
+
+
+def back_off(kind: ThrottleKind, failures: int) -> timedelta | None:
+    """How long tries are refused after the failures-th failure in a row (None: not at all)."""
+    rule = THROTTLE_RULES[kind]
+    if failures < rule.free:
+        return None
+    doublings = min(failures - rule.free, 16)  # 30 s * 2**16 is far past the cap already
+    return min(rule.first_delay * 2**doublings, THROTTLE_MAX_DELAY)
+
+
+def _recent(rows: dict[ThrottleKind, SignInThrottle], now: datetime):
+    return {
+        kind: row
+        for kind, row in rows.items()
+        if _aware(row.last_failure_at) + THROTTLE_FORGET_AFTER > now
+    }
+
+
+def _load_throttles(session: Session, keys: dict[ThrottleKind, str]):
+    kind_of = {digest: kind for kind, digest in keys.items()}
+    rows = session.scalars(
+        select(SignInThrottle).where(SignInThrottle.key_hash.in_(list(keys.values())))
+    )
+    return {kind_of[row.key_hash]: row for row in rows}
+
+
+def _throttled(rows: dict[ThrottleKind, SignInThrottle], now: datetime) -> bool:
+    """Whether this try is refused unchecked, given its keys' recent rows."""
+
+    def blocked(kind: ThrottleKind) -> bool:
+        row = rows.get(kind)
+        return bool(row and row.blocked_until and _aware(row.blocked_until) > now)
+
+    return (
+        blocked(ThrottleKind.address)
+        or blocked(ThrottleKind.pair)
+        # Only for an address that has itself failed for this e-mail lately: a correct
+        # password from anywhere else still gets in while strangers hammer the account.
+        or (blocked(ThrottleKind.account) and ThrottleKind.pair in rows)
+    )
+
+
+def _upsert(session: Session):
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _record_failure(session: Session, keys: dict[ThrottleKind, str], now: datetime) -> None:
+    """Count one failure against each key, in one atomic statement each (concurrent failures
+    from several workers all count), and start or lengthen its back-off."""
+    table = SignInThrottle.__table__
+    insert = _upsert(session)
+    forgotten = table.c.last_failure_at <= now - THROTTLE_FORGET_AFTER
+    for kind, digest in keys.items():
+        statement = insert(table).values(
+            key_hash=digest, kind=kind, failures=1, last_failure_at=now, blocked_until=None
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key_hash],
+            set_={
+                "failures": case((forgotten, 1), else_=table.c.failures + 1),
+                "last_failure_at": now,
+            },
+        ).returning(table.c.id, table.c.failures)
+        row_id, failures = session.execute(statement).one()
+        delay = back_off(kind, failures)
+        if delay is not None:
+            session.execute(
+                update(table).where(table.c.id == row_id).values(blocked_until=now + delay)
+            )
+    # Sweep what nobody remembers any more; only on a failure, so other requests never write.
+    session.execute(delete(table).where(table.c.last_failure_at <= now - THROTTLE_FORGET_AFTER))
 
 
 # -- memberships ---------------------------------------------------------------------------
@@ -243,6 +371,32 @@ def end_session(session: Session, token: str) -> None:
 
 def csrf_ok(web_session: WebSession, presented: str | None) -> bool:
     return bool(presented) and hmac.compare_digest(web_session.csrf_token, presented)
+
+
+# -- the sign-in form's CSRF token (before there is a session) -----------------------------
+
+SIGN_IN_TOKEN_LIFETIME = timedelta(hours=2)
+
+
+def new_sign_in_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def sign_in_token_ok(token: str | None) -> bool:
+    """Well-formed: 43 URL-safe characters, as new_sign_in_token() makes."""
+    return (
+        isinstance(token, str) and len(token) == 43 and all(c.isalnum() or c in "-_" for c in token)
+    )
+
+
+def sign_in_csrf_ok(cookie: str | None, presented: object) -> bool:
+    """Double submit: the form field must equal the browser's pre-session cookie, which a page
+    on another site can neither read nor send (SameSite=Strict)."""
+    return (
+        sign_in_token_ok(cookie)
+        and isinstance(presented, str)
+        and hmac.compare_digest(cookie, presented)
+    )
 
 
 # -- API tokens ----------------------------------------------------------------------------
