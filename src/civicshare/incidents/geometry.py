@@ -26,6 +26,7 @@ from shapely.geometry import MultiPolygon, Polygon, mapping
 
 BNG = "EPSG:27700"
 WGS84 = "EPSG:4326"
+MIN_RADIUS_M = 1.0
 MAX_RADIUS_M = 20_000.0
 PREFILTER_SLACK_M = 1.0
 # Great Britain, generously: a point outside is a mistake (swapped axes, wrong CRS).
@@ -72,8 +73,11 @@ class Area:
         _check_point("centre", easting, northing)
         if not (isinstance(radius_m, int | float) and math.isfinite(radius_m)):
             raise BadArea("radius_m", "give the radius in metres as a number")
-        if radius_m <= 0 or radius_m > MAX_RADIUS_M:
-            raise BadArea("radius_m", f"must be more than 0 and at most {MAX_RADIUS_M:,.0f} m")
+        if not MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M:
+            raise BadArea(
+                "radius_m",
+                f"must be at least {MIN_RADIUS_M:.0f} m and at most {MAX_RADIUS_M:,.0f} m",
+            )
         return Area("circle", (float(easting), float(northing)), radius_m=float(radius_m))
 
     @staticmethod
