@@ -12,7 +12,7 @@ SCSS := src/civicshare/web/scss/civicshare.scss
 help:
 	@echo "make demo   - install, prepare the embedded store with a synthetic county, serve on :8000"
 	@echo "make test   - install the development extras and run the whole test suite"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and the import rules (lint-imports)"
 	@echo "make bench  - run every benchmark in benchmarks/ at its small size"
 	@echo "make lock   - re-resolve requirements/constraints.txt from pyproject.toml"
 
@@ -53,6 +53,7 @@ test: $(VENV)/.installed-dev assets
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev
 	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -140,6 +140,27 @@ def test_unexpected_errors_are_500_problems_without_internals(app, engine):
     assert response.json()["title"] == "Internal Server Error"
 
 
+def test_a_domain_refusal_no_route_caught_is_a_problem_naming_the_field(app, engine):
+    """Every domain raises DomainError (or a subclass); one handler answers it."""
+    from civicshare.core.errors import DomainError
+    from civicshare.incidents.reference import IncidentError
+
+    router = APIRouter()
+
+    @router.get("/api/refuse")
+    def refuse() -> dict:
+        raise IncidentError("The radius is too large", field="radius_m", status=422)
+
+    app.include_router(router)
+    assert issubclass(IncidentError, DomainError)
+    with TestClient(app) as client:
+        response = client.get("/api/refuse")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "The radius is too large"
+    assert response.json()["field"] == "radius_m"
+
+
 def test_browsers_get_an_html_error_page(client):
     response = client.get("/no-such-page", headers={"accept": "text/html"})
     assert response.status_code == 404

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from civicshare.core.errors import DomainError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -47,7 +49,7 @@ def _respond(
     if wants_html(request) and extra.get("choose_membership"):
         return RedirectResponse("/choose-membership", status_code=303)
     if wants_html(request):
-        from civicshare.web.pages import error_page
+        from civicshare.web.templating import error_page
 
         response = error_page(request, status, detail)
     else:
@@ -58,12 +60,10 @@ def _respond(
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    from civicshare.accounts.api import MembershipNotChosen
-
     detail = exc.detail if isinstance(exc.detail, str) else None
     if detail == HTTPStatus(exc.status_code).phrase:
         detail = None
-    extra = {"choose_membership": True} if isinstance(exc, MembershipNotChosen) else {}
+    extra = {"choose_membership": True} if getattr(exc, "choose_membership", False) else {}
     return _respond(request, exc.status_code, detail, getattr(exc, "headers", None), **extra)
 
 
@@ -76,6 +76,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     return _respond(request, 422, f"The request is not valid: {summary}", errors=errors)
 
 
+async def _domain_error(request: Request, exc: DomainError) -> Response:
+    """A refusal no route answered itself: its status, its message and the field at fault."""
+    extra = {"field": exc.field} if exc.field else {}
+    return _respond(request, exc.status, exc.message, **extra)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _respond(request, 500, "Something went wrong on the gateway; it has been logged.")
@@ -84,4 +90,5 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)

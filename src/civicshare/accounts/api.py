@@ -24,6 +24,8 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 class MembershipNotChosen(HTTPException):
     """Signed in, but not yet acting as any membership."""
 
+    choose_membership = True  # pages send the browser to choose one
+
     def __init__(self) -> None:
         super().__init__(403, "Choose which partner you are acting for first.")
 

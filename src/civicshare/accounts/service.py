@@ -22,8 +22,10 @@ from civicshare.accounts.models import (
     ThrottleKind,
     WebSession,
 )
+from civicshare.core.errors import DomainError
+from civicshare.core.identity import Actor, Role  # noqa: F401  (Actor re-exported)
 from civicshare.db import utcnow
-from civicshare.partners.models import Membership, Person, Role
+from civicshare.partners.models import Membership, Person
 
 SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE_TIMEOUT = timedelta(hours=2)
@@ -50,33 +52,8 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class AuthError(Exception):
+class AuthError(DomainError):
     """A sign-in or token problem, in words a user can act on."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting, as which membership. Permissions come from this one membership only."""
-
-    person_id: int
-    person_name: str
-    membership_id: int
-    partner_id: int
-    partner_key: str
-    partner_name: str
-    roles: frozenset[Role]
-    via: str  # "session", "token" or "cli"
-    scopes: frozenset[str] | None = None  # None: every scope (signed-in people, the CLI)
-
-    def has_role(self, *roles: Role) -> bool:
-        return any(role in self.roles for role in roles)
-
-    def has_scope(self, scope: str) -> bool:
-        return self.scopes is None or scope in self.scopes
-
-    @property
-    def label(self) -> str:
-        return f"{self.person_name} ({self.partner_name})"
 
 
 def actor_for(membership: Membership, via: str, scopes: frozenset[str] | None = None) -> Actor:

@@ -36,6 +36,7 @@ from civicshare.agreements.models import (
 )
 from civicshare.agreements.validation import Problem, dpia_result, validate
 from civicshare.audit import service as audit
+from civicshare.core.errors import DomainError
 from civicshare.db import utcnow
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
@@ -46,12 +47,8 @@ ENTITY = "agreement"
 # -- errors, each an HTTP status for the adapters -------------------------------------------
 
 
-class AgreementError(Exception):
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class AgreementError(DomainError):
+    """An agreement request refused, with the reason."""
 
 
 class NotFound(AgreementError):

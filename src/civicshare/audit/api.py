@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_roles, require_scope
 from civicshare.accounts.service import Actor
+from civicshare.audit import browse
 from civicshare.audit import service as audit
 from civicshare.audit.models import OUTCOMES
 from civicshare.db import request_session
@@ -39,11 +40,11 @@ def audit_filter(
     agreement: str | None = Query(None, description="Agreement reference, e.g. ISA-0001."),
     dataset: str | None = Query(None, description="partner-key/dataset-name"),
     outcome: str | None = Query(None, description="allowed or denied"),
-) -> audit.AuditFilter:
+) -> browse.AuditFilter:
     """The filters, from a query string; empty fields (as a GET form sends them) mean any."""
     if outcome and outcome not in OUTCOMES:
         raise HTTPException(422, f"outcome must be allowed or denied, not {outcome!r}.")
-    return audit.AuditFilter(
+    return browse.AuditFilter(
         _day("since", since),
         _day("until", until),
         *(value.strip() or None if value else None for value in (action, partner, agreement)),
@@ -55,7 +56,7 @@ def audit_filter(
 @router.get("", summary="Audit records you may see, newest first")
 def list_records(
     request: Request,
-    wanted: audit.AuditFilter = Depends(audit_filter),
+    wanted: browse.AuditFilter = Depends(audit_filter),
     page: int = Query(1, ge=1),
     per_page: int = Query(100, ge=1, le=1000),
     actor: Actor = Depends(ig_lead),
@@ -63,12 +64,12 @@ def list_records(
     session: Session = Depends(request_session),
 ) -> dict[str, Any]:
     host = request.app.state.settings.host_partner
-    rows, total = audit.search(session, actor, host, wanted, page=page, per_page=per_page)
+    rows, total = browse.search(session, actor, host, wanted, page=page, per_page=per_page)
     return {
         "total": total,
         "page": page,
         "per_page": per_page,
-        "records": [audit.as_dict(row) for row in rows],
+        "records": [browse.as_dict(row) for row in rows],
     }
 
 

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from civicshare import csvsafe
 from civicshare.accounts.service import Actor
+from civicshare.audit import browse
 from civicshare.audit import service as audit
 from civicshare.audit.api import audit_filter, ig_lead
+from civicshare.audit.models import AuditRecord
 from civicshare.db import request_session
 from civicshare.web.templating import render
 
@@ -23,14 +25,14 @@ PER_PAGE = 50
 @router.get("/audit")
 def audit_page(
     request: Request,
-    wanted: audit.AuditFilter = Depends(audit_filter),
+    wanted: browse.AuditFilter = Depends(audit_filter),
     page: int = Query(1, ge=1),
     verify: bool = Query(False),
     actor: Actor = Depends(ig_lead),
     session: Session = Depends(request_session),
 ):
     host = request.app.state.settings.host_partner
-    rows, total = audit.search(session, actor, host, wanted, page=page, per_page=PER_PAGE)
+    rows, total = browse.search(session, actor, host, wanted, page=page, per_page=PER_PAGE)
     pages = max(1, -(-total // PER_PAGE))
     args = wanted.query_args()
 
@@ -48,7 +50,7 @@ def audit_page(
         previous_href=page_link(page - 1) if page > 1 else None,
         next_href=page_link(page + 1) if page < pages else None,
         wanted=wanted,
-        actions=audit.actions(session),
+        actions=browse.actions(session),
         everything=actor.partner_key == host,
         csv_href="/audit.csv" + ("?" + urlencode(args) if args else ""),
         verify_href="/audit?" + urlencode({**args, "verify": "true"}),
@@ -61,22 +63,22 @@ def _london(moment: datetime) -> str:
     """Stored in UTC, shown in Europe/London."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(audit.LONDON).strftime("%-d %b %Y %H:%M:%S")
+    return moment.astimezone(browse.LONDON).strftime("%-d %b %Y %H:%M:%S")
 
 
 @router.get("/audit.csv")
 def audit_csv(
     request: Request,
-    wanted: audit.AuditFilter = Depends(audit_filter),
+    wanted: browse.AuditFilter = Depends(audit_filter),
     actor: Actor = Depends(ig_lead),
     session: Session = Depends(request_session),
 ):
     host = request.app.state.settings.host_partner
-    query = audit.filtered(session, actor, host, wanted).order_by(audit.AuditRecord.seq)
-    rows = [audit.export_row(entry) for entry in session.scalars(query)]
+    query = browse.filtered(session, actor, host, wanted).order_by(AuditRecord.seq)
+    rows = [browse.export_row(entry) for entry in session.scalars(query)]
 
     return StreamingResponse(
-        csvsafe.iter_lines(rows, audit.EXPORT_COLUMNS),
+        csvsafe.iter_lines(rows, browse.EXPORT_COLUMNS),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

@@ -113,7 +113,7 @@ def push(
                 result = service.push(
                     session, settings, partner, dataset, file, actor=actor, progress=tick
                 )
-            except (service.DatasetError, PermissionError) as error:
+            except service.DatasetError as error:
                 _fail(f"Not pushed: {error}.")
     _print_report(result.report, show)
     if result.outcome != "accepted":

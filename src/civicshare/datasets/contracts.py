@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from civicshare.core.errors import DomainError
+
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9\-]{0,99}$"
 
@@ -267,8 +269,10 @@ class Contract(BaseModel):
         return self.date_formats if column.type == ColumnType.date else self.datetime_formats
 
 
-class ContractError(ValueError):
+class ContractError(DomainError, ValueError):
     """A contract that does not validate; the message names each field."""
+
+    status = 422
 
 
 def parse_contract(data: dict[str, Any] | str | bytes) -> Contract:

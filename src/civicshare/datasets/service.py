@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
 from civicshare.config import Settings, get_settings
+from civicshare.core.errors import DomainError
 from civicshare.datasets import ingest
 from civicshare.datasets.contracts import Contract, example_contracts, parse_contract
 from civicshare.datasets.models import (
@@ -62,8 +63,14 @@ from civicshare.partners import service as partners
 from civicshare.private import private_dir, private_file
 
 
-class DatasetError(Exception):
+class DatasetError(DomainError):
     """A request about datasets that cannot be met; the message says why."""
+
+
+class PushNotAllowed(DatasetError):
+    """Acting for one partner, pushing data for another."""
+
+    status = 403
 
 
 @dataclass(frozen=True)
@@ -463,7 +470,7 @@ def push(
     snapshot: whole or not at all. Records the push (accepted or rejected) and audits it in
     the caller's unit of work. `actor` None is an operator at the server's command line."""
     if actor is not None and not may_push(actor, partner_key):
-        raise PermissionError(
+        raise PushNotAllowed(
             f"acting for {actor.partner_key}, you cannot push data for {partner_key}: only a "
             "data provider or admin of that partner can"
         )

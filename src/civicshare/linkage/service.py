@@ -47,6 +47,7 @@ from civicshare.accounts.service import Actor
 from civicshare.agreements.models import Treatment
 from civicshare.audit import service as audit
 from civicshare.config import Settings
+from civicshare.core.errors import DomainError
 from civicshare.datasets import service as datasets
 from civicshare.linkage.models import (
     IndexedLink,
@@ -110,12 +111,12 @@ FIELD_LABELS = {
 }
 
 
-class LinkageError(Exception):
+class LinkageError(DomainError):
     """A request of the person index that cannot be met; the message says why."""
 
 
 class NotAllowed(LinkageError):
-    pass
+    status = 403
 
 
 class NotFound(LinkageError):

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from civicshare.core.identity import Role  # noqa: F401  (re-exported: the column type)
 from civicshare.db import Base, Timestamped, text_enum
 
 
@@ -54,23 +55,6 @@ class PartnerStatus(enum.StrEnum):
     endorsed = "endorsed"
     suspended = "suspended"
     left = "left"
-
-
-class Role(enum.StrEnum):
-    """What a person may do for one partner. Roles belong to a membership, never to a person."""
-
-    admin = "admin"
-    ig_lead = "ig_lead"
-    data_provider = "data_provider"
-    analyst = "analyst"
-    responder = "responder"
-    viewer = "viewer"
-
-    @property
-    def label(self) -> str:
-        return {"ig_lead": "IG lead", "data_provider": "Data provider"}.get(
-            self.value, self.value.capitalize()
-        )
 
 
 class Partner(Timestamped, Base):

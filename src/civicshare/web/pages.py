@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from http import HTTPStatus
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -14,7 +13,7 @@ from civicshare.datasets import service as datasets
 from civicshare.db import request_session
 from civicshare.partners import service as partners
 from civicshare.partners.models import PartnerType
-from civicshare.web.templating import render
+from civicshare.web.templating import error_page, render  # noqa: F401  (re-exported)
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,14 +42,3 @@ def home(
 @router.get("/accessibility", response_class=HTMLResponse)
 def accessibility(request: Request, actor=Depends(optional_actor)):
     return render(request, "accessibility.html")
-
-
-def error_page(request: Request, status: int, detail: str | None):
-    return render(
-        request,
-        "error.html",
-        status_code=status,
-        status=status,
-        title=HTTPStatus(status).phrase,
-        detail=detail,
-    )

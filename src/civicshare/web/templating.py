@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import (
@@ -36,3 +38,14 @@ def render(request: Request, template: str, status_code: int = 200, **context):
     # was rolled back still carries it.
     context.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
     return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def error_page(request: Request, status: int, detail: str | None):
+    return render(
+        request,
+        "error.html",
+        status_code=status,
+        status=status,
+        title=HTTPStatus(status).phrase,
+        detail=detail,
+    )
