@@ -68,7 +68,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: Settings, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """`civicshare serve` in a child process on a free port; yields its base URL."""
     port = free_port()
     env = {
@@ -80,6 +80,7 @@ def serve(settings: Settings) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join(
             [str(Path(civicshare.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]
         ),
+        **(extra_env or {}),
     }
     command = [sys.executable, "-c", "from civicshare.cli import app; app()", "serve"]
     command += ["--port", str(port)]

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from civicshare import db
 from civicshare.audit.models import AuditRecord
 from civicshare.config import Settings
+from civicshare.datasets.ingest import PAUSE_ENV
 from civicshare.datasets.models import Dataset, DatasetSnapshot
 from civicshare.partners.models import Partner
 from civicshare.sharing.models import Receipt
@@ -106,6 +107,19 @@ def test_pulls_and_pushes_together_without_a_server_error(gateway, store):
     assert after["receipts"] - before["receipts"] == pulled
     assert after["ingest_accepted"] - before["ingest_accepted"] == pushed
     assert after["snapshots"] - before["snapshots"] == pushed
+
+
+def test_pulls_answer_while_a_slow_push_is_validated(store):
+    """A push being validated (held here for 6 s, longer than SQLite's 5 s wait for the
+    writer) once held the store's write lock from its first moment: every token pull meanwhile
+    answered 500 "database is locked"."""
+    with serve(store.settings, extra_env={PAUSE_ENV: "6"}) as url:
+        load = run_load(url, store, seconds=8, pullers=4, pushers=1, timeout=60)
+
+    assert not load.failures(), load.failures()[:3]
+    assert load.count("push", 200) >= 1
+    assert max(o.seconds for o in load.of("push")) >= 6  # the push was slow, as meant
+    assert load.count("pull", 200) >= 8
 
 
 def test_concurrent_pushes_keep_every_committed_snapshot(store):
