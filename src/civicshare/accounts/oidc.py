@@ -560,7 +560,7 @@ def _check_id_token(
 
 
 def _jose_reason(error: Exception) -> str:
-    return getattr(error, "error", None) or type(error).__name__
+    return getattr(error, "description", None) or str(error) or type(error).__name__
 
 
 def roles_for(config: PartnerOidc, claims: Mapping[str, Any]) -> frozenset[Role]:
