@@ -81,6 +81,8 @@ def provider():
 def gateway(settings, engine, monkeypatch):
     """The gateway under uvicorn on a free port, on this test's store; yields its URL."""
     monkeypatch.setenv(SECRET_ENV, "the-client-secret")
+    # Both servers are on this machine: never through a proxy a CI environment may name.
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
