@@ -85,3 +85,56 @@ class SignInThrottle(Base):
     failures: Mapped[int]
     last_failure_at: Mapped[datetime]
     blocked_until: Mapped[datetime | None]
+
+
+class TokenAuth(enum.StrEnum):
+    """How the gateway proves itself at a provider's token endpoint."""
+
+    client_secret_basic = "client_secret_basic"  # HTTP Basic (Entra ID accepts either)
+    client_secret_post = "client_secret_post"  # client_id and client_secret in the form
+    none = "none"  # a public client: PKCE alone
+
+
+class PartnerOidc(Timestamped, Base):
+    """How one partner's people sign in with their own organisation's OpenID provider.
+
+    The client secret is never stored: `client_secret_env` names the environment variable of
+    the server process that holds it. `group_roles` maps a value of the groups claim to the
+    roles it grants at this partner, e.g. {"civicshare-ig": ["ig_lead"]}."""
+
+    __tablename__ = "partner_oidc"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), unique=True
+    )
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(300))
+    client_secret_env: Mapped[str | None] = mapped_column(String(100))
+    token_auth: Mapped[TokenAuth] = mapped_column(
+        text_enum(TokenAuth, "token_auth"), default=TokenAuth.client_secret_basic
+    )
+    scopes: Mapped[str] = mapped_column(String(300), default="openid email profile")
+    groups_claim: Mapped[str] = mapped_column(String(100), default="groups")
+    group_roles: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+    trust_email: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime | None]
+
+
+class OidcSignInAttempt(Base):
+    """One sign-in started at a provider and not yet finished: what the callback checks.
+
+    Found by the digest of `state`, bound to the browser that started it by the digest of a
+    random cookie, used once (deleted by the callback, whatever its outcome), and dead after
+    OIDC_ATTEMPT_LIFETIME. The nonce and PKCE verifier never leave the server."""
+
+    __tablename__ = "oidc_sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(500))
+    expires_at: Mapped[datetime]

@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civicshare.accounts import service
+from civicshare.accounts import oidc, service
 from civicshare.accounts.api import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -46,9 +46,18 @@ def _sign_in_token(request: Request) -> str:
     return token if service.sign_in_token_ok(token) else service.new_sign_in_token()
 
 
-def _sign_in_page(request: Request, *, token: str, status_code: int = 200, **context):
+def _sign_in_page(
+    request: Request, session: Session, *, token: str, status_code: int = 200, **context
+):
+    context.setdefault("email", "")
+    context.setdefault("next", "/")
     response = render(
-        request, "accounts/sign_in.html", status_code=status_code, sign_in_token=token, **context
+        request,
+        "accounts/sign_in.html",
+        status_code=status_code,
+        sign_in_token=token,
+        providers=oidc.sign_in_options(session),
+        **context,
     )
     response.set_cookie(
         SIGN_IN_COOKIE,
@@ -63,9 +72,14 @@ def _sign_in_page(request: Request, *, token: str, status_code: int = 200, **con
 
 
 @router.get("/sign-in")
-def sign_in_form(request: Request, next: str = "/", actor=Depends(optional_actor)):
+def sign_in_form(
+    request: Request,
+    next: str = "/",
+    actor=Depends(optional_actor),
+    session: Session = Depends(request_session),
+):
     return _sign_in_page(
-        request, token=_sign_in_token(request), next=_safe_next(next), errors={}, email=""
+        request, session, token=_sign_in_token(request), next=_safe_next(next), errors={}
     )
 
 
@@ -85,6 +99,7 @@ def sign_in(request: Request, form: FormDep, session: Session = Depends(request_
         # (login CSRF), nor spend anyone's tries. A fresh form comes back to try again with.
         return _sign_in_page(
             request,
+            session,
             token=service.new_sign_in_token(),
             status_code=403,
             next=next_path,
@@ -107,14 +122,30 @@ def sign_in(request: Request, form: FormDep, session: Session = Depends(request_
         # The failed try must be counted even though the page shows an error.
         session.commit()
         return _sign_in_page(
-            request, token=cookie, status_code=400, next=next_path, errors=errors, email=email
+            request,
+            session,
+            token=cookie,
+            status_code=400,
+            next=next_path,
+            errors=errors,
+            email=email,
         )
+    audit.record(session, None, "signed_in", "person", person.id, details={"via": "password"})
+    return _signed_in_response(request, session, person, next_path)
+
+
+def _signed_in_response(
+    request: Request, session: Session, person, next_path: str, membership_id: int | None = None
+) -> RedirectResponse:
+    """A new web session for `person` (acting as `membership_id` when given), its cookie, and
+    the way on. The same for every way of signing in."""
     # A new session id whatever the browser brought (session fixation): the old one ends.
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         service.end_session(session, previous)
     token, web_session = service.start_session(session, person)
-    audit.record(session, None, "signed_in", "person", person.id, details={"via": "password"})
+    if membership_id is not None:
+        web_session.membership_id = membership_id
     target = next_path if web_session.membership_id else "/choose-membership"
     if target != next_path:
         target += f"?next={next_path}"
@@ -128,6 +159,88 @@ def sign_in(request: Request, form: FormDep, session: Session = Depends(request_
         max_age=int(service.SESSION_LIFETIME.total_seconds()),
     )
     response.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
+    return response
+
+
+# -- signing in with a partner's own OpenID provider (decision 0015) -----------------------
+
+# Binds a sign-in started at a provider to the browser that started it. SameSite=Lax: the
+# provider sends the browser back with a top-level GET from its own site.
+OIDC_COOKIE = "civicshare_oidc"
+OIDC_COOKIE_PATH = "/sign-in/oidc"
+
+
+def _oidc_refused(request: Request, session: Session, message: str, status_code: int = 400):
+    response = _sign_in_page(
+        request,
+        session,
+        token=_sign_in_token(request),
+        status_code=status_code,
+        errors={"oidc": message},
+    )
+    response.delete_cookie(OIDC_COOKIE, path=OIDC_COOKIE_PATH)
+    return response
+
+
+@router.get("/sign-in/oidc/callback", name="oidc_callback")
+def oidc_callback(
+    request: Request,
+    state: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
+    session: Session = Depends(request_session),
+):
+    try:
+        signed_in = oidc.finish(
+            session,
+            state=state,
+            code=code,
+            error=error,
+            browser_token=request.cookies.get(OIDC_COOKIE),
+            redirect_uri=str(request.url_for("oidc_callback")),
+        )
+    except oidc.OidcError as refusal:
+        # The attempt is used up and the refusal audited even though the page shows an error.
+        session.commit()
+        return _oidc_refused(request, session, str(refusal))
+    response = _signed_in_response(
+        request,
+        session,
+        signed_in.person,
+        _safe_next(signed_in.next_path),
+        membership_id=signed_in.membership.id,
+    )
+    response.delete_cookie(OIDC_COOKIE, path=OIDC_COOKIE_PATH)
+    return response
+
+
+@router.get("/sign-in/oidc/{partner}")
+def oidc_start(
+    request: Request,
+    partner: str,
+    next: str = "/",
+    session: Session = Depends(request_session),
+):
+    try:
+        started = oidc.begin(
+            session,
+            partner,
+            redirect_uri=str(request.url_for("oidc_callback")),
+            next_path=_safe_next(next),
+        )
+    except oidc.OidcError as refusal:
+        session.rollback()
+        return _oidc_refused(request, session, str(refusal), status_code=404)
+    response = RedirectResponse(started.authorization_url, status_code=303)
+    response.set_cookie(
+        OIDC_COOKIE,
+        started.browser_token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path=OIDC_COOKIE_PATH,
+        max_age=int(oidc.ATTEMPT_LIFETIME.total_seconds()),
+    )
     return response
 
 

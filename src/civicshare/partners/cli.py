@@ -5,6 +5,7 @@ Changes made here are recorded in the audit log as made by the operator (the OS 
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from civicshare import db
+from civicshare.accounts import oidc
 from civicshare.accounts import service as accounts
+from civicshare.accounts.models import TokenAuth
 from civicshare.audit import service as audit
 from civicshare.config import get_settings
 from civicshare.partners import service
@@ -36,6 +39,12 @@ charter_app = typer.Typer(
 tokens_app = typer.Typer(
     help="API tokens for automation.", no_args_is_help=True, pretty_exceptions_show_locals=False
 )
+oidc_app = typer.Typer(
+    help="Signing in with a partner's own OpenID provider (Entra ID or another).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+partners_app.add_typer(oidc_app, name="oidc")
 console = Console()
 
 
@@ -292,3 +301,98 @@ def create_token(
         )
     console.print(f"Token for {email} at {partner} (shown once):")
     print(secret)
+
+
+# -- signing in with a partner's own provider ----------------------------------------------
+
+
+@oidc_app.command("set")
+def oidc_set(
+    partner: str = typer.Argument(..., help="Partner key."),
+    issuer: str = typer.Option(
+        ...,
+        help="The provider's issuer URL; its discovery document is "
+        "ISSUER/.well-known/openid-configuration. Entra ID: "
+        "https://login.microsoftonline.com/TENANT-ID/v2.0",
+    ),
+    client_id: str = typer.Option(..., help="The gateway's client (application) id there."),
+    client_secret_env: str | None = typer.Option(
+        None,
+        help="Name of the server's environment variable holding the client secret (the "
+        "secret itself is never stored).",
+    ),
+    token_auth: TokenAuth = typer.Option(
+        TokenAuth.client_secret_basic, help="How the gateway authenticates at the token endpoint."
+    ),
+    scopes: str = typer.Option(oidc.DEFAULT_SCOPES, help="Scopes to ask for; must have openid."),
+    groups_claim: str = typer.Option(
+        "groups", help="The ID token claim listing the person's groups (Entra ID app roles: roles)."
+    ),
+    group: list[str] = typer.Option(
+        ..., "--group", help="GROUP=ROLE: members of GROUP get ROLE here; repeat for more."
+    ),
+    trust_email: bool = typer.Option(
+        False,
+        "--trust-email/--no-trust-email",
+        help="Take the provider's email claim as confirmed even without email_verified "
+        "(Entra ID sends none): it may then join an existing person with that e-mail address.",
+    ),
+) -> None:
+    """Let PARTNER's people sign in with their own organisation's account (replaces earlier
+    settings)."""
+    with _unit_of_work() as session:
+        try:
+            config = oidc.configure(
+                session,
+                _partner(session, partner),
+                issuer=issuer,
+                client_id=client_id,
+                client_secret_env=client_secret_env,
+                token_auth=token_auth,
+                scopes=scopes,
+                groups_claim=groups_claim,
+                group_roles=oidc.parse_group_roles(group),
+                trust_email=trust_email,
+                operator=_operator(),
+            )
+        except oidc.OidcConfigError as error:
+            _fail(str(error))
+        shown = oidc.shown(config)
+    console.print(f"{partner} signs in with {shown['issuer']}.")
+    for name, roles in shown["group_roles"].items():
+        console.print(f"  group {name} -> {', '.join(roles)}")
+    if client_secret_env and client_secret_env not in os.environ:
+        console.print(
+            f"[yellow]{client_secret_env} is not set in this shell: set it in the server's "
+            "environment before anyone signs in.[/]"
+        )
+
+
+@oidc_app.command("show")
+def oidc_show(partner: str | None = typer.Argument(None, help="Only this partner.")) -> None:
+    """Which partners sign in with their own provider, and how."""
+    with _unit_of_work() as session:
+        partners = [_partner(session, partner)] if partner else service.list_partners(session)
+        table = Table("partner", "issuer", "client id", "secret from", "groups claim", "groups")
+        for each in partners:
+            config = oidc.config_for(session, each.id)
+            if config is None:
+                continue
+            shown = oidc.shown(config)
+            table.add_row(
+                each.key,
+                shown["issuer"],
+                shown["client_id"],
+                f"${shown['client_secret_env']}" if shown["client_secret_env"] else "(public)",
+                shown["groups_claim"] + (" (e-mail trusted)" if shown["trust_email"] else ""),
+                "\n".join(f"{g} -> {', '.join(r)}" for g, r in shown["group_roles"].items()),
+            )
+    console.print(table)
+
+
+@oidc_app.command("remove")
+def oidc_remove(partner: str = typer.Argument(..., help="Partner key.")) -> None:
+    """Stop PARTNER's people signing in with their provider (passwords keep working)."""
+    with _unit_of_work() as session:
+        removed = oidc.remove(session, _partner(session, partner), operator=_operator())
+    console.print(f"{partner}: " + ("removed." if removed else "had no provider set up."))
