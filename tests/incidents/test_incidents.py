@@ -20,6 +20,7 @@ from civicshare.audit.models import AuditRecord
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from civicshare.incidents.models import BreakGlass, BreakGlassReview, IncidentEvent, ReviewStatus
+from civicshare.incidents.service import drawing
 from civicshare.partners import service as partners
 from civicshare.sharing import compile as compiler
 
@@ -181,7 +182,7 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
     store, store_sessions, centre, monkeypatch
 ):
     calls = {"decide": 0, "run": 0}
-    real_decide, real_run = service.decide, compiler.run
+    real_decide, real_run = drawing.decide, compiler.run
 
     def decide(*args, **kwargs):
         calls["decide"] += 1
@@ -191,7 +192,7 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
         calls["run"] += 1
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(service, "decide", decide)
+    monkeypatch.setattr(drawing, "decide", decide)
     monkeypatch.setattr(compiler, "run", run)
     service.clear_caches()
     with db.session_scope(store_sessions) as session:

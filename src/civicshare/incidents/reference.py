@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from civicshare.config import Settings
+from civicshare.incidents.errors import IncidentError
 from civicshare.incidents.geometry import PointIndex
 
 REFERENCE_DIR = "reference"
@@ -27,15 +28,6 @@ PROPERTIES = "properties.parquet"
 DISTRICTS = "districts.parquet"
 STREETS = "streets.parquet"
 FILES = (PROPERTIES, DISTRICTS, STREETS)
-
-
-class IncidentError(Exception):
-    """Refused, with the reason a person can act on. `field` names the input at fault."""
-
-    def __init__(self, message: str, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.field = field
-        self.status = status
 
 
 # -- the address gazetteer (reference data: properties, no people) ---------------------------
