@@ -326,7 +326,12 @@ def _incident_page(request, actor, session, reference, *, errors=None, form=None
     if responder and incident.status.value == "open":
         try:
             result = service.households(
-                session, request.app.state.settings, actor, incident, via="web"
+                session,
+                request.app.state.settings,
+                actor,
+                incident,
+                via="web",
+                cache=service.draw_cache(request.app),
             )
         except service.IncidentError as error:
             problem = str(error)
@@ -362,7 +367,12 @@ def print_page(
     incident = _incident(session, actor, reference)
     try:
         result = service.households(
-            session, request.app.state.settings, actor, incident, via="print"
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            via="print",
+            cache=service.draw_cache(request.app),
         )
     except service.IncidentError as error:
         raise HTTPException(error.status, str(error)) from None
@@ -389,7 +399,12 @@ def export(
     incident = _incident(session, actor, reference)
     try:
         result = service.households(
-            session, request.app.state.settings, actor, incident, via=f"web-{fmt}"
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            via=f"web-{fmt}",
+            cache=service.draw_cache(request.app),
         )
     except service.IncidentError as error:
         raise HTTPException(error.status, str(error)) from None
@@ -442,7 +457,14 @@ def household_page(
 ):
     incident = _incident(session, actor, reference)
     try:
-        found = service.people_at(session, request.app.state.settings, actor, incident, key)
+        found = service.people_at(
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            key,
+            cache=service.draw_cache(request.app),
+        )
     except service.IncidentError as error:
         if error.status == 403 and service.active_break_glass(session, actor, incident) is None:
             return RedirectResponse(

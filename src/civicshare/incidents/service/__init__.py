@@ -22,7 +22,9 @@ logged and audited and queued for review by the IG leads of each partner whose d
 The parts, one module each (this package re-exports what callers use):
 
 - `incidents`: open, list, see, change the area of and close an incident; who may see one.
-- `drawing`: each shared dataset read through decide -> execute and placed on properties.
+- `drawing`: each shared dataset read through decide -> execute and placed on properties;
+  the executed rows are kept in a `DrawCache` the web app holds on `app.state`
+  (`draw_cache(app)`) and passes in, never in module globals.
 - `households_view`: the households inside the area, by priority then distance; exports.
 - `breakglass`: named detail at one household, for a stated reason.
 - `reviews`: IG leads' retrospective review of break-glass views.
@@ -48,11 +50,12 @@ from civicshare.incidents.service.common import (
 from civicshare.incidents.service.drawing import (
     MAX_EXECUTED,
     MAX_LAYERS,
+    DrawCache,
     Layer,
     Located,
     Withheld,
     _draw,
-    clear_caches,
+    draw_cache,
 )
 from civicshare.incidents.service.households_view import (
     EXPORT_COLUMNS,
@@ -81,7 +84,7 @@ from civicshare.incidents.service.incidents import (
     update_area,
 )
 from civicshare.incidents.service.priority import CATEGORIES, LABEL, RANK, SHORT
-from civicshare.incidents.service.readers import READERS, Reader
+from civicshare.incidents.service.readers import RULES, Reader, Rules, reader_for
 from civicshare.incidents.service.reviews import review, review_queue
 
 __all__ = [
@@ -97,13 +100,15 @@ __all__ = [
     "MIN_REASON",
     "OUTSIDE_AREA_M",
     "RANK",
-    "READERS",
+    "RULES",
     "SHORT",
+    "DrawCache",
     "Households",
     "IncidentError",
     "Layer",
     "Located",
     "Reader",
+    "Rules",
     "Withheld",
     "_agreement",
     "_draw",
@@ -112,9 +117,9 @@ __all__ = [
     "area_from_input",
     "area_of",
     "break_glass",
-    "clear_caches",
     "close_incident",
     "distance_outside",
+    "draw_cache",
     "emergency_agreements_for",
     "events",
     "export_csv",
@@ -128,6 +133,7 @@ __all__ = [
     "membership_label",
     "open_incident",
     "people_at",
+    "reader_for",
     "record_export",
     "review",
     "review_queue",

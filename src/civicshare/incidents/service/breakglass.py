@@ -28,10 +28,10 @@ from civicshare.incidents.service.common import (
     _purpose,
     _require_responder,
 )
+from civicshare.incidents.service.drawing import DrawCache
 from civicshare.incidents.service.households_view import _compute, _key_of
 from civicshare.incidents.service.incidents import may_see
 from civicshare.incidents.service.priority import LABEL, RANK
-from civicshare.incidents.service.readers import READERS
 from civicshare.partners import service as partners
 from civicshare.sharing.compile import PERSON_KEY
 
@@ -109,7 +109,13 @@ INTERNAL = ("needs",)
 
 
 def people_at(
-    session: Session, settings: Settings, actor: Actor, incident: Incident, key: str
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    incident: Incident,
+    key: str,
+    *,
+    cache: DrawCache | None = None,
 ) -> dict[str, Any]:
     """Named detail at one household inside the area: exactly the columns the agreement
     grants, as it grants them. Records your own partner provided need no break-glass (it is
@@ -117,7 +123,7 @@ def people_at(
     partners' records need the actor's break-glass, and each such view is queued for review by
     those partners' IG leads. Every view is logged and audited."""
     grant = active_break_glass(session, actor, incident)
-    area, layer, _gaz, houses = _compute(session, settings, actor, incident)
+    area, layer, _gaz, houses = _compute(session, settings, actor, incident, cache)
     house = next((h for h in houses if h["key"] == key), None)
     if house is None:
         raise IncidentError(
@@ -134,7 +140,7 @@ def people_at(
             withheld_records += 1
             continue
         values = source.rows[row]
-        reader = READERS[source.dataset]
+        reader = source.reader
         name = (
             " ".join(str(values[c]) for c in reader.names if values.get(c)) or "(name not shared)"
         )

@@ -29,10 +29,9 @@ from civicshare.incidents.reference import (
     norm_postcode,
 )
 from civicshare.incidents.service.common import _audit, _log, _purpose, _require_responder
-from civicshare.incidents.service.drawing import Layer, Withheld, _draw
+from civicshare.incidents.service.drawing import DrawCache, Layer, Withheld, _draw
 from civicshare.incidents.service.incidents import area_of, may_see
 from civicshare.incidents.service.priority import CATEGORIES, LABEL, RANK
-from civicshare.incidents.service.readers import READERS
 
 # -- households -------------------------------------------------------------------------------
 
@@ -56,7 +55,7 @@ def _key_of(layer: Layer, i: int) -> str:
         return str(uprn)
     source = layer.sources[int(layer.source_of[i])]
     row = source.rows[int(layer.row_of[i])]
-    return "postcode:" + norm_postcode(row.get(READERS[source.dataset].postcode))
+    return "postcode:" + norm_postcode(row.get(source.reader.postcode))
 
 
 def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
@@ -74,7 +73,7 @@ def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
                 at = gaz.find_uprn(uprn)
                 address, postcode = gaz.address[at], gaz.postcode[at]
             else:
-                postcode = str(source.rows[row].get(READERS[source.dataset].postcode) or "").upper()
+                postcode = str(source.rows[row].get(source.reader.postcode) or "").upper()
                 address = "Address not matched to a property"
             house = groups[key] = {
                 "key": key,
@@ -137,7 +136,13 @@ def _digest(houses: list[dict]) -> str:
     return hashlib.sha256(json.dumps(houses, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _compute(session: Session, settings: Settings, actor: Actor, incident: Incident):
+def _compute(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    incident: Incident,
+    cache: DrawCache | None = None,
+):
     _require_responder(actor)
     if not may_see(session, actor, incident):
         raise IncidentError(
@@ -146,7 +151,7 @@ def _compute(session: Session, settings: Settings, actor: Actor, incident: Incid
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is closed: nothing more is shared.", status=409)
     area = area_of(incident)
-    layer = _draw(session, settings, actor, incident)
+    layer = _draw(session, settings, actor, incident, cache)
     gaz = gazetteer(settings)
     return area, layer, gaz, _households(layer, area, gaz)
 
@@ -158,9 +163,11 @@ def households(
     incident: Incident,
     *,
     via: str = "api",
+    cache: DrawCache | None = None,
 ) -> Households:
-    """The vulnerable households in the incident's area, by priority then distance. Audited."""
-    area, layer, gaz, houses = _compute(session, settings, actor, incident)
+    """The vulnerable households in the incident's area, by priority then distance. Audited.
+    `cache`: the app's executed rows (draw_cache(app)); none, and nothing is kept."""
+    area, layer, gaz, houses = _compute(session, settings, actor, incident, cache)
     counts = {key: 0 for key, _ in CATEGORIES}
     for house in houses:
         for need in house["needs"]:
