@@ -94,7 +94,8 @@ def test_configured_tiles_widen_img_src_on_the_map_pages_only(store, monkeypatch
     client = signed_in(store, FIRE)
     default = client.get("/incidents/new", headers=HTML).headers["content-security-policy"]
     assert "img-src 'self' data:;" in default
-    monkeypatch.setenv("CIVICSHARE_MAP_TILES", "https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    tiles = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
+    monkeypatch.setattr(client.app.state, "settings", store.model_copy(update={"map_tiles": tiles}))
     page = client.get("/incidents/new", headers=HTML)
     policy = page.headers["content-security-policy"]
     assert "img-src 'self' data: https://*.tiles.example.org;" in policy
