@@ -44,7 +44,7 @@ def test_the_form_names_the_field_at_fault(store, store_sessions):
     client = signed_in(store, FIRE)
     bad = open_form(client, store, store_sessions, latitude="52.2", longitude="-2.2", radius_m="0")
     assert bad.status_code == 400
-    assert 'href="#radius_m"' in bad.text and "must be more than 0" in bad.text
+    assert 'href="#radius_m"' in bad.text and "must be at least 1 m" in bad.text
     bad = open_form(client, store, store_sessions, latitude="52.2", longitude="",
                     radius_m="100")  # fmt: skip
     assert bad.status_code == 400 and 'href="#longitude"' in bad.text
