@@ -20,6 +20,7 @@ from civicshare.audit.models import AuditRecord
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from civicshare.incidents.models import BreakGlass, BreakGlassReview, IncidentEvent, ReviewStatus
+from civicshare.incidents.service import drawing
 from civicshare.partners import service as partners
 from civicshare.sharing import compile as compiler
 
@@ -181,7 +182,7 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
     store, store_sessions, centre, monkeypatch
 ):
     calls = {"decide": 0, "run": 0}
-    real_decide, real_run = service.decide, compiler.run
+    real_decide, real_run = drawing.decide, compiler.run
 
     def decide(*args, **kwargs):
         calls["decide"] += 1
@@ -191,24 +192,24 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
         calls["run"] += 1
         return real_run(*args, **kwargs)
 
-    monkeypatch.setattr(service, "decide", decide)
+    monkeypatch.setattr(drawing, "decide", decide)
     monkeypatch.setattr(compiler, "run", run)
-    service.clear_caches()
+    cache = service.DrawCache()  # what the app holds on app.state
     with db.session_scope(store_sessions) as session:
         police = actor(session, POLICE)
         incident = open_circle(session, police, centre, 400)
         audits = session.scalar(select(func.count(AuditRecord.id)))
-        first = service.households(session, store, police, incident)
+        first = service.households(session, store, police, incident, cache=cache)
         datasets = len(
             {
                 (s.provider_key, s.dataset)
-                for s in service._draw(session, store, police, incident).sources
+                for s in service._draw(session, store, police, incident, cache).sources
             }
         )
         executed = calls["run"]
         assert datasets == 5 and executed >= 5  # one each (and a retry where a key fails)
         decided = calls["decide"]
-        second = service.households(session, store, police, incident)
+        second = service.households(session, store, police, incident, cache=cache)
         assert calls["run"] == executed  # the same grants of the same snapshots: not again
         assert calls["decide"] > decided  # but decided again
         assert second.households == first.households
@@ -224,6 +225,50 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
         assert session.scalar(select(func.count(AuditRecord.id))) > audits
         events = [e.action for e in service.events(session, incident)]
         assert events == ["opened", "viewed", "viewed"]
+
+
+def test_a_new_snapshot_misses_the_cache_and_the_cache_is_bounded(
+    store, store_sessions, centre, monkeypatch
+):
+    import dataclasses
+
+    from civicshare.datasets import service as datasets
+
+    runs = []
+    real_run = compiler.run
+    monkeypatch.setattr(compiler, "run", lambda *a, **k: runs.append(1) or real_run(*a, **k))
+    cache = service.DrawCache()
+    with db.session_scope(store_sessions) as session:
+        police = actor(session, POLICE)
+        incident = open_circle(session, police, centre, 400)
+        first = service.households(session, store, police, incident, cache=cache)
+        executed = len(runs)
+        assert executed >= 5 and cache.sizes()["executed"] == 5
+        real_current = datasets.current_snapshots
+
+        def pushed_again(*args, **kwargs):  # the same rows as a new file: a new snapshot
+            found = real_current(*args, **kwargs)
+            return {k: s and dataclasses.replace(s, file_sha256="0" * 64) for k, s in found.items()}
+
+        monkeypatch.setattr(datasets, "current_snapshots", pushed_again)
+        second = service.households(session, store, police, incident, cache=cache)
+        assert len(runs) >= executed + 5  # executed again, not answered from memory
+        assert second.households == first.households
+        assert cache.sizes()["executed"] == 10
+        session.rollback()
+    small = service.DrawCache(max_executed=2, max_layers=1)
+    for i in range(4):
+        small.keep_executed(("grant", i), None)
+        small.keep_layer(("layer", i), None)
+    assert small.sizes() == {"executed": 2, "layers": 1, "without_key": 0}
+    assert list(small._executed) == [("grant", 2), ("grant", 3)]  # the oldest fell out
+
+
+def test_the_app_holds_one_cache_and_each_app_its_own(store):
+    one, two = create_app(store), create_app(store)
+    assert service.draw_cache(one) is service.draw_cache(one)
+    assert one.state.incident_draws is service.draw_cache(one)
+    assert service.draw_cache(two) is not service.draw_cache(one)
 
 
 def test_a_suspended_agreement_stops_the_flow_at_once(store, store_sessions, centre):

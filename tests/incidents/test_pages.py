@@ -44,7 +44,7 @@ def test_the_form_names_the_field_at_fault(store, store_sessions):
     client = signed_in(store, FIRE)
     bad = open_form(client, store, store_sessions, latitude="52.2", longitude="-2.2", radius_m="0")
     assert bad.status_code == 400
-    assert 'href="#radius_m"' in bad.text and "must be more than 0" in bad.text
+    assert 'href="#radius_m"' in bad.text and "must be at least 1 m" in bad.text
     bad = open_form(client, store, store_sessions, latitude="52.2", longitude="",
                     radius_m="100")  # fmt: skip
     assert bad.status_code == 400 and 'href="#longitude"' in bad.text
@@ -94,7 +94,8 @@ def test_configured_tiles_widen_img_src_on_the_map_pages_only(store, monkeypatch
     client = signed_in(store, FIRE)
     default = client.get("/incidents/new", headers=HTML).headers["content-security-policy"]
     assert "img-src 'self' data:;" in default
-    monkeypatch.setenv("CIVICSHARE_MAP_TILES", "https://{s}.tiles.example.org/{z}/{x}/{y}.png")
+    tiles = "https://{s}.tiles.example.org/{z}/{x}/{y}.png"
+    monkeypatch.setattr(client.app.state, "settings", store.model_copy(update={"map_tiles": tiles}))
     page = client.get("/incidents/new", headers=HTML)
     policy = page.headers["content-security-policy"]
     assert "img-src 'self' data: https://*.tiles.example.org;" in policy

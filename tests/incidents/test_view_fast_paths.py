@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from civicshare import db
 from civicshare.datasets import service as datasets
 from civicshare.incidents import api, service
+from civicshare.incidents.service import drawing
 from civicshare.partners import service as partners
 from civicshare.partners.models import PartnerStatus
 from civicshare.sharing.service import decide
@@ -27,7 +28,7 @@ def test_each_decision_of_a_view_is_what_decide_alone_gives(
         made.append(decision)
         return decision
 
-    monkeypatch.setattr(service, "decide", recording)
+    monkeypatch.setattr(drawing, "decide", recording)
     with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 400)

@@ -230,7 +230,12 @@ def households(
     incident = _incident(session, actor, reference)
     try:
         result = service.households(
-            session, request.app.state.settings, actor, incident, via=f"api-{format}"
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            via=f"api-{format}",
+            cache=service.draw_cache(request.app),
         )
     except service.IncidentError as error:
         raise refused(error) from None
@@ -310,7 +315,14 @@ def people(
 ):
     incident = _incident(session, actor, reference)
     try:
-        found = service.people_at(session, request.app.state.settings, actor, incident, key)
+        found = service.people_at(
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            key,
+            cache=service.draw_cache(request.app),
+        )
     except service.IncidentError as error:
         raise refused(error) from None
     grant = found["break_glass"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -23,21 +22,19 @@ from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-TILES_ENV = "CIVICSHARE_MAP_TILES"  # e.g. https://tiles.example.org/{z}/{x}/{y}.png
-ATTRIBUTION_ENV = "CIVICSHARE_MAP_ATTRIBUTION"
 MAX_STREETS = 4000
 
 
-def map_settings() -> dict[str, str]:
-    return {
-        "tiles": os.environ.get(TILES_ENV, ""),
-        "attribution": os.environ.get(ATTRIBUTION_ENV, ""),
-    }
+def map_settings(request: Request) -> dict[str, str]:
+    """The base map's tiles and attribution, from the app's settings (map_tiles and
+    map_attribution: CIVICSHARE_MAP_TILES and CIVICSHARE_MAP_ATTRIBUTION)."""
+    settings = request.app.state.settings
+    return {"tiles": settings.map_tiles, "attribution": settings.map_attribution}
 
 
 def _with_tiles_csp(request: Request, response: Response) -> Response:
     """When base-map tiles come from another origin, this page's CSP allows its images."""
-    tiles = map_settings()["tiles"]
+    tiles = map_settings(request)["tiles"]
     if tiles:
         parts = urlsplit(tiles)
         if parts.scheme in ("http", "https") and parts.netloc:
@@ -84,7 +81,7 @@ def _new_page(request, actor, session, *, errors=None, form=None, status_code=20
         kinds=service.KINDS,
         errors=errors or {},
         form=form or {},
-        map_config=map_settings(),
+        map_config=map_settings(request),
     )
     return _with_tiles_csp(request, response)
 
@@ -166,7 +163,7 @@ def open_incident(
     return RedirectResponse(f"/incidents/{incident.reference}", status_code=303)
 
 
-def _map_data(incident, result: service.Households | None) -> dict:
+def _map_data(incident, result: service.Households | None, map_config: dict) -> dict:
     area = service.area_of(incident)
     data = {
         "reference": incident.reference,
@@ -176,7 +173,7 @@ def _map_data(incident, result: service.Households | None) -> dict:
             for k, label in service.CATEGORIES
         ],
         "households": [],
-        "map": map_settings(),
+        "map": map_config,
     }
     if result is not None:
         data["households"] = [
@@ -326,7 +323,12 @@ def _incident_page(request, actor, session, reference, *, errors=None, form=None
     if responder and incident.status.value == "open":
         try:
             result = service.households(
-                session, request.app.state.settings, actor, incident, via="web"
+                session,
+                request.app.state.settings,
+                actor,
+                incident,
+                via="web",
+                cache=service.draw_cache(request.app),
             )
         except service.IncidentError as error:
             problem = str(error)
@@ -344,7 +346,7 @@ def _incident_page(request, actor, session, reference, *, errors=None, form=None
         grant=grant,
         labels=service.LABEL,
         short=service.SHORT,
-        map_data=_map_data(incident, result),
+        map_data=_map_data(incident, result, map_settings(request)),
         errors=errors or {},
         form=form or {},
         opened_by=service.membership_label(session, incident.opened_by_id),
@@ -362,7 +364,12 @@ def print_page(
     incident = _incident(session, actor, reference)
     try:
         result = service.households(
-            session, request.app.state.settings, actor, incident, via="print"
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            via="print",
+            cache=service.draw_cache(request.app),
         )
     except service.IncidentError as error:
         raise HTTPException(error.status, str(error)) from None
@@ -389,7 +396,12 @@ def export(
     incident = _incident(session, actor, reference)
     try:
         result = service.households(
-            session, request.app.state.settings, actor, incident, via=f"web-{fmt}"
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            via=f"web-{fmt}",
+            cache=service.draw_cache(request.app),
         )
     except service.IncidentError as error:
         raise HTTPException(error.status, str(error)) from None
@@ -442,7 +454,14 @@ def household_page(
 ):
     incident = _incident(session, actor, reference)
     try:
-        found = service.people_at(session, request.app.state.settings, actor, incident, key)
+        found = service.people_at(
+            session,
+            request.app.state.settings,
+            actor,
+            incident,
+            key,
+            cache=service.draw_cache(request.app),
+        )
     except service.IncidentError as error:
         if error.status == 403 and service.active_break_glass(session, actor, incident) is None:
             return RedirectResponse(

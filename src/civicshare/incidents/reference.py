@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from civicshare.config import Settings
-from civicshare.core.errors import DomainError
+from civicshare.incidents.errors import IncidentError  # noqa: F401  (re-exported)
 from civicshare.incidents.geometry import PointIndex
 
 REFERENCE_DIR = "reference"
@@ -28,10 +28,6 @@ PROPERTIES = "properties.parquet"
 DISTRICTS = "districts.parquet"
 STREETS = "streets.parquet"
 FILES = (PROPERTIES, DISTRICTS, STREETS)
-
-
-class IncidentError(DomainError):
-    """Refused, with the reason a person can act on. `field` names the input at fault."""
 
 
 # -- the address gazetteer (reference data: properties, no people) ---------------------------
