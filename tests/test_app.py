@@ -143,7 +143,7 @@ def test_unexpected_errors_are_500_problems_without_internals(app, engine):
 def test_a_domain_refusal_no_route_caught_is_a_problem_naming_the_field(app, engine):
     """Every domain raises DomainError (or a subclass); one handler answers it."""
     from civicshare.core.errors import DomainError
-    from civicshare.incidents.reference import IncidentError
+    from civicshare.incidents.errors import IncidentError
 
     router = APIRouter()
 
