@@ -664,7 +664,7 @@ def _transition(actor, version, action):
         raise HTTPException(404, f"There is no step called {action}.")
     if transition not in service.allowed_actions(actor, version):
         try:
-            service._step(None, actor, version, action, "reason")  # the precise refusal
+            service.check_step(None, actor, version, action, "reason")  # the precise refusal
         except service.AgreementError as error:
             _or_http(error)
         raise HTTPException(409, f"You cannot {action} {version.reference} now.")
