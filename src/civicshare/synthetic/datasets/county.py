@@ -47,6 +47,13 @@ def adult_social_care(ctx: Context) -> None:
     new_sp, new_start = new_sp[ok], new_start[ok]
     assessed = np.flatnonzero((P["age"] >= 65) & (rng.random(ctx.pop.n) < 0.01))
     clients = np.unique(np.concatenate([existing, S["person"][new_sp], assessed]))
+    client_id_of_person = _asc_clients(ctx, rng, clients)
+    _asc_packages(ctx, rng, existing, new_sp, new_start, client_id_of_person)
+
+
+def _asc_clients(ctx: Context, rng: np.random.Generator, clients: np.ndarray) -> dict:
+    """asc-clients; returns each client's Client ID: its first (non-duplicate) record's."""
+    P = ctx.pop.p
     rec = prepare(ctx, "asc-clients", clients)
     v, m, p = rec.v, rec.mess, rec.person
     pcs = postcode(rec)
@@ -95,10 +102,22 @@ def adult_social_care(ctx: Context) -> None:
             "Client Status": status.astype(object),
         },
     )
-
-    # packages: for each client, the first (non-duplicate) record's Client ID
     orig_rows = np.flatnonzero(rec.dup_of < 0)
     client_id_of_person = dict(zip(p[orig_rows].tolist(), id_of_orig[orig_rows], strict=True))
+    return client_id_of_person
+
+
+def _asc_packages(
+    ctx: Context,
+    rng: np.random.Generator,
+    existing: np.ndarray,
+    new_sp: np.ndarray,
+    new_start: np.ndarray,
+    client_id_of_person: dict,
+) -> None:
+    """asc-care-packages: existing packages and those started after a hospital discharge."""
+    P = ctx.pop.p
+    S = ctx.spells
     ex_p = existing
     ex_start = REF_DATE - rng.integers(40, 365 * 6, len(ex_p))
     ex_start = np.maximum(ex_start, P["dob"][ex_p] + 18 * 365)

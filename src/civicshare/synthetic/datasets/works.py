@@ -28,8 +28,6 @@ def _sub_lines(st, idx, rng):
 
 
 def works(ctx: Context) -> None:
-    st = ctx.geo.streets
-    n_st = len(st["usrn"])
     settle_name = np.array([s.name for s in ctx.geo.settlements], dtype=object)
     for name, partner, title, share, prefix, promoter in (
         (
@@ -49,64 +47,84 @@ def works(ctx: Context) -> None:
             "Mercia Water",
         ),
     ):
-        rng = rng_for(ctx.seed, "dataset:" + name)
-        k = max(1, int(n_st * share))
-        idx = rng.integers(0, n_st, k)
-        start = REF_DATE + rng.integers(-90, 365, k)
-        cat = rng.choice(["major", "standard", "minor", "immediate"], k, p=[0.1, 0.3, 0.5, 0.1])
-        dur = np.select(
-            [cat == "major", cat == "standard"],
-            [rng.integers(11, 90, k), rng.integers(4, 11, k)],
-            rng.integers(1, 4, k),
-        )
-        activity = rng.choice(
-            ["Resurfacing", "Patching", "Drainage", "Street lighting", "Footway works"]
-            if name == "highway-works"
-            else [
-                "Water main repair",
-                "New connection",
-                "Valve replacement",
-                "Leak repair",
-                "Sewer works",
-            ],
-            k,
-        )
-        tm = rng.choice(
-            [
-                "Road closure",
-                "Two-way signals",
-                "Give and take",
-                "Lane closure",
-                "No carriageway incursion",
-            ],
-            k,
-        )
-        Writer.finish(
-            None,
-            ctx,
-            partner=partner,
-            name=name,
-            title=title,
-            fmt="csv",
-            id_col="work_reference_number",
-            id_fmt=prefix + "{:07d}",
-            n=k,
-            columns={
-                "promoter": np.full(k, promoter, dtype=object),
-                "usrn": pa.array(st["usrn"][idx]),
-                "street_name": st["name"][idx],
-                "town": settle_name[st["settle"][idx]],
-                "works_category": cat.astype(object),
-                "activity_type": activity.astype(object),
-                "traffic_management_type": tm.astype(object),
-                "traffic_sensitive": yn(rng.random(k) < 0.2),
-                "excavation": yn(rng.random(k) < (0.8 if name == "utility-works" else 0.3)),
-                "proposed_start_date": fmt_date(start, "%Y-%m-%d"),
-                "proposed_end_date": fmt_date(start + dur, "%Y-%m-%d"),
-                "location_wkt": np.array(_sub_lines(st, idx, rng), dtype=object),
-            },
-        )
-    # rights of way: rural paths (random walks between villages' edges)
+        _street_works(ctx, settle_name, name, partner, title, share, prefix, promoter)
+    _rights_of_way(ctx)
+
+
+def _street_works(
+    ctx: Context,
+    settle_name: np.ndarray,
+    name: str,
+    partner: str,
+    title: str,
+    share: float,
+    prefix: str,
+    promoter: str,
+) -> None:
+    """One promoter's planned works on a share of the streets."""
+    st = ctx.geo.streets
+    n_st = len(st["usrn"])
+    rng = rng_for(ctx.seed, "dataset:" + name)
+    k = max(1, int(n_st * share))
+    idx = rng.integers(0, n_st, k)
+    start = REF_DATE + rng.integers(-90, 365, k)
+    cat = rng.choice(["major", "standard", "minor", "immediate"], k, p=[0.1, 0.3, 0.5, 0.1])
+    dur = np.select(
+        [cat == "major", cat == "standard"],
+        [rng.integers(11, 90, k), rng.integers(4, 11, k)],
+        rng.integers(1, 4, k),
+    )
+    activity = rng.choice(
+        ["Resurfacing", "Patching", "Drainage", "Street lighting", "Footway works"]
+        if name == "highway-works"
+        else [
+            "Water main repair",
+            "New connection",
+            "Valve replacement",
+            "Leak repair",
+            "Sewer works",
+        ],
+        k,
+    )
+    tm = rng.choice(
+        [
+            "Road closure",
+            "Two-way signals",
+            "Give and take",
+            "Lane closure",
+            "No carriageway incursion",
+        ],
+        k,
+    )
+    Writer.finish(
+        None,
+        ctx,
+        partner=partner,
+        name=name,
+        title=title,
+        fmt="csv",
+        id_col="work_reference_number",
+        id_fmt=prefix + "{:07d}",
+        n=k,
+        columns={
+            "promoter": np.full(k, promoter, dtype=object),
+            "usrn": pa.array(st["usrn"][idx]),
+            "street_name": st["name"][idx],
+            "town": settle_name[st["settle"][idx]],
+            "works_category": cat.astype(object),
+            "activity_type": activity.astype(object),
+            "traffic_management_type": tm.astype(object),
+            "traffic_sensitive": yn(rng.random(k) < 0.2),
+            "excavation": yn(rng.random(k) < (0.8 if name == "utility-works" else 0.3)),
+            "proposed_start_date": fmt_date(start, "%Y-%m-%d"),
+            "proposed_end_date": fmt_date(start + dur, "%Y-%m-%d"),
+            "location_wkt": np.array(_sub_lines(st, idx, rng), dtype=object),
+        },
+    )
+
+
+def _rights_of_way(ctx: Context) -> None:
+    """Rights of way works on rural paths (random walks between villages' edges)."""
     rng = rng_for(ctx.seed, "dataset:rights-of-way-works")
     villages = [s for s in ctx.geo.settlements if s.kind == "village"] or ctx.geo.settlements
     k = int(np.clip(round(ctx.pop.n / 4000), 5, 2 * len(villages)))
