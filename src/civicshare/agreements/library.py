@@ -672,6 +672,6 @@ def apply(session: Session, version, template: Template, actor=None) -> None:
         if item["provider"] in mapping
     ]
     for name, value in template.fields.items():
-        setattr(version, name, service._coerce(name, value))
+        setattr(version, name, service.coerce_field(name, value))
     service.set_parties(session, version, parties)
     service.set_data_items(session, version, items)

@@ -1,0 +1,37 @@
+"""Agreement errors, each an HTTP status for the adapters."""
+
+from __future__ import annotations
+
+from civicshare.agreements.validation import Problem
+from civicshare.core.errors import DomainError
+
+
+class AgreementError(DomainError):
+    """An agreement request refused, with the reason."""
+
+
+class NotFound(AgreementError):
+    status = 404
+
+
+class NotAllowed(AgreementError):
+    status = 403
+
+
+class Conflict(AgreementError):
+    status = 409
+
+
+class Invalid(AgreementError):
+    """The version breaks one or more rules; `problems` names each field and message."""
+
+    status = 422
+
+    def __init__(self, problems: list[Problem], message: str | None = None) -> None:
+        self.problems = problems
+        super().__init__(
+            message
+            or "The agreement cannot be submitted yet: "
+            + "; ".join(p.message.rstrip(".") for p in problems)
+            + "."
+        )
