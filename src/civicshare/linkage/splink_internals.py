@@ -59,6 +59,7 @@ def install_em_m_floor() -> None:
         return original(training_fixed_probabilities, comparison_level, output_column_name, lookup)
 
     populate._civicshare_floor = True
+    populate._civicshare_original = original
     em.populate_m_u_from_lookup = populate
 
 
