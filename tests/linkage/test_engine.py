@@ -133,19 +133,20 @@ def test_rule_by_rule_blocking_gives_the_pairs_splink_would(link_only):
     a, b = two_sources(n=200)
     c = b.assign(source="c", record_id="C" + b.record_id.str[1:]).head(60)
     records = pd.concat([a, b] if link_only else [a, b, c], ignore_index=True)
-    db_api, table, profile = engine._prepare(records, "duckdb", None)
-    settings = engine._settings(profile["fields"], profile["distance"], profile["uk"])
+    backend = engine.DuckDBBackend()
+    db_api, table, profile = backend.prepare(records)
+    settings = engine.settings_for(profile["fields"], profile["distance"], profile["uk"])
     condition = "l.source <> r.source" if not link_only else None
-    settings.blocking_rules_to_generate_predictions = engine._restrict(
+    settings.blocking_rules_to_generate_predictions = engine.restrict(
         settings.blocking_rules_to_generate_predictions, condition
     )
-    tables = engine._split_two_sources("duckdb", db_api) if link_only else None
+    tables = backend.split_two_sources(db_api) if link_only else None
     if tables:
         settings.link_type = "link_only"
         settings.source_dataset_column_name = "source"
     linker = Linker(tables or table, settings, log_level=None)
     splinks = linker.inference.compute_blocked_pairs_for_predict().as_pandas_dataframe()
-    engine._register_blocked_pairs(linker)
+    backend.before_predict(linker)  # blocking rule by rule
     ours = db_api.duckdb_con.execute("SELECT * FROM civicshare_blocked_pairs").df()
 
     def pairs(frame):

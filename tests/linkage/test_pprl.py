@@ -90,7 +90,7 @@ def test_encodings_are_deterministic_given_the_key():
 def test_encoding_in_blocks_of_records_gives_the_same_filters(monkeypatch, changes):
     ids, values = people(100)
     whole = encode(values, ids, **changes)
-    monkeypatch.setattr(pprl, "ENCODE_CHUNK", 7)
+    monkeypatch.setattr(pprl.encoding, "ENCODE_CHUNK", 7)
     assert np.array_equal(encode(values, ids, **changes).packed, whole.packed)
 
 
@@ -232,8 +232,8 @@ def test_blocked_comparison_equals_brute_force_over_pairs_sharing_a_key(
 ):
     # Every path: gathered small blocks (in one chunk or many), and blocks large enough for
     # the matrix product.
-    monkeypatch.setattr(pprl, "LARGE_BLOCK_PAIRS", large_block_pairs)
-    monkeypatch.setattr(pprl, "PAIRS_PER_CHUNK", pairs_per_chunk)
+    monkeypatch.setattr(pprl.dice, "LARGE_BLOCK_PAIRS", large_block_pairs)
+    monkeypatch.setattr(pprl.dice, "PAIRS_PER_CHUNK", pairs_per_chunk)
     ids, values = people(150, seed=1)
     ids_b, values_b = people(120, seed=2)
     a, b = encode(values, ids), encode(values_b, ids_b)

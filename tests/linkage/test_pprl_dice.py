@@ -134,7 +134,7 @@ def test_tiny_and_empty_shapes(na, nb):
 def test_the_automatic_prefix_choice_on_encodings(monkeypatch):
     # Encoded records with near-copies: K is chosen from a sample (forced here for a small
     # input), and the result is still exactly the reference's.
-    monkeypatch.setattr(pprl, "CHOOSE_MIN_PAIRS", 0)
+    monkeypatch.setattr(pprl.dice, "CHOOSE_MIN_PAIRS", 0)
     rng = np.random.default_rng(5)
     a = filters(rng, 150, 16, 0.25)
     b = a[rng.permutation(150)[:130]].copy()

@@ -237,7 +237,7 @@ def test_accepted_pairs_train_the_next_model(linked, settings, monkeypatch):
     from civicshare.linkage import engine
     from civicshare.linkage.models import LinkageRun
 
-    monkeypatch.setattr(engine, "MIN_LABELLED_MATCHES", 1)
+    monkeypatch.setattr(engine.training, "MIN_LABELLED_MATCHES", 1)
     reviewer = base.host_reviewer(linked, settings)
     with db.session_scope(linked) as session:
         item = index.queue(session)[0]
@@ -247,7 +247,7 @@ def test_accepted_pairs_train_the_next_model(linked, settings, monkeypatch):
     with db.session_scope(linked) as session:
         model = engine.LinkageModel.from_json(session.get(LinkageRun, run_id).model_json)
     assert model.labelled_matches == 1
-    monkeypatch.setattr(engine, "MIN_LABELLED_MATCHES", 2)
+    monkeypatch.setattr(engine.training, "MIN_LABELLED_MATCHES", 2)
     message, run_id = base.run(linked, settings, retrain=True, review_lower=base.REVIEW_LOWER)
     with db.session_scope(linked) as session:
         model = engine.LinkageModel.from_json(session.get(LinkageRun, run_id).model_json)

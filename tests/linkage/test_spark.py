@@ -204,7 +204,7 @@ def test_spark_standardise_checks_record_ids(spark):
 def test_spark_incremental_table_holds_new_and_existing_once(spark):
     a, b = two_sources(n=30)
     new = pd.concat([b.head(5), a.head(2)], ignore_index=True)
-    _, table, profile = engine._prepare(new, "spark", spark, existing=a)
+    _, table, profile = engine.SparkBackend(spark).prepare(new, existing=a)
     flags = dict(spark.table(table.physical_name).groupBy("is_new").count().collect())
     # A record in both counts as new, once.
     assert flags == {True: 7, False: len(a) - 2}

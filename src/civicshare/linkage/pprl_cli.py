@@ -237,38 +237,9 @@ def link(
 
     entry = None
     if audited:
-        files = [
-            {
-                "side": side,
-                "name": path.name,
-                "path": str(path.resolve()),
-                "sha256": digest,
-                "source": enc.source,
-                "records": len(enc),
-                "created": enc.created,
-            }
-            for side, path, digest, enc in zip("ab", (file_a, file_b), hashes, (a, b), strict=True)
-        ]
-        details = {
-            "files": files,
-            "scheme_fingerprint": pprl.scheme_fingerprint(a.scheme),
-            "key_check": a.key_check,
-            "key_check_matches": a.key_check == b.key_check,
-            "threshold": threshold,
-            "blocking": blocking,
-            "solver": solver,
-            "comparisons": result.comparisons,
-            "pairs_at_or_above_threshold": result.candidates,
-            "pairs_linked": len(result.i),
-            "output": {
-                "directory": str(out.resolve()),
-                "pairs_csv": pairs_path.name,
-                "pairs_csv_sha256": digests[0],
-                "report_md": report_path.name,
-                "report_md_sha256": digests[1],
-            },
-            "run_by": _login(),
-        }
+        details = _audit_details(
+            (file_a, file_b), hashes, (a, b), (threshold, blocking, solver), result, out, digests
+        )
         try:
             entry = _audit_link(settings, details, out, len(result.i), digests[0])
         except (AuditWriteError, IdentifierInAudit) as exc:
@@ -295,6 +266,47 @@ def link(
             "here). Keep this run's files under the agreement yourself.",
             highlight=False,
         )
+
+
+def _audit_details(paths, hashes, encodings, settings, result, out, digests) -> dict:
+    """What the audit record of one `pprl link` says: the files, the scheme, the run."""
+    file_a, file_b = paths
+    a, b = encodings
+    threshold, blocking, solver = settings
+    pairs_path, report_path = out / "pairs.csv", out / "report.md"
+    files = [
+        {
+            "side": side,
+            "name": path.name,
+            "path": str(path.resolve()),
+            "sha256": digest,
+            "source": enc.source,
+            "records": len(enc),
+            "created": enc.created,
+        }
+        for side, path, digest, enc in zip("ab", (file_a, file_b), hashes, (a, b), strict=True)
+    ]
+    details = {
+        "files": files,
+        "scheme_fingerprint": pprl.scheme_fingerprint(a.scheme),
+        "key_check": a.key_check,
+        "key_check_matches": a.key_check == b.key_check,
+        "threshold": threshold,
+        "blocking": blocking,
+        "solver": solver,
+        "comparisons": result.comparisons,
+        "pairs_at_or_above_threshold": result.candidates,
+        "pairs_linked": len(result.i),
+        "output": {
+            "directory": str(out.resolve()),
+            "pairs_csv": pairs_path.name,
+            "pairs_csv_sha256": digests[0],
+            "report_md": report_path.name,
+            "report_md_sha256": digests[1],
+        },
+        "run_by": _login(),
+    }
+    return details
 
 
 def _login() -> str:

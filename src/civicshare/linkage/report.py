@@ -197,21 +197,24 @@ def build_report(
                 row["measured_recall"] = tp / true_in_group if true_in_group else None
                 row["records_with_truth"] = int(len(group_truth))
             rows.append(row)
-        overall_key = "measured_recall" if entity is not None else "estimated_recall"
-        overall = (
-            report.get("measured", {}).get("recall")
-            if entity is not None
-            else report["estimated"]["recall"]
-        )
-        for row in rows:
-            value = row.get(overall_key)
-            row["flagged"] = bool(
-                overall is not None and value is not None and value < overall - BIAS_TOLERANCE
-            )
+        _flag_groups(rows, report, measured=entity is not None)
         bias[name] = rows
     report["bias"] = bias
     report.pop("_same", None)
     return report
+
+
+def _flag_groups(rows: list[dict], report: dict, measured: bool) -> None:
+    """Flag the groups whose recall falls more than ``BIAS_TOLERANCE`` below the overall."""
+    overall_key = "measured_recall" if measured else "estimated_recall"
+    overall = (
+        report.get("measured", {}).get("recall") if measured else report["estimated"]["recall"]
+    )
+    for row in rows:
+        value = row.get(overall_key)
+        row["flagged"] = bool(
+            overall is not None and value is not None and value < overall - BIAS_TOLERANCE
+        )
 
 
 def _pairs_touching(truth_keys: pd.DataFrame, members: set, link_only: bool) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from civicshare.linkage import engine
+from civicshare.linkage import standardised as shared
 
 # DuckDB's strptime skips these around the date (C isspace).
 _ASCII_SPACE = "\\t\\n\\x0B\\f\\r "
@@ -100,7 +100,7 @@ def _zs_trim(column: Any) -> Any:
 
 
 def _clean_text(column: Any, address: bool = False) -> Any:
-    """``engine._clean_text_sql``: upper case, accents and apostrophes dropped, the rest
+    """``engine.standardise.clean_text_sql``: upper case, accents and apostrophes dropped, the rest
     (digits and commas too, unless ``address``) to single spaces."""
     from pyspark.sql import functions as F
 
@@ -124,7 +124,7 @@ def _expand(word: Any) -> Any:
     from pyspark.sql import functions as F
 
     expanded = None
-    for short, long in engine._ABBREVIATIONS.items():
+    for short, long in shared.ABBREVIATIONS.items():
         expanded = (F if expanded is None else expanded).when(word == short, long)
     return expanded.otherwise(word)
 
@@ -145,7 +145,7 @@ def _spark_input(spark: Any, frame: pd.DataFrame) -> Any:
     arrays, names = [], []
     for name in frame.columns:
         values = frame[name]
-        if name in engine.CANONICAL_COLUMNS or name in engine.STANDARD_COLUMNS:
+        if name in shared.CANONICAL_COLUMNS or name in shared.STANDARD_COLUMNS:
             text = values.astype("string")
             if pd.api.types.is_bool_dtype(values):
                 text = text.str.lower()  # DuckDB casts true to 'true'
@@ -193,8 +193,9 @@ def _spark_frame(spark: Any, std: pd.DataFrame) -> Any:
 
 
 def _check_ids(raw: Any) -> None:
-    """``engine._standardise_into``'s checks: every record has a record_id, unique within its
-    source. One small aggregation; only the first offending keys reach the driver."""
+    """The checks of ``engine.standardise.standardise_into``: every record has a record_id,
+    unique within its source. One small aggregation; only the first offending keys reach the
+    driver."""
     from pyspark.sql import functions as F
 
     found = (
@@ -220,21 +221,21 @@ def standardise(spark: Any, records: Any) -> Any:
     from pyspark.sql import functions as F
 
     if isinstance(records, pd.DataFrame):
-        if engine.is_standardised(records):
+        if shared.is_standardised(records):
             return _spark_frame(spark, records)
         records = _spark_input(spark, records)
-    if engine.is_standardised(records):
+    if shared.is_standardised(records):
         return records
     present = set(records.columns)
     extras = [
         c
         for c in records.columns
-        if c not in engine.CANONICAL_COLUMNS and c not in engine.STANDARD_COLUMNS
+        if c not in shared.CANONICAL_COLUMNS and c not in shared.STANDARD_COLUMNS
     ]
     extra_columns = [F.col(f"`{c}`") for c in extras]
 
     text = {}
-    for name in engine.CANONICAL_COLUMNS:
+    for name in shared.CANONICAL_COLUMNS:
         if name in present:
             trimmed = _zs_trim(F.col(f"`{name}`").cast("string"))
             text[name] = _nullif_empty(trimmed)
@@ -244,6 +245,16 @@ def standardise(spark: Any, records: Any) -> Any:
         *(column.alias(name) for name, column in text.items()), *extra_columns
     ).withColumn("source", F.coalesce("source", F.lit("records")))
     _check_ids(raw.select("source", "record_id"))
+    return _without_common_words(_standardised(_named(spark, raw, extra_columns), extra_columns))
+
+
+def _not_number(t: Any) -> Any:
+    return ~t.rlike(_HOUSE_NUMBER)
+
+
+def _named(spark: Any, raw: Any, extra_columns: list[Any]) -> Any:
+    """Text cleaned, dates parsed, names split into tokens, nickname groups joined."""
+    from pyspark.sql import functions as F
 
     date = F.col("date_of_birth")
     parsed = [F.regexp_extract(date, _DATE, i).cast("int") for i in (1, 2, 3)]
@@ -273,7 +284,6 @@ def standardise(spark: Any, records: Any) -> Any:
     )
     real_date = m.between(1, 12) & d.between(1, month_days)
     pc = F.col("_pc")
-    not_number = lambda t: ~t.rlike(_HOUSE_NUMBER)  # noqa: E731
     parts = cleaned.select(
         "*",
         F.filter(F.split("given_clean", " "), lambda t: t != "").alias("given_tokens"),
@@ -291,10 +301,17 @@ def standardise(spark: Any, records: Any) -> Any:
         "second_given", F.get("given_tokens", 1)
     )
     nicknames = spark.createDataFrame(
-        engine._nickname_groups(), schema="alias_name string, alias_groups array<string>"
+        shared.nickname_groups(), schema="alias_name string, alias_groups array<string>"
     )
-    named = named.join(F.broadcast(nicknames), named.first_given == nicknames.alias_name, "left")
+    return named.join(F.broadcast(nicknames), named.first_given == nicknames.alias_name, "left")
 
+
+def _standardised(named: Any, extra_columns: list[Any]) -> Any:
+    """The standardised columns, before common address words are known."""
+    from pyspark.sql import functions as F
+
+    pc = F.col("_pc")
+    not_number = _not_number
     first, surname_parts = F.col("first_given"), F.col("surname_parts")
     dob_y, dob_m, dob_d = F.col("_dob_y"), F.col("_dob_m"), F.col("_dob_d")
     nhs = F.col("nhs_digits")
@@ -309,7 +326,7 @@ def standardise(spark: Any, records: Any) -> Any:
     street_words = F.filter(F.split(first_part, " "), lambda t: (t != "") & not_number(t))
     uk = F.col("uk_postcode")
     empty = F.array().cast("array<string>")
-    standardised = named.select(
+    return named.select(
         F.concat("source", F.lit("|"), "record_id").alias("uid"),
         "source",
         "record_id",
@@ -353,6 +370,11 @@ def standardise(spark: Any, records: Any) -> Any:
         *extra_columns,
     )
 
+
+def _without_common_words(standardised: Any) -> Any:
+    """Address tokens without the common words, and the parts blocking rules compare."""
+    from pyspark.sql import functions as F
+
     # Words shared by many addresses (STREET, a county, a big town) say little about a person:
     # more than 20 addresses and more than 0.2% of them (500 * n > rows, exactly).
     counts = standardised.select(F.explode("_distinct_words").alias("word")).groupBy("word").count()
@@ -366,7 +388,7 @@ def standardise(spark: Any, records: Any) -> Any:
     tokens = F.filter("_distinct_words", uncommon)
     return (
         standardised.crossJoin(F.broadcast(common))
-        # Parts that blocking rules compare, as engine._standardise_into computes them.
+        # Parts that blocking rules compare, as engine.standardise.standardise_into computes them.
         .withColumn("surname_initial", F.substring("surname", 1, 1))
         .withColumn("surname_prefix", F.substring("surname", 1, 2))
         .withColumn("dob_month_day", F.substring("dob", 6, 5))
@@ -382,7 +404,7 @@ def standardise(spark: Any, records: Any) -> Any:
 
 def with_existing(new: Any, existing: Any) -> Any:
     """New and existing records in one frame, ``is_new`` telling them apart (a record in both
-    counts as new), as ``engine._prepare`` builds it on DuckDB."""
+    counts as new), as ``engine.DuckDBBackend.prepare`` builds it on DuckDB."""
     from pyspark.sql import functions as F
 
     old = existing.join(new.select("uid"), "uid", "left_anti")
@@ -412,10 +434,10 @@ def materialise(spark: Any, frame: Any, name: str = "civicshare_records") -> Any
 
 
 def profile(frame: Any) -> dict[str, Any]:
-    """``engine._profile_table`` in Spark: one aggregation, counts back to the driver."""
+    """``engine.backends.profile_table`` in Spark: one aggregation, counts back to the driver."""
     from pyspark.sql import functions as F
 
-    columns = [*engine._FIELD_COLUMNS.values(), "postcode_sector"]
+    columns = [*shared.FIELD_COLUMNS.values(), "postcode_sector"]
     counted = frame.agg(F.count(F.lit(1)), *(F.count(F.col(c)) for c in columns)).first()
     counts = dict(zip(columns, (int(v) for v in counted[1:]), strict=True))
-    return engine._profile(counts, int(counted[0]), list(frame.columns))
+    return shared.profile(counts, int(counted[0]), list(frame.columns))
