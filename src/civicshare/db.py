@@ -256,3 +256,7 @@ async def request_session(
     dependencies would commit only after the response went out). `async` only because it does
     no I/O: FastAPI would otherwise hand it to a worker thread and back on every request."""
     return session
+
+
+# The request's unit of work, for a route or dependency: `session: SessionDep`.
+SessionDep = Annotated[Session, Depends(request_session)]

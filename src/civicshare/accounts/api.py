@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 from civicshare.accounts import service
 from civicshare.accounts.models import ApiToken
 from civicshare.accounts.service import Actor, AuthError
-from civicshare.db import RowId, request_session, session_scope
+from civicshare.db import RowId, SessionDep, session_scope
 from civicshare.partners.models import Membership, PartnerStatus, Role
 
 SESSION_COOKIE = "civicshare_session"
@@ -49,7 +50,7 @@ async def presented_csrf(request: Request) -> str | None:
 
 def optional_actor(
     request: Request,
-    session: Session = Depends(request_session),
+    session: SessionDep,
     presented: str | None = Depends(presented_csrf),
 ) -> Actor | None:
     """The caller acting as one membership, from a bearer token or a session cookie.
@@ -124,7 +125,7 @@ def _usable(membership: Membership | None) -> bool:
     )
 
 
-async def current_actor(request: Request, actor: Actor | None = Depends(optional_actor)) -> Actor:
+async def current_actor(request: Request, actor: MaybeActorDep) -> Actor:
     if actor is not None:
         return actor
     if request.state.web_session is not None:
@@ -134,11 +135,17 @@ async def current_actor(request: Request, actor: Actor | None = Depends(optional
     )
 
 
+# The acting identity, for a route or dependency: `actor: ActorDep` (refuses anonymous callers)
+# or `actor: MaybeActorDep` (None when nobody is signed in).
+ActorDep = Annotated[Actor, Depends(current_actor)]
+MaybeActorDep = Annotated[Actor | None, Depends(optional_actor)]
+
+
 def require_roles(*roles: Role):
     """A dependency: the actor must hold one of these roles in the membership they act as."""
     names = " or ".join(role.label for role in roles)
 
-    async def dependency(actor: Actor = Depends(current_actor)) -> Actor:
+    async def dependency(actor: ActorDep) -> Actor:
         if not actor.has_role(*roles):
             raise HTTPException(
                 403,
@@ -152,7 +159,7 @@ def require_roles(*roles: Role):
 def require_scope(scope: str):
     """A dependency: a token must carry this scope (signed-in people have every scope)."""
 
-    async def dependency(actor: Actor = Depends(current_actor)) -> Actor:
+    async def dependency(actor: ActorDep) -> Actor:
         if not actor.has_scope(scope):
             raise HTTPException(403, f"This API token does not have the scope {scope}.")
         return actor
@@ -199,7 +206,7 @@ def _token_out(token: ApiToken) -> dict:
 
 
 @router.get("/me", response_model=MeOut, summary="Who you are acting as")
-def me(actor: Actor = Depends(current_actor)) -> dict:
+def me(actor: ActorDep) -> dict:
     return {
         "person": actor.person_name,
         "partner": actor.partner_name,
@@ -211,9 +218,7 @@ def me(actor: Actor = Depends(current_actor)) -> dict:
 
 
 @router.get("/tokens", response_model=list[TokenOut], summary="Your membership's API tokens")
-def list_tokens(
-    actor: Actor = Depends(current_actor), session: Session = Depends(request_session)
-) -> list[dict]:
+def list_tokens(actor: ActorDep, session: SessionDep) -> list[dict]:
     tokens = session.scalars(
         select(ApiToken).where(ApiToken.membership_id == actor.membership_id).order_by(ApiToken.id)
     )
@@ -223,8 +228,8 @@ def list_tokens(
 @router.post("/tokens", response_model=NewTokenOut, status_code=201, summary="Create a token")
 def create_token(
     body: TokenIn,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ) -> dict:
     if actor.via != "session":
         raise HTTPException(403, "API tokens are created by a signed-in person, not by a token.")
@@ -241,8 +246,8 @@ def create_token(
 @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
 def revoke_token(
     token_id: RowId,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ) -> dict:
     try:
         return _token_out(service.revoke_api_token(session, token_id, actor.membership_id))

@@ -11,13 +11,13 @@ from civicshare.accounts import oidc, service
 from civicshare.accounts.api import (
     CSRF_FIELD,
     SESSION_COOKIE,
-    current_actor,
+    ActorDep,
     optional_actor,
 )
 from civicshare.accounts.models import ApiToken
-from civicshare.accounts.service import Actor, AuthError
+from civicshare.accounts.service import AuthError
 from civicshare.audit import service as audit
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.partners.models import Membership
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
@@ -73,10 +73,11 @@ def _sign_in_page(
 
 @router.get("/sign-in")
 def sign_in_form(
+    *,
     request: Request,
     next: str = "/",
     actor=Depends(optional_actor),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     return _sign_in_page(
         request, session, token=_sign_in_token(request), next=_safe_next(next), errors={}
@@ -89,7 +90,7 @@ def _client_address(request: Request) -> str:
 
 
 @router.post("/sign-in")
-def sign_in(request: Request, form: FormDep, session: Session = Depends(request_session)):
+def sign_in(request: Request, form: FormDep, session: SessionDep):
     email = str(form.get("email", ""))
     password = str(form.get("password", ""))
     next_path = _safe_next(str(form.get("next", "/")))
@@ -184,11 +185,12 @@ def _oidc_refused(request: Request, session: Session, message: str, status_code:
 
 @router.get("/sign-in/oidc/callback", name="oidc_callback")
 def oidc_callback(
+    *,
     request: Request,
     state: str | None = None,
     code: str | None = None,
     error: str | None = None,
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         signed_in = oidc.finish(
@@ -216,10 +218,11 @@ def oidc_callback(
 
 @router.get("/sign-in/oidc/{partner}")
 def oidc_start(
+    *,
     request: Request,
     partner: str,
     next: str = "/",
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         started = oidc.begin(
@@ -246,9 +249,10 @@ def oidc_start(
 
 @router.post("/sign-out")
 def sign_out(
+    *,
     request: Request,
     actor=Depends(optional_actor),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -265,10 +269,11 @@ def _signed_in(request: Request) -> None:
 
 @router.get("/choose-membership")
 def choose_membership_form(
+    *,
     request: Request,
     next: str = "/",
     actor=Depends(optional_actor),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     _signed_in(request)
     memberships = service.active_memberships(session, request.state.web_session.person_id)
@@ -283,11 +288,12 @@ def choose_membership_form(
 
 @router.post("/choose-membership")
 def choose_membership(
+    *,
     request: Request,
     membership_id: int | None = Form(None),
     next: str = Form("/"),
     actor=Depends(optional_actor),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     _signed_in(request)
     web_session = request.state.web_session
@@ -318,8 +324,8 @@ def choose_membership(
 @router.get("/account/tokens")
 def tokens_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _tokens_page(request, actor, session)
 
@@ -343,8 +349,8 @@ def _tokens_page(request, actor, session, *, status_code=200, new_secret=None, e
 def create_token(
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     name = str(form.get("name", "")).strip()
     scopes = [str(scope) for scope in form.getlist("scopes")]
@@ -382,8 +388,8 @@ def create_token(
 def revoke_token(
     request: Request,
     token_id: RowId,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     try:
         service.revoke_api_token(session, token_id, actor.membership_id)

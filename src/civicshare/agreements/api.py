@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_scope
 from civicshare.accounts.service import Actor
@@ -27,7 +26,7 @@ from civicshare.agreements.models import (
     Treatment,
 )
 from civicshare.agreements.validation import validate
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.errors import problem
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
@@ -239,9 +238,10 @@ class HistoryOut(BaseModel):
 
 @router.get("", response_model=list[SummaryOut], summary="Agreements you can see")
 def list_agreements(
+    *,
     status: Status | None = None,
     actor: Actor = Depends(read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> list[dict]:
     return [summary_out(a, v) for a, v in service.list_for(session, actor, status)]
 
@@ -261,9 +261,10 @@ def templates(actor: Actor = Depends(read)) -> list[dict]:
 
 @router.get("/review-due", response_model=list[SummaryOut], summary="Agreements due for review")
 def review_due(
+    *,
     within: int = Query(90, ge=0, le=3650, description="Days ahead to look."),
     actor: Actor = Depends(read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> list[dict]:
     return [
         summary_out(v.agreement, v)
@@ -274,10 +275,11 @@ def review_due(
 
 @router.post("", status_code=201, summary="Draft a new agreement")
 def create(
+    *,
     body: NewAgreementIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         version = service.create_draft(
@@ -299,10 +301,11 @@ def _changes(body: VersionIn, exclude: set[str] = frozenset()) -> dict[str, Any]
 
 @router.get("/{reference}", summary="An agreement and its versions")
 def get_agreement(
+    *,
     reference: str,
     request: Request,
     actor: Actor = Depends(read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         agreement = service.get_for(session, actor, reference)
@@ -323,11 +326,12 @@ def get_agreement(
 
 @router.get("/{reference}/versions/{number}", summary="One version of an agreement")
 def get_version(
+    *,
     reference: str,
     number: RowId,
     request: Request,
     actor: Actor = Depends(read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         version = service.version_for(session, actor, reference, number)
@@ -342,12 +346,13 @@ def get_version(
 
 @router.patch("/{reference}/versions/{number}", summary="Change a draft")
 def update_version(
+    *,
     reference: str,
     number: RowId,
     body: VersionIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         version = service.version_for(session, actor, reference, number)
@@ -360,13 +365,14 @@ def update_version(
 
 @router.post("/{reference}/versions/{number}/{action}", summary="Take a lifecycle step")
 def step(
+    *,
     reference: str,
     number: RowId,
     action: Action,
     request: Request,
     body: StepIn | None = None,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     """submit, withdraw, approve (for your own partner), reject (return to draft), endorse
     (for the IG group: meeting_date and minute_reference), activate, suspend, resume, revoke."""
@@ -390,11 +396,12 @@ def step(
 
 @router.post("/{reference}/amend", status_code=201, summary="Start a new version")
 def amend(
+    *,
     reference: str,
     body: AmendIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         agreement = service.get_for(session, actor, reference)
@@ -407,10 +414,11 @@ def amend(
 
 @router.get("/{reference}/history", response_model=list[HistoryOut], summary="Every change")
 def history(
+    *,
     reference: str,
     request: Request,
     actor: Actor = Depends(read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         agreement = service.get_for(session, actor, reference)

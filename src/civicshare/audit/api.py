@@ -6,14 +6,13 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_roles, require_scope
 from civicshare.accounts.service import Actor
 from civicshare.audit import browse
 from civicshare.audit import service as audit
 from civicshare.audit.models import OUTCOMES
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.partners.models import Role
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -55,13 +54,14 @@ def audit_filter(
 
 @router.get("", summary="Audit records you may see, newest first")
 def list_records(
+    *,
     request: Request,
     wanted: browse.AuditFilter = Depends(audit_filter),
     page: int = Query(1, ge=1),
     per_page: int = Query(100, ge=1, le=1000),
     actor: Actor = Depends(ig_lead),
     _scope: Actor = Depends(may_read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict[str, Any]:
     host = request.app.state.settings.host_partner
     rows, total = browse.search(session, actor, host, wanted, page=page, per_page=per_page)
@@ -75,8 +75,9 @@ def list_records(
 
 @router.get("/verify", summary="Verify the whole chain and its signed checkpoints now")
 def verify_now(
+    *,
     actor: Actor = Depends(ig_lead),
     _scope: Actor = Depends(may_read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict[str, Any]:
     return audit.verify(session).as_dict()

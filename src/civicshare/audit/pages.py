@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from civicshare import csvsafe
 from civicshare.accounts.service import Actor
@@ -15,7 +14,7 @@ from civicshare.audit import browse
 from civicshare.audit import service as audit
 from civicshare.audit.api import audit_filter, ig_lead
 from civicshare.audit.models import AuditRecord
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -24,12 +23,13 @@ PER_PAGE = 50
 
 @router.get("/audit")
 def audit_page(
+    *,
     request: Request,
     wanted: browse.AuditFilter = Depends(audit_filter),
     page: int = Query(1, ge=1),
     verify: bool = Query(False),
     actor: Actor = Depends(ig_lead),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     host = request.app.state.settings.host_partner
     rows, total = browse.search(session, actor, host, wanted, page=page, per_page=PER_PAGE)
@@ -68,10 +68,11 @@ def _london(moment: datetime) -> str:
 
 @router.get("/audit.csv")
 def audit_csv(
+    *,
     request: Request,
     wanted: browse.AuditFilter = Depends(audit_filter),
     actor: Actor = Depends(ig_lead),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     host = request.app.state.settings.host_partner
     query = browse.filtered(session, actor, host, wanted).order_by(AuditRecord.seq)

@@ -6,13 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor, require_scope
+from civicshare.accounts.api import ActorDep, require_scope
 from civicshare.accounts.service import Actor
 from civicshare.datasets import ingest, service
 from civicshare.datasets.contracts import ContractError, FileFormat, parse_contract
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -34,18 +33,20 @@ def _dataset_out(row: service.DatasetRow) -> dict[str, Any]:
 
 @router.get("", summary="Every dataset, its current version and rows")
 def list_datasets(
+    *,
     partner: str | None = None,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ) -> list[dict]:
     return [_dataset_out(row) for row in service.list_datasets(session, partner)]
 
 
 @router.post("", status_code=201, summary="Register or revise a dataset's contract")
 def register_contract(
+    *,
     contract: dict = Body(..., description="The contract (see docs/datasets.md)."),
     actor: Actor = Depends(require_scope("datasets:write")),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict:
     try:
         parsed = parse_contract(contract)
@@ -68,8 +69,8 @@ def register_contract(
 def show_dataset(
     partner: str,
     dataset: str,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ) -> dict:
     found = service.get_dataset(session, partner, dataset)
     if found is None:
@@ -104,13 +105,14 @@ def show_dataset(
     "200 when accepted, 422 when rejected (no new version).",
 )
 async def push_snapshot(
+    *,
     partner: str,
     dataset: str,
     request: Request,
     filename: str | None = Query(None, description="The file's name, e.g. admissions.csv."),
     format: FileFormat | None = Query(None, description="csv, xlsx or parquet."),
     actor: Actor = Depends(require_scope("datasets:write")),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     from fastapi.responses import JSONResponse
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, HTTPException, Request
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep
 from civicshare.datasets import ingest, service
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
@@ -18,8 +16,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/datasets")
 def datasets_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     rows = service.list_datasets(session)
     by_partner: dict[str, list] = {}
@@ -52,8 +50,8 @@ def dataset_page(
     partner: str,
     dataset: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _detail(request, session, actor, partner, dataset)
 
@@ -64,8 +62,8 @@ def upload(
     dataset: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     if not service.may_push(actor, partner):
         raise HTTPException(

@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
-from civicshare.db import RowId, request_session
+from civicshare.accounts.api import ActorDep
+from civicshare.db import RowId, SessionDep
 from civicshare.incidents import service
 from civicshare.incidents.geometry import BadArea
 from civicshare.incidents.models import Incident
@@ -117,9 +115,7 @@ def _incident(session, actor, reference) -> Incident:
 
 
 @router.get("", summary="Incidents your partner may see")
-def list_incidents(
-    actor: Actor = Depends(current_actor), session: Session = Depends(request_session)
-):
+def list_incidents(actor: ActorDep, session: SessionDep):
     return jsonable_encoder([summary(i) for i in service.list_for(session, actor)])
 
 
@@ -127,8 +123,8 @@ def list_incidents(
 def open_incident(
     body: IncidentIn,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     try:
         incident = service.open_incident(
@@ -143,9 +139,10 @@ def open_incident(
 
 @router.get("/reviews", summary="Break-glass access to your partner's data, for review (IG leads)")
 def reviews(
+    *,
     pending: bool = False,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     try:
         found = service.review_queue(session, actor, pending_only=pending)
@@ -179,8 +176,8 @@ def review_entry(session, review) -> dict[str, Any]:
 def review(
     review_id: RowId,
     body: ReviewIn,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     try:
         found = service.review(session, actor, review_id, body.outcome, body.comment)
@@ -192,8 +189,8 @@ def review(
 @router.get("/{reference}", summary="One incident")
 def get_incident(
     reference: str,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return jsonable_encoder(summary(_incident(session, actor, reference)))
 
@@ -221,11 +218,12 @@ def result_body(result: service.Households) -> dict[str, Any]:
     "postcode's centroid. No names. Every call is audited.",
 )
 def households(
+    *,
     reference: str,
     request: Request,
     format: str = Query("json", pattern="^(json|csv|geojson)$"),
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -260,8 +258,8 @@ def households(
 def change_area(
     reference: str,
     body: AreaChange,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -275,8 +273,8 @@ def change_area(
 def close(
     reference: str,
     body: CloseIn,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -290,8 +288,8 @@ def close(
 def break_glass(
     reference: str,
     body: BreakGlassIn,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -310,8 +308,8 @@ def people(
     reference: str,
     key: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -336,8 +334,8 @@ def people(
 @router.get("/{reference}/log", summary="The incident log: who did and saw what")
 def log(
     reference: str,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     return jsonable_encoder([

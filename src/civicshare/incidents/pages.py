@@ -8,13 +8,11 @@ import json
 from urllib.parse import urlsplit
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
-from civicshare.db import RowId, request_session
+from civicshare.accounts.api import ActorDep
+from civicshare.db import RowId, SessionDep
 from civicshare.incidents import reference, service
 from civicshare.incidents.geometry import BadArea, to_wgs84
 from civicshare.partners.models import Role
@@ -58,8 +56,8 @@ def _incident(session, actor, reference):
 @router.get("/incidents")
 def incidents_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return render(
         request,
@@ -89,8 +87,8 @@ def _new_page(request, actor, session, *, errors=None, form=None, status_code=20
 @router.get("/incidents/new")
 def new_incident_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     if not actor.has_role(Role.responder):
         raise HTTPException(403, "Only responders open incidents.")
@@ -136,8 +134,8 @@ def _area_from_form(form, errors):
 def open_incident(
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     errors: dict[str, str] = {}
     area = _area_from_form(form, errors)
@@ -196,8 +194,8 @@ def _map_data(incident, result: service.Households | None, map_config: dict) -> 
 @router.get("/incidents/reviews")
 def reviews_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _reviews_page(request, actor, session)
 
@@ -224,8 +222,8 @@ def record_review(
     review_id: RowId,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     try:
         service.review(
@@ -240,7 +238,7 @@ def record_review(
 
 
 @router.get("/incidents/reference/districts.geojson")
-def districts(request: Request, actor: Actor = Depends(current_actor)):
+def districts(request: Request, actor: ActorDep):
     return JSONResponse(_districts_geojson(request.app.state.settings))
 
 
@@ -273,9 +271,10 @@ def _districts_geojson(settings) -> dict:
 
 @router.get("/incidents/reference/streets.geojson")
 def streets(
+    *,
     request: Request,
     bbox: str = Query(..., description="west,south,east,north in WGS84"),
-    actor: Actor = Depends(current_actor),
+    actor: ActorDep,
 ):
     import shapely
 
@@ -310,8 +309,8 @@ def streets(
 def incident_page(
     reference: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _incident_page(request, actor, session, reference)
 
@@ -358,8 +357,8 @@ def _incident_page(request, actor, session, reference, *, errors=None, form=None
 def print_page(
     reference: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -388,8 +387,8 @@ def export(
     reference: str,
     fmt: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     if fmt not in ("csv", "geojson"):
         raise HTTPException(404, "Exports are households.csv or households.geojson.")
@@ -423,8 +422,8 @@ def break_glass(
     reference: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     hours = service.BREAK_GLASS_HOURS
@@ -449,8 +448,8 @@ def household_page(
     reference: str,
     key: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -485,8 +484,8 @@ def change_area(
     reference: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     errors: dict[str, str] = {}
@@ -509,8 +508,8 @@ def close(
     reference: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     try:
@@ -527,8 +526,8 @@ def close(
 def log_page(
     reference: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
     entries = [

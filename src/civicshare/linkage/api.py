@@ -10,17 +10,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
+from civicshare.accounts.api import ActorDep
 from civicshare.accounts.service import Actor
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.linkage import service
 
 router = APIRouter(prefix="/api/index", tags=["person index"])
 
 
-async def reviewer(request: Request, actor: Actor = Depends(current_actor)) -> Actor:
+async def reviewer(request: Request, actor: ActorDep) -> Actor:
     if not service.may_review(actor, request.app.state.settings):
         raise HTTPException(
             403,
@@ -40,9 +39,10 @@ def _error(error: service.LinkageError) -> HTTPException:
 
 @router.get("/status", summary="People and records in the person index, and what waits")
 def index_status(
+    *,
     request: Request,
     _actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict[str, Any]:
     state = service.status(session, request.app.state.settings)
     return jsonable_encoder(
@@ -64,18 +64,20 @@ def index_status(
 
 @router.get("/runs", summary="Linkage runs, newest first")
 def list_runs(
+    *,
     limit: int = Query(50, ge=1, le=500),
     _actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> list[dict[str, Any]]:
     return jsonable_encoder([service.run_dict(r) for r in service.runs(session, limit)])
 
 
 @router.get("/runs/{run_id}", summary="One linkage run with its report")
 def get_run(
+    *,
     run_id: RowId,
     _actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict[str, Any]:
     try:
         found = service.get_run(session, run_id)
@@ -86,10 +88,11 @@ def get_run(
 
 @router.get("/review", summary="The clerical review queue: pairs in the grey zone")
 def review_queue(
+    *,
     status: str = Query("open", description="open, accepted, rejected or superseded"),
     limit: int = Query(200, ge=1, le=1000),
     _actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> list[dict[str, Any]]:
     try:
         items = service.queue(session, status, limit)
@@ -100,9 +103,10 @@ def review_queue(
 
 @router.get("/review/{item_id}", summary="One pair: ids, weights and its waterfall")
 def review_item(
+    *,
     item_id: RowId,
     _actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict[str, Any]:
     try:
         return jsonable_encoder(service.item_dict(service.get_item(session, item_id)))
@@ -117,11 +121,12 @@ class Decision(BaseModel):
 
 @router.post("/review/{item_id}", summary="Accept (one person) or reject (never link) a pair")
 def decide(
+    *,
     item_id: RowId,
     body: Decision,
     request: Request,
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict[str, Any]:
     try:
         item = service.decide(

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.linkage import service
 from civicshare.linkage.api import reviewer
 from civicshare.linkage.models import ReviewItem
@@ -26,9 +25,10 @@ BAR_WIDTH = 120  # px each side of the axis in the waterfall's bars
 
 @router.get("/index")
 def index_page(
+    *,
     request: Request,
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     return render(
         request,
@@ -41,10 +41,11 @@ def index_page(
 
 @router.get("/index/runs/{run_id}")
 def run_page(
+    *,
     request: Request,
     run_id: RowId,
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     try:
         found = service.get_run(session, run_id)
@@ -64,9 +65,10 @@ def run_page(
 
 @router.get("/index/runs/{run_id}/report")
 def run_report(
+    *,
     run_id: RowId,
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     """The linkage report as the report module renders it: a document of its own."""
     try:
@@ -81,10 +83,11 @@ def run_report(
 
 @router.get("/index/review")
 def queue_page(
+    *,
     request: Request,
     decided: int | None = Query(None),
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     return render(
         request,
@@ -128,22 +131,24 @@ def _pair(request, actor, session, item_id, *, errors=None, form=None, status_co
 
 @router.get("/index/review/{item_id}")
 def pair_page(
+    *,
     request: Request,
     item_id: RowId,
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     return _pair(request, actor, session, item_id)
 
 
 @router.post("/index/review/{item_id}")
 def decide(
+    *,
     request: Request,
     item_id: RowId,
     decision: str = Form(""),
     reason: str = Form(""),
     actor: Actor = Depends(reviewer),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     if decision not in ("accept", "reject"):
         errors = {"decision": "Select whether these records are the same person"}

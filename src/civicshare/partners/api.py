@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import require_scope
 from civicshare.accounts.service import Actor
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.partners import service
 from civicshare.partners.models import Partner, PartnerStatus, PartnerType, Role
 
@@ -133,23 +133,22 @@ def _member_out(membership) -> dict:
 
 
 @router.get("/partners", response_model=list[PartnerOut], summary="Every partner")
-def list_partners(actor: Actor = Depends(read), session: Session = Depends(request_session)):
+def list_partners(*, actor: Actor = Depends(read), session: SessionDep):
     return service.list_partners(session)
 
 
 @router.get("/partners/{key}", response_model=PartnerOut, summary="One partner")
-def get_partner(
-    key: str, actor: Actor = Depends(read), session: Session = Depends(request_session)
-):
+def get_partner(*, key: str, actor: Actor = Depends(read), session: SessionDep):
     return _partner(session, key)
 
 
 @router.post("/partners", response_model=PartnerOut, status_code=201, summary="Invite a partner")
 def invite_partner(
+    *,
     body: PartnerIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins invite new partners.")
@@ -161,11 +160,12 @@ def invite_partner(
 
 @router.patch("/partners/{key}", response_model=PartnerOut, summary="Change a partner's details")
 def update_partner(
+    *,
     key: str,
     body: PartnerDetailsIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     partner = _managed_partner(session, request, actor, key, "change its details")
     service.update_details(session, actor, partner, body.model_dump(exclude_unset=True))
@@ -178,11 +178,12 @@ def update_partner(
     summary="Suspend, reinstate or mark as left",
 )
 def set_partner_status(
+    *,
     key: str,
     body: StatusIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins change a partner's status.")
@@ -195,7 +196,7 @@ def set_partner_status(
 
 
 @router.get("/charter", summary="The charter: every version, and who endorsed the current one")
-def charter(actor: Actor = Depends(read), session: Session = Depends(request_session)) -> dict:
+def charter(*, actor: Actor = Depends(read), session: SessionDep) -> dict:
     current = service.current_charter(session)
     return {
         "current_version": current.version if current else None,
@@ -224,10 +225,11 @@ def charter(actor: Actor = Depends(read), session: Session = Depends(request_ses
 
 @router.post("/charter", status_code=201, summary="Publish a new charter version")
 def publish_charter(
+    *,
     body: CharterIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict:
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins publish the charter.")
@@ -241,10 +243,11 @@ def publish_charter(
     summary="Record your partner's endorsement of a charter version",
 )
 def endorse(
+    *,
     version: RowId,
     body: EndorsementIn,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ) -> dict:
     if not actor.has_role(Role.admin, Role.ig_lead):
         raise HTTPException(403, "Only an admin or IG lead records their partner's endorsement.")
@@ -273,10 +276,11 @@ def endorse(
     "/partners/{key}/members", response_model=list[MemberOut], summary="A partner's members"
 )
 def members(
+    *,
     key: str,
     request: Request,
     actor: Actor = Depends(read),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     partner = _managed_partner(session, request, actor, key, "see its members")
     return [_member_out(m) for m in service.memberships_of_partner(session, partner.id)]
@@ -289,11 +293,12 @@ def members(
     summary="Add someone to a partner, or change their roles there",
 )
 def add_member(
+    *,
     key: str,
     body: MemberIn,
     request: Request,
     actor: Actor = Depends(write),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     partner = _managed_partner(session, request, actor, key, "add its members")
     try:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep
 from civicshare.audit import service as audit
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.partners import service
 from civicshare.partners.api import is_partnership_admin, may_manage
 from civicshare.partners.models import Membership, Partner, PartnerStatus, PartnerType, Role
@@ -28,8 +27,8 @@ EDITABLE = ("ods_code", "ico_registration", "dpo_name", "dpo_email", "caldicott_
 @router.get("/partners")
 def partners_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _list_page(request, actor, session)
 
@@ -54,8 +53,8 @@ def _list_page(request, actor, session, *, errors=None, form=None, status_code=2
 def partner_page(
     key: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _partner_page(request, actor, session, _partner(session, key))
 
@@ -95,8 +94,8 @@ def _require_manager(request, actor, partner) -> None:
 def invite_partner(
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins invite new partners.")
@@ -131,8 +130,8 @@ def change_details(
     key: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     partner = _partner(session, key)
     _require_manager(request, actor, partner)
@@ -143,12 +142,13 @@ def change_details(
 
 @router.post("/partners/{key}/status")
 def change_status(
+    *,
     key: str,
     request: Request,
     status: str = Form(""),
     reason: str = Form(""),
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins change a partner's status.")
@@ -176,8 +176,8 @@ def add_member(
     key: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     partner = _partner(session, key)
     _require_manager(request, actor, partner)
@@ -219,8 +219,8 @@ def end_member(
     key: str,
     membership_id: RowId,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     partner = _partner(session, key)
     _require_manager(request, actor, partner)
@@ -234,8 +234,8 @@ def end_member(
 @router.get("/charter")
 def charter_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _charter_page(request, actor, session)
 
@@ -264,11 +264,12 @@ def _charter_page(request, actor, session, *, errors=None, form=None, status_cod
 
 @router.post("/charter/endorse")
 def endorse(
+    *,
     request: Request,
     signatory_name: str = Form(""),
     signatory_role: str = Form(""),
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     form = {"signatory_name": signatory_name, "signatory_role": signatory_role}
     errors = {}
@@ -301,12 +302,13 @@ def endorse(
 
 @router.post("/charter")
 def publish_charter(
+    *,
     request: Request,
     title: str = Form(""),
     body: str = Form(""),
     summary_of_changes: str = Form(""),
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins publish the charter.")

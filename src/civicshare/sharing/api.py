@@ -6,15 +6,13 @@ from __future__ import annotations
 import io
 
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 
 from civicshare import csvsafe
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
-from civicshare.db import request_session
+from civicshare.accounts.api import ActorDep
+from civicshare.db import SessionDep
 from civicshare.sharing.delivery import Delivery, Denied, share
 from civicshare.sharing.service import MALFORMED, request_from_params
 
@@ -60,6 +58,7 @@ def delivery_headers(delivery: Delivery) -> dict[str, str]:
     "recorded with every request, allowed or denied.",
 )
 def pull(
+    *,
     request: Request,
     provider: str,
     dataset: str,
@@ -70,8 +69,8 @@ def pull(
     format: str = Query("json", pattern="^(json|csv|parquet)$"),
     page: int = Query(1, ge=1),
     page_size: int = Query(1000, ge=1, le=MAX_PAGE_SIZE),
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     ask = request_from_params(
         actor,

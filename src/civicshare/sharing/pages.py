@@ -4,16 +4,16 @@ The download route returns dataset rows, so it goes through delivery.share() lik
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
+from civicshare.accounts.api import ActorDep
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.datasets import service as datasets
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, denied_status, encode
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.models import Receipt
@@ -66,22 +66,23 @@ def _page(request, actor, session, *, errors=None, form=None, status_code=200):
 @router.get("/share")
 def share_page(
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     return _page(request, actor, session)
 
 
 @router.post("/share/{provider}/{dataset}")
 def download(
+    *,
     request: Request,
     provider: str,
     dataset: str,
     agreement: str = Form(...),
     purpose: str = Form(""),
     output_format: str = Form("csv"),
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     field = f"purpose-{agreement}-{provider}-{dataset}"
     form = {"field": field, "purpose": purpose}

@@ -6,11 +6,10 @@ from collections import Counter
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import optional_actor
 from civicshare.datasets import service as datasets
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.partners import service as partners
 from civicshare.partners.models import PartnerType
 from civicshare.web.templating import error_page, render  # noqa: F401  (re-exported)
@@ -20,9 +19,10 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(
+    *,
     request: Request,
     actor=Depends(optional_actor),
-    session: Session = Depends(request_session),
+    session: SessionDep,
 ):
     members = partners.list_partners(session)
     holdings = datasets.holdings_by_partner(session)

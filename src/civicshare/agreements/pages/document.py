@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep
 from civicshare.agreements import documents, service
 from civicshare.agreements.pages.common import or_http
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -32,11 +30,12 @@ def _document_version(session, actor, reference, version):
 
 @router.get("/agreements/{reference}/document")
 def document_page(
+    *,
     reference: str,
     request: Request,
     version: int | None = None,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     shown = _document_version(session, actor, reference, version)
     return render(
@@ -51,10 +50,11 @@ def document_page(
 
 @router.get("/agreements/{reference}/document.pdf")
 def document_pdf(
+    *,
     reference: str,
     version: int | None = None,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     shown = _document_version(session, actor, reference, version)
     name = f"{shown.reference}-v{shown.number}.pdf"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep
 from civicshare.agreements import service
 from civicshare.agreements.models import (
     SCHEDULE1,
@@ -16,7 +14,7 @@ from civicshare.agreements.models import (
 from civicshare.agreements.pages.common import or_http, url_of, version_or_404
 from civicshare.agreements.pages.forms import anchor, changes_for, parse, section_fields
 from civicshare.agreements.validation import SECTIONS, section_states
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
@@ -28,8 +26,8 @@ def remove_item(
     reference: str,
     number: RowId,
     item_id: RowId,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     try:
@@ -45,8 +43,8 @@ def section_form(
     number: RowId,
     section: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     _editable(actor, version)
@@ -94,8 +92,8 @@ def section_submit(
     section: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     _editable(actor, version)

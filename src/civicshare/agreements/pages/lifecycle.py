@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep
 from civicshare.agreements import documents, service
 from civicshare.agreements.models import (
     Status,
@@ -18,7 +16,7 @@ from civicshare.agreements.models import (
 from civicshare.agreements.pages.common import or_http, url_of, version_or_404
 from civicshare.agreements.pages.forms import field_spec, parse
 from civicshare.agreements.validation import SECTIONS, section_states, validate
-from civicshare.db import RowId, request_session
+from civicshare.db import RowId, SessionDep
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
 
@@ -29,8 +27,8 @@ router = APIRouter(include_in_schema=False)
 def agreement_page(
     reference: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     try:
         agreement = service.get_for(session, actor, reference)
@@ -66,8 +64,8 @@ def version_page(
     reference: str,
     number: RowId,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     if version.status != Status.draft:
@@ -90,8 +88,8 @@ def check_page(
     reference: str,
     number: RowId,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     return _check(request, actor, version)
@@ -121,8 +119,8 @@ def step_form(
     number: RowId,
     action: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     transition = _transition(actor, version, action)
@@ -162,8 +160,8 @@ def step_submit(
     action: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
     transition = _transition(actor, version, action)
@@ -216,8 +214,8 @@ def step_submit(
 def amend_form(
     reference: str,
     request: Request,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     agreement = _agreement(session, actor, reference)
     return _amend_page(request, agreement)
@@ -253,8 +251,8 @@ def amend_submit(
     reference: str,
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     agreement = _agreement(session, actor, reference)
     reason = str(form.get("reason", "")).strip()

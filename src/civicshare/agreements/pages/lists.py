@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import current_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep
 from civicshare.agreements import documents, library, service
 from civicshare.agreements.models import (
     Status,
 )
 from civicshare.agreements.pages.common import or_http, url_of
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.partners.models import Role
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render
@@ -25,10 +23,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/agreements")
 def list_page(
+    *,
     request: Request,
     status: str = "",
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     chosen = status if status in Status.__members__ else ""
     rows = service.list_for(session, actor, chosen or None)
@@ -44,7 +43,7 @@ def list_page(
 
 
 @router.get("/agreements/new")
-def new_form(request: Request, actor: Actor = Depends(current_actor)):
+def new_form(request: Request, actor: ActorDep):
     return _new_page(request, actor)
 
 
@@ -70,8 +69,8 @@ def _new_page(request, actor, *, errors=None, title="", template="", status_code
 def new_submit(
     request: Request,
     form: FormDep,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     title = str(form.get("title", "")).strip()
     template = str(form.get("template", "")).strip()
@@ -100,10 +99,11 @@ def new_submit(
 
 @router.get("/agreements/review-due")
 def review_due_page(
+    *,
     request: Request,
     within: int = 90,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     within = max(0, min(within, 3650))
     versions = [
@@ -132,10 +132,11 @@ ROPA_FORMATS = {
 
 @router.get("/agreements/ropa.{extension}")
 def ropa(
+    *,
     extension: str,
     mine: bool = False,
-    actor: Actor = Depends(current_actor),
-    session: Session = Depends(request_session),
+    actor: ActorDep,
+    session: SessionDep,
 ):
     """The Article 30 record of processing, as CSV or as a spreadsheet."""
     if extension not in ROPA_FORMATS:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import optional_actor
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import MaybeActorDep
 from civicshare.agreements import documents, service
-from civicshare.db import request_session
+from civicshare.db import SessionDep
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -20,8 +18,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/register")
 def register_page(
     request: Request,
-    actor: Actor | None = Depends(optional_actor),
-    session: Session = Depends(request_session),
+    actor: MaybeActorDep,
+    session: SessionDep,
 ):
     return render(
         request,
@@ -33,7 +31,7 @@ def register_page(
 
 
 @router.get("/register.csv")
-def register_csv(session: Session = Depends(request_session)):
+def register_csv(session: SessionDep):
     return Response(
         documents.register_csv(service.register_entries(session, date.today())),
         media_type="text/csv; charset=utf-8",
