@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from civicshare import db
 from civicshare.datasets import ingest, service
+from civicshare.datasets.ingest import staging as staging_module
 from civicshare.datasets.models import DatasetSnapshot
 from tests.conftest import sign_in
 from tests.datasets.conftest import GOOD_ROWS, HEADER, simple_contract, write_csv
@@ -279,7 +280,7 @@ def test_a_crash_part_way_removes_staging_and_keeps_the_current_version(
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ingest, "validate_batch", boom)
+    monkeypatch.setattr(staging_module, "validate_batch", boom)
     with pytest.raises(RuntimeError):
         push(seeded, settings, write_csv(tmp_path / "b.csv", ROWS))
     assert staging(settings) == []

@@ -410,7 +410,7 @@ def _reencrypt(
         plain = identity.decrypt_values(
             old_key, table.column(stored), identity.column_aad(old_ref, aad_name)
         )
-        fresh = ingest._encrypt_rows(
+        fresh = ingest.encrypt_rows(
             new_key, plain, identity.column_aad(new_ref, aad_name), stream, rows
         )
         table = table.set_column(table.schema.get_field_index(stored), stored, fresh)

@@ -1,0 +1,374 @@
+"""Staging a snapshot: validate, tokenise and encrypt a file into a staging directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from civicshare.config import Settings
+from civicshare.datasets.contracts import Contract, FileFormat
+from civicshare.datasets.ingest.layout import fsync_tree, new_staging_dir
+from civicshare.datasets.ingest.readers import FileProblem, open_source
+from civicshare.datasets.ingest.storage import (
+    ARROW_TYPES,
+    GENERALISED,
+    data_schema,
+    generalise,
+    quarantine_schema,
+    sealed_path,
+    storage_plan,
+)
+from civicshare.datasets.validation import duplicate_records, validate_batch
+from civicshare.identity import service as identity
+from civicshare.private import tighten_tree
+
+MAX_PROBLEMS_KEPT = 1000
+PAUSE_ENV = "CIVICSHARE_TEST_INGEST_PAUSE"  # seconds to sleep after each batch (crash tests)
+QUARANTINE_STREAM = 1 << 16
+
+Progress = Callable[[int, int, int], None]  # rows done, units done, units total
+
+
+# -- staging a snapshot --------------------------------------------------------------------
+
+
+@dataclass
+class Staged:
+    directory: Path
+    outcome: str  # accepted | rejected
+    report: dict[str, Any]
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    sha256: str
+    storage: dict[str, dict[str, Any]]
+    wrapped_data_key: str = ""
+    key_version: int = 0
+
+
+_TOKENS_SQL = (
+    "SELECT sha256($outer::BLOB || unhex(sha256($inner::BLOB || encode(value)))) AS token "
+    "FROM batch_values ORDER BY position"
+)
+
+
+def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
+    """Base tokens, HMAC-SHA256(key, value) in hex, null for null: the construction of
+    `identity.service.base_tokens` (a test holds the two to each other), computed by DuckDB's
+    sha256() over whole batches instead of one Python call per value. HMAC is
+    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters."""
+    block = key.ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+    batch_values = pa.table({"position": np.arange(len(values)), "value": values})
+    connection.register("batch_values", batch_values)
+    try:
+        table = connection.sql(
+            _TOKENS_SQL, params={"inner": inner, "outer": outer}
+        ).to_arrow_table()
+    finally:
+        connection.unregister("batch_values")
+    return table.column("token").combine_chunks()
+
+
+def _encrypt_batch(data_key, ref, names, arrays, rows, stream_base):
+    out = []
+    for index, (name, values) in enumerate(zip(names, arrays, strict=True)):
+        aad = identity.column_aad(ref, name)
+        out.append(encrypt_rows(data_key, values, aad, stream_base + index, rows))
+    return out
+
+
+def encrypt_rows(data_key, values: pa.Array, aad: bytes, stream: int, rows: np.ndarray):
+    """Encrypt with nonces (stream, file row) so every nonce under this data key is unique."""
+    encrypt = AESGCM(data_key).encrypt
+    pack = struct.Struct(">IQ").pack
+    out = []
+    for row, value in zip(rows.tolist(), values.to_pylist(), strict=True):
+        if value is None:
+            out.append(None)
+        else:
+            nonce = pack(stream, row)
+            out.append(nonce + encrypt(nonce, value.encode(), aad))
+    return pa.array(out, pa.binary())
+
+
+def stage(
+    settings: Settings,
+    contract: Contract,
+    handle: BinaryIO,
+    *,
+    file_name: str,
+    file_format: FileFormat,
+    size: int,
+    snapshot_ref: str,
+    progress: Progress | None = None,
+) -> Staged:
+    """Validate, pseudonymise and encrypt `handle` into a new staging directory.
+
+    The staged snapshot is complete and fsynced when this returns with outcome accepted;
+    on rejection, or when anything fails part way, the directory has been removed already."""
+    directory = new_staging_dir(settings)
+    try:
+        staged = _stage(
+            settings,
+            contract,
+            handle,
+            directory,
+            file_name=file_name,
+            file_format=file_format,
+            size=size,
+            snapshot_ref=snapshot_ref,
+            progress=progress,
+        )
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    if staged.outcome != "accepted":
+        shutil.rmtree(directory, ignore_errors=True)
+    return staged
+
+
+def _too_long(contract: Contract, batch: pa.RecordBatch, first_row: int) -> str | None:
+    """The first field over limits.max_field_bytes, named by row and column (no value)."""
+    limit = contract.limits.max_field_bytes
+    for name in batch.schema.names:
+        lengths = pc.binary_length(batch.column(name))
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            index = int(np.argmax(_fill(lengths) > limit))
+            return (
+                f"row {first_row + index:,}, column {name!r}: the field is "
+                f"{lengths[index].as_py():,} bytes, more than the contract's limit of "
+                f"{limit:,} (limits.max_field_bytes)"
+            )
+    return None
+
+
+def _fill(lengths: pa.Array) -> np.ndarray:
+    return lengths.fill_null(0).to_numpy(zero_copy_only=False)
+
+
+def _stage(
+    settings: Settings,
+    contract: Contract,
+    handle: BinaryIO,
+    directory: Path,
+    *,
+    file_name: str,
+    file_format: FileFormat,
+    size: int,
+    snapshot_ref: str,
+    progress: Progress | None = None,
+) -> Staged:
+    keys = identity.keystore(settings)
+    key_version = keys.current_pseudonymisation_version()
+    pseudonymisation_key = keys.pseudonymisation_key(key_version)
+    data_key, wrapped = identity.new_data_key(settings)
+    schema = data_schema(contract)
+    qschema = quarantine_schema(contract)
+    plan = storage_plan(contract)
+    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+
+    rows_read = accepted = quarantined = invalid = duplicates = 0
+    seen_ids: dict[str, int] = {}
+    kept: list[dict] = []
+    counts: Counter[tuple[str, str]] = Counter()
+    file_problems: list[str] = []
+    sha = ""
+    writer = pq.ParquetWriter(directory / "data.parquet", schema, compression="zstd")
+    qwriter: pq.ParquetWriter | None = None
+    sealed: dict[str, identity.SealedWriter] = {}
+    tokens = duckdb.connect()
+    for stream, column in enumerate(contract.columns):
+        if column.is_identifier:
+            (directory / sealed_path(stream)).parent.mkdir(mode=0o700, exist_ok=True)
+            sealed[column.name] = identity.SealedWriter(
+                directory / sealed_path(stream), data_key, snapshot_ref, column.name, stream
+            )
+    try:
+        source = open_source(contract, handle, file_format, size)
+        for batch in source.batches:
+            first = rows_read + 1
+            n = batch.num_rows
+            if rows_read + n > contract.limits.max_rows:
+                raise FileProblem(
+                    f"the file has more than {contract.limits.max_rows:,} rows, the contract's "
+                    "limit (limits.max_rows)"
+                )
+            too_long = _too_long(contract, batch, first)
+            if too_long:
+                raise FileProblem(too_long)
+            checked = validate_batch(contract, batch, first, source.extra_formats)
+            invalid += int(checked.bad.sum())
+            if contract.record_id:
+                repeated, repeats = duplicate_records(contract, batch, first, seen_ids, checked.bad)
+                duplicates += int(repeated.sum())
+                checked.bad |= repeated
+                checked.problems = sorted(checked.problems + repeats, key=lambda p: p.row)
+            for problem in checked.problems:
+                counts[(problem.column, problem.code)] += 1
+                if len(kept) < MAX_PROBLEMS_KEPT:
+                    kept.append(problem.as_dict())
+            rows = np.arange(first, first + n, dtype=np.int64)
+            good = ~checked.bad
+            if checked.bad.any():
+                qwriter = qwriter or pq.ParquetWriter(
+                    directory / "quarantine.parquet", qschema, compression="zstd"
+                )
+                bad_index = pa.array(np.nonzero(checked.bad)[0])
+                bad_rows = rows[checked.bad]
+                arrays = [pa.array(bad_rows, pa.int64())]
+                arrays += _encrypt_batch(
+                    data_key,
+                    snapshot_ref,
+                    [f"quarantine/{c.name}" for c in contract.columns],
+                    [
+                        pc.cast(batch.column(c.name), pa.string()).take(bad_index)
+                        for c in contract.columns
+                    ],
+                    bad_rows,
+                    QUARANTINE_STREAM,
+                )
+                qwriter.write_batch(pa.record_batch(arrays, schema=qschema))
+                quarantined += len(bad_rows)
+            if good.any():
+                index = pa.array(np.nonzero(good)[0])
+                good_rows = rows[good]
+                arrays = [pa.array(good_rows, pa.int64())]
+                for stream, column in enumerate(contract.columns):
+                    typed = checked.typed[column.name].take(index)
+                    if not column.is_identifier:
+                        arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
+                        continue
+                    norm = checked.normalised[column.name].take(index)
+                    arrays.append(_tokens(tokens, pseudonymisation_key, norm))
+                    arrays.append(
+                        encrypt_rows(
+                            data_key,
+                            norm,
+                            identity.column_aad(snapshot_ref, column.name),
+                            stream,
+                            good_rows,
+                        )
+                    )
+                    if column.identifier in GENERALISED:
+                        arrays.append(generalise(column.identifier, typed, norm))
+                    sealed[column.name].write(norm, good_rows)
+                writer.write_batch(pa.record_batch(arrays, schema=schema))
+                accepted += len(good_rows)
+            rows_read += n
+            if progress:
+                progress(rows_read, source.done_units(), source.total_units)
+            if pause:
+                time.sleep(pause)
+        sha = source.sha256()
+    except FileProblem as problem:
+        file_problems.append(str(problem))
+    finally:
+        writer.close()
+        if qwriter is not None:
+            qwriter.close()
+        for sealed_writer in sealed.values():
+            sealed_writer.close()
+        tokens.close()
+
+    bad_rows = quarantined
+    outcome = "accepted"
+    reasons: list[str] = list(file_problems)
+    if not file_problems:
+        if invalid and contract.bad_rows.value == "reject":
+            reasons.append(
+                f"{invalid:,} of {rows_read:,} rows have problems and the contract says bad "
+                "rows reject the file"
+            )
+        if duplicates and contract.duplicate_records.value == "reject":
+            reasons.append(
+                f"{duplicates:,} of {rows_read:,} rows repeat a {contract.record_id!r} of an "
+                "earlier row and the contract says duplicate records reject the file"
+            )
+        if reasons:
+            pass  # the policy has spoken; the quarantine limit no longer matters
+        elif bad_rows and rows_read and bad_rows / rows_read > contract.quarantine_limit:
+            reasons.append(
+                f"{bad_rows:,} of {rows_read:,} rows have problems, more than the contract's "
+                f"quarantine limit of {contract.quarantine_limit:.0%}"
+            )
+        elif accepted == 0:
+            reasons.append("the file has no rows that could be accepted")
+    if reasons:
+        outcome = "rejected"
+    report = {
+        "outcome": outcome,
+        "reasons": reasons,
+        "file_name": file_name,
+        "file_format": file_format.value,
+        "file_sha256": sha,
+        "policy": contract.bad_rows.value,
+        "duplicate_policy": contract.duplicate_records.value,
+        "rows_duplicated": duplicates,
+        "rows_read": rows_read,
+        "rows_accepted": accepted if outcome == "accepted" else 0,
+        "rows_quarantined": quarantined if outcome == "accepted" else 0,
+        "rows_with_problems": bad_rows,
+        "problem_count": sum(counts.values()),
+        "problems_shown": len(kept),
+        "problem_counts": [
+            {"column": column, "code": code, "count": count}
+            for (column, code), count in sorted(counts.items(), key=lambda kv: -kv[1])
+        ],
+        "problems": kept,
+        "pseudonymisation_key_version": key_version,
+    }
+    if outcome == "rejected":
+        return Staged(directory, outcome, report, rows_read, 0, 0, sha, plan)
+
+    manifest = {
+        "snapshot": snapshot_ref,
+        "contract": contract.model_dump(mode="json"),
+        "storage": plan,
+        "rows": accepted,
+        "quarantined": quarantined,
+        "file_sha256": sha,
+        "pseudonymisation_key_version": key_version,
+        "wrapped_data_key": wrapped,
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    # Written inside a 0700 staging directory, so never readable by others; 0600 before the
+    # snapshot is moved into place.
+    tighten_tree(directory)
+    fsync_tree(directory)
+    return Staged(
+        directory,
+        outcome,
+        report,
+        rows_read,
+        accepted,
+        quarantined,
+        sha,
+        plan,
+        wrapped,
+        key_version,
+    )
+
+
+def problem_lines(report: dict[str, Any], limit: int = 20) -> list[str]:
+    lines = []
+    for p in report.get("problems", [])[:limit]:
+        shown = f" (value {p['value']!r})" if p.get("value") is not None else ""
+        lines.append(f"row {p['row']}, column {p['column']!r}: {p['message']}{shown}")
+    return lines

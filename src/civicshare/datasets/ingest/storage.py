@@ -1,0 +1,85 @@
+"""How each contract column is stored in a snapshot: plain, tokenised, sealed, generalised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from civicshare.datasets.contracts import ColumnType, Contract, IdentifierKind
+
+# -- how columns are stored ----------------------------------------------------------------
+
+GENERALISED = {
+    IdentifierKind.date_of_birth: ("year", pa.int16()),
+    IdentifierKind.postcode: ("sector", pa.string()),
+}
+
+
+def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
+    """For each contract column, the stored columns (see docs/datasets.md)."""
+    plan: dict[str, dict[str, Any]] = {}
+    for index, column in enumerate(contract.columns):
+        entry: dict[str, Any] = {
+            "type": column.type.value,
+            "identifier": column.identifier.value,
+            "special_category": column.special_category,
+            "special_category_kind": column.special_category_kind,
+            "criminal_offence": column.criminal_offence,
+        }
+        if column.is_identifier:
+            entry["stored_as"] = "pseudonymised"
+            entry["token"] = f"{column.name}__token"
+            entry["encrypted"] = f"{column.name}__enc"
+            entry["sealed"] = sealed_path(index)
+            if column.identifier in GENERALISED:
+                label, _ = GENERALISED[column.identifier]
+                entry["generalised"] = {label: f"{column.name}__{label}"}
+        else:
+            entry["stored_as"] = "plain"
+            entry["plain"] = column.name
+        plan[column.name] = entry
+    return plan
+
+
+def sealed_path(stream: int) -> str:
+    """Where a snapshot keeps an identifier column sealed (identity.service.SealedWriter)."""
+    return f"sealed/{stream}.bin"
+
+
+ARROW_TYPES = {
+    ColumnType.string: pa.string(),
+    ColumnType.integer: pa.int64(),
+    ColumnType.decimal: pa.float64(),
+    ColumnType.boolean: pa.bool_(),
+    ColumnType.date: pa.date32(),
+    ColumnType.datetime: pa.timestamp("s"),
+}
+
+
+def data_schema(contract: Contract) -> pa.Schema:
+    fields = [pa.field("_row", pa.int64(), nullable=False)]
+    for column in contract.columns:
+        if column.is_identifier:
+            fields.append(pa.field(f"{column.name}__token", pa.string()))
+            fields.append(pa.field(f"{column.name}__enc", pa.binary()))
+            if column.identifier in GENERALISED:
+                label, kind = GENERALISED[column.identifier]
+                fields.append(pa.field(f"{column.name}__{label}", kind))
+        else:
+            fields.append(pa.field(column.name, ARROW_TYPES[column.type]))
+    return pa.schema(fields)
+
+
+def quarantine_schema(contract: Contract) -> pa.Schema:
+    fields = [pa.field("_row", pa.int64(), nullable=False)]
+    fields += [pa.field(f"{c.name}__enc", pa.binary()) for c in contract.columns]
+    return pa.schema(fields)
+
+
+def generalise(kind: IdentifierKind, typed: pa.Array, norm: pa.Array) -> pa.Array:
+    if kind == IdentifierKind.date_of_birth:
+        return pc.cast(pc.year(typed), pa.int16())
+    # postcode sector: outward code, space, sector digit ("WR5 1")
+    return pc.utf8_slice_codeunits(norm, 0, -2)
