@@ -15,6 +15,12 @@ from civicshare.db import Base, utcnow
 
 OUTCOMES = ("allowed", "denied")
 
+# The chain head is one row with this id; checkpoint records carry this action, and one is
+# signed automatically when a record's seq is a multiple of CHECKPOINT_EVERY.
+HEAD_ID = 1
+CHECKPOINT_ACTION = "audit_checkpoint_signed"
+CHECKPOINT_EVERY = 1000
+
 
 class AuditRecord(Base):
     """One append-only record, linked to the one before it by `prev_hash`."""
