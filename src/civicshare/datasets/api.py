@@ -128,7 +128,7 @@ async def push_snapshot(
         name = f"{name.rsplit('.', 1)[0]}.{format.value}"
     # The body is read on the event loop; encrypting and writing it, and everything after,
     # happen in worker threads, a mebibyte at a time.
-    spool = await run_in_threadpool(_new_spool, settings)
+    spool = await run_in_threadpool(ingest.EncryptedSpool.in_staging, settings)
     try:
         pending = bytearray()
         async for chunk in request.stream():
@@ -153,23 +153,14 @@ async def push_snapshot(
         except service.DatasetError as error:
             raise HTTPException(404, str(error)) from None
     finally:
-        await run_in_threadpool(_discard, spool)
+        await run_in_threadpool(spool.discard)
     return JSONResponse(result.report, status_code=200 if result.outcome == "accepted" else 422)
 
 
 SPOOL_BATCH_BYTES = 1 << 20
 
 
-def _new_spool(settings) -> ingest.EncryptedSpool:
-    return ingest.EncryptedSpool(ingest.new_staging_dir(settings) / "upload")
-
-
 def _finish(spool: ingest.EncryptedSpool, tail: bytes) -> None:
     if tail:
         spool.append(tail)
     spool.finish()
-
-
-def _discard(spool: ingest.EncryptedSpool) -> None:
-    spool.close()
-    spool.path.parent.rmdir()

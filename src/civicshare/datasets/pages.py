@@ -83,7 +83,7 @@ def upload(
             errors={"file": "Select a CSV, XLSX or Parquet file"},
         )
     settings = request.app.state.settings
-    spool = ingest.EncryptedSpool(ingest.new_staging_dir(settings) / "upload")
+    spool = ingest.EncryptedSpool.in_staging(settings)
     try:
         while chunk := upload_file.file.read(1 << 20):
             spool.append(chunk)
@@ -102,8 +102,7 @@ def upload(
         except service.DatasetError as error:
             raise HTTPException(404, str(error)) from None
     finally:
-        spool.close()
-        spool.path.parent.rmdir()
+        spool.discard()
     return _detail(
         request,
         session,

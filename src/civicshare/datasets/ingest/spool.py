@@ -8,6 +8,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from civicshare.config import Settings
+from civicshare.datasets.ingest.layout import new_staging_dir
+
 # -- an encrypted spool for uploads --------------------------------------------------------
 
 
@@ -27,6 +30,16 @@ class EncryptedSpool(io.RawIOBase):
         os.chmod(path, 0o600)
         self._size = 0
         self._pos = 0
+
+    @classmethod
+    def in_staging(cls, settings: Settings) -> EncryptedSpool:
+        """A spool for an upload, in a staging directory of its own."""
+        return cls(new_staging_dir(settings) / "upload")
+
+    def discard(self) -> None:
+        """Close the spool and remove it with its staging directory."""
+        self.close()  # closing removes the file
+        self.path.parent.rmdir()
 
     def _cipher(self, offset: int):
         block, skip = divmod(offset, 16)
