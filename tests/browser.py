@@ -8,6 +8,8 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,13 +107,12 @@ def live_settings(tmp_path_factory) -> Settings:
     return settings
 
 
-@pytest.fixture(scope="module")
-def live_server(live_settings):
-    """The app served by uvicorn on a free port, as `civicshare serve` would."""
+@contextmanager
+def serve_in_thread(app, **config) -> Iterator[str]:
+    """`app` served by uvicorn in a thread on a free port, as `civicshare serve` would; yields
+    its base URL. `config` goes to uvicorn.Config."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(live_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -119,9 +120,18 @@ def live_server(live_settings):
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(live_settings):
+    """The app served by uvicorn on a free port, as `civicshare serve` would."""
+    with serve_in_thread(create_app(live_settings), log_level="warning") as url:
+        yield url
 
 
 def axe_violations(page) -> list[dict]:

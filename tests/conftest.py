@@ -118,6 +118,46 @@ def pytest_terminal_summary(terminalreporter) -> None:
             terminalreporter.write_line(f"{label} tests: {shown}")
 
 
+# -- the demo partnership ---------------------------------------------------------------------
+
+
+def demo_store(settings: Settings, *, people: int = 600, seed: int = 5) -> Settings:
+    """The demo partnership on a synthetic county in `settings`' store, as `civicshare demo`
+    prepares it (quietly)."""
+    import io
+
+    from rich.console import Console
+
+    from civicshare import demo
+
+    demo.prepare(settings, people=people, seed=seed, console=Console(file=io.StringIO()))
+    return settings
+
+
+def sqlite_settings(data_dir: Path, **options) -> Settings:
+    """Settings for a store kept in `data_dir` with its SQLite file beside it."""
+    return Settings(
+        data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}", **options
+    )
+
+
+def api_token(settings: Settings, email: str, scopes: list[str], name: str = "test") -> str:
+    """A new API token for `email`'s first membership; the secret."""
+    from civicshare.accounts import service as accounts
+    from civicshare.partners import service as partners
+
+    engine = db.make_engine(settings.effective_database_url)
+    try:
+        with db.session_scope(db.make_sessionmaker(engine)) as session:
+            person = partners.get_person_by_email(session, email)
+            secret, _ = accounts.create_api_token(
+                session, person.memberships[0], name=name, scopes=scopes, days=1
+            )
+    finally:
+        engine.dispose()
+    return secret
+
+
 # -- people, sign-in and clients -------------------------------------------------------------
 
 TEST_PASSWORD = "correct horse battery"

@@ -6,9 +6,7 @@ that never answer, and the clients' threads cannot hide or cause it."""
 
 from __future__ import annotations
 
-import io
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2 as httpx
-from rich.console import Console
 
 import civicshare
-from civicshare import db, demo
-from civicshare.accounts import service as accounts
+from civicshare import demo
 from civicshare.config import Settings
-from civicshare.partners import service as partners
+from tests.browser import free_port
+from tests.conftest import api_token, demo_store
 
 PULLER = "analyst@worcestershire-cc.example"
 PUSHER = "provider@worcs-acute.example"
@@ -45,26 +42,14 @@ class Store:
 
 def prepare_store(settings: Settings, *, people: int = 300, seed: int = 5) -> Store:
     """The demo partnership on a small synthetic county, with a token for each kind of client."""
-    demo.prepare(settings, people=people, seed=seed, console=Console(file=io.StringIO()))
-    engine = db.make_engine(settings.effective_database_url)
-    try:
-        with db.session_scope(db.make_sessionmaker(engine)) as session:
-            tokens = {}
-            for email, scope in ((PULLER, "share:read"), (PUSHER, "datasets:write")):
-                person = partners.get_person_by_email(session, email)
-                tokens[email], _ = accounts.create_api_token(
-                    session, person.memberships[0], name="load", scopes=[scope], days=1
-                )
-    finally:
-        engine.dispose()
+    demo_store(settings, people=people, seed=seed)
     push_file = demo.county_dir(settings) / "datasets" / f"{DATASET}.csv"
-    return Store(settings, tokens[PULLER], tokens[PUSHER], push_file)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return Store(
+        settings,
+        api_token(settings, PULLER, ["share:read"], "load"),
+        api_token(settings, PUSHER, ["datasets:write"], "load"),
+        push_file,
+    )
 
 
 @contextmanager

@@ -5,19 +5,15 @@ Bounded: a few generated cases per operation and role (CIVICSHARE_FUZZ_EXAMPLES 
 
 from __future__ import annotations
 
-import io
 import os
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from rich.console import Console
 
-from civicshare import db, demo
 from civicshare.accounts import service as accounts
 from civicshare.app import create_app
-from civicshare.config import Settings
-from civicshare.partners import service as partners
+from tests.conftest import api_token, demo_store, sqlite_settings
 
 EXAMPLES = int(os.environ.get("CIVICSHARE_FUZZ_EXAMPLES", "4"))
 ROLES = {
@@ -31,21 +27,9 @@ ROLES = {
 @pytest.fixture(scope="module")
 def fuzz_store(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    store = Settings(
-        data_dir=data_dir,
-        database_url=f"sqlite:///{data_dir.parent / 'store.db'}",
-        retention_interval_minutes=0,
-    )
-    demo.prepare(store, people=300, seed=5, console=Console(file=io.StringIO()))
-    engine = db.make_engine(store.effective_database_url)
-    tokens = {}
-    with db.session_scope(db.make_sessionmaker(engine)) as session:
-        for role, email in ROLES.items():
-            person = partners.get_person_by_email(session, email)
-            tokens[role], _ = accounts.create_api_token(
-                session, person.memberships[0], name="fuzz", scopes=sorted(accounts.SCOPES), days=1
-            )
-    engine.dispose()
+    store = demo_store(sqlite_settings(data_dir, retention_interval_minutes=0), people=300)
+    every_scope = sorted(accounts.SCOPES)
+    tokens = {role: api_token(store, email, every_scope, "fuzz") for role, email in ROLES.items()}
     return store, tokens
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from civicshare import cli
 from civicshare.app import create_app
 from civicshare.logs import NoQueryString, without_query
-from tests.browser import free_port
+from tests.browser import serve_in_thread
 
 PURPOSE = "Check the discharge of Mrs Smith, NHS number 943 476 5919, next week."
 QUERY = urlencode({"purpose": PURPOSE, "format": "csv"})
@@ -49,26 +48,14 @@ def served(live_settings, monkeypatch):
     """The app on a real uvicorn server, logging as `civicshare serve` configures it."""
     kwargs = serve_kwargs(monkeypatch)
     config = {k: v for k, v in kwargs.items() if k not in ("factory", "host", "port")}
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(live_settings), host="127.0.0.1", port=port, **config)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
     access = logging.getLogger("uvicorn.access")
-    handler = Captured(access)
-    access.addHandler(handler)
-    try:
-        yield f"http://127.0.0.1:{port}", handler
-    finally:
-        access.removeHandler(handler)
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(create_app(live_settings), **config) as url:
+        handler = Captured(access)
+        access.addHandler(handler)
+        try:
+            yield url, handler
+        finally:
+            access.removeHandler(handler)
 
 
 def get(url: str) -> int:

@@ -11,13 +11,11 @@ import base64
 import hashlib
 import io
 import threading
-import time
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx2
 import oidc_provider_mock
 import pytest
-import uvicorn
 import werkzeug.serving
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -29,7 +27,7 @@ from civicshare.app import create_app
 from civicshare.audit.models import AuditRecord
 from civicshare.cli import app as cli_app
 from civicshare.partners import service as partners
-from tests.browser import free_port
+from tests.browser import serve_in_thread
 from tests.conftest import TEST_PASSWORD, post_sign_in
 
 CLIENT_ID = "civicshare-gateway"
@@ -83,19 +81,8 @@ def gateway(settings, engine, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, "the-client-secret")
     # Both servers are on this machine: never through a proxy a CI environment may name.
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the gateway did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(settings), log_level="warning") as url:
+        yield url
 
 
 @pytest.fixture

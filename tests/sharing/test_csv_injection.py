@@ -14,17 +14,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 from fastapi.testclient import TestClient
-from rich.console import Console
 from typer.testing import CliRunner
 
 from civicshare import db, demo
-from civicshare.accounts import service as accounts
 from civicshare.app import create_app
 from civicshare.cli import app as cli_app
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
-from civicshare.partners import service as partners
-from tests.conftest import post_sign_in
+from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
 
 PURPOSE = "Plan care packages for people leaving hospital this week."
 ANALYST = "analyst@worcestershire-cc.example"
@@ -40,8 +37,7 @@ def store(tmp_path_factory) -> Settings:
     ingest normalises to upper case), DISCH_PATHWAY (text, kept as pushed) cycles through
     PATHWAYS and CFS_SCORE (an integer column) is -5."""
     data_dir = tmp_path_factory.mktemp("county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    settings = demo_store(sqlite_settings(data_dir))
     source = demo.county_dir(settings) / "datasets" / "acute-admissions.csv"
     table = pacsv.read_csv(
         source, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(
@@ -73,14 +69,7 @@ def client(store):
 
 @pytest.fixture(scope="module")
 def token(store) -> str:
-    engine = db.make_engine(store.effective_database_url)
-    with db.session_scope(db.make_sessionmaker(engine)) as session:
-        person = partners.get_person_by_email(session, ANALYST)
-        secret, _ = accounts.create_api_token(
-            session, person.memberships[0], name="test", scopes=["share:read"], days=1
-        )
-    engine.dispose()
-    return secret
+    return api_token(store, ANALYST, ["share:read"])
 
 
 def api_csv(client, token, purpose=PURPOSE) -> bytes:

@@ -12,21 +12,18 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from rich.console import Console
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from civicshare import db, demo
-from civicshare.accounts import service as accounts
 from civicshare.app import create_app
 from civicshare.audit.models import AuditRecord
 from civicshare.cli import app as cli_app
 from civicshare.config import Settings
-from civicshare.partners import service as partners
 from civicshare.sharing import compile as compiler
 from civicshare.sharing import delivery
 from civicshare.sharing.models import Receipt
-from tests.conftest import post_sign_in
+from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "civicshare"
 PURPOSE = "Plan care packages for people leaving hospital this week."
@@ -35,10 +32,7 @@ ANALYST = "analyst@worcestershire-cc.example"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
-    return settings
+    return demo_store(sqlite_settings(tmp_path_factory.mktemp("county") / "data"))
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +43,7 @@ def client(store):
 
 @pytest.fixture(scope="module")
 def token(store) -> str:
-    engine = db.make_engine(store.effective_database_url)
-    with db.session_scope(db.make_sessionmaker(engine)) as session:
-        person = partners.get_person_by_email(session, ANALYST)
-        secret, _ = accounts.create_api_token(
-            session, person.memberships[0], name="test", scopes=["share:read"], days=1
-        )
-    engine.dispose()
-    return secret
+    return api_token(store, ANALYST, ["share:read"])
 
 
 @pytest.fixture
