@@ -8,11 +8,9 @@ each wrote the token's last use and held the write lock for the rest of the requ
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from civicshare import db
 from civicshare.audit.models import AuditRecord
@@ -21,7 +19,7 @@ from civicshare.datasets.ingest import PAUSE_ENV
 from civicshare.datasets.models import Dataset, DatasetSnapshot
 from civicshare.partners.models import Partner
 from civicshare.sharing.models import Receipt
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import fresh_postgres_database, sqlite_settings
 from tests.load import DATASET, PROVIDER, prepare_store, run_load, serve
 
 # Bounded: eight token clients pulling and two pushing for this long.
@@ -34,20 +32,10 @@ LOAD_SECONDS = float(os.environ.get("CIVICSHARE_LOAD_SECONDS", "20"))
 def store(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"load-{request.param}") / "data"
     if request.param == "sqlite":
-        url = f"sqlite:///{data_dir.parent / 'store.db'}"
-    else:
-        admin = request.getfixturevalue("postgres_admin")
-        name = f"civicshare_test_{uuid.uuid4().hex[:12]}"
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-        request.addfinalizer(drop)
-        url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(False)
-    return prepare_store(Settings(data_dir=data_dir, database_url=url))
+        yield prepare_store(sqlite_settings(data_dir))
+        return
+    with fresh_postgres_database(request.getfixturevalue("postgres_admin")) as url:
+        yield prepare_store(Settings(data_dir=data_dir, database_url=url))
 
 
 @pytest.fixture(scope="module")
