@@ -48,3 +48,52 @@ def test_a_forbidden_import_breaks_the_build(tmp_path):
         result.stdout
     )
     assert "civicshare.core.errors -> civicshare.agreements.service" in result.stdout
+
+
+# -- who may open a snapshot -----------------------------------------------------------------
+# import-linter sees an external package only whole (pyarrow, not pyarrow.parquet), so the
+# Parquet half of the data-plane rule is checked here, on the imports themselves.
+SRC = ROOT / "src" / "civicshare"
+SNAPSHOT_READERS = {"duckdb", "pyarrow.parquet", "pyarrow.dataset"}
+MAY_READ_FILES = (
+    "dataplane/",  # the one owner of snapshots
+    "linkage/",  # Splink's DuckDB over frames the person index read through the data plane
+    "synthetic/",  # writes the synthetic county's source files, never a snapshot
+    "incidents/reference.py",  # reference geography installed by the demo, not partner data
+)
+
+
+def file_readers(tree) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in SNAPSHOT_READERS}
+        elif isinstance(node, ast.ImportFrom) and node.module in ("pyarrow", "duckdb"):
+            found |= {
+                f"{node.module}.{a.name}" if node.module == "pyarrow" else "duckdb"
+                for a in node.names
+            } & SNAPSHOT_READERS
+    return found
+
+
+def test_only_the_data_plane_opens_parquet_or_duckdb():
+    import ast
+
+    offenders = {
+        str(path.relative_to(SRC)): sorted(found)
+        for path in SRC.rglob("*.py")
+        if not str(path.relative_to(SRC)).startswith(MAY_READ_FILES)
+        and (found := file_readers(ast.parse(path.read_text())))
+    }
+    assert offenders == {}
+
+
+def test_the_parquet_rule_bites():
+    import ast
+
+    assert file_readers(ast.parse("import pyarrow.parquet as pq")) == {"pyarrow.parquet"}
+    assert file_readers(ast.parse("from pyarrow import parquet")) == {"pyarrow.parquet"}
+    assert file_readers(ast.parse("def f():\n    import duckdb")) == {"duckdb"}
+    assert file_readers(ast.parse("import pyarrow as pa\nimport pyarrow.compute")) == set()

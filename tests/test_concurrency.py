@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from civicshare import db
 from civicshare.audit.models import AuditRecord
 from civicshare.config import Settings
-from civicshare.datasets.ingest import PAUSE_ENV
+from civicshare.dataplane.ingest import PAUSE_ENV
 from civicshare.datasets.models import Dataset, DatasetSnapshot
 from civicshare.partners.models import Partner
 from civicshare.sharing.models import Receipt

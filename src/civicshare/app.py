@@ -23,8 +23,8 @@ from civicshare.audit import api as audit_api
 from civicshare.audit import pages as audit_pages
 from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
+from civicshare.dataplane import ingest as datasets_ingest
 from civicshare.datasets import api as datasets_api
-from civicshare.datasets import ingest as datasets_ingest
 from civicshare.datasets import pages as datasets_pages
 from civicshare.incidents import api as incidents_api
 from civicshare.incidents import pages as incidents_pages

@@ -15,12 +15,12 @@ from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.agreements.demo import seed_demo_agreements
 from civicshare.config import Settings
+from civicshare.dataplane.query import build_postcode_directory
 from civicshare.datasets import service as datasets
 from civicshare.incidents.demo import seed_incident_response
 from civicshare.linkage import service as linkage
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
-from civicshare.sharing.delivery import build_postcode_directory
 
 # Every demo account signs in with this password. Demo stores only: never seeded otherwise.
 DEMO_PASSWORD = "civicshare-demo"

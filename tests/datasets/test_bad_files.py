@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from civicshare import db
-from civicshare.datasets import ingest, service
-from civicshare.datasets.ingest import staging as staging_module
+from civicshare.dataplane import ingest
+from civicshare.dataplane.ingest import staging as staging_module
+from civicshare.datasets import service
 from civicshare.datasets.models import DatasetSnapshot
 from tests.conftest import sign_in
 from tests.datasets.conftest import GOOD_ROWS, HEADER, simple_contract, write_csv

@@ -101,7 +101,7 @@ def test_a_data_key_wrapped_by_another_kek_is_refused_by_name(plain_settings, tm
 
 
 def test_the_upload_spool_is_encrypted_on_disk_and_reads_back(tmp_path):
-    from civicshare.datasets.ingest import EncryptedSpool
+    from civicshare.dataplane.ingest import EncryptedSpool
 
     spool = EncryptedSpool(tmp_path / "spool")
     payload = b"id,nhs\nA1,9434765919\n" * 1000
@@ -181,7 +181,7 @@ def test_a_sealed_column_that_was_moved_cut_or_altered_does_not_read(tmp_path, a
 def test_ingest_seals_each_identifier_and_it_matches_the_per_value_ciphertext_and_token(
     plain_settings, tmp_path
 ):
-    from civicshare.datasets import ingest
+    from civicshare.dataplane import ingest
     from civicshare.datasets.contracts import FileFormat, parse_contract
 
     contract = parse_contract(simple_contract(bad_rows="quarantine"))

@@ -17,12 +17,12 @@ from civicshare.accounts.service import actor_for
 from civicshare.agreements import service as agreements
 from civicshare.app import create_app
 from civicshare.audit.models import AuditRecord
+from civicshare.dataplane import query as compiler
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from civicshare.incidents.models import BreakGlass, BreakGlassReview, IncidentEvent, ReviewStatus
 from civicshare.incidents.service import drawing
 from civicshare.partners import service as partners
-from civicshare.sharing import compile as compiler
 
 FIRE = "crew.manager@hw-fire.example"
 POLICE = "duty.inspector@west-mercia-police.example"
@@ -529,7 +529,7 @@ def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_mov
 
 
 def test_without_a_person_index_the_households_still_come(store, store_sessions, centre):
-    from civicshare.sharing.delivery import PERSON_INDEX
+    from civicshare.dataplane.query import PERSON_INDEX
 
     mapping = store.data_dir / PERSON_INDEX
     aside = mapping.with_suffix(".aside")

@@ -343,7 +343,7 @@ def test_the_command_line_runs_reports_status_and_lists_the_queue(seeded, settin
 def test_every_read_of_the_index_goes_through_the_compiler_and_is_audited(
     seeded, settings, county, monkeypatch
 ):
-    from civicshare.sharing import compile as compiler
+    from civicshare.dataplane import query as compiler
 
     calls = []
     real = compiler.run

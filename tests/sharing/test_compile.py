@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from civicshare.agreements.models import Generalisation, Treatment
-from civicshare.identity import service as identity
-from civicshare.sharing.compile import (
+from civicshare.dataplane.query import (
     CannotExecute,
     SnapshotView,
     StoredColumn,
@@ -23,6 +22,7 @@ from civicshare.sharing.compile import (
     compile_grant,
     run,
 )
+from civicshare.identity import service as identity
 from civicshare.sharing.service import ColumnGrant, Grant
 
 TODAY = date(2026, 11, 23)

@@ -11,11 +11,12 @@ import pytest
 
 from civicshare import db
 from civicshare.agreements import service as agreements
+from civicshare.dataplane import query as compiler
+from civicshare.dataplane.query import snapshot_view
 from civicshare.datasets import service as datasets
 from civicshare.datasets.contracts import example_contracts
 from civicshare.identity import service as identity
-from civicshare.sharing import compile as compiler
-from civicshare.sharing.delivery import Denied, share, snapshot_view
+from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import ShareRequest, decide
 from tests.agreements.conftest import TODAY, make_active
 from tests.datasets.conftest import county  # noqa: F401  (a fixture)

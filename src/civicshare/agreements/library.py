@@ -103,6 +103,15 @@ TEMPLATES: dict[str, Template] = {
                     "max_age": None,
                     "description": "Adults discharged or due for discharge on pathways 1 to 3 "
                     "whose usual address is in the county.",
+                    "conditions": [
+                        {
+                            "provider": "worcs-acute",
+                            "dataset": "acute-admissions",
+                            "column": "DISCH_PATHWAY",
+                            "op": "in",
+                            "values": ["1", "2", "3"],
+                        }
+                    ],
                 },
                 "frequency": "daily",
                 "retention": "For the duration of the care episode, then 8 years in the social "

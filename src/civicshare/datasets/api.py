@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from civicshare.accounts.api import ActorDep, require_scope
 from civicshare.accounts.service import Actor
-from civicshare.datasets import ingest, service
+from civicshare.dataplane import ingest
+from civicshare.datasets import service
 from civicshare.datasets.contracts import ContractError, FileFormat, parse_contract
 from civicshare.db import SessionDep
 

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from civicshare import db
 from civicshare.config import get_settings
+from civicshare.dataplane.ingest import problem_lines
 from civicshare.datasets import service
 from civicshare.datasets.contracts import ContractError, load_contract
-from civicshare.datasets.ingest import problem_lines
 
 app = typer.Typer(
     help="Datasets: contracts, pushing files, snapshots.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from civicshare.accounts.api import ActorDep
-from civicshare.datasets import ingest, service
+from civicshare.dataplane import ingest
+from civicshare.datasets import service
 from civicshare.db import SessionDep
 from civicshare.web.forms import FormDep
 from civicshare.web.templating import render

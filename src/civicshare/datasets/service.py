@@ -29,27 +29,25 @@ Tokens for a recipient: identity.service.agreement_tokens(settings, column, agre
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import inspect
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
 from civicshare.config import Settings, get_settings
 from civicshare.core.errors import DomainError
-from civicshare.datasets import ingest
+from civicshare.dataplane import ingest, snapshots
 from civicshare.datasets.contracts import Contract, example_contracts, parse_contract
 from civicshare.datasets.models import (
     Dataset,
@@ -60,7 +58,6 @@ from civicshare.datasets.models import (
     SnapshotStatus,
 )
 from civicshare.partners import service as partners
-from civicshare.private import private_dir, private_file
 
 
 class DatasetError(DomainError):
@@ -276,7 +273,7 @@ def _info(
     if contract_row is None or contract_row.id != row.contract_id:
         contract_row = session.get(DatasetContract, row.contract_id)
     directory = settings.data_dir / row.path
-    quarantine = directory / "quarantine.parquet"
+    quarantine = directory / snapshots.QUARANTINE_FILE
     return SnapshotInfo(
         id=row.id,
         partner_key=partner_key,
@@ -284,7 +281,7 @@ def _info(
         version=row.version,
         ref=f"{partner_key}/{dataset.name}/v{row.version}",
         directory=directory,
-        data_path=directory / "data.parquet",
+        data_path=directory / snapshots.DATA_FILE,
         quarantine_path=quarantine if row.quarantined_count else None,
         row_count=row.row_count,
         quarantined_count=row.quarantined_count,
@@ -483,35 +480,15 @@ def push(
         )
     contract = Contract.model_validate(contract_row.body)
     ingest.sweep_staging(settings)
-    _one_push_at_a_time(session, settings, dataset.id)
-    version = (
-        session.scalar(
-            select(func.max(DatasetSnapshot.version)).where(
-                DatasetSnapshot.dataset_id == dataset.id
-            )
-        )
-        or 0
-    ) + 1
-    ref = f"{partner_key}/{dataset_name}/v{version}"
+    snapshots.one_writer_at_a_time(session, settings, dataset.id)
+    version = snapshots.next_version(session, dataset.id)
+    ref = snapshots.snapshot_ref(partner_key, dataset_name, version)
 
-    if isinstance(source, str | Path):
-        path = Path(source)
-        file_name = file_name or path.name
-        file_format = ingest.guess_format(file_name, contract)
-        with open(path, "rb") as handle:
-            staged = ingest.stage(
-                settings,
-                contract,
-                handle,
-                file_name=file_name,
-                file_format=file_format,
-                size=path.stat().st_size,
-                snapshot_ref=ref,
-                progress=progress,
-            )
-    else:
-        file_name = file_name or "upload"
-        file_format = ingest.guess_format(file_name, contract)
+    file_name = file_name or (Path(source).name if isinstance(source, str | Path) else "upload")
+    file_format = ingest.guess_format(file_name, contract)
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, str | Path):
+            source = stack.enter_context(open(source, "rb"))
         source.seek(0, os.SEEK_END)
         size = source.tell()
         source.seek(0)
@@ -527,75 +504,27 @@ def push(
         )
 
     report = staged.report
-    actor_label = actor.label if actor else audit.SYSTEM
+    name = f"{partner_key}/{dataset_name}"
     if staged.outcome == "rejected":
-        record = DatasetIngest(
-            dataset_id=dataset.id,
-            outcome=IngestOutcome.rejected,
-            file_name=file_name,
-            file_sha256=staged.sha256,
-            rows_read=staged.rows_read,
-            rows_accepted=0,
-            rows_quarantined=0,
-            problem_count=report["problem_count"],
-            report=report,
-            actor_label=actor_label,
-        )
-        session.add(record)
-        session.flush()
-        _audit(
-            session,
-            actor,
-            "dataset.ingest_rejected",
-            f"{partner_key}/{dataset_name}",
-            reason="; ".join(report["reasons"])[:500],
-            dataset=f"{partner_key}/{dataset_name}",
-            file_sha256=staged.sha256,
-            rows_read=staged.rows_read,
-            problem_count=report["problem_count"],
-            ingest_id=record.id,
-        )
-        return PushResult("rejected", report, None, record.id)
+        return _rejected(session, actor, dataset, name, staged, file_name)
 
-    relative = Path("snapshots") / partner_key / dataset_name / f"v{version}"
-    target = settings.data_dir / relative
-    try:
-        private_dir(target.parent)
-        if target.exists():
-            # Left by a push that renamed but never committed: it was never a snapshot.
-            aside = ingest.staging_root(settings) / f"orphan-{uuid.uuid4().hex[:12]}"
-            target.rename(aside)
-            shutil.rmtree(aside, ignore_errors=True)
-        staged.directory.rename(target)
-    except BaseException:
-        shutil.rmtree(staged.directory, ignore_errors=True)
-        raise
-    ingest.fsync_dir(target.parent)
-    try:
-        for previous in session.scalars(
-            select(DatasetSnapshot).where(
-                DatasetSnapshot.dataset_id == dataset.id,
-                DatasetSnapshot.status == SnapshotStatus.current,
-            )
-        ):
-            previous.status = SnapshotStatus.superseded
-        row = DatasetSnapshot(
-            dataset_id=dataset.id,
-            contract_id=contract_row.id,
-            version=version,
-            status=SnapshotStatus.current,
-            path=str(relative),
-            row_count=staged.rows_accepted,
-            quarantined_count=staged.rows_quarantined,
-            file_name=file_name,
-            file_format=file_format.value,
-            file_sha256=staged.sha256,
-            pseudonymisation_key_version=staged.key_version,
-            wrapped_data_key=staged.wrapped_data_key,
-            storage=staged.storage,
-        )
-        session.add(row)
-        session.flush()
+    with snapshots.installing(
+        session,
+        settings,
+        dataset,
+        partner_key,
+        version,
+        staged.directory,
+        contract_id=contract_row.id,
+        row_count=staged.rows_accepted,
+        quarantined_count=staged.rows_quarantined,
+        file_name=file_name,
+        file_format=file_format.value,
+        file_sha256=staged.sha256,
+        pseudonymisation_key_version=staged.key_version,
+        wrapped_data_key=staged.wrapped_data_key,
+        storage=staged.storage,
+    ) as row:
         report["snapshot_version"] = version
         dataset.row_count = staged.rows_accepted
         dataset.column_count = len(contract.columns)
@@ -611,7 +540,7 @@ def push(
             rows_quarantined=staged.rows_quarantined,
             problem_count=report["problem_count"],
             report=report,
-            actor_label=actor_label,
+            actor_label=actor.label if actor else audit.SYSTEM,
         )
         session.add(record)
         session.flush()
@@ -619,8 +548,8 @@ def push(
             session,
             actor,
             "dataset.ingest_accepted",
-            f"{partner_key}/{dataset_name}",
-            dataset=f"{partner_key}/{dataset_name}",
+            name,
+            dataset=name,
             snapshot_version=version,
             file_sha256=staged.sha256,
             rows_read=staged.rows_read,
@@ -630,44 +559,40 @@ def push(
             pseudonymisation_key_version=staged.key_version,
             ingest_id=record.id,
         )
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
     return PushResult(
         "accepted", report, _info(session, row, dataset, partner_key, settings), record.id
     )
 
 
-def _one_push_at_a_time(session: Session, settings: Settings, dataset_id: int) -> None:
-    """Wait for any other push of this dataset to end, and hold it off until this one's unit
-    of work ends (commit or rollback).
-
-    A push numbers its version before staging (the number is sealed into the encrypted
-    columns), so two at once would take the same number, and the second would remove the
-    first's committed files as if a crash had left them. PostgreSQL holds an advisory lock
-    for the transaction; the embedded store a file lock per dataset in data_dir/locks (no
-    database lock: SQLite's one writer must stay free while a file is validated)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :id)"),
-            {"space": PUSH_LOCK_SPACE, "id": dataset_id},
-        )
-        return
-    folder = private_dir(settings.data_dir / "locks")
-    # Closed (which releases the lock) when the unit of work ends.
-    handle = open(private_file(folder / f"push-{dataset_id}.lock"), "a+b")  # noqa: SIM115
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    root = session.get_transaction() or session.begin()
-
-    def release(_session, transaction) -> None:
-        if transaction is root and not handle.closed:
-            handle.close()  # closing the file releases the lock
-
-    event.listen(session, "after_transaction_end", release)
-
-
-# The advisory lock's first key ("push"), apart from any other use of advisory locks.
-PUSH_LOCK_SPACE = 0x70757368
+def _rejected(session, actor, dataset, name: str, staged, file_name: str) -> PushResult:
+    """Record and audit a file refused whole; no snapshot is made."""
+    record = DatasetIngest(
+        dataset_id=dataset.id,
+        outcome=IngestOutcome.rejected,
+        file_name=file_name,
+        file_sha256=staged.sha256,
+        rows_read=staged.rows_read,
+        rows_accepted=0,
+        rows_quarantined=0,
+        problem_count=staged.report["problem_count"],
+        report=staged.report,
+        actor_label=actor.label if actor else audit.SYSTEM,
+    )
+    session.add(record)
+    session.flush()
+    _audit(
+        session,
+        actor,
+        "dataset.ingest_rejected",
+        name,
+        reason="; ".join(staged.report["reasons"])[:500],
+        dataset=name,
+        file_sha256=staged.sha256,
+        rows_read=staged.rows_read,
+        problem_count=staged.report["problem_count"],
+        ingest_id=record.id,
+    )
+    return PushResult("rejected", staged.report, None, record.id)
 
 
 # -- the demo ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ address line, postcode and National Grid location), district boundaries and stre
 These are public-style reference files, not partners' data: no person is in them. They live
 under `DATA_DIR/reference/` (installed by `civicshare incidents install-reference DIR` or by the
 demo) and this module reads nothing else; partners' snapshots are read only by the compiler
-(sharing/compile.py), through decide -> execute.
+(dataplane/query.py), through decide -> execute.
 """
 
 from __future__ import annotations

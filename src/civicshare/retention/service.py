@@ -31,31 +31,24 @@ agreements); a failure on one dataset is rolled back, reported and does not stop
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from civicshare.audit import service as audit
 from civicshare.config import Settings
-from civicshare.datasets import ingest
+from civicshare.dataplane import snapshots
 from civicshare.datasets import service as datasets
 from civicshare.datasets.contracts import ColumnType, Contract, Retention
 from civicshare.datasets.models import Dataset, DatasetContract, DatasetSnapshot, SnapshotStatus
 from civicshare.db import utcnow
-from civicshare.identity import service as identity
 
 log = logging.getLogger(__name__)
 
@@ -194,17 +187,6 @@ def _reason(rule: str, rules: Retention) -> str:
     return f"rows older than {rules.max_age_days} days were dropped into a new version"
 
 
-def _age_values(settings: Settings, snap: DatasetSnapshot, column: str) -> pa.Array | None:
-    path = settings.data_dir / snap.path / "data.parquet"
-    if not path.is_file():
-        return None
-    table = pq.read_table(path, columns=[column])
-    values = table.column(column).combine_chunks()
-    if pa.types.is_timestamp(values.type):
-        values = pc.cast(values, pa.date32())
-    return values
-
-
 def _age_rule_applies(session: Session, snap: DatasetSnapshot, rules: Retention) -> bool:
     if rules.max_age_days is None:
         return False
@@ -262,7 +244,7 @@ def status(session: Session, settings: Settings, today: date | None = None) -> l
             )
         current = next((s for s in snaps if s.status == SnapshotStatus.current), None)
         if current is not None and _age_rule_applies(session, current, rules):
-            values = _age_values(settings, current, rules.age_column)
+            values = snapshots.read_dates(settings, current, rules.age_column)
             if values is not None and len(values) and values.null_count < len(values):
                 oldest = pc.min(values).as_py()
                 cutoff = today - timedelta(days=rules.max_age_days)
@@ -281,42 +263,11 @@ def status(session: Session, settings: Settings, today: date | None = None) -> l
 # -- evidence and deletion -----------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _bytes(directory: Path) -> int:
-    if not directory.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
-
-
 def _evidence(settings: Settings, purge: Purge, snap: DatasetSnapshot) -> None:
-    directory = settings.data_dir / snap.path
-    purge.data_sha256 = _sha256(directory / "data.parquet")
-    purge.quarantine_sha256 = _sha256(directory / "quarantine.parquet")
-    purge.bytes = _bytes(directory)
-
-
-def _remove(settings: Settings, relative: str) -> bool:
-    """Delete a snapshot directory: renamed into staging first, so a crash leaves an orphan
-    that `ingest.sweep_staging` removes, never half a snapshot in place."""
-    directory = settings.data_dir / relative
-    if not directory.exists():
-        return False
-    root = ingest.staging_root(settings)
-    root.mkdir(parents=True, exist_ok=True)
-    aside = root / f"orphan-purge-{uuid.uuid4().hex[:12]}"
-    directory.rename(aside)
-    ingest.fsync_dir(directory.parent)
-    shutil.rmtree(aside, ignore_errors=True)
-    return True
+    found = snapshots.evidence(settings, snap.path)
+    purge.data_sha256 = found.data_sha256
+    purge.quarantine_sha256 = found.quarantine_sha256
+    purge.bytes = found.bytes
 
 
 def _mark_purged(
@@ -369,7 +320,7 @@ def _finish_earlier(session: Session, settings: Settings, report: RetentionRepor
         if report.dry_run:
             report.completed.append(ref)
             continue
-        freed = _bytes(settings.data_dir / snap.path)
+        freed = snapshots.directory_bytes(settings.data_dir / snap.path)
         audit.record(
             session,
             None,
@@ -386,99 +337,11 @@ def _finish_earlier(session: Session, settings: Settings, report: RetentionRepor
             },
         )
         session.commit()
-        _remove(settings, snap.path)
+        snapshots.remove_files(settings, snap.path)
         report.completed.append(ref)
 
 
 # -- trimming rows past their age ----------------------------------------------------------
-
-
-def _reencrypt(
-    table: pa.Table,
-    columns: list[tuple[str, str, int]],
-    old_key: bytes,
-    old_ref: str,
-    new_key: bytes,
-    new_ref: str,
-    sealed_in=None,
-) -> pa.Table:
-    """Re-encrypt each (stored column, AAD name, nonce stream) under the new version's key and
-    reference: a ciphertext is bound to its snapshot, so it cannot simply be copied. With
-    `sealed_in` (a directory), each column is also sealed there, as ingest does."""
-    rows = np.asarray(table.column("_row").to_numpy(), dtype=np.int64)
-    for stored, aad_name, stream in columns:
-        plain = identity.decrypt_values(
-            old_key, table.column(stored), identity.column_aad(old_ref, aad_name)
-        )
-        fresh = ingest.encrypt_rows(
-            new_key, plain, identity.column_aad(new_ref, aad_name), stream, rows
-        )
-        table = table.set_column(table.schema.get_field_index(stored), stored, fresh)
-        if sealed_in is not None:
-            path = sealed_in / ingest.sealed_path(stream)
-            path.parent.mkdir(mode=0o700, exist_ok=True)
-            writer = identity.SealedWriter(path, new_key, new_ref, aad_name, stream)
-            try:
-                writer.write(plain, rows)
-            finally:
-                writer.close()
-    return table
-
-
-def _write_trimmed(
-    settings: Settings,
-    snap: DatasetSnapshot,
-    contract: Contract,
-    keep: np.ndarray,
-    old_ref: str,
-    new_ref: str,
-) -> tuple[Path, str, int]:
-    """Stage the new version's files; return (staging dir, wrapped data key, kept rows)."""
-    source = settings.data_dir / snap.path
-    old_key = identity.unwrap_data_key(settings, snap.wrapped_data_key)
-    new_key, wrapped = identity.new_data_key(settings)
-    directory = ingest.new_staging_dir(settings)
-    try:
-        table = pq.read_table(source / "data.parquet").filter(pa.array(keep))
-        data_columns = [
-            (f"{c.name}__enc", c.name, stream)
-            for stream, c in enumerate(contract.columns)
-            if c.is_identifier
-        ]
-        table = _reencrypt(
-            table, data_columns, old_key, old_ref, new_key, new_ref, sealed_in=directory
-        )
-        pq.write_table(
-            table.cast(ingest.data_schema(contract)),
-            directory / "data.parquet",
-            compression="zstd",
-        )
-        quarantined = 0
-        if (source / "quarantine.parquet").is_file():
-            # Quarantined rows have no trusted age: they follow the snapshot they belong to.
-            qtable = pq.read_table(source / "quarantine.parquet")
-            q_columns = [
-                (f"{c.name}__enc", f"quarantine/{c.name}", ingest.QUARANTINE_STREAM + i)
-                for i, c in enumerate(contract.columns)
-            ]
-            qtable = _reencrypt(qtable, q_columns, old_key, old_ref, new_key, new_ref)
-            pq.write_table(qtable, directory / "quarantine.parquet", compression="zstd")
-            quarantined = qtable.num_rows
-        manifest = json.loads((source / "manifest.json").read_text())
-        manifest.update(
-            snapshot=new_ref,
-            rows=table.num_rows,
-            quarantined=quarantined,
-            wrapped_data_key=wrapped,
-            derived_from=old_ref,
-            derived_by="retention max_age_days",
-        )
-        (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        ingest.fsync_tree(directory)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    return directory, wrapped, table.num_rows
 
 
 def _trim(
@@ -492,7 +355,7 @@ def _trim(
     now: datetime,
 ) -> list[tuple[Purge, str]]:
     name = f"{partner_key}/{dataset.name}"
-    values = _age_values(settings, current, rules.age_column)
+    values = snapshots.read_dates(settings, current, rules.age_column)
     if values is None:
         return []
     cutoff = report.today - timedelta(days=rules.max_age_days)
@@ -518,35 +381,32 @@ def _trim(
     if report.dry_run:
         return []
 
-    version = max(s.version for s in datasets.snapshots_of(session, dataset)) + 1
-    old_ref, new_ref = f"{name}/v{current.version}", f"{name}/v{version}"
+    snapshots.one_writer_at_a_time(session, settings, dataset.id)
+    version = snapshots.next_version(session, dataset.id)
+    old_ref = snapshots.snapshot_ref(partner_key, dataset.name, current.version)
+    new_ref = snapshots.snapshot_ref(partner_key, dataset.name, version)
     contract = Contract.model_validate(session.get(DatasetContract, current.contract_id).body)
-    staged, wrapped, kept = _write_trimmed(settings, current, contract, ~old, old_ref, new_ref)
-    relative = Path("snapshots") / partner_key / dataset.name / f"v{version}"
-    target = settings.data_dir / relative
-    if target.exists():  # left by a run that renamed but never committed
-        _remove(settings, str(relative))
-    staged.rename(target)
-    ingest.fsync_dir(target.parent)
-    try:
-        qcount = current.quarantined_count
-        row = DatasetSnapshot(
-            dataset_id=dataset.id,
-            contract_id=current.contract_id,
-            version=version,
-            status=SnapshotStatus.current,
-            path=str(relative),
-            row_count=kept,
-            quarantined_count=qcount,
-            file_name=current.file_name,
-            file_format=current.file_format,
-            file_sha256=current.file_sha256,
-            pseudonymisation_key_version=current.pseudonymisation_key_version,
-            wrapped_data_key=wrapped,
-            storage=current.storage,
-        )
-        session.add(row)
-        dataset.row_count = kept
+    rewritten = snapshots.rewrite_keeping(
+        settings, current, contract, ~old, new_ref, "retention max_age_days"
+    )
+    with snapshots.installing(
+        session,
+        settings,
+        dataset,
+        partner_key,
+        version,
+        rewritten.directory,
+        contract_id=current.contract_id,
+        row_count=rewritten.rows,
+        quarantined_count=current.quarantined_count,
+        file_name=current.file_name,
+        file_format=current.file_format,
+        file_sha256=current.file_sha256,
+        pseudonymisation_key_version=current.pseudonymisation_key_version,
+        wrapped_data_key=rewritten.wrapped_data_key,
+        storage=current.storage,
+    ) as row:
+        dataset.row_count = row.row_count
         audit.record(
             session,
             None,
@@ -558,7 +418,7 @@ def _trim(
                 f"{cutoff.isoformat()} are older than {rules.max_age_days} days"
             ),
             dataset=name,
-            row_count=kept,
+            row_count=row.row_count,
             details={
                 "from_snapshot": old_ref,
                 "to_snapshot": new_ref,
@@ -567,15 +427,12 @@ def _trim(
                 "age_column": rules.age_column,
                 "cutoff": cutoff.isoformat(),
                 "rows_dropped": dropped,
-                "rows_kept": kept,
-                "data_parquet_sha256": _sha256(target / "data.parquet"),
+                "rows_kept": row.row_count,
+                "data_parquet_sha256": snapshots.file_sha256(snapshots.data_path(settings, row)),
             },
         )
         _mark_purged(session, current, purge, now, None, replaced_by=new_ref)
         session.flush()
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
     trim.to_version = version
     return [(purge, current.path)]
 
@@ -651,7 +508,7 @@ def run(
             continue
         for purge, relative in deletions:
             try:
-                _remove(settings, relative)
+                snapshots.remove_files(settings, relative)
             except OSError as error:
                 report.errors.append(
                     f"{purge.ref}: recorded as purged but its files could not be deleted "

@@ -3,15 +3,12 @@ delivery.share() (decide, audit, execute, audit, receipt): there is no other doo
 
 from __future__ import annotations
 
-import io
-
-import pyarrow.parquet as pq
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
-from civicshare import csvsafe
 from civicshare.accounts.api import ActorDep
+from civicshare.dataplane import output
 from civicshare.db import SessionDep
 from civicshare.sharing.delivery import Delivery, Denied, share
 from civicshare.sharing.service import MALFORMED, request_from_params
@@ -34,12 +31,7 @@ def denied(error: Denied) -> HTTPException:
 
 
 def encode(delivery: Delivery, output_format: str) -> bytes:
-    if output_format == "csv":
-        # Text cells starting = + - @ tab or CR are prefixed with ' (formula injection).
-        return csvsafe.table_bytes(delivery.table)
-    buffer = io.BytesIO()
-    pq.write_table(delivery.table, buffer)
-    return buffer.getvalue()
+    return output.table_bytes(delivery.table, output_format)
 
 
 def delivery_headers(delivery: Delivery) -> dict[str, str]:

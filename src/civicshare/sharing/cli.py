@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 
-from civicshare import csvsafe, db
+from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
+from civicshare.dataplane import output
 from civicshare.partners.models import Membership
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import MALFORMED, request_from_params
@@ -69,10 +69,7 @@ def pull(
                 raise typer.Exit(2) from None
             console.print(f"[red]Denied ({error.decision.clause}):[/] {error.decision.reason}")
             raise typer.Exit(1) from None
-        if output_format == "parquet":
-            pq.write_table(delivery.table, out)
-        else:
-            csvsafe.write_table(delivery.table, out)
+        output.write_table(delivery.table, output_format, out)
     engine.dispose()
     console.print(
         f"{delivery.table.num_rows:,} rows, {delivery.table.num_columns} columns written to "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -20,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from civicshare.audit import service as audit
 from civicshare.config import Settings
+from civicshare.dataplane import query as compiler
 from civicshare.partners import service as partners
-from civicshare.sharing import compile as compiler
 from civicshare.sharing.models import Receipt
 from civicshare.sharing.service import Decision, ShareRequest, decide
 
@@ -113,7 +112,7 @@ def share(
         _audit_decision(session, denied, via)
         session.commit()
         raise Denied(denied)
-    view = snapshot_view(settings, snapshot)
+    view = compiler.snapshot_view(settings, snapshot)
     recipient = partners.get_by_key(session, grant.recipient)
     try:
         compiled = compiler.compile_grant(
@@ -136,7 +135,7 @@ def share(
         view,
         agreement_key=identity.agreement_key(settings, grant.agreement),
         recipient_district=recipient.district,
-        **snapshot_readers(settings, snapshot),
+        **compiler.snapshot_readers(settings, snapshot),
     )
     digest = output_digest(table)
     # Fail closed: the audit record and receipt are written before any row leaves.
@@ -166,82 +165,3 @@ def share(
     session.add(receipt)
     session.flush()
     return Delivery(decision, table, receipt.id, digest, snapshot.version)
-
-
-GENERALISED_AS = {"year": "birth_year", "sector": "postcode_sector"}
-POSTCODE_DIRECTORY = "reference/postcode-sectors.parquet"
-PERSON_INDEX = "person-index/mapping.parquet"  # written by linkage.service.write_mapping
-DERIVED = "derived"  # per-agreement pseudonym files, under the snapshot's own directory
-
-
-def snapshot_readers(settings: Settings, snapshot) -> dict:
-    """The `decrypt` and `unseal` callbacks `compiler.run` needs to read this snapshot's
-    encrypted and sealed columns, with the snapshot's own keys."""
-    from civicshare.identity import service as identity
-
-    return {
-        "decrypt": lambda column, values: identity.decrypt_column(
-            settings, snapshot, column, values
-        ),
-        "unseal": lambda column, path, rows: identity.unseal_column(
-            settings, snapshot, column, snapshot.directory / path, rows
-        ),
-    }
-
-
-def snapshot_view(settings: Settings, snapshot) -> compiler.SnapshotView:
-    """How the snapshot stores each contract column (datasets' storage map), for the compiler."""
-    columns = {}
-    for name, stored in snapshot.storage.items():
-        columns[name] = compiler.StoredColumn(
-            name=name,
-            type=stored.get("type", "string"),
-            identifier=stored.get("identifier"),
-            plain=stored.get("plain"),
-            token=stored.get("token"),
-            encrypted=stored.get("encrypted"),
-            sealed=stored.get("sealed"),
-            derived={
-                GENERALISED_AS[label]: column
-                for label, column in (stored.get("generalised") or {}).items()
-                if label in GENERALISED_AS
-            },
-        )
-    directory = settings.data_dir / POSTCODE_DIRECTORY
-    # The person key (linkage/service.py): by the contract's record id, or the row number.
-    index = settings.data_dir / PERSON_INDEX
-    record_id = snapshot.contract.record_id
-    if compiler.PERSON_KEY not in columns:
-        plain = (columns[record_id].plain if record_id in columns else None) or "_row"
-        columns[compiler.PERSON_KEY] = compiler.StoredColumn(
-            name=compiler.PERSON_KEY, identifier=compiler.PERSON_KEY, plain=plain
-        )
-    return compiler.SnapshotView(
-        ref=snapshot.ref,
-        files=(str(snapshot.data_path),),
-        columns=columns,
-        sector_districts=str(directory) if directory.is_file() else None,
-        person_index=str(index) if index.is_file() else None,
-        cache_dir=str(Path(snapshot.directory) / DERIVED),
-    )
-
-
-def build_postcode_directory(properties: str, data_dir) -> None:
-    """Postcode sector -> district from an address file with postcode and district columns
-    (the synthetic county's properties; in production the ONS Postcode Directory). A sector
-    that crosses a boundary goes to the district holding most of its addresses."""
-    import duckdb
-
-    target = data_dir / POSTCODE_DIRECTORY
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = "'" + str(properties).replace("'", "''") + "'"
-    sector = r"regexp_replace(upper(trim(postcode)), '^(\S+)\s*(\d)[A-Z]{2}$', '\1 \2')"
-    with duckdb.connect() as connection:
-        connection.execute(
-            f"""COPY (
-                SELECT sector, arg_max(district, n) AS district FROM (
-                    SELECT {sector} AS sector, district, count(*) AS n
-                    FROM read_parquet({source}) GROUP BY ALL
-                ) GROUP BY sector ORDER BY sector
-            ) TO '{str(target).replace("'", "''")}' (FORMAT parquet)"""
-        )

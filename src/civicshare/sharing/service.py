@@ -2,8 +2,8 @@
 
 `decide()` only reads governance state and returns a Decision, allowed or denied, with the
 reason (agreement, version, clause) and, when allowed, the exact Grant: which columns, each
-with its treatment, which rows, and which output controls. `execute()` (compile.py) turns a
-Grant into DuckDB SQL; nothing else reads the data plane.
+with its treatment, which rows, and which output controls. The data plane
+(`civicshare.dataplane.query`) turns a Grant into DuckDB SQL; nothing else reads snapshots.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -21,13 +20,13 @@ from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.agreements.models import (
     AgreementVersion,
-    Generalisation,
     Treatment,
 )
 from civicshare.agreements.models import (
     Status as AgreementStatus,
 )
 from civicshare.audit.service import identifier_refusal, identifiers_in
+from civicshare.dataplane.grant import ColumnGrant, Grant, conditions_for
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
 
@@ -40,11 +39,6 @@ IDENTIFIER_IN_PURPOSE = "identifier in purpose"
 # The same for an NHS number where a provider, dataset, agreement or column name should be.
 IDENTIFIER_IN_NAMES = "identifier in request"
 MALFORMED = (IDENTIFIER_IN_PURPOSE, IDENTIFIER_IN_NAMES)
-
-# Small-number suppression on every aggregate (NHS / OpenSAFELY convention): counts 1-7 are
-# shown as "*", others rounded to the nearest 5. A request cannot switch it off.
-SUPPRESS_AT_OR_BELOW = 7
-ROUND_TO = 5
 
 
 @dataclass(frozen=True)
@@ -94,27 +88,6 @@ def request_names(request: ShareRequest) -> list[str]:
         *(request.columns or ()),
         *(request.group_by or ()),
     ]
-
-
-@dataclass(frozen=True)
-class ColumnGrant:
-    column: str
-    treatment: Treatment
-    generalisation: Generalisation | None = None
-
-
-@dataclass(frozen=True)
-class Grant:
-    agreement: str
-    version: int
-    provider: str
-    recipient: str
-    dataset: str
-    columns: tuple[ColumnGrant, ...]
-    row_scope: dict[str, Any] = field(default_factory=dict)
-    aggregate_by: tuple[str, ...] | None = None
-    suppress_at_or_below: int = SUPPRESS_AT_OR_BELOW
-    round_to: int = ROUND_TO
 
 
 @dataclass(frozen=True)
@@ -338,6 +311,7 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
         columns=tuple(granted[column] for column in asked),
         row_scope=dict(version.row_scope or {}),
         aggregate_by=request.group_by,
+        conditions=conditions_for(version.row_scope, provider.key, request.dataset),
     )
     return Decision(
         allowed=True,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
 from civicshare.config import Settings
+from civicshare.dataplane.query import PERSON_KEY
 from civicshare.incidents.errors import IncidentError
 from civicshare.incidents.models import (
     BreakGlass,
@@ -33,7 +34,6 @@ from civicshare.incidents.service.households_view import _compute, _key_of
 from civicshare.incidents.service.incidents import may_see
 from civicshare.incidents.service.priority import LABEL, RANK
 from civicshare.partners import service as partners
-from civicshare.sharing.compile import PERSON_KEY
 
 # -- break-glass ----------------------------------------------------------------------------
 

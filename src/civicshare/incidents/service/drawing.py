@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.config import Settings
+from civicshare.dataplane.query import PERSON_INDEX, PERSON_KEY
 from civicshare.incidents.errors import IncidentError
 from civicshare.incidents.geometry import (
     PointIndex,
@@ -31,7 +32,6 @@ from civicshare.incidents.service.incidents import _agreement
 from civicshare.incidents.service.readers import RULES, Reader, reader_for
 from civicshare.partners import service as partners
 from civicshare.sharing import delivery
-from civicshare.sharing.compile import PERSON_KEY
 from civicshare.sharing.service import ShareRequest, decide, governance_read
 
 log = logging.getLogger(__name__)
@@ -485,7 +485,7 @@ def _layer_of(sources: list[Located], keys: list[tuple], gaz: Gazetteer, cache: 
 
 
 def _mapping_stamp(settings: Settings) -> float:
-    path = settings.data_dir / delivery.PERSON_INDEX
+    path = settings.data_dir / PERSON_INDEX
     return path.stat().st_mtime if path.is_file() else 0.0
 
 

@@ -154,12 +154,11 @@ def read_source(
 ) -> pa.Table:
     """The plan's columns of its snapshot, through the sharing compiler (the one executor),
     decrypted; audited. With `record_ids`, only those records."""
-    from civicshare.sharing import compile as compiler
-    from civicshare.sharing.delivery import snapshot_readers, snapshot_view
-    from civicshare.sharing.service import ColumnGrant, Grant
+    from civicshare.dataplane import query as compiler
+    from civicshare.dataplane.grant import ColumnGrant, Grant
 
     snapshot = plan.snapshot
-    view = snapshot_view(settings, snapshot)
+    view = compiler.snapshot_view(settings, snapshot)
     if plan.record_id == "_row":
         columns = {**view.columns, "_row": compiler.StoredColumn(name="_row", plain="_row")}
         view = dataclasses.replace(view, columns=columns)
@@ -174,17 +173,20 @@ def read_source(
     )
     compiled = compiler.compile_grant(grant, view)
     if record_ids is not None:
-        listed = ", ".join("'" + str(r).replace("'", "''") + "'" for r in record_ids) or "NULL"
         quoted = '"' + plan.record_id.replace('"', '""') + '"'
         compiled = dataclasses.replace(
             compiled,
-            sql=f"SELECT * FROM ({compiled.sql}) WHERE CAST({quoted} AS VARCHAR) IN ({listed})",
+            sql=(
+                f"SELECT * FROM ({compiled.sql}) "
+                f"WHERE list_contains(CAST($record_ids AS VARCHAR[]), CAST({quoted} AS VARCHAR))"
+            ),
+            params={**compiled.params, "record_ids": [str(r) for r in record_ids]},
         )
     table = compiler.run(
         compiled,
         view,
         agreement_key=None,
-        **snapshot_readers(settings, snapshot),
+        **compiler.snapshot_readers(settings, snapshot),
     )
     audit.record(
         session,

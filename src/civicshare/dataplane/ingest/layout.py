@@ -14,8 +14,11 @@ from civicshare.private import private_dir
 # -- where things live --------------------------------------------------------------------
 
 
+SNAPSHOTS_DIR = "snapshots"  # under the data directory
+
+
 def snapshots_root(settings: Settings) -> Path:
-    return settings.data_dir / "snapshots"
+    return settings.data_dir / SNAPSHOTS_DIR
 
 
 def staging_root(settings: Settings) -> Path:

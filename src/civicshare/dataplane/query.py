@@ -10,18 +10,21 @@ import contextlib
 import hashlib
 import hmac
 import os
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from civicshare.agreements.models import Generalisation, Treatment
-from civicshare.sharing.service import Grant
+from civicshare.config import Settings
+from civicshare.dataplane.grant import ConditionOp, Grant, RowCondition
 
 AGE_BAND_WIDTH = 5
 AGE_BAND_TOP = 90  # 90 and over in one band: few people are older, and they stand out
@@ -79,6 +82,9 @@ class Compiled:
     # Working column -> stored column (base token or plain) whose per-agreement HMAC the grant
     # delivers: joined on `_row` from the agreement's derived pseudonym file.
     pseudonyms: dict[str, str] = field(default_factory=dict)
+    # Values the statement names as `$name` (dates, row-condition values, ...): bound, never
+    # written into the SQL text.
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _quote(name: str) -> str:
@@ -97,9 +103,9 @@ def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
-def _generalise_sql(how: Generalisation, value: str, today: date) -> str:
+def _generalise_sql(how: Generalisation, value: str) -> str:
     if how == Generalisation.age_band:
-        age = f"date_sub('year', CAST({value} AS DATE), DATE '{today.isoformat()}')"
+        age = f"date_sub('year', CAST({value} AS DATE), $today)"
         low = f"(floor({age} / {AGE_BAND_WIDTH}) * {AGE_BAND_WIDTH})::INTEGER"
         return (
             f"CASE WHEN {value} IS NULL THEN NULL WHEN {age} >= {AGE_BAND_TOP} "
@@ -144,17 +150,13 @@ def _person_key_sql(view: SnapshotView, stored: StoredColumn) -> str:
     """The record's person key from the person index, joined on snapshot and record id."""
     if not view.person_index or not stored.plain:
         raise CannotExecute("The person index has not linked this dataset yet")
-    index = "'" + view.person_index.replace("'", "''") + "'"
-    ref = "'" + view.ref.replace("'", "''") + "'"
     return (
-        f"(SELECT i.person_key FROM read_parquet({index}) AS i WHERE i.snapshot = {ref} "
+        "(SELECT i.person_key FROM read_parquet($person_index) AS i WHERE i.snapshot = $ref "
         f"AND i.record_id = CAST(snapshot.{_quote(stored.plain)} AS VARCHAR))"
     )
 
 
-def _column_sql(
-    column, stored: StoredColumn, today: date, decrypt, prepare, unseal, pseudonyms, view
-) -> str:
+def _column_sql(column, stored: StoredColumn, decrypt, prepare, unseal, pseudonyms, view) -> str:
     treatment = column.treatment
     if stored.identifier == PERSON_KEY:
         # Only ever as this agreement's token: the key itself would join across agreements.
@@ -184,14 +186,14 @@ def _column_sql(
             return _quote(stored.derived[how.value])
         source = _plain_source(stored, prepare, unseal)
         if source:
-            return _generalise_sql(how, source, today)
+            return _generalise_sql(how, source)
     raise CannotExecute(
         f"{column.column} cannot be delivered {treatment.value}: the snapshot does not hold it "
         "in a form that allows it"
     )
 
 
-def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date, prepare, unseal):
+def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, params, prepare, unseal):
     """WHERE clauses for the agreement's row scope; each needs a column that can answer it."""
     clauses: list[str] = []
     scope = grant.row_scope or {}
@@ -204,7 +206,7 @@ def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date
                 "The agreement limits rows by age, but this dataset has no date of birth that "
                 "can be checked"
             )
-        age = f"date_sub('year', CAST({source} AS DATE), DATE '{today.isoformat()}')"
+        age = f"date_sub('year', CAST({source} AS DATE), $today)"
         if low is not None:
             clauses.append(f"{age} >= {int(low)}")
         if high is not None:
@@ -216,7 +218,72 @@ def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, today: date
                 "recipient is not a district"
             )
         clauses.append(_district_sql(view, prepare, unseal))
+    for condition in grant.conditions:
+        clauses.append(_condition_sql(condition, view, params, prepare, unseal))
     return clauses
+
+
+def typed_value(column_type: str, value: Any) -> Any:
+    """A row condition's JSON value as the column's type, for binding."""
+    if value is None:
+        return None
+    if column_type == "integer":
+        return int(value)
+    if column_type == "decimal":
+        return float(value)
+    if column_type == "boolean":
+        return value if isinstance(value, bool) else str(value).strip().lower() in TRUE_WORDS
+    if column_type == "date":
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    if column_type == "datetime":
+        return datetime.fromisoformat(str(value))
+    return str(value)
+
+
+TRUE_WORDS = ("true", "yes", "y", "1")
+
+
+def _condition_sql(condition: RowCondition, view: SnapshotView, params, prepare, unseal) -> str:
+    """One row condition as a WHERE clause; its values are bound (`$c<n>`), never inlined.
+    A null never meets equals, in or between: a row whose value is unknown is not shared."""
+    stored = view.columns.get(condition.column)
+    source = None
+    if stored is not None and stored.identifier != PERSON_KEY:
+        source = _plain_source(stored, prepare, unseal)
+    if source is None:
+        raise CannotExecute(
+            f"The agreement limits rows by {condition.column}, but the snapshot cannot check it"
+        )
+    if condition.op == ConditionOp.is_null:
+        return f"{source} IS NULL"
+    if condition.op == ConditionOp.is_not_null:
+        return f"{source} IS NOT NULL"
+    try:
+        values = [typed_value(stored.type, v) for v in condition.values]
+        low, high = (
+            typed_value(stored.type, condition.low),
+            typed_value(stored.type, condition.high),
+        )
+    except (TypeError, ValueError) as error:
+        raise CannotExecute(
+            f"The agreement's condition on {condition.column} has a value that is not a "
+            f"{stored.type} ({error})"
+        ) from None
+
+    def bind(value: Any) -> str:
+        name = f"c{len(params)}"
+        params[name] = value
+        return f"${name}"
+
+    if condition.op == ConditionOp.equals and len(values) == 1:
+        return f"{source} = {bind(values[0])}"
+    if condition.op == ConditionOp.one_of and values:
+        return f"list_contains({bind(values)}, {source})"
+    if condition.op == ConditionOp.between and (low is not None or high is not None):
+        parts = [f"{source} >= {bind(low)}"] if low is not None else []
+        parts += [f"{source} <= {bind(high)}"] if high is not None else []
+        return "(" + " AND ".join(parts) + ")"
+    raise CannotExecute(f"The agreement's condition on {condition.column} is incomplete")
 
 
 def _district_sql(view: SnapshotView, prepare: dict[str, str], unseal) -> str:
@@ -229,13 +296,10 @@ def _district_sql(view: SnapshotView, prepare: dict[str, str], unseal) -> str:
             sector = _quote(postcode.derived["postcode_sector"])
         else:
             source = _plain_source(postcode, prepare, unseal)
-            sector = source and _generalise_sql(
-                Generalisation.postcode_sector, source, date.today()
-            )
+            sector = source and _generalise_sql(Generalisation.postcode_sector, source)
         if sector:
-            reference = "'" + view.sector_districts.replace("'", "''") + "'"
             return (
-                f"{sector} IN (SELECT sector FROM read_parquet({reference}) "
+                f"{sector} IN (SELECT sector FROM read_parquet($sector_districts) "
                 "WHERE lower(district) = lower($district))"
             )
     raise CannotExecute(
@@ -251,7 +315,7 @@ def compile_grant(
     recipient_district: str | None = None,
     today: date | None = None,
 ) -> Compiled:
-    today = today or date.today()
+    params: dict[str, Any] = {"today": today or date.today()}
     decrypt: dict[str, str] = {}
     prepare: dict[str, str] = {}
     unseal: dict[str, str] = {}
@@ -261,9 +325,9 @@ def compile_grant(
         stored = view.columns.get(column.column)
         if stored is None:
             raise CannotExecute(f"The snapshot has no column {column.column}")
-        sql = _column_sql(column, stored, today, decrypt, prepare, unseal, pseudonyms, view)
+        sql = _column_sql(column, stored, decrypt, prepare, unseal, pseudonyms, view)
         selected.append(f"{sql} AS {_quote(column.column)}")
-    where = _scope_sql(grant, view, recipient_district, today, prepare, unseal)
+    where = _scope_sql(grant, view, recipient_district, params, prepare, unseal)
     body = f"SELECT {', '.join(selected)} FROM snapshot"
     if where:
         body += " WHERE " + " AND ".join(where)
@@ -277,7 +341,12 @@ def compile_grant(
             f"END AS count FROM ({counted}) ORDER BY {groups or 'count'}"
         )
     return Compiled(
-        sql=body, decrypt=decrypt, prepare=prepare, unseal=unseal, pseudonyms=pseudonyms
+        sql=body,
+        decrypt=decrypt,
+        prepare=prepare,
+        unseal=unseal,
+        pseudonyms=pseudonyms,
+        params=params,
     )
 
 
@@ -325,7 +394,18 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
         finally:
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)
-    return "read_parquet('" + str(path).replace("'", "''") + "')"
+    name = f"pseudonyms_{uuid.uuid4().hex}"
+    connection.read_parquet(str(path)).create_view(name)
+    return name
+
+
+def bound(statement: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The values the statement names (DuckDB refuses a parameter it does not use)."""
+    named = set(PARAMETER.findall(statement))
+    return {name: value for name, value in values.items() if name in named}
+
+
+PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def run(
@@ -345,18 +425,15 @@ def run(
     The statement reads `snapshot`: the snapshot's Parquet, joined on the file row number
     `_row` with the sealed columns and agreement pseudonyms the grant needs (a join on the row
     number, not on position: DuckDB does not promise to scan in file order)."""
-    parameters: dict = {}
     if compiled.pseudonyms and agreement_key is None:
         raise CannotExecute("Pseudonymised columns need the agreement's token key")
-    if "$district" in compiled.sql:
-        parameters["district"] = recipient_district
     if (compiled.prepare or compiled.decrypt) and decrypt is None:
         raise CannotExecute("Encrypted columns are needed but no key was given to read them")
     if compiled.unseal and unseal is None:
         raise CannotExecute("Sealed columns are needed but no key was given to read them")
-    files = ", ".join("'" + f.replace("'", "''") + "'" for f in view.files)
-    source = f"read_parquet([{files}])"
     with duckdb.connect() as connection:
+        connection.read_parquet(list(view.files)).create_view("stored_files")
+        source = "stored_files"
         if compiled.prepare:
             working = connection.sql(f"SELECT * FROM {source}").to_arrow_table()
             for name, column in compiled.prepare.items():
@@ -389,13 +466,97 @@ def run(
         columns = ", ".join(["*", *computed])
         snapshot = f"SELECT {columns} FROM {' '.join(joined)}"
         statement = f"WITH snapshot AS ({snapshot}) {compiled.sql}"
-        if "$inner" in statement:
+        if "$inner" in statement and agreement_key is None:
             # Tokens computed in the query (the person key's, or pseudonyms without a cache).
-            if agreement_key is None:
-                raise CannotExecute("Pseudonymised columns need the agreement's token key")
-            parameters["inner"], parameters["outer"] = hmac_pads(agreement_key)
-        table = connection.sql(statement, params=parameters).to_arrow_table()
+            raise CannotExecute("Pseudonymised columns need the agreement's token key")
+        inner, outer = hmac_pads(agreement_key) if agreement_key else (None, None)
+        values = {
+            **compiled.params,
+            "district": recipient_district,
+            "person_index": view.person_index,
+            "ref": view.ref,
+            "sector_districts": view.sector_districts,
+            "inner": inner,
+            "outer": outer,
+        }
+        table = connection.sql(statement, params=bound(statement, values)).to_arrow_table()
     for output, column in compiled.decrypt.items():
         index = table.schema.get_field_index(output)
         table = table.set_column(index, output, decrypt(column, table.column(output)))
     return table
+
+
+# -- a snapshot as the compiler sees it ------------------------------------------------------
+
+
+GENERALISED_AS = {"year": "birth_year", "sector": "postcode_sector"}
+POSTCODE_DIRECTORY = "reference/postcode-sectors.parquet"
+PERSON_INDEX = "person-index/mapping.parquet"  # written by linkage.service.write_mapping
+DERIVED = "derived"  # per-agreement pseudonym files, under the snapshot's own directory
+
+
+def snapshot_readers(settings: Settings, snapshot) -> dict:
+    """The `decrypt` and `unseal` callbacks `run` needs to read this snapshot's
+    encrypted and sealed columns, with the snapshot's own keys."""
+    from civicshare.identity import service as identity
+
+    return {
+        "decrypt": lambda column, values: identity.decrypt_column(
+            settings, snapshot, column, values
+        ),
+        "unseal": lambda column, path, rows: identity.unseal_column(
+            settings, snapshot, column, snapshot.directory / path, rows
+        ),
+    }
+
+
+def snapshot_view(settings: Settings, snapshot) -> SnapshotView:
+    """How the snapshot stores each contract column (its storage map), for the compiler."""
+    columns = {}
+    for name, stored in snapshot.storage.items():
+        columns[name] = StoredColumn(
+            name=name,
+            type=stored.get("type", "string"),
+            identifier=stored.get("identifier"),
+            plain=stored.get("plain"),
+            token=stored.get("token"),
+            encrypted=stored.get("encrypted"),
+            sealed=stored.get("sealed"),
+            derived={
+                GENERALISED_AS[label]: column
+                for label, column in (stored.get("generalised") or {}).items()
+                if label in GENERALISED_AS
+            },
+        )
+    directory = settings.data_dir / POSTCODE_DIRECTORY
+    # The person key (linkage/service.py): by the contract's record id, or the row number.
+    index = settings.data_dir / PERSON_INDEX
+    record_id = snapshot.contract.record_id
+    if PERSON_KEY not in columns:
+        plain = (columns[record_id].plain if record_id in columns else None) or "_row"
+        columns[PERSON_KEY] = StoredColumn(name=PERSON_KEY, identifier=PERSON_KEY, plain=plain)
+    return SnapshotView(
+        ref=snapshot.ref,
+        files=(str(snapshot.data_path),),
+        columns=columns,
+        sector_districts=str(directory) if directory.is_file() else None,
+        person_index=str(index) if index.is_file() else None,
+        cache_dir=str(Path(snapshot.directory) / DERIVED),
+    )
+
+
+def build_postcode_directory(properties: str, data_dir) -> None:
+    """Postcode sector -> district from an address file with postcode and district columns
+    (the synthetic county's properties; in production the ONS Postcode Directory). A sector
+    that crosses a boundary goes to the district holding most of its addresses."""
+    target = data_dir / POSTCODE_DIRECTORY
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sector = _generalise_sql(Generalisation.postcode_sector, "postcode")
+    with duckdb.connect() as connection:
+        connection.read_parquet(str(properties)).create_view("properties")
+        connection.sql(
+            f"""SELECT sector, arg_max(district, n) AS district FROM (
+                    SELECT {sector} AS sector, district, count(*) AS n
+                    FROM properties GROUP BY ALL
+                ) GROUP BY sector ORDER BY sector"""
+        ).write_parquet(str(target))

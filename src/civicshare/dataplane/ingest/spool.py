@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from civicshare.config import Settings
-from civicshare.datasets.ingest.layout import new_staging_dir
+from civicshare.dataplane.ingest.layout import new_staging_dir
 
 # -- an encrypted spool for uploads --------------------------------------------------------
 

@@ -21,10 +21,9 @@ import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from civicshare.config import Settings
-from civicshare.datasets.contracts import Contract, FileFormat
-from civicshare.datasets.ingest.layout import fsync_tree, new_staging_dir
-from civicshare.datasets.ingest.readers import FileProblem, open_source
-from civicshare.datasets.ingest.storage import (
+from civicshare.dataplane.ingest.layout import fsync_tree, new_staging_dir
+from civicshare.dataplane.ingest.readers import FileProblem, open_source
+from civicshare.dataplane.ingest.storage import (
     ARROW_TYPES,
     GENERALISED,
     data_schema,
@@ -33,6 +32,7 @@ from civicshare.datasets.ingest.storage import (
     sealed_path,
     storage_plan,
 )
+from civicshare.datasets.contracts import Contract, FileFormat
 from civicshare.datasets.validation import duplicate_records, validate_batch
 from civicshare.identity import service as identity
 from civicshare.private import tighten_tree

@@ -12,7 +12,7 @@ values; a crash leaves it behind for `sweep_staging` to remove.
 
 from __future__ import annotations
 
-from civicshare.datasets.ingest.layout import (
+from civicshare.dataplane.ingest.layout import (
     fsync_dir,
     fsync_tree,
     new_staging_dir,
@@ -20,7 +20,7 @@ from civicshare.datasets.ingest.layout import (
     staging_root,
     sweep_staging,
 )
-from civicshare.datasets.ingest.readers import (
+from civicshare.dataplane.ingest.readers import (
     BOMS,
     CSV_BLOCK_BYTES,
     HEADER_PROBE_BYTES,
@@ -34,10 +34,10 @@ from civicshare.datasets.ingest.readers import (
     open_source,
     sniff_encoding,
 )
-from civicshare.datasets.ingest.spool import (
+from civicshare.dataplane.ingest.spool import (
     EncryptedSpool,
 )
-from civicshare.datasets.ingest.staging import (
+from civicshare.dataplane.ingest.staging import (
     MAX_PROBLEMS_KEPT,
     PAUSE_ENV,
     QUARANTINE_STREAM,
@@ -47,7 +47,7 @@ from civicshare.datasets.ingest.staging import (
     problem_lines,
     stage,
 )
-from civicshare.datasets.ingest.storage import (
+from civicshare.dataplane.ingest.storage import (
     ARROW_TYPES,
     GENERALISED,
     data_schema,
