@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         """The data and keys directories, 0700; the embedded store's files and the key,
         snapshot and staging files already there are set to 0600 (docs/running.md)."""
-        from civicshare.private import FILE_MODE, _chmod, private_dir, tighten_tree
+        from civicshare.private import FILE_MODE, private_dir, set_mode, tighten_tree
 
         private_dir(self.data_dir)
         tighten_tree(private_dir(self.effective_keys_dir))
@@ -117,7 +117,7 @@ class Settings(BaseSettings):
             tighten_tree(snapshots)
         if not self.database_url:
             for suffix in ("", "-wal", "-shm", "-journal"):
-                _chmod(self.data_dir / f"civicshare.db{suffix}", FILE_MODE)
+                set_mode(self.data_dir / f"civicshare.db{suffix}", FILE_MODE)
 
     def described(self) -> list[tuple[str, str, str]]:
         """(name, value with secrets masked, where it came from) for `civicshare config show`."""

@@ -66,14 +66,14 @@ def _private_sqlite_file(url: str) -> None:
     """Create the SQLite file 0600 before SQLite does (it would use the umask, often 0644);
     SQLite gives its -wal and -shm files the database file's mode. Only where the folder
     exists: a missing folder is reported when the engine connects, not made here."""
-    from civicshare.private import FILE_MODE, _chmod, private_file
+    from civicshare.private import FILE_MODE, private_file, set_mode
 
     path = sqlite_path(url)
     if path is None or not path.parent.is_dir():
         return
     private_file(path)
     for suffix in ("-wal", "-shm", "-journal"):
-        _chmod(path.with_name(path.name + suffix), FILE_MODE)
+        set_mode(path.with_name(path.name + suffix), FILE_MODE)
 
 
 class StoreUnavailable(Exception):

@@ -26,7 +26,7 @@ def private_dir(path: Path) -> Path:
     for directory in reversed(missing):
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=DIR_MODE)
-    _chmod(path, DIR_MODE)
+    set_mode(path, DIR_MODE)
     return path
 
 
@@ -36,7 +36,7 @@ def private_file(path: Path) -> Path:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
-        _chmod(path, FILE_MODE)
+        set_mode(path, FILE_MODE)
     else:
         os.close(fd)
     return path
@@ -45,16 +45,16 @@ def private_file(path: Path) -> Path:
 def tighten_tree(root: Path) -> None:
     """Every directory under `root` (itself included) 0700, every file 0600."""
     root = Path(root)
-    _chmod(root, DIR_MODE)
+    set_mode(root, DIR_MODE)
     for directory, subdirs, files in os.walk(root):
         for name in subdirs:
-            _chmod(Path(directory) / name, DIR_MODE)
+            set_mode(Path(directory) / name, DIR_MODE)
         for name in files:
-            _chmod(Path(directory) / name, FILE_MODE)
+            set_mode(Path(directory) / name, FILE_MODE)
 
 
-def _chmod(path: Path, mode: int) -> None:
-    # A file owned by another account (a shared mount) is left as it is: the gateway's own
-    # files are what this protects.
+def set_mode(path: Path, mode: int) -> None:
+    """Set `path` to `mode` if it exists. A file owned by another account (a shared mount) is
+    left as it is: the gateway's own files are what this protects."""
     with contextlib.suppress(PermissionError, FileNotFoundError):
         path.chmod(mode)

@@ -62,7 +62,7 @@ def busiest_point(store) -> tuple[float, float]:
             area=Area.circle(*gaz_centre(gaz), 20_000),
             agreement=agreement_ref(s),
         )
-        layer = service._draw(s, store, a, incident)
+        layer = service.draw_layer(s, store, a, incident)
         s.rollback()
     best = max(
         range(len(layer.x)),
@@ -101,7 +101,7 @@ def keys_by_brute_force(layer, area: Area) -> set[str]:
 
             inside = bool(shapely.intersects_xy(area.shape, float(x), float(y)))
         if inside:
-            keys.add(service._key_of(layer, i))
+            keys.add(service.household_key(layer, i))
     return keys
 
 
@@ -110,7 +110,7 @@ def test_households_are_exactly_those_a_brute_force_check_finds(store, store_ses
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 600)
         result = service.households(session, store, fire, incident)
-        layer = service._draw(session, store, fire, incident)
+        layer = service.draw_layer(session, store, fire, incident)
         assert len(result.households) >= 3
         assert {h["key"] for h in result.households} == keys_by_brute_force(layer, result.area)
         order = [(h["priority"], h["distance_m"]) for h in result.households]
@@ -174,7 +174,7 @@ def test_a_household_on_a_polygon_edge_is_in_and_a_metre_beyond_is_out(
             result = service.households(session, store, fire, incident)
             keys = {h["key"] for h in result.households}
             assert (target["key"] in keys) is expected, shift
-            layer = service._draw(session, store, fire, incident)
+            layer = service.draw_layer(session, store, fire, incident)
             assert keys == keys_by_brute_force(layer, result.area)
 
 
@@ -203,7 +203,7 @@ def test_every_view_is_decided_logged_and_audited_and_execution_is_reused(
         datasets = len(
             {
                 (s.provider_key, s.dataset)
-                for s in service._draw(session, store, police, incident, cache).sources
+                for s in service.draw_layer(session, store, police, incident, cache).sources
             }
         )
         executed = calls["run"]
@@ -507,7 +507,7 @@ def test_records_of_one_person_join_by_the_person_key_and_postcode_only_ones_mov
     with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 20_000)
-        layer = service._draw(session, store, fire, incident)
+        layer = service.draw_layer(session, store, fire, incident)
         tokens = [
             layer.sources[int(layer.source_of[i])].person[int(layer.row_of[i])]
             for i in range(len(layer.x))
@@ -540,7 +540,7 @@ def test_without_a_person_index_the_households_still_come(store, store_sessions,
             incident = open_circle(session, fire, centre, 600)
             result = service.households(session, store, fire, incident)
             assert result.withheld == [] and result.households
-            layer = service._draw(session, store, fire, incident)
+            layer = service.draw_layer(session, store, fire, incident)
             assert all(p is None for s in layer.sources for p in s.person)
             session.rollback()
     finally:

@@ -9,16 +9,16 @@ from civicshare.incidents.service import priority, readers
 # The hard-coded table the readers replaced (uprn, address, postcode, verified, names).
 OLD = {
     "priority-services-register": (
-        priority._psr,
+        priority.psr_needs,
         None,
         "address_1",
         "postcode",
         "registered_date",
         ("title", "first_name", "surname"),
     ),
-    "asc-clients": (priority._asc, None, "Address", "Post Code", None, ("Client Name",)),
+    "asc-clients": (priority.asc_needs, None, "Address", "Post Code", None, ("Client Name",)),
     "community-health": (
-        priority._community,
+        priority.community_needs,
         None,
         "address_line_1",
         "postcode",
@@ -26,14 +26,21 @@ OLD = {
         ("patient_forename", "patient_surname"),
     ),
     "home-fire-safety-visits": (
-        priority._fire,
+        priority.fire_visit_needs,
         "uprn",
         "address",
         "postcode",
         "visit_date",
         ("occupier_name",),
     ),
-    "over-65-register": (priority._over65, None, None, "postcode", None, ("forename", "surname")),
+    "over-65-register": (
+        priority.over65_needs,
+        None,
+        None,
+        "postcode",
+        None,
+        ("forename", "surname"),
+    ),
 }
 
 

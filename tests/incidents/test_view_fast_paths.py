@@ -172,13 +172,13 @@ def test_the_agreement_is_read_once_per_transaction_and_afresh_after_it(
         engine = session.get_bind()
         event.listen(engine, "before_cursor_execute", count)
         try:
-            held = service._agreement(session, incident.agreement)
+            held = service.get_agreement(session, incident.agreement)
             assert service.may_see(session, fire, incident)
             service.households(session, store, fire, incident)
-            assert service._agreement(session, incident.agreement) is held
+            assert service.get_agreement(session, incident.agreement) is held
             assert seen == []  # may_see and the view both used the one read above
             session.commit()
-            service._agreement(session, incident.agreement)
+            service.get_agreement(session, incident.agreement)
             assert len(seen) == 1  # a new transaction reads it again
         finally:
             event.remove(engine, "before_cursor_execute", count)

@@ -14,7 +14,7 @@ from rich.console import Console
 from civicshare import db, demo
 from civicshare.accounts.service import actor_for
 from civicshare.agreements import service as agreements
-from civicshare.agreements.demo import _draft, _walk
+from civicshare.agreements.demo import draft_demo_agreement, take_through_lifecycle
 from civicshare.config import Settings
 from civicshare.linkage import service as index
 from civicshare.partners import service as partners
@@ -28,7 +28,9 @@ ACUTE, COMMUNITY = ("worcs-acute", "acute-admissions"), ("hw-health-care", "comm
 def _agreement(session, leads, title: str, treatment: str = "pseudonymised") -> str:
     actors = {key: actor_for(m, "cli") for key, m in leads.items()}
     start = date.today() - timedelta(days=5)
-    version = _draft(session, actors["worcestershire-cc"], "hospital-discharge", title, start)
+    version = draft_demo_agreement(
+        session, actors["worcestershire-cc"], "hospital-discharge", title, start
+    )
     items = [
         {"provider": provider, "dataset": dataset, "column": "person_key", "treatment": treatment,
          "personal": True}
@@ -51,7 +53,7 @@ def _agreement(session, leads, title: str, treatment: str = "pseudonymised") -> 
         },
         reason="The person key only",
     )
-    _walk(session, actors, version, "active", start)
+    take_through_lifecycle(session, actors, version, "active", start)
     return version.agreement.reference
 
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from civicshare.synthetic.common import UNIT_LETTERS, nhs_check_digit, nhs_is_valid
-from civicshare.synthetic.mess import Mess, MessRates, _case_change, _space_change, _typo
+from civicshare.synthetic.mess import Mess, MessRates, change_case, change_spacing, make_typo
 from civicshare.synthetic.people import make_nhs_numbers
 
 from .helpers import POSTCODE_RE
@@ -25,17 +25,17 @@ u = st.floats(0, 0.999999)
 
 @given(names, u, u, u)
 def test_a_typo_always_changes_the_name_by_one_edit(name, r1, r2, r3):
-    out = _typo(name, r1, r2, r3)
+    out = make_typo(name, r1, r2, r3)
     assert out != name
     assert abs(len(out) - len(name)) <= 1
 
 
 @given(names, u)
 def test_case_and_space_noise_always_change_the_value(name, r):
-    assert _case_change(name, r) != name
-    assert _case_change(name, r).lower() == name.lower() or _case_change(name, r).strip() == name
-    assert _space_change(name, r) != name
-    assert _space_change(name, r).split() == name.split()
+    assert change_case(name, r) != name
+    assert change_case(name, r).lower() == name.lower() or change_case(name, r).strip() == name
+    assert change_spacing(name, r) != name
+    assert change_spacing(name, r).split() == name.split()
 
 
 @settings(max_examples=50)

@@ -16,7 +16,7 @@ from civicshare.partners.models import Membership
 STEPS = ("submitted", "approved", "endorsed", "active")
 
 
-def _walk(
+def take_through_lifecycle(
     session: Session,
     actors: Mapping[str, Actor],
     version: AgreementVersion,
@@ -46,7 +46,9 @@ def _walk(
     service.activate(session, drafter, version, reason="Endorsed; start date reached", today=on)
 
 
-def _draft(session, actor, template, title, start, *, review_days=365, **changes):
+def draft_demo_agreement(session, actor, template, title, start, *, review_days=365, **changes):
+    """A complete draft from `template` by `actor`, starting `start`, with the DPIA done a
+    fortnight before; `changes` are further draft fields. Returns the draft version."""
     version = service.create_draft(
         session, actor, title=title, template_key=template, reason="Demo partnership"
     )
@@ -86,11 +88,11 @@ def seed_demo_agreements(
     created = 0
     if have("worcs-acute", "worcestershire-cc"):
         start = today - timedelta(days=200)
-        discharge = _draft(
+        discharge = draft_demo_agreement(
             session, actors["worcs-acute"], "hospital-discharge",
             "Hospital discharge to adult social care", start,
         )  # fmt: skip
-        _walk(session, actors, discharge, "active", start)
+        take_through_lifecycle(session, actors, discharge, "active", start)
         # An amendment in preparation: version 1 stays in force meanwhile.
         amendment = service.amend(
             session,
@@ -108,19 +110,21 @@ def seed_demo_agreements(
         created += 1
     if have("worcestershire-cc", "hw-health-care", "mercia-water", "hw-fire", "west-mercia-police"):
         start = today - timedelta(days=12)
-        emergency = _draft(
+        emergency = draft_demo_agreement(
             session, actors["worcestershire-cc"], "emergency-vulnerable-people",
             "Vulnerable people at risk: River Severn flooding, November 2026", start,
             review_days=60, end_date=start + timedelta(days=60),
         )  # fmt: skip
-        _walk(session, actors, emergency, "active", start)
+        take_through_lifecycle(session, actors, emergency, "active", start)
         created += 1
     if have("hw-health-care", "hw-fire"):
-        referrals = _draft(
+        referrals = draft_demo_agreement(
             session, actors["hw-fire"], "fire-home-safety",
             "Home fire safety visit referrals for home oxygen users", today + timedelta(days=14),
         )  # fmt: skip
-        _walk(session, actors, referrals, "submitted", today, approving=["hw-fire"])
+        take_through_lifecycle(
+            session, actors, referrals, "submitted", today, approving=["hw-fire"]
+        )
         created += 1
     if have("west-mercia-police", "worcs-children-first"):
         service.create_draft(
@@ -131,11 +135,11 @@ def seed_demo_agreements(
         created += 1
     if have("worcestershire-cc", "hw-icb", "hw-fire", "bromsgrove-dc"):
         start = today - timedelta(days=300)
-        deaths = _draft(
+        deaths = draft_demo_agreement(
             session, actors["worcestershire-cc"], "death-notifications",
             "Death notifications (tell us once)", start, review_days=700,
         )  # fmt: skip
-        _walk(session, actors, deaths, "active", start)
+        take_through_lifecycle(session, actors, deaths, "active", start)
         service.suspend(
             session,
             actors["hw-icb"],
@@ -146,20 +150,20 @@ def seed_demo_agreements(
         created += 1
     if have("mercia-water", "worcestershire-cc"):
         start = today - timedelta(days=400)
-        works = _draft(
+        works = draft_demo_agreement(
             session, actors["worcestershire-cc"], "street-works",
             "Street works co-ordination with Mercia Water", start, review_days=380,
         )  # fmt: skip
-        _walk(session, actors, works, "active", start)
+        take_through_lifecycle(session, actors, works, "active", start)
         service.expire_due(session, today)
         created += 1
     if have("bromsgrove-dc", "worcestershire-cc"):
         start = today - timedelta(days=250)
-        spd = _draft(
+        spd = draft_demo_agreement(
             session, actors["bromsgrove-dc"], "single-person-discount",
             "Council tax single person discount review (Bromsgrove)", start,
         )  # fmt: skip
-        _walk(session, actors, spd, "active", start)
+        take_through_lifecycle(session, actors, spd, "active", start)
         service.revoke(
             session,
             actors["bromsgrove-dc"],

@@ -354,7 +354,7 @@ def _row_count(files: tuple[str, ...]) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
-def _pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
+def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
     """The derived file of one agreement's pseudonyms for one stored column of the snapshot.
     Its name is keyed by the agreement's token key, so it says nothing about the agreement and
     changes with the key."""
@@ -370,7 +370,7 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
     (atomically) the first time. Only pseudonyms and row numbers are kept there, never a key
     or a plaintext, and only after decide() has allowed a request under the agreement; the
     file goes with the snapshot's directory when the snapshot is purged."""
-    path = _pseudonym_path(view, stored, key)
+    path = pseudonym_path(view, stored, key)
     if not (path.is_file() and pq.ParquetFile(path).metadata.num_rows == rows):
         inner, outer = hmac_pads(key)
         table = connection.sql(

@@ -71,12 +71,12 @@ def seed_incident_response(
     )
     if exists is not None or not all(key in ig_leads for key in needed):
         return False
-    from civicshare.agreements.demo import _draft, _walk
+    from civicshare.agreements.demo import draft_demo_agreement, take_through_lifecycle
 
     today = today or date.today()
     start = today - timedelta(days=2)
     actors = {key: actor_for(m, "cli") for key, m in ig_leads.items()}
-    version = _draft(
+    version = draft_demo_agreement(
         session,
         actors["hw-fire"],
         TEMPLATE,
@@ -85,7 +85,7 @@ def seed_incident_response(
         review_days=60,
         end_date=start + timedelta(days=88),
     )
-    _walk(session, actors, version, "active", start)
+    take_through_lifecycle(session, actors, version, "active", start)
     return True
 
 

@@ -18,7 +18,7 @@ The read path
 -------------
 Linkage reads identifiers, so it is a read path like any other: `read_source` builds an
 internal grant (the person-index purpose, the contract's identifier columns only, identifiable)
-and hands it to the sharing compiler, `compile_grant` and `run`, the one executor of the data
+and hands it to the data plane's compiler, `compile_grant` and `run`, the one executor of the data
 plane. Every read is audited (`person_index_read`) with the purpose, the columns and the row
 count; a reviewer's view of a pair is audited (`person_index_pair_viewed`) before it is shown.
 Nothing here writes a value: the store holds source names, record ids, random person keys,

@@ -311,73 +311,128 @@ SECTOR_UNITS = 250  # target postcode units per sector (about 3,000 properties)
 def build_geography(
     rng: np.random.Generator, polys: list, settlements: list[Settlement], n_props: np.ndarray
 ) -> Geography:
-    """Streets and properties for each settlement; ``n_props[s]`` properties in settlement s."""
+    """Streets and properties for each settlement; ``n_props[s]`` properties in settlement s.
+
+    The steps draw from ``rng`` in a fixed order (streets, property positions, postcodes,
+    identifiers, street names, address details): the same seed gives the same county.
+    """
     for p in polys:
         shapely.prepare(p)
-    st_cols: dict[str, list] = {k: [] for k in ("settle", "x0", "y0", "x1", "y1", "k", "cx", "cy")}
+    st = _place_streets(rng, polys, settlements, n_props)
+    front = _place_properties(rng, polys, st)
+    postcode = _postcodes(rng, polys, settlements, st, front)
+    # ---- identifiers and names ---------------------------------------------------------
+    usrn = 38100000 + np.cumsum(rng.integers(1, 6, len(st["k"])))
+    uprn = 100120000000 + np.cumsum(rng.integers(1, 30, len(front.street_of)))
+    street_name = _street_names(rng, settlements, st)
+    props = _property_records(rng, settlements, st, front, usrn, uprn, street_name, postcode)
+    st.update({"usrn": usrn, "name": street_name, "length": front.length})
+    geo = Geography(polys, settlements, st, props, {})
+    geo.tables = _tables(geo)
+    return geo
+
+
+STREET_COLUMNS = ("settle", "x0", "y0", "x1", "y1", "k", "cx", "cy")
+
+
+def _place_streets(
+    rng: np.random.Generator, polys: list, settlements: list[Settlement], n_props: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Street centre lines around each settlement holding ``n_props[s]`` properties in all.
+
+    Columns: settle, (x0, y0)-(x1, y1) the ends, k properties, (cx, cy) the centre, district.
+    """
+    st_cols: dict[str, list] = {k: [] for k in STREET_COLUMNS}
     for si, s in enumerate(settlements):
         need = int(n_props[si])
         if need <= 0:
             continue
-        poly = polys[s.district]
-        mean_k = 26 if s.kind == "town" and s.sigma > 700 else 12
-        have = 0
-        acc: dict[str, list] = {k: [] for k in st_cols}
-        attempts = 0
-        while have < need:
-            attempts += 1
-            m = max(4, int(math.ceil((need - have) / mean_k * 1.3)) + 2)
-            spread = s.sigma * (1.0 + 0.15 * min(attempts, 8))
-            cx = s.x + rng.normal(0, spread, m)
-            cy = s.y + rng.normal(0, spread, m)
-            k = 2 + rng.poisson(mean_k - 2, m)
-            ang = rng.uniform(0, math.pi, m)
-            half = (np.ceil(k / 2) * SPACING + 20.0) / 2
-            ux, uy = np.cos(ang), np.sin(ang)
-            x0, y0, x1, y1 = cx - ux * half, cy - uy * half, cx + ux * half, cy + uy * half
-            # the four corners of the band holding the properties must lie inside the district
-            nx, ny = -uy * (SETBACK + 3), ux * (SETBACK + 3)
-            ok = np.ones(m, dtype=bool)
-            for ax, ay in (
-                (x0 + nx, y0 + ny),
-                (x0 - nx, y0 - ny),
-                (x1 + nx, y1 + ny),
-                (x1 - nx, y1 - ny),
-                (cx + nx, cy + ny),
-                (cx - nx, cy - ny),
-            ):
-                ok &= shapely.contains_xy(poly, ax, ay)
-            idx = np.flatnonzero(ok)
-            if len(idx) == 0:
-                continue
-            cum = have + np.cumsum(k[idx])
-            last = int(np.searchsorted(cum, need))  # first street reaching the need
-            idx = idx[: last + 1]
-            kk = k[idx].copy()
-            if have + kk.sum() > need:
-                kk[-1] -= have + kk.sum() - need
-            for name, arr in (
-                ("x0", x0),
-                ("y0", y0),
-                ("x1", x1),
-                ("y1", y1),
-                ("cx", cx),
-                ("cy", cy),
-            ):
-                acc[name].append(arr[idx])
-            acc["k"].append(kk)
-            acc["settle"].append(np.full(len(idx), si))
-            have += int(kk.sum())
-            if attempts > 200:
-                raise RuntimeError(f"could not place streets for {s.name}")
+        acc = _settlement_streets(rng, polys[s.district], s, si, need)
         for key in st_cols:
             st_cols[key].append(np.concatenate(acc[key]))
     st = {k: np.concatenate(v) for k, v in st_cols.items()}
-    n_st = len(st["k"])
     st["district"] = np.array([settlements[i].district for i in st["settle"]])
+    return st
 
-    # properties along both sides of each street
+
+def _settlement_streets(
+    rng: np.random.Generator, poly, s: Settlement, si: int, need: int
+) -> dict[str, list]:
+    """Draw streets around settlement ``s`` (index ``si``) until they hold ``need`` properties.
+
+    Each round draws a batch of candidate streets, keeps those whose band of properties lies
+    inside the district ``poly``, and widens the spread when too few fit.
+    """
+    mean_k = 26 if s.kind == "town" and s.sigma > 700 else 12
+    have = 0
+    acc: dict[str, list] = {k: [] for k in STREET_COLUMNS}
+    attempts = 0
+    while have < need:
+        attempts += 1
+        m = max(4, int(math.ceil((need - have) / mean_k * 1.3)) + 2)
+        spread = s.sigma * (1.0 + 0.15 * min(attempts, 8))
+        cx = s.x + rng.normal(0, spread, m)
+        cy = s.y + rng.normal(0, spread, m)
+        k = 2 + rng.poisson(mean_k - 2, m)
+        ang = rng.uniform(0, math.pi, m)
+        half = (np.ceil(k / 2) * SPACING + 20.0) / 2
+        ux, uy = np.cos(ang), np.sin(ang)
+        x0, y0, x1, y1 = cx - ux * half, cy - uy * half, cx + ux * half, cy + uy * half
+        # the four corners of the band holding the properties must lie inside the district
+        nx, ny = -uy * (SETBACK + 3), ux * (SETBACK + 3)
+        ok = np.ones(m, dtype=bool)
+        for ax, ay in (
+            (x0 + nx, y0 + ny),
+            (x0 - nx, y0 - ny),
+            (x1 + nx, y1 + ny),
+            (x1 - nx, y1 - ny),
+            (cx + nx, cy + ny),
+            (cx - nx, cy - ny),
+        ):
+            ok &= shapely.contains_xy(poly, ax, ay)
+        idx = np.flatnonzero(ok)
+        if len(idx) == 0:
+            continue
+        cum = have + np.cumsum(k[idx])
+        last = int(np.searchsorted(cum, need))  # first street reaching the need
+        idx = idx[: last + 1]
+        kk = k[idx].copy()
+        if have + kk.sum() > need:
+            kk[-1] -= have + kk.sum() - need
+        for name, arr in (
+            ("x0", x0),
+            ("y0", y0),
+            ("x1", x1),
+            ("y1", y1),
+            ("cx", cx),
+            ("cy", cy),
+        ):
+            acc[name].append(arr[idx])
+        acc["k"].append(kk)
+        acc["settle"].append(np.full(len(idx), si))
+        have += int(kk.sum())
+        if attempts > 200:
+            raise RuntimeError(f"could not place streets for {s.name}")
+    return acc
+
+
+@dataclass
+class _Frontage:
+    """Where each property stands on its street; one entry per property."""
+
+    street_of: np.ndarray  # index of the property's street
+    i_in: np.ndarray  # position along the street, alternating sides
+    side: np.ndarray  # 0 or 1: which side of the street
+    pos: np.ndarray  # number of the pair of plots along the street
+    x: np.ndarray  # easting
+    y: np.ndarray  # northing
+    length: np.ndarray  # per street: its length in metres
+
+
+def _place_properties(rng: np.random.Generator, polys: list, st: dict) -> _Frontage:
+    """Properties along both sides of each street, each inside its street's district."""
     kk = st["k"].astype(np.int64)
+    n_st = len(kk)
     street_of = np.repeat(np.arange(n_st), kk)
     starts = np.concatenate([[0], np.cumsum(kk)[:-1]])
     i_in = np.arange(len(street_of)) - starts[street_of]
@@ -401,9 +456,45 @@ def build_geography(
             s_of = street_of[bad]
             px[bad] = np.round(st["x0"][s_of] + ux[s_of] * t[bad], 1)
             py[bad] = np.round(st["y0"][s_of] + uy[s_of] * t[bad], 1)
+    return _Frontage(street_of, i_in, side, pos, px, py, length)
 
-    # ---- postcodes --------------------------------------------------------------------
-    outward = np.empty(n_st, dtype=object)
+
+# ---- postcodes ------------------------------------------------------------------------
+
+
+def _postcodes(
+    rng: np.random.Generator,
+    polys: list,
+    settlements: list[Settlement],
+    st: dict,
+    front: _Frontage,
+) -> np.ndarray:
+    """A full postcode ('WR1 2AB') for each property: outward code, sector digit, unit letters."""
+    kk = st["k"].astype(np.int64)
+    street_of = front.street_of
+    outward = _outward_codes(polys, settlements, st)
+    # units: each street split evenly into runs of at most 8-20 neighbouring properties
+    unit_size = rng.integers(8, 21, len(kk))
+    n_units = np.ceil(kk / unit_size).astype(np.int64)
+    unit_in_street = front.i_in * n_units[street_of] // kk[street_of]
+    street_sector, street_order = _sectors(st, outward, kk, n_units)
+    letters = _unit_letters(rng, front, outward, street_sector, street_order, unit_in_street)
+    sector_digit = (street_sector[street_of] + 1) % 10
+    postcode = (
+        pc.binary_join_element_wise(
+            pa.array(outward[street_of].astype(str)),
+            pa.array(sector_digit.astype(str)),
+            " ",
+        )
+        .to_numpy(zero_copy_only=False)
+        .astype(object)
+    )
+    return np.array([a + b for a, b in zip(postcode, letters, strict=True)], dtype=object)
+
+
+def _outward_codes(polys: list, settlements: list[Settlement], st: dict) -> np.ndarray:
+    """The outward code of each street, by its settlement and its bearing from the centre."""
+    outward = np.empty(len(st["k"]), dtype=object)
     for si, s in enumerate(settlements):
         sel = np.flatnonzero(st["settle"] == si)
         if len(sel) == 0:
@@ -430,13 +521,15 @@ def build_geography(
         if central:
             inner = np.hypot(ddx, ddy) < 0.6 * s.sigma
             outward[sel[inner]] = central[0][0]
+    return outward
 
-    # units: each street split evenly into runs of at most 8-20 neighbouring properties
-    unit_size = rng.integers(8, 21, n_st)
-    n_units = np.ceil(kk / unit_size).astype(np.int64)
-    unit_in_street = i_in * n_units[street_of] // kk[street_of]
-    # sectors: streets of one outward code in bearing order, cut into runs of units
-    # (at most 400 units, the number of distinct two-letter unit codes)
+
+def _sectors(
+    st: dict, outward: np.ndarray, kk: np.ndarray, n_units: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sector, order) per street: streets of one outward code in bearing order, cut into runs
+    of units (at most 400 units, the number of distinct two-letter unit codes)."""
+    n_st = len(kk)
     street_sector = np.zeros(n_st, dtype=np.int64)
     street_order = np.zeros(n_st, dtype=np.int64)
     order_counter = 0
@@ -454,9 +547,21 @@ def build_geography(
         street_sector[sel] = np.minimum(cum_before // size, 9)
         street_order[sel] = order_counter + np.arange(len(sel))
         order_counter += len(sel)
+    return street_sector, street_order
 
+
+def _unit_letters(
+    rng: np.random.Generator,
+    front: _Frontage,
+    outward: np.ndarray,
+    street_sector: np.ndarray,
+    street_order: np.ndarray,
+    unit_in_street: np.ndarray,
+) -> np.ndarray:
+    """The two unit letters of each property's postcode, distinct within its sector."""
+    street_of = front.street_of
     # order properties by (street_order, i_in): unit ordinal within (outward, sector)
-    prop_order = np.lexsort((i_in, street_order[street_of]))
+    prop_order = np.lexsort((front.i_in, street_order[street_of]))
     s_sorted = street_of[prop_order]
     u_sorted = unit_in_street[prop_order]
     grp = outward[s_sorted].astype(str)
@@ -476,22 +581,15 @@ def build_geography(
     letters_sorted = pairs[perm[(ordinal_sorted + offsets[sector_id_sorted]) % len(pairs)]]
     letters = np.empty(len(prop_order), dtype=object)
     letters[prop_order] = letters_sorted
-    sector_digit = (street_sector[street_of] + 1) % 10
-    postcode = (
-        pc.binary_join_element_wise(
-            pa.array(outward[street_of].astype(str)),
-            pa.array(sector_digit.astype(str)),
-            " ",
-        )
-        .to_numpy(zero_copy_only=False)
-        .astype(object)
-    )
-    postcode = np.array([a + b for a, b in zip(postcode, letters, strict=True)], dtype=object)
+    return letters
 
-    # ---- identifiers and names ---------------------------------------------------------
-    usrn = 38100000 + np.cumsum(rng.integers(1, 6, n_st))
-    uprn = 100120000000 + np.cumsum(rng.integers(1, 30, len(street_of)))
-    street_name = np.empty(n_st, dtype=object)
+
+# ---- names and addresses --------------------------------------------------------------
+
+
+def _street_names(rng: np.random.Generator, settlements: list[Settlement], st: dict) -> np.ndarray:
+    """A street name for each street, distinct within its settlement while names last."""
+    street_name = np.empty(len(st["k"]), dtype=object)
     stems = np.array(names.STREET_STEMS, dtype=object)
     suffixes = np.array(names.STREET_SUFFIXES, dtype=object)
     sw = np.array(names.STREET_SUFFIX_WEIGHTS, dtype=float)
@@ -508,7 +606,21 @@ def build_geography(
         if take < len(sel):
             combos = np.concatenate([combos, rng.integers(0, n_combo, len(sel) - take)])
         street_name[sel] = stems[combos // len(suffixes)] + " " + suffixes[combos % len(suffixes)]
+    return street_name
 
+
+def _property_records(
+    rng: np.random.Generator,
+    settlements: list[Settlement],
+    st: dict,
+    front: _Frontage,
+    usrn: np.ndarray,
+    uprn: np.ndarray,
+    street_name: np.ndarray,
+    postcode: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The property columns: identifiers, address lines, position, council tax band."""
+    street_of, pos, side = front.street_of, front.pos, front.side
     settle_name = np.array([s.name for s in settlements], dtype=object)
     settle_kind = np.array([s.kind for s in settlements], dtype=object)
     post_town = np.array([s.post_town for s in settlements], dtype=object)
@@ -532,7 +644,7 @@ def build_geography(
             side="right",
         )
     ]
-    props = {
+    return {
         "uprn": uprn,
         "usrn": usrn[street_of],
         "street_index": street_of,
@@ -544,16 +656,12 @@ def build_geography(
         "locality": locality,
         "post_town": post_town[p_settle],
         "postcode": postcode,
-        "easting": px,
-        "northing": py,
+        "easting": front.x,
+        "northing": front.y,
         "district": st["district"][street_of],
         "settlement": p_settle,
         "council_tax_band": band,
     }
-    st.update({"usrn": usrn, "name": street_name, "length": length})
-    geo = Geography(polys, settlements, st, props, {})
-    geo.tables = _tables(geo)
-    return geo
 
 
 def single_line_address(props: dict, idx: np.ndarray, upper: bool = False) -> pa.Array:

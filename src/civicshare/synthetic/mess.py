@@ -70,7 +70,7 @@ _NICK_KEYS = set(names.NICKNAMES)
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _typo(s: str, r: float, r2: float, r3: float) -> str:
+def make_typo(s: str, r: float, r2: float, r3: float) -> str:
     """One character edit of s, chosen by uniform numbers r, r2, r3; always changes s."""
     if not s:
         return "x"
@@ -182,9 +182,9 @@ class Mess:
         f, s = forename.copy(), surname.copy()
         for j, i in enumerate(idx):
             if u[j, 0] < 0.5 and f[i]:
-                f[i] = _typo(f[i], u[j, 1], u[j, 2], u[j, 3])
+                f[i] = make_typo(f[i], u[j, 1], u[j, 2], u[j, 3])
             else:
-                s[i] = _typo(s[i], u[j, 1], u[j, 2], u[j, 3])
+                s[i] = make_typo(s[i], u[j, 1], u[j, 2], u[j, 3])
         return f, s
 
     def date_swap(self, dates: np.ndarray) -> np.ndarray:
@@ -237,10 +237,10 @@ class Mess:
 
     def case(self, cols: list[np.ndarray]) -> None:
         """In place: for hit rows, one of the given string columns changes case."""
-        self._string_noise("case_noise", cols, _case_change)
+        self._string_noise("case_noise", cols, change_case)
 
     def whitespace(self, cols: list[np.ndarray]) -> None:
-        self._string_noise("whitespace_noise", cols, _space_change)
+        self._string_noise("whitespace_noise", cols, change_spacing)
 
     def _string_noise(self, kind, cols, fn):
         elig = np.zeros(self.n, bool)
@@ -255,12 +255,15 @@ class Mess:
             c[i] = fn(c[i], u[j, 1])
 
 
-def _case_change(s: str, r: float) -> str:
+def change_case(s: str, r: float) -> str:
+    """s in another case (upper, lower or swapped, chosen by uniform r); always changes s."""
     opts = [v for v in (s.upper(), s.lower(), s.swapcase()) if v != s]
     return opts[int(r * len(opts))] if opts else s + " "
 
 
-def _space_change(s: str, r: float) -> str:
+def change_spacing(s: str, r: float) -> str:
+    """s with a space added before or after, or a doubled inner space (by uniform r); always
+    changes s and keeps its words."""
     if r < 0.4:
         return s + " "
     if r < 0.7:

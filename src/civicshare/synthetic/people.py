@@ -213,6 +213,62 @@ def make_nhs_numbers(rng, n: int) -> np.ndarray:
 
 
 def make_population(rng, n_people: int) -> Population:
+    """``n_people`` residents in households, with names, identifiers, deaths and health.
+
+    The steps draw from ``rng`` in a fixed order (households, twins, surnames, given names,
+    ethnicity, NHS numbers, phones, deaths, health, double-barrelled surnames): the same seed
+    gives the same people.
+    """
+    hh, htype, role, rank, age, male = _household_members(rng, n_people)
+    n_h = len(htype)
+    dob, age_years, twin_of = _dates_of_birth(rng, hh, htype, role, rank, age)
+    sn = _surnames(rng, hh, htype, role, age, male)
+    forename, middle = _given_names(rng, male, dob)
+    eth = _ethnicity(rng, hh, n_h)
+    nhs = make_nhs_numbers(rng, n_people)
+    phone = _phones(rng, hh, n_h, age)
+    died, death_date = _deaths(rng, age, dob)
+    alive = ~died
+    living = np.bincount(hh, weights=alive, minlength=n_h)
+    lives_alone = alive & (living[hh] == 1)
+    health = _health(rng, age, lives_alone)
+    surname = _double_barrelled(rng, hh, n_h, role, male, sn)
+    sn_arr = np.array(names.SURNAMES, dtype=object)
+    p = {
+        "household": hh,
+        "role": role,
+        "age": age_years,
+        "dob": dob,
+        "male": male,
+        "forename": forename,
+        "middle": middle,
+        "surname": surname,
+        "maiden_surname": np.where(sn.maiden >= 0, sn_arr[np.maximum(sn.maiden, 0)], ""),
+        "recent_surname_change": sn.recent_change,
+        "twin_of": twin_of,
+        "ethnic": eth,
+        "nhs": nhs,
+        "phone": phone,
+        "died": died,
+        "death_date": death_date,
+        "lives_alone": lives_alone,
+        **health,
+    }
+    h = {
+        "type": htype,
+        "size": np.bincount(hh, minlength=n_h),
+        "living": living.astype(np.int64),
+    }
+    return Population(p, h)
+
+
+def _household_members(rng, n_people: int):
+    """Households of each type and their members, cut to exactly ``n_people``.
+
+    Returns (household, type, role, rank, age, male): per person the household index, role
+    (see ``_members``), rank within the household, age in years (fractional) and sex; the
+    household type index per household.
+    """
     shares = np.array([s for _, s in HOUSEHOLD_TYPES])
     est_h = int(n_people / 2.3 * 1.08) + 16
     htype = rng.choice(len(shares), est_h, p=shares / shares.sum())
@@ -224,9 +280,6 @@ def make_population(rng, n_people: int) -> Population:
         sizes, role, rank, age, male = _members(rng, name, len(hs))
         parts.append((hs, sizes, role, rank, age, male))
     # order members by household id
-    h_size = np.zeros(est_h, dtype=np.int64)
-    for hs, sizes, *_ in parts:
-        h_size[hs] = sizes
     hh_all = np.concatenate([np.repeat(hs, sizes) for hs, sizes, *_ in parts])
     order = np.argsort(hh_all, kind="stable")
     cat = {
@@ -243,16 +296,20 @@ def make_population(rng, n_people: int) -> Population:
         cat["male"][:n_people].astype(bool),
     )
     n_h = int(hh[-1]) + 1
-    htype = htype[:n_h]
-    h_size = np.bincount(hh, minlength=n_h)
-    n = n_people
+    return hh, htype[:n_h], role, rank, age, male
 
-    # dates of birth
+
+def _dates_of_birth(rng, hh, htype, role, rank, age):
+    """(dob, whole years of age, twin_of) per person; twin_of is -1 for all but twins.
+
+    Twins: in some households with dependent children the second child copies the first
+    child's date of birth.
+    """
+    n, n_h = len(hh), len(htype)
     age_days = np.floor(age * 365.25).astype(np.int64)
     dob = REF_DATE - age_days
     age_years = ((REF_DATE - dob).astype(np.int64) / 365.25).astype(np.int64)
 
-    # twins: second child copies the first child's date of birth
     first_child = (role == 2) & (np.concatenate([[True], role[:-1] != 2]) | (rank == 0))
     second_child = np.zeros(n, bool)
     second_child[1:] = (role[1:] == 2) & first_child[:-1] & (hh[1:] == hh[:-1])
@@ -268,8 +325,25 @@ def make_population(rng, n_people: int) -> Population:
     twin_of = np.full(n, -1, dtype=np.int64)
     twin_of[idx2] = idx2 - 1
     twin_of[idx2 - 1] = idx2
+    return dob, age_years, twin_of
 
-    # surnames
+
+@dataclass
+class _Surnames:
+    """Surnames as indices into ``names.SURNAMES``."""
+
+    surname: np.ndarray  # per person: the surname used
+    own: np.ndarray  # per person: the surname a partner was born with
+    maiden: np.ndarray  # per person: the surname before taking the household's, or -1
+    recent_change: np.ndarray  # per person: took the household's surname recently
+    takes: np.ndarray  # per person: a partner who took the household's surname
+    household: np.ndarray  # per household: its surname
+    child_other: np.ndarray  # per household: its children carry another surname
+
+
+def _surnames(rng, hh, htype, role, age, male) -> _Surnames:
+    """The household surname for heads, most partners, children and some older parents."""
+    n, n_h = len(hh), len(htype)
     n_sn = len(names.SURNAMES)
     h_surname = weighted_choice(rng, n_h, n_sn, 0.85)
     own_surname = weighted_choice(rng, n, n_sn, 0.85)
@@ -292,41 +366,70 @@ def make_population(rng, n_people: int) -> Population:
     older_parent = role == 4
     shares_sn = older_parent & (rng.random(n) < 0.5)
     surname[shares_sn] = h_surname[hh][shares_sn]
-    sn_arr = np.array(names.SURNAMES, dtype=object)
+    return _Surnames(surname, own_surname, maiden, recent_change, takes, h_surname, h_child_other)
 
+
+def _double_barrelled(rng, hh, n_h: int, role, male, sn: _Surnames) -> np.ndarray:
+    """Surnames as text; where parents have different surnames some children carry both."""
+    n = len(hh)
+    sn_arr = np.array(names.SURNAMES, dtype=object)
+    surname_str = sn_arr[sn.surname]
+    partner_own = np.full(n_h, -1, dtype=np.int64)
+    kept = (role == 1) & ~sn.takes & (male != male[np.maximum(np.arange(n) - 1, 0)])
+    partner_own[hh[kept]] = sn.own[kept]
+    h_double = (partner_own >= 0) & (rng.random(n_h) < 0.15) & ~sn.child_other
+    dbl = (role == 2) & h_double[hh]
+    surname_str[dbl] = (
+        sn_arr[sn.household[hh[dbl]]] + "-" + sn_arr[np.maximum(partner_own[hh[dbl]], 0)]
+    )
+    return surname_str
+
+
+def _given_names(rng, male, dob) -> tuple[np.ndarray, np.ndarray]:
+    """(forename, middle name or '') by sex and the era of birth."""
     birth_year = dob.astype("datetime64[Y]").astype(np.int64) + 1970
     forename = _first_names(rng, male, birth_year)
     middle = _first_names(rng, male, birth_year)
-    middle[rng.random(n) < 0.45] = ""
+    middle[rng.random(len(male)) < 0.45] = ""
     same = middle == forename
     middle[same] = ""
+    return forename, middle
 
-    h_eth = ETHNIC_CODES[rng.choice(len(ETHNIC_CODES), n_h, p=ETHNIC_SHARES / ETHNIC_SHARES.sum())]
+
+def _ethnicity(rng, hh, n_h: int) -> np.ndarray:
+    """NHS ethnic category per person: mostly the household's, one in ten their own."""
+    p = ETHNIC_SHARES / ETHNIC_SHARES.sum()
+    h_eth = ETHNIC_CODES[rng.choice(len(ETHNIC_CODES), n_h, p=p)]
     eth = h_eth[hh]
-    own = rng.random(n) < 0.1
-    eth[own] = ETHNIC_CODES[
-        rng.choice(len(ETHNIC_CODES), int(own.sum()), p=ETHNIC_SHARES / ETHNIC_SHARES.sum())
-    ]
+    own = rng.random(len(hh)) < 0.1
+    eth[own] = ETHNIC_CODES[rng.choice(len(ETHNIC_CODES), int(own.sum()), p=p)]
+    return eth
 
-    nhs = make_nhs_numbers(rng, n)
+
+def _phones(rng, hh, n_h: int, age) -> np.ndarray:
+    """A mobile for most people aged 12+, else the household's landline if any, else ''."""
+    n = len(hh)
     has_mobile = (age >= 12) & (rng.random(n) < 0.82)
     mobile = np.char.add("07700 900", np.char.zfill(rng.integers(0, 1000, n).astype(str), 3))
     h_landline = np.char.add("01632 960", np.char.zfill(rng.integers(0, 1000, n_h).astype(str), 3))
     h_has_land = rng.random(n_h) < 0.45
-    phone = np.where(has_mobile, mobile, np.where(h_has_land[hh], h_landline[hh], ""))
+    return np.where(has_mobile, mobile, np.where(h_has_land[hh], h_landline[hh], ""))
 
-    # deaths in the last year (Gompertz-like annual mortality)
+
+def _deaths(rng, age, dob) -> tuple[np.ndarray, np.ndarray]:
+    """(died, death_date): deaths in the last year, Gompertz-like annual mortality."""
+    n = len(age)
     q = np.minimum(0.5, np.exp(-10.2 + 0.092 * age))
     died = rng.random(n) < q
     death_date = np.where(died, REF_DATE - rng.integers(1, 366, n), np.datetime64("NaT"))
     death_date = death_date.astype("datetime64[D]")
     death_date = np.where(died & (death_date <= dob), dob + 1, death_date)
+    return died, death_date
 
-    alive = ~died
-    living = np.bincount(hh, weights=alive, minlength=n_h)
-    lives_alone = alive & (living[hh] == 1)
 
-    # health and care latents
+def _health(rng, age, lives_alone) -> dict[str, np.ndarray]:
+    """Health and care latents per person: frailty score, conditions, a care package."""
+    n = len(age)
     adult = age >= 18
     cfs = 1 + np.maximum(age - 55, 0) / 9 + rng.normal(0, 1.0, n) + 0.5
     cfs = np.clip(np.round(cfs), 1, 9).astype(np.int64)
@@ -343,36 +446,7 @@ def make_population(rng, n_people: int) -> Population:
         rng.random(n)
         < _sigmoid(-4.3 + 0.6 * (cfs - 3) + 0.9 * dementia + 0.4 * lives_alone + 3.0 * learning_dis)
     )
-
-    # double-barrelled children: parents with different surnames, some children carry both
-    surname_str = sn_arr[surname]
-    partner_own = np.full(n_h, -1, dtype=np.int64)
-    kept = (role == 1) & ~takes & (male != male[np.maximum(np.arange(n) - 1, 0)])
-    partner_own[hh[kept]] = own_surname[kept]
-    h_double = (partner_own >= 0) & (rng.random(n_h) < 0.15) & ~h_child_other
-    dbl = child & h_double[hh]
-    surname_str[dbl] = (
-        sn_arr[h_surname[hh[dbl]]] + "-" + sn_arr[np.maximum(partner_own[hh[dbl]], 0)]
-    )
-
-    p = {
-        "household": hh,
-        "role": role,
-        "age": age_years,
-        "dob": dob,
-        "male": male,
-        "forename": forename,
-        "middle": middle,
-        "surname": surname_str,
-        "maiden_surname": np.where(maiden >= 0, sn_arr[np.maximum(maiden, 0)], ""),
-        "recent_surname_change": recent_change,
-        "twin_of": twin_of,
-        "ethnic": eth,
-        "nhs": nhs,
-        "phone": phone,
-        "died": died,
-        "death_date": death_date,
-        "lives_alone": lives_alone,
+    return {
         "cfs": cfs,
         "dementia": dementia,
         "home_oxygen": home_oxygen,
@@ -385,8 +459,6 @@ def make_population(rng, n_people: int) -> Population:
         "dialysis": dialysis,
         "care_package": care_pkg,
     }
-    h = {"type": htype, "size": h_size, "living": living.astype(np.int64)}
-    return Population(p, h)
 
 
 def settle_households(rng, pop: Population, settlements, worcester_index: int) -> np.ndarray:

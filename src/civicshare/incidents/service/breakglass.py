@@ -23,14 +23,14 @@ from civicshare.incidents.service.common import (
     BREAK_GLASS_HOURS,
     MAX_BREAK_GLASS_HOURS,
     MIN_REASON,
-    _audit,
-    _free_text,
-    _log,
-    _purpose,
-    _require_responder,
+    audit_incident,
+    check_free_text,
+    log_event,
+    require_responder,
+    share_purpose,
 )
 from civicshare.incidents.service.drawing import DrawCache
-from civicshare.incidents.service.households_view import _compute, _key_of
+from civicshare.incidents.service.households_view import compute_households, household_key
 from civicshare.incidents.service.incidents import may_see
 from civicshare.incidents.service.priority import LABEL, RANK
 from civicshare.partners import service as partners
@@ -64,7 +64,7 @@ def break_glass(
     reason: str,
     hours: float = BREAK_GLASS_HOURS,
 ) -> BreakGlass:
-    _require_responder(actor)
+    require_responder(actor)
     if not may_see(session, actor, incident):
         raise IncidentError(
             f"{actor.partner_name} is not party to {incident.agreement}.", status=403
@@ -78,7 +78,7 @@ def break_glass(
             "Lane need to know who is inside).",
             "reason",
         )
-    _free_text(reason, "reason", "A break-glass reason")
+    check_free_text(reason, "reason", "A break-glass reason")
     if not (0 < hours <= MAX_BREAK_GLASS_HOURS):
         raise IncidentError(
             f"Break-glass lasts more than 0 and at most {MAX_BREAK_GLASS_HOURS} hours.", "hours"
@@ -93,8 +93,8 @@ def break_glass(
     )
     session.add(grant)
     session.flush()
-    _log(session, incident, actor, "break_glass", reason, break_glass=grant.id, hours=hours)
-    _audit(
+    log_event(session, incident, actor, "break_glass", reason, break_glass=grant.id, hours=hours)
+    audit_incident(
         session,
         actor,
         "incident_break_glass",
@@ -123,7 +123,7 @@ def people_at(
     partners' records need the actor's break-glass, and each such view is queued for review by
     those partners' IG leads. Every view is logged and audited."""
     grant = active_break_glass(session, actor, incident)
-    area, layer, _gaz, houses = _compute(session, settings, actor, incident, cache)
+    area, layer, _gaz, houses = compute_households(session, settings, actor, incident, cache)
     house = next((h for h in houses if h["key"] == key), None)
     if house is None:
         raise IncidentError(
@@ -133,7 +133,7 @@ def people_at(
     for i in layer.index.within(area):
         source = layer.sources[int(layer.source_of[i])]
         row = int(layer.row_of[i])
-        if _key_of(layer, int(i)) != key:
+        if household_key(layer, int(i)) != key:
             continue
         own = source.provider_key == actor.partner_key
         if grant is None and not own:
@@ -187,7 +187,7 @@ def people_at(
             session.add(review)
         review.datasets = sorted(set(review.datasets or []) | entry["datasets"])
         review.records_seen = (review.records_seen or 0) + entry["records"]
-    _log(
+    log_event(
         session,
         incident,
         actor,
@@ -198,13 +198,13 @@ def people_at(
         break_glass=grant.id if grant else None,
         partners=sorted(seen),
     )
-    _audit(
+    audit_incident(
         session,
         actor,
         "incident_named_detail_viewed",
         incident,
         reason=grant.reason if grant else "own partner's records",
-        purpose=_purpose(incident),
+        purpose=share_purpose(incident),
         row_count=len(people),
         outcome="allowed",
         details={

@@ -22,7 +22,8 @@ KINDS = ("fire", "flood", "gas", "chemical", "power", "other")
 OUTSIDE_AREA_M = 10_000.0
 
 
-def _require_responder(actor: Actor) -> None:
+def require_responder(actor: Actor) -> None:
+    """Refuse (403) an actor whose membership lacks the responder role."""
     if not actor.has_role(Role.responder):
         raise IncidentError(
             f"Acting for {actor.partner_name}, you are not a responder: only responders open "
@@ -31,7 +32,8 @@ def _require_responder(actor: Actor) -> None:
         )
 
 
-def _log(session, incident, actor: Actor | None, action, summary, **details) -> IncidentEvent:
+def log_event(session, incident, actor: Actor | None, action, summary, **details) -> IncidentEvent:
+    """Add an entry to the incident's own log (shown on the incident page)."""
     event = IncidentEvent(
         incident_id=incident.id,
         membership_id=actor.membership_id if actor else None,
@@ -43,7 +45,7 @@ def _log(session, incident, actor: Actor | None, action, summary, **details) -> 
     return event
 
 
-def _free_text(text: str, field: str, what: str) -> None:
+def check_free_text(text: str, field: str, what: str) -> None:
     """Titles, notes, reasons and comments go into the audit log (and an incident's title into
     the purpose of every share it makes): none may hold a resident's identifier."""
     refusal = audit.identifier_refusal(what, text)
@@ -51,7 +53,9 @@ def _free_text(text: str, field: str, what: str) -> None:
         raise IncidentError(f"{refusal}.", field, status=422)
 
 
-def _audit(session, actor, action, incident, reason="", **facts) -> None:
+def audit_incident(session, actor, action, incident, reason="", **facts) -> None:
+    """Write an audit record about `incident`, free text redacted; `details` join the
+    incident's reference, other `facts` pass to audit.record."""
     details = facts.pop("details", {})
     if "purpose" in facts:  # texts stored before identifiers were refused are kept redacted
         facts["purpose"] = audit.redacted(facts["purpose"])
@@ -68,5 +72,6 @@ def _audit(session, actor, action, incident, reason="", **facts) -> None:
     )
 
 
-def _purpose(incident: Incident) -> str:
+def share_purpose(incident: Incident) -> str:
+    """The purpose every share made for `incident` states."""
     return f"Incident {incident.reference}: {incident.title} (vulnerable households in the area)"

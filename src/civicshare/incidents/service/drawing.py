@@ -27,8 +27,8 @@ from civicshare.incidents.reference import (
     gazetteer,
     norm_postcode,
 )
-from civicshare.incidents.service.common import _purpose
-from civicshare.incidents.service.incidents import _agreement
+from civicshare.incidents.service.common import share_purpose
+from civicshare.incidents.service.incidents import get_agreement
 from civicshare.incidents.service.readers import RULES, Reader, reader_for
 from civicshare.partners import service as partners
 from civicshare.sharing import delivery
@@ -255,7 +255,7 @@ def _join_people(layer: Layer) -> None:
         layer.placed_by[i] = "person key"
 
 
-def _draw(
+def draw_layer(
     session: Session,
     settings: Settings,
     actor: Actor,
@@ -277,7 +277,7 @@ def _draw_governed(
 ) -> Layer:
     from civicshare.datasets import service as datasets
 
-    version = agreements.active_version(session, _agreement(session, incident.agreement))
+    version = agreements.active_version(session, get_agreement(session, incident.agreement))
     if version is None or not version.emergency:
         raise IncidentError(
             f"{incident.agreement} is not an emergency agreement in force today: nothing is "
@@ -329,7 +329,7 @@ class _Ask:
     def request(self, provider_key: str, dataset: str, columns=None) -> ShareRequest:
         return ShareRequest(
             actor=self.actor,
-            purpose=_purpose(self.incident),
+            purpose=share_purpose(self.incident),
             provider=provider_key,
             dataset=dataset,
             agreement=self.incident.agreement,

@@ -28,8 +28,13 @@ from civicshare.incidents.reference import (
     gazetteer,
     norm_postcode,
 )
-from civicshare.incidents.service.common import _audit, _log, _purpose, _require_responder
-from civicshare.incidents.service.drawing import DrawCache, Layer, Withheld, _draw
+from civicshare.incidents.service.common import (
+    audit_incident,
+    log_event,
+    require_responder,
+    share_purpose,
+)
+from civicshare.incidents.service.drawing import DrawCache, Layer, Withheld, draw_layer
 from civicshare.incidents.service.incidents import area_of, may_see
 from civicshare.incidents.service.priority import CATEGORIES, LABEL, RANK
 
@@ -48,7 +53,7 @@ class Households:
     output_sha256: str
 
 
-def _key_of(layer: Layer, i: int) -> str:
+def household_key(layer: Layer, i: int) -> str:
     """The household a placed record belongs to: its property, or its postcode."""
     uprn = layer.uprn[i]
     if uprn is not None:
@@ -66,7 +71,7 @@ def _households(layer: Layer, area: Area, gaz: Gazetteer) -> list[dict]:
         row = int(layer.row_of[i])
         uprn = layer.uprn[i]
         x, y = float(layer.x[i]), float(layer.y[i])
-        key = _key_of(layer, i)
+        key = household_key(layer, i)
         house = groups.get(key)
         if house is None:
             if uprn is not None:
@@ -136,14 +141,14 @@ def _digest(houses: list[dict]) -> str:
     return hashlib.sha256(json.dumps(houses, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _compute(
+def compute_households(
     session: Session,
     settings: Settings,
     actor: Actor,
     incident: Incident,
     cache: DrawCache | None = None,
 ):
-    _require_responder(actor)
+    require_responder(actor)
     if not may_see(session, actor, incident):
         raise IncidentError(
             f"{actor.partner_name} is not party to {incident.agreement}.", status=403
@@ -151,7 +156,7 @@ def _compute(
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is closed: nothing more is shared.", status=409)
     area = area_of(incident)
-    layer = _draw(session, settings, actor, incident, cache)
+    layer = draw_layer(session, settings, actor, incident, cache)
     gaz = gazetteer(settings)
     return area, layer, gaz, _households(layer, area, gaz)
 
@@ -167,7 +172,7 @@ def households(
 ) -> Households:
     """The vulnerable households in the incident's area, by priority then distance. Audited.
     `cache`: the app's executed rows (draw_cache(app)); none, and nothing is kept."""
-    area, layer, gaz, houses = _compute(session, settings, actor, incident, cache)
+    area, layer, gaz, houses = compute_households(session, settings, actor, incident, cache)
     counts = {key: 0 for key, _ in CATEGORIES}
     for house in houses:
         for need in house["needs"]:
@@ -175,7 +180,7 @@ def households(
     properties = int(gaz.index.within(area).size)
     digest = _digest(houses)
     datasets = sorted({f"{s.provider_key}/{s.dataset}" for s in layer.sources})
-    _log(
+    log_event(
         session,
         incident,
         actor,
@@ -185,12 +190,12 @@ def households(
         datasets=datasets,
         via=via,
     )
-    _audit(
+    audit_incident(
         session,
         actor,
         "incident_households_viewed",
         incident,
-        purpose=_purpose(incident),
+        purpose=share_purpose(incident),
         row_count=len(houses),
         output_sha256=digest,
         outcome="allowed",
@@ -275,7 +280,7 @@ def export_geojson(result: Households) -> dict[str, Any]:
 
 
 def record_export(session, actor, incident, result: Households, fmt: str) -> None:
-    _log(
+    log_event(
         session,
         incident,
         actor,
@@ -284,7 +289,7 @@ def record_export(session, actor, incident, result: Households, fmt: str) -> Non
         households=len(result.households),
         format=fmt,
     )
-    _audit(
+    audit_incident(
         session,
         actor,
         "incident_exported",

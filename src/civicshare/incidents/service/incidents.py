@@ -36,10 +36,10 @@ from civicshare.incidents.service.common import (
     KINDS,
     MIN_REASON,
     OUTSIDE_AREA_M,
-    _audit,
-    _free_text,
-    _log,
-    _require_responder,
+    audit_incident,
+    check_free_text,
+    log_event,
+    require_responder,
 )
 from civicshare.partners.models import Membership, Role
 
@@ -126,13 +126,13 @@ def open_incident(
     """Open an incident. An area more than OUTSIDE_AREA_M from every property and district
     the partnership knows is refused (field `confirm_outside_area`, status 422) unless
     `confirm_outside_area`; a confirmation is recorded in the incident log and the audit."""
-    _require_responder(actor)
+    require_responder(actor)
     title = (title or "").strip()
     if len(title) < 3:
         raise IncidentError(
             "Give the incident a title (for example, House fire, 12 Mill Lane).", "title"
         )
-    _free_text(title, "title", "An incident's title")
+    check_free_text(title, "title", "An incident's title")
     if kind not in KINDS:
         raise IncidentError(f"Choose the kind of incident: one of {', '.join(KINDS)}.", "kind")
     available = emergency_agreements_for(session, actor)
@@ -180,8 +180,8 @@ def open_incident(
             f", confirmed outside the partnership's area ({outside['distance_m'] / 1000:,.1f} "
             "km from the nearest property or district it knows)"
         )
-    _log(session, incident, actor, "opened", summary, **details)
-    _audit(session, actor, "incident_opened", incident, reason=title, details=details)
+    log_event(session, incident, actor, "opened", summary, **details)
+    audit_incident(session, actor, "incident_opened", incident, reason=title, details=details)
     return incident
 
 
@@ -195,7 +195,7 @@ def get_incident(session: Session, reference: str) -> Incident:
 _AGREEMENTS = "incidents.agreements"
 
 
-def _agreement(session: Session, reference: str):
+def get_agreement(session: Session, reference: str):
     """The agreement, read once per transaction of the session: the route's may_see() and the
     view's active version read the same object (with its versions and parties) instead of
     querying it again (the session holds unmodified objects only weakly). A commit or rollback
@@ -221,7 +221,7 @@ def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     key = (actor.membership_id, incident.id, incident.agreement)
     if key not in memo:
         try:
-            agreement = _agreement(session, incident.agreement)
+            agreement = get_agreement(session, incident.agreement)
         except agreements.NotFound:
             memo[key] = False
         else:
@@ -248,21 +248,21 @@ def list_for(session: Session, actor: Actor) -> list[Incident]:
 def update_area(
     session: Session, actor: Actor, incident: Incident, area: Area, note: str = ""
 ) -> Incident:
-    _require_responder(actor)
+    require_responder(actor)
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is closed.", status=409)
-    _free_text(note, "note", "A note")
+    check_free_text(note, "note", "A note")
     before = _area_details(area_of(incident))
     _set_area(incident, area)
     incident.updated_at = datetime.now(UTC)
     details = {"before": before, "after": _area_details(area)}
-    _log(session, incident, actor, "area_changed", note or "Area changed", **details)
-    _audit(session, actor, "incident_updated", incident, reason=note, details=details)
+    log_event(session, incident, actor, "area_changed", note or "Area changed", **details)
+    audit_incident(session, actor, "incident_updated", incident, reason=note, details=details)
     return incident
 
 
 def close_incident(session: Session, actor: Actor, incident: Incident, note: str) -> Incident:
-    _require_responder(actor)
+    require_responder(actor)
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is already closed.", status=409)
     note = (note or "").strip()
@@ -270,7 +270,7 @@ def close_incident(session: Session, actor: Actor, incident: Incident, note: str
         raise IncidentError(
             "Say why the incident is closed (for example, stood down at 04:10).", "note"
         )
-    _free_text(note, "note", "A note")
+    check_free_text(note, "note", "A note")
     now = datetime.now(UTC)
     incident.status = IncidentStatus.closed
     incident.closed_at = now
@@ -281,8 +281,8 @@ def close_incident(session: Session, actor: Actor, incident: Incident, note: str
         )
     ):
         grant.ended_at = now
-    _log(session, incident, actor, "closed", note)
-    _audit(session, actor, "incident_closed", incident, reason=note)
+    log_event(session, incident, actor, "closed", note)
+    audit_incident(session, actor, "incident_closed", incident, reason=note)
     return incident
 
 

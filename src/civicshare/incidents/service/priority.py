@@ -80,12 +80,14 @@ ASC_REASONS = {
 }
 
 
-def _psr(row: dict) -> set[str]:
+def psr_needs(row: dict) -> set[str]:
+    """A priority services register row: the needs (CATEGORIES keys) it shows."""
     codes = str(row.get("needs_codes") or "").replace(",", ";").split(";")
     return {PSR_CODES[c.strip()] for c in codes if c.strip() in PSR_CODES}
 
 
-def _asc(row: dict) -> set[str]:
+def asc_needs(row: dict) -> set[str]:
+    """An adult social care client row: the needs (CATEGORIES keys) it shows."""
     found = {"care"}
     reason = str(row.get("Primary Support Reason") or "").strip().lower()
     if reason in ASC_REASONS:
@@ -93,7 +95,8 @@ def _asc(row: dict) -> set[str]:
     return found
 
 
-def _community(row: dict) -> set[str]:
+def community_needs(row: dict) -> set[str]:
+    """A community health row: the needs (CATEGORIES keys) it shows."""
     found = set()
     service = str(row.get("service") or "").lower()
     if _truthy(row.get("home_oxygen")) or "oxygen" in service:
@@ -105,7 +108,8 @@ def _community(row: dict) -> set[str]:
     return found
 
 
-def _fire(row: dict) -> set[str]:
+def fire_visit_needs(row: dict) -> set[str]:
+    """A home fire safety visit row: the needs (CATEGORIES keys) it shows."""
     found = set()
     if _truthy(row.get("uses_oxygen")):
         found.add("powered")
@@ -121,7 +125,8 @@ def _fire(row: dict) -> set[str]:
     return found
 
 
-def _over65(row: dict) -> set[str]:
+def over65_needs(row: dict) -> set[str]:
+    """An over-65 register row: the needs (CATEGORIES keys) it shows."""
     found = set()
     if _truthy(row.get("home_oxygen")):
         found.add("powered")

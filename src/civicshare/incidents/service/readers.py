@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from civicshare.datasets.contracts import Column, ColumnType, Contract, IdentifierKind
-from civicshare.incidents.service.priority import _asc, _community, _fire, _over65, _psr
+from civicshare.incidents.service.priority import (
+    asc_needs,
+    community_needs,
+    fire_visit_needs,
+    over65_needs,
+    psr_needs,
+)
 
 NAME_KINDS = (IdentifierKind.given_name, IdentifierKind.family_name, IdentifierKind.full_name)
 HONORIFIC = "title"
@@ -52,11 +58,11 @@ def _open_client(row: dict) -> bool:
 
 
 RULES: dict[str, Rules] = {
-    "priority-services-register": Rules(_psr, verified="registered_date"),
-    "asc-clients": Rules(_asc, current=_open_client),
-    "community-health": Rules(_community, verified="referral_date"),
-    "home-fire-safety-visits": Rules(_fire, verified="visit_date"),
-    "over-65-register": Rules(_over65),
+    "priority-services-register": Rules(psr_needs, verified="registered_date"),
+    "asc-clients": Rules(asc_needs, current=_open_client),
+    "community-health": Rules(community_needs, verified="referral_date"),
+    "home-fire-safety-visits": Rules(fire_visit_needs, verified="visit_date"),
+    "over-65-register": Rules(over65_needs),
 }
 
 

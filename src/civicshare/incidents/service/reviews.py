@@ -13,7 +13,12 @@ from civicshare.incidents.models import (
     BreakGlassReview,
     ReviewStatus,
 )
-from civicshare.incidents.service.common import MIN_REASON, _audit, _free_text, _log
+from civicshare.incidents.service.common import (
+    MIN_REASON,
+    audit_incident,
+    check_free_text,
+    log_event,
+)
 from civicshare.partners.models import Role
 
 # -- retrospective review -------------------------------------------------------------------
@@ -44,13 +49,13 @@ def review(
     comment = (comment or "").strip()
     if outcome == ReviewStatus.inappropriate.value and len(comment) < MIN_REASON:
         raise IncidentError("Say what was inappropriate and what happens next.", "comment")
-    _free_text(comment, "comment", "A review comment")
+    check_free_text(comment, "comment", "A review comment")
     found.status = ReviewStatus(outcome)
     found.comment = comment
     found.reviewed_by_id = actor.membership_id
     found.reviewed_at = datetime.now(UTC)
     incident = found.break_glass.incident
-    _log(
+    log_event(
         session,
         incident,
         actor,
@@ -59,7 +64,7 @@ def review(
         review=found.id,
         outcome=outcome,
     )
-    _audit(
+    audit_incident(
         session,
         actor,
         "incident_break_glass_reviewed",

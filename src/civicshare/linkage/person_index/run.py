@@ -578,7 +578,7 @@ def _jsonable(value):
 def write_mapping(session: Session, settings: Settings, run_id: int | None) -> str:
     """The current mapping (snapshot, record id -> person key) as Parquet: once per run under
     person-index/runs/<id>/, and as person-index/mapping.parquet (replaced whole, atomically),
-    which the sharing compiler joins for agreements that list the person key."""
+    which the data plane's compiler joins for agreements that list the person key."""
     rows = session.execute(
         select(
             IndexedRecord.source,

@@ -1,4 +1,4 @@
-"""Which datasets hold people, and what linkage reads of them (through the sharing compiler)."""
+"""Which datasets hold people, and what linkage reads of them (through the data plane's compiler)."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def read_source(
     record_ids: Iterable[str] | None = None,
     details: dict | None = None,
 ) -> pa.Table:
-    """The plan's columns of its snapshot, through the sharing compiler (the one executor),
+    """The plan's columns of its snapshot, through the data plane's compiler (the one executor),
     decrypted; audited. With `record_ids`, only those records."""
     from civicshare.dataplane import query as compiler
     from civicshare.dataplane.grant import ColumnGrant, Grant
