@@ -1,4 +1,4 @@
-"""Which datasets hold people, and what linkage reads of them (through the data plane's compiler)."""
+"""Which datasets hold people, and what linkage reads of them (through the data plane)."""
 
 from __future__ import annotations
 
