@@ -32,6 +32,9 @@ from sqlalchemy.orm import Session
 
 from civicshare.config import Settings
 from civicshare.dataplane.ingest.layout import (
+    DATA_FILE,
+    MANIFEST_FILE,
+    QUARANTINE_FILE,
     SNAPSHOTS_DIR,
     fsync_dir,
     fsync_tree,
@@ -45,9 +48,6 @@ from civicshare.datasets.models import Dataset, DatasetSnapshot, SnapshotStatus
 from civicshare.identity import service as identity
 from civicshare.private import private_dir, private_file
 
-DATA_FILE = "data.parquet"
-QUARANTINE_FILE = "quarantine.parquet"
-MANIFEST_FILE = "manifest.json"
 DERIVED_DIR = "derived"
 
 

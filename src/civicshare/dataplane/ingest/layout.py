@@ -15,6 +15,9 @@ from civicshare.private import private_dir
 
 
 SNAPSHOTS_DIR = "snapshots"  # under the data directory
+DATA_FILE = "data.parquet"
+QUARANTINE_FILE = "quarantine.parquet"
+MANIFEST_FILE = "manifest.json"
 
 
 def snapshots_root(settings: Settings) -> Path:

@@ -21,7 +21,13 @@ import pyarrow.parquet as pq
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from civicshare.config import Settings
-from civicshare.dataplane.ingest.layout import fsync_tree, new_staging_dir
+from civicshare.dataplane.ingest.layout import (
+    DATA_FILE,
+    MANIFEST_FILE,
+    QUARANTINE_FILE,
+    fsync_tree,
+    new_staging_dir,
+)
 from civicshare.dataplane.ingest.readers import FileProblem, open_source
 from civicshare.dataplane.ingest.storage import (
     ARROW_TYPES,
@@ -190,36 +196,19 @@ def _stage(
     counts: Counter[tuple[str, str]] = Counter()
     file_problems: list[str] = []
     sha = ""
-    writer = pq.ParquetWriter(directory / "data.parquet", schema, compression="zstd")
+    writer = pq.ParquetWriter(directory / DATA_FILE, schema, compression="zstd")
     qwriter: pq.ParquetWriter | None = None
-    sealed: dict[str, identity.SealedWriter] = {}
+    sealed = _sealed_writers(contract, directory, data_key, snapshot_ref)
     tokens = duckdb.connect()
-    for stream, column in enumerate(contract.columns):
-        if column.is_identifier:
-            (directory / sealed_path(stream)).parent.mkdir(mode=0o700, exist_ok=True)
-            sealed[column.name] = identity.SealedWriter(
-                directory / sealed_path(stream), data_key, snapshot_ref, column.name, stream
-            )
+    writing = _Writing(tokens, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
     try:
         source = open_source(contract, handle, file_format, size)
         for batch in source.batches:
             first = rows_read + 1
             n = batch.num_rows
-            if rows_read + n > contract.limits.max_rows:
-                raise FileProblem(
-                    f"the file has more than {contract.limits.max_rows:,} rows, the contract's "
-                    "limit (limits.max_rows)"
-                )
-            too_long = _too_long(contract, batch, first)
-            if too_long:
-                raise FileProblem(too_long)
-            checked = validate_batch(contract, batch, first, source.extra_formats)
-            invalid += int(checked.bad.sum())
-            if contract.record_id:
-                repeated, repeats = duplicate_records(contract, batch, first, seen_ids, checked.bad)
-                duplicates += int(repeated.sum())
-                checked.bad |= repeated
-                checked.problems = sorted(checked.problems + repeats, key=lambda p: p.row)
+            checked, repeated = _check(contract, batch, first, source, seen_ids, rows_read)
+            invalid += int(checked.bad.sum()) - repeated
+            duplicates += repeated
             for problem in checked.problems:
                 counts[(problem.column, problem.code)] += 1
                 if len(kept) < MAX_PROBLEMS_KEPT:
@@ -228,49 +217,15 @@ def _stage(
             good = ~checked.bad
             if checked.bad.any():
                 qwriter = qwriter or pq.ParquetWriter(
-                    directory / "quarantine.parquet", qschema, compression="zstd"
+                    directory / QUARANTINE_FILE, qschema, compression="zstd"
                 )
-                bad_index = pa.array(np.nonzero(checked.bad)[0])
-                bad_rows = rows[checked.bad]
-                arrays = [pa.array(bad_rows, pa.int64())]
-                arrays += _encrypt_batch(
-                    data_key,
-                    snapshot_ref,
-                    [f"quarantine/{c.name}" for c in contract.columns],
-                    [
-                        pc.cast(batch.column(c.name), pa.string()).take(bad_index)
-                        for c in contract.columns
-                    ],
-                    bad_rows,
-                    QUARANTINE_STREAM,
+                qwriter.write_batch(
+                    _quarantine_batch(contract, batch, rows, checked.bad, data_key, snapshot_ref)
                 )
-                qwriter.write_batch(pa.record_batch(arrays, schema=qschema))
-                quarantined += len(bad_rows)
+                quarantined += int(checked.bad.sum())
             if good.any():
-                index = pa.array(np.nonzero(good)[0])
-                good_rows = rows[good]
-                arrays = [pa.array(good_rows, pa.int64())]
-                for stream, column in enumerate(contract.columns):
-                    typed = checked.typed[column.name].take(index)
-                    if not column.is_identifier:
-                        arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
-                        continue
-                    norm = checked.normalised[column.name].take(index)
-                    arrays.append(_tokens(tokens, pseudonymisation_key, norm))
-                    arrays.append(
-                        encrypt_rows(
-                            data_key,
-                            norm,
-                            identity.column_aad(snapshot_ref, column.name),
-                            stream,
-                            good_rows,
-                        )
-                    )
-                    if column.identifier in GENERALISED:
-                        arrays.append(generalise(column.identifier, typed, norm))
-                    sealed[column.name].write(norm, good_rows)
-                writer.write_batch(pa.record_batch(arrays, schema=schema))
-                accepted += len(good_rows)
+                writer.write_batch(_accepted_batch(contract, checked, rows[good], good, writing))
+                accepted += int(good.sum())
             rows_read += n
             if progress:
                 progress(rows_read, source.done_units(), source.total_units)
@@ -288,70 +243,38 @@ def _stage(
         tokens.close()
 
     bad_rows = quarantined
-    outcome = "accepted"
-    reasons: list[str] = list(file_problems)
-    if not file_problems:
-        if invalid and contract.bad_rows.value == "reject":
-            reasons.append(
-                f"{invalid:,} of {rows_read:,} rows have problems and the contract says bad "
-                "rows reject the file"
-            )
-        if duplicates and contract.duplicate_records.value == "reject":
-            reasons.append(
-                f"{duplicates:,} of {rows_read:,} rows repeat a {contract.record_id!r} of an "
-                "earlier row and the contract says duplicate records reject the file"
-            )
-        if reasons:
-            pass  # the policy has spoken; the quarantine limit no longer matters
-        elif bad_rows and rows_read and bad_rows / rows_read > contract.quarantine_limit:
-            reasons.append(
-                f"{bad_rows:,} of {rows_read:,} rows have problems, more than the contract's "
-                f"quarantine limit of {contract.quarantine_limit:.0%}"
-            )
-        elif accepted == 0:
-            reasons.append("the file has no rows that could be accepted")
-    if reasons:
-        outcome = "rejected"
+    reasons = file_problems or _rejections(
+        contract, rows_read, accepted, quarantined, invalid, duplicates
+    )
+    outcome = "rejected" if reasons else "accepted"
     report = {
         "outcome": outcome,
         "reasons": reasons,
         "file_name": file_name,
         "file_format": file_format.value,
         "file_sha256": sha,
-        "policy": contract.bad_rows.value,
-        "duplicate_policy": contract.duplicate_records.value,
-        "rows_duplicated": duplicates,
         "rows_read": rows_read,
         "rows_accepted": accepted if outcome == "accepted" else 0,
         "rows_quarantined": quarantined if outcome == "accepted" else 0,
         "rows_with_problems": bad_rows,
-        "problem_count": sum(counts.values()),
-        "problems_shown": len(kept),
-        "problem_counts": [
-            {"column": column, "code": code, "count": count}
-            for (column, code), count in sorted(counts.items(), key=lambda kv: -kv[1])
-        ],
-        "problems": kept,
+        "rows_duplicated": duplicates,
+        **_problem_summary(contract, counts, kept),
         "pseudonymisation_key_version": key_version,
     }
     if outcome == "rejected":
         return Staged(directory, outcome, report, rows_read, 0, 0, sha, plan)
 
-    manifest = {
-        "snapshot": snapshot_ref,
-        "contract": contract.model_dump(mode="json"),
-        "storage": plan,
-        "rows": accepted,
-        "quarantined": quarantined,
-        "file_sha256": sha,
-        "pseudonymisation_key_version": key_version,
-        "wrapped_data_key": wrapped,
-    }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    # Written inside a 0700 staging directory, so never readable by others; 0600 before the
-    # snapshot is moved into place.
-    tighten_tree(directory)
-    fsync_tree(directory)
+    _write_manifest(
+        directory,
+        snapshot=snapshot_ref,
+        contract=contract.model_dump(mode="json"),
+        storage=plan,
+        rows=accepted,
+        quarantined=quarantined,
+        file_sha256=sha,
+        pseudonymisation_key_version=key_version,
+        wrapped_data_key=wrapped,
+    )
     return Staged(
         directory,
         outcome,
@@ -364,6 +287,133 @@ def _stage(
         wrapped,
         key_version,
     )
+
+
+def _check(contract, batch, first: int, source, seen_ids: dict, rows_read: int):
+    """Validate one batch: the file's limits first (a FileProblem refuses it whole), then each
+    row. Returns the checked batch and how many rows repeat an earlier record id."""
+    if rows_read + batch.num_rows > contract.limits.max_rows:
+        raise FileProblem(
+            f"the file has more than {contract.limits.max_rows:,} rows, the contract's "
+            "limit (limits.max_rows)"
+        )
+    too_long = _too_long(contract, batch, first)
+    if too_long:
+        raise FileProblem(too_long)
+    checked = validate_batch(contract, batch, first, source.extra_formats)
+    if not contract.record_id:
+        return checked, 0
+    repeated, repeats = duplicate_records(contract, batch, first, seen_ids, checked.bad)
+    checked.bad |= repeated
+    checked.problems = sorted(checked.problems + repeats, key=lambda p: p.row)
+    return checked, int(repeated.sum())
+
+
+def _sealed_writers(contract, directory: Path, data_key: bytes, snapshot_ref: str) -> dict:
+    """One writer per identifier column, sealing the column whole beside the Parquet."""
+    sealed: dict[str, identity.SealedWriter] = {}
+    for stream, column in enumerate(contract.columns):
+        if column.is_identifier:
+            (directory / sealed_path(stream)).parent.mkdir(mode=0o700, exist_ok=True)
+            sealed[column.name] = identity.SealedWriter(
+                directory / sealed_path(stream), data_key, snapshot_ref, column.name, stream
+            )
+    return sealed
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """What writing accepted rows needs: the token connection, keys, sealed writers."""
+
+    tokens: Any
+    pseudonymisation_key: bytes
+    data_key: bytes
+    snapshot_ref: str
+    sealed: dict[str, Any]
+    schema: pa.Schema
+
+
+def _quarantine_batch(contract, batch, rows, bad, data_key, snapshot_ref) -> pa.RecordBatch:
+    """Quarantined rows: every field encrypted, nothing tokenised or in clear."""
+    bad_index = pa.array(np.nonzero(bad)[0])
+    bad_rows = rows[bad]
+    arrays = [pa.array(bad_rows, pa.int64())]
+    arrays += _encrypt_batch(
+        data_key,
+        snapshot_ref,
+        [f"quarantine/{c.name}" for c in contract.columns],
+        [pc.cast(batch.column(c.name), pa.string()).take(bad_index) for c in contract.columns],
+        bad_rows,
+        QUARANTINE_STREAM,
+    )
+    return pa.record_batch(arrays, schema=quarantine_schema(contract))
+
+
+def _accepted_batch(contract, checked, good_rows, good, writing: _Writing) -> pa.RecordBatch:
+    """Accepted rows as stored: plain columns typed, identifiers as token, ciphertext, any
+    generalisation, and sealed whole alongside."""
+    index = pa.array(np.nonzero(good)[0])
+    arrays = [pa.array(good_rows, pa.int64())]
+    for stream, column in enumerate(contract.columns):
+        typed = checked.typed[column.name].take(index)
+        if not column.is_identifier:
+            arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
+            continue
+        norm = checked.normalised[column.name].take(index)
+        aad = identity.column_aad(writing.snapshot_ref, column.name)
+        arrays.append(_tokens(writing.tokens, writing.pseudonymisation_key, norm))
+        arrays.append(encrypt_rows(writing.data_key, norm, aad, stream, good_rows))
+        if column.identifier in GENERALISED:
+            arrays.append(generalise(column.identifier, typed, norm))
+        writing.sealed[column.name].write(norm, good_rows)
+    return pa.record_batch(arrays, schema=writing.schema)
+
+
+def _rejections(contract, rows_read, accepted, quarantined, invalid, duplicates) -> list[str]:
+    """Why the contract refuses the whole file, if it does."""
+    reasons: list[str] = []
+    if invalid and contract.bad_rows.value == "reject":
+        reasons.append(
+            f"{invalid:,} of {rows_read:,} rows have problems and the contract says bad "
+            "rows reject the file"
+        )
+    if duplicates and contract.duplicate_records.value == "reject":
+        reasons.append(
+            f"{duplicates:,} of {rows_read:,} rows repeat a {contract.record_id!r} of an "
+            "earlier row and the contract says duplicate records reject the file"
+        )
+    if reasons:
+        return reasons  # the policy has spoken; the quarantine limit no longer matters
+    if quarantined and rows_read and quarantined / rows_read > contract.quarantine_limit:
+        return [
+            f"{quarantined:,} of {rows_read:,} rows have problems, more than the contract's "
+            f"quarantine limit of {contract.quarantine_limit:.0%}"
+        ]
+    if accepted == 0:
+        return ["the file has no rows that could be accepted"]
+    return []
+
+
+def _problem_summary(contract, counts: Counter, kept: list[dict]) -> dict[str, Any]:
+    return {
+        "policy": contract.bad_rows.value,
+        "duplicate_policy": contract.duplicate_records.value,
+        "problem_count": sum(counts.values()),
+        "problems_shown": len(kept),
+        "problem_counts": [
+            {"column": column, "code": code, "count": count}
+            for (column, code), count in sorted(counts.items(), key=lambda kv: -kv[1])
+        ],
+        "problems": kept,
+    }
+
+
+def _write_manifest(directory: Path, **manifest: Any) -> None:
+    (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    # Written inside a 0700 staging directory, so never readable by others; 0600 before the
+    # snapshot is moved into place.
+    tighten_tree(directory)
+    fsync_tree(directory)
 
 
 def problem_lines(report: dict[str, Any], limit: int = 20) -> list[str]:
