@@ -79,6 +79,8 @@ def test_nothing_new_is_not_signed_again(saved, operator_env, tmp_path):
     assert code == 0
     assert "No records since checkpoint 3 at seq 20; it is the latest." in output
     assert json.loads((tmp_path / "again.json").read_text())["number"] == 3
+    code, output = run("audit", "checkpoint", "--out", str(tmp_path / "no-such-folder" / "c.json"))
+    assert code == 2 and "Error: cannot write" in output
 
 
 def test_truncation_hidden_from_the_store_is_caught_against_a_saved_copy(saved, sessions, attacker):

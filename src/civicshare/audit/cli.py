@@ -93,25 +93,28 @@ def checkpoint(
     `audit_checkpoint_minutes` while serving, and as the server stops)."""
     with db.session_scope(_sessions()) as session:
         entry, made = checkpoints.checkpoint_if_new(session)
-        if entry is None:
-            console.print("The audit log is empty; there is nothing to sign yet.")
-            if out is not None:
-                raise typer.Exit(2)  # nothing to save
-            return
-        if made:
-            console.print(
-                f"Signed checkpoint {entry.number:,} at seq {entry.seq:,} "
-                f"(record hash {entry.record_hash[:16]}…, key {entry.key_id})."
-            )
-        else:
-            console.print(
-                f"No records since checkpoint {entry.number:,} at seq {entry.seq:,}; "
-                "it is the latest."
-            )
+        document = checkpoints.document(entry, signing.load_public_key()) if entry else None
+    if entry is None:
+        console.print("The audit log is empty; there is nothing to sign yet.")
         if out is not None:
-            public = signing.load_public_key()
-            out.write_text(json.dumps(checkpoints.document(entry, public), indent=2) + "\n")
-            console.print(f"Saved checkpoint {entry.number:,} to {out}.", highlight=False)
+            raise typer.Exit(2)  # nothing to save
+        return
+    if made:
+        console.print(
+            f"Signed checkpoint {entry.number:,} at seq {entry.seq:,} "
+            f"(record hash {entry.record_hash[:16]}…, key {entry.key_id})."
+        )
+    else:
+        console.print(
+            f"No records since checkpoint {entry.number:,} at seq {entry.seq:,}; it is the latest."
+        )
+    if out is not None:
+        try:
+            out.write_text(json.dumps(document, indent=2) + "\n")
+        except OSError as error:
+            console.print(f"[red]Error:[/] cannot write {out}: {error}", highlight=False)
+            raise typer.Exit(2) from None
+        console.print(f"Saved checkpoint {entry.number:,} to {out}.", highlight=False)
 
 
 @app.command("public-key")
