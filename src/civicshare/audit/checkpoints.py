@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from civicshare import db
@@ -92,7 +92,9 @@ def checkpoint_if_new(
     session: Session, actor=None, *, private_key=None
 ) -> tuple[AuditCheckpoint | None, bool]:
     """Sign a checkpoint when records were written since the last one; returns the latest
-    checkpoint (None when the log is empty) and whether it was signed now."""
+    checkpoint (None when the log is empty) and whether it was signed now. It takes the chain
+    head's lock before it looks, so two processes deciding at once sign one checkpoint, not two."""
+    session.execute(text("UPDATE audit_chain_head SET seq = seq WHERE id = :id"), {"id": HEAD_ID})
     new, last = uncovered(session)
     if not new:
         return last, False
