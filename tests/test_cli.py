@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from civicshare import db
 from civicshare.agreements import service as agreements
+from civicshare.audit import checkpoints
+from civicshare.audit import service as audit
 from civicshare.cli import app
 from civicshare.datasets import service as datasets
 from civicshare.partners import service as partners
@@ -78,6 +80,7 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
     }
     first = invoke("demo", "--no-serve", "--people", "400", "--seed", "3", env=env)
     assert "Generating a synthetic county of 400 residents" in first
+    assert "Signed audit checkpoint 1 at seq" in first
     manifest = json.loads((settings.data_dir / "synthetic" / "manifest.json").read_text())
     assert manifest["people"] == 400 and manifest["seed"] == 3
     # A person pushes their own version of one dataset; the demo must never replace it.
@@ -116,6 +119,10 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
         assert {"active", "draft", "suspended", "revoked"} <= states
         assert len(agreements.list_all(session)) == 8  # 7 + the incident agreement; none added
         assert partners.current_charter(session).version == 2
+        # The log ends signed: a checkpoint covers every record but the checkpoint's own.
+        assert checkpoints.count(session) >= 1
+        assert checkpoints.uncovered(session)[0] == 0
+        assert audit.verify(session).intact
     engine.dispose()
 
 

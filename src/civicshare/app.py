@@ -20,7 +20,10 @@ from civicshare.accounts import pages as accounts_pages
 from civicshare.agreements import api as agreements_api
 from civicshare.agreements import pages as agreements_pages
 from civicshare.audit import api as audit_api
+from civicshare.audit import checkpoints as audit_checkpoints
 from civicshare.audit import pages as audit_pages
+from civicshare.audit import register as audit_register
+from civicshare.audit import service as audit_service
 from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
 from civicshare.dataplane import ingest as datasets_ingest
@@ -60,11 +63,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 name="retention",
             )
+        checkpoints = None
+        if settings.audit_checkpoint_minutes > 0:
+            checkpoints = asyncio.create_task(
+                audit_checkpoints.every(app.state.sessions, settings.audit_checkpoint_minutes),
+                name="audit-checkpoints",
+            )
         yield
-        if schedule is not None:
-            schedule.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await schedule
+        for task in (schedule, checkpoints):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        # What was written since the last checkpoint is signed before the server stops.
+        await asyncio.to_thread(audit_checkpoints.at_shutdown, app.state.sessions)
         engine.dispose()
 
     app = FastAPI(
@@ -79,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = db.make_sessionmaker(engine)
     audit_signing.use_keys_dir(settings.effective_keys_dir)
+    audit_service.use_checkpoint_every(settings.audit_checkpoint_every)
 
     errors.install(app)
     app.add_middleware(SecurityHeaders)
@@ -93,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agreements_pages.router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
+    app.include_router(audit_register.router)
     app.include_router(datasets_api.router)
     app.include_router(datasets_pages.router)
     app.include_router(sharing_api.router)

@@ -63,6 +63,19 @@ class Settings(BaseSettings):
         description="While the server runs, purge data past its retention period (and expire "
         "agreements) every this many minutes; 0 turns the schedule off.",
     )
+    audit_checkpoint_every: int = Field(
+        default=1000,
+        ge=0,
+        description="Sign an audit checkpoint automatically whenever the log's length reaches a "
+        "multiple of this many records; 0 turns it off.",
+    )
+    audit_checkpoint_minutes: float = Field(
+        default=5,
+        ge=0,
+        description="While the server runs, sign an audit checkpoint when records were written "
+        "since the last one and it is this many minutes old; 0 turns the schedule off. The "
+        "server also signs one as it shuts down.",
+    )
     map_tiles: str = Field(
         default="",
         description="URL template of the incident map's base-map tiles, e.g. "

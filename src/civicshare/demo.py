@@ -14,6 +14,7 @@ from rich.console import Console
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.agreements.demo import seed_demo_agreements
+from civicshare.audit import checkpoints, signing
 from civicshare.config import Settings
 from civicshare.dataplane.query import build_postcode_directory
 from civicshare.datasets import service as datasets
@@ -111,6 +112,7 @@ def county_dir(settings: Settings) -> Path:
 
 def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> DemoSummary:
     settings.ensure_dirs()
+    signing.use_keys_dir(settings.effective_keys_dir)  # the audit log's checkpoints
     engine = db.make_engine(settings.effective_database_url)
     try:
         db.upgrade(engine)
@@ -129,6 +131,14 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
             county_dir(settings) / "geography" / "properties.parquet", settings.data_dir
         )
         linkage.index_demo(settings, engine, console)
+        # A fresh demo store starts with its log signed, as a serving gateway keeps it.
+        with db.session_scope(db.make_sessionmaker(engine)) as session:
+            entry, made = checkpoints.checkpoint_if_new(session)
+        if made:
+            console.print(
+                f"Signed audit checkpoint {entry.number:,} at seq {entry.seq:,} "
+                "(see /register/checkpoints)."
+            )
     finally:
         engine.dispose()
     return DemoSummary(*summary, generated=generated)

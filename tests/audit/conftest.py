@@ -12,11 +12,13 @@ from civicshare.audit import signing
 
 @pytest.fixture(autouse=True)
 def keys_dir(tmp_path):
-    """Each test signs with its own key, in its own keys directory."""
+    """Each test signs with its own key, in its own keys directory; a test that sets how often
+    checkpoints are signed (create_app does, from the settings) leaves the default behind."""
     directory = tmp_path / "audit-keys"
     signing.use_keys_dir(directory)
     yield directory
     signing.use_keys_dir(None)
+    audit.use_checkpoint_every(None)
 
 
 def write(sessions, count: int, **facts) -> None:

@@ -249,12 +249,29 @@ def test_an_ig_lead_drafts_both_approve_the_group_endorses_and_the_register_list
     check(page)
 
 
-def test_the_register_and_exports_are_accessible_to_the_right_people(page, live_server):
+def test_the_register_and_exports_are_accessible_to_the_right_people(
+    page, live_server, live_settings
+):
     response = page.goto(live_server + "/register")
     assert response.status == 200
     check(page)
     response = page.request.get(live_server + "/api/agreements")
     assert response.status == 401
+    # The audit log's signed checkpoints, from the register, without signing in.
+    from civicshare.audit import checkpoints, signing
+    from civicshare.audit import service as audit
+
+    signing.use_keys_dir(live_settings.effective_keys_dir)
+    engine = db.make_engine(live_settings.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        audit.record(session, None, "register_read_in_a_test", "register")
+        entry, _ = checkpoints.checkpoint_if_new(session)
+    engine.dispose()
+    page.goto(live_server + "/register")
+    page.get_by_role("link", name="Signed checkpoints of the audit log").click()
+    assert page.url == live_server + "/register/checkpoints"
+    assert page.locator(f"#checkpoint-{entry.number}").is_visible()
+    check(page)
 
 
 def _active_agreement(live_settings) -> str:

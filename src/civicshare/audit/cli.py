@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -9,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from civicshare import db
-from civicshare.audit import chain, signing
+from civicshare.audit import chain, checkpoints, signing
 from civicshare.audit import service as audit
 from civicshare.config import get_settings
 
@@ -38,13 +39,27 @@ def verify(
         help="Check checkpoints against this public key (PEM) rather than the gateway's copy; "
         "use a copy kept away from the gateway.",
     ),
+    against: Path | None = typer.Option(
+        None,
+        "--against",
+        exists=True,
+        dir_okay=False,
+        help="Also check the log against this checkpoint saved earlier (by `audit checkpoint "
+        "--out` or from GET /register/checkpoints/latest): every record it covers must still be "
+        "there, unchanged.",
+    ),
 ) -> None:
     """Check every record against its hash and the one before it, and every signed checkpoint.
 
-    Exits 0 when the log is intact, 1 when it is not (naming the first bad record)."""
+    Exits 0 when the log is intact, 1 when it is not (naming the first bad record, or the
+    records a saved checkpoint covers that are missing or changed)."""
+    saved = _saved_checkpoint(against) if against else None
     key = signing.load_public_key(public_key) if public_key else None
     with db.session_scope(_sessions()) as session:
-        result = audit.verify(session, public_key=key)
+        if saved is not None:
+            result = checkpoints.verify_against(session, saved, public_key=key)
+        else:
+            result = audit.verify(session, public_key=key)
     for warning in result.warnings:
         console.print(f"[yellow]Warning:[/] {warning}")
     if result.intact:
@@ -54,18 +69,52 @@ def verify(
     raise typer.Exit(1)
 
 
+def _saved_checkpoint(path: Path) -> checkpoints.Saved:
+    """A checkpoint file, or exit 2 saying why it cannot be read."""
+    try:
+        return checkpoints.parse(json.loads(path.read_text()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, checkpoints.BadCheckpoint) as error:
+        console.print(f"[red]Error:[/] {path} is not a saved checkpoint: {error}", highlight=False)
+        raise typer.Exit(2) from None  # the command could not run as asked
+
+
 @app.command("checkpoint")
-def checkpoint() -> None:
-    """Sign a checkpoint of the chain as it stands now (also done every 1,000 records)."""
+def checkpoint(
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        dir_okay=False,
+        help="Save the latest checkpoint (with the public key) as JSON in this file; keep it "
+        "away from the gateway and check the log against it with `audit verify --against`.",
+    ),
+) -> None:
+    """Sign a checkpoint of the chain as it stands now, if records were written since the last
+    one (the gateway also signs one every `audit_checkpoint_every` records, every
+    `audit_checkpoint_minutes` while serving, and as the server stops)."""
     with db.session_scope(_sessions()) as session:
-        entry = audit.checkpoint(session)
-        if entry is None:
-            console.print("The audit log is empty; there is nothing to sign yet.")
-            return
+        entry, made = checkpoints.checkpoint_if_new(session)
+        document = checkpoints.document(entry, signing.load_public_key()) if entry else None
+    if entry is None:
+        console.print("The audit log is empty; there is nothing to sign yet.")
+        if out is not None:
+            raise typer.Exit(2)  # nothing to save
+        return
+    if made:
         console.print(
             f"Signed checkpoint {entry.number:,} at seq {entry.seq:,} "
             f"(record hash {entry.record_hash[:16]}…, key {entry.key_id})."
         )
+    else:
+        console.print(
+            f"No records since checkpoint {entry.number:,} at seq {entry.seq:,}; it is the latest."
+        )
+    if out is not None:
+        try:
+            out.write_text(json.dumps(document, indent=2) + "\n")
+        except OSError as error:
+            console.print(f"[red]Error:[/] cannot write {out}: {error}", highlight=False)
+            raise typer.Exit(2) from None
+        console.print(f"Saved checkpoint {entry.number:,} to {out}.", highlight=False)
 
 
 @app.command("public-key")

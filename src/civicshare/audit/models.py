@@ -16,7 +16,8 @@ from civicshare.db import Base, utcnow
 OUTCOMES = ("allowed", "denied")
 
 # The chain head is one row with this id; checkpoint records carry this action, and one is
-# signed automatically when a record's seq is a multiple of CHECKPOINT_EVERY.
+# signed automatically when a record's seq is a multiple of the `audit_checkpoint_every`
+# setting (default CHECKPOINT_EVERY; see service.checkpoint_every).
 HEAD_ID = 1
 CHECKPOINT_ACTION = "audit_checkpoint_signed"
 CHECKPOINT_EVERY = 1000

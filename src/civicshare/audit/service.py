@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from civicshare.audit import chain, signing
 from civicshare.audit.models import (
     CHECKPOINT_ACTION,
-    CHECKPOINT_EVERY,
     HEAD_ID,
     OUTCOMES,
     AuditChainHead,
@@ -38,6 +37,29 @@ from civicshare.db import utcnow
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
+
+
+_checkpoint_every: int | None = None
+
+
+def use_checkpoint_every(every: int | None) -> None:
+    """Sign a checkpoint automatically whenever seq reaches a multiple of `every` (0: never);
+    None: the `audit_checkpoint_every` setting, read once. create_app sets it."""
+    global _checkpoint_every
+    _checkpoint_every = every
+
+
+def checkpoint_every() -> int:
+    """How many records between automatic checkpoints (0: none)."""
+    global _checkpoint_every
+    if _checkpoint_every is None:
+        from civicshare.config import get_settings
+
+        _checkpoint_every = get_settings().audit_checkpoint_every
+    return _checkpoint_every
+
+
+_every = checkpoint_every  # for record() and append_many, whose argument has the same name
 
 
 class AuditWriteError(RuntimeError):
@@ -314,7 +336,7 @@ def record(
         raise AuditWriteError(
             f"The audit record of {action} could not be written, so it was not done: {error}"
         ) from error
-    every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
+    every = _every() if checkpoint_every is None else checkpoint_every
     if every and seq % every == 0 and action != CHECKPOINT_ACTION:
         _automatic_checkpoint(session)
     values.update(seq=seq, prev_hash=prev_hash, at=moment, record_hash=record_hash)
@@ -344,7 +366,7 @@ def append_many(
     put them. Returns the seq of the last of these records (an automatic checkpoint's record
     may follow it; 0 when `entries` is empty)."""
     prepared = [_prepare(e.actor, e.action, e.entity_type, e.entity_id, **e.facts) for e in entries]
-    every = CHECKPOINT_EVERY if checkpoint_every is None else checkpoint_every
+    every = _every() if checkpoint_every is None else checkpoint_every
     sha256 = hashlib.sha256
     prefix = chain.PREFIX
     netstrings = chain.netstrings

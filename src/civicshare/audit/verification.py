@@ -39,6 +39,7 @@ class VerifyResult:
     seconds: float = 0.0
     problem: Problem | None = None
     warnings: list[str] = field(default_factory=list)
+    against: str | None = None  # what a saved checkpoint checked (checkpoints.verify_against)
 
     @property
     def intact(self) -> bool:
@@ -56,7 +57,8 @@ class VerifyResult:
         else:
             signed = "no signed checkpoints yet"
         plural = "s" if self.records != 1 else ""
-        return f"Audit log intact: {self.records:,} record{plural}, {signed}"
+        against = f"; {self.against}" if self.against else ""
+        return f"Audit log intact: {self.records:,} record{plural}, {signed}{against}"
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -412,8 +414,10 @@ def _check_checkpoints(session: Session, result: VerifyResult, public_key) -> Pr
                 "missing or different (deleted)",
                 seq,
             )
+    from civicshare.audit.service import checkpoint_every  # (service re-exports verify)
+
     behind = result.last_seq - (result.last_checkpoint_seq or 0)
-    if result.last_seq and behind > 2 * CHECKPOINT_EVERY:
+    if result.last_seq and behind > 2 * (checkpoint_every() or CHECKPOINT_EVERY):
         result.warnings.append(
             f"The last {behind:,} records are not yet covered by a signed checkpoint; run "
             "`civicshare audit checkpoint` and check the signing key can be read."
