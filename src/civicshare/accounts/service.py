@@ -421,6 +421,16 @@ def resolve_api_token(session: Session, secret: str) -> ApiToken | None:
     return token
 
 
+def token_actor(session: Session, secret: str, via: str = "token") -> Actor:
+    """Who an API token acts as, for the command line; refused when the token is unknown,
+    expired or revoked, or its membership has ended."""
+    token = resolve_api_token(session, secret)
+    membership = session.get(Membership, token.membership_id) if token else None
+    if membership is None or not membership.active:
+        raise AuthError("The API token is unknown, expired or revoked.", field="token", status=401)
+    return actor_for(membership, via, frozenset(token.scopes))
+
+
 def revoke_api_token(session: Session, token_id: int, by_membership_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or token.membership_id != by_membership_id:

@@ -179,6 +179,14 @@ def get_dataset(session: Session, partner_key: str, name: str) -> Dataset | None
     ).one_or_none()
 
 
+def require_dataset(session: Session, partner_key: str, name: str) -> Dataset:
+    """The partner's dataset of this name; refused (404) when there is none."""
+    found = get_dataset(session, partner_key, name)
+    if found is None:
+        raise DatasetError(f"{partner_key} has no dataset {name!r}.", field="dataset", status=404)
+    return found
+
+
 def latest_contract_row(session: Session, dataset: Dataset) -> DatasetContract | None:
     return session.scalars(
         select(DatasetContract)
