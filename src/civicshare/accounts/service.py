@@ -390,11 +390,13 @@ def create_api_token(
     """A new token; the secret is returned once and only its digest is kept."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise AuthError(f"Unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}.")
+        raise AuthError(
+            f"Unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}.", field="scopes"
+        )
     if not scopes:
-        raise AuthError("A token needs at least one scope.")
+        raise AuthError("A token needs at least one scope.", field="scopes")
     if not 1 <= days <= MAX_TOKEN_DAYS:
-        raise AuthError(f"A token must expire within 1 to {MAX_TOKEN_DAYS} days.")
+        raise AuthError(f"A token must expire within 1 to {MAX_TOKEN_DAYS} days.", field="days")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         token_hash=_digest(secret),
@@ -434,6 +436,6 @@ def token_actor(session: Session, secret: str, via: str = "token") -> Actor:
 def revoke_api_token(session: Session, token_id: int, by_membership_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or token.membership_id != by_membership_id:
-        raise AuthError("No such token for this membership.")
+        raise AuthError("No such token for this membership.", status=404)
     token.revoked_at = utcnow()
     return token

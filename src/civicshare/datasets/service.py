@@ -487,7 +487,9 @@ def push(
     if dataset is None or contract_row is None:
         raise DatasetError(
             f"{partner_key} has no dataset {dataset_name!r} with a contract; register its "
-            "contract first (civicshare datasets register CONTRACT.json)"
+            "contract first (civicshare datasets register CONTRACT.json)",
+            field="dataset",
+            status=404,
         )
     contract = Contract.model_validate(contract_row.body)
     ingest.sweep_staging(settings)
