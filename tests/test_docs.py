@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import click
 import pytest
 import typer.main
+from typer.core import TyperGroup
 
 from civicshare import db
 from civicshare.cli import app
@@ -39,7 +39,7 @@ def test_the_readme_lists_commands():
 def test_every_command_in_the_readme_exists(words):
     group = typer.main.get_command(app)
     for depth, word in enumerate(words):
-        if not isinstance(group, click.Group):
+        if not isinstance(group, TyperGroup):  # Typer vendors its own click: not click.Group
             break  # the rest are arguments
         names = word.split("|")
         missing = [name for name in names if name not in group.commands]
@@ -65,3 +65,11 @@ def test_schema_revisions_in_examples_are_the_current_one():
         shown |= set(re.findall(r"(?:at revision|revision|latest) (\d{4})\b", text))
         assert shown, f"{path.name} shows no revision"
         assert shown == {head}, f"{path.name} shows revisions {sorted(shown)}; the head is {head}"
+
+
+def test_every_exit_code_is_documented():
+    from civicshare import cli
+
+    section = RUNNING.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d) \|", section, flags=re.M)}
+    assert documented == {cli.OK, cli.CHECK_FAILED, cli.USAGE_ERROR, cli.CRASHED}

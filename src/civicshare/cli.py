@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import click
+import errno
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -13,23 +14,75 @@ from civicshare.config import get_settings
 
 # Exit codes, the same for every command (docs/running.md):
 OK = 0
-CHECK_FAILED = 1  # a check said no: a tampered audit log, a denied request, a refused push
-USAGE_ERROR = 2  # the command could not run as asked: bad options, a missing or unmigrated store
+CHECK_FAILED = 1  # a check said no: a tampered audit log, a denied request, a rejected push
+USAGE_ERROR = 2  # could not run as asked: bad input, a refusal, a missing or unmigrated store
+CRASHED = 3  # a bug or a failure of the machine: the traceback, never read as a failed check
 
 
 class _Gateway(TyperGroup):
-    """The root command: a store that is missing, cannot be opened or is not migrated is a
-    configuration error, reported in one line with exit code 2 for every command, never a
-    traceback with exit code 1 (which a scheduled `audit verify` would read as tampering)."""
+    """The root command and every command group under it (`_add_group`): the one place where a
+    refusal becomes one line on standard error and an exit code.
 
-    def invoke(self, ctx: click.Context):
+    A `DomainError` (bad input, something unknown, not allowed) or a store that is missing,
+    cannot be opened or is not migrated exits 2 with `Error: <message>`, naming the option at
+    fault when the error has a field. An unexpected exception prints its traceback (without
+    local variables: they may hold a token or a resident's details) and exits 3, so that a
+    scheduled `audit verify` never reads a crash as tampering (exit 1)."""
+
+    def invoke(self, ctx: typer.Context):
+        from pydantic import ValidationError
+
+        from civicshare.core.errors import DomainError
         from civicshare.db import StoreUnavailable
 
         try:
             return super().invoke(ctx)
         except StoreUnavailable as error:
-            typer.echo(f"Error: {error}", err=True)
-            raise typer.Exit(USAGE_ERROR) from None
+            _refuse(str(error))
+        except DomainError as error:
+            _refuse(error.message, _at_fault(self, ctx, error))
+        except ValidationError as error:
+            if error.title != "Settings" or ctx.parent is not None:
+                raise
+            _refuse(f"The settings are not valid: {_settings_problems(error)}")
+        except Exception as error:
+            if ctx.parent is not None or _handled_by_typer(error):
+                raise
+            Console(stderr=True).print_exception(show_locals=False)
+            raise typer.Exit(CRASHED) from None
+
+
+def _handled_by_typer(error: Exception) -> bool:
+    """Usage errors, exits and a closed pipe (`civicshare audit list | head`): Typer's own."""
+    if isinstance(error, (typer.TyperException, typer.Exit, typer.Abort)):
+        return True
+    return isinstance(error, OSError) and error.errno == errno.EPIPE
+
+
+def _refuse(message: str, at_fault: str | None = None) -> None:
+    typer.echo(f"Error: {message}" + (f" ({at_fault})" if at_fault else ""), err=True)
+    raise typer.Exit(USAGE_ERROR) from None
+
+
+def _at_fault(group: TyperGroup, ctx: typer.Context, error) -> str | None:
+    """The option or argument of the command that ran named by the error's field, as the
+    person typed it (`--confirm-outside-area`, `REFERENCE`); else the field itself, unless the
+    message already names it."""
+    if not error.field:
+        return None
+    command = group.get_command(ctx, ctx.invoked_subcommand or "")
+    for param in command.params if command else ():
+        if param.name == error.field:
+            if param.param_type_name == "option":
+                return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+            return param.name.upper()
+    return None if error.field in error.message else f"field {error.field}"
+
+
+def _settings_problems(error) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+    )
 
 
 app = typer.Typer(
@@ -50,8 +103,20 @@ db_app = typer.Typer(
 config_app = typer.Typer(
     help="The settings in force.", no_args_is_help=True, pretty_exceptions_show_locals=False
 )
-app.add_typer(db_app, name="db")
-app.add_typer(config_app, name="config")
+
+
+def _add_group(group: typer.Typer, name: str) -> None:
+    """Register a command group, and every group inside it, with the one error handler."""
+    app.add_typer(group, name=name, cls=_Gateway)
+    inner = list(group.registered_groups)
+    while inner:
+        info = inner.pop()
+        info.cls = _Gateway
+        inner.extend(info.typer_instance.registered_groups)
+
+
+_add_group(db_app, "db")
+_add_group(config_app, "config")
 
 console = Console()
 
@@ -207,21 +272,21 @@ def _register_domain_commands() -> None:
     from civicshare.sharing import cli as sharing_cli
     from civicshare.synthetic.cli import synth
 
-    app.add_typer(partners_cli.partners_app, name="partners")
-    app.add_typer(partners_cli.people_app, name="people")
-    app.add_typer(partners_cli.charter_app, name="charter")
-    app.add_typer(partners_cli.tokens_app, name="tokens")
+    _add_group(partners_cli.partners_app, "partners")
+    _add_group(partners_cli.people_app, "people")
+    _add_group(partners_cli.charter_app, "charter")
+    _add_group(partners_cli.tokens_app, "tokens")
     app.command("synth")(synth)
-    app.add_typer(sharing_cli.app, name="share")
-    app.add_typer(agreements_cli.app, name="agreements")
-    app.add_typer(datasets_cli.app, name="datasets")
-    app.add_typer(identity_cli.app, name="keys")
-    app.add_typer(link_cli.app, name="link")
-    app.add_typer(audit_cli.app, name="audit")
-    app.add_typer(incidents_cli.app, name="incidents")
-    app.add_typer(retention_cli.app, name="retention")
-    app.add_typer(index_cli.app, name="index")
-    app.add_typer(pprl_cli.app, name="pprl")
+    _add_group(sharing_cli.app, "share")
+    _add_group(agreements_cli.app, "agreements")
+    _add_group(datasets_cli.app, "datasets")
+    _add_group(identity_cli.app, "keys")
+    _add_group(link_cli.app, "link")
+    _add_group(audit_cli.app, "audit")
+    _add_group(incidents_cli.app, "incidents")
+    _add_group(retention_cli.app, "retention")
+    _add_group(index_cli.app, "index")
+    _add_group(pprl_cli.app, "pprl")
 
 
 _register_domain_commands()

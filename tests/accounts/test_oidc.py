@@ -368,7 +368,7 @@ def test_the_cli_sets_shows_and_removes_a_provider_and_audits_each(operator_env,
         "--group",
         "g=viewer",
     )
-    assert code == 1 and "must use https" in output
+    assert code == 2 and "must use https" in output
     code, output = run(
         "set",
         "district",
@@ -381,7 +381,7 @@ def test_the_cli_sets_shows_and_removes_a_provider_and_audits_each(operator_env,
         "--group",
         "g=owner",
     )
-    assert code == 1 and "'owner' is not a role" in output
+    assert code == 2 and "'owner' is not a role" in output
     code, output = run("remove", "district")
     assert code == 0 and "removed" in output
     (configured,) = audited(sessions, "oidc_configured")

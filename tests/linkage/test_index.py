@@ -336,7 +336,7 @@ def test_the_command_line_runs_reports_status_and_lists_the_queue(seeded, settin
     )
     assert shown in queue.output
     wrong = runner.invoke(app, ["index", "review", "--status", "maybe"], env=env)
-    assert wrong.exit_code == 1 and "'maybe' is not a review status" in wrong.output
+    assert wrong.exit_code == 2 and "'maybe' is not a review status" in wrong.output
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

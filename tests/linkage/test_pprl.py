@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from civicshare.cli import app
 from civicshare.linkage import pprl
-from civicshare.linkage.pprl_cli import app
 
 SCHEME = {
     "bits": 1024,
@@ -399,12 +399,12 @@ def test_bad_encoding_files_name_the_line(tmp_path):
 def test_secrets_are_private_files_never_overwritten(tmp_path):
     runner = CliRunner()
     key = tmp_path / "linkage.key"
-    result = runner.invoke(app, ["keygen", str(key)])
+    result = runner.invoke(app, ["pprl", "keygen", str(key)])
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     secret = pprl.read_secret(key)
     assert len(secret) == 32 and pprl.key_check(secret) in result.output
-    again = runner.invoke(app, ["keygen", str(key)])
+    again = runner.invoke(app, ["pprl", "keygen", str(key)])
     assert again.exit_code == 2 and "already exists" in again.output
     assert pprl.read_secret(key) == secret
     (tmp_path / "short.key").write_text("abc123\n")
@@ -430,20 +430,21 @@ def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     write_csv(tmp_path / "a.csv", rows)
     write_csv(tmp_path / "b.csv", [[f"b-{r[0]}", r[1].lower(), *r[2:]] for r in rows[::-1]])
     for name in ("one.key", "two.key"):
-        assert runner.invoke(app, ["keygen", str(tmp_path / name)]).exit_code == 0
+        assert runner.invoke(app, ["pprl", "keygen", str(tmp_path / name)]).exit_code == 0
 
     def encode_file(data, key, out):
-        result = runner.invoke(app, ["encode", str(tmp_path / data), "--scheme", str(scheme),
-                                     "--secret", str(tmp_path / key), "--source", data,
-                                     "--out", str(tmp_path / out)])  # fmt: skip
+        result = runner.invoke(app, ["pprl", "encode", str(tmp_path / data),
+                                     "--scheme", str(scheme), "--secret", str(tmp_path / key),
+                                     "--source", data, "--out", str(tmp_path / out)])  # fmt: skip
         assert result.exit_code == 0, result.output
 
     encode_file("a.csv", "one.key", "a.jsonl")
     encode_file("b.csv", "one.key", "b.jsonl")
     encode_file("b.csv", "two.key", "b2.jsonl")
-    result = runner.invoke(app, ["link", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"),
-                                 "--out", str(tmp_path / "run"), "--threshold", "0.9",
-                                 "--no-audit"], env=no_store(tmp_path))  # fmt: skip
+    result = runner.invoke(app, ["pprl", "link", str(tmp_path / "a.jsonl"),
+                                 str(tmp_path / "b.jsonl"), "--out", str(tmp_path / "run"),
+                                 "--threshold", "0.9", "--no-audit"],
+                           env=no_store(tmp_path))  # fmt: skip
     assert result.exit_code == 0, result.output
     with open(tmp_path / "run" / "pairs.csv") as handle:
         pairs = list(csv.DictReader(handle))
@@ -455,9 +456,9 @@ def test_cli_encodes_links_and_refuses_encodings_under_another_secret(tmp_path):
     fill = re.search(r"fill .*: (0\.\d\d) in A", report)
     assert fill and 0.1 < float(fill.group(1)) < 0.6
 
-    refused = runner.invoke(app, ["link", str(tmp_path / "a.jsonl"), str(tmp_path / "b2.jsonl"),
-                                  "--out", str(tmp_path / "run2"), "--no-audit"],
-                            env=no_store(tmp_path))  # fmt: skip
+    refused = runner.invoke(app, ["pprl", "link", str(tmp_path / "a.jsonl"),
+                                  str(tmp_path / "b2.jsonl"), "--out", str(tmp_path / "run2"),
+                                  "--no-audit"], env=no_store(tmp_path))  # fmt: skip
     assert refused.exit_code == 2
     assert "different secrets" in refused.output
     assert not (tmp_path / "run2").exists()
@@ -467,10 +468,10 @@ def test_cli_encode_reports_a_bad_value_by_file_row_and_field_and_writes_nothing
     runner = CliRunner()
     scheme = tmp_path / "scheme.yaml"
     scheme.write_text(json.dumps(SCHEME))
-    assert runner.invoke(app, ["keygen", str(tmp_path / "k")]).exit_code == 0
+    assert runner.invoke(app, ["pprl", "keygen", str(tmp_path / "k")]).exit_code == 0
     write_csv(tmp_path / "a.csv", [["r1", "Ann", "Lee", "1970-01-02", "F", "WR1 2AB"],
                                    ["r2", "Bob", "Ray", "02/01/70", "M", "WR1 2AB"]])  # fmt: skip
-    result = runner.invoke(app, ["encode", str(tmp_path / "a.csv"), "--scheme", str(scheme),
+    result = runner.invoke(app, ["pprl", "encode", str(tmp_path / "a.csv"), "--scheme", str(scheme),
                                  "--secret", str(tmp_path / "k"), "--source", "a",
                                  "--out", str(tmp_path / "a.jsonl")])  # fmt: skip
     assert result.exit_code == 2

@@ -38,6 +38,7 @@ from civicshare.accounts.models import (
     TokenAuth,
 )
 from civicshare.audit import service as audit
+from civicshare.core.errors import DomainError
 from civicshare.db import utcnow
 from civicshare.partners.models import (
     Membership,
@@ -65,8 +66,10 @@ class OidcError(Exception):
     """A sign-in with a provider that cannot go on, in words the person can act on."""
 
 
-class OidcConfigError(ValueError):
+class OidcConfigError(DomainError, ValueError):
     """A partner's OIDC settings that cannot be used, naming the setting."""
+
+    status = 422
 
 
 def _digest(value: str) -> str:

@@ -19,7 +19,7 @@ from civicshare.accounts.service import AuthError
 from civicshare.audit import service as audit
 from civicshare.db import RowId, SessionDep
 from civicshare.partners.models import Membership
-from civicshare.web.forms import FormDep
+from civicshare.web.forms import FormDep, field_errors
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -369,8 +369,7 @@ def create_token(
                 session, membership, name=name, scopes=scopes, days=days
             )
         except AuthError as error:
-            field = "scopes" if "scope" in str(error) else "days"
-            errors[field] = str(error)
+            errors.update(field_errors(error, "days"))
     if errors:
         return _tokens_page(request, actor, session, status_code=400, errors=errors)
     audit.record(
@@ -391,9 +390,6 @@ def revoke_token(
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        service.revoke_api_token(session, token_id, actor.membership_id)
-    except AuthError as error:
-        raise HTTPException(404, str(error)) from None
+    service.revoke_api_token(session, token_id, actor.membership_id)
     audit.record(session, actor, "token_revoked", "api_token", token_id)
     return RedirectResponse("/account/tokens", status_code=303)

@@ -390,11 +390,13 @@ def create_api_token(
     """A new token; the secret is returned once and only its digest is kept."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise AuthError(f"Unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}.")
+        raise AuthError(
+            f"Unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}.", field="scopes"
+        )
     if not scopes:
-        raise AuthError("A token needs at least one scope.")
+        raise AuthError("A token needs at least one scope.", field="scopes")
     if not 1 <= days <= MAX_TOKEN_DAYS:
-        raise AuthError(f"A token must expire within 1 to {MAX_TOKEN_DAYS} days.")
+        raise AuthError(f"A token must expire within 1 to {MAX_TOKEN_DAYS} days.", field="days")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         token_hash=_digest(secret),
@@ -421,9 +423,19 @@ def resolve_api_token(session: Session, secret: str) -> ApiToken | None:
     return token
 
 
+def token_actor(session: Session, secret: str, via: str = "token") -> Actor:
+    """Who an API token acts as, for the command line; refused when the token is unknown,
+    expired or revoked, or its membership has ended."""
+    token = resolve_api_token(session, secret)
+    membership = session.get(Membership, token.membership_id) if token else None
+    if membership is None or not membership.active:
+        raise AuthError("The API token is unknown, expired or revoked.", field="token", status=401)
+    return actor_for(membership, via, frozenset(token.scopes))
+
+
 def revoke_api_token(session: Session, token_id: int, by_membership_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
     if token is None or token.membership_id != by_membership_id:
-        raise AuthError("No such token for this membership.")
+        raise AuthError("No such token for this membership.", status=404)
     token.revoked_at = utcnow()
     return token

@@ -34,11 +34,6 @@ def _unit_of_work():
     return db.session_scope(db.make_sessionmaker(engine))
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/]")
-    raise typer.Exit(1)
-
-
 def _count(items, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
@@ -72,10 +67,7 @@ def list_agreements(
 def show(reference: str = typer.Argument(..., help="For example ISA-0001.")) -> None:
     """One agreement: its current version, every version, and its history."""
     with _unit_of_work() as session:
-        try:
-            agreement = service.get(session, reference)
-        except service.AgreementError as error:
-            _fail(error.message)
+        agreement = service.get(session, reference)
         v = service.headline(agreement)
         console.print(f"[bold]{v.reference} version {v.number}: {v.title}[/] ({v.status.label})")
         for heading, rows in documents.document_sections(v):
@@ -137,10 +129,7 @@ def ropa(
         if partner:
             from civicshare.partners import service as partners
 
-            found = partners.get_by_key(session, partner)
-            if found is None:
-                _fail(f"There is no partner with the key {partner!r}.")
-            partner_id = found.id
+            partner_id = partners.require(session, partner, field="partner").id
         rows = service.ropa_rows(session, partner_id)
     if format == Format.csv:
         out.write_text(documents.ropa_csv(rows), encoding="utf-8")

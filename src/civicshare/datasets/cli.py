@@ -19,9 +19,10 @@ from sqlalchemy import select
 
 from civicshare import db
 from civicshare.config import get_settings
+from civicshare.core.errors import DomainError
 from civicshare.dataplane.ingest import problem_lines
 from civicshare.datasets import service
-from civicshare.datasets.contracts import ContractError, load_contract
+from civicshare.datasets.contracts import load_contract
 
 app = typer.Typer(
     help="Datasets: contracts, pushing files, snapshots.",
@@ -38,11 +39,6 @@ def _unit_of_work():
     return settings, db.session_scope(db.make_sessionmaker(engine))
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/]")
-    raise typer.Exit(1)
-
-
 def _actor(session, email: str, partner_key: str):
     from civicshare.accounts import service as accounts
     from civicshare.partners import service as partners
@@ -50,30 +46,24 @@ def _actor(session, email: str, partner_key: str):
 
     person = partners.get_person_by_email(session, email)
     if person is None:
-        _fail(f"There is no person with the e-mail {email!r}.")
+        raise DomainError(f"There is no person with the e-mail {email!r}.", field="as_email")
     membership = session.scalars(
         select(Membership)
         .join(Partner)
         .where(Membership.person_id == person.id, Partner.key == partner_key, Membership.active)
     ).first()
     if membership is None:
-        _fail(f"{email} has no active membership of {partner_key}.")
+        raise DomainError(f"{email} has no active membership of {partner_key}.", field="as_email")
     return accounts.actor_for(membership, "cli")
 
 
 @app.command("register")
 def register(contract_file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Register or revise a dataset's contract from a JSON file."""
-    try:
-        contract = load_contract(contract_file)
-    except ContractError as error:
-        _fail(str(error))
+    contract = load_contract(contract_file)
     settings, unit = _unit_of_work()
     with unit as session:
-        try:
-            row = service.register_contract(session, contract)
-        except service.DatasetError as error:
-            _fail(f"Not registered: {error}.")
+        row = service.register_contract(session, contract)
         console.print(
             f"Contract version {row.version} of {contract.partner}/{contract.name} "
             f"({len(contract.columns)} columns, bad rows: {contract.bad_rows.value})."
@@ -109,15 +99,12 @@ def push(
             def tick(rows: int, done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total or None, rows=rows)
 
-            try:
-                result = service.push(
-                    session, settings, partner, dataset, file, actor=actor, progress=tick
-                )
-            except service.DatasetError as error:
-                _fail(f"Not pushed: {error}.")
+            result = service.push(
+                session, settings, partner, dataset, file, actor=actor, progress=tick
+            )
     _print_report(result.report, show)
-    if result.outcome != "accepted":
-        raise typer.Exit(2)
+    if result.outcome != "accepted":  # the file failed its contract: a failed check
+        raise typer.Exit(1)
 
 
 def _print_report(report: dict, show: int) -> None:
@@ -163,9 +150,7 @@ def show(partner: str, dataset: str) -> None:
     """A dataset's contract (columns and how each is stored) and its versions."""
     settings, unit = _unit_of_work()
     with unit as session:
-        found = service.get_dataset(session, partner, dataset)
-        if found is None:
-            _fail(f"{partner} has no dataset {dataset!r}.")
+        found = service.require_dataset(session, partner, dataset)
         contract = service.current_contract(session, found)
         console.print(f"[bold]{found.title}[/] ({partner}/{dataset})")
         if contract is None:

@@ -28,9 +28,7 @@ def datasets_page(
 
 
 def _detail(request, session, actor, partner: str, dataset: str, **extra):
-    found = service.get_dataset(session, partner, dataset)
-    if found is None:
-        raise HTTPException(404, f"{partner} has no dataset {dataset!r}.")
+    found = service.require_dataset(session, partner, dataset)
     return render(
         request,
         "datasets/show.html",
@@ -90,18 +88,15 @@ def upload(
             spool.append(chunk)
         upload_file.file.close()
         spool.finish()
-        try:
-            result = service.push(
-                session,
-                settings,
-                partner,
-                dataset,
-                spool,
-                file_name=upload_file.filename,
-                actor=actor,
-            )
-        except service.DatasetError as error:
-            raise HTTPException(404, str(error)) from None
+        result = service.push(
+            session,
+            settings,
+            partner,
+            dataset,
+            spool,
+            file_name=upload_file.filename,
+            actor=actor,
+        )
     finally:
         spool.discard()
     return _detail(

@@ -176,6 +176,14 @@ def get_dataset(session: Session, partner_key: str, name: str) -> Dataset | None
     ).one_or_none()
 
 
+def require_dataset(session: Session, partner_key: str, name: str) -> Dataset:
+    """The partner's dataset of this name; refused (404) when there is none."""
+    found = get_dataset(session, partner_key, name)
+    if found is None:
+        raise DatasetError(f"{partner_key} has no dataset {name!r}.", field="dataset", status=404)
+    return found
+
+
 def latest_contract_row(session: Session, dataset: Dataset) -> DatasetContract | None:
     return session.scalars(
         select(DatasetContract)
@@ -476,7 +484,9 @@ def push(
     if dataset is None or contract_row is None:
         raise DatasetError(
             f"{partner_key} has no dataset {dataset_name!r} with a contract; register its "
-            "contract first (civicshare datasets register CONTRACT.json)"
+            "contract first (civicshare datasets register CONTRACT.json)",
+            field="dataset",
+            status=404,
         )
     contract = Contract.model_validate(contract_row.body)
     ingest.sweep_staging(settings)

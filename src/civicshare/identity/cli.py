@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from civicshare.config import get_settings
+from civicshare.core.errors import DomainError
 from civicshare.identity import service
 
 app = typer.Typer(
@@ -43,8 +44,7 @@ def rotate(
 ) -> None:
     """Rotate a key. New snapshots use the new version; old snapshots stay readable."""
     if not pseudonymisation:
-        console.print("[red]Say which key: --pseudonymisation.[/]")
-        raise typer.Exit(1)
+        raise DomainError("Say which key to rotate: --pseudonymisation.")
     settings = get_settings()
     settings.ensure_dirs()
     version = service.keystore(settings).rotate_pseudonymisation()

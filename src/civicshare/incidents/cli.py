@@ -4,6 +4,7 @@ log; IG leads list break-glass access to review. Acts as an API token's membersh
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -14,8 +15,6 @@ from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
 from civicshare.incidents import reference, service
-from civicshare.incidents.geometry import BadArea
-from civicshare.partners.models import Membership
 
 app = typer.Typer(
     help="Incident response: vulnerable households in an incident area.",
@@ -23,7 +22,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
-errors = Console(stderr=True)
 TOKEN = typer.Option(
     ..., envvar="CIVICSHARE_TOKEN", help="An API token (scope share:read).", show_default=False
 )
@@ -40,12 +38,11 @@ class _Run:
 
     def __enter__(self):
         self.session = self.scope.__enter__()
-        api_token = accounts.resolve_api_token(self.session, self.token)
-        membership = self.session.get(Membership, api_token.membership_id) if api_token else None
-        if membership is None or not membership.active:
-            errors.print("[red]The API token is unknown, expired or revoked.[/]")
-            raise typer.Exit(2)
-        self.actor = accounts.actor_for(membership, "token", frozenset(api_token.scopes))
+        try:
+            self.actor = accounts.token_actor(self.session, self.token)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -53,11 +50,6 @@ class _Run:
             return self.scope.__exit__(*exc)
         finally:
             self.engine.dispose()
-
-
-def _fail(error: Exception) -> None:
-    errors.print(f"[red]Refused:[/] {error}")
-    raise typer.Exit(1)
 
 
 @app.command("open")
@@ -84,25 +76,14 @@ def open_incident(
     An area far outside the partnership's (more than 10 km from every property and district it
     knows) is refused with exit code 2 unless --confirm-outside-area is given."""
     with _Run(token) as run:
-        try:
-            area = service.area_from_input(
-                easting=easting, northing=northing, radius_m=radius, latitude=latitude,
-                longitude=longitude, geojson=geojson.read_text() if geojson else None,
-            )  # fmt: skip
-            incident = service.open_incident(
-                run.session, run.actor, title=title, kind=kind, area=area, agreement=agreement,
-                settings=run.settings, confirm_outside_area=confirm_outside_area,
-            )  # fmt: skip
-        except service.IncidentError as error:
-            if error.field == "confirm_outside_area":
-                errors.print(
-                    f"[red]Refused:[/] {error} (--confirm-outside-area to open it anyway)",
-                    highlight=False,
-                )
-                raise typer.Exit(2) from None
-            _fail(error)
-        except BadArea as error:
-            _fail(error)
+        area = service.area_from_input(
+            easting=easting, northing=northing, radius_m=radius, latitude=latitude,
+            longitude=longitude, geojson=geojson.read_text() if geojson else None,
+        )  # fmt: skip
+        incident = service.open_incident(
+            run.session, run.actor, title=title, kind=kind, area=area, agreement=agreement,
+            settings=run.settings, confirm_outside_area=confirm_outside_area,
+        )  # fmt: skip
         console.print(f"Opened {incident.reference} under {incident.agreement}.")
 
 
@@ -125,11 +106,8 @@ def households(
 ) -> None:
     """The vulnerable households in the incident's area, by priority then distance (audited)."""
     with _Run(token) as run:
-        try:
-            incident = service.get_for(run.session, run.actor, reference)
-            result = service.households(run.session, run.settings, run.actor, incident, via="cli")
-        except service.IncidentError as error:
-            _fail(error)
+        incident = service.get_for(run.session, run.actor, reference)
+        result = service.households(run.session, run.settings, run.actor, incident, via="cli")
         if out is not None:
             fmt = "geojson" if out.suffix in (".geojson", ".json") else "csv"
             if fmt == "csv":
@@ -162,11 +140,8 @@ def close(
 ) -> None:
     """Close (stand down) an incident; break-glass grants under it end."""
     with _Run(token) as run:
-        try:
-            incident = service.get_for(run.session, run.actor, reference)
-            service.close_incident(run.session, run.actor, incident, note)
-        except service.IncidentError as error:
-            _fail(error)
+        incident = service.get_for(run.session, run.actor, reference)
+        service.close_incident(run.session, run.actor, incident, note)
         console.print(f"Closed {reference}.")
 
 
@@ -174,10 +149,7 @@ def close(
 def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
     """Everything done and seen in an incident."""
     with _Run(token) as run:
-        try:
-            incident = service.get_for(run.session, run.actor, reference)
-        except service.IncidentError as error:
-            _fail(error)
+        incident = service.get_for(run.session, run.actor, reference)
         table = Table("when (UTC)", "who", "what", "detail", title=f"{reference} log")
         for e in service.events(run.session, incident):
             table.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}",
@@ -190,10 +162,7 @@ def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
 def reviews(token: str = TOKEN) -> None:
     """Break-glass access to your partner's data, for IG leads to review."""
     with _Run(token) as run:
-        try:
-            found = service.review_queue(run.session, run.actor)
-        except service.IncidentError as error:
-            _fail(error)
+        found = service.review_queue(run.session, run.actor)
         table = Table("id", "incident", "who", "reason", "records", "status")
         for r in found:
             grant = r.break_glass
@@ -209,9 +178,6 @@ def install_reference(
 ) -> None:
     """Install the address gazetteer, districts and streets that incidents use (operators)."""
     settings = get_settings()
-    try:
-        copied = reference.install_reference(settings, geography)
-    except service.IncidentError as error:
-        _fail(error)
+    copied = reference.install_reference(settings, geography)
     for path in copied:
         console.print(f"Installed {path}")

@@ -16,7 +16,7 @@ from civicshare.db import RowId, SessionDep
 from civicshare.incidents import reference, service
 from civicshare.incidents.geometry import BadArea, to_wgs84
 from civicshare.partners.models import Role
-from civicshare.web.forms import FormDep
+from civicshare.web.forms import FormDep, field_errors
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,13 +44,6 @@ def _with_tiles_csp(request: Request, response: Response) -> Response:
                 "frame-ancestors 'none'"
             )
     return response
-
-
-def _incident(session, actor, reference):
-    try:
-        return service.get_for(session, actor, reference)
-    except service.IncidentError as error:
-        raise HTTPException(error.status, str(error)) from None
 
 
 @router.get("/incidents")
@@ -154,7 +147,7 @@ def open_incident(
             confirm_outside_area=form.get("confirm_outside_area") == "yes",
         )
     except service.IncidentError as error:
-        errors[error.field or "title"] = str(error)
+        errors.update(field_errors(error, "title"))
         return _new_page(
             request, actor, session, errors=errors, form=shown, status_code=error.status
         )
@@ -201,10 +194,7 @@ def reviews_page(
 
 
 def _reviews_page(request, actor, session, *, errors=None, status_code=200):
-    try:
-        found = service.review_queue(session, actor)
-    except service.IncidentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    found = service.review_queue(session, actor)
     from civicshare.incidents.api import review_entry
 
     return render(
@@ -316,7 +306,7 @@ def incident_page(
 
 
 def _incident_page(request, actor, session, reference, *, errors=None, form=None, status_code=200):
-    incident = _incident(session, actor, reference)
+    incident = service.get_for(session, actor, reference)
     result, problem = None, None
     responder = actor.has_role(Role.responder)
     if responder and incident.status.value == "open":
@@ -360,18 +350,15 @@ def print_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    incident = _incident(session, actor, reference)
-    try:
-        result = service.households(
-            session,
-            request.app.state.settings,
-            actor,
-            incident,
-            via="print",
-            cache=service.draw_cache(request.app),
-        )
-    except service.IncidentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    incident = service.get_for(session, actor, reference)
+    result = service.households(
+        session,
+        request.app.state.settings,
+        actor,
+        incident,
+        via="print",
+        cache=service.draw_cache(request.app),
+    )
     return render(
         request,
         "incidents/print.html",
@@ -392,18 +379,15 @@ def export(
 ):
     if fmt not in ("csv", "geojson"):
         raise HTTPException(404, "Exports are households.csv or households.geojson.")
-    incident = _incident(session, actor, reference)
-    try:
-        result = service.households(
-            session,
-            request.app.state.settings,
-            actor,
-            incident,
-            via=f"web-{fmt}",
-            cache=service.draw_cache(request.app),
-        )
-    except service.IncidentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    incident = service.get_for(session, actor, reference)
+    result = service.households(
+        session,
+        request.app.state.settings,
+        actor,
+        incident,
+        via=f"web-{fmt}",
+        cache=service.draw_cache(request.app),
+    )
     service.record_export(session, actor, incident, result, fmt)
     disposition = {"Content-Disposition": f'attachment; filename="{reference}-households.{fmt}"'}
     if fmt == "csv":
@@ -425,7 +409,7 @@ def break_glass(
     actor: ActorDep,
     session: SessionDep,
 ):
-    incident = _incident(session, actor, reference)
+    incident = service.get_for(session, actor, reference)
     hours = service.BREAK_GLASS_HOURS
     with contextlib.suppress(ValueError):
         hours = float(str(form.get("hours") or hours))
@@ -451,7 +435,7 @@ def household_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    incident = _incident(session, actor, reference)
+    incident = service.get_for(session, actor, reference)
     try:
         found = service.people_at(
             session,
@@ -466,7 +450,7 @@ def household_page(
             return RedirectResponse(
                 f"/incidents/{reference}?break_glass_for={key}#break-glass", status_code=303
             )
-        raise HTTPException(error.status, str(error)) from None
+        raise
     return render(
         request,
         "incidents/household.html",
@@ -487,14 +471,14 @@ def change_area(
     actor: ActorDep,
     session: SessionDep,
 ):
-    incident = _incident(session, actor, reference)
+    incident = service.get_for(session, actor, reference)
     errors: dict[str, str] = {}
     area = _area_from_form(form, errors)
     if area is not None:
         try:
             service.update_area(session, actor, incident, area, str(form.get("note", "")))
         except service.IncidentError as error:
-            errors[error.field or "radius_m"] = str(error)
+            errors.update(field_errors(error, "radius_m"))
     if errors:
         shown = {k: v for k, v in form.items() if isinstance(v, str)}
         return _incident_page(
@@ -511,7 +495,7 @@ def close(
     actor: ActorDep,
     session: SessionDep,
 ):
-    incident = _incident(session, actor, reference)
+    incident = service.get_for(session, actor, reference)
     try:
         service.close_incident(session, actor, incident, str(form.get("note", "")))
     except service.IncidentError as error:
@@ -529,7 +513,7 @@ def log_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    incident = _incident(session, actor, reference)
+    incident = service.get_for(session, actor, reference)
     entries = [
         {"at": e.at, "who": service.membership_label(session, e.membership_id), "action": e.action,
          "summary": e.summary}

@@ -72,27 +72,23 @@ def files(
     ] = None,
 ) -> None:
     """Link or deduplicate files; write pairs.csv, clusters.csv and report.html to --out."""
-    from civicshare.linkage.columns import ColumnMapError, load_column_map
+    from civicshare.linkage.columns import load_column_map
     from civicshare.linkage.files import link_files, read_truth
 
     started = time.perf_counter()
-    try:
-        column_map = load_column_map(columns) if columns else None
-        truth_frame = read_truth(truth) if truth else None
-        with console.status("Training the model and scoring pairs ..."):
-            result = link_files(
-                inputs,
-                out,
-                column_map=column_map,
-                threshold=threshold,
-                within_files=within_files,
-                truth=truth_frame,
-                seed=seed,
-                memory_limit=memory_limit,
-            )
-    except ColumnMapError as exc:
-        errors.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    column_map = load_column_map(columns) if columns else None
+    truth_frame = read_truth(truth) if truth else None
+    with console.status("Training the model and scoring pairs ..."):
+        result = link_files(
+            inputs,
+            out,
+            column_map=column_map,
+            threshold=threshold,
+            within_files=within_files,
+            truth=truth_frame,
+            seed=seed,
+            memory_limit=memory_limit,
+        )
     for warning in result.warnings:
         errors.print(f"[yellow]Warning:[/] {warning}", highlight=False, soft_wrap=True)
     report = result.report

@@ -38,6 +38,8 @@ from typing import Any
 
 import yaml
 
+from civicshare.core.errors import DomainError
+
 FIELDS = (
     "record_id",
     "given_name",
@@ -56,8 +58,10 @@ FIELDS = (
 ISO_DATE = "%Y-%m-%d"
 
 
-class ColumnMapError(ValueError):
+class ColumnMapError(DomainError, ValueError):
     """A column map or an input file that does not fit it; the message names where."""
+
+    status = 422
 
 
 @dataclass

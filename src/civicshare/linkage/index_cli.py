@@ -59,9 +59,6 @@ def run(
                 review_lower=review_from,
                 progress=lambda m: spinner.update(m + "..."),
             )
-    except service.LinkageError as error:
-        console.print(f"[red]{error}[/]")
-        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     if outcome.run is None:
@@ -138,9 +135,6 @@ def review(
                     f"{item.source_l} {item.record_id_l}",
                     f"{item.source_r} {item.record_id_r}",
                 )
-    except service.LinkageError as error:
-        console.print(f"[red]{error}[/]")
-        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     if not items:

@@ -47,12 +47,7 @@ def run_page(
     actor: Actor = Depends(reviewer),
     session: SessionDep,
 ):
-    try:
-        found = service.get_run(session, run_id)
-    except service.NotFound as error:
-        return render(
-            request, "error.html", status_code=404, title="Not found", status=404, detail=str(error)
-        )
+    found = service.get_run(session, run_id)
     return render(
         request,
         "linkage/run.html",
@@ -109,12 +104,7 @@ def _bars(rows: list[dict]) -> None:
 
 
 def _pair(request, actor, session, item_id, *, errors=None, form=None, status_code=200):
-    try:
-        pair = service.review_pair(session, request.app.state.settings, actor, item_id)
-    except service.NotFound as error:
-        return render(
-            request, "error.html", status_code=404, title="Not found", status=404, detail=str(error)
-        )
+    pair = service.review_pair(session, request.app.state.settings, actor, item_id)
     _bars(pair["waterfall"])
     return render(
         request,
@@ -165,10 +155,8 @@ def decide(
             accept=decision == "accept",
             reason=reason,
         )
-    except service.NotFound as error:
-        return render(
-            request, "error.html", status_code=404, title="Not found", status=404, detail=str(error)
-        )
+    except service.NotFound:
+        raise  # the error page (civicshare.errors), not the form again
     except service.LinkageError as error:
         return _pair(
             request, actor, session, item_id, errors={"decision": str(error)},

@@ -26,12 +26,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 @app.command("keygen")
@@ -46,10 +40,9 @@ def keygen(
     try:
         pprl.write_secret(out, pprl.generate_secret())
     except FileExistsError:
-        exists = pprl.PprlError(f"{out}: already exists; a key file is never overwritten")
-        raise _fail(exists) from None
+        raise pprl.PprlError(f"{out}: already exists; a key file is never overwritten") from None
     except OSError as exc:
-        raise _fail(pprl.PprlError(f"{out}: cannot write ({exc.strerror})")) from exc
+        raise pprl.PprlError(f"{out}: cannot write ({exc.strerror})") from exc
     console.print(
         f"Wrote {out} (key check {pprl.key_check(pprl.read_secret(out))}). Keep it at the "
         "partners; the gateway must never receive it."
@@ -88,10 +81,8 @@ def encode(
         ids, values = pprl.read_identifiers(data, scheme, _column_map(mapping), id_column)
         encodings = pprl.encode(scheme, secret, values, ids, source=source)
         pprl.write_encodings(out, encodings)
-    except pprl.PprlError as exc:
-        raise _fail(exc) from exc
     except OSError as exc:
-        raise _fail(pprl.PprlError(f"{out}: cannot write ({exc.strerror})")) from exc
+        raise pprl.PprlError(f"{out}: cannot write ({exc.strerror})") from exc
     console.print(
         f"Encoded {len(encodings):,} records from {data} into {out} "
         f"({scheme.output_bits} bits each, key check {encodings.key_check}) "
@@ -217,10 +208,8 @@ def link(
             if _sha256(path) != digest:
                 raise pprl.PprlError(f"{path}: the file changed while it was being read")
         result = pprl.link(a, b, threshold=threshold, blocking=blocking, solver=solver)
-    except pprl.PprlError as exc:
-        raise _fail(exc) from exc
     except OSError as exc:
-        raise _fail(pprl.PprlError(f"{exc.filename}: cannot read ({exc.strerror})")) from exc
+        raise pprl.PprlError(f"{exc.filename}: cannot read ({exc.strerror})") from exc
 
     pairs_path, report_path = out / "pairs.csv", out / "report.md"
     partial = [Path(f"{pairs_path}.partial"), Path(f"{report_path}.partial")]
@@ -233,7 +222,7 @@ def link(
     except OSError as exc:
         for path in partial:
             path.unlink(missing_ok=True)
-        raise _fail(pprl.PprlError(f"{out}: cannot write ({exc.strerror})")) from exc
+        raise pprl.PprlError(f"{out}: cannot write ({exc.strerror})") from exc
 
     entry = None
     if audited:
@@ -246,12 +235,12 @@ def link(
             # Fail closed: without its audit record the run's output is not released.
             for path in partial:
                 path.unlink(missing_ok=True)
-            raise _fail(pprl.PprlError(f"{exc} Nothing was written to {out}.")) from exc
+            raise pprl.PprlError(f"{exc} Nothing was written to {out}.") from exc
     try:
         os.replace(partial[0], pairs_path)
         os.replace(partial[1], report_path)
     except OSError as exc:
-        raise _fail(pprl.PprlError(f"{out}: cannot write ({exc.strerror})")) from exc
+        raise pprl.PprlError(f"{out}: cannot write ({exc.strerror})") from exc
     console.print(
         f"Linked {len(result.i):,} pairs ({len(a):,} x {len(b):,} records, "
         f"{result.comparisons:,} comparisons, {result.seconds:.2f} s): "

@@ -20,6 +20,7 @@ from civicshare.accounts import service as accounts
 from civicshare.accounts.models import TokenAuth
 from civicshare.audit import service as audit
 from civicshare.config import get_settings
+from civicshare.core.errors import DomainError
 from civicshare.partners import service
 from civicshare.partners.models import PartnerStatus, PartnerType, Role
 
@@ -58,16 +59,8 @@ def _unit_of_work():
     return db.session_scope(db.make_sessionmaker(engine))
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]{message}[/]")
-    raise typer.Exit(1)
-
-
-def _partner(session, key: str):
-    partner = service.get_by_key(session, key)
-    if partner is None:
-        _fail(f"There is no partner with the key {key!r}; see `civicshare partners list`.")
-    return partner
+def _partner(session, key: str, field: str = "partner"):
+    return service.require(session, key, field=field)
 
 
 @partners_app.command("list")
@@ -111,19 +104,16 @@ def add_partner(
 ) -> None:
     """Invite a partner into the partnership."""
     with _unit_of_work() as session:
-        try:
-            service.invite(
-                session,
-                None,
-                key=key,
-                name=name,
-                type=type,
-                ods_code=ods_code,
-                ico_registration=ico_registration,
-                operator=_operator(),
-            )
-        except ValueError as error:
-            _fail(str(error))
+        service.invite(
+            session,
+            None,
+            key=key,
+            name=name,
+            type=type,
+            ods_code=ods_code,
+            ico_registration=ico_registration,
+            operator=_operator(),
+        )
     console.print(f"Invited {name} ({key}).")
 
 
@@ -135,14 +125,11 @@ def partner_status(
 ) -> None:
     """Suspend, reinstate, or mark a partner as having left (ends its memberships)."""
     with _unit_of_work() as session:
-        partner = _partner(session, key)
+        partner = _partner(session, key, field="key")
         before = partner.status
-        try:
-            service.change_status(
-                session, None, partner, status, reason=reason, on=date.today(), operator=_operator()
-            )
-        except ValueError as error:
-            _fail(str(error))
+        service.change_status(
+            session, None, partner, status, reason=reason, on=date.today(), operator=_operator()
+        )
     console.print(f"{key}: {before.value} -> {status.value}")
 
 
@@ -157,12 +144,9 @@ def add_person(
     """Add a person (an identity). Without a password they cannot sign in yet."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with _unit_of_work() as session:
-        try:
-            person = service.create_person(session, email=email, display_name=name)
-            if password is not None:
-                accounts.set_password(session, person, password)
-        except (ValueError, accounts.AuthError) as error:
-            _fail(str(error))
+        person = service.create_person(session, email=email, display_name=name)
+        if password is not None:
+            accounts.set_password(session, person, password)
         audit.record(session, None, "person_added", "person", person.id, details=_operator())
     console.print(f"Added {name} <{email.lower()}>.")
 
@@ -178,7 +162,11 @@ def grant(
     with _unit_of_work() as session:
         person = service.get_person_by_email(session, email)
         if person is None:
-            _fail(f"No one has the e-mail address {email}; add them with `civicshare people add`.")
+            raise DomainError(
+                f"No one has the e-mail address {email}; add them with `civicshare people add`.",
+                field="email",
+                status=404,
+            )
         service.grant_membership(
             session,
             None,
@@ -236,7 +224,7 @@ def charter_status() -> None:
     with _unit_of_work() as session:
         charter = service.current_charter(session)
         if charter is None:
-            _fail("No charter has been published yet.")
+            raise DomainError("No charter has been published yet.", status=409)
         table = Table(
             "partner",
             f"version {charter.version}",
@@ -284,13 +272,10 @@ def create_token(
             else None
         )
         if membership is None:
-            _fail(f"{email} is not an active member of {partner}.")
-        try:
-            secret, token = accounts.create_api_token(
-                session, membership, name=name, scopes=scope, days=days
-            )
-        except accounts.AuthError as error:
-            _fail(str(error))
+            raise DomainError(f"{email} is not an active member of {partner}.", status=404)
+        secret, token = accounts.create_api_token(
+            session, membership, name=name, scopes=scope, days=days
+        )
         audit.record(
             session,
             None,
@@ -341,22 +326,19 @@ def oidc_set(
     """Let PARTNER's people sign in with their own organisation's account (replaces earlier
     settings)."""
     with _unit_of_work() as session:
-        try:
-            config = oidc.configure(
-                session,
-                _partner(session, partner),
-                issuer=issuer,
-                client_id=client_id,
-                client_secret_env=client_secret_env,
-                token_auth=token_auth,
-                scopes=scopes,
-                groups_claim=groups_claim,
-                group_roles=oidc.parse_group_roles(group),
-                trust_email=trust_email,
-                operator=_operator(),
-            )
-        except oidc.OidcConfigError as error:
-            _fail(str(error))
+        config = oidc.configure(
+            session,
+            _partner(session, partner),
+            issuer=issuer,
+            client_id=client_id,
+            client_secret_env=client_secret_env,
+            token_auth=token_auth,
+            scopes=scopes,
+            groups_claim=groups_claim,
+            group_roles=oidc.parse_group_roles(group),
+            trust_email=trust_email,
+            operator=_operator(),
+        )
         shown = oidc.shown(config)
     console.print(f"{partner} signs in with {shown['issuer']}.")
     for name, roles in shown["group_roles"].items():

@@ -7,7 +7,6 @@ from datetime import date
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from civicshare.accounts.api import ActorDep
 from civicshare.audit import service as audit
@@ -15,7 +14,7 @@ from civicshare.db import RowId, SessionDep
 from civicshare.partners import service
 from civicshare.partners.api import is_partnership_admin, may_manage
 from civicshare.partners.models import Membership, Partner, PartnerStatus, PartnerType, Role
-from civicshare.web.forms import FormDep
+from civicshare.web.forms import FormDep, field_errors
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -56,14 +55,7 @@ def partner_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    return _partner_page(request, actor, session, _partner(session, key))
-
-
-def _partner(session: Session, key: str) -> Partner:
-    partner = service.get_by_key(session, key)
-    if partner is None:
-        raise HTTPException(404, f"There is no partner with the key {key!r}.")
-    return partner
+    return _partner_page(request, actor, session, service.require(session, key))
 
 
 def _partner_page(request, actor, session, partner, *, errors=None, form=None, status_code=200):
@@ -133,7 +125,7 @@ def change_details(
     actor: ActorDep,
     session: SessionDep,
 ):
-    partner = _partner(session, key)
+    partner = service.require(session, key)
     _require_manager(request, actor, partner)
     changes = {field: str(form.get(field, "")).strip() or None for field in EDITABLE}
     service.update_details(session, actor, partner, changes)
@@ -152,7 +144,7 @@ def change_status(
 ):
     if not is_partnership_admin(request, actor):
         raise HTTPException(403, "Only the partnership's admins change a partner's status.")
-    partner = _partner(session, key)
+    partner = service.require(session, key)
     errors = {}
     if status not in {s.value for s in PartnerStatus}:
         errors["status"] = "Select the new status"
@@ -161,8 +153,8 @@ def change_status(
     if not errors:
         try:
             service.change_status(session, actor, partner, status, reason=reason, on=date.today())
-        except ValueError as error:
-            errors["status"] = str(error)
+        except service.PartnerError as error:
+            errors.update(field_errors(error, "status"))
     if errors:
         form = {"status": status, "reason": reason}
         return _partner_page(
@@ -179,7 +171,7 @@ def add_member(
     actor: ActorDep,
     session: SessionDep,
 ):
-    partner = _partner(session, key)
+    partner = service.require(session, key)
     _require_manager(request, actor, partner)
     email = str(form.get("email", "")).strip()
     name = str(form.get("display_name", "")).strip()
@@ -222,7 +214,7 @@ def end_member(
     actor: ActorDep,
     session: SessionDep,
 ):
-    partner = _partner(session, key)
+    partner = service.require(session, key)
     _require_manager(request, actor, partner)
     membership = session.get(Membership, membership_id)
     if membership is None or membership.partner_id != partner.id:
@@ -285,18 +277,15 @@ def endorse(
     if errors:
         return _charter_page(request, actor, session, errors=errors, form=form, status_code=400)
     partner = session.get(Partner, actor.partner_id)
-    try:
-        service.endorse_charter(
-            session,
-            partner,
-            charter,
-            signatory_name=signatory_name,
-            signatory_role=signatory_role,
-            on=date.today(),
-            actor=actor,
-        )
-    except ValueError as error:
-        raise HTTPException(409, str(error)) from None
+    service.endorse_charter(
+        session,
+        partner,
+        charter,
+        signatory_name=signatory_name,
+        signatory_role=signatory_role,
+        on=date.today(),
+        actor=actor,
+    )
     return RedirectResponse("/charter", status_code=303)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
+from civicshare.core.errors import DomainError
 from civicshare.db import utcnow
 from civicshare.partners.models import (
     CharterEndorsement,
@@ -24,6 +25,14 @@ from civicshare.partners.models import (
     Person,
     Role,
 )
+
+
+class PartnerError(DomainError, ValueError):
+    """A change to partners, people or the charter that cannot be made, said plainly (a
+    ValueError too, for callers that catch that)."""
+
+    status = 422
+
 
 # What a partner's own admin may change about it.
 DETAIL_FIELDS = (
@@ -42,6 +51,14 @@ def get_by_key(session: Session, key: str) -> Partner | None:
     return session.scalars(select(Partner).where(Partner.key == key)).one_or_none()
 
 
+def require(session: Session, key: str, field: str = "key") -> Partner:
+    """The partner with this key; refused (404, naming `field`) when there is none."""
+    partner = get_by_key(session, key)
+    if partner is None:
+        raise PartnerError(f"There is no partner with the key {key!r}.", field=field, status=404)
+    return partner
+
+
 def list_partners(session: Session) -> list[Partner]:
     return list(session.scalars(select(Partner).order_by(Partner.name)))
 
@@ -53,12 +70,12 @@ def upsert(session: Session, records: Iterable[Mapping[str, Any]]) -> list[Partn
     for index, record in enumerate(records, start=1):
         key = record.get("key")
         if not key:
-            raise ValueError(f"partner {index}: field 'key' is required")
+            raise PartnerError(f"partner {index}: field 'key' is required")
         try:
             partner_type = PartnerType(record["type"])
         except (KeyError, ValueError):
             allowed = ", ".join(t.value for t in PartnerType)
-            raise ValueError(
+            raise PartnerError(
                 f"partner {key}: field 'type' is {record.get('type')!r}; expected one of {allowed}"
             ) from None
         partner = get_by_key(session, key) or Partner(key=key)
@@ -86,9 +103,15 @@ def get_person_by_email(session: Session, email: str) -> Person | None:
 def create_person(session: Session, *, email: str, display_name: str) -> Person:
     email = email.strip().lower()
     if "@" not in email:
-        raise ValueError(f"person {display_name!r}: field 'email' is not an e-mail address")
+        raise PartnerError(
+            f"person {display_name!r}: field 'email' is not an e-mail address", field="email"
+        )
     if get_person_by_email(session, email) is not None:
-        raise ValueError(f"person {email}: someone with this e-mail address already exists")
+        raise PartnerError(
+            f"person {email}: someone with this e-mail address already exists",
+            field="email",
+            status=409,
+        )
     person = Person(email=email, display_name=display_name.strip())
     session.add(person)
     session.flush()
@@ -108,7 +131,7 @@ def add_membership(
         wanted = {Role(role) for role in roles}
     except ValueError as error:
         allowed = ", ".join(role.value for role in Role)
-        raise ValueError(
+        raise PartnerError(
             f"membership of {person.email} in {partner.key}: {error}; roles are {allowed}"
         ) from None
     membership = session.scalars(
@@ -146,7 +169,7 @@ def set_status(session: Session, partner: Partner, status: PartnerStatus | str, 
     """Join, suspend, reinstate or leave. Leaving ends every membership of the partner."""
     status = PartnerStatus(status)
     if partner.status == PartnerStatus.left and status != PartnerStatus.left:
-        raise ValueError(f"partner {partner.key}: has left; invite it again as a new partner")
+        raise PartnerError(f"partner {partner.key}: has left; invite it again as a new partner")
     partner.status = status
     if status == PartnerStatus.endorsed and partner.joined_on is None:
         partner.joined_on = on
@@ -180,7 +203,7 @@ def publish_charter(
     operator: dict | None = None,
 ) -> CharterVersion:
     if not body.strip():
-        raise ValueError("charter: field 'body' is empty; a charter needs its text")
+        raise PartnerError("charter: field 'body' is empty; a charter needs its text")
     latest = current_charter(session)
     version = CharterVersion(
         version=(latest.version + 1) if latest else 1,
@@ -207,7 +230,7 @@ def endorse_charter(
     operator: dict | None = None,
 ) -> CharterEndorsement:
     if not signatory_name.strip() or not signatory_role.strip():
-        raise ValueError("endorsement: the signatory's name and role are both needed")
+        raise PartnerError("endorsement: the signatory's name and role are both needed")
     existing = session.scalars(
         select(CharterEndorsement).where(
             CharterEndorsement.partner_id == partner.id,
@@ -215,7 +238,9 @@ def endorse_charter(
         )
     ).one_or_none()
     if existing is not None:
-        raise ValueError(f"{partner.name} has already endorsed charter version {charter.version}")
+        raise PartnerError(
+            f"{partner.name} has already endorsed charter version {charter.version}", status=409
+        )
     endorsement = CharterEndorsement(
         partner_id=partner.id,
         charter_version_id=charter.id,
@@ -328,7 +353,7 @@ def invite(
     operator: dict | None = None,
 ) -> Partner:
     if get_by_key(session, key) is not None:
-        raise ValueError(f"A partner with the key {key} already exists")
+        raise PartnerError(f"A partner with the key {key} already exists", field="key", status=409)
     (partner,) = upsert(
         session,
         [
@@ -357,7 +382,7 @@ def update_details(
     changed = []
     for field, value in changes.items():
         if field not in DETAIL_FIELDS:
-            raise ValueError(f"partner {partner.key}: field {field!r} cannot be changed here")
+            raise PartnerError(f"partner {partner.key}: field {field!r} cannot be changed here")
         if getattr(partner, field) != value:
             setattr(partner, field, value)
             changed.append(field)
@@ -413,7 +438,7 @@ def grant_membership(
     person = get_person_by_email(session, email)
     if person is None:
         if not (display_name or "").strip():
-            raise ValueError(f"{email} is new here: give their display_name too")
+            raise PartnerError(f"{email} is new here: give their display_name too")
         person = create_person(session, email=email, display_name=display_name)
     membership = add_membership(session, person, partner, roles, job_title=job_title)
     _record(

@@ -10,10 +10,10 @@ from rich.console import Console
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
+from civicshare.core.errors import DomainError
 from civicshare.dataplane import output
-from civicshare.partners.models import Membership
 from civicshare.sharing.delivery import Denied, share
-from civicshare.sharing.service import MALFORMED, request_from_params
+from civicshare.sharing.service import IDENTIFIER_IN_PURPOSE, MALFORMED, request_from_params
 
 app = typer.Typer(
     help="Shared data, under an active agreement.",
@@ -46,12 +46,7 @@ def pull(
     settings = get_settings()
     engine = db.open_store(settings)
     with db.session_scope(db.make_sessionmaker(engine)) as session:
-        api_token = accounts.resolve_api_token(session, token)
-        membership = session.get(Membership, api_token.membership_id) if api_token else None
-        if membership is None or not membership.active:
-            console.print("[red]The API token is unknown, expired or revoked.[/]")
-            raise typer.Exit(2)
-        actor = accounts.actor_for(membership, "token", frozenset(api_token.scopes))
+        actor = accounts.token_actor(session, token)
         request = request_from_params(
             actor,
             purpose=purpose,
@@ -64,9 +59,10 @@ def pull(
         try:
             delivery = share(session, settings, request, via="cli", output_format=output_format)
         except Denied as error:
-            if error.decision.clause in MALFORMED:  # bad input, as a usage error
-                console.print(f"[red]Refused:[/] {error.decision.reason}", soft_wrap=True)
-                raise typer.Exit(2) from None
+            clause = error.decision.clause
+            if clause in MALFORMED:  # bad input: a refusal (exit 2), not a failed check
+                field = "purpose" if clause == IDENTIFIER_IN_PURPOSE else None
+                raise DomainError(error.decision.reason, field=field, status=422) from None
             console.print(f"[red]Denied ({error.decision.clause}):[/] {error.decision.reason}")
             raise typer.Exit(1) from None
         output.write_table(delivery.table, output_format, out)

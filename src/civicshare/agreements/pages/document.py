@@ -9,7 +9,6 @@ from fastapi.responses import Response
 
 from civicshare.accounts.api import ActorDep
 from civicshare.agreements import documents, service
-from civicshare.agreements.pages.common import or_http
 from civicshare.db import SessionDep
 from civicshare.web.templating import render
 
@@ -17,15 +16,12 @@ router = APIRouter(include_in_schema=False)
 
 
 def _document_version(session, actor, reference, version):
-    try:
-        agreement = service.get_for(session, actor, reference)
-        return (
-            service.version_for(session, actor, reference, version)
-            if version
-            else service.headline(agreement)
-        )
-    except service.AgreementError as error:
-        or_http(error)
+    agreement = service.get_for(session, actor, reference)
+    return (
+        service.version_for(session, actor, reference, version)
+        if version
+        else service.headline(agreement)
+    )
 
 
 @router.get("/agreements/{reference}/document")

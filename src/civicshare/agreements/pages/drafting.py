@@ -11,7 +11,7 @@ from civicshare.agreements.models import (
     SCHEDULE1,
     Status,
 )
-from civicshare.agreements.pages.common import or_http, url_of, version_or_404
+from civicshare.agreements.pages.common import url_of
 from civicshare.agreements.pages.forms import anchor, changes_for, parse, section_fields
 from civicshare.agreements.validation import SECTIONS, section_states
 from civicshare.db import RowId, SessionDep
@@ -29,11 +29,8 @@ def remove_item(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
-    try:
-        service.remove_data_item(session, actor, version, item_id)
-    except service.AgreementError as error:
-        or_http(error)
+    version = service.version_for(session, actor, reference, number)
+    service.remove_data_item(session, actor, version, item_id)
     return RedirectResponse(url_of(version) + "/items", status_code=303)
 
 
@@ -46,7 +43,7 @@ def section_form(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
+    version = service.version_for(session, actor, reference, number)
     _editable(actor, version)
     return _section_page(request, session, version, section)
 
@@ -95,7 +92,7 @@ def section_submit(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
+    version = service.version_for(session, actor, reference, number)
     _editable(actor, version)
     if section not in SECTIONS:
         raise HTTPException(404, f"There is no section called {section}.")
@@ -138,10 +135,8 @@ def section_submit(
                 )
         except service.Invalid as error:
             session.rollback()
-            version = version_or_404(session, actor, reference, number)
+            version = service.version_for(session, actor, reference, number)
             errors = {anchor(specs[0]): " ".join(p.message for p in error.problems)}
-        except service.AgreementError as error:
-            or_http(error)
     if errors:
         return _section_page(
             request, session, version, section, specs=specs, errors=errors, status_code=400

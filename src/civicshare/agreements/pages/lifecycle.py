@@ -13,7 +13,7 @@ from civicshare.agreements import documents, service
 from civicshare.agreements.models import (
     Status,
 )
-from civicshare.agreements.pages.common import or_http, url_of, version_or_404
+from civicshare.agreements.pages.common import url_of
 from civicshare.agreements.pages.forms import field_spec, parse
 from civicshare.agreements.validation import SECTIONS, section_states, validate
 from civicshare.db import RowId, SessionDep
@@ -30,10 +30,7 @@ def agreement_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-    except service.AgreementError as error:
-        or_http(error)
+    agreement = service.get_for(session, actor, reference)
     return _show(request, session, actor, service.headline(agreement))
 
 
@@ -67,7 +64,7 @@ def version_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
+    version = service.version_for(session, actor, reference, number)
     if version.status != Status.draft:
         return _show(request, session, actor, version)
     states = section_states(version)
@@ -91,7 +88,7 @@ def check_page(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
+    version = service.version_for(session, actor, reference, number)
     return _check(request, actor, version)
 
 
@@ -122,7 +119,7 @@ def step_form(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
+    version = service.version_for(session, actor, reference, number)
     transition = _transition(actor, version, action)
     return _step_page(request, version, transition)
 
@@ -132,10 +129,7 @@ def _transition(actor, version, action):
     if transition is None or transition.who == "system":
         raise HTTPException(404, f"There is no step called {action}.")
     if transition not in service.allowed_actions(actor, version):
-        try:
-            service.check_step(None, actor, version, action, "reason")  # the precise refusal
-        except service.AgreementError as error:
-            or_http(error)
+        service.check_step(None, actor, version, action, "reason")  # the precise refusal
         raise HTTPException(409, f"You cannot {action} {version.reference} now.")
     return transition
 
@@ -163,7 +157,7 @@ def step_submit(
     actor: ActorDep,
     session: SessionDep,
 ):
-    version = version_or_404(session, actor, reference, number)
+    version = service.version_for(session, actor, reference, number)
     transition = _transition(actor, version, action)
     reason = str(form.get("reason", "")).strip()
     errors: dict[str, str] = {}
@@ -202,8 +196,6 @@ def step_submit(
                 ("meeting_date-day" if p.field == "meeting_date" else p.field): p.message
                 for p in error.problems
             }
-        except service.AgreementError as error:
-            or_http(error)
     if errors:
         return _step_page(request, version, transition, errors=errors, form=shown, status_code=400)
     done = "" if version.status == Status.draft else f"?done={quote(action)}"
@@ -222,10 +214,7 @@ def amend_form(
 
 
 def _agreement(session, actor, reference):
-    try:
-        agreement = service.get_for(session, actor, reference)
-    except service.AgreementError as error:
-        or_http(error)
+    agreement = service.get_for(session, actor, reference)
     if not service.may_amend(actor, agreement.versions[-1]):
         raise HTTPException(
             403, f"Acting for {actor.partner_name}, you cannot amend {agreement.reference} now."
@@ -263,8 +252,5 @@ def amend_submit(
             {"reason": "Enter what the amendment changes and why"},
             status_code=400,
         )
-    try:
-        version = service.amend(session, actor, agreement, reason=reason)
-    except service.AgreementError as error:
-        or_http(error)
+    version = service.amend(session, actor, agreement, reason=reason)
     return RedirectResponse(url_of(version), status_code=303)

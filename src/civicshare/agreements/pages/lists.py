@@ -12,7 +12,7 @@ from civicshare.agreements import documents, library, service
 from civicshare.agreements.models import (
     Status,
 )
-from civicshare.agreements.pages.common import or_http, url_of
+from civicshare.agreements.pages.common import url_of
 from civicshare.db import SessionDep
 from civicshare.partners.models import Role
 from civicshare.web.forms import FormDep
@@ -85,15 +85,12 @@ def new_submit(
         return _new_page(
             request, actor, errors=errors, title=title, template=template, status_code=400
         )
-    try:
-        version = service.create_draft(
-            session,
-            actor,
-            title=title,
-            template_key=None if template == "blank" else template,
-        )
-    except service.AgreementError as error:
-        or_http(error)
+    version = service.create_draft(
+        session,
+        actor,
+        title=title,
+        template_key=None if template == "blank" else template,
+    )
     return RedirectResponse(url_of(version), status_code=303)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from civicshare.core.errors import DomainError
+
 FORMAT_NAME = "civicshare-pprl"
 FORMAT_VERSION = 1
 SECRET_BYTES = 32
@@ -23,8 +25,10 @@ SOLVERS = ("greedy", "optimal")
 MAX_HASHES = 64  # positions per q-gram; four HMAC-SHA256 blocks
 
 
-class PprlError(ValueError):
+class PprlError(DomainError, ValueError):
     """A problem with a scheme, a secret, an input file or an encoding file, said plainly."""
+
+    status = 422
 
 
 # --------------------------------------------------------------------------------------------
