@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, model_validator
 
 from civicshare.accounts.api import require_scope
@@ -27,7 +27,6 @@ from civicshare.agreements.models import (
 )
 from civicshare.agreements.validation import validate
 from civicshare.db import RowId, SessionDep
-from civicshare.errors import problem
 
 router = APIRouter(prefix="/api/agreements", tags=["agreements"])
 read = require_scope("agreements:read")
@@ -36,17 +35,6 @@ write = require_scope("agreements:write")
 Action = Literal[
     "submit", "withdraw", "approve", "reject", "endorse", "activate", "suspend", "resume", "revoke"
 ]
-
-
-def _fail(request: Request, error: service.AgreementError):
-    if isinstance(error, service.Invalid):
-        return problem(
-            request,
-            422,
-            error.message,
-            errors=[{"field": p.field, "message": p.message} for p in error.problems],
-        )
-    raise HTTPException(error.status, error.message)
 
 
 # -- shapes ---------------------------------------------------------------------------------
@@ -277,20 +265,15 @@ def review_due(
 def create(
     *,
     body: NewAgreementIn,
-    request: Request,
     actor: Actor = Depends(write),
     session: SessionDep,
 ):
-    try:
-        version = service.create_draft(
-            session, actor, title=body.title, template_key=body.template, reason=body.reason
-        )
-        changes = _changes(body, exclude={"title", "template"})
-        if changes:
-            service.update_draft(session, actor, version, changes, reason=body.reason)
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    version = service.create_draft(
+        session, actor, title=body.title, template_key=body.template, reason=body.reason
+    )
+    changes = _changes(body, exclude={"title", "template"})
+    if changes:
+        service.update_draft(session, actor, version, changes, reason=body.reason)
     return version_out(version)
 
 
@@ -303,14 +286,10 @@ def _changes(body: VersionIn, exclude: set[str] = frozenset()) -> dict[str, Any]
 def get_agreement(
     *,
     reference: str,
-    request: Request,
     actor: Actor = Depends(read),
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-    except service.AgreementError as error:
-        return _fail(request, error)
+    agreement = service.get_for(session, actor, reference)
     shown = service.headline(agreement)
     return {
         "reference": agreement.reference,
@@ -329,14 +308,10 @@ def get_version(
     *,
     reference: str,
     number: RowId,
-    request: Request,
     actor: Actor = Depends(read),
     session: SessionDep,
 ):
-    try:
-        version = service.version_for(session, actor, reference, number)
-    except service.AgreementError as error:
-        return _fail(request, error)
+    version = service.version_for(session, actor, reference, number)
     return {
         **version_out(version),
         "problems": [{"field": p.field, "message": p.message} for p in validate(version)],
@@ -350,16 +325,11 @@ def update_version(
     reference: str,
     number: RowId,
     body: VersionIn,
-    request: Request,
     actor: Actor = Depends(write),
     session: SessionDep,
 ):
-    try:
-        version = service.version_for(session, actor, reference, number)
-        service.update_draft(session, actor, version, _changes(body), reason=body.reason)
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    version = service.version_for(session, actor, reference, number)
+    service.update_draft(session, actor, version, _changes(body), reason=body.reason)
     return version_out(version)
 
 
@@ -369,7 +339,6 @@ def step(
     reference: str,
     number: RowId,
     action: Action,
-    request: Request,
     body: StepIn | None = None,
     actor: Actor = Depends(write),
     session: SessionDep,
@@ -377,20 +346,16 @@ def step(
     """submit, withdraw, approve (for your own partner), reject (return to draft), endorse
     (for the IG group: meeting_date and minute_reference), activate, suspend, resume, revoke."""
     body = body or StepIn()
-    try:
-        version = service.version_for(session, actor, reference, number)
-        service.perform(
-            session,
-            actor,
-            version,
-            action,
-            reason=body.reason,
-            meeting_date=body.meeting_date,
-            minute_reference=body.minute_reference,
-        )
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    version = service.version_for(session, actor, reference, number)
+    service.perform(
+        session,
+        actor,
+        version,
+        action,
+        reason=body.reason,
+        meeting_date=body.meeting_date,
+        minute_reference=body.minute_reference,
+    )
     return version_out(version)
 
 
@@ -399,16 +364,11 @@ def amend(
     *,
     reference: str,
     body: AmendIn,
-    request: Request,
     actor: Actor = Depends(write),
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-        version = service.amend(session, actor, agreement, reason=body.reason)
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    agreement = service.get_for(session, actor, reference)
+    version = service.amend(session, actor, agreement, reason=body.reason)
     return version_out(version)
 
 
@@ -416,14 +376,10 @@ def amend(
 def history(
     *,
     reference: str,
-    request: Request,
     actor: Actor = Depends(read),
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-    except service.AgreementError as error:
-        return _fail(request, error)
+    agreement = service.get_for(session, actor, reference)
     return [
         {
             "at": e.at,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from civicshare.accounts.api import ActorDep
 from civicshare.db import RowId, SessionDep
 from civicshare.incidents import service
-from civicshare.incidents.geometry import BadArea
 from civicshare.incidents.models import Incident
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -68,13 +67,6 @@ class ReviewIn(BaseModel):
     comment: str = ""
 
 
-def refused(error: Exception) -> HTTPException:
-    if isinstance(error, BadArea):
-        return HTTPException(422, str(error), headers={"X-Civicshare-Field": error.field})
-    headers = {"X-Civicshare-Field": error.field} if getattr(error, "field", None) else None
-    return HTTPException(getattr(error, "status", 400), str(error), headers=headers)
-
-
 def _area(body: AreaIn):
     return service.area_from_input(
         easting=body.easting,
@@ -108,10 +100,7 @@ def summary(incident: Incident) -> dict[str, Any]:
 
 
 def _incident(session, actor, reference) -> Incident:
-    try:
-        return service.get_for(session, actor, reference)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    return service.get_for(session, actor, reference)
 
 
 @router.get("", summary="Incidents your partner may see")
@@ -126,14 +115,11 @@ def open_incident(
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        incident = service.open_incident(
-            session, actor, title=body.title, kind=body.kind, area=_area(body),
-            agreement=body.agreement, settings=request.app.state.settings,
-            confirm_outside_area=body.confirm_outside_area,
-        )  # fmt: skip
-    except (BadArea, service.IncidentError) as error:
-        raise refused(error) from None
+    incident = service.open_incident(
+        session, actor, title=body.title, kind=body.kind, area=_area(body),
+        agreement=body.agreement, settings=request.app.state.settings,
+        confirm_outside_area=body.confirm_outside_area,
+    )  # fmt: skip
     return jsonable_encoder(summary(incident))
 
 
@@ -144,10 +130,7 @@ def reviews(
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        found = service.review_queue(session, actor, pending_only=pending)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    found = service.review_queue(session, actor, pending_only=pending)
     return jsonable_encoder([review_entry(session, r) for r in found])
 
 
@@ -179,10 +162,7 @@ def review(
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        found = service.review(session, actor, review_id, body.outcome, body.comment)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    found = service.review(session, actor, review_id, body.outcome, body.comment)
     return jsonable_encoder(review_entry(session, found))
 
 
@@ -226,17 +206,14 @@ def households(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        result = service.households(
-            session,
-            request.app.state.settings,
-            actor,
-            incident,
-            via=f"api-{format}",
-            cache=service.draw_cache(request.app),
-        )
-    except service.IncidentError as error:
-        raise refused(error) from None
+    result = service.households(
+        session,
+        request.app.state.settings,
+        actor,
+        incident,
+        via=f"api-{format}",
+        cache=service.draw_cache(request.app),
+    )
     headers = {"X-Civicshare-Agreement": result.agreement,
                "X-Civicshare-Output-SHA256": result.output_sha256}  # fmt: skip
     if format == "csv":
@@ -262,10 +239,7 @@ def change_area(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        service.update_area(session, actor, incident, _area(body), body.note)
-    except (BadArea, service.IncidentError) as error:
-        raise refused(error) from None
+    service.update_area(session, actor, incident, _area(body), body.note)
     return jsonable_encoder(summary(incident))
 
 
@@ -277,10 +251,7 @@ def close(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        service.close_incident(session, actor, incident, body.note)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    service.close_incident(session, actor, incident, body.note)
     return jsonable_encoder(summary(incident))
 
 
@@ -292,10 +263,7 @@ def break_glass(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        grant = service.break_glass(session, actor, incident, body.reason, body.hours)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    grant = service.break_glass(session, actor, incident, body.reason, body.hours)
     return {"id": grant.id, "incident": reference, "reason": grant.reason,
             "expires_at": grant.expires_at.isoformat()}  # fmt: skip
 
@@ -312,17 +280,14 @@ def people(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        found = service.people_at(
-            session,
-            request.app.state.settings,
-            actor,
-            incident,
-            key,
-            cache=service.draw_cache(request.app),
-        )
-    except service.IncidentError as error:
-        raise refused(error) from None
+    found = service.people_at(
+        session,
+        request.app.state.settings,
+        actor,
+        incident,
+        key,
+        cache=service.draw_cache(request.app),
+    )
     grant = found["break_glass"]
     return jsonable_encoder({
         "household": found["household"], "people": found["people"],

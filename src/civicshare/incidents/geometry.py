@@ -24,6 +24,8 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
+from civicshare.incidents.errors import IncidentError
+
 BNG = "EPSG:27700"
 WGS84 = "EPSG:4326"
 MIN_RADIUS_M = 1.0
@@ -33,12 +35,13 @@ PREFILTER_SLACK_M = 1.0
 BNG_BOUNDS = (0.0, 0.0, 700_000.0, 1_300_000.0)
 
 
-class BadArea(ValueError):
+class BadArea(IncidentError, ValueError):
     """An area that cannot be used, with the field that is wrong named in the message."""
 
+    status = 422
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
+        super().__init__(f"{field}: {message}", field=field)
 
 
 @lru_cache(maxsize=4)

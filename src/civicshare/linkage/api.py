@@ -29,14 +29,6 @@ async def reviewer(request: Request, actor: ActorDep) -> Actor:
     return actor
 
 
-def _error(error: service.LinkageError) -> HTTPException:
-    if isinstance(error, service.NotFound):
-        return HTTPException(404, str(error))
-    if isinstance(error, service.NotAllowed):
-        return HTTPException(403, str(error))
-    return HTTPException(409, str(error))
-
-
 @router.get("/status", summary="People and records in the person index, and what waits")
 def index_status(
     *,
@@ -79,10 +71,7 @@ def get_run(
     _actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> dict[str, Any]:
-    try:
-        found = service.get_run(session, run_id)
-    except service.LinkageError as error:
-        raise _error(error) from None
+    found = service.get_run(session, run_id)
     return jsonable_encoder({**service.run_dict(found), "report": found.report})
 
 
@@ -94,10 +83,7 @@ def review_queue(
     _actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> list[dict[str, Any]]:
-    try:
-        items = service.queue(session, status, limit)
-    except service.LinkageError as error:
-        raise HTTPException(422, str(error)) from None
+    items = service.queue(session, status, limit)
     return jsonable_encoder([service.item_dict(i) for i in items])
 
 
@@ -108,10 +94,7 @@ def review_item(
     _actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> dict[str, Any]:
-    try:
-        return jsonable_encoder(service.item_dict(service.get_item(session, item_id)))
-    except service.LinkageError as error:
-        raise _error(error) from None
+    return jsonable_encoder(service.item_dict(service.get_item(session, item_id)))
 
 
 class Decision(BaseModel):
@@ -128,15 +111,12 @@ def decide(
     actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> dict[str, Any]:
-    try:
-        item = service.decide(
-            session,
-            request.app.state.settings,
-            actor,
-            item_id,
-            accept=body.decision == "accept",
-            reason=body.reason,
-        )
-    except service.LinkageError as error:
-        raise _error(error) from None
+    item = service.decide(
+        session,
+        request.app.state.settings,
+        actor,
+        item_id,
+        accept=body.decision == "accept",
+        reason=body.reason,
+    )
     return jsonable_encoder(service.item_dict(item))

@@ -6,31 +6,19 @@ from __future__ import annotations
 import io
 
 import pyarrow.parquet as pq
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 
 from civicshare import csvsafe
 from civicshare.accounts.api import ActorDep
 from civicshare.db import SessionDep
-from civicshare.sharing.delivery import Delivery, Denied, share
-from civicshare.sharing.service import MALFORMED, request_from_params
+from civicshare.sharing.delivery import Delivery, share
+from civicshare.sharing.service import request_from_params
 
 router = APIRouter(prefix="/api/share", tags=["sharing"])
 MAX_PAGE_SIZE = 5000
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
-
-
-def denied_status(error: Denied) -> int:
-    """403 for a refusal by the rules; 422 for a request holding a resident's identifier."""
-    return 422 if error.decision.clause in MALFORMED else 403
-
-
-def denied(error: Denied) -> HTTPException:
-    decision = error.decision
-    return HTTPException(
-        denied_status(error), decision.reason, headers={"X-Civicshare-Clause": decision.clause}
-    )
 
 
 def encode(delivery: Delivery, output_format: str) -> bytes:
@@ -81,10 +69,7 @@ def pull(
         agreement=agreement,
         group_by=group_by,
     )
-    try:
-        delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)
-    except Denied as error:
-        raise denied(error) from None
+    delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)
     headers = delivery_headers(delivery)
     if format != "json":
         extension = "csv" if format == "csv" else "parquet"
