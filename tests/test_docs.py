@@ -65,3 +65,14 @@ def test_schema_revisions_in_examples_are_the_current_one():
         shown |= set(re.findall(r"(?:at revision|revision|latest) (\d{4})\b", text))
         assert shown, f"{path.name} shows no revision"
         assert shown == {head}, f"{path.name} shows revisions {sorted(shown)}; the head is {head}"
+
+
+def test_every_token_scope_is_documented():
+    from civicshare.accounts.service import SCOPES
+
+    accounts = (ROOT / "docs" / "partners-and-accounts.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z-]+:[a-z-]+)` \|", accounts, flags=re.M))
+    assert documented == set(SCOPES), (
+        f"docs/partners-and-accounts.md's scope table has {sorted(documented)}; "
+        f"accounts.SCOPES has {sorted(SCOPES)}"
+    )

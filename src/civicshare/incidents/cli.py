@@ -25,18 +25,22 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 TOKEN = typer.Option(
-    ..., envvar="CIVICSHARE_TOKEN", help="An API token (scope share:read).", show_default=False
+    ...,
+    envvar="CIVICSHARE_TOKEN",
+    help="An API token with scope incidents:read (open and close: incidents:write).",
+    show_default=False,
 )
 
 
 class _Run:
-    """A unit of work acting as the token's membership."""
+    """A unit of work acting as the token's membership, which must carry `scope`."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, scope: str) -> None:
         self.settings = get_settings()
         self.engine = db.open_store(self.settings)
         self.scope = db.session_scope(db.make_sessionmaker(self.engine))
         self.token = token
+        self.needed = scope
 
     def __enter__(self):
         self.session = self.scope.__enter__()
@@ -46,6 +50,11 @@ class _Run:
             errors.print("[red]The API token is unknown, expired or revoked.[/]")
             raise typer.Exit(2)
         self.actor = accounts.actor_for(membership, "token", frozenset(api_token.scopes))
+        if not self.actor.has_scope(self.needed):
+            errors.print(f"[red]Refused:[/] this API token does not have the scope {self.needed}.")
+            self.scope.__exit__(None, None, None)
+            self.engine.dispose()
+            raise typer.Exit(1)
         return self
 
     def __exit__(self, *exc):
@@ -83,7 +92,7 @@ def open_incident(
 
     An area far outside the partnership's (more than 10 km from every property and district it
     knows) is refused with exit code 2 unless --confirm-outside-area is given."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:write") as run:
         try:
             area = service.area_from_input(
                 easting=easting, northing=northing, radius_m=radius, latitude=latitude,
@@ -109,7 +118,7 @@ def open_incident(
 @app.command("list")
 def list_incidents(token: str = TOKEN) -> None:
     """Incidents your partner may see."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         table = Table("reference", "title", "kind", "agreement", "opened", "status")
         for i in service.list_for(run.session, run.actor):
             table.add_row(i.reference, i.title, i.kind, i.agreement,
@@ -124,7 +133,7 @@ def households(
     token: str = TOKEN,
 ) -> None:
     """The vulnerable households in the incident's area, by priority then distance (audited)."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         try:
             incident = service.get_for(run.session, run.actor, reference)
             result = service.households(run.session, run.settings, run.actor, incident, via="cli")
@@ -161,7 +170,7 @@ def close(
     token: str = TOKEN,
 ) -> None:
     """Close (stand down) an incident; break-glass grants under it end."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:write") as run:
         try:
             incident = service.get_for(run.session, run.actor, reference)
             service.close_incident(run.session, run.actor, incident, note)
@@ -173,7 +182,7 @@ def close(
 @app.command("log")
 def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
     """Everything done and seen in an incident."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         try:
             incident = service.get_for(run.session, run.actor, reference)
         except service.IncidentError as error:
@@ -189,7 +198,7 @@ def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
 @app.command("reviews")
 def reviews(token: str = TOKEN) -> None:
     """Break-glass access to your partner's data, for IG leads to review."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         try:
             found = service.review_queue(run.session, run.actor)
         except service.IncidentError as error:
