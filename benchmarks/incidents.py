@@ -186,7 +186,7 @@ def main() -> None:
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             person = partners.get_person_by_email(session, "crew.manager@hw-fire.example")
             secret, _ = accounts.create_api_token(
-                session, person.memberships[0], name="bench", scopes=["share:read"], days=1
+                session, person.memberships[0], name="bench", scopes=["incidents:read"], days=1
             )
             fire = actor_for(person.memberships[0], "cli")
             ref = agreement_reference(session)

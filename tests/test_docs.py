@@ -73,3 +73,14 @@ def test_every_exit_code_is_documented():
     section = RUNNING.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d) \|", section, flags=re.M)}
     assert documented == {cli.OK, cli.CHECK_FAILED, cli.USAGE_ERROR, cli.CRASHED}
+
+
+def test_every_token_scope_is_documented():
+    from civicshare.accounts.service import SCOPES
+
+    accounts = (ROOT / "docs" / "partners-and-accounts.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z-]+:[a-z-]+)` \|", accounts, flags=re.M))
+    assert documented == set(SCOPES), (
+        f"docs/partners-and-accounts.md's scope table has {sorted(documented)}; "
+        f"accounts.SCOPES has {sorted(SCOPES)}"
+    )

@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends
 from fastapi import Path as PathParam
+from pydantic import PlainSerializer, WithJsonSchema
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,6 +39,14 @@ NAMING_CONVENTION = {
 # 422 naming the field rather than an overflow inside the database driver (a 500).
 MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]
+
+# A stored time in an API response model, written as Python's isoformat() writes it (what the
+# routes sent before they had models: "+00:00", where pydantic alone would write "Z").
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 def utcnow() -> datetime:

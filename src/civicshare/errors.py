@@ -78,8 +78,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
 async def _domain_error(request: Request, exc: DomainError) -> Response:
     """A refusal no route answered itself: its status, its message and the field at fault."""
-    extra = {"field": exc.field} if exc.field else {}
-    return _respond(request, exc.status, exc.message, **extra)
+    headers = exc.response_headers() or None
+    return _respond(request, exc.status, exc.message, headers, **exc.problem_members())
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:

@@ -8,11 +8,34 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from civicshare import db
 
 router = APIRouter(tags=["health"])
+
+
+class DatabaseHealth(BaseModel):
+    backend: str = Field(description="sqlite or postgresql")
+    status: str = Field(description="ok, needs upgrade or unavailable")
+    revision: str | None = None
+    head_revision: str | None = None
+    error: str | None = Field(None, description="When unavailable: the kind of failure.")
+
+
+class DataDirHealth(BaseModel):
+    path: str
+    status: str = Field(description="ok or unavailable")
+    exists: bool
+    writable: bool
+    free_bytes: int | None = Field(None, description="When it exists.")
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok, or unhealthy (with status 503)")
+    database: DatabaseHealth
+    data_dir: DataDirHealth
 
 
 def database_health(engine) -> dict[str, Any]:
@@ -46,7 +69,13 @@ def data_dir_health(path) -> dict[str, Any]:
     return report
 
 
-@router.get("/healthz", summary="Health of the governance store and data directory")
+@router.get(
+    "/healthz",
+    summary="Health of the governance store and data directory",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "Unhealthy"}},
+    openapi_extra={"x-scope": "public"},  # no credentials (see civicshare.accounts.api.PUBLIC)
+)
 def healthz(request: Request) -> JSONResponse:
     state = request.app.state
     database = database_health(state.engine)

@@ -442,7 +442,11 @@ def test_api_opens_lists_exports_and_refuses_bad_geojson_naming_the_field(
     with db.session_scope(store_sessions) as session:
         person = partners.get_person_by_email(session, FIRE)
         secret, _ = accounts.create_api_token(
-            session, person.memberships[0], name="t", scopes=["share:read"], days=1
+            session,
+            person.memberships[0],
+            name="t",
+            scopes=["incidents:read", "incidents:write", "incidents:break-glass"],
+            days=1,
         )
     headers = {"Authorization": f"Bearer {secret}"}
     with TestClient(create_app(store)) as client:
@@ -674,7 +678,7 @@ def test_the_api_and_the_command_line_refuse_central_london_naming_the_flag(
     with db.session_scope(store_sessions) as session:
         person = partners.get_person_by_email(session, FIRE)
         secret, _ = accounts.create_api_token(
-            session, person.memberships[0], name="t", scopes=["share:read"], days=1
+            session, person.memberships[0], name="t", scopes=["incidents:write"], days=1
         )
         reference = agreement_ref(session)
     body = {"title": "Fire, Trafalgar Square", "kind": "fire", "easting": CENTRAL_LONDON[0],

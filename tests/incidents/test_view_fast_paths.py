@@ -93,7 +93,7 @@ def _token_client(store, store_sessions, centre):
     with db.session_scope(store_sessions) as session:
         person = partners.get_person_by_email(session, FIRE)
         secret, _ = accounts.create_api_token(
-            session, person.memberships[0], name="fast paths", scopes=["share:read"], days=1
+            session, person.memberships[0], name="fast paths", scopes=["incidents:read"], days=1
         )
         incident = open_circle(session, actor(session, FIRE), centre, 400)
         reference, agreement = incident.reference, incident.agreement

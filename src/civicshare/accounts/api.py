@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
@@ -167,9 +167,70 @@ def require_scope(scope: str):
     return dependency
 
 
+# -- which token scope each route needs, named once -------------------------------------------
+
+# What a route that needs no token scope says instead, so that no route is unscoped by omission.
+PUBLIC = "public"  # anyone, without credentials
+SIGNED_IN = "signed-in"  # any caller: a signed-in person or a token with any scope
+SESSION = "session"  # signed-in people only: a token is refused
+NO_SCOPE = (PUBLIC, SIGNED_IN, SESSION)
+SCOPE_KEY = "x-scope"  # where the OpenAPI document records each operation's scope
+
+
+async def session_only(actor: ActorDep) -> Actor:
+    if actor.via != "session":
+        raise HTTPException(403, "This is for signed-in people, not API tokens.")
+    return actor
+
+
+def scope_dependency(scope: str):
+    """The dependency that enforces `scope` (a token scope or one of NO_SCOPE)."""
+    if scope == PUBLIC:
+        return None
+    if scope == SIGNED_IN:
+        return current_actor
+    if scope == SESSION:
+        return session_only
+    if scope not in service.SCOPES:
+        raise ValueError(f"unknown token scope {scope!r}: add it to accounts.service.SCOPES")
+    return require_scope(scope)
+
+
+class ApiRouter(APIRouter):
+    """An APIRouter whose every route names the token scope it needs, in one place:
+    `@router.get(path, scope="incidents:read", ...)`.
+
+    The scope is checked by a dependency that runs before the route's own parameters and body
+    are validated and before it looks anything up, so a token without it gets 403 whatever it
+    sends. It is recorded as `x-scope` on the operation in the OpenAPI document. `scope` is
+    required: a route that needs none says PUBLIC, SIGNED_IN or SESSION."""
+
+    def _scoped(self, scope: str, options: dict[str, Any]) -> dict[str, Any]:
+        dependency = scope_dependency(scope)
+        if dependency is not None:
+            options["dependencies"] = [Depends(dependency), *(options.get("dependencies") or [])]
+        options["openapi_extra"] = {**(options.get("openapi_extra") or {}), SCOPE_KEY: scope}
+        return options
+
+    def get(self, path: str, *, scope: str, **options: Any):  # type: ignore[override]
+        return super().get(path, **self._scoped(scope, options))
+
+    def post(self, path: str, *, scope: str, **options: Any):  # type: ignore[override]
+        return super().post(path, **self._scoped(scope, options))
+
+    def put(self, path: str, *, scope: str, **options: Any):  # type: ignore[override]
+        return super().put(path, **self._scoped(scope, options))
+
+    def patch(self, path: str, *, scope: str, **options: Any):  # type: ignore[override]
+        return super().patch(path, **self._scoped(scope, options))
+
+    def delete(self, path: str, *, scope: str, **options: Any):  # type: ignore[override]
+        return super().delete(path, **self._scoped(scope, options))
+
+
 # -- the API -------------------------------------------------------------------------------
 
-router = APIRouter(prefix="/api", tags=["accounts"])
+router = ApiRouter(prefix="/api", tags=["accounts"])
 
 
 class MeOut(BaseModel):
@@ -205,7 +266,7 @@ def _token_out(token: ApiToken) -> dict:
     return {column: getattr(token, column) for column in TokenOut.model_fields}
 
 
-@router.get("/me", response_model=MeOut, summary="Who you are acting as")
+@router.get("/me", scope=SIGNED_IN, response_model=MeOut, summary="Who you are acting as")
 def me(actor: ActorDep) -> dict:
     return {
         "person": actor.person_name,
@@ -217,7 +278,12 @@ def me(actor: ActorDep) -> dict:
     }
 
 
-@router.get("/tokens", response_model=list[TokenOut], summary="Your membership's API tokens")
+@router.get(
+    "/tokens",
+    scope=SIGNED_IN,
+    response_model=list[TokenOut],
+    summary="Your membership's API tokens",
+)
 def list_tokens(actor: ActorDep, session: SessionDep) -> list[dict]:
     tokens = session.scalars(
         select(ApiToken).where(ApiToken.membership_id == actor.membership_id).order_by(ApiToken.id)
@@ -225,14 +291,18 @@ def list_tokens(actor: ActorDep, session: SessionDep) -> list[dict]:
     return [_token_out(token) for token in tokens]
 
 
-@router.post("/tokens", response_model=NewTokenOut, status_code=201, summary="Create a token")
+@router.post(
+    "/tokens",
+    scope=SESSION,
+    response_model=NewTokenOut,
+    status_code=201,
+    summary="Create a token (signed-in people only, not a token)",
+)
 def create_token(
     body: TokenIn,
     actor: ActorDep,
     session: SessionDep,
 ) -> dict:
-    if actor.via != "session":
-        raise HTTPException(403, "API tokens are created by a signed-in person, not by a token.")
     membership = session.get(Membership, actor.membership_id)
     try:
         secret, token = service.create_api_token(
@@ -243,7 +313,9 @@ def create_token(
     return {**_token_out(token), "token": secret}
 
 
-@router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
+@router.delete(
+    "/tokens/{token_id}", scope=SIGNED_IN, response_model=TokenOut, summary="Revoke a token"
+)
 def revoke_token(
     token_id: RowId,
     actor: ActorDep,

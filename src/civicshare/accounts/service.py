@@ -36,14 +36,24 @@ MIN_PASSWORD_LENGTH = 12
 MAX_TOKEN_DAYS = 365
 TOKEN_PREFIX = "cs_"
 
-# What an API token may be limited to. Signed-in people have every scope; roles still apply.
+# What an API token may do, each in the plain words the token page shows. Every API route names
+# the one it needs (`scope=` on civicshare.accounts.api.ApiRouter). A token may do only what its
+# scopes allow and, within them, what its membership's roles allow; signed-in people have every
+# scope (their roles still apply).
 SCOPES = {
     "partners:read": "read partners, people and the charter",
     "partners:write": "change partners, people and the charter",
     "agreements:read": "read information sharing agreements",
     "agreements:write": "draft, amend and decide on agreements",
-    "datasets:write": "push datasets",
+    "datasets:read": "list datasets, their contracts and snapshots",
+    "datasets:write": "register dataset contracts and push datasets",
     "share:read": "pull shared data under an agreement",
+    "incidents:read": "see incidents, their vulnerable households and logs, and break-glass "
+    "use to review",
+    "incidents:write": "open, move and close incidents, and record break-glass reviews",
+    "incidents:break-glass": "break glass in an incident and see the named people it opens",
+    "index:read": "see the person index: its status, runs and clerical review queue",
+    "index:review": "accept or reject pairs in the person index's review queue",
     "audit:read": "read the audit log",
 }
 

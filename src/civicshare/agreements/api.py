@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Query
 from pydantic import BaseModel, Field, model_validator
 
-from civicshare.accounts.api import require_scope
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep, ApiRouter
 from civicshare.agreements import library, service
 from civicshare.agreements.models import (
     SCHEDULE1,
@@ -26,27 +25,13 @@ from civicshare.agreements.models import (
     Treatment,
 )
 from civicshare.agreements.validation import validate
-from civicshare.db import RowId, SessionDep
-from civicshare.errors import problem
+from civicshare.db import RowId, SessionDep, Timestamp
 
-router = APIRouter(prefix="/api/agreements", tags=["agreements"])
-read = require_scope("agreements:read")
-write = require_scope("agreements:write")
+router = ApiRouter(prefix="/api/agreements", tags=["agreements"])
 
 Action = Literal[
     "submit", "withdraw", "approve", "reject", "endorse", "activate", "suspend", "resume", "revoke"
 ]
-
-
-def _fail(request: Request, error: service.AgreementError):
-    if isinstance(error, service.Invalid):
-        return problem(
-            request,
-            422,
-            error.message,
-            errors=[{"field": p.field, "message": p.message} for p in error.problems],
-        )
-    raise HTTPException(error.status, error.message)
 
 
 # -- shapes ---------------------------------------------------------------------------------
@@ -224,6 +209,112 @@ class SummaryOut(BaseModel):
     end_date: date | None
 
 
+class TemplatePartyOut(BaseModel):
+    partner: str
+    role: PartyRole
+
+
+class TemplateOut(BaseModel):
+    key: str
+    title: str
+    summary: str
+    parties: list[TemplatePartyOut]
+
+
+class VersionPartyOut(BaseModel):
+    partner: str
+    name: str
+    role: PartyRole
+    decision: str | None = Field(description="This party's decision on the version, if any.")
+
+
+class ItemOut(BaseModel):
+    provider: str
+    dataset: str
+    column: str
+    description: str
+    treatment: Treatment
+    generalisation: Generalisation | None
+    special_category: SpecialCategory | None
+    criminal_offence: bool
+    personal: bool
+
+
+class EndorsementOut(BaseModel):
+    meeting_date: date
+    minute_reference: str
+
+
+class VersionOut(BaseModel):
+    """One version of an agreement, every field of it."""
+
+    reference: str
+    version: int
+    status: Status
+    amends_version: int | None
+    change_summary: str | None
+    title: str | None
+    purpose: str | None
+    necessity: str | None
+    benefits: str | None
+    data_subjects: str | None
+    controller_arrangement: ControllerArrangement | None
+    joint_arrangement: str | None
+    article6: Article6 | None
+    article9: Article9 | None
+    schedule1: list[str] | None
+    appropriate_policy_document: bool | None
+    article10_schedule1: list[str] | None
+    dpa_part3: bool | None
+    law_enforcement_purpose: str | None
+    statutory_powers: list[str] | None
+    row_scope: dict[str, Any] | None
+    frequency: Frequency | None
+    retention: str | None
+    deletion_method: str | None
+    security: str | None
+    rights_handling: str | None
+    dpia_answers: dict[str, Any] | None
+    dpia_outcome: str | None
+    dpia_completed_on: date | None
+    start_date: date | None
+    end_date: date | None
+    review_date: date | None
+    emergency: bool | None
+    emergency_trigger: str | None
+    dpia_required: bool | None
+    dpia_reasons: list[str] | None
+    parties: list[VersionPartyOut]
+    data_items: list[ItemOut]
+    submitted_at: Timestamp | None
+    endorsement: EndorsementOut | None
+    activated_at: Timestamp | None
+    status_reason: str | None
+
+
+class ProblemOut(BaseModel):
+    field: str
+    message: str
+
+
+class VersionDetailOut(VersionOut):
+    problems: list[ProblemOut] = Field(description="What stops it being submitted.")
+    allowed_actions: list[str] = Field(description="The lifecycle steps you may take now.")
+
+
+class VersionListedOut(BaseModel):
+    version: int
+    status: Status
+    change_summary: str | None
+
+
+class AgreementOut(BaseModel):
+    reference: str
+    drafted_by: str
+    current: VersionOut = Field(description="The version in force, or else the newest.")
+    versions: list[VersionListedOut]
+
+
 class HistoryOut(BaseModel):
     at: datetime
     action: str
@@ -236,18 +327,25 @@ class HistoryOut(BaseModel):
 # -- routes ---------------------------------------------------------------------------------
 
 
-@router.get("", response_model=list[SummaryOut], summary="Agreements you can see")
+@router.get(
+    "", scope="agreements:read", response_model=list[SummaryOut], summary="Agreements you can see"
+)
 def list_agreements(
     *,
     status: Status | None = None,
-    actor: Actor = Depends(read),
+    actor: ActorDep,
     session: SessionDep,
 ) -> list[dict]:
     return [summary_out(a, v) for a, v in service.list_for(session, actor, status)]
 
 
-@router.get("/templates", summary="The library of agreement templates")
-def templates(actor: Actor = Depends(read)) -> list[dict]:
+@router.get(
+    "/templates",
+    scope="agreements:read",
+    response_model=list[TemplateOut],
+    summary="The library of agreement templates",
+)
+def templates(actor: ActorDep) -> list[dict]:
     return [
         {
             "key": t.key,
@@ -259,11 +357,16 @@ def templates(actor: Actor = Depends(read)) -> list[dict]:
     ]
 
 
-@router.get("/review-due", response_model=list[SummaryOut], summary="Agreements due for review")
+@router.get(
+    "/review-due",
+    scope="agreements:read",
+    response_model=list[SummaryOut],
+    summary="Agreements due for review",
+)
 def review_due(
     *,
     within: int = Query(90, ge=0, le=3650, description="Days ahead to look."),
-    actor: Actor = Depends(read),
+    actor: ActorDep,
     session: SessionDep,
 ) -> list[dict]:
     return [
@@ -273,24 +376,25 @@ def review_due(
     ]
 
 
-@router.post("", status_code=201, summary="Draft a new agreement")
+@router.post(
+    "",
+    scope="agreements:write",
+    response_model=VersionOut,
+    status_code=201,
+    summary="Draft a new agreement",
+)
 def create(
     *,
     body: NewAgreementIn,
-    request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        version = service.create_draft(
-            session, actor, title=body.title, template_key=body.template, reason=body.reason
-        )
-        changes = _changes(body, exclude={"title", "template"})
-        if changes:
-            service.update_draft(session, actor, version, changes, reason=body.reason)
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    version = service.create_draft(
+        session, actor, title=body.title, template_key=body.template, reason=body.reason
+    )
+    changes = _changes(body, exclude={"title", "template"})
+    if changes:
+        service.update_draft(session, actor, version, changes, reason=body.reason)
     return version_out(version)
 
 
@@ -299,18 +403,19 @@ def _changes(body: VersionIn, exclude: set[str] = frozenset()) -> dict[str, Any]
     return data
 
 
-@router.get("/{reference}", summary="An agreement and its versions")
+@router.get(
+    "/{reference}",
+    scope="agreements:read",
+    response_model=AgreementOut,
+    summary="An agreement and its versions",
+)
 def get_agreement(
     *,
     reference: str,
-    request: Request,
-    actor: Actor = Depends(read),
+    actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-    except service.AgreementError as error:
-        return _fail(request, error)
+    agreement = service.get_for(session, actor, reference)
     shown = service.headline(agreement)
     return {
         "reference": agreement.reference,
@@ -324,19 +429,20 @@ def get_agreement(
     }
 
 
-@router.get("/{reference}/versions/{number}", summary="One version of an agreement")
+@router.get(
+    "/{reference}/versions/{number}",
+    scope="agreements:read",
+    response_model=VersionDetailOut,
+    summary="One version of an agreement",
+)
 def get_version(
     *,
     reference: str,
     number: RowId,
-    request: Request,
-    actor: Actor = Depends(read),
+    actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        version = service.version_for(session, actor, reference, number)
-    except service.AgreementError as error:
-        return _fail(request, error)
+    version = service.version_for(session, actor, reference, number)
     return {
         **version_out(version),
         "problems": [{"field": p.field, "message": p.message} for p in validate(version)],
@@ -344,86 +450,88 @@ def get_version(
     }
 
 
-@router.patch("/{reference}/versions/{number}", summary="Change a draft")
+@router.patch(
+    "/{reference}/versions/{number}",
+    scope="agreements:write",
+    response_model=VersionOut,
+    summary="Change a draft",
+)
 def update_version(
     *,
     reference: str,
     number: RowId,
     body: VersionIn,
-    request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        version = service.version_for(session, actor, reference, number)
-        service.update_draft(session, actor, version, _changes(body), reason=body.reason)
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    version = service.version_for(session, actor, reference, number)
+    service.update_draft(session, actor, version, _changes(body), reason=body.reason)
     return version_out(version)
 
 
-@router.post("/{reference}/versions/{number}/{action}", summary="Take a lifecycle step")
+@router.post(
+    "/{reference}/versions/{number}/{action}",
+    scope="agreements:write",
+    response_model=VersionOut,
+    summary="Take a lifecycle step",
+)
 def step(
     *,
     reference: str,
     number: RowId,
     action: Action,
-    request: Request,
     body: StepIn | None = None,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
     """submit, withdraw, approve (for your own partner), reject (return to draft), endorse
     (for the IG group: meeting_date and minute_reference), activate, suspend, resume, revoke."""
     body = body or StepIn()
-    try:
-        version = service.version_for(session, actor, reference, number)
-        service.perform(
-            session,
-            actor,
-            version,
-            action,
-            reason=body.reason,
-            meeting_date=body.meeting_date,
-            minute_reference=body.minute_reference,
-        )
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    version = service.version_for(session, actor, reference, number)
+    service.perform(
+        session,
+        actor,
+        version,
+        action,
+        reason=body.reason,
+        meeting_date=body.meeting_date,
+        minute_reference=body.minute_reference,
+    )
     return version_out(version)
 
 
-@router.post("/{reference}/amend", status_code=201, summary="Start a new version")
+@router.post(
+    "/{reference}/amend",
+    scope="agreements:write",
+    response_model=VersionOut,
+    status_code=201,
+    summary="Start a new version",
+)
 def amend(
     *,
     reference: str,
     body: AmendIn,
-    request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-        version = service.amend(session, actor, agreement, reason=body.reason)
-    except service.AgreementError as error:
-        session.rollback()
-        return _fail(request, error)
+    agreement = service.get_for(session, actor, reference)
+    version = service.amend(session, actor, agreement, reason=body.reason)
     return version_out(version)
 
 
-@router.get("/{reference}/history", response_model=list[HistoryOut], summary="Every change")
+@router.get(
+    "/{reference}/history",
+    scope="agreements:read",
+    response_model=list[HistoryOut],
+    summary="Every change",
+)
 def history(
     *,
     reference: str,
-    request: Request,
-    actor: Actor = Depends(read),
+    actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        agreement = service.get_for(session, actor, reference)
-    except service.AgreementError as error:
-        return _fail(request, error)
+    agreement = service.get_for(session, actor, reference)
     return [
         {
             "at": e.at,

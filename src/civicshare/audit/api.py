@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
-from civicshare.accounts.api import require_roles, require_scope
+from civicshare.accounts.api import ApiRouter, require_roles
 from civicshare.accounts.service import Actor
 from civicshare.audit import browse
 from civicshare.audit import service as audit
@@ -15,9 +16,58 @@ from civicshare.audit.models import OUTCOMES
 from civicshare.db import SessionDep
 from civicshare.partners.models import Role
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = ApiRouter(prefix="/api/audit", tags=["audit"])
 ig_lead = require_roles(Role.ig_lead)
-may_read = require_scope("audit:read")
+
+
+class RecordOut(BaseModel):
+    id: int
+    seq: int
+    at: str = Field(description="UTC, ISO 8601.")
+    action: str
+    entity_type: str
+    entity_id: str | None
+    actor_label: str
+    actor_partner: str | None
+    membership_id: int | None
+    reason: str
+    purpose: str | None
+    agreement_ref: str | None
+    agreement_version: int | None
+    dataset: str | None
+    columns: list[str] | None
+    row_count: int | None
+    output_sha256: str | None
+    outcome: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    record_hash: str
+
+
+class RecordsOut(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    records: list[RecordOut]
+
+
+class ProblemOut(BaseModel):
+    kind: str = Field(description="edited, deleted, inserted, reordered, truncated, ...")
+    message: str
+    seq: int | None
+    id: int | None
+
+
+class VerifyOut(BaseModel):
+    records: int
+    checkpoints: int
+    last_checkpoint_seq: int | None
+    last_seq: int
+    seconds: float
+    problem: ProblemOut | None
+    warnings: list[str]
+    intact: bool
+    message: str
 
 
 def _day(name: str, value: str | None) -> date | None:
@@ -52,7 +102,12 @@ def audit_filter(
     )
 
 
-@router.get("", summary="Audit records you may see, newest first")
+@router.get(
+    "",
+    scope="audit:read",
+    response_model=RecordsOut,
+    summary="Audit records you may see, newest first",
+)
 def list_records(
     *,
     request: Request,
@@ -60,7 +115,6 @@ def list_records(
     page: int = Query(1, ge=1),
     per_page: int = Query(100, ge=1, le=1000),
     actor: Actor = Depends(ig_lead),
-    _scope: Actor = Depends(may_read),
     session: SessionDep,
 ) -> dict[str, Any]:
     host = request.app.state.settings.host_partner
@@ -73,11 +127,15 @@ def list_records(
     }
 
 
-@router.get("/verify", summary="Verify the whole chain and its signed checkpoints now")
+@router.get(
+    "/verify",
+    scope="audit:read",
+    response_model=VerifyOut,
+    summary="Verify the whole chain and its signed checkpoints now",
+)
 def verify_now(
     *,
     actor: Actor = Depends(ig_lead),
-    _scope: Actor = Depends(may_read),
     session: SessionDep,
 ) -> dict[str, Any]:
     return audit.verify(session).as_dict()

@@ -4,6 +4,8 @@ details (RFC 9457), pages as an error page or the form again, the CLI as one lin
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """Refused, with the reason. Subclasses set `status`; `field` names the input at fault."""
@@ -18,3 +20,12 @@ class DomainError(Exception):
             self.field = field
         if status is not None:
             self.status = status
+
+    def problem_members(self) -> dict[str, Any]:
+        """What the API's problem details add to the status and message: the field at fault
+        (a subclass may add more, e.g. every rule an agreement breaks)."""
+        return {"field": self.field} if self.field else {}
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the API's answer carries (none unless a subclass says)."""
+        return {}

@@ -4,19 +4,85 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import Body, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
-from civicshare.accounts.api import ActorDep, require_scope
-from civicshare.accounts.service import Actor
+from civicshare.accounts.api import ActorDep, ApiRouter
 from civicshare.dataplane import ingest
 from civicshare.datasets import service
 from civicshare.datasets.contracts import ContractError, FileFormat, parse_contract
-from civicshare.db import SessionDep
+from civicshare.db import SessionDep, Timestamp
 
-router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+router = ApiRouter(prefix="/api/datasets", tags=["datasets"])
 
 MAX_UPLOAD_BYTES = 20 << 30
+
+
+class DatasetOut(BaseModel):
+    partner: str
+    name: str
+    title: str
+    has_contract: bool
+    current_version: int | None
+    rows: int
+    quarantined: int
+    versions: int
+
+
+class ContractOut(BaseModel):
+    partner: str
+    name: str
+    contract_version: int
+
+
+class SnapshotOut(BaseModel):
+    version: int
+    status: str
+    rows: int
+    quarantined: int
+    file_sha256: str
+    pseudonymisation_key_version: int
+    created_at: Timestamp
+
+
+class DatasetDetailOut(BaseModel):
+    partner: str
+    name: str
+    title: str
+    contract: dict[str, Any] | None = Field(description="The current contract, if any.")
+    snapshots: list[SnapshotOut]
+
+
+class ProblemCount(BaseModel):
+    column: str | None
+    code: str
+    count: int
+
+
+class PushReport(BaseModel):
+    """The validation report of a pushed file (more members may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    outcome: str = Field(description="accepted or rejected")
+    reasons: list[str] = Field(description="Why it was rejected.")
+    file_name: str
+    file_format: str
+    file_sha256: str
+    policy: str
+    duplicate_policy: str
+    rows_duplicated: int
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    rows_with_problems: int
+    problem_count: int
+    problems_shown: int
+    problem_counts: list[ProblemCount]
+    problems: list[dict[str, Any]]
+    pseudonymisation_key_version: int | None
+    snapshot_version: int | None = Field(None, description="The new version, when accepted.")
 
 
 def _dataset_out(row: service.DatasetRow) -> dict[str, Any]:
@@ -32,7 +98,12 @@ def _dataset_out(row: service.DatasetRow) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Every dataset, its current version and rows")
+@router.get(
+    "",
+    scope="datasets:read",
+    response_model=list[DatasetOut],
+    summary="Every dataset, its current version and rows",
+)
 def list_datasets(
     *,
     partner: str | None = None,
@@ -42,11 +113,17 @@ def list_datasets(
     return [_dataset_out(row) for row in service.list_datasets(session, partner)]
 
 
-@router.post("", status_code=201, summary="Register or revise a dataset's contract")
+@router.post(
+    "",
+    scope="datasets:write",
+    response_model=ContractOut,
+    status_code=201,
+    summary="Register or revise a dataset's contract",
+)
 def register_contract(
     *,
     contract: dict = Body(..., description="The contract (see docs/datasets.md)."),
-    actor: Actor = Depends(require_scope("datasets:write")),
+    actor: ActorDep,
     session: SessionDep,
 ) -> dict:
     try:
@@ -66,7 +143,12 @@ def register_contract(
     return {"partner": parsed.partner, "name": parsed.name, "contract_version": row.version}
 
 
-@router.get("/{partner}/{dataset}", summary="A dataset's contract and versions")
+@router.get(
+    "/{partner}/{dataset}",
+    scope="datasets:read",
+    response_model=DatasetDetailOut,
+    summary="A dataset's contract and versions",
+)
 def show_dataset(
     partner: str,
     dataset: str,
@@ -99,6 +181,9 @@ def show_dataset(
 
 @router.put(
     "/{partner}/{dataset}/snapshots",
+    scope="datasets:write",
+    response_model=PushReport,
+    responses={422: {"model": PushReport, "description": "Rejected: no new version."}},
     summary="Push a file (streamed request body) as the dataset's next snapshot",
     description="Send the file as the raw request body (not multipart). `filename` (or "
     "`format`) says whether it is CSV, XLSX or Parquet. The body is spooled to disk encrypted "
@@ -112,7 +197,7 @@ async def push_snapshot(
     request: Request,
     filename: str | None = Query(None, description="The file's name, e.g. admissions.csv."),
     format: FileFormat | None = Query(None, description="csv, xlsx or parquet."),
-    actor: Actor = Depends(require_scope("datasets:write")),
+    actor: ActorDep,
     session: SessionDep,
 ):
     from fastapi.responses import JSONResponse

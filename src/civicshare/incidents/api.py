@@ -9,18 +9,126 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from civicshare.accounts.api import ActorDep
-from civicshare.db import RowId, SessionDep
+from civicshare.accounts.api import ActorDep, ApiRouter
+from civicshare.db import RowId, SessionDep, Timestamp
 from civicshare.incidents import service
-from civicshare.incidents.geometry import BadArea
 from civicshare.incidents.models import Incident
 
-router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+router = ApiRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+# -- what the routes answer -------------------------------------------------------------------
+
+
+class Origin(BaseModel):
+    easting: float
+    northing: float
+
+
+class AreaOut(BaseModel):
+    kind: str = Field(description="circle or polygon")
+    origin: Origin = Field(description="Where distances are measured from (BNG metres).")
+    radius_m: float | None
+    polygons: list[Any] | None = Field(description="Rings of [easting, northing].")
+
+
+class IncidentOut(BaseModel):
+    reference: str
+    title: str
+    kind: str
+    status: str
+    agreement: str
+    partner: str
+    opened_by: str
+    opened_at: Timestamp
+    closed_at: Timestamp | None
+    area: AreaOut
+
+
+class ReviewOut(BaseModel):
+    id: int
+    incident: str
+    incident_title: str
+    who: str
+    reason: str
+    opened_at: Timestamp
+    expires_at: Timestamp
+    datasets: list[str]
+    records_seen: int
+    status: str
+    reviewed_by: str | None
+    reviewed_at: Timestamp | None
+    comment: str
+
+
+class Priority(BaseModel):
+    rank: int
+    key: str
+    label: str
+
+
+class WithheldOut(BaseModel):
+    provider: str
+    dataset: str
+    reason: str
+    clause: str
+
+
+class HouseholdsOut(BaseModel):
+    incident: str
+    agreement: str
+    output_sha256: str
+    properties_in_area: int
+    counts: dict[str, Any]
+    priorities: list[Priority]
+    withheld: list[WithheldOut] = Field(description="Datasets not shown, and why.")
+    households: list[dict[str, Any]] = Field(
+        description="Address, UPRN, distance, priority, needs, sources, location precision."
+    )
+
+
+class BreakGlassOut(BaseModel):
+    id: int
+    incident: str
+    reason: str
+    expires_at: Timestamp
+
+
+class GrantOut(BaseModel):
+    id: int
+    expires_at: Timestamp
+
+
+class PeopleOut(BaseModel):
+    household: dict[str, Any]
+    people: list[dict[str, Any]]
+    break_glass: GrantOut | None = Field(description="The break-glass grant used, if any.")
+    records_needing_break_glass: int
+
+
+class LogEntryOut(BaseModel):
+    at: Timestamp
+    who: str
+    action: str
+    summary: str
+    details: Any
+
+
+# The households as a file instead (format=csv or geojson).
+HOUSEHOLD_FILES = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/geo+json": {"schema": {"type": "object"}},
+        },
+        "description": "The households as JSON, CSV or GeoJSON (format=).",
+    }
+}
 
 
 class AreaIn(BaseModel):
@@ -68,13 +176,6 @@ class ReviewIn(BaseModel):
     comment: str = ""
 
 
-def refused(error: Exception) -> HTTPException:
-    if isinstance(error, BadArea):
-        return HTTPException(422, str(error), headers={"X-Civicshare-Field": error.field})
-    headers = {"X-Civicshare-Field": error.field} if getattr(error, "field", None) else None
-    return HTTPException(getattr(error, "status", 400), str(error), headers=headers)
-
-
 def _area(body: AreaIn):
     return service.area_from_input(
         easting=body.easting,
@@ -108,46 +209,53 @@ def summary(incident: Incident) -> dict[str, Any]:
 
 
 def _incident(session, actor, reference) -> Incident:
-    try:
-        return service.get_for(session, actor, reference)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    return service.get_for(session, actor, reference)
 
 
-@router.get("", summary="Incidents your partner may see")
+@router.get(
+    "",
+    scope="incidents:read",
+    response_model=list[IncidentOut],
+    summary="Incidents your partner may see",
+)
 def list_incidents(actor: ActorDep, session: SessionDep):
     return jsonable_encoder([summary(i) for i in service.list_for(session, actor)])
 
 
-@router.post("", status_code=201, summary="Open an incident (responders)")
+@router.post(
+    "",
+    scope="incidents:write",
+    response_model=IncidentOut,
+    status_code=201,
+    summary="Open an incident (responders)",
+)
 def open_incident(
     body: IncidentIn,
     request: Request,
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        incident = service.open_incident(
-            session, actor, title=body.title, kind=body.kind, area=_area(body),
-            agreement=body.agreement, settings=request.app.state.settings,
-            confirm_outside_area=body.confirm_outside_area,
-        )  # fmt: skip
-    except (BadArea, service.IncidentError) as error:
-        raise refused(error) from None
+    incident = service.open_incident(
+        session, actor, title=body.title, kind=body.kind, area=_area(body),
+        agreement=body.agreement, settings=request.app.state.settings,
+        confirm_outside_area=body.confirm_outside_area,
+    )  # fmt: skip
     return jsonable_encoder(summary(incident))
 
 
-@router.get("/reviews", summary="Break-glass access to your partner's data, for review (IG leads)")
+@router.get(
+    "/reviews",
+    scope="incidents:read",
+    response_model=list[ReviewOut],
+    summary="Break-glass access to your partner's data, for review (IG leads)",
+)
 def reviews(
     *,
     pending: bool = False,
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        found = service.review_queue(session, actor, pending_only=pending)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    found = service.review_queue(session, actor, pending_only=pending)
     return jsonable_encoder([review_entry(session, r) for r in found])
 
 
@@ -172,21 +280,25 @@ def review_entry(session, review) -> dict[str, Any]:
     }
 
 
-@router.post("/reviews/{review_id}", summary="Record the outcome of a break-glass review")
+@router.post(
+    "/reviews/{review_id}",
+    scope="incidents:write",
+    response_model=ReviewOut,
+    summary="Record the outcome of a break-glass review",
+)
 def review(
     review_id: RowId,
     body: ReviewIn,
     actor: ActorDep,
     session: SessionDep,
 ):
-    try:
-        found = service.review(session, actor, review_id, body.outcome, body.comment)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    found = service.review(session, actor, review_id, body.outcome, body.comment)
     return jsonable_encoder(review_entry(session, found))
 
 
-@router.get("/{reference}", summary="One incident")
+@router.get(
+    "/{reference}", scope="incidents:read", response_model=IncidentOut, summary="One incident"
+)
 def get_incident(
     reference: str,
     actor: ActorDep,
@@ -212,6 +324,9 @@ def result_body(result: service.Households) -> dict[str, Any]:
 
 @router.get(
     "/{reference}/households",
+    scope="incidents:read",
+    response_model=HouseholdsOut,
+    responses=HOUSEHOLD_FILES,
     summary="Vulnerable households inside the incident area (responders)",
     description="Household level: address, UPRN, distance, priority, needs, which partner said "
     "so and when it was last verified, and whether the location is the property (uprn) or its "
@@ -226,17 +341,14 @@ def households(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        result = service.households(
-            session,
-            request.app.state.settings,
-            actor,
-            incident,
-            via=f"api-{format}",
-            cache=service.draw_cache(request.app),
-        )
-    except service.IncidentError as error:
-        raise refused(error) from None
+    result = service.households(
+        session,
+        request.app.state.settings,
+        actor,
+        incident,
+        via=f"api-{format}",
+        cache=service.draw_cache(request.app),
+    )
     headers = {"X-Civicshare-Agreement": result.agreement,
                "X-Civicshare-Output-SHA256": result.output_sha256}  # fmt: skip
     if format == "csv":
@@ -254,7 +366,12 @@ def households(
         return JSONResponse(jsonable_encoder(body), headers=headers)
 
 
-@router.patch("/{reference}/area", summary="Move or resize the incident area")
+@router.patch(
+    "/{reference}/area",
+    scope="incidents:write",
+    response_model=IncidentOut,
+    summary="Move or resize the incident area",
+)
 def change_area(
     reference: str,
     body: AreaChange,
@@ -262,14 +379,16 @@ def change_area(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        service.update_area(session, actor, incident, _area(body), body.note)
-    except (BadArea, service.IncidentError) as error:
-        raise refused(error) from None
+    service.update_area(session, actor, incident, _area(body), body.note)
     return jsonable_encoder(summary(incident))
 
 
-@router.post("/{reference}/close", summary="Close (stand down) the incident")
+@router.post(
+    "/{reference}/close",
+    scope="incidents:write",
+    response_model=IncidentOut,
+    summary="Close (stand down) the incident",
+)
 def close(
     reference: str,
     body: CloseIn,
@@ -277,14 +396,17 @@ def close(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        service.close_incident(session, actor, incident, body.note)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    service.close_incident(session, actor, incident, body.note)
     return jsonable_encoder(summary(incident))
 
 
-@router.post("/{reference}/break-glass", status_code=201, summary="Break glass: named detail")
+@router.post(
+    "/{reference}/break-glass",
+    scope="incidents:break-glass",
+    response_model=BreakGlassOut,
+    status_code=201,
+    summary="Break glass: named detail",
+)
 def break_glass(
     reference: str,
     body: BreakGlassIn,
@@ -292,16 +414,15 @@ def break_glass(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        grant = service.break_glass(session, actor, incident, body.reason, body.hours)
-    except service.IncidentError as error:
-        raise refused(error) from None
+    grant = service.break_glass(session, actor, incident, body.reason, body.hours)
     return {"id": grant.id, "incident": reference, "reason": grant.reason,
             "expires_at": grant.expires_at.isoformat()}  # fmt: skip
 
 
 @router.get(
     "/{reference}/households/{key}/people",
+    scope="incidents:break-glass",
+    response_model=PeopleOut,
     summary="Named people at one household (needs break-glass)",
 )
 def people(
@@ -312,17 +433,14 @@ def people(
     session: SessionDep,
 ):
     incident = _incident(session, actor, reference)
-    try:
-        found = service.people_at(
-            session,
-            request.app.state.settings,
-            actor,
-            incident,
-            key,
-            cache=service.draw_cache(request.app),
-        )
-    except service.IncidentError as error:
-        raise refused(error) from None
+    found = service.people_at(
+        session,
+        request.app.state.settings,
+        actor,
+        incident,
+        key,
+        cache=service.draw_cache(request.app),
+    )
     grant = found["break_glass"]
     return jsonable_encoder({
         "household": found["household"], "people": found["people"],
@@ -331,7 +449,12 @@ def people(
     })  # fmt: skip
 
 
-@router.get("/{reference}/log", summary="The incident log: who did and saw what")
+@router.get(
+    "/{reference}/log",
+    scope="incidents:read",
+    response_model=list[LogEntryOut],
+    summary="The incident log: who did and saw what",
+)
 def log(
     reference: str,
     actor: ActorDep,

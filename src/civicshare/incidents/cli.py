@@ -14,6 +14,7 @@ from rich.table import Table
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
+from civicshare.core.errors import DomainError
 from civicshare.incidents import reference, service
 
 app = typer.Typer(
@@ -23,18 +24,22 @@ app = typer.Typer(
 )
 console = Console()
 TOKEN = typer.Option(
-    ..., envvar="CIVICSHARE_TOKEN", help="An API token (scope share:read).", show_default=False
+    ...,
+    envvar="CIVICSHARE_TOKEN",
+    help="An API token with scope incidents:read (open and close: incidents:write).",
+    show_default=False,
 )
 
 
 class _Run:
-    """A unit of work acting as the token's membership."""
+    """A unit of work acting as the token's membership, which must carry `scope`."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, scope: str) -> None:
         self.settings = get_settings()
         self.engine = db.open_store(self.settings)
         self.scope = db.session_scope(db.make_sessionmaker(self.engine))
         self.token = token
+        self.needed = scope
 
     def __enter__(self):
         self.session = self.scope.__enter__()
@@ -43,6 +48,11 @@ class _Run:
         except BaseException:
             self.__exit__(*sys.exc_info())
             raise
+        if not self.actor.has_scope(self.needed):
+            self.__exit__(None, None, None)
+            raise DomainError(
+                f"This API token does not have the scope {self.needed}.", field="token", status=403
+            )
         return self
 
     def __exit__(self, *exc):
@@ -75,7 +85,7 @@ def open_incident(
 
     An area far outside the partnership's (more than 10 km from every property and district it
     knows) is refused with exit code 2 unless --confirm-outside-area is given."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:write") as run:
         area = service.area_from_input(
             easting=easting, northing=northing, radius_m=radius, latitude=latitude,
             longitude=longitude, geojson=geojson.read_text() if geojson else None,
@@ -90,7 +100,7 @@ def open_incident(
 @app.command("list")
 def list_incidents(token: str = TOKEN) -> None:
     """Incidents your partner may see."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         table = Table("reference", "title", "kind", "agreement", "opened", "status")
         for i in service.list_for(run.session, run.actor):
             table.add_row(i.reference, i.title, i.kind, i.agreement,
@@ -105,7 +115,7 @@ def households(
     token: str = TOKEN,
 ) -> None:
     """The vulnerable households in the incident's area, by priority then distance (audited)."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         incident = service.get_for(run.session, run.actor, reference)
         result = service.households(run.session, run.settings, run.actor, incident, via="cli")
         if out is not None:
@@ -139,7 +149,7 @@ def close(
     token: str = TOKEN,
 ) -> None:
     """Close (stand down) an incident; break-glass grants under it end."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:write") as run:
         incident = service.get_for(run.session, run.actor, reference)
         service.close_incident(run.session, run.actor, incident, note)
         console.print(f"Closed {reference}.")
@@ -148,7 +158,7 @@ def close(
 @app.command("log")
 def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
     """Everything done and seen in an incident."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         incident = service.get_for(run.session, run.actor, reference)
         table = Table("when (UTC)", "who", "what", "detail", title=f"{reference} log")
         for e in service.events(run.session, incident):
@@ -161,7 +171,7 @@ def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
 @app.command("reviews")
 def reviews(token: str = TOKEN) -> None:
     """Break-glass access to your partner's data, for IG leads to review."""
-    with _Run(token) as run:
+    with _Run(token, "incidents:read") as run:
         found = service.review_queue(run.session, run.actor)
         table = Table("id", "incident", "who", "reason", "records", "status")
         for r in found:

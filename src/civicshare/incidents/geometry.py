@@ -24,7 +24,7 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
-from civicshare.core.errors import DomainError
+from civicshare.incidents.errors import IncidentError
 
 BNG = "EPSG:27700"
 WGS84 = "EPSG:4326"
@@ -35,7 +35,7 @@ PREFILTER_SLACK_M = 1.0
 BNG_BOUNDS = (0.0, 0.0, 700_000.0, 1_300_000.0)
 
 
-class BadArea(DomainError, ValueError):
+class BadArea(IncidentError, ValueError):
     """An area that cannot be used, with the field that is wrong named in the message."""
 
     status = 422

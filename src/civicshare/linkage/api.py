@@ -7,16 +7,90 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from civicshare.accounts.api import ActorDep
+from civicshare.accounts.api import ActorDep, ApiRouter
 from civicshare.accounts.service import Actor
-from civicshare.db import RowId, SessionDep
+from civicshare.db import RowId, SessionDep, Timestamp
 from civicshare.linkage import service
 
-router = APIRouter(prefix="/api/index", tags=["person index"])
+router = ApiRouter(prefix="/api/index", tags=["person index"])
+
+
+# -- shapes ---------------------------------------------------------------------------------
+
+
+class RunOut(BaseModel):
+    id: int
+    status: str
+    started_at: Timestamp
+    finished_at: Timestamp | None
+    started_by: str
+    snapshots: list[Any]
+    trained: bool
+    model_run: int | None = Field(description="The run whose model was used.")
+    threshold: float | None = Field(description="Match probability at which records link.")
+    review_lower: float | None
+    new_records: int
+    existing_records: int
+    pairs: int
+    links: int
+    review_items: int
+    persons: int
+    merges: int
+    seconds: float | None
+    mapping: str | None
+
+
+class RunWithReportOut(RunOut):
+    report: dict[str, Any] | None
+
+
+class SourceOut(BaseModel):
+    source: str
+    snapshot_version: int
+    records: int
+    run: int | None
+
+
+class StatusOut(BaseModel):
+    persons: int
+    records: int
+    open_reviews: int
+    model_run: int | None
+    pending: list[str] = Field(description="Current snapshots not yet linked.")
+    sources: list[SourceOut]
+    last_run: RunOut | None
+
+
+class RecordRef(BaseModel):
+    source: str
+    record_id: str
+    snapshot_version: int
+
+
+class WaterfallStep(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    comparison: str
+    label: str
+    weight: float
+    cumulative: float
+    percent: float
+    level: Any
+
+
+class ReviewItemOut(BaseModel):
+    id: int
+    run: int
+    status: str
+    left: RecordRef
+    right: RecordRef
+    match_weight: float
+    match_probability: float
+    waterfall: list[WaterfallStep]
 
 
 async def reviewer(request: Request, actor: ActorDep) -> Actor:
@@ -29,15 +103,12 @@ async def reviewer(request: Request, actor: ActorDep) -> Actor:
     return actor
 
 
-def _error(error: service.LinkageError) -> HTTPException:
-    if isinstance(error, service.NotFound):
-        return HTTPException(404, str(error))
-    if isinstance(error, service.NotAllowed):
-        return HTTPException(403, str(error))
-    return HTTPException(409, str(error))
-
-
-@router.get("/status", summary="People and records in the person index, and what waits")
+@router.get(
+    "/status",
+    scope="index:read",
+    response_model=StatusOut,
+    summary="People and records in the person index, and what waits",
+)
 def index_status(
     *,
     request: Request,
@@ -62,7 +133,9 @@ def index_status(
     )  # fmt: skip
 
 
-@router.get("/runs", summary="Linkage runs, newest first")
+@router.get(
+    "/runs", scope="index:read", response_model=list[RunOut], summary="Linkage runs, newest first"
+)
 def list_runs(
     *,
     limit: int = Query(50, ge=1, le=500),
@@ -72,21 +145,28 @@ def list_runs(
     return jsonable_encoder([service.run_dict(r) for r in service.runs(session, limit)])
 
 
-@router.get("/runs/{run_id}", summary="One linkage run with its report")
+@router.get(
+    "/runs/{run_id}",
+    scope="index:read",
+    response_model=RunWithReportOut,
+    summary="One linkage run with its report",
+)
 def get_run(
     *,
     run_id: RowId,
     _actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> dict[str, Any]:
-    try:
-        found = service.get_run(session, run_id)
-    except service.LinkageError as error:
-        raise _error(error) from None
+    found = service.get_run(session, run_id)
     return jsonable_encoder({**service.run_dict(found), "report": found.report})
 
 
-@router.get("/review", summary="The clerical review queue: pairs in the grey zone")
+@router.get(
+    "/review",
+    scope="index:read",
+    response_model=list[ReviewItemOut],
+    summary="The clerical review queue: pairs in the grey zone",
+)
 def review_queue(
     *,
     status: str = Query("open", description="open, accepted, rejected or superseded"),
@@ -94,24 +174,23 @@ def review_queue(
     _actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> list[dict[str, Any]]:
-    try:
-        items = service.queue(session, status, limit)
-    except service.LinkageError as error:
-        raise HTTPException(422, str(error)) from None
+    items = service.queue(session, status, limit)
     return jsonable_encoder([service.item_dict(i) for i in items])
 
 
-@router.get("/review/{item_id}", summary="One pair: ids, weights and its waterfall")
+@router.get(
+    "/review/{item_id}",
+    scope="index:read",
+    response_model=ReviewItemOut,
+    summary="One pair: ids, weights and its waterfall",
+)
 def review_item(
     *,
     item_id: RowId,
     _actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> dict[str, Any]:
-    try:
-        return jsonable_encoder(service.item_dict(service.get_item(session, item_id)))
-    except service.LinkageError as error:
-        raise _error(error) from None
+    return jsonable_encoder(service.item_dict(service.get_item(session, item_id)))
 
 
 class Decision(BaseModel):
@@ -119,7 +198,12 @@ class Decision(BaseModel):
     reason: str = Field("", max_length=2000)
 
 
-@router.post("/review/{item_id}", summary="Accept (one person) or reject (never link) a pair")
+@router.post(
+    "/review/{item_id}",
+    scope="index:review",
+    response_model=ReviewItemOut,
+    summary="Accept (one person) or reject (never link) a pair",
+)
 def decide(
     *,
     item_id: RowId,
@@ -128,15 +212,12 @@ def decide(
     actor: Actor = Depends(reviewer),
     session: SessionDep,
 ) -> dict[str, Any]:
-    try:
-        item = service.decide(
-            session,
-            request.app.state.settings,
-            actor,
-            item_id,
-            accept=body.decision == "accept",
-            reason=body.reason,
-        )
-    except service.LinkageError as error:
-        raise _error(error) from None
+    item = service.decide(
+        session,
+        request.app.state.settings,
+        actor,
+        item_id,
+        accept=body.decision == "accept",
+        reason=body.reason,
+    )
     return jsonable_encoder(service.item_dict(item))

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.api import require_scope
+from civicshare.accounts.api import ActorDep, ApiRouter
 from civicshare.accounts.service import Actor
 from civicshare.db import RowId, SessionDep
 from civicshare.partners import service
 from civicshare.partners.models import Partner, PartnerStatus, PartnerType, Role
 
-router = APIRouter(prefix="/api", tags=["partners"])
-read = require_scope("partners:read")
-write = require_scope("partners:write")
+router = ApiRouter(prefix="/api", tags=["partners"])
 
 
 def is_partnership_admin(request: Request, actor: Actor) -> bool:
@@ -122,6 +120,37 @@ class MemberOut(BaseModel):
     roles: list[Role]
 
 
+class CharterVersionOut(BaseModel):
+    version: int
+    title: str
+    published_on: date
+    summary_of_changes: str
+    body: str
+
+
+class CharterEndorsementOut(BaseModel):
+    partner: str
+    endorsed_current: bool
+    latest_endorsed_version: int | None
+    signatory: str | None
+    endorsed_on: date | None
+
+
+class CharterOut(BaseModel):
+    current_version: int | None
+    versions: list[CharterVersionOut]
+    partners: list[CharterEndorsementOut]
+
+
+class PublishedOut(BaseModel):
+    version: int
+
+
+class EndorsedOut(BaseModel):
+    partner: str
+    version: int
+
+
 def _member_out(membership) -> dict:
     return {
         "id": membership.id,
@@ -132,22 +161,32 @@ def _member_out(membership) -> dict:
     }
 
 
-@router.get("/partners", response_model=list[PartnerOut], summary="Every partner")
-def list_partners(*, actor: Actor = Depends(read), session: SessionDep):
+@router.get(
+    "/partners", scope="partners:read", response_model=list[PartnerOut], summary="Every partner"
+)
+def list_partners(*, actor: ActorDep, session: SessionDep):
     return service.list_partners(session)
 
 
-@router.get("/partners/{key}", response_model=PartnerOut, summary="One partner")
-def get_partner(*, key: str, actor: Actor = Depends(read), session: SessionDep):
+@router.get(
+    "/partners/{key}", scope="partners:read", response_model=PartnerOut, summary="One partner"
+)
+def get_partner(*, key: str, actor: ActorDep, session: SessionDep):
     return _partner(session, key)
 
 
-@router.post("/partners", response_model=PartnerOut, status_code=201, summary="Invite a partner")
+@router.post(
+    "/partners",
+    scope="partners:write",
+    response_model=PartnerOut,
+    status_code=201,
+    summary="Invite a partner",
+)
 def invite_partner(
     *,
     body: PartnerIn,
     request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
@@ -158,13 +197,18 @@ def invite_partner(
         raise HTTPException(409, str(error)) from None
 
 
-@router.patch("/partners/{key}", response_model=PartnerOut, summary="Change a partner's details")
+@router.patch(
+    "/partners/{key}",
+    scope="partners:write",
+    response_model=PartnerOut,
+    summary="Change a partner's details",
+)
 def update_partner(
     *,
     key: str,
     body: PartnerDetailsIn,
     request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
     partner = _managed_partner(session, request, actor, key, "change its details")
@@ -174,6 +218,7 @@ def update_partner(
 
 @router.post(
     "/partners/{key}/status",
+    scope="partners:write",
     response_model=PartnerOut,
     summary="Suspend, reinstate or mark as left",
 )
@@ -182,7 +227,7 @@ def set_partner_status(
     key: str,
     body: StatusIn,
     request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
     if not is_partnership_admin(request, actor):
@@ -195,8 +240,13 @@ def set_partner_status(
     return partner
 
 
-@router.get("/charter", summary="The charter: every version, and who endorsed the current one")
-def charter(*, actor: Actor = Depends(read), session: SessionDep) -> dict:
+@router.get(
+    "/charter",
+    scope="partners:read",
+    response_model=CharterOut,
+    summary="The charter: every version, and who endorsed the current one",
+)
+def charter(*, actor: ActorDep, session: SessionDep) -> dict:
     current = service.current_charter(session)
     return {
         "current_version": current.version if current else None,
@@ -223,12 +273,18 @@ def charter(*, actor: Actor = Depends(read), session: SessionDep) -> dict:
     }
 
 
-@router.post("/charter", status_code=201, summary="Publish a new charter version")
+@router.post(
+    "/charter",
+    scope="partners:write",
+    response_model=PublishedOut,
+    status_code=201,
+    summary="Publish a new charter version",
+)
 def publish_charter(
     *,
     body: CharterIn,
     request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ) -> dict:
     if not is_partnership_admin(request, actor):
@@ -239,6 +295,8 @@ def publish_charter(
 
 @router.post(
     "/charter/{version}/endorsements",
+    scope="partners:write",
+    response_model=EndorsedOut,
     status_code=201,
     summary="Record your partner's endorsement of a charter version",
 )
@@ -246,7 +304,7 @@ def endorse(
     *,
     version: RowId,
     body: EndorsementIn,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ) -> dict:
     if not actor.has_role(Role.admin, Role.ig_lead):
@@ -273,13 +331,16 @@ def endorse(
 
 
 @router.get(
-    "/partners/{key}/members", response_model=list[MemberOut], summary="A partner's members"
+    "/partners/{key}/members",
+    scope="partners:read",
+    response_model=list[MemberOut],
+    summary="A partner's members",
 )
 def members(
     *,
     key: str,
     request: Request,
-    actor: Actor = Depends(read),
+    actor: ActorDep,
     session: SessionDep,
 ):
     partner = _managed_partner(session, request, actor, key, "see its members")
@@ -288,6 +349,7 @@ def members(
 
 @router.post(
     "/partners/{key}/members",
+    scope="partners:write",
     response_model=MemberOut,
     status_code=201,
     summary="Add someone to a partner, or change their roles there",
@@ -297,7 +359,7 @@ def add_member(
     key: str,
     body: MemberIn,
     request: Request,
-    actor: Actor = Depends(write),
+    actor: ActorDep,
     session: SessionDep,
 ):
     partner = _managed_partner(session, request, actor, key, "add its members")

@@ -3,31 +3,50 @@ delivery.share() (decide, audit, execute, audit, receipt): there is no other doo
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from typing import Any
+
+from fastapi import Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
-from civicshare.accounts.api import ActorDep
+from civicshare.accounts.api import ActorDep, ApiRouter
 from civicshare.dataplane import output
 from civicshare.db import SessionDep
-from civicshare.sharing.delivery import Delivery, Denied, share
-from civicshare.sharing.service import MALFORMED, request_from_params
+from civicshare.sharing.delivery import Delivery, share
+from civicshare.sharing.service import request_from_params
 
-router = APIRouter(prefix="/api/share", tags=["sharing"])
+router = ApiRouter(prefix="/api/share", tags=["sharing"])
 MAX_PAGE_SIZE = 5000
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
-def denied_status(error: Denied) -> int:
-    """403 for a refusal by the rules; 422 for a request holding a resident's identifier."""
-    return 422 if error.decision.clause in MALFORMED else 403
+class PullOut(BaseModel):
+    """One page of shared rows (format=json), with the evidence of the share."""
+
+    agreement: str = Field(description="The agreement the data was shared under.")
+    agreement_version: int
+    snapshot_version: int
+    receipt: int = Field(description="The receipt of this share.")
+    output_sha256: str = Field(description="SHA-256 of every delivered row (Arrow IPC).")
+    columns: list[str]
+    total_rows: int
+    page: int
+    page_size: int
+    pages: int
+    rows: list[dict[str, Any]]
 
 
-def denied(error: Denied) -> HTTPException:
-    decision = error.decision
-    return HTTPException(
-        denied_status(error), decision.reason, headers={"X-Civicshare-Clause": decision.clause}
-    )
+# The rows as a file instead (format=csv or parquet), every page at once.
+PULL_FILES = {
+    200: {
+        "content": {
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["parquet"]: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "The rows as JSON, CSV or Parquet (format=).",
+    }
+}
 
 
 def encode(delivery: Delivery, output_format: str) -> bytes:
@@ -44,6 +63,9 @@ def delivery_headers(delivery: Delivery) -> dict[str, str]:
 
 @router.get(
     "/{provider}/{dataset}",
+    scope="share:read",
+    response_model=PullOut,
+    responses=PULL_FILES,
     summary="Pull shared data under an active agreement",
     description="Rows (or, with group_by, suppressed counts) of a partner's dataset, exactly as "
     "an active agreement grants them to the partner you act for. The purpose is required and "
@@ -73,10 +95,7 @@ def pull(
         agreement=agreement,
         group_by=group_by,
     )
-    try:
-        delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)
-    except Denied as error:
-        raise denied(error) from None
+    delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)
     headers = delivery_headers(delivery)
     if format != "json":
         extension = "csv" if format == "csv" else "parquet"

@@ -19,18 +19,29 @@ from sqlalchemy.orm import Session
 
 from civicshare.audit import service as audit
 from civicshare.config import Settings
+from civicshare.core.errors import DomainError
 from civicshare.dataplane import query as compiler
 from civicshare.partners import service as partners
 from civicshare.sharing.models import Receipt
-from civicshare.sharing.service import Decision, ShareRequest, decide
+from civicshare.sharing.service import MALFORMED, Decision, ShareRequest, decide
 
 OUTPUT_FORMATS = ("json", "csv", "parquet")
 
 
-class Denied(Exception):
+class Denied(DomainError):
+    """A denied decision, audited: 403 for a refusal by the rules, 422 for a request holding a
+    resident's identifier; the clause in the X-Civicshare-Clause header."""
+
     def __init__(self, decision: Decision):
         super().__init__(decision.reason)
         self.decision = decision
+
+    @property
+    def status(self) -> int:  # type: ignore[override]
+        return 422 if self.decision.clause in MALFORMED else 403
+
+    def response_headers(self) -> dict[str, str]:
+        return {"X-Civicshare-Clause": self.decision.clause}
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.datasets import service as datasets
 from civicshare.db import SessionDep
-from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, denied_status, encode
+from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, encode
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.models import Receipt
 from civicshare.sharing.service import ShareRequest
@@ -97,7 +97,7 @@ def download(
         )
     except Denied as error:
         message = error.decision.reason
-        if denied_status(error) == 422:
+        if error.status == 422:
             form["purpose"] = ""  # not shown back: the page is not to echo the identifier
         return _page(
             request,
@@ -105,7 +105,7 @@ def download(
             session,
             errors={field: message},
             form=form,
-            status_code=denied_status(error),
+            status_code=error.status,
         )
     headers = delivery_headers(delivery)
     headers["Content-Disposition"] = f'attachment; filename="{provider}-{dataset}.{output_format}"'

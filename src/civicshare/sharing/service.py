@@ -216,8 +216,10 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
             "Provider, dataset, agreement and column names must not contain identifiers such "
             "as an NHS number.",
         )
-    if not actor.has_scope("share:read"):
-        return _deny(request, "token scope", "This API token does not have the scope share:read.")
+    # A token's scope: shared data, or (asked by incidents/ inside an incident) incident data.
+    needed = "incidents:read" if request.incident else "share:read"
+    if not actor.has_scope(needed):
+        return _deny(request, "token scope", f"This API token does not have the scope {needed}.")
     if not actor.has_role(*RECEIVING_ROLES):
         return _deny(
             request,

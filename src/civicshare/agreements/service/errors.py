@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from civicshare.agreements.validation import Problem
 from civicshare.core.errors import DomainError
 
@@ -35,3 +37,7 @@ class Invalid(AgreementError):
             + "; ".join(p.message.rstrip(".") for p in problems)
             + "."
         )
+
+    def problem_members(self) -> dict[str, Any]:
+        """Every rule broken, each with its field, in the API's problem details."""
+        return {"errors": [{"field": p.field, "message": p.message} for p in self.problems]}

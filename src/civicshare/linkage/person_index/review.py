@@ -60,7 +60,8 @@ def queue(
     except ValueError:
         raise LinkageError(
             f"{status_!r} is not a review status: use one of "
-            + ", ".join(s.value for s in ReviewStatus)
+            + ", ".join(s.value for s in ReviewStatus),
+            status=422,
         ) from None
     return list(
         session.scalars(

@@ -68,7 +68,10 @@ FIELD_LABELS = {
 
 
 class LinkageError(DomainError):
-    """A request of the person index that cannot be met; the message says why."""
+    """A request of the person index that cannot be met; the message says why. Unless a
+    subclass or the raise says otherwise, it conflicts with the index's state (409)."""
+
+    status = 409
 
 
 class NotAllowed(LinkageError):
