@@ -69,6 +69,11 @@ class ItemIn(BaseModel):
     personal: bool = True
 
 
+class PurposeIn(BaseModel):
+    code: str = Field(description="Lowercase words joined by hyphens, e.g. discharge-planning.")
+    description: str = Field(description="A sentence: what the data may be used for.")
+
+
 class RowScope(BaseModel):
     recipient_district_only: bool = False
     min_age: int | None = None
@@ -80,7 +85,14 @@ class VersionIn(BaseModel):
     """Fields to change on a draft; those left out stay as they are."""
 
     title: str | None = None
-    purpose: str | None = None
+    purposes: list[PurposeIn] | None = Field(
+        default=None,
+        description="The permitted purposes: a share request names one of their codes; the "
+        "gateway refuses any other. Replaces the whole list.",
+    )
+    purpose: str | None = Field(
+        default=None, description="Explains the sharing; the permitted purposes restrict it."
+    )
     necessity: str | None = None
     benefits: str | None = None
     data_subjects: str | None = None

@@ -105,6 +105,17 @@ def seed_demo_agreements(
             {"provider": "worcs-acute", "dataset": "acute-admissions", "column": "READMIT_30D",
              "treatment": "identifiable", "special_category": "health"},
         )  # fmt: skip
+        service.update_draft(
+            session,
+            actors["worcestershire-cc"],
+            amendment,
+            {"purposes": [*amendment.purposes, {
+                "code": "reablement-planning",
+                "description": "Plan reablement for an adult readmitted within 30 days of "
+                "discharge.",
+            }]},
+            reason="A purpose for the readmission flag",
+        )  # fmt: skip
         created += 1
     if have("worcestershire-cc", "hw-health-care", "mercia-water", "hw-fire", "west-mercia-police"):
         start = today - timedelta(days=12)

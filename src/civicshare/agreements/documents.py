@@ -120,10 +120,24 @@ def _parties_rows(version: AgreementVersion) -> Rows:
     ]
 
 
+# The permitted purposes restrict what a request may be for; the prose around them explains.
+PERMITTED_PURPOSES = "Permitted purposes (a request must name one)"
+EXPLANATION = "explanation, not a restriction"
+
+
+def permitted_purposes_text(version: AgreementVersion) -> str:
+    """One line per permitted purpose: "code – sentence"."""
+    return "\n".join(
+        f"{p.get('code') or '(no code)'} – {p.get('description') or '(no description)'}"
+        for p in version.purposes or []
+    )
+
+
 def _purpose_rows(version: AgreementVersion) -> Rows:
     return [
-        ("Purpose", version.purpose),
-        ("Why sharing is necessary", version.necessity),
+        (PERMITTED_PURPOSES, permitted_purposes_text(version) or "None listed"),
+        (f"Purpose ({EXPLANATION})", version.purpose),
+        (f"Why sharing is necessary ({EXPLANATION})", version.necessity),
         ("Benefits", version.benefits or "Not stated"),
         ("Whose data", version.data_subjects or "No personal data"),
     ]

@@ -6,6 +6,7 @@ refuses a version with any problem."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -22,6 +23,9 @@ from civicshare.agreements.models import (
 )
 from civicshare.partners.models import PartnerType
 
+# A permitted purpose's code: lowercase words (letters, digits) joined by hyphens.
+PURPOSE_CODE_MAX = 40
+PURPOSE_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 EMERGENCY_MAX_DAYS = 90
 REVIEW_MAX_YEARS = 3
 HIGH_RISK_CRITERIA = tuple(DPIA_CRITERIA)
@@ -32,7 +36,10 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Parties and controllers",
         ("parties", "controller_arrangement", "joint_arrangement"),
     ),
-    "purpose": ("Purpose and necessity", ("title", "purpose", "necessity", "data_subjects")),
+    "purpose": (
+        "Purpose and necessity",
+        ("title", "purpose", "purposes", "necessity", "data_subjects"),
+    ),
     "basis": (
         "Lawful basis",
         (
@@ -138,12 +145,38 @@ def _check_purpose(v: AgreementVersion, need: Need) -> None:
         need("title", "Give the agreement a title")
     if not v.purpose.strip():
         need("purpose", "Describe the purpose of the sharing")
+    _check_purposes(v, need)
     if not v.necessity.strip():
         need(
             "necessity",
             "Explain why sharing is necessary: why the purpose cannot be met with less data "
             "or without sharing",
         )
+
+
+def _check_purposes(v: AgreementVersion, need: Need) -> None:
+    """The permitted purposes: the codes a share request names, each with its sentence."""
+    purposes = v.purposes or []
+    if not purposes:
+        need(
+            "purposes",
+            "List at least one permitted purpose: a short code such as discharge-planning and "
+            "a sentence saying what the data may be used for",
+        )
+    seen: set[str] = set()
+    for purpose in purposes:
+        code = purpose.get("code", "")
+        if not PURPOSE_CODE.fullmatch(code) or len(code) > PURPOSE_CODE_MAX:
+            need(
+                "purposes",
+                f"The purpose code {code!r} must be lowercase words joined by hyphens, at most "
+                f"{PURPOSE_CODE_MAX} characters (for example discharge-planning)",
+            )
+        elif code in seen:
+            need("purposes", f"The purpose code {code} is listed twice")
+        seen.add(code)
+        if not purpose.get("description", "").strip():
+            need("purposes", f"Say in a sentence what the purpose {code or '(no code)'} allows")
 
 
 def _check_data_items(v: AgreementVersion, need: Need) -> _Shared:
