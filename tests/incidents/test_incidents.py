@@ -560,7 +560,8 @@ def test_emergency_data_flows_only_inside_an_incident_and_only_to_responders(sto
                 session,
                 ShareRequest(
                     actor=who,
-                    purpose="Find who needs help at the fire",
+                    purpose="incident-response",
+                    note="Find who needs help at the fire",
                     provider="hw-fire",
                     dataset="home-fire-safety-visits",
                     agreement=reference,

@@ -69,4 +69,12 @@ def _audit(session, actor, action, incident, reason="", **facts) -> None:
 
 
 def _purpose(incident: Incident) -> str:
+    """The incident in words: the note of every share it makes, and its audit records' purpose."""
     return f"Incident {incident.reference}: {incident.title} (vulnerable households in the area)"
+
+
+def _purpose_code(version) -> str:
+    """The permitted purpose an incident's shares name: the first its emergency agreement lists
+    (the agreement's main purpose; the incident template lists `incident-response` first)."""
+    codes = version.purpose_codes()
+    return codes[0] if codes else ""
