@@ -51,7 +51,7 @@ def active_agreement(sessions, world, title="Discharge planning", **changes) -> 
         service.submit(session, world.acute, version, today=today)
         service.approve(session, world.acute, version)
         service.approve(session, world.county, version)
-        service.endorse(session, world.county, version, meeting_date=today, minute_reference="M1")
+        service.endorse(session, world.police, version, meeting_date=today, minute_reference="M1")
         service.activate(session, world.acute, version, today=today)
         return version.reference
 

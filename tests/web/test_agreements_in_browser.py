@@ -289,7 +289,8 @@ def _active_agreement(live_settings) -> str:
         service.submit(session, ana, version, today=today)
         service.approve(session, ana, version)
         service.approve(session, cal, version)
-        service.endorse(session, cal, version, meeting_date=today, minute_reference="M7")
+        fay = actor("fay@fire.example")  # the IG group: neither drafted nor approved it
+        service.endorse(session, fay, version, meeting_date=today, minute_reference="M7")
         service.activate(session, cal, version, today=today)
         reference = version.reference
     engine.dispose()

@@ -352,7 +352,12 @@ def get_version(
     return {
         **version_out(version),
         "problems": [{"field": p.field, "message": p.message} for p in validate(version)],
-        "allowed_actions": [t.action for t in service.allowed_actions(actor, version)],
+        "allowed_actions": [
+            t.action
+            for t in service.allowed_actions(
+                actor, version, separation=request.app.state.settings.separation_of_duties
+            )
+        ],
     }
 
 
@@ -399,6 +404,7 @@ def step(
             reason=body.reason,
             meeting_date=body.meeting_date,
             minute_reference=body.minute_reference,
+            separation=request.app.state.settings.separation_of_duties,
         )
     except service.AgreementError as error:
         session.rollback()

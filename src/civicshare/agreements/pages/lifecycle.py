@@ -47,7 +47,7 @@ def _show(request, session, actor, version):
         version=version,
         agreement=agreement,
         approvals=approvals,
-        actions=service.allowed_actions(actor, version),
+        actions=service.allowed_actions(actor, version, separation=_separation(request)),
         may_amend=service.may_amend(actor, version),
         pending=service.pending_amendment(agreement),
         versions=[v for v in agreement.versions if service.may_view_version(actor, v)],
@@ -103,7 +103,10 @@ def _check(request, actor, version, status_code=200):
         active_nav="agreements",
         version=version,
         problems=validate(version),
-        may_submit=any(t.action == "submit" for t in service.allowed_actions(actor, version)),
+        may_submit=any(
+            t.action == "submit"
+            for t in service.allowed_actions(actor, version, separation=_separation(request))
+        ),
         may_edit=service.may_edit(actor, version),
         sections=documents.document_sections(version),
         section_keys=list(SECTIONS),
@@ -123,17 +126,22 @@ def step_form(
     session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
-    transition = _transition(actor, version, action)
+    transition = _transition(request, actor, version, action)
     return _step_page(request, version, transition)
 
 
-def _transition(actor, version, action):
+def _separation(request) -> str:
+    return request.app.state.settings.separation_of_duties
+
+
+def _transition(request, actor, version, action):
     transition = service.TRANSITIONS.get(action)
     if transition is None or transition.who == "system":
         raise HTTPException(404, f"There is no step called {action}.")
-    if transition not in service.allowed_actions(actor, version):
-        try:
-            service.check_step(None, actor, version, action, "reason")  # the precise refusal
+    separation = _separation(request)
+    if transition not in service.allowed_actions(actor, version, separation=separation):
+        try:  # the precise refusal
+            service.check_step(None, actor, version, action, "reason", separation)
         except service.AgreementError as error:
             or_http(error)
         raise HTTPException(409, f"You cannot {action} {version.reference} now.")
@@ -164,7 +172,7 @@ def step_submit(
     session: SessionDep,
 ):
     version = version_or_404(session, actor, reference, number)
-    transition = _transition(actor, version, action)
+    transition = _transition(request, actor, version, action)
     reason = str(form.get("reason", "")).strip()
     errors: dict[str, str] = {}
     meeting_date = None
@@ -193,6 +201,7 @@ def step_submit(
                 reason=reason,
                 meeting_date=meeting_date,
                 minute_reference=shown["minute_reference"],
+                separation=_separation(request),
             )
         except service.Invalid as error:
             if action == "submit":

@@ -38,6 +38,7 @@ from civicshare.agreements.service.errors import (
     Invalid,
     NotAllowed,
     NotFound,
+    SeparationOfDuties,
 )
 from civicshare.agreements.service.lifecycle import (
     activate,
@@ -54,7 +55,10 @@ from civicshare.agreements.service.lifecycle import (
     withdraw,
 )
 from civicshare.agreements.service.permissions import (
+    FOUR_EYES,
+    RELAXED,
     allowed_actions,
+    duty_refusal,
     is_party_ig_lead,
     may_amend,
     may_edit,
@@ -100,6 +104,8 @@ __all__ = [
     "AMENDABLE",
     "DATE_FIELDS",
     "EDITABLE",
+    "FOUR_EYES",
+    "RELAXED",
     "ENTITY",
     "ENUM_FIELDS",
     "LIVE",
@@ -114,6 +120,7 @@ __all__ = [
     "NotAllowed",
     "NotFound",
     "S",
+    "SeparationOfDuties",
     "Transition",
     "activate",
     "active_covering",
@@ -129,6 +136,7 @@ __all__ = [
     "covers",
     "create_draft",
     "dpia_summary",
+    "duty_refusal",
     "endorse",
     "expire_due",
     "get",
