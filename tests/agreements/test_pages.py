@@ -196,6 +196,8 @@ def test_the_register_is_public_and_names_no_people(app, sessions, world):
     page = anonymous.get("/register", headers=HTML)
     assert page.status_code == 200
     assert ref in page.text and "Worcestershire Acute Hospitals NHS Trust" in page.text
+    assert "Permitted purposes" in page.text
+    assert "discharge-planning: Plan care and support for an adult" in page.text
     assert "A draft nobody should see" not in page.text
     for name in ("Ana Acute", "Cal County", "Dee Dual", "Vic Viewer", "Fay Fire"):
         assert name not in page.text

@@ -16,6 +16,7 @@ REGISTER_COLUMNS = [
     ("version", "Version"),
     ("title", "Title"),
     ("purpose", "Purpose"),
+    ("purposes", "Permitted purposes"),
     ("providers", "Shared by"),
     ("recipients", "Shared with"),
     ("article6", "Lawful basis"),
