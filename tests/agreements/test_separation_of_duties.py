@@ -213,13 +213,13 @@ def test_the_api_and_pages_follow_the_apps_setting(settings, engine, sessions, w
 
 def test_demo_style_walk_needs_no_relaxing(sessions, world):
     # agreements/demo.py picks, for the endorsement, an IG lead outside the agreement.
-    from civicshare.agreements.demo import _ig_group_member
+    from civicshare.agreements.demo import ig_group_member
 
     with db.session_scope(sessions) as session:
         version = approved(session, world)
         actors = {"worcs-acute": world.acute, "worcestershire-cc": world.county,
                   "hw-fire": world.fire, "west-mercia-police": world.police}  # fmt: skip
-        chosen = _ig_group_member(actors, version)
+        chosen = ig_group_member(actors, version)
         assert chosen.partner_key == "hw-fire"  # the first partner outside the agreement
         endorse(session, chosen, version)
         service.activate(session, world.acute, version, today=TODAY)

@@ -20,7 +20,7 @@ STEPS = ("submitted", "approved", "endorsed", "active")
 IG_GROUP_CHAIR = "worcester-city"
 
 
-def _ig_group_member(actors: Mapping[str, Actor], version: AgreementVersion) -> Actor:
+def ig_group_member(actors: Mapping[str, Actor], version: AgreementVersion) -> Actor:
     """Who records the IG group's endorsement: the chair, else the first IG lead of a partner
     outside the agreement, else any IG lead separation of duties allows."""
     ordered = sorted(actors.items(), key=lambda kv: (kv[0] != IG_GROUP_CHAIR, kv[0]))
@@ -54,7 +54,7 @@ def _walk(
         return
     service.endorse(
         session,
-        _ig_group_member(actors, version),
+        ig_group_member(actors, version),
         version,
         meeting_date=on,
         minute_reference=f"IGG/{on:%Y}/{on:%m}/{version.agreement.id}",

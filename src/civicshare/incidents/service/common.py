@@ -73,7 +73,7 @@ def _purpose(incident: Incident) -> str:
     return f"Incident {incident.reference}: {incident.title} (vulnerable households in the area)"
 
 
-def _purpose_code(version) -> str:
+def share_purpose_code(version) -> str:
     """The permitted purpose an incident's shares name: the first its emergency agreement lists
     (the agreement's main purpose; the incident template lists `incident-response` first)."""
     codes = version.purpose_codes()

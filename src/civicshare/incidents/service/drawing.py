@@ -26,7 +26,7 @@ from civicshare.incidents.reference import (
     gazetteer,
     norm_postcode,
 )
-from civicshare.incidents.service.common import _purpose, _purpose_code
+from civicshare.incidents.service.common import _purpose, share_purpose_code
 from civicshare.incidents.service.incidents import _agreement
 from civicshare.incidents.service.readers import RULES, Reader, reader_for
 from civicshare.partners import service as partners
@@ -285,7 +285,7 @@ def _draw_governed(
             status=403,
         )
     gaz = gazetteer(settings)
-    purpose = _purpose_code(version)
+    purpose = share_purpose_code(version)
     wanted = sorted({(item.provider.key, item.dataset) for item in version.shared_items})
     wanted = [(provider_key, dataset) for provider_key, dataset in wanted if dataset in RULES]
     snapshots = datasets.current_snapshots(session, wanted, settings)  # one query for all
