@@ -112,6 +112,9 @@ def test_an_ig_lead_drafts_both_approve_the_group_endorses_and_the_register_list
     save(page)
 
     open_section(page, "Purpose and necessity")
+    page.get_by_label("Permitted purposes").fill(
+        "discharge-planning: Plan care and support for an adult due to leave hospital."
+    )
     page.get_by_label("Purpose of the sharing").fill(
         "Plan care and support for adults leaving hospital so they go home safely."
     )
@@ -198,6 +201,7 @@ def test_an_ig_lead_drafts_both_approve_the_group_endorses_and_the_register_list
     check(page)
     take_step(page, "approve")
     assert "Awaiting IG group" in page.locator("#status").inner_text()
+    assert page.locator("#action-endorse").count() == 0  # an approver cannot also endorse
     sign_out(page)
 
     # Fire is not a party, but its IG lead sits on the IG group and records its endorsement.
