@@ -29,7 +29,7 @@ PUSHER = "provider@worcs-acute.example"
 PROVIDER, DATASET = "worcs-acute", "acute-admissions"
 PULL_PATH = f"/api/share/{PROVIDER}/{DATASET}"
 PUSH_PATH = f"/api/datasets/{PROVIDER}/{DATASET}/snapshots"
-PURPOSE = "Plan care packages for people leaving hospital this week."
+PURPOSE = "discharge-planning"  # one of ISA-0001's permitted purposes
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ STORE_COMMANDS = [
         "worcs-acute",
         "acute-admissions",
         "--purpose",
-        "Plan care.",
+        "discharge-planning",
         "--out",
         "out.csv",
         "--token",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         default="worcestershire-cc",
         description="Key of the partner that runs the gateway; its admins manage the "
         "partnership itself (partners joining and leaving, the charter).",
+    )
+    separation_of_duties: Literal["four-eyes", "relaxed"] = Field(
+        default="four-eyes",
+        description="How far the agreement lifecycle keeps duties apart. four-eyes (the "
+        "default): the IG group's endorsement of a version is recorded by a member of the IG "
+        "group (an IG lead) who neither drafted, submitted nor approved that version. relaxed, "
+        "for a partnership too small for that: anyone of the IG group may record it. Either "
+        "way a party approves only for its own organisation and a version is activated only "
+        "with every party's approval and the endorsement.",
     )
     retention_interval_minutes: int = Field(
         default=60,

@@ -87,9 +87,9 @@ def make_active(session, w: World, **changes):
     service.submit(session, w.acute, version, today=TODAY)
     service.approve(session, w.acute, version)
     service.approve(session, w.county, version)
-    service.endorse(
+    service.endorse(  # by the IG group: an IG lead who neither drafted nor approved it
         session,
-        w.county,
+        w.police,
         version,
         meeting_date=TODAY,
         minute_reference="IGG/2026/11/4",

@@ -107,6 +107,25 @@ def test_refusals_are_problem_documents_naming_the_field(client, sessions, world
     assert {"field": "parties", "message": "Choose at least one provider and one recipient"} in (
         body["errors"]
     )
+    purposes = [{"code": "falls-referral", "description": "Refer a person at risk of falls."}]
+    listed = client.patch(
+        f"/api/agreements/{ref}/versions/1", headers=headers, json={"purposes": purposes}
+    )
+    assert listed.status_code == 200 and listed.json()["purposes"] == purposes
+    twice = client.patch(
+        f"/api/agreements/{ref}/versions/1",
+        headers=headers,
+        json={"purposes": [*purposes, {"code": "falls-referral", "description": "Again."}]},
+    )
+    problems = client.get(f"/api/agreements/{ref}/versions/1", headers=headers).json()["problems"]
+    assert (
+        twice.status_code == 200
+        and {
+            "field": "purposes",
+            "message": "The purpose code falls-referral is listed twice",
+        }
+        in problems
+    )
     changed = client.patch(
         f"/api/agreements/{ref}/versions/1",
         headers=headers,

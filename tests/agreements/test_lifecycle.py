@@ -159,7 +159,7 @@ def test_activation_waits_for_the_start_date(sessions, world):
         service.submit(session, world.acute, version, today=TODAY)
         service.approve(session, world.acute, version)
         service.approve(session, world.county, version)
-        service.endorse(session, world.county, version, meeting_date=TODAY,
+        service.endorse(session, world.police, version, meeting_date=TODAY,
                         minute_reference="M2", today=TODAY)  # fmt: skip
         assert "activate" not in [
             t.action for t in service.allowed_actions(world.acute, version, TODAY)
@@ -189,7 +189,7 @@ def test_an_amendment_is_a_new_version_that_supersedes_the_old_when_active(sessi
         service.approve(session, world.acute, v2)
         service.approve(session, world.county, v2)
         service.endorse(
-            session, world.county, v2, meeting_date=TODAY, minute_reference="M3", today=TODAY
+            session, world.police, v2, meeting_date=TODAY, minute_reference="M3", today=TODAY
         )
         service.activate(session, world.county, v2, today=TODAY)
         assert (v1.status, v2.status) == (Status.superseded, Status.active)

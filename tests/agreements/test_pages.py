@@ -51,7 +51,7 @@ def active_agreement(sessions, world, title="Discharge planning", **changes) -> 
         service.submit(session, world.acute, version, today=today)
         service.approve(session, world.acute, version)
         service.approve(session, world.county, version)
-        service.endorse(session, world.county, version, meeting_date=today, minute_reference="M1")
+        service.endorse(session, world.police, version, meeting_date=today, minute_reference="M1")
         service.activate(session, world.acute, version, today=today)
         return version.reference
 
@@ -108,6 +108,45 @@ def test_drafting_through_the_forms(app, sessions, world):
     assert history == ["agreement_drafted", "agreement_updated", "agreement_updated"]
 
 
+def test_permitted_purposes_are_drafted_on_the_form_and_shown_on_check_answers(
+    app, sessions, world
+):
+    client, csrf = signed_in(app, sessions, world.acute)
+    created = client.post(
+        "/agreements/new",
+        data={"csrf_token": csrf, "title": "Falls referrals", "template": "blank"},
+        headers=HTML,
+    )
+    base = created.headers["location"]
+    form = client.get(f"{base}/purpose", headers=HTML).text
+    assert "Permitted purposes" in form and "Purpose of the sharing (explanation)" in form
+    saved = client.post(
+        f"{base}/purpose",
+        data={
+            "csrf_token": csrf,
+            "title": "Falls referrals",
+            "purposes": "falls-referral: Refer a person at risk of falls for a home visit.\n"
+            "Falls Review: Review falls",
+            "purpose": "Fewer falls at home.",
+            "necessity": "Only the trust knows who fell.",
+        },
+        headers=HTML,
+    )
+    assert saved.status_code == 303
+    with db.session_scope(sessions) as session:
+        version = service.get(session, "ISA-0001").latest
+        assert version.purposes == [
+            {"code": "falls-referral", "description": "Refer a person at risk of falls for a "
+             "home visit."},
+            {"code": "Falls Review", "description": "Review falls"},
+        ]  # fmt: skip
+    check = client.get(f"{base}/check", headers=HTML).text
+    assert "Permitted purposes (a request must name one)" in check
+    assert "falls-referral – Refer a person at risk of falls for a home visit.<br>" in check
+    assert "Purpose (explanation, not a restriction)" in check
+    assert "The purpose code &#39;Falls Review&#39; must be lowercase words joined by" in check
+
+
 def test_a_form_without_its_csrf_token_is_refused(app, sessions, world):
     client, _ = signed_in(app, sessions, world.acute)
     refused = client.post("/agreements/new", data={"title": "X", "template": "blank"})
@@ -157,6 +196,8 @@ def test_the_register_is_public_and_names_no_people(app, sessions, world):
     page = anonymous.get("/register", headers=HTML)
     assert page.status_code == 200
     assert ref in page.text and "Worcestershire Acute Hospitals NHS Trust" in page.text
+    assert "Permitted purposes" in page.text
+    assert "discharge-planning: Plan care and support for an adult" in page.text
     assert "A draft nobody should see" not in page.text
     for name in ("Ana Acute", "Cal County", "Dee Dual", "Vic Viewer", "Fay Fire"):
         assert name not in page.text

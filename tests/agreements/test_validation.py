@@ -59,6 +59,7 @@ def valid() -> AgreementVersion:
         status=Status.draft,
         title="Hospital discharge to adult social care",
         purpose="Plan care for adults leaving hospital",
+        purposes=[{"code": "discharge-planning", "description": "Plan care before discharge."}],
         necessity="Social care cannot plan without knowing who leaves hospital",
         benefits="",
         data_subjects="Adult inpatients",
@@ -211,6 +212,26 @@ def _no_purpose(v):
     v.purpose = " "
 
 
+def _no_purposes(v):
+    v.purposes = []
+
+
+def _purpose_code_not_lowercase_hyphen(v):
+    v.purposes.append({"code": "Discharge planning", "description": "Plan care."})
+
+
+def _purpose_code_too_long(v):
+    v.purposes.append({"code": "-".join(["plan"] * 10), "description": "Plan care."})
+
+
+def _purpose_code_twice(v):
+    v.purposes.append({"code": "discharge-planning", "description": "Plan care again."})
+
+
+def _purpose_without_sentence(v):
+    v.purposes.append({"code": "follow-up", "description": " "})
+
+
 def _no_necessity(v):
     v.necessity = ""
 
@@ -255,6 +276,11 @@ RULES = [
     (_article9_without_special_items, "article9", "An Article 9 condition is chosen but no shared data item is special category data"),
     (_no_items, "data_items", "List the data items (dataset columns) to be shared"),
     (_no_purpose, "purpose", "Describe the purpose of the sharing"),
+    (_no_purposes, "purposes", "List at least one permitted purpose: a short code such as discharge-planning and a sentence"),
+    (_purpose_code_not_lowercase_hyphen, "purposes", "The purpose code 'Discharge planning' must be lowercase words joined by hyphens"),
+    (_purpose_code_too_long, "purposes", "The purpose code 'plan-plan-plan-plan-plan-plan-plan-plan-plan-plan' must be lowercase words joined by hyphens, at most 40 characters"),
+    (_purpose_code_twice, "purposes", "The purpose code discharge-planning is listed twice"),
+    (_purpose_without_sentence, "purposes", "Say in a sentence what the purpose follow-up allows"),
     (_no_necessity, "necessity", "Explain why sharing is necessary"),
     (_duplicate_item, "data_items", "The data item acute-admissions: NHS_NO is listed twice"),
     (_bad_age, "row_scope", "The youngest age in scope is above the oldest"),

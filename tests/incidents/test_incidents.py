@@ -330,6 +330,18 @@ def test_only_responders_of_a_recipient_open_incidents_and_see_households(
         with pytest.raises(service.IncidentError) as refused:
             service.get_for(session, outsider, incident.reference)
         assert refused.value.status == 403
+        assert refused.value.message == (
+            f"Worcestershire Acute Hospitals NHS Trust is not party to {incident.agreement}, "
+            f"the agreement {incident.reference} acts under."
+        )
+        # The county is a party: the county's analyst is refused for the role they lack.
+        with pytest.raises(service.IncidentError) as lacks_role:
+            service.get_for(session, analyst, incident.reference)
+        assert lacks_role.value.status == 403
+        assert lacks_role.value.message == (
+            f"Acting for Worcestershire County Council, a party to {incident.agreement}, you are "
+            f"neither a responder nor an IG lead: only they see {incident.reference}."
+        )
         ig = actor(session, WATER_IG)
         assert service.get_for(session, ig, incident.reference) is incident  # sees it and its log
         with pytest.raises(service.IncidentError, match="not a responder"):
@@ -564,7 +576,8 @@ def test_emergency_data_flows_only_inside_an_incident_and_only_to_responders(sto
                 session,
                 ShareRequest(
                     actor=who,
-                    purpose="Find who needs help at the fire",
+                    purpose="incident-response",
+                    note="Find who needs help at the fire",
                     provider="hw-fire",
                     dataset="home-fire-safety-visits",
                     agreement=reference,

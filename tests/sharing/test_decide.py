@@ -14,7 +14,7 @@ from civicshare.partners.models import Membership, Role
 from civicshare.sharing.service import ShareRequest, decide
 from tests.agreements.conftest import TODAY, make_active
 
-PURPOSE = "Plan care packages for people leaving hospital this week."
+PURPOSE = "discharge-planning"  # one of the hospital discharge template's permitted purposes
 
 
 def analyst_at(session, key: str):
@@ -53,6 +53,8 @@ def test_an_active_agreement_grants_exactly_its_items(sessions, world):
         ({"columns": ("NHS_NO", "SPECIALTY")}, "data items", "does not include SPECIALTY"),
         ({"columns": ("NHS_NO", "MOTHERS_MAIDEN_NAME")}, "data items", "MOTHERS_MAIDEN_NAME"),
         ({"purpose": "   "}, "purpose", "State the purpose"),
+        ({"purpose": "Plan care packages for people leaving hospital"}, "purpose", "permits"),
+        ({"purpose": "reablement-planning"}, "purpose", "name one of its permitted purposes"),
         ({"dataset": "community-health"}, "no active agreement", "community-health"),
         ({"provider": "nowhere"}, "provider", "no partner"),
         ({"agreement": "ISA-9999"}, "no active agreement", "ISA-9999"),
@@ -155,3 +157,32 @@ def test_two_covering_agreements_must_be_named(sessions, world):
         assert named.allowed and named.agreement == second.agreement.reference
         assert first.agreement.reference != second.agreement.reference
         assert isinstance(session.get(Membership, analyst.membership_id), Membership)
+
+
+def test_a_purpose_outside_the_agreement_is_refused_with_the_permitted_ones(sessions, world):
+    with db.session_scope(sessions) as session:
+        make_active(session, world)
+        analyst = analyst_at(session, "worcestershire-cc")
+        marketing = "Sell patient list to a marketing company for profit"
+        decision = decide(session, ask(analyst, purpose=marketing), TODAY)
+        assert not decision.allowed and decision.clause == "purpose"
+        assert decision.agreement is not None and decision.grant is None
+        assert decision.reason == (
+            f"{marketing!r} is not a purpose {decision.agreement} version 1 permits: name one "
+            "of its permitted purposes: discharge-planning (Plan care and support for an adult "
+            "due to leave hospital, before the day they go home); discharge-follow-up (Check "
+            "that an adult discharged on pathway 1 to 3 received the support planned, within "
+            "30 days of discharge)."
+        )
+        assert decide(session, ask(analyst, purpose="discharge-follow-up"), TODAY).allowed
+
+
+def test_a_note_is_checked_for_identifiers_like_a_purpose(sessions, world):
+    with db.session_scope(sessions) as session:
+        make_active(session, world)
+        analyst = analyst_at(session, "worcestershire-cc")
+        decision = decide(session, ask(analyst, note="Mrs Smith, 943 476 5919"), TODAY)
+        assert decision.clause == "identifier in purpose"
+        assert decision.reason.startswith("Notes must not contain identifiers")
+        assert "5919" not in decision.reason
+        assert decide(session, ask(analyst, note="This week's discharges"), TODAY).allowed

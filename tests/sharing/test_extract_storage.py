@@ -57,7 +57,7 @@ def _activate(session, world, items):
     agreements.submit(session, world.acute, version, today=TODAY)
     agreements.approve(session, world.acute, version)
     agreements.approve(session, world.county, version)
-    agreements.endorse(session, world.county, version, meeting_date=TODAY,
+    agreements.endorse(session, world.police, version, meeting_date=TODAY,
                        minute_reference="IGG/1", today=TODAY)  # fmt: skip
     agreements.activate(session, world.acute, version, today=TODAY)
     return version

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from civicshare import db, demo
 from civicshare.app import create_app
 from civicshare.audit.models import AuditRecord
+from civicshare.audit.service import REDACTED
 from civicshare.cli import app as cli_app
 from civicshare.config import Settings
 from civicshare.dataplane import query as compiler
@@ -26,7 +27,8 @@ from civicshare.sharing.models import Receipt
 from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "civicshare"
-PURPOSE = "Plan care packages for people leaving hospital this week."
+PURPOSE = "discharge-planning"  # one of ISA-0001's permitted purposes
+NOTE = "Care packages for people leaving hospital this week."
 ANALYST = "analyst@worcestershire-cc.example"
 
 
@@ -85,7 +87,7 @@ def via_api(client, store, token, fmt) -> pa.Table:
     client.cookies.clear()
     response = client.get(
         "/api/share/worcs-acute/acute-admissions",
-        params={"purpose": PURPOSE, "format": fmt, "page_size": 5000},
+        params={"purpose": PURPOSE, "note": NOTE, "format": fmt, "page_size": 5000},
         headers={"authorization": f"Bearer {token}"},
     )
     assert response.status_code == 200, response.text
@@ -103,6 +105,7 @@ def via_web(client, store, token, fmt) -> pa.Table:
         data={
             "agreement": "ISA-0001",
             "purpose": PURPOSE,
+            "note": NOTE,
             "output_format": fmt,
             "csrf_token": csrf,
         },
@@ -124,6 +127,8 @@ def via_cli(client, store, token, fmt) -> pa.Table:
             "acute-admissions",
             "--purpose",
             PURPOSE,
+            "--note",
+            NOTE,
             "--out",
             str(out),
         ],
@@ -165,6 +170,51 @@ def test_each_read_path_decides_executes_and_leaves_evidence(
         "NHS_NO", "PAT_SURNAME", "PAT_FORENAME", "DOB", "POSTCODE", "ADMIT_DT", "DISCH_DT",
         "DISCH_PATHWAY", "CFS_SCORE",
     }  # fmt: skip
+    # The receipt and the audit record keep the purpose's code and the requester's note.
+    receipt, record = last_receipt_and_record(store)
+    assert (receipt.purpose, receipt.purpose_note) == (PURPOSE, NOTE)
+    assert (record.purpose, record.details["note"]) == (PURPOSE, NOTE)
+
+
+def last_receipt_and_record(store) -> tuple[Receipt, AuditRecord]:
+    engine = db.make_engine(store.effective_database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as session:
+        receipt = session.scalar(select(Receipt).order_by(Receipt.id.desc()).limit(1))
+        record = session.scalar(
+            select(AuditRecord)
+            .where(AuditRecord.action == "share_allowed")
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        )
+        session.expunge_all()
+    engine.dispose()
+    return receipt, record
+
+
+MARKETING = "Sell patient list to a marketing company for profit"
+
+
+def test_a_purpose_the_agreement_does_not_permit_is_refused_and_audited(client, store, token, spy):
+    # Before permitted purposes, any sentence was accepted: this one returned rows.
+    seq = last_seq(store)
+    client.cookies.clear()
+    response = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": MARKETING},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["x-civicshare-clause"] == "purpose"
+    detail = response.json()["detail"]
+    assert "is not a purpose ISA-0001 version 1 permits" in detail
+    # The refusal lists what is permitted: codes and their sentences.
+    assert "discharge-planning (Plan care and support for an adult" in detail
+    assert "discharge-follow-up (" in detail
+    assert "rows" not in response.text and spy["run"] == 0
+    denied = denials_since(store, seq)
+    assert len(denied) == 1
+    assert denied[0].purpose == MARKETING and denied[0].details["clause"] == "purpose"
+    assert denied[0].agreement_ref == "ISA-0001" and denied[0].outcome == "denied"
 
 
 def test_denials_are_audited_on_every_path(client, store, token, spy, tmp_path):
@@ -182,6 +232,7 @@ def test_denials_are_audited_on_every_path(client, store, token, spy, tmp_path):
         data={"agreement": "ISA-0001", "purpose": "", "csrf_token": csrf},
     )
     assert page.status_code == 403 and "State the purpose" in page.text
+    assert "discharge-planning" in page.text  # the permitted purposes, to choose from
     client.cookies.clear()
     result = CliRunner().invoke(
         cli_app,
@@ -357,12 +408,32 @@ def test_a_purpose_with_an_nhs_number_exits_2_at_the_command_line(store, token, 
     assert_redacted(denied)
 
 
-def test_a_purpose_without_identifiers_still_passes(client, store, token):
+def test_a_note_with_an_nhs_number_is_a_422_and_an_audited_redacted_denial(
+    client, store, token, spy
+):
+    seq = last_seq(store)
+    client.cookies.clear()
+    response = client.get(
+        "/api/share/worcs-acute/acute-admissions",
+        params={"purpose": PURPOSE, "note": NAMING},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422, response.text
+    assert "Notes must not contain identifiers such as an NHS number" in response.text
+    assert NHS_NUMBER not in response.text and spy["run"] == 0
+    denied = denials_since(store, seq)
+    assert len(denied) == 1 and denied[0].details["clause"] == "identifier in purpose"
+    assert denied[0].purpose == PURPOSE and denied[0].details["note"] == REDACTED
+    written = " ".join(str(v) for v in vars(denied[0]).values())
+    assert "5919" not in written and "Smith" not in written
+
+
+def test_a_note_without_identifiers_still_passes(client, store, token):
     # Dates, agreement references and ordinals are not identifiers.
     client.cookies.clear()
     response = client.get(
         "/api/share/worcs-acute/acute-admissions",
-        params={"purpose": f"{PURPOSE} Discharges since 2024-01-05, the Q3 4th review.",
+        params={"purpose": PURPOSE, "note": "Discharges since 2024-01-05, the Q3 4th review.",
                 "page_size": 1},
         headers={"authorization": f"Bearer {token}"},
     )  # fmt: skip

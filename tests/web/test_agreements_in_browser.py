@@ -112,6 +112,9 @@ def test_an_ig_lead_drafts_both_approve_the_group_endorses_and_the_register_list
     save(page)
 
     open_section(page, "Purpose and necessity")
+    page.get_by_label("Permitted purposes").fill(
+        "discharge-planning: Plan care and support for an adult due to leave hospital."
+    )
     page.get_by_label("Purpose of the sharing").fill(
         "Plan care and support for adults leaving hospital so they go home safely."
     )
@@ -198,6 +201,7 @@ def test_an_ig_lead_drafts_both_approve_the_group_endorses_and_the_register_list
     check(page)
     take_step(page, "approve")
     assert "Awaiting IG group" in page.locator("#status").inner_text()
+    assert page.locator("#action-endorse").count() == 0  # an approver cannot also endorse
     sign_out(page)
 
     # Fire is not a party, but its IG lead sits on the IG group and records its endorsement.
@@ -306,7 +310,8 @@ def _active_agreement(live_settings) -> str:
         service.submit(session, ana, version, today=today)
         service.approve(session, ana, version)
         service.approve(session, cal, version)
-        service.endorse(session, cal, version, meeting_date=today, minute_reference="M7")
+        fay = actor("fay@fire.example")  # the IG group: neither drafted nor approved it
+        service.endorse(session, fay, version, meeting_date=today, minute_reference="M7")
         service.activate(session, cal, version, today=today)
         reference = version.reference
     engine.dispose()

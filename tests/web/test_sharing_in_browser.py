@@ -24,7 +24,7 @@ def check(page) -> None:
     assert page.problems == []
 
 
-def test_an_analyst_downloads_under_the_agreement_with_a_stated_purpose(page, live_server):
+def test_an_analyst_downloads_under_the_agreement_for_a_permitted_purpose(page, live_server):
     page.goto(live_server + "/sign-in?next=/share")
     page.get_by_label("E-mail address").fill("analyst@worcestershire-cc.example")
     page.get_by_label("Password", exact=True).fill(demo.DEMO_PASSWORD)
@@ -40,9 +40,8 @@ def test_an_analyst_downloads_under_the_agreement_with_a_stated_purpose(page, li
     check(page)
 
     section = page.locator("section", has_text="Worcestershire Acute Hospitals NHS Trust")
-    section.get_by_label("Why do you need this data now?").fill(
-        "Plan care packages for people leaving hospital this week"
-    )
+    section.get_by_label("What is this download for?").select_option("discharge-planning")
+    section.get_by_label("Note (optional)").fill("People leaving hospital this week")
     with page.expect_download() as download:
         section.get_by_role("button", name="Download").click()
     table = pacsv.read_csv(download.value.path())
@@ -51,6 +50,7 @@ def test_an_analyst_downloads_under_the_agreement_with_a_stated_purpose(page, li
 
     page.goto(live_server + "/share")
     receipts = page.locator("#receipts").inner_text()
-    assert "Plan care packages for people leaving hospital this week" in receipts
+    assert "discharge-planning" in receipts
+    assert "People leaving hospital this week" in receipts
     assert f"{table.num_rows:,}" in receipts
     check(page)

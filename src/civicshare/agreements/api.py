@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import Query
+from fastapi import Query, Request
 from pydantic import BaseModel, Field, model_validator
 
 from civicshare.accounts.api import ActorDep, ApiRouter
@@ -54,6 +54,11 @@ class ItemIn(BaseModel):
     personal: bool = True
 
 
+class PurposeIn(BaseModel):
+    code: str = Field(description="Lowercase words joined by hyphens, e.g. discharge-planning.")
+    description: str = Field(description="A sentence: what the data may be used for.")
+
+
 class RowScope(BaseModel):
     recipient_district_only: bool = False
     min_age: int | None = None
@@ -65,7 +70,14 @@ class VersionIn(BaseModel):
     """Fields to change on a draft; those left out stay as they are."""
 
     title: str | None = None
-    purpose: str | None = None
+    purposes: list[PurposeIn] | None = Field(
+        default=None,
+        description="The permitted purposes: a share request names one of their codes; the "
+        "gateway refuses any other. Replaces the whole list.",
+    )
+    purpose: str | None = Field(
+        default=None, description="Explains the sharing; the permitted purposes restrict it."
+    )
     necessity: str | None = None
     benefits: str | None = None
     data_subjects: str | None = None
@@ -441,12 +453,18 @@ def get_version(
     number: RowId,
     actor: ActorDep,
     session: SessionDep,
+    request: Request,
 ):
     version = service.version_for(session, actor, reference, number)
     return {
         **version_out(version),
         "problems": [{"field": p.field, "message": p.message} for p in validate(version)],
-        "allowed_actions": [t.action for t in service.allowed_actions(actor, version)],
+        "allowed_actions": [
+            t.action
+            for t in service.allowed_actions(
+                actor, version, separation=request.app.state.settings.separation_of_duties
+            )
+        ],
     }
 
 
@@ -483,6 +501,7 @@ def step(
     body: StepIn | None = None,
     actor: ActorDep,
     session: SessionDep,
+    request: Request,
 ):
     """submit, withdraw, approve (for your own partner), reject (return to draft), endorse
     (for the IG group: meeting_date and minute_reference), activate, suspend, resume, revoke."""
@@ -496,6 +515,7 @@ def step(
         reason=body.reason,
         meeting_date=body.meeting_date,
         minute_reference=body.minute_reference,
+        separation=request.app.state.settings.separation_of_duties,
     )
     return version_out(version)
 

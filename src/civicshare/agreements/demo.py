@@ -14,6 +14,25 @@ from civicshare.agreements.models import Agreement, AgreementVersion
 from civicshare.partners.models import Membership
 
 STEPS = ("submitted", "approved", "endorsed", "active")
+# The IG group's endorsements are recorded by its chair, the City Council's IG lead: the City
+# Council is party to none of the demo's agreements, so its IG lead neither drafted nor approved
+# them (four-eyes separation of duties). Without it, by another IG lead who took no part.
+IG_GROUP_CHAIR = "worcester-city"
+
+
+def ig_group_member(actors: Mapping[str, Actor], version: AgreementVersion) -> Actor:
+    """Who records the IG group's endorsement: the chair, else the first IG lead of a partner
+    outside the agreement, else any IG lead separation of duties allows."""
+    ordered = sorted(actors.items(), key=lambda kv: (kv[0] != IG_GROUP_CHAIR, kv[0]))
+    allowed = [
+        actor
+        for _, actor in ordered
+        if service.duty_refusal(actor, version, "endorse", service.FOUR_EYES) is None
+    ]
+    outside = [actor for actor in allowed if version.party(actor.partner_id) is None]
+    if not (outside or allowed):
+        raise ValueError(f"No IG lead may endorse {version.reference} under four-eyes.")
+    return (outside or allowed)[0]
 
 
 def take_through_lifecycle(
@@ -35,7 +54,7 @@ def take_through_lifecycle(
         return
     service.endorse(
         session,
-        actors[parties[-1]],
+        ig_group_member(actors, version),
         version,
         meeting_date=on,
         minute_reference=f"IGG/{on:%Y}/{on:%m}/{version.agreement.id}",
@@ -74,8 +93,9 @@ def seed_demo_agreements(
     memberships_by_partner_key: Mapping[str, Membership],
     today: date | None = None,
 ) -> int:
-    """Agreements in several states between the demo partners, drafted, approved and endorsed
-    by each partner's IG lead membership. Does nothing when any agreement exists. Returns the
+    """Agreements in several states between the demo partners, drafted and approved by each
+    party's IG lead membership and endorsed for the IG group by an IG lead who took no other
+    part (IG_GROUP_CHAIR). Does nothing when any agreement exists. Returns the
     number of agreements created."""
     if session.scalar(select(func.count(Agreement.id))):
         return 0
@@ -106,6 +126,17 @@ def seed_demo_agreements(
             amendment,
             {"provider": "worcs-acute", "dataset": "acute-admissions", "column": "READMIT_30D",
              "treatment": "identifiable", "special_category": "health"},
+        )  # fmt: skip
+        service.update_draft(
+            session,
+            actors["worcestershire-cc"],
+            amendment,
+            {"purposes": [*amendment.purposes, {
+                "code": "reablement-planning",
+                "description": "Plan reablement for an adult readmitted within 30 days of "
+                "discharge.",
+            }]},
+            reason="A purpose for the readmission flag",
         )  # fmt: skip
         created += 1
     if have("worcestershire-cc", "hw-health-care", "mercia-water", "hw-fire", "west-mercia-police"):

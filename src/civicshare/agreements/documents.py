@@ -16,6 +16,7 @@ REGISTER_COLUMNS = [
     ("version", "Version"),
     ("title", "Title"),
     ("purpose", "Purpose"),
+    ("purposes", "Permitted purposes"),
     ("providers", "Shared by"),
     ("recipients", "Shared with"),
     ("article6", "Lawful basis"),
@@ -78,17 +79,25 @@ def _date(value) -> str:
     return value.strftime("%-d %B %Y") if value else "Not set"
 
 
-def document_sections(version: AgreementVersion) -> list[tuple[str, list[tuple[str, str]]]]:
+Rows = list[tuple[str, str]]
+
+
+def document_sections(version: AgreementVersion) -> list[tuple[str, Rows]]:
     """The agreement's content as (heading, [(label, text)]) for the PDF."""
-    scope = version.row_scope or {}
+    return [
+        ("1. Parties and controllers", _parties_rows(version)),
+        ("2. Purpose and necessity", _purpose_rows(version)),
+        ("3. Lawful basis", _basis_rows(version)),
+        ("4. Data items", _items_rows(version)),
+        ("5. Which records", _scope_rows(version)),
+        ("6. Frequency, retention, security and rights", _handling_rows(version)),
+        ("7. Data protection impact assessment", _dpia_rows(version)),
+        ("8. Dates and review", _dates_rows(version)),
+    ]
+
+
+def _parties_rows(version: AgreementVersion) -> Rows:
     approvals = version.current_approvals()
-    limits = []
-    if scope.get("recipient_district_only"):
-        limits.append("only people living in the recipient's district")
-    if scope.get("min_age") is not None:
-        limits.append(f"aged {scope['min_age']} or over")
-    if scope.get("max_age") is not None:
-        limits.append(f"aged {scope['max_age']} or under")
     parties = [
         (
             p.partner.name,
@@ -103,120 +112,116 @@ def document_sections(version: AgreementVersion) -> list[tuple[str, list[tuple[s
         for p in version.parties
     ]
     return [
+        *parties,
         (
-            "1. Parties and controllers",
-            [
-                *parties,
-                (
-                    "Controllers",
-                    version.controller_arrangement.label
-                    if version.controller_arrangement
-                    else "Not set",
-                ),
-                *(
-                    [("Joint arrangement", version.joint_arrangement)]
-                    if version.joint_arrangement
-                    else []
-                ),
-            ],
+            "Controllers",
+            version.controller_arrangement.label if version.controller_arrangement else "Not set",
+        ),
+        *([("Joint arrangement", version.joint_arrangement)] if version.joint_arrangement else []),
+    ]
+
+
+# The permitted purposes restrict what a request may be for; the prose around them explains.
+PERMITTED_PURPOSES = "Permitted purposes (a request must name one)"
+EXPLANATION = "explanation, not a restriction"
+
+
+def permitted_purposes_text(version: AgreementVersion) -> str:
+    """One line per permitted purpose: "code – sentence"."""
+    return "\n".join(
+        f"{p.get('code') or '(no code)'} – {p.get('description') or '(no description)'}"
+        for p in version.purposes or []
+    )
+
+
+def _purpose_rows(version: AgreementVersion) -> Rows:
+    return [
+        (PERMITTED_PURPOSES, permitted_purposes_text(version) or "None listed"),
+        (f"Purpose ({EXPLANATION})", version.purpose),
+        (f"Why sharing is necessary ({EXPLANATION})", version.necessity),
+        ("Benefits", version.benefits or "Not stated"),
+        ("Whose data", version.data_subjects or "No personal data"),
+    ]
+
+
+def _basis_rows(version: AgreementVersion) -> Rows:
+    return [
+        ("Article 6", version.article6.label if version.article6 else "Not applicable"),
+        ("Statutory powers", "; ".join(version.statutory_powers) or "None"),
+        ("Article 9", version.article9.label if version.article9 else "Not applicable"),
+        ("Schedule 1 conditions", "; ".join(SCHEDULE1[c][1] for c in version.schedule1) or "None"),
+        ("Appropriate policy document", "Yes" if version.appropriate_policy_document else "No"),
+        (
+            "Criminal offence data (Article 10)",
+            "; ".join(SCHEDULE1[c][1] for c in version.article10_schedule1) or "None",
         ),
         (
-            "2. Purpose and necessity",
-            [
-                ("Purpose", version.purpose),
-                ("Why sharing is necessary", version.necessity),
-                ("Benefits", version.benefits or "Not stated"),
-                ("Whose data", version.data_subjects or "No personal data"),
-            ],
+            "DPA 2018 Part 3",
+            f"Yes: {version.law_enforcement_purpose}" if version.dpa_part3 else "No",
         ),
+    ]
+
+
+def _items_rows(version: AgreementVersion) -> Rows:
+    return [
         (
-            "3. Lawful basis",
-            [
-                ("Article 6", version.article6.label if version.article6 else "Not applicable"),
-                ("Statutory powers", "; ".join(version.statutory_powers) or "None"),
-                ("Article 9", version.article9.label if version.article9 else "Not applicable"),
-                (
-                    "Schedule 1 conditions",
-                    "; ".join(SCHEDULE1[c][1] for c in version.schedule1) or "None",
-                ),
-                (
-                    "Appropriate policy document",
-                    "Yes" if version.appropriate_policy_document else "No",
-                ),  # fmt: skip
-                (
-                    "Criminal offence data (Article 10)",
-                    "; ".join(SCHEDULE1[c][1] for c in version.article10_schedule1) or "None",
-                ),
-                (
-                    "DPA 2018 Part 3",
-                    f"Yes: {version.law_enforcement_purpose}" if version.dpa_part3 else "No",
-                ),
-            ],
-        ),
+            f"{i.provider.name}: {i.dataset}.{i.column}",
+            i.treatment.label
+            + (f" ({i.generalisation.label})" if i.generalisation else "")
+            + (f"; special category: {i.special_category.label}" if i.special_category else "")
+            + ("; criminal offence data" if i.criminal_offence else "")
+            + ("" if i.personal else "; not personal data"),
+        )
+        for i in version.data_items
+    ] or [("Data items", "None listed")]
+
+
+def _scope_rows(version: AgreementVersion) -> Rows:
+    scope = version.row_scope or {}
+    limits = []
+    if scope.get("recipient_district_only"):
+        limits.append("only people living in the recipient's district")
+    if scope.get("min_age") is not None:
+        limits.append(f"aged {scope['min_age']} or over")
+    if scope.get("max_age") is not None:
+        limits.append(f"aged {scope['max_age']} or under")
+    return [
+        ("Records shared", scope.get("description") or "Not described"),
+        ("Limits", "; ".join(limits) or "None"),
+    ]
+
+
+def _handling_rows(version: AgreementVersion) -> Rows:
+    return [
+        ("How often", version.frequency.label if version.frequency else "Not set"),
+        ("Retention", version.retention),
+        ("Deletion", version.deletion_method),
+        ("Security", version.security),
+        ("Data subjects' rights", version.rights_handling or "Not applicable"),
+    ]
+
+
+def _dpia_rows(version: AgreementVersion) -> Rows:
+    return [
+        *[
+            (text, {True: "Yes", False: "No"}.get(version.dpia_answers.get(key), "?"))
+            for key, text in DPIA_CRITERIA.items()
+        ],
+        ("Result", dpia_summary(version)),
+    ]
+
+
+def _dates_rows(version: AgreementVersion) -> Rows:
+    return [
+        ("Start", _date(version.start_date)),
+        ("End", _date(version.end_date) if version.end_date else "No end date"),
+        ("Review by", _date(version.review_date)),
+        ("Emergency agreement", f"Yes: {version.emergency_trigger}" if version.emergency else "No"),
         (
-            "4. Data items",
-            [
-                (
-                    f"{i.provider.name}: {i.dataset}.{i.column}",
-                    i.treatment.label
-                    + (f" ({i.generalisation.label})" if i.generalisation else "")
-                    + (
-                        f"; special category: {i.special_category.label}"
-                        if i.special_category
-                        else ""
-                    )  # fmt: skip
-                    + ("; criminal offence data" if i.criminal_offence else "")
-                    + ("" if i.personal else "; not personal data"),
-                )
-                for i in version.data_items
-            ]
-            or [("Data items", "None listed")],
-        ),
-        (
-            "5. Which records",
-            [
-                ("Records shared", scope.get("description") or "Not described"),
-                ("Limits", "; ".join(limits) or "None"),
-            ],
-        ),
-        (
-            "6. Frequency, retention, security and rights",
-            [
-                ("How often", version.frequency.label if version.frequency else "Not set"),
-                ("Retention", version.retention),
-                ("Deletion", version.deletion_method),
-                ("Security", version.security),
-                ("Data subjects' rights", version.rights_handling or "Not applicable"),
-            ],
-        ),
-        (
-            "7. Data protection impact assessment",
-            [
-                *[
-                    (text, {True: "Yes", False: "No"}.get(version.dpia_answers.get(key), "?"))
-                    for key, text in DPIA_CRITERIA.items()
-                ],
-                ("Result", dpia_summary(version)),
-            ],
-        ),
-        (
-            "8. Dates and review",
-            [
-                ("Start", _date(version.start_date)),
-                ("End", _date(version.end_date) if version.end_date else "No end date"),
-                ("Review by", _date(version.review_date)),
-                (
-                    "Emergency agreement",
-                    f"Yes: {version.emergency_trigger}" if version.emergency else "No",
-                ),
-                (
-                    "IG group endorsement",
-                    f"{_date(version.endorsement_meeting_date)}, minute "
-                    f"{version.endorsement_minute_ref}"
-                    if version.endorsement_meeting_date
-                    else "Not yet endorsed",
-                ),
-            ],
+            "IG group endorsement",
+            f"{_date(version.endorsement_meeting_date)}, minute {version.endorsement_minute_ref}"
+            if version.endorsement_meeting_date
+            else "Not yet endorsed",
         ),
     ]
 

@@ -1,9 +1,10 @@
 """A library of agreement templates for the partnership's common patterns.
 
 A template fills a new draft: parties (by partner key in the demo partnership, else the first
-partner of the same type), purpose, lawful basis, data items with their treatments, handling and
-DPIA screening answers. The IG officer then checks every section: a template is a start, not an
-approval. Dates are left for the drafter to set."""
+partner of the same type), the permitted purposes ("code: sentence"), the purpose explained,
+lawful basis, data items with their treatments, handling and DPIA screening answers. The IG
+officer then checks every section: a template is a start, not an approval. Dates are left
+for the drafter to set."""
 
 from __future__ import annotations
 
@@ -80,6 +81,12 @@ TEMPLATES: dict[str, Template] = {
                 ("worcestershire-cc", "county_council", "recipient"),
             ],
             fields={
+                "purposes": [
+                    "discharge-planning: Plan care and support for an adult due to leave hospital,"
+                    " before the day they go home.",
+                    "discharge-follow-up: Check that an adult discharged on pathway 1 to 3 "
+                    "received the support planned, within 30 days of discharge.",
+                ],
                 "purpose": "Plan care and support for adults leaving hospital so that they are "
                 "discharged safely and without delay (discharge to assess).",
                 "necessity": "Social care cannot assess or arrange support in time without knowing "
@@ -155,6 +162,12 @@ TEMPLATES: dict[str, Template] = {
                 ("west-mercia-police", "police", "recipient"),
             ],
             fields={
+                "purposes": [
+                    "emergency-response: Find and help people at addresses inside a declared major"
+                    " incident area who may be unable to leave or cope without help.",
+                    "incident-debrief: Review, within 30 days of stand-down, whether the people "
+                    "identified were reached.",
+                ],
                 "purpose": "Protect the lives of people at addresses affected by a declared "
                 "major incident who may be unable to leave or cope without help.",
                 "necessity": "Responders need to know, property by property, who may need help "
@@ -239,6 +252,13 @@ TEMPLATES: dict[str, Template] = {
                 ("west-mercia-police", "police", "recipient"),
             ],
             fields={
+                "purposes": [
+                    "incident-response: Find the households inside an open incident area that "
+                    "cannot leave unaided or depend on powered medical equipment, so that "
+                    "responders reach them first.",
+                    "incident-debrief: Review, within 30 days of stand-down, whether the "
+                    "households identified were reached.",
+                ],
                 "purpose": "Protect the lives of people in households inside an incident area "
                 "who cannot leave unaided or depend on powered medical equipment, so that "
                 "responders reach them first.",
@@ -368,6 +388,10 @@ TEMPLATES: dict[str, Template] = {
                 ("hw-fire", "fire_and_rescue", "recipient"),
             ],
             fields={
+                "purposes": [
+                    "home-safety-referral: Offer a home fire safety visit to a person at higher "
+                    "risk of fire, such as a home oxygen user.",
+                ],
                 "purpose": "Reduce the risk of fire deaths and injuries among people at higher "
                 "risk by offering them a home fire safety visit.",
                 "necessity": "People using home oxygen are at much higher risk of fire; the fire "
@@ -420,6 +444,12 @@ TEMPLATES: dict[str, Template] = {
                 ("worcs-children-first", "childrens_trust", "both"),
             ],
             fields={
+                "purposes": [
+                    "child-protection-enquiry: Make or inform enquiries under the Children Act "
+                    "1989 s47 about a child who may be suffering significant harm.",
+                    "strategy-discussion: Prepare for and hold a multi-agency strategy discussion "
+                    "about a child at risk of harm.",
+                ],
                 "purpose": "Safeguard and promote the welfare of children, including child "
                 "protection enquiries under the Children Act 1989 s47.",
                 "necessity": "Neither agency alone sees the whole picture of risk to a child; "
@@ -493,6 +523,10 @@ TEMPLATES: dict[str, Template] = {
                 ("worcestershire-cc", "county_council", "recipient"),
             ],
             fields={
+                "purposes": [
+                    "discount-review: Review whether a council tax single person discount flagged "
+                    "by a data match is still due, before the council decides.",
+                ],
                 "purpose": "Prevent and detect fraud and error in council tax single person "
                 "discounts, protecting the income of the district and county.",
                 "necessity": "A discount is due only where one adult lives at the property; "
@@ -553,6 +587,10 @@ TEMPLATES: dict[str, Template] = {
                 ("worcestershire-cc", "county_council", "both"),
             ],
             fields={
+                "purposes": [
+                    "works-coordination: Co-ordinate street works on the same street so that they "
+                    "disrupt it less (New Roads and Street Works Act 1991 s59 and s60).",
+                ],
                 "purpose": "Co-ordinate street works to reduce disruption (New Roads and Street "
                 "Works Act 1991 s59 and s60).",
                 "necessity": "The street authority must co-ordinate works and undertakers must "
@@ -601,6 +639,10 @@ TEMPLATES: dict[str, Template] = {
                 ("bromsgrove-dc", "district_council", "recipient"),
             ],
             fields={
+                "purposes": [
+                    "death-notification: Stop services, appointments and correspondence for a "
+                    "person who has died, and close their records.",
+                ],
                 "purpose": "Stop services, appointments and correspondence for people who have "
                 "died, sparing bereaved families distress.",
                 "necessity": "Partners otherwise learn of a death only when a relative tells "

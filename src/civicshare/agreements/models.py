@@ -11,7 +11,7 @@ from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from civicshare.db import Base, Timestamped, text_enum
-from civicshare.partners.models import Partner
+from civicshare.partners.models import Membership, Partner
 
 
 class Status(enum.StrEnum):
@@ -298,8 +298,11 @@ class AgreementVersion(Timestamped, Base):
     change_summary: Mapped[str] = mapped_column(Text, default="")
 
     title: Mapped[str] = mapped_column(String(200))
-    # Purpose and necessity
+    # Purpose and necessity. `purpose` is the prose explaining the sharing; `purposes` are the
+    # permitted purposes a share request must name, each {"code": "discharge-planning",
+    # "description": "a sentence"}: decide() refuses any other.
     purpose: Mapped[str] = mapped_column(Text, default="")
+    purposes: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     necessity: Mapped[str] = mapped_column(Text, default="")
     benefits: Mapped[str] = mapped_column(Text, default="")
     data_subjects: Mapped[str] = mapped_column(Text, default="")
@@ -338,7 +341,14 @@ class AgreementVersion(Timestamped, Base):
     review_date: Mapped[date | None]
     emergency: Mapped[bool] = mapped_column(default=False)
     emergency_trigger: Mapped[str] = mapped_column(Text, default="")
-    # Lifecycle evidence
+    # Lifecycle evidence. Who drafted (created the version) and who submitted it, so that the
+    # IG group's endorsement can be kept apart from them (separation of duties).
+    drafted_by_membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="RESTRICT")
+    )
+    submitted_by_membership_id: Mapped[int | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="RESTRICT")
+    )
     submitted_at: Mapped[datetime | None]
     submission_round: Mapped[int] = mapped_column(default=0)
     endorsed_by_membership_id: Mapped[int | None] = mapped_column(
@@ -362,6 +372,9 @@ class AgreementVersion(Timestamped, Base):
     approvals: Mapped[list[AgreementApproval]] = relationship(
         cascade="all, delete-orphan", order_by="AgreementApproval.id"
     )
+    drafter: Mapped[Membership | None] = relationship(foreign_keys=[drafted_by_membership_id])
+    submitter: Mapped[Membership | None] = relationship(foreign_keys=[submitted_by_membership_id])
+    endorser: Mapped[Membership | None] = relationship(foreign_keys=[endorsed_by_membership_id])
 
     @property
     def reference(self) -> str:
@@ -381,6 +394,9 @@ class AgreementVersion(Timestamped, Base):
     @property
     def shared_items(self) -> list[AgreementDataItem]:
         return [i for i in self.data_items if i.treatment != Treatment.excluded]
+
+    def purpose_codes(self) -> list[str]:
+        return [p["code"] for p in self.purposes or []]
 
     def current_approvals(self) -> dict[int, AgreementApproval]:
         """The decision of each party in the current submission round, by partner id."""
@@ -440,3 +456,4 @@ class AgreementApproval(Base):
     at: Mapped[datetime]
 
     partner: Mapped[Partner] = relationship()
+    membership: Mapped[Membership] = relationship()

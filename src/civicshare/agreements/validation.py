@@ -6,6 +6,8 @@ refuses a version with any problem."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -21,6 +23,9 @@ from civicshare.agreements.models import (
 )
 from civicshare.partners.models import PartnerType
 
+# A permitted purpose's code: lowercase words (letters, digits) joined by hyphens.
+PURPOSE_CODE_MAX = 40
+PURPOSE_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 EMERGENCY_MAX_DAYS = 90
 REVIEW_MAX_YEARS = 3
 HIGH_RISK_CRITERIA = tuple(DPIA_CRITERIA)
@@ -31,7 +36,10 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Parties and controllers",
         ("parties", "controller_arrangement", "joint_arrangement"),
     ),
-    "purpose": ("Purpose and necessity", ("title", "purpose", "necessity", "data_subjects")),
+    "purpose": (
+        "Purpose and necessity",
+        ("title", "purpose", "purposes", "necessity", "data_subjects"),
+    ),
     "basis": (
         "Lawful basis",
         (
@@ -82,6 +90,18 @@ def _named(items) -> str:
     return ", ".join(f"{i.dataset}: {i.column}" for i in items)
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What the shared data items are, worked out once for the rules that depend on it."""
+
+    special: list
+    criminal: list
+    personal: bool  # until data items are listed, assume personal data
+
+
+Need = Callable[[str, str], None]
+
+
 def validate(version: AgreementVersion, today: date | None = None) -> list[Problem]:
     today = today or date.today()
     problems: list[Problem] = []
@@ -90,7 +110,21 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
         problems.append(Problem(field, message))
 
     v = version
-    # -- parties and controllers ---------------------------------------------------------
+    _check_parties(v, need)
+    _check_purpose(v, need)
+    shared = _check_data_items(v, need)
+    _check_article6(v, need, shared)
+    _check_special_category(v, need, shared)
+    _check_criminal_and_law_enforcement(v, need, shared)
+    _check_row_scope(v, need, shared)
+    _check_handling(v, need, shared)
+    _check_dpia(v, need)
+    _check_dates(v, need, today)
+    return problems
+
+
+def _check_parties(v: AgreementVersion, need: Need) -> None:
+    """Parties and controllers."""
     if not v.providers or not v.recipients:
         need("parties", "Choose at least one provider and one recipient")
     if v.controller_arrangement is None:
@@ -103,18 +137,50 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
             "Joint controllers must set out who is responsible for what (Article 26), "
             "including who answers data subjects",
         )
-    # -- purpose -------------------------------------------------------------------------
+
+
+def _check_purpose(v: AgreementVersion, need: Need) -> None:
+    """Purpose and necessity."""
     if not v.title.strip():
         need("title", "Give the agreement a title")
     if not v.purpose.strip():
         need("purpose", "Describe the purpose of the sharing")
+    _check_purposes(v, need)
     if not v.necessity.strip():
         need(
             "necessity",
             "Explain why sharing is necessary: why the purpose cannot be met with less data "
             "or without sharing",
         )
-    # -- data items ----------------------------------------------------------------------
+
+
+def _check_purposes(v: AgreementVersion, need: Need) -> None:
+    """The permitted purposes: the codes a share request names, each with its sentence."""
+    purposes = v.purposes or []
+    if not purposes:
+        need(
+            "purposes",
+            "List at least one permitted purpose: a short code such as discharge-planning and "
+            "a sentence saying what the data may be used for",
+        )
+    seen: set[str] = set()
+    for purpose in purposes:
+        code = purpose.get("code", "")
+        if not PURPOSE_CODE.fullmatch(code) or len(code) > PURPOSE_CODE_MAX:
+            need(
+                "purposes",
+                f"The purpose code {code!r} must be lowercase words joined by hyphens, at most "
+                f"{PURPOSE_CODE_MAX} characters (for example discharge-planning)",
+            )
+        elif code in seen:
+            need("purposes", f"The purpose code {code} is listed twice")
+        seen.add(code)
+        if not purpose.get("description", "").strip():
+            need("purposes", f"Say in a sentence what the purpose {code or '(no code)'} allows")
+
+
+def _check_data_items(v: AgreementVersion, need: Need) -> _Shared:
+    """Data items; returns what the shared items are."""
     provider_ids = {p.partner_id for p in v.providers}
     if not v.data_items:
         need("data_items", "List the data items (dataset columns) to be shared")
@@ -141,11 +207,15 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
     criminal = [i for i in shared if i.criminal_offence]
     # Until data items are listed, assume personal data: the questions about it stay open.
     personal = [i for i in shared if i.personal or i.special_category or i.criminal_offence]
-    personal = personal or not v.data_items
-    if personal and not v.data_subjects.strip():
+    found = _Shared(special, criminal, bool(personal) or not v.data_items)
+    if found.personal and not v.data_subjects.strip():
         need("data_subjects", "Say whose data this is (the categories of data subjects)")
-    # -- Article 6 -----------------------------------------------------------------------
-    if personal and v.article6 is None:
+    return found
+
+
+def _check_article6(v: AgreementVersion, need: Need, shared: _Shared) -> None:
+    """The Article 6 lawful basis."""
+    if shared.personal and v.article6 is None:
         need("article6", "Choose the Article 6 lawful basis")
     if v.article6 in (Article6.public_task, Article6.legal_obligation) and not v.statutory_powers:
         which = (
@@ -168,7 +238,11 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
             "Legitimate interests (Article 6(1)(f)) is not available to public authorities "
             "performing their tasks; choose public task (Article 6(1)(e))",
         )
-    # -- Article 9 and Schedule 1 --------------------------------------------------------
+
+
+def _check_special_category(v: AgreementVersion, need: Need, shared: _Shared) -> None:
+    """Article 9 and DPA 2018 Schedule 1."""
+    special = shared.special
     unknown = [c for c in [*v.schedule1, *v.article10_schedule1] if c not in SCHEDULE1]
     if unknown:
         need("schedule1", f"Unknown Schedule 1 condition {', '.join(unknown)}")
@@ -207,7 +281,11 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
                 "A Schedule 1 Part 2 condition needs an appropriate policy document; "
                 "confirm each party has one",
             )
-    # -- criminal offence data and law enforcement ---------------------------------------
+
+
+def _check_criminal_and_law_enforcement(v: AgreementVersion, need: Need, shared: _Shared) -> None:
+    """Criminal offence data (Article 10) and law enforcement (DPA 2018 Part 3)."""
+    criminal = shared.criminal
     police_ids = {p.partner_id for p in v.parties if p.partner.type == PartnerType.police}
     part3_covers = v.dpa_part3 and all(i.provider_partner_id in police_ids for i in criminal)
     if criminal and not v.article10_schedule1 and not part3_covers:
@@ -233,7 +311,10 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
             "Say which law enforcement purpose the police partner processes the data for "
             "(DPA 2018 s31)",
         )
-    # -- row scope -----------------------------------------------------------------------
+
+
+def _check_row_scope(v: AgreementVersion, need: Need, shared: _Shared) -> None:
+    """Which records (row scope)."""
     scope = v.row_scope or {}
     low, high = scope.get("min_age"), scope.get("max_age")
     for name, value in (("min_age", low), ("max_age", high)):
@@ -241,13 +322,16 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
             need("row_scope", f"An age limit must be between 0 and 120 ({name} is {value})")
     if low is not None and high is not None and int(low) > int(high):
         need("row_scope", "The youngest age in scope is above the oldest")
-    if personal and not (scope.get("description") or "").strip():
+    if shared.personal and not (scope.get("description") or "").strip():
         need(
             "row_scope",
             "Describe which people's records are shared (for example patients discharged "
             "to an address in the county)",
         )
-    # -- handling ------------------------------------------------------------------------
+
+
+def _check_handling(v: AgreementVersion, need: Need, shared: _Shared) -> None:
+    """Frequency, retention, security and rights."""
     if v.frequency is None:
         need("frequency", "Say how often data is shared")
     if not v.retention.strip():
@@ -256,12 +340,15 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
         need("deletion_method", "Say how the data is deleted at the end of retention")
     if not v.security.strip():
         need("security", "Describe the security measures")
-    if personal and not v.rights_handling.strip():
+    if shared.personal and not v.rights_handling.strip():
         need(
             "rights_handling",
             "Say how data subjects' rights (access, objection, rectification) are handled",
         )
-    # -- DPIA ----------------------------------------------------------------------------
+
+
+def _check_dpia(v: AgreementVersion, need: Need) -> None:
+    """DPIA screening."""
     required, _ = dpia_result(v.dpia_answers or {})
     if required is None:
         need("dpia_answers", "Answer every DPIA screening question")
@@ -270,7 +357,10 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
             "dpia_outcome",
             "The screening says a DPIA is required: record its outcome before submitting",
         )
-    # -- dates and emergencies -----------------------------------------------------------
+
+
+def _check_dates(v: AgreementVersion, need: Need, today: date) -> None:
+    """Dates, review and emergencies."""
     if v.start_date is None:
         need("start_date", "Give the date the agreement starts")
     if v.start_date and v.end_date and v.end_date < v.start_date:
@@ -295,7 +385,6 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
                 "Say what triggers sharing under this emergency agreement (for example a "
                 "major incident declared under the Civil Contingencies Act 2004)",
             )
-    return problems
 
 
 def _add_years(day: date, years: int) -> date:

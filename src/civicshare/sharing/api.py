@@ -68,15 +68,27 @@ def delivery_headers(delivery: Delivery) -> dict[str, str]:
     responses=PULL_FILES,
     summary="Pull shared data under an active agreement",
     description="Rows (or, with group_by, suppressed counts) of a partner's dataset, exactly as "
-    "an active agreement grants them to the partner you act for. The purpose is required and "
-    "recorded with every request, allowed or denied.",
+    "an active agreement grants them to the partner you act for. The purpose is the code of one "
+    "of the agreement's permitted purposes (any other is refused, with the list); it and the "
+    "optional note are recorded with every request, allowed or denied.",
 )
 def pull(
     *,
     request: Request,
     provider: str,
     dataset: str,
-    purpose: str = Query(..., min_length=1, description="Why you need this data, in a sentence."),
+    purpose: str = Query(
+        ...,
+        min_length=1,
+        description="The code of one of the agreement's permitted purposes, e.g. "
+        "discharge-planning.",
+    ),
+    note: str | None = Query(
+        None,
+        max_length=500,
+        description="Optional: your own words about this request, kept in the audit log. No "
+        "NHS numbers or postcodes.",
+    ),
     columns: str | None = Query(None, description="Comma-separated; default every granted column."),
     agreement: str | None = Query(None, description="Agreement reference, if several apply."),
     group_by: str | None = Query(None, description="Comma-separated: counts instead of rows."),
@@ -94,6 +106,7 @@ def pull(
         columns=columns,
         agreement=agreement,
         group_by=group_by,
+        note=note,
     )
     delivery = share(session, request.app.state.settings, ask, via="api", output_format=format)
     headers = delivery_headers(delivery)

@@ -27,7 +27,11 @@ console = Console(stderr=True)
 def pull(
     provider: str = typer.Argument(..., help="The providing partner's key."),
     dataset: str = typer.Argument(..., help="The dataset's name."),
-    purpose: str = typer.Option(..., help="Why you need this data, in a sentence (recorded)."),
+    purpose: str = typer.Option(
+        ...,
+        help="The code of one of the agreement's permitted purposes, e.g. discharge-planning "
+        "(recorded).",
+    ),
     out: Path = typer.Option(..., help="File to write; .csv or .parquet."),
     token: str = typer.Option(
         ...,
@@ -38,6 +42,9 @@ def pull(
     columns: str | None = typer.Option(None, help="Comma-separated; default every granted column."),
     agreement: str | None = typer.Option(None, help="Agreement reference, if several apply."),
     group_by: str | None = typer.Option(None, help="Comma-separated: suppressed counts instead."),
+    note: str | None = typer.Option(
+        None, help="Your own words about this request (recorded); no NHS numbers or postcodes."
+    ),
 ) -> None:
     """Write what an active agreement grants your partner from PROVIDER's DATASET to a file.
 
@@ -55,6 +62,7 @@ def pull(
             columns=columns,
             agreement=agreement,
             group_by=group_by,
+            note=note,
         )
         try:
             delivery = share(session, settings, request, via="cli", output_format=output_format)

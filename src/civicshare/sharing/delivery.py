@@ -69,8 +69,9 @@ def _named(name: str) -> str:
 
 def _audit_decision(session: Session, decision: Decision, via: str, **facts) -> None:
     request = decision.request
-    # A purpose or a name holding an identifier is refused by decide() and kept only as
-    # REDACTED: the audit log never holds the identifier, and the denial is still recorded.
+    # A purpose, a note or a name holding an identifier is refused by decide() and kept only as
+    # REDACTED: the audit log never holds the identifier, and the denial is still recorded. The
+    # purpose column holds the code the request named; the requester's note is in the details.
     dataset = f"{_named(request.provider)}/{_named(request.dataset)}"
     audit.record(
         session,
@@ -87,7 +88,12 @@ def _audit_decision(session: Session, decision: Decision, via: str, **facts) -> 
         if decision.grant
         else [_named(c) for c in request.columns or []],
         outcome="allowed" if decision.allowed else "denied",
-        details={"clause": decision.clause, "via": via, **facts.pop("details", {})},
+        details={
+            "clause": decision.clause,
+            "via": via,
+            **({"note": audit.redacted(request.note)} if request.note else {}),
+            **facts.pop("details", {}),
+        },
         **facts,
     )
 
@@ -167,6 +173,7 @@ def share(
         agreement=grant.agreement,
         agreement_version=grant.version,
         purpose=request.purpose,
+        purpose_note=request.note,
         columns=[c.column for c in grant.columns],
         row_count=table.num_rows,
         output_format=output_format,

@@ -22,7 +22,8 @@ class Receipt(Base):
     snapshot_version: Mapped[int]
     agreement: Mapped[str] = mapped_column(String(16))
     agreement_version: Mapped[int]
-    purpose: Mapped[str] = mapped_column(Text)
+    purpose: Mapped[str] = mapped_column(Text)  # the code of one of the agreement's purposes
+    purpose_note: Mapped[str] = mapped_column(Text, default="")  # the requester's own words
     columns: Mapped[list[str]] = mapped_column(JSON)
     row_count: Mapped[int]
     output_format: Mapped[str] = mapped_column(String(16))

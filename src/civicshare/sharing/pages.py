@@ -35,7 +35,7 @@ def receivable(session: Session, actor: Actor) -> list[dict]:
             offer = offers.setdefault(key, {
                 "agreement": version.agreement.reference, "version": version.number,
                 "title": version.title, "provider": item.provider, "dataset": item.dataset,
-                "columns": [],
+                "columns": [], "purposes": list(version.purposes or []),
             })  # fmt: skip
             offer["columns"].append(item)
     for offer in offers.values():
@@ -80,16 +80,22 @@ def download(
     dataset: str,
     agreement: str = Form(...),
     purpose: str = Form(""),
+    note: str = Form(""),
     output_format: str = Form("csv"),
     actor: ActorDep,
     session: SessionDep,
 ):
     field = f"purpose-{agreement}-{provider}-{dataset}"
-    form = {"field": field, "purpose": purpose}
+    form = {"field": field, "purpose": purpose, "note": note}
     if output_format not in MEDIA_TYPES:
         output_format = "csv"
     ask = ShareRequest(
-        actor=actor, purpose=purpose, provider=provider, dataset=dataset, agreement=agreement
+        actor=actor,
+        purpose=purpose,
+        provider=provider,
+        dataset=dataset,
+        agreement=agreement,
+        note=note.strip(),
     )
     try:
         delivery = share(
@@ -98,7 +104,7 @@ def download(
     except Denied as error:
         message = error.decision.reason
         if error.status == 422:
-            form["purpose"] = ""  # not shown back: the page is not to echo the identifier
+            form["purpose"] = form["note"] = ""  # not shown back: the page is not to echo it
         return _page(
             request,
             actor,

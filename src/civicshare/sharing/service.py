@@ -32,25 +32,27 @@ from civicshare.partners.models import Partner, PartnerStatus, Role
 
 # Roles that may receive person-level data for their partner; viewers see governance only.
 RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
-MIN_PURPOSE_LENGTH = 10
-# The clause of a request refused because its purpose holds a resident's identifier: the
-# request is malformed (422 over HTTP, exit 2 at the command line), not forbidden.
+# The clause of a request refused because its purpose or note holds a resident's identifier:
+# the request is malformed (422 over HTTP, exit 2 at the command line), not forbidden.
 IDENTIFIER_IN_PURPOSE = "identifier in purpose"
 # The same for an NHS number where a provider, dataset, agreement or column name should be.
 IDENTIFIER_IN_NAMES = "identifier in request"
 MALFORMED = (IDENTIFIER_IN_PURPOSE, IDENTIFIER_IN_NAMES)
+# The clause of a request whose purpose is not one the agreement permits.
+PURPOSE = "purpose"
 
 
 @dataclass(frozen=True)
 class ShareRequest:
     actor: Actor
-    purpose: str
+    purpose: str  # the code of one of the agreement's permitted purposes
     provider: str  # partner key
     dataset: str
     columns: tuple[str, ...] | None = None  # None: every column the grant allows
     agreement: str | None = None  # a reference, needed when several agreements cover this
     group_by: tuple[str, ...] | None = None  # an aggregate (counts) instead of rows
     incident: str | None = None  # set by incidents/: emergency agreements apply only then
+    note: str = ""  # the requester's own words about this request, kept in the audit log
 
 
 def request_from_params(
@@ -62,6 +64,7 @@ def request_from_params(
     columns: str | None = None,
     agreement: str | None = None,
     group_by: str | None = None,
+    note: str | None = None,
 ) -> ShareRequest:
     """A request from the comma-separated lists that the API's query and the CLI's options use."""
 
@@ -76,6 +79,7 @@ def request_from_params(
         columns=split(columns),
         agreement=agreement,
         group_by=split(group_by),
+        note=(note or "").strip(),
     )
 
 
@@ -111,6 +115,23 @@ def _deny(request: ShareRequest, clause: str, reason: str, version: AgreementVer
         agreement=version.agreement.reference if version else None,
         version=version.number if version else None,
     )
+
+
+def purpose_refusal(version: AgreementVersion, asked: str) -> str:
+    """Why a purpose is refused, listing the purposes the version permits (codes and
+    sentences) so the requester can name the right one."""
+    reference = f"{version.agreement.reference} version {version.number}"
+    listed = "; ".join(
+        f"{p['code']} ({p['description'].rstrip('.')})" for p in version.purposes or []
+    )
+    if not listed:
+        return f"{reference} lists no permitted purposes: nothing is shared under it."
+    said = (
+        "State the purpose of this request"
+        if not asked.strip()
+        else f"{asked.strip()[:60]!r} is not a purpose {reference} permits"
+    )
+    return f"{said}: name one of its permitted purposes: {listed}."
 
 
 # -- governance state read once for several decisions ----------------------------------------
@@ -202,7 +223,9 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if memo is not None:
         memo = memo.current()
     actor = request.actor
-    refusal = identifier_refusal("Purposes", request.purpose)
+    refusal = identifier_refusal("Purposes", request.purpose) or identifier_refusal(
+        "Notes", request.note
+    )
     if refusal:  # first: whoever asks, a purpose naming a resident is not recorded as given
         return _deny(
             request,
@@ -227,8 +250,6 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
             f"Acting for {actor.partner_name}, you hold no role that may receive shared data "
             "(analyst, responder, data provider or IG lead).",
         )
-    if len(request.purpose.strip()) < MIN_PURPOSE_LENGTH:
-        return _deny(request, "purpose", "State the purpose of this request in a sentence.")
 
     def partner_by_key(key: str) -> Partner | None:
         return memo.partner(key) if memo is not None else partners.get_by_key(session, key)
@@ -278,6 +299,8 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
             f"Several active agreements cover this ({references}): name the one you act under.",
         )
     version = covering[0]
+    if request.purpose.strip() not in version.purpose_codes():
+        return _deny(request, PURPOSE, purpose_refusal(version, request.purpose), version)
     granted = {
         item.column: ColumnGrant(item.column, item.treatment, item.generalisation)
         for item in version.data_items

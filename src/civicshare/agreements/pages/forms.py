@@ -73,10 +73,26 @@ def _parties_fields(session: Session, version) -> list[dict[str, Any]]:
 def _purpose_fields(version) -> list[dict[str, Any]]:
     return [
         field_spec("title", "Title", "input", value=version.title),
-        field_spec("purpose", "Purpose of the sharing", value=version.purpose),
+        field_spec(
+            "purposes",
+            "Permitted purposes",
+            hint="One a line: a short code, a colon, and a sentence saying what the data may be "
+            "used for, for example “discharge-planning: Plan care and support for an adult due "
+            "to leave hospital”. Every request for data names one of these codes; the gateway "
+            "refuses any other.",
+            value="\n".join(f"{p['code']}: {p['description']}" for p in version.purposes or []),
+            rows=4,
+        ),
+        field_spec(
+            "purpose",
+            "Purpose of the sharing (explanation)",
+            hint="Explains the sharing to readers of the agreement. It does not restrict "
+            "requests: the permitted purposes do.",
+            value=version.purpose,
+        ),
         field_spec(
             "necessity",
-            "Why sharing is necessary",
+            "Why sharing is necessary (explanation)",
             hint="Why the purpose cannot be met with less data or without sharing.",
             value=version.necessity,
         ),

@@ -44,7 +44,7 @@ def _show(request, session, actor, version):
         version=version,
         agreement=agreement,
         approvals=approvals,
-        actions=service.allowed_actions(actor, version),
+        actions=service.allowed_actions(actor, version, separation=_separation(request)),
         may_amend=service.may_amend(actor, version),
         pending=service.pending_amendment(agreement),
         versions=[v for v in agreement.versions if service.may_view_version(actor, v)],
@@ -100,7 +100,10 @@ def _check(request, actor, version, status_code=200):
         active_nav="agreements",
         version=version,
         problems=validate(version),
-        may_submit=any(t.action == "submit" for t in service.allowed_actions(actor, version)),
+        may_submit=any(
+            t.action == "submit"
+            for t in service.allowed_actions(actor, version, separation=_separation(request))
+        ),
         may_edit=service.may_edit(actor, version),
         sections=documents.document_sections(version),
         section_keys=list(SECTIONS),
@@ -120,16 +123,22 @@ def step_form(
     session: SessionDep,
 ):
     version = service.version_for(session, actor, reference, number)
-    transition = _transition(actor, version, action)
+    transition = _transition(request, actor, version, action)
     return _step_page(request, version, transition)
 
 
-def _transition(actor, version, action):
+def _separation(request) -> str:
+    return request.app.state.settings.separation_of_duties
+
+
+def _transition(request, actor, version, action):
     transition = service.TRANSITIONS.get(action)
     if transition is None or transition.who == "system":
         raise HTTPException(404, f"There is no step called {action}.")
-    if transition not in service.allowed_actions(actor, version):
-        service.check_step(None, actor, version, action, "reason")  # the precise refusal
+    separation = _separation(request)
+    if transition not in service.allowed_actions(actor, version, separation=separation):
+        # the precise refusal
+        service.check_step(None, actor, version, action, "reason", separation)
         raise HTTPException(409, f"You cannot {action} {version.reference} now.")
     return transition
 
@@ -158,7 +167,7 @@ def step_submit(
     session: SessionDep,
 ):
     version = service.version_for(session, actor, reference, number)
-    transition = _transition(actor, version, action)
+    transition = _transition(request, actor, version, action)
     reason = str(form.get("reason", "")).strip()
     errors: dict[str, str] = {}
     meeting_date = None
@@ -187,6 +196,7 @@ def step_submit(
                 reason=reason,
                 meeting_date=meeting_date,
                 minute_reference=shown["minute_reference"],
+                separation=_separation(request),
             )
         except service.Invalid as error:
             if action == "submit":

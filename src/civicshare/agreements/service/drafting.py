@@ -38,6 +38,7 @@ from civicshare.partners.models import Partner, PartnerStatus, Role
 SCALAR_FIELDS = (
     "title",
     "purpose",
+    "purposes",
     "necessity",
     "benefits",
     "data_subjects",
@@ -110,6 +111,8 @@ def coerce_field(field: str, value: Any) -> Any:
                 f"known paragraphs are {', '.join(SCHEDULE1)}.",
             )
         return sorted(set(codes), key=int)
+    if field == "purposes":
+        return coerce_purposes(value)
     if field == "statutory_powers":
         return [str(p).strip() for p in (value or []) if str(p).strip()]
     if field in ("appropriate_policy_document", "dpa_part3", "emergency"):
@@ -126,6 +129,24 @@ def coerce_field(field: str, value: Any) -> Any:
             "description": str(scope.get("description") or "").strip(),
         }
     return value
+
+
+def coerce_purposes(value: Any) -> list[dict[str, str]]:
+    """Permitted purposes as [{"code", "description"}], from such dicts or from lines
+    "code: description" (how the page's text box and the templates write them). Codes are
+    checked by validation (lowercase words joined by hyphens, each listed once)."""
+    if isinstance(value, str):
+        value = value.splitlines()
+    purposes = []
+    for entry in value or []:
+        if isinstance(entry, Mapping):
+            code, description = entry.get("code"), entry.get("description")
+        else:
+            code, _, description = str(entry).partition(":")
+        code, description = str(code or "").strip(), str(description or "").strip()
+        if code or description:
+            purposes.append({"code": code, "description": description})
+    return purposes
 
 
 def _partner(session: Session, key: str) -> Partner:
@@ -171,7 +192,12 @@ def create_draft(
         template_key=template_key,
     )
     version = AgreementVersion(
-        agreement=agreement, number=1, status=S.draft, title=title.strip(), row_scope={}
+        agreement=agreement,
+        number=1,
+        status=S.draft,
+        title=title.strip(),
+        row_scope={},
+        drafted_by_membership_id=actor.membership_id,
     )
     session.add_all([agreement, version])
     session.flush()
@@ -395,6 +421,7 @@ def amend(
         status=S.draft,
         amends_version_id=latest.id,
         change_summary=reason.strip(),
+        drafted_by_membership_id=actor.membership_id if actor else None,
     )
     for field in SCALAR_FIELDS:
         setattr(new, field, copy.deepcopy(getattr(latest, field)))

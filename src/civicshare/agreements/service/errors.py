@@ -24,6 +24,13 @@ class Conflict(AgreementError):
     status = 409
 
 
+class SeparationOfDuties(NotAllowed):
+    """A step refused because the person already took another part in this version (see the
+    separation_of_duties setting)."""
+
+    field = "actor"
+
+
 class Invalid(AgreementError):
     """The version breaks one or more rules; `problems` names each field and message."""
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from civicshare.accounts.service import Actor
 from civicshare.agreements.models import AgreementApproval, AgreementVersion, Decision
 from civicshare.agreements.service.errors import Conflict, Invalid, NotAllowed, NotFound
-from civicshare.agreements.service.permissions import refuse_who, who_ok
+from civicshare.agreements.service.permissions import duty_refusal, refuse_who, who_ok
 from civicshare.agreements.service.queries import in_force
 from civicshare.agreements.service.transitions import ENTITY, LIVE, TRANSITIONS, S, Transition
 from civicshare.agreements.validation import Problem, validate
@@ -26,7 +26,10 @@ def check_step(
     version: AgreementVersion,
     action: str,
     reason: str,
+    separation: str | None = None,
 ) -> Transition:
+    """The step's transition if this actor may take it on this version now; else the refusal:
+    the wrong state (409), the wrong person (403), separation of duties (403), no reason."""
     transition = TRANSITIONS[action]
     if version.status not in transition.from_states:
         allowed = ", ".join(sorted(s.label.lower() for s in transition.from_states))
@@ -36,6 +39,9 @@ def check_step(
         )
     if not who_ok(actor, version, transition.who):
         raise refuse_who(actor, version, transition)
+    refusal = duty_refusal(actor, version, action, separation)
+    if refusal is not None:
+        raise refusal
     if transition.needs_reason and not reason.strip():
         raise Invalid(
             [Problem("reason", f"Give the reason to {action} the agreement")],
@@ -86,6 +92,7 @@ def submit(
         raise Invalid(problems)
     version.status = S.submitted
     version.submitted_at = utcnow()
+    version.submitted_by_membership_id = actor.membership_id if actor else None
     version.submission_round += 1
     _record(session, actor, version, transition, reason, round=version.submission_round)
     return version
@@ -171,10 +178,13 @@ def endorse(
     minute_reference: str,
     reason: str = "",
     today: date | None = None,
+    separation: str | None = None,
 ) -> AgreementVersion:
-    """An IG lead records that the IG group endorsed this version at a meeting."""
+    """A member of the IG group (an IG lead) records that the IG group endorsed this version at
+    a meeting; under four-eyes separation of duties, one who neither drafted, submitted nor
+    approved it."""
     today = today or date.today()
-    transition = check_step(session, actor, version, "endorse", reason)
+    transition = check_step(session, actor, version, "endorse", reason, separation)
     problems = []
     if meeting_date is None or meeting_date > today:
         problems.append(
@@ -211,6 +221,7 @@ def activate(
     """Put an endorsed version in force; an amendment supersedes the version it replaces."""
     today = today or date.today()
     transition = check_step(session, actor, version, "activate", reason)
+    _check_approved_and_endorsed(version)
     if version.start_date and version.start_date > today:
         raise Conflict(
             f"{version.reference} starts on {version.start_date:%-d %B %Y}; activate it on or "
@@ -227,6 +238,30 @@ def activate(
     version.activated_at = utcnow()
     _record(session, actor, version, transition, reason)
     return version
+
+
+def _check_approved_and_endorsed(version: AgreementVersion) -> None:
+    """A version goes into force only with every party's approval in its current round and
+    the IG group's endorsement on record, whatever its status says."""
+    named = f"{version.reference} version {version.number}"
+    approvals = version.current_approvals()
+    waiting = [
+        p.partner.name
+        for p in version.parties
+        if p.partner_id not in approvals or approvals[p.partner_id].decision != Decision.approve
+    ]
+    if waiting or not version.parties:
+        raise Conflict(
+            f"{named} cannot be activated: it still needs the approval of "
+            f"{' and '.join(waiting) or 'its parties'}.",
+            field="approvals",
+        )
+    if not version.endorsement_meeting_date or not version.endorsement_minute_ref.strip():
+        raise Conflict(
+            f"{named} cannot be activated: the IG group's endorsement (meeting date and minute "
+            "reference) is not on record.",
+            field="endorsement",
+        )
 
 
 def _simple(session, actor, version, action, status, reason) -> AgreementVersion:
@@ -284,9 +319,11 @@ def perform(
     *,
     reason: str = "",
     today: date | None = None,
+    separation: str | None = None,
     **extra: Any,
 ) -> AgreementVersion:
-    """One entry point for the adapters: run the named step."""
+    """One entry point for the adapters: run the named step. `separation` is the app's
+    separation_of_duties setting (default: the settings in force)."""
     if action == "submit":
         return submit(session, actor, version, reason=reason, today=today)
     if action == "withdraw":
@@ -304,6 +341,7 @@ def perform(
             minute_reference=extra.get("minute_reference", ""),
             reason=reason,
             today=today,
+            separation=separation,
         )
     if action == "activate":
         return activate(session, actor, version, reason=reason, today=today)

@@ -40,6 +40,7 @@ def register_entries(session: Session, today: date | None = None) -> list[dict[s
                 "version": version.number,
                 "title": version.title,
                 "purpose": version.purpose,
+                "purposes": [f"{p['code']}: {p['description']}" for p in version.purposes or []],
                 "benefits": version.benefits,
                 "providers": [p.partner.name for p in version.providers],
                 "recipients": [p.partner.name for p in version.recipients],

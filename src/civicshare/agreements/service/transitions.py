@@ -11,7 +11,9 @@ ENTITY = "agreement"
 # Who may take a step:
 #   editor          an IG lead of the drafting partner or of a party, while the version is a draft
 #   party_ig_lead   an IG lead acting for a party to this version
-#   ig_group        an IG lead of any partner, recording the IG group's decision
+#   ig_group        an IG lead of any partner, recording the IG group's decision; under
+#                   four-eyes separation of duties (permissions.duty_refusal) one who neither
+#                   drafted, submitted nor approved the version
 #   system          the gateway itself (expiry, superseding)
 
 

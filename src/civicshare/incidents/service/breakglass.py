@@ -31,7 +31,7 @@ from civicshare.incidents.service.common import (
 )
 from civicshare.incidents.service.drawing import DrawCache
 from civicshare.incidents.service.households_view import compute_households, household_key
-from civicshare.incidents.service.incidents import may_see
+from civicshare.incidents.service.incidents import may_see, unseen
 from civicshare.incidents.service.priority import LABEL, RANK
 from civicshare.partners import service as partners
 
@@ -66,9 +66,7 @@ def break_glass(
 ) -> BreakGlass:
     require_responder(actor)
     if not may_see(session, actor, incident):
-        raise IncidentError(
-            f"{actor.partner_name} is not party to {incident.agreement}.", status=403
-        )
+        raise unseen(session, actor, incident)
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is closed.", status=409)
     reason = (reason or "").strip()

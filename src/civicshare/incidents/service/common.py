@@ -73,5 +73,12 @@ def audit_incident(session, actor, action, incident, reason="", **facts) -> None
 
 
 def share_purpose(incident: Incident) -> str:
-    """The purpose every share made for `incident` states."""
+    """The incident in words: the note of every share it makes, and its audit records' purpose."""
     return f"Incident {incident.reference}: {incident.title} (vulnerable households in the area)"
+
+
+def share_purpose_code(version) -> str:
+    """The permitted purpose an incident's shares name: the first its emergency agreement lists
+    (the agreement's main purpose; the incident template lists `incident-response` first)."""
+    codes = version.purpose_codes()
+    return codes[0] if codes else ""

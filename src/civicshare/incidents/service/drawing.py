@@ -27,7 +27,7 @@ from civicshare.incidents.reference import (
     gazetteer,
     norm_postcode,
 )
-from civicshare.incidents.service.common import share_purpose
+from civicshare.incidents.service.common import share_purpose, share_purpose_code
 from civicshare.incidents.service.incidents import get_agreement
 from civicshare.incidents.service.readers import RULES, Reader, reader_for
 from civicshare.partners import service as partners
@@ -285,13 +285,14 @@ def _draw_governed(
             status=403,
         )
     gaz = gazetteer(settings)
+    purpose = share_purpose_code(version)
     wanted = sorted({(item.provider.key, item.dataset) for item in version.shared_items})
     wanted = [(provider_key, dataset) for provider_key, dataset in wanted if dataset in RULES]
     snapshots = datasets.current_snapshots(session, wanted, settings)  # one query for all
     sources, withheld, keys = [], [], []
     for provider_key, dataset in wanted:
         drawn = _source(
-            _Ask(session, settings, actor, incident, cache, gaz, withheld),
+            _Ask(session, settings, actor, incident, cache, gaz, withheld, purpose),
             provider_key,
             dataset,
             snapshots[(provider_key, dataset)],
@@ -325,11 +326,13 @@ class _Ask:
     cache: DrawCache
     gaz: Gazetteer
     withheld: list[Withheld]
+    purpose: str  # the code of the agreement's permitted purpose the incident draws under
 
     def request(self, provider_key: str, dataset: str, columns=None) -> ShareRequest:
         return ShareRequest(
             actor=self.actor,
-            purpose=share_purpose(self.incident),
+            purpose=self.purpose,
+            note=share_purpose(self.incident),
             provider=provider_key,
             dataset=dataset,
             agreement=self.incident.agreement,

@@ -35,7 +35,7 @@ from civicshare.incidents.service.common import (
     share_purpose,
 )
 from civicshare.incidents.service.drawing import DrawCache, Layer, Withheld, draw_layer
-from civicshare.incidents.service.incidents import area_of, may_see
+from civicshare.incidents.service.incidents import area_of, may_see, unseen
 from civicshare.incidents.service.priority import CATEGORIES, LABEL, RANK
 
 # -- households -------------------------------------------------------------------------------
@@ -150,9 +150,7 @@ def compute_households(
 ):
     require_responder(actor)
     if not may_see(session, actor, incident):
-        raise IncidentError(
-            f"{actor.partner_name} is not party to {incident.agreement}.", status=403
-        )
+        raise unseen(session, actor, incident)
     if incident.status != IncidentStatus.open:
         raise IncidentError(f"{incident.reference} is closed: nothing more is shared.", status=409)
     area = area_of(incident)

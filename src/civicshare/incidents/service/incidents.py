@@ -216,9 +216,14 @@ def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     """Responders and IG leads of a party to the incident's agreement (any version)."""
     if not actor.has_role(Role.responder, Role.ig_lead):
         return False
+    return is_party(session, actor, incident)
+
+
+def is_party(session: Session, actor: Actor, incident: Incident) -> bool:
+    """Whether the actor's partner is a party to the incident's agreement (any version)."""
     # Asked several times in one unit of work (the route, then the view): answered once.
     memo = session.info.setdefault("incidents.may_see", {})
-    key = (actor.membership_id, incident.id, incident.agreement)
+    key = (actor.partner_id, incident.id, incident.agreement)
     if key not in memo:
         try:
             agreement = get_agreement(session, incident.agreement)
@@ -229,14 +234,26 @@ def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     return memo[key]
 
 
+def unseen(session: Session, actor: Actor, incident: Incident, acts_under: bool = False):
+    """Why may_see() refused: the missing role when the actor's partner is a party, else that
+    the partner is not a party."""
+    if is_party(session, actor, incident):
+        return IncidentError(
+            f"Acting for {actor.partner_name}, a party to {incident.agreement}, you are neither a "
+            f"responder nor an IG lead: only they see {incident.reference}.",
+            status=403,
+        )
+    return IncidentError(
+        f"{actor.partner_name} is not party to {incident.agreement}"
+        + (f", the agreement {incident.reference} acts under." if acts_under else "."),
+        status=403,
+    )
+
+
 def get_for(session: Session, actor: Actor, reference: str) -> Incident:
     incident = get_incident(session, reference)
     if not may_see(session, actor, incident):
-        raise IncidentError(
-            f"{actor.partner_name} is not party to {incident.agreement}, the agreement "
-            f"{reference} acts under.",
-            status=403,
-        )
+        raise unseen(session, actor, incident, acts_under=True)
     return incident
 
 
