@@ -217,11 +217,9 @@ def decide_many(
         return [decide(session, request, today) for request in requests]
 
 
-def decide(session: Session, request: ShareRequest, today: date | None = None) -> Decision:
-    """Allowed with the exact grant, or denied with the reason. Reads governance state only."""
-    memo: _Governance | None = session.info.get(_GOVERNANCE)
-    if memo is not None:
-        memo = memo.current()
+def _malformed_or_unentitled(request: ShareRequest) -> Decision | None:
+    """A request refused before any agreement is looked at: an identifier where none belongs,
+    a token without the scope, a membership without a receiving role."""
     actor = request.actor
     refusal = identifier_refusal("Purposes", request.purpose) or identifier_refusal(
         "Notes", request.note
@@ -250,6 +248,70 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
             f"Acting for {actor.partner_name}, you hold no role that may receive shared data "
             "(analyst, responder, data provider or IG lead).",
         )
+    return None
+
+
+def _grant(request: ShareRequest, version: AgreementVersion, provider: Partner) -> Decision:
+    """Under the one covering version: the columns asked for, if it includes them all, with
+    its row scope and row conditions on this dataset."""
+    actor = request.actor
+    granted = {
+        item.column: ColumnGrant(item.column, item.treatment, item.generalisation)
+        for item in version.data_items
+        if item.provider_partner_id == provider.id
+        and item.dataset == request.dataset
+        and item.treatment != Treatment.excluded
+    }
+    asked = request.columns if request.columns is not None else tuple(granted)
+    refused = [column for column in asked if column not in granted]
+    if refused:
+        return _deny(
+            request,
+            "data items",
+            f"{version.agreement.reference} version {version.number} does not include "
+            f"{', '.join(refused)} from {request.dataset}.",
+            version,
+        )
+    if request.group_by is not None:
+        outside = [c for c in request.group_by if c not in asked]
+        if outside:
+            return _deny(
+                request,
+                "aggregate",
+                f"Group by only requested columns, not {', '.join(outside)}.",
+                version,
+            )
+    grant = Grant(
+        agreement=version.agreement.reference,
+        version=version.number,
+        provider=provider.key,
+        recipient=actor.partner_key,
+        dataset=request.dataset,
+        columns=tuple(granted[column] for column in asked),
+        row_scope=dict(version.row_scope or {}),
+        aggregate_by=request.group_by,
+        conditions=conditions_for(version.row_scope, provider.key, request.dataset),
+    )
+    return Decision(
+        allowed=True,
+        reason=f"Allowed under {grant.agreement} version {grant.version}.",
+        clause="data items",
+        request=request,
+        grant=grant,
+        agreement=grant.agreement,
+        version=grant.version,
+    )
+
+
+def decide(session: Session, request: ShareRequest, today: date | None = None) -> Decision:
+    """Allowed with the exact grant, or denied with the reason. Reads governance state only."""
+    memo: _Governance | None = session.info.get(_GOVERNANCE)
+    if memo is not None:
+        memo = memo.current()
+    actor = request.actor
+    refused = _malformed_or_unentitled(request)
+    if refused is not None:
+        return refused
 
     def partner_by_key(key: str) -> Partner | None:
         return memo.partner(key) if memo is not None else partners.get_by_key(session, key)
@@ -301,49 +363,4 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     version = covering[0]
     if request.purpose.strip() not in version.purpose_codes():
         return _deny(request, PURPOSE, purpose_refusal(version, request.purpose), version)
-    granted = {
-        item.column: ColumnGrant(item.column, item.treatment, item.generalisation)
-        for item in version.data_items
-        if item.provider_partner_id == provider.id
-        and item.dataset == request.dataset
-        and item.treatment != Treatment.excluded
-    }
-    asked = request.columns if request.columns is not None else tuple(granted)
-    refused = [column for column in asked if column not in granted]
-    if refused:
-        return _deny(
-            request,
-            "data items",
-            f"{version.agreement.reference} version {version.number} does not include "
-            f"{', '.join(refused)} from {request.dataset}.",
-            version,
-        )
-    if request.group_by is not None:
-        outside = [c for c in request.group_by if c not in asked]
-        if outside:
-            return _deny(
-                request,
-                "aggregate",
-                f"Group by only requested columns, not {', '.join(outside)}.",
-                version,
-            )
-    grant = Grant(
-        agreement=version.agreement.reference,
-        version=version.number,
-        provider=provider.key,
-        recipient=actor.partner_key,
-        dataset=request.dataset,
-        columns=tuple(granted[column] for column in asked),
-        row_scope=dict(version.row_scope or {}),
-        aggregate_by=request.group_by,
-        conditions=conditions_for(version.row_scope, provider.key, request.dataset),
-    )
-    return Decision(
-        allowed=True,
-        reason=f"Allowed under {grant.agreement} version {grant.version}.",
-        clause="data items",
-        request=request,
-        grant=grant,
-        agreement=grant.agreement,
-        version=grant.version,
-    )
+    return _grant(request, version, provider)
