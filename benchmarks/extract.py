@@ -55,7 +55,7 @@ from civicshare.sharing.service import ShareRequest
 from civicshare.synthetic.common import nhs_check_digit
 
 TODAY = date.today()
-PURPOSE = "Benchmark: plan care for people leaving hospital."
+PURPOSE = "discharge-planning"  # one of the hospital-discharge template's permitted purposes
 SHAPES = {
     "minimised": {
         "items": [
@@ -92,7 +92,8 @@ SHAPES = {
             "DISCH_PATHWAY",
             "CFS_SCORE",
         ],  # fmt: skip
-        "raw_where": f"WHERE DOB__year <= {TODAY.year - 18}",
+        # The template's row scope: adults, on discharge pathways 1 to 3 (a row condition).
+        "raw_where": f"WHERE DOB__year <= {TODAY.year - 18} AND DISCH_PATHWAY IN ('1', '2', '3')",
         "plain_columns": [
             "NHS_NO",
             "PAT_SURNAME",
@@ -104,7 +105,8 @@ SHAPES = {
             "DISCH_PATHWAY",
             "CFS_SCORE",
         ],  # fmt: skip
-        "plain_where": f"WHERE date_sub('year', CAST(DOB AS DATE), DATE '{TODAY}') >= 18",
+        "plain_where": f"WHERE date_sub('year', CAST(DOB AS DATE), DATE '{TODAY}') >= 18 "
+        "AND DISCH_PATHWAY IN ('1', '2', '3')",
     },
 }
 IDENTIFIERS = ["NHS_NO", "PAT_SURNAME", "PAT_FORENAME", "DOB", "POSTCODE"]
@@ -155,14 +157,17 @@ def build(settings: Settings, rows: int, tmp: Path) -> dict:
     db.upgrade(engine)
     sessions = db.make_sessionmaker(engine)
     with db.session_scope(sessions) as session:
-        acute, county = partners.upsert(session, [
+        acute, county, city = partners.upsert(session, [
             {"key": "worcs-acute", "name": "Acute Trust", "type": "nhs_trust",
              "status": "endorsed"},
             {"key": "worcestershire-cc", "name": "County Council", "type": "county_council",
              "status": "endorsed"},
+            {"key": "worcester-city", "name": "City Council", "type": "district_council",
+             "status": "endorsed"},
         ])  # fmt: skip
         leads = {}
-        for partner in (acute, county):
+        # The city's IG lead, party to neither agreement, records the IG group's endorsement.
+        for partner in (acute, county, city):
             person = partners.create_person(
                 session, email=f"ig@{partner.key}.example", display_name="IG"
             )
@@ -201,7 +206,7 @@ def build(settings: Settings, rows: int, tmp: Path) -> dict:
             agreements.submit(session, leads["worcs-acute"], version, today=TODAY)
             agreements.approve(session, leads["worcs-acute"], version)
             agreements.approve(session, leads["worcestershire-cc"], version)
-            agreements.endorse(session, leads["worcestershire-cc"], version, meeting_date=TODAY,
+            agreements.endorse(session, leads["worcester-city"], version, meeting_date=TODAY,
                                minute_reference="BENCH/1", today=TODAY)  # fmt: skip
             agreements.activate(session, leads["worcs-acute"], version, today=TODAY)
             refs[shape] = version.agreement.reference

@@ -170,6 +170,10 @@ def test_each_read_path_decides_executes_and_leaves_evidence(
         "NHS_NO", "PAT_SURNAME", "PAT_FORENAME", "DOB", "POSTCODE", "ADMIT_DT", "DISCH_DT",
         "DISCH_PATHWAY", "CFS_SCORE",
     }  # fmt: skip
+    # ISA-0001's row condition: only patients on discharge pathways 1 to 3, whatever the route
+    # (its necessity text said so before anything enforced it: 325 of 664 rows were pathway 0).
+    pathways = {str(v) for v in table.column("DISCH_PATHWAY").to_pylist()}
+    assert pathways <= {"1", "2", "3"}, pathways
     # The receipt and the audit record keep the purpose's code and the requester's note.
     receipt, record = last_receipt_and_record(store)
     assert (receipt.purpose, receipt.purpose_note) == (PURPOSE, NOTE)

@@ -127,6 +127,9 @@ def coerce_field(field: str, value: Any) -> Any:
             "min_age": None if scope.get("min_age") in (None, "") else int(scope["min_age"]),
             "max_age": None if scope.get("max_age") in (None, "") else int(scope["max_age"]),
             "description": str(scope.get("description") or "").strip(),
+            # Row conditions, checked against the contracts by validation, enforced by the
+            # data plane (dataplane.grant.conditions_for).
+            "conditions": [dict(c) for c in scope.get("conditions") or [] if isinstance(c, dict)],
         }
     return value
 
