@@ -1,5 +1,5 @@
 """`civicshare incidents`: open an incident, list its vulnerable households, close it, read its
-log; IG leads list break-glass access to review. Acts as an API token's membership."""
+log; IG leads list break-glass access and record each review. Acts as an API token's membership."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ console = Console()
 TOKEN = typer.Option(
     ...,
     envvar="CIVICSHARE_TOKEN",
-    help="An API token with scope incidents:read (open and close: incidents:write).",
+    help="An API token with scope incidents:read (open, close, review: incidents:write).",
     show_default=False,
 )
 
@@ -180,6 +180,29 @@ def reviews(token: str = TOKEN) -> None:
                           service.membership_label(run.session, grant.membership_id),
                           grant.reason, str(r.records_seen), r.status.value)  # fmt: skip
         console.print(table)
+
+
+@app.command("review")
+def review(
+    review_id: int = typer.Argument(..., help="The review's id, as `incidents reviews` lists it."),
+    outcome: str = typer.Option(
+        ...,
+        help="appropriate or inappropriate: was this break-glass access to your partner's "
+        "data appropriate?",
+        show_default=False,
+    ),
+    comment: str = typer.Option(
+        "", help="Required when inappropriate: what was wrong and what happens next."
+    ),
+    token: str = TOKEN,
+) -> None:
+    """Record the outcome of a break-glass review (IG leads; logged and audited)."""
+    with _Run(token, "incidents:write") as run:
+        found = service.review(run.session, run.actor, review_id, outcome, comment)
+        console.print(
+            f"Review {found.id} of break-glass {found.break_glass_id} in "
+            f"{found.break_glass.incident.reference}: {found.status.value}."
+        )
 
 
 @app.command("install-reference")

@@ -14,17 +14,21 @@ from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.datasets import service as datasets
 from civicshare.db import SessionDep
+from civicshare.partners.models import Role
 from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, encode
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.models import Receipt
-from civicshare.sharing.service import ShareRequest
+from civicshare.sharing.service import ShareRequest, decide, governance_read
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 def receivable(session: Session, actor: Actor) -> list[dict]:
-    """Each (agreement, provider, dataset) the actor's partner receives, with its columns."""
+    """Each (agreement, provider, dataset) the actor's partner receives, with its columns, and
+    whether this person may download it here: `refusal` is None when decide() would allow the
+    download the page's form asks for, else why not. An emergency agreement's data is never
+    downloaded here: it flows only inside an incident, to responders (`emergency`)."""
     offers = {}
     for version in agreements.active_versions(session):
         party = version.party(actor.partner_id)
@@ -36,12 +40,39 @@ def receivable(session: Session, actor: Actor) -> list[dict]:
                 "agreement": version.agreement.reference, "version": version.number,
                 "title": version.title, "provider": item.provider, "dataset": item.dataset,
                 "columns": [], "purposes": list(version.purposes or []),
+                "emergency": version.emergency,
             })  # fmt: skip
             offer["columns"].append(item)
-    for offer in offers.values():
-        known = datasets.get_dataset(session, offer["provider"].key, offer["dataset"])
-        offer["dataset_title"] = known.title if known else offer["dataset"]
+    with governance_read(session):
+        for offer in offers.values():
+            known = datasets.get_dataset(session, offer["provider"].key, offer["dataset"])
+            offer["dataset_title"] = known.title if known else offer["dataset"]
+            offer["refusal"] = download_refusal(session, actor, offer)
     return list(offers.values())
+
+
+def download_refusal(session: Session, actor: Actor, offer: dict) -> str | None:
+    """Why `actor` may not download `offer` from this page (outside any incident), or None.
+
+    decide() is asked about the request the offer's form sends, naming the agreement and its
+    first permitted purpose (any of them is decided alike); nothing is read or audited."""
+    purposes = offer["purposes"]
+    probe = ShareRequest(
+        actor=actor,
+        purpose=purposes[0]["code"] if purposes else "",
+        provider=offer["provider"].key,
+        dataset=offer["dataset"],
+        agreement=offer["agreement"],
+    )
+    decision = decide(session, probe)
+    if decision.allowed:
+        return None
+    if offer["emergency"]:
+        return (
+            f"{offer['agreement']} is an emergency agreement: its data is available only inside "
+            "an incident, to responders."
+        )
+    return decision.reason
 
 
 def _page(request, actor, session, *, errors=None, form=None, status_code=200):
@@ -57,6 +88,7 @@ def _page(request, actor, session, *, errors=None, form=None, status_code=200):
         status_code=status_code,
         active_nav="share",
         offers=receivable(session, actor),
+        is_responder=actor.has_role(Role.responder),
         receipts=receipts,
         errors=errors or {},
         form=form or {},
