@@ -177,12 +177,12 @@ def test_a_run_that_dies_after_recording_is_finished_by_the_next(
 ):
     register(sessions)
     push(sessions, settings, tmp_path, n=2)
-    real_remove = retention._remove
+    real_remove = retention.snapshots.remove_files
 
     def crash(*_args):
         raise Crash
 
-    monkeypatch.setattr(retention, "_remove", crash)
+    monkeypatch.setattr(retention.snapshots, "remove_files", crash)
     with pytest.raises(Crash):
         run(sessions, settings, today=TODAY + timedelta(days=31))
     # recorded (with its evidence) but the files are still there, and status says so
@@ -193,7 +193,7 @@ def test_a_run_that_dies_after_recording_is_finished_by_the_next(
         pending = retention.status(session, settings, TODAY + timedelta(days=31))
     assert [(p.version, p.status, p.due_on) for p in pending] == [(1, "purged", None)]
 
-    monkeypatch.setattr(retention, "_remove", real_remove)
+    monkeypatch.setattr(retention.snapshots, "remove_files", real_remove)
     report = run(sessions, settings, today=TODAY + timedelta(days=31))
     assert report.completed == [f"{PARTNER}/{NAME}/v1"]
     assert report.purges == []

@@ -266,6 +266,7 @@ class VersionOut(BaseModel):
     amends_version: int | None
     change_summary: str | None
     title: str | None
+    purposes: list[PurposeIn] | None
     purpose: str | None
     necessity: str | None
     benefits: str | None
