@@ -280,6 +280,9 @@ def test_the_document_and_check_answers_pages_say_it(demo_client):
     assert f"Only records where {PATHWAY_IN_WORDS}; and the person is aged 18 or over" in text
     assert "Discharge pathway (DISCH_PATHWAY): shared as is" in text
     assert "Records shared (explanation, not a restriction)" in text
+    check = demo_client.get("/agreements/ISA-0001/versions/1/check", headers=HTML)
+    assert check.status_code == 200
+    assert PATHWAY_IN_WORDS in re.sub(r"\s+", " ", check.text)
     demo_client.cookies.clear()
 
 
