@@ -25,6 +25,7 @@ from civicshare.agreements.models import (
     Treatment,
 )
 from civicshare.agreements.validation import validate
+from civicshare.dataplane.grant import ConditionOp
 from civicshare.db import RowId, SessionDep, Timestamp
 
 router = ApiRouter(prefix="/api/agreements", tags=["agreements"])
@@ -59,11 +60,38 @@ class PurposeIn(BaseModel):
     description: str = Field(description="A sentence: what the data may be used for.")
 
 
+Scalar = str | int | float | bool
+
+
+class ConditionIn(BaseModel):
+    """A condition every shared row of one provider's dataset meets; the data plane enforces
+    it. Submission checks the column against the dataset's contract and the values against
+    its type."""
+
+    provider: str = Field(description="Key of the provider partner, e.g. worcs-acute.")
+    dataset: str = Field(description="A dataset the agreement has data items from.")
+    column: str = Field(description="A column of the dataset's contract, e.g. DISCH_PATHWAY.")
+    op: ConditionOp = Field(
+        description="equals (one value), in (a list), between (low and/or high, inclusive), "
+        "is_null, is_not_null."
+    )
+    values: list[Scalar] = Field(default_factory=list, description="For equals and in.")
+    low: Scalar | None = Field(default=None, description="For between: the lowest value.")
+    high: Scalar | None = Field(default=None, description="For between: the highest value.")
+
+
 class RowScope(BaseModel):
     recipient_district_only: bool = False
     min_age: int | None = None
     max_age: int | None = None
-    description: str = ""
+    description: str = Field(
+        default="", description="Explains which records are shared; it does not restrict them."
+    )
+    conditions: list[ConditionIn] = Field(
+        default_factory=list,
+        description="Row conditions: only rows meeting every condition on their dataset are "
+        "shared.",
+    )
 
 
 class VersionIn(BaseModel):

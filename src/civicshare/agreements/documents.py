@@ -8,7 +8,14 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from civicshare import csvsafe
+from civicshare.agreements.conditions import ContractColumns
 from civicshare.agreements.models import DPIA_CRITERIA, SCHEDULE1, AgreementVersion
+from civicshare.agreements.policy import (
+    COUNTS_RULE,
+    DatasetPolicy,
+    dataset_policies,
+    scope_limits,
+)
 from civicshare.agreements.service import ROPA_COLUMNS, dpia_summary
 
 REGISTER_COLUMNS = [
@@ -24,6 +31,10 @@ REGISTER_COLUMNS = [
     ("schedule1", "DPA 2018 Schedule 1 conditions"),
     ("statutory_powers", "Statutory powers"),
     ("data_categories", "Data shared"),
+    ("data_items", "Data items and how each is treated"),
+    ("records", "Which records are shared"),
+    ("counts", "Counts"),
+    ("records_explanation", "Which records (explanation, not a restriction)"),
     ("frequency", "How often"),
     ("retention", "Kept for"),
     ("start_date", "In force from"),
@@ -82,14 +93,19 @@ def _date(value) -> str:
 Rows = list[tuple[str, str]]
 
 
-def document_sections(version: AgreementVersion) -> list[tuple[str, Rows]]:
-    """The agreement's content as (heading, [(label, text)]) for the PDF."""
+def document_sections(
+    version: AgreementVersion, columns: ContractColumns | None = None
+) -> list[tuple[str, Rows]]:
+    """The agreement's content as (heading, [(label, text)]) for the PDF. Data items and
+    which records are shared come from the enforced policy (`policy.dataset_policies`),
+    naming columns by their contracts' plain names (`columns`, by default from the store)."""
+    policies = dataset_policies(version, columns)
     return [
         ("1. Parties and controllers", _parties_rows(version)),
         ("2. Purpose and necessity", _purpose_rows(version)),
         ("3. Lawful basis", _basis_rows(version)),
-        ("4. Data items", _items_rows(version)),
-        ("5. Which records", _scope_rows(version)),
+        ("4. Data items", _items_rows(policies)),
+        ("5. Which records", _scope_rows(version, policies)),
         ("6. Frequency, retention, security and rights", _handling_rows(version)),
         ("7. Data protection impact assessment", _dpia_rows(version)),
         ("8. Dates and review", _dates_rows(version)),
@@ -162,32 +178,20 @@ def _basis_rows(version: AgreementVersion) -> Rows:
     ]
 
 
-def _items_rows(version: AgreementVersion) -> Rows:
-    return [
-        (
-            f"{i.provider.name}: {i.dataset}.{i.column}",
-            i.treatment.label
-            + (f" ({i.generalisation.label})" if i.generalisation else "")
-            + (f"; special category: {i.special_category.label}" if i.special_category else "")
-            + ("; criminal offence data" if i.criminal_offence else "")
-            + ("" if i.personal else "; not personal data"),
-        )
-        for i in version.data_items
-    ] or [("Data items", "None listed")]
+def _items_rows(policies: list[DatasetPolicy]) -> Rows:
+    """Each dataset's items, one a line: plain name (column): treatment."""
+    return [(p.title, "\n".join(p.items)) for p in policies] or [("Data items", "None listed")]
 
 
-def _scope_rows(version: AgreementVersion) -> Rows:
+def _scope_rows(version: AgreementVersion, policies: list[DatasetPolicy]) -> Rows:
+    """Which records of each dataset are shared (enforced), the counts rule, and the prose."""
     scope = version.row_scope or {}
-    limits = []
-    if scope.get("recipient_district_only"):
-        limits.append("only people living in the recipient's district")
-    if scope.get("min_age") is not None:
-        limits.append(f"aged {scope['min_age']} or over")
-    if scope.get("max_age") is not None:
-        limits.append(f"aged {scope['max_age']} or under")
+    limits = scope_limits(version)
+    unlisted = [("Records shared", "Only records where " + "; and ".join(limits))] if limits else []
     return [
-        ("Records shared", scope.get("description") or "Not described"),
-        ("Limits", "; ".join(limits) or "None"),
+        *([(f"Records of {p.dataset} shared", p.rows_text) for p in policies] or unlisted),
+        ("Counts", COUNTS_RULE),
+        (f"Records shared ({EXPLANATION})", scope.get("description") or "Not described"),
     ]
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from civicshare.agreements.conditions import ContractColumns, columns_of, item_datasets
 from civicshare.agreements.models import (
     ARTICLE9_NEEDS_PART1,
     DPIA_CRITERIA,
@@ -21,6 +22,9 @@ from civicshare.agreements.models import (
     ControllerArrangement,
     Treatment,
 )
+from civicshare.dataplane.grant import ConditionOp
+from civicshare.dataplane.query import TRUE_WORDS, typed_value
+from civicshare.datasets.contracts import Column
 from civicshare.partners.models import PartnerType
 
 # A permitted purpose's code: lowercase words (letters, digits) joined by hyphens.
@@ -102,7 +106,11 @@ class _Shared:
 Need = Callable[[str, str], None]
 
 
-def validate(version: AgreementVersion, today: date | None = None) -> list[Problem]:
+def validate(
+    version: AgreementVersion, today: date | None = None, columns: ContractColumns | None = None
+) -> list[Problem]:
+    """Every problem with the version. Row conditions are checked against `columns` (the
+    contracts of the datasets named), by default those registered in the version's store."""
     today = today or date.today()
     problems: list[Problem] = []
 
@@ -117,6 +125,7 @@ def validate(version: AgreementVersion, today: date | None = None) -> list[Probl
     _check_special_category(v, need, shared)
     _check_criminal_and_law_enforcement(v, need, shared)
     _check_row_scope(v, need, shared)
+    _check_conditions(v, need, columns_of(v) if columns is None else columns)
     _check_handling(v, need, shared)
     _check_dpia(v, need)
     _check_dates(v, need, today)
@@ -328,6 +337,83 @@ def _check_row_scope(v: AgreementVersion, need: Need, shared: _Shared) -> None:
             "Describe which people's records are shared (for example patients discharged "
             "to an address in the county)",
         )
+
+
+FALSE_WORDS = ("false", "no", "n", "f", "0")
+TYPE_WORDS = {
+    "integer": "a whole number",
+    "decimal": "a number",
+    "boolean": "yes or no",
+    "date": "a date such as 2027-03-31",
+    "datetime": "a date and time such as 2027-03-31 14:00",
+}
+
+
+def _check_conditions(v: AgreementVersion, need: Need, columns: ContractColumns) -> None:
+    """Which records (row scope): each row condition fits a dataset the agreement shares."""
+    shared_from = set(item_datasets(v))
+    for condition in (v.row_scope or {}).get("conditions") or []:
+        column = condition.get("column") or "(no column)"
+        where = f"The row condition on {column}"
+        pair = (condition.get("provider") or "", condition.get("dataset") or "")
+        if pair not in shared_from:
+            need(
+                "row_scope",
+                f"{where} is on {pair[0]}/{pair[1]}, but the agreement has no data items from "
+                "that dataset; name a provider and dataset that data items come from",
+            )
+            continue
+        contract = columns.get(pair)
+        found = contract.get(column) if contract is not None else None
+        if contract is not None and found is None:
+            need("row_scope", f"{where}: {pair[1]} has no column {column}")
+            continue
+        try:
+            op = ConditionOp(condition.get("op"))
+        except ValueError:
+            need("row_scope", f"{where} has an unknown operation {condition.get('op')!r}")
+            continue
+        for message in _condition_shape(condition, op, found):
+            need("row_scope", f"{where} {message}")
+
+
+def _condition_shape(condition: dict, op: ConditionOp, column: Column | None) -> list[str]:
+    """What is wrong with a condition's values for its operation and its column's type."""
+    values = list(condition.get("values") or [])
+    low, high = condition.get("low"), condition.get("high")
+    if op == ConditionOp.one_of and not values:
+        return ["lists no values: give at least one"]
+    if op == ConditionOp.equals and len(values) != 1:
+        return [f"needs exactly one value to equal, not {len(values)}"]
+    if op == ConditionOp.between and low is None and high is None:
+        return ["needs a lowest value, a highest value or both"]
+    if op in (ConditionOp.is_null, ConditionOp.is_not_null):
+        return []
+    if column is None:  # no contract registered: the data plane checks types when it runs
+        numbers = all(isinstance(b, int | float) and not isinstance(b, bool) for b in (low, high))
+        bounds = (low, high) if numbers else (None, None)
+    else:
+        kind = column.type.value
+        bad = [v for v in [*values, low, high] if v is not None and not _fits(kind, v)]
+        if bad:
+            return [
+                f"has the value {bad[0]!r}, which is not {TYPE_WORDS.get(kind, kind)} "
+                f"(the type of {column.name} is {kind})"
+            ]
+        bounds = (typed_value(kind, low), typed_value(kind, high))
+    if None not in bounds and bounds[0] > bounds[1]:
+        return [f"runs from {low} to {high}: the lowest value is above the highest"]
+    return []
+
+
+def _fits(kind: str, value) -> bool:
+    if kind == "boolean" and not isinstance(value, bool):
+        return str(value).strip().lower() in (*TRUE_WORDS, *FALSE_WORDS)
+    try:
+        typed_value(kind, value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_handling(v: AgreementVersion, need: Need, shared: _Shared) -> None:

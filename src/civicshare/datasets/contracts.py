@@ -97,7 +97,11 @@ class Column(BaseModel):
     true_values: list[str] | None = None
     false_values: list[str] | None = None
     allowed_values: list[str] | None = None
-    description: str = ""
+    description: str = Field(
+        default="",
+        description="The column's plain name (for example Discharge pathway), used where "
+        "agreements and the register name it.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Column:

@@ -12,7 +12,13 @@ from civicshare.agreements.models import (
     Status,
 )
 from civicshare.agreements.pages.common import url_of
-from civicshare.agreements.pages.forms import anchor, changes_for, parse, section_fields
+from civicshare.agreements.pages.forms import (
+    anchor,
+    changes_for,
+    parse,
+    read_conditions,
+    section_fields,
+)
 from civicshare.agreements.validation import SECTIONS, section_states
 from civicshare.db import RowId, SessionDep
 from civicshare.web.forms import FormDep
@@ -98,6 +104,8 @@ def section_submit(
         raise HTTPException(404, f"There is no section called {section}.")
     specs = section_fields(session, version, section)
     values, errors = parse(form, specs)
+    if section == "scope" and (unreadable := read_conditions(values, version)):
+        errors["conditions"] = unreadable
     if section == "items":
         if not values["provider"]:
             errors["provider"] = "Choose the provider the item comes from"

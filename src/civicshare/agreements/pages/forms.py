@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
+from civicshare.agreements.conditions import conditions_text, item_datasets, parse_text
 from civicshare.agreements.models import (
     DPIA_CRITERIA,
     SCHEDULE1,
@@ -186,7 +187,28 @@ def _scope_fields(version) -> list[dict[str, Any]]:
         field_spec(
             "max_age", "Oldest age in scope (optional)", "number", value=scope.get("max_age")
         ),  # fmt: skip
+        field_spec(
+            "conditions",
+            "Row conditions (optional)",
+            hint="Only rows that meet every condition on their dataset are shared; the gateway "
+            "enforces them. One a line: the provider and dataset, a colon, then the column and "
+            "a test, for example “worcs-acute/acute-admissions: DISCH_PATHWAY in 1, 2, 3”. Tests: "
+            "“= value”, “in a, b, c”, “between 1 and 5”, “at least 1”, “at most 5”, “is "
+            "empty”, “is recorded”. When every data item comes from one dataset, the provider "
+            "and dataset may be left out.",
+            value=conditions_text(scope),
+            rows=4,
+        ),
     ]
+
+
+def read_conditions(values: dict[str, Any], version) -> str | None:
+    """The posted row conditions parsed in place; a message naming each line that cannot be
+    read, or None."""
+    pairs = item_datasets(version)
+    parsed, problems = parse_text(values["conditions"], pairs[0] if len(pairs) == 1 else None)
+    values["conditions"] = parsed
+    return "; ".join(problems) or None
 
 
 def _handling_fields(version) -> list[dict[str, Any]]:
@@ -415,6 +437,7 @@ def changes_for(section: str, values: dict[str, Any]) -> dict[str, Any]:
                 "recipient_district_only": "yes" in values["recipient_district_only"],
                 "min_age": values["min_age"],
                 "max_age": values["max_age"],
+                "conditions": values["conditions"],
             }
         }
     if section == "dpia":

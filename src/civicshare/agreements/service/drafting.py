@@ -32,6 +32,7 @@ from civicshare.agreements.service.permissions import is_party_ig_lead, may_edit
 from civicshare.agreements.service.transitions import AMENDABLE, ENTITY, PENDING, S
 from civicshare.agreements.validation import Problem, dpia_result
 from civicshare.audit import service as audit
+from civicshare.dataplane.grant import ConditionOp
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
 
@@ -127,11 +128,35 @@ def coerce_field(field: str, value: Any) -> Any:
             "min_age": None if scope.get("min_age") in (None, "") else int(scope["min_age"]),
             "max_age": None if scope.get("max_age") in (None, "") else int(scope["max_age"]),
             "description": str(scope.get("description") or "").strip(),
-            # Row conditions, checked against the contracts by validation, enforced by the
-            # data plane (dataplane.grant.conditions_for).
-            "conditions": [dict(c) for c in scope.get("conditions") or [] if isinstance(c, dict)],
+            "conditions": coerce_conditions(scope.get("conditions")),
         }
     return value
+
+
+CONDITION_OPS = {op.value for op in ConditionOp}
+
+
+def coerce_conditions(value: Any) -> list[dict[str, Any]]:
+    """Row conditions as stored: {provider, dataset, column, op, values | low, high}, names
+    trimmed. Whether each fits the dataset's contract is validation's to say."""
+    conditions = []
+    for entry in value or []:
+        if not isinstance(entry, Mapping) or entry.get("op") not in CONDITION_OPS:
+            shown = entry.get("op") if isinstance(entry, Mapping) else entry
+            raise Invalid(
+                [Problem("row_scope", f"A row condition has an unknown operation: {shown!r}")],
+                f"A row condition's op must be one of {', '.join(sorted(CONDITION_OPS))}.",
+            )
+        condition = {
+            key: str(entry.get(key) or "").strip() for key in ("provider", "dataset", "column")
+        }
+        condition["op"] = ConditionOp(entry["op"]).value
+        if entry["op"] in (ConditionOp.equals, ConditionOp.one_of):
+            condition["values"] = list(entry.get("values") or [])
+        elif entry["op"] == ConditionOp.between:
+            condition["low"], condition["high"] = entry.get("low"), entry.get("high")
+        conditions.append(condition)
+    return conditions
 
 
 def coerce_purposes(value: Any) -> list[dict[str, str]]:

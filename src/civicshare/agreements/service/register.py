@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
 from civicshare.agreements.models import SCHEDULE1, Agreement, AgreementVersion
+from civicshare.agreements.policy import COUNTS_RULE, dataset_policies
 from civicshare.agreements.service.queries import active_versions, may_view
 from civicshare.agreements.service.transitions import LIVE
 
@@ -34,6 +35,7 @@ def register_entries(session: Session, today: date | None = None) -> list[dict[s
     """The public transparency register: active agreements, organisations only, no people."""
     entries = []
     for version in active_versions(session, today):
+        policies = dataset_policies(version, details=False)
         entries.append(
             {
                 "reference": version.reference,
@@ -54,6 +56,11 @@ def register_entries(session: Session, today: date | None = None) -> list[dict[s
                 "dpa_part3": version.dpa_part3,
                 "statutory_powers": list(version.statutory_powers),
                 "data_categories": _categories(version),
+                # What the gateway enforces, from the policy itself.
+                "data_items": [f"{p.title} – {'; '.join(p.items)}" for p in policies],
+                "records": [f"{p.title} – {p.rows_text}" for p in policies],
+                "counts": COUNTS_RULE,
+                "records_explanation": (version.row_scope or {}).get("description") or "",
                 "data_subjects": version.data_subjects,
                 "frequency": version.frequency.label if version.frequency else "",
                 "retention": version.retention,
