@@ -21,7 +21,7 @@ from civicshare.partners import service as partners
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import ShareRequest
 
-PURPOSE = "Join hospital and community health records to plan care after discharge."
+PURPOSE = "discharge-planning"  # the hospital discharge template's first permitted purpose
 ACUTE, COMMUNITY = ("worcs-acute", "acute-admissions"), ("hw-health-care", "community-health")
 
 
