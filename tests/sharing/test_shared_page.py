@@ -62,7 +62,7 @@ def offers_for(store: Settings, email: str) -> list[dict]:
                 "provider": o["provider"].key,
                 "dataset": o["dataset"],
                 "purposes": [p["code"] for p in o["purposes"]],
-                "emergency": False,
+                "emergency": o["emergency"],
             }
             for o in receivable(session, actor_for(membership, "web"))
         ]
