@@ -247,7 +247,18 @@ def clashes_from_pairs(
             reasons(works[a], works[b], bool(div), bool(ts), count),
         )
         for a, b, kind, level, start, end, metres, score, div, ts, count in zip(
-            i, j, kinds, severity, first, last, distance, points, diverted, sensitive, busiest
+            i,
+            j,
+            kinds,
+            severity,
+            first,
+            last,
+            distance,
+            points,
+            diverted,
+            sensitive,
+            busiest,
+            strict=True,
         )
     ]
 
@@ -257,7 +268,7 @@ def busiest_counts(arrays, i, j, first, last, traffic) -> list[int | None]:
     if traffic is None:
         return [None] * len(i)
     found = []
-    for a, b, start, end in zip(i, j, first, last):
+    for a, b, start, end in zip(i, j, first, last, strict=True):
         window = (date.fromordinal(int(start)), date.fromordinal(int(end)))
         counts = [
             traffic.busiest_hour(int(arrays.usrn[k]), *window)
@@ -368,7 +379,7 @@ def find_opportunities(arrays: WorksArrays, opportunity_days: int) -> list[Oppor
     members = np.flatnonzero(arrays.excavation & ~arrays.immediate)
     a, b = keyed_runs(arrays, arrays.usrn, members, 1, opportunity_days)
     found = []
-    for i, j in zip(a, b):
+    for i, j in zip(a, b, strict=True):
         first, then = arrays.works[i], arrays.works[j]
         days = max((w.proposed_end_date - w.proposed_start_date).days + 1 for w in (first, then))
         found.append(
