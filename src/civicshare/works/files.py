@@ -293,7 +293,7 @@ def works_from_rows(
             continue
         first_row[reference] = where
         works.append(work)
-    return WorksFile(tuple(works), tuple(errors), count)
+    return WorksFile(tuple(works), tuple(errors), count, tuple(first_row.values()))
 
 
 def read_works(path: Path) -> WorksFile:

@@ -156,6 +156,7 @@ class WorksFile:
     works: tuple[Work, ...]
     errors: tuple[RowError, ...] = ()
     rows: int = 0  # data rows (or features) read, valid or not
+    places: tuple[str, ...] = ()  # where each valid work is in the file ("row 3")
 
 
 @dataclass
