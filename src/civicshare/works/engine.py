@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -172,7 +173,11 @@ def keyed_runs(
 def near_pairs(arrays: WorksArrays, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs i < j on overlapping days whose locations are within tolerance_m (exactly)."""
     tree = STRtree(arrays.location)
-    i, j = tree.query(arrays.location, predicate="dwithin", distance=tolerance_m + SLACK_M)
+    # Boxes only (GEOS's dwithin on every spatial candidate costs more than the whole rest):
+    # each box grown by the tolerance and slack finds every pair that can be within it.
+    x0, y0, x1, y1 = shapely.bounds(arrays.location).T
+    reach = tolerance_m + SLACK_M
+    i, j = tree.query(shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach))
     keep = i < j
     i, j = i[keep], j[keep]
     keep = arrays.overlapping(i, j)
@@ -234,31 +239,23 @@ def clashes_from_pairs(
         np.where(points >= MEDIUM_FROM_POINTS, "medium", "low"),
     )
     works = arrays.works
+    tm_names = [work.traffic_management_type for work in works]
+    days = {int(d): date.fromordinal(int(d)) for d in np.unique(np.concatenate([first, last]))}
+    columns = (i, j, kinds, severity, first, last, distance, points, diverted, sensitive)
     return [
         Clash(
             works[a].work_reference_number,
             works[b].work_reference_number,
-            str(kind),
-            str(level),
-            date.fromordinal(int(start)),
-            date.fromordinal(int(end)),
-            float(metres),
-            int(score),
-            reasons(works[a], works[b], bool(div), bool(ts), count),
+            kind,
+            level,
+            days[start],
+            days[end],
+            metres,
+            score,
+            reasons(tm_names[a], tm_names[b], div, ts, count),
         )
         for a, b, kind, level, start, end, metres, score, div, ts, count in zip(
-            i,
-            j,
-            kinds,
-            severity,
-            first,
-            last,
-            distance,
-            points,
-            diverted,
-            sensitive,
-            busiest,
-            strict=True,
+            *(column.tolist() for column in columns), busiest, strict=True
         )
     ]
 
@@ -286,14 +283,15 @@ def count_points(vehicles: int | None) -> int:
     return next((points for floor, points in TRAFFIC_COUNT_POINTS if vehicles >= floor), 0)
 
 
-def reasons(a: Work, b: Work, diverted: bool, sensitive: bool, vehicles: int | None) -> tuple:
-    """Why the clash has its severity, in words, one reason per scoring factor."""
+@lru_cache(maxsize=4096)
+def reasons(tm_a: str, tm_b: str, diverted: bool, sensitive: bool, vehicles: int | None) -> tuple:
+    """Why a clash has its severity, in words, one reason per scoring factor (a and b are the
+    clash's two works)."""
     found = []
     if diverted:
         found.append("a diversion is routed onto a closure (always high)")
-    for work in (a, b):
-        tm = work.traffic_management_type
-        found.append(f"{work.work_reference_number}: {tm} (+{TRAFFIC_MANAGEMENT_POINTS[tm]})")
+    for side, tm in (("a", tm_a), ("b", tm_b)):
+        found.append(f"{side}: {tm} (+{TRAFFIC_MANAGEMENT_POINTS[tm]})")
     if sensitive:
         found.append(f"traffic-sensitive street (+{TRAFFIC_SENSITIVE_POINTS})")
     if vehicles is not None:
@@ -344,16 +342,19 @@ def find_restrictions(arrays: WorksArrays, restriction_years: int) -> list[Restr
     if not protecting:
         return []
     liable = np.flatnonzero(arrays.excavation & ~arrays.immediate & (arrays.usrn >= 0))
+    liable = liable[np.argsort(arrays.usrn[liable], kind="stable")]
+    streets, first = np.unique(arrays.usrn[liable], return_index=True)
+    by_street = dict(zip(streets.tolist(), np.split(liable, first[1:]), strict=True))
     found = []
     for k in protecting:
         guard = arrays.works[k]
         start = guard.proposed_end_date + timedelta(days=1)
         until = years_after(guard.proposed_end_date, restriction_years)
-        hit = liable[
-            (arrays.usrn[liable] == guard.usrn)
-            & (arrays.start[liable] >= day_number(start))
-            & (arrays.start[liable] <= day_number(until))
-            & (liable != k)
+        on_street = by_street.get(guard.usrn, liable[:0])
+        hit = on_street[
+            (arrays.start[on_street] >= day_number(start))
+            & (arrays.start[on_street] <= day_number(until))
+            & (on_street != k)
         ]
         for m in hit:
             work = arrays.works[m]
@@ -378,30 +379,25 @@ def find_opportunities(arrays: WorksArrays, opportunity_days: int) -> list[Oppor
     after a ends. Suggested window: a's start, for the longer of the two durations."""
     members = np.flatnonzero(arrays.excavation & ~arrays.immediate)
     a, b = keyed_runs(arrays, arrays.usrn, members, 1, opportunity_days)
-    found = []
-    for i, j in zip(a, b, strict=True):
-        first, then = arrays.works[i], arrays.works[j]
-        days = max((w.proposed_end_date - w.proposed_start_date).days + 1 for w in (first, then))
-        found.append(
-            Opportunity(
-                first.usrn,
-                first.street_name or then.street_name,
-                first.work_reference_number,
-                then.work_reference_number,
-                (then.proposed_start_date - first.proposed_end_date).days,
-                first.proposed_start_date,
-                first.proposed_start_date + timedelta(days=days - 1),
-            )
+    days = np.maximum(arrays.end[a] - arrays.start[a], arrays.end[b] - arrays.start[b])
+    order = np.lexsort((b, a, arrays.start[a], arrays.usrn[a]))
+    a, b, days = a[order], b[order], days[order]
+    gaps = arrays.start[b] - arrays.end[a]
+    works = arrays.works
+    return [
+        Opportunity(
+            works[i].usrn,
+            works[i].street_name or works[j].street_name,
+            works[i].work_reference_number,
+            works[j].work_reference_number,
+            int(gap),
+            works[i].proposed_start_date,
+            date.fromordinal(int(arrays.start[i] + length)),
         )
-    return sorted(
-        found,
-        key=lambda o: (
-            o.usrn,
-            o.suggested_start,
-            o.work_reference_number_a,
-            o.work_reference_number_b,
-        ),
-    )
+        for i, j, gap, length in zip(
+            a.tolist(), b.tolist(), gaps.tolist(), days.tolist(), strict=True
+        )
+    ]
 
 
 def coordinate(
