@@ -66,9 +66,7 @@ def test_adjacent_streets_30_m_apart_do_not_clash():
     assert clashes(a, b) == []
 
 
-@pytest.mark.parametrize(
-    ("gap", "expected"), [(25.0, [("TSR-1", "TSR-2", "nearby")]), (25.5, [])]
-)
+@pytest.mark.parametrize(("gap", "expected"), [(25.0, [("TSR-1", "TSR-2", "nearby")]), (25.5, [])])
 def test_exactly_25_m_clashes_and_25_5_m_does_not(gap, expected):
     a = work("TSR-1", point(0, 0), "2027-03-01", "2027-03-05", usrn=1001)
     b = work("TSR-2", point(gap, 0), "2027-03-01", "2027-03-05", usrn=1002)

@@ -342,6 +342,8 @@ def find_restrictions(arrays: WorksArrays, restriction_years: int) -> list[Restr
     if not protecting:
         return []
     liable = np.flatnonzero(arrays.excavation & ~arrays.immediate & (arrays.usrn >= 0))
+    if liable.size == 0:
+        return []
     liable = liable[np.argsort(arrays.usrn[liable], kind="stable")]
     streets, first = np.unique(arrays.usrn[liable], return_index=True)
     by_street = dict(zip(streets.tolist(), np.split(liable, first[1:]), strict=True))
