@@ -271,6 +271,7 @@ def _register_domain_commands() -> None:
     from civicshare.retention import cli as retention_cli
     from civicshare.sharing import cli as sharing_cli
     from civicshare.synthetic.cli import synth
+    from civicshare.works import cli as works_cli
 
     _add_group(partners_cli.partners_app, "partners")
     _add_group(partners_cli.people_app, "people")
@@ -287,6 +288,7 @@ def _register_domain_commands() -> None:
     _add_group(retention_cli.app, "retention")
     _add_group(index_cli.app, "index")
     _add_group(pprl_cli.app, "pprl")
+    _add_group(works_cli.app, "works")
 
 
 _register_domain_commands()

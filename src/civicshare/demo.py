@@ -72,6 +72,9 @@ CHIEF_EXECUTIVES = [
     "Simon Tate",
     "Bethan Rees",
     "Hugh Palmer",
+    "Rebecca Holt",
+    "Tariq Aziz",
+    "Morag Sinclair",
 ]
 IG_LEAD_NAMES = [
     "Helen Price",
@@ -86,6 +89,9 @@ IG_LEAD_NAMES = [
     "Gareth Evans",
     "Lucy Chen",
     "Noah Bennett",
+    "Yasmin Farah",
+    "Declan Boyle",
+    "Megan Hughes",
 ]
 
 DEMO_CONTENT = Path(__file__).parent / "demo_content"

@@ -7,7 +7,9 @@ from sqlalchemy import select
 from civicshare import db
 from civicshare.agreements import service
 from civicshare.agreements.demo import seed_demo_agreements
+from civicshare.agreements.library import WORKS_PROMOTERS
 from civicshare.agreements.models import Agreement, Status
+from civicshare.datasets.contracts import example_contracts
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 from civicshare.synthetic.partnership import PARTNERS
@@ -36,7 +38,7 @@ def ig_leads(session) -> dict:
 def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
     with db.session_scope(sessions) as session:
         leads = ig_leads(session)
-        assert seed_demo_agreements(session, leads) == 7
+        assert seed_demo_agreements(session, leads) == 8
     with db.session_scope(sessions) as session:
         assert seed_demo_agreements(session, leads) == 0
         agreements = session.scalars(select(Agreement).order_by(Agreement.reference)).all()
@@ -44,6 +46,7 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
         assert sorted(states.values()) == sorted(
             [
                 [Status.active, Status.draft],
+                [Status.active],
                 [Status.active],
                 [Status.submitted],
                 [Status.draft],
@@ -53,8 +56,36 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
             ]
         )
         register = service.register_entries(session)
-        assert len(register) == 2
+        assert len(register) == 3
         emergency = next(e for e in register if e["emergency"])
         assert "Civil Contingencies Act 2004 s6" in emergency["statutory_powers"]
         assert len(service.review_due(session, within_days=90)) >= 1
         assert service.ropa_rows(session)
+
+
+def test_the_demo_street_works_agreement_grants_every_works_dataset_to_every_promoter(sessions):
+    with db.session_scope(sessions) as session:
+        seed_demo_agreements(session, ig_leads(session))
+        active = [
+            v
+            for a in session.scalars(select(Agreement)).all()
+            for v in a.versions
+            if a.template_key == "street-works" and v.status == Status.active
+        ]
+        assert len(active) == 1
+        version = active[0]
+        promoters = {key for key, _, _ in WORKS_PROMOTERS}
+        assert {p.partner.key: p.role.value for p in version.parties} == dict.fromkeys(
+            promoters, "both"
+        )
+        granted: dict[tuple[str, str], set[str]] = {}
+        for item in version.data_items:
+            granted.setdefault((item.provider.key, item.dataset), set()).add(item.column)
+            assert item.personal is False
+        works_datasets = {(key, d) for key, _, ds in WORKS_PROMOTERS for d in ds}
+        assert set(granted) == works_datasets
+        contracts = {(c.partner, c.name): c for c in example_contracts()}
+        for key in works_datasets:
+            # every column of the dataset's contract is granted, and nothing else
+            assert granted[key] == {c.name for c in contracts[key].columns}, key
+        assert [p["code"] for p in version.purposes] == ["works-coordination"]

@@ -65,6 +65,11 @@ def test_manifest_lists_every_dataset_with_its_rows_and_columns(county):
         "highway-works",
         "rights-of-way-works",
         "utility-works",
+        "gas-works",
+        "electricity-works",
+        "telecoms-works",
+        "traffic-counts",
+        *(f"district-works-{key}" for key in DISTRICT_KEYS),
     ):
         assert name in names
     files = sorted(p.name for p in (out / "datasets").iterdir())
@@ -208,7 +213,7 @@ def test_partner_formats(county):
     deaths = get["death-registrations"]
     assert deaths.date_of_death.str.match(r"^\d{1,2} [A-Z][a-z]+ \d{4}$").all()
     works = get["highway-works"]
-    assert works.location_wkt.str.startswith("LINESTRING (").all()
+    assert works.works_location_wkt.str.match(r"^(LINESTRING|POINT) \(").all()
 
 
 def test_discharge_outcomes(county):

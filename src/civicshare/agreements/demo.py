@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor, actor_for
-from civicshare.agreements import service
+from civicshare.agreements import library, service
 from civicshare.agreements.models import Agreement, AgreementVersion
 from civicshare.partners.models import Membership
 
@@ -183,10 +183,19 @@ def seed_demo_agreements(
         start = today - timedelta(days=400)
         works = draft_demo_agreement(
             session, actors["worcestershire-cc"], "street-works",
-            "Street works co-ordination with Mercia Water", start, review_days=380,
+            "Street works co-ordination (previous agreement)", start, review_days=380,
         )  # fmt: skip
         take_through_lifecycle(session, actors, works, "active", start)
         service.expire_due(session, today)
+        created += 1
+    if have(*(key for key, _, _ in library.WORKS_PROMOTERS)):
+        # Its successor, in force: every promoter publishes its works to every other.
+        start = today - timedelta(days=20)
+        works = draft_demo_agreement(
+            session, actors["worcestershire-cc"], "street-works",
+            "Street works co-ordination: county, districts and utilities", start,
+        )  # fmt: skip
+        take_through_lifecycle(session, actors, works, "active", start)
         created += 1
     if have("bromsgrove-dc", "worcestershire-cc"):
         start = today - timedelta(days=250)

@@ -68,6 +68,41 @@ STANDARD_RIGHTS = (
     "party describe this sharing."
 )
 
+# The shared works format (docs/synthetic-county.md) and who publishes which works dataset.
+WORKS_COLUMNS = (
+    "work_reference_number",
+    "promoter",
+    "usrn",
+    "path_id",
+    "street_name",
+    "works_category",
+    "activity_type",
+    "traffic_management_type",
+    "proposed_start_date",
+    "proposed_end_date",
+    "works_location_wkt",
+    "excavation",
+    "traffic_sensitive",
+    "closure",
+    "diversion_route_wkt",
+)
+TRAFFIC_COUNT_COLUMNS = ("usrn", "count_date", "hour", "vehicles")
+# (partner key, partner type, datasets it provides) for the street-works agreement
+WORKS_PROMOTERS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("worcestershire-cc", "county_council",
+     ("highway-works", "rights-of-way-works", "traffic-counts")),
+    ("bromsgrove-dc", "district_council", ("district-works-bromsgrove",)),
+    ("malvern-hills-dc", "district_council", ("district-works-malvern-hills",)),
+    ("redditch-bc", "district_council", ("district-works-redditch",)),
+    ("worcester-city", "district_council", ("district-works-worcester",)),
+    ("wychavon-dc", "district_council", ("district-works-wychavon",)),
+    ("wyre-forest-dc", "district_council", ("district-works-wyre-forest",)),
+    ("mercia-water", "other", ("utility-works",)),
+    ("mercian-gas", "other", ("gas-works",)),
+    ("severn-vale-power", "other", ("electricity-works",)),
+    ("wyvern-fibre", "other", ("telecoms-works",)),
+]  # fmt: skip
+
 TEMPLATES: dict[str, Template] = {
     t.key: t
     for t in [
@@ -580,21 +615,20 @@ TEMPLATES: dict[str, Template] = {
         Template(
             key="street-works",
             title="Street works co-ordination",
-            summary="Utilities and the highway authority share planned works by street, to "
-            "co-ordinate them. No personal data.",
-            parties=[
-                ("mercia-water", "other", "provider"),
-                ("worcestershire-cc", "county_council", "both"),
-            ],
+            summary="The highway authority, the district councils and the utilities share their "
+            "planned works, rights of way closures and the street traffic counts, to co-ordinate "
+            "works on the same streets and paths. No personal data.",
+            parties=[(key, kind, "both") for key, kind, _ in WORKS_PROMOTERS],
             fields={
                 "purposes": [
                     "works-coordination: Co-ordinate street works on the same street so that they "
                     "disrupt it less (New Roads and Street Works Act 1991 s59 and s60).",
                 ],
-                "purpose": "Co-ordinate street works to reduce disruption (New Roads and Street "
-                "Works Act 1991 s59 and s60).",
+                "purpose": "Co-ordinate street works and rights of way closures to reduce "
+                "disruption (New Roads and Street Works Act 1991 s59 and s60).",
                 "necessity": "The street authority must co-ordinate works and undertakers must "
-                "co-operate; shared plans by street make that possible.",
+                "co-operate; every promoter's planned works by street, and the traffic on those "
+                "streets, make that possible.",
                 "data_subjects": "",
                 "controller_arrangement": "separate",
                 "statutory_powers": [
@@ -616,14 +650,17 @@ TEMPLATES: dict[str, Template] = {
             },
             items=[
                 {**item, "personal": False}
+                for key, _, datasets in WORKS_PROMOTERS
+                for dataset in datasets
                 for item in _items(
-                    "mercia-water",
-                    "utility-works",
-                    ("usrn", "identifiable"),
-                    ("works_category", "identifiable"),
-                    ("proposed_start_date", "identifiable"),
-                    ("proposed_end_date", "identifiable"),
-                    ("location_wkt", "identifiable"),
+                    key,
+                    dataset,
+                    *[
+                        (column, "identifiable")
+                        for column in (
+                            TRAFFIC_COUNT_COLUMNS if dataset == "traffic-counts" else WORKS_COLUMNS
+                        )
+                    ],
                 )
             ],
         ),

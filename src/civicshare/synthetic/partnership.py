@@ -114,6 +114,27 @@ PARTNERS: list[dict] = [
         "ods_code": "X9M01",
         "description": "A fictional water company: priority services register and street works.",
     },
+    {
+        "key": "mercian-gas",
+        "name": "Mercian Gas Networks (fictional utility)",
+        "type": "other",
+        "ods_code": "X9G01",
+        "description": "A fictional gas distribution network: street works.",
+    },
+    {
+        "key": "severn-vale-power",
+        "name": "Severn Vale Power (fictional utility)",
+        "type": "other",
+        "ods_code": "X9E01",
+        "description": "A fictional electricity distribution network: street works.",
+    },
+    {
+        "key": "wyvern-fibre",
+        "name": "Wyvern Fibre (fictional utility)",
+        "type": "other",
+        "ods_code": "X9T01",
+        "description": "A fictional telecoms network: street works.",
+    },
 ]
 
 PARTNER_BY_KEY = {p["key"]: p for p in PARTNERS}

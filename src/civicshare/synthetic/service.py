@@ -37,7 +37,7 @@ from .partnership import PARTNERS
 from .people import make_population, place_households, settle_households
 
 GENERATOR = "civicshare.synthetic"
-VERSION = 1
+VERSION = 2
 VACANCY = 0.04  # share of properties with nobody living there
 
 __all__ = ["MessRates", "generate"]
@@ -154,7 +154,8 @@ def generate(
         ("police vulnerability markers", lambda: ds.police_markers(state["ctx"])),
         ("district council datasets", lambda: ds.district_datasets(state["ctx"])),
         ("priority services register", lambda: ds.priority_services(state["ctx"])),
-        ("works", lambda: ds.works(state["ctx"])),
+        ("works programme", lambda: ds.works(state["ctx"])),
+        ("traffic counts", lambda: ds.traffic_counts(state["ctx"])),
         ("people truth", lambda: ds.write_people_truth(state["ctx"])),
     ]
     with _steps(progress)(len(builders)) as run:
@@ -187,6 +188,7 @@ def generate(
             "households": "truth/households.parquet",
             "discharge_outcomes": "truth/discharge_outcomes.parquet",
             "per_dataset": "truth/<dataset name>.parquet",
+            "works_planted": "truth/works-planted.json",
         },
         "mess_rates": rates.as_dict(),
         "outcome_model": _clean(model_summary(state["spells"])),

@@ -13,7 +13,9 @@ One module per partner family, re-exported here so ``synthetic.datasets`` import
 - ``safeguarding``  children's trust (child protection), fire, police
 - ``districts``     district councils: council tax, electoral register, housing tenancies
 - ``utility``       the priority services register
-- ``works``         highway works, utility street works, rights of way works
+- ``works``         a year's works programme of every promoter, in the shared works format
+                    (``works_format``), with cases planted for co-ordination (``works_planted``)
+- ``traffic``       traffic counts from the lamppost sensors on the main streets
 - ``truth``         people and household truth, ``dump_json``
 """
 
@@ -58,6 +60,9 @@ from .safeguarding import (
     child_protection,
     fire_visits,
     police_markers,
+)
+from .traffic import (
+    traffic_counts,
 )
 from .truth import (
     dump_json,
@@ -106,6 +111,7 @@ __all__ = [
     "priority_services",
     "s_arr",
     "titles",
+    "traffic_counts",
     "works",
     "write_people_truth",
     "yn",

@@ -91,6 +91,7 @@ class Context:
     out: Path
     entries: list = field(default_factory=list)
     last_ids: np.ndarray | None = None
+    sensitive_streets: np.ndarray | None = None  # per street: traffic-sensitive (works)
 
 
 @dataclass
