@@ -95,6 +95,27 @@ class Settings(BaseSettings):
     map_attribution: str = Field(
         default="", description="Attribution shown on the incident map for map_tiles."
     )
+    smtp_host: str = Field(
+        default="",
+        description="SMTP server that notifications are e-mailed through; empty (the default): "
+        "no e-mail, notifications are in-app only.",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of smtp_host.")
+    smtp_from: str = Field(
+        default="civicshare@localhost", description="The From address of notification e-mails."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    smtp_username: str = Field(
+        default="", description="User name to log in to smtp_host with; empty: no login."
+    )
+    smtp_password: SecretStr = Field(
+        default=SecretStr(""), description="Password for smtp_username (masked when shown)."
+    )
+    smtp_timeout_seconds: float = Field(
+        default=10, gt=0, description="Give up on the SMTP server after this many seconds."
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 

@@ -234,6 +234,7 @@ def import_models() -> None:
     from civicshare.datasets import models as _datasets  # noqa: F401
     from civicshare.incidents import models as _incidents  # noqa: F401
     from civicshare.linkage import models as _linkage  # noqa: F401
+    from civicshare.notifications import models as _notifications  # noqa: F401
     from civicshare.partners import models as _partners  # noqa: F401
     from civicshare.sharing import models as _sharing  # noqa: F401
 
