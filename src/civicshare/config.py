@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(
         default=10, gt=0, description="Give up on the SMTP server after this many seconds."
     )
+    works_tolerance_m: float = Field(
+        default=25.0,
+        ge=0,
+        description="Works whose locations come within this many metres on overlapping days clash.",
+    )
+    works_public_partner: str = Field(
+        default="worcestershire-cc",
+        description="The street authority whose agreements the public roadworks map reads under.",
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 
