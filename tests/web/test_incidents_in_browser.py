@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from civicshare import demo
-from civicshare.incidents.geometry import to_wgs84
+from civicshare.maps.projection import to_wgs84
 from tests.browser import axe_violations
 from tests.incidents.test_incidents import busiest_point
 

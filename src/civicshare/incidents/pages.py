@@ -7,20 +7,18 @@ import contextlib
 import json
 from urllib.parse import urlsplit
 
-import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 
 from civicshare.accounts.api import ActorDep
 from civicshare.db import RowId, SessionDep
-from civicshare.incidents import reference, service
-from civicshare.incidents.geometry import BadArea, to_wgs84
+from civicshare.incidents import service
+from civicshare.incidents.geometry import BadArea
 from civicshare.partners.models import Role
 from civicshare.web.forms import FormDep, field_errors
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-MAX_STREETS = 4000
 
 
 def map_settings(request: Request) -> dict[str, str]:
@@ -225,74 +223,6 @@ def record_review(
             request, actor, session, errors={field: str(error)}, status_code=error.status
         )
     return RedirectResponse("/incidents/reviews", status_code=303)
-
-
-@router.get("/incidents/reference/districts.geojson")
-def districts(request: Request, actor: ActorDep):
-    return JSONResponse(_districts_geojson(request.app.state.settings))
-
-
-_district_features: dict[int, dict] = {}
-
-
-def _districts_geojson(settings) -> dict:
-    import shapely
-
-    rows = reference.districts(settings)
-    cached = _district_features.get(id(rows))
-    if cached is not None:
-        return cached
-    features = []
-    for row in rows:
-        shape = shapely.simplify(shapely.from_wkt(row["wkt"]), 20)
-        coords = shapely.get_coordinates(shape)
-        lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
-        shape = shapely.set_coordinates(shape, np.column_stack([lons, lats]))
-        features.append({
-            "type": "Feature",
-            "properties": {"district": row["district"], "name": row["name"]},
-            "geometry": json.loads(shapely.to_geojson(shape)),
-        })  # fmt: skip
-    result = {"type": "FeatureCollection", "features": features}
-    _district_features.clear()
-    _district_features[id(rows)] = result
-    return result
-
-
-@router.get("/incidents/reference/streets.geojson")
-def streets(
-    *,
-    request: Request,
-    bbox: str = Query(..., description="west,south,east,north in WGS84"),
-    actor: ActorDep,
-):
-    import shapely
-
-    from civicshare.incidents.geometry import to_bng
-
-    try:
-        west, south, east, north = (float(v) for v in bbox.split(","))
-    except ValueError:
-        raise HTTPException(422, "bbox: give west,south,east,north as four numbers") from None
-    found = reference.streets(request.app.state.settings)
-    if found is None:
-        return JSONResponse({"type": "FeatureCollection", "features": []})
-    names, shapes, bounds = found
-    (x0, x1), (y0, y1) = to_bng([west, east], [south, north])
-    hits = np.flatnonzero(
-        (bounds[:, 2] >= min(x0, x1)) & (bounds[:, 0] <= max(x0, x1))
-        & (bounds[:, 3] >= min(y0, y1)) & (bounds[:, 1] <= max(y0, y1))
-    )[:MAX_STREETS]  # fmt: skip
-    features = []
-    for i in hits:
-        coords = shapely.get_coordinates(shapes[i])
-        lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
-        line = [[round(a, 6), round(b, 6)] for a, b in zip(lons, lats, strict=True)]
-        features.append({
-            "type": "Feature", "properties": {"name": names[i]},
-            "geometry": {"type": "LineString", "coordinates": line},
-        })  # fmt: skip
-    return JSONResponse({"type": "FeatureCollection", "features": features})
 
 
 @router.get("/incidents/{reference}")

@@ -1,0 +1,45 @@
+"""The base layer's routes, for the map component on every page: GeoJSON in WGS84 from the
+county's reference data. Public, like the reference data itself (no people in it; the public
+roadworks map is drawn on it without sign-in), and never in the API schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from civicshare.maps import layers
+
+router = APIRouter(include_in_schema=False)
+GEOJSON = "application/geo+json"
+BBOX = Annotated[
+    str | None, Query(description="west,south,east,north in WGS84 degrees, longitude first")
+]
+ZOOM = Annotated[int | None, Query(ge=0, le=22, description="The map's zoom, to simplify to")]
+
+
+def _geojson(document: dict, max_age: int) -> JSONResponse:
+    return JSONResponse(
+        document, media_type=GEOJSON, headers={"Cache-Control": f"public, max-age={max_age}"}
+    )
+
+
+@router.get("/map/reference/districts.geojson")
+def districts(request: Request) -> JSONResponse:
+    """Every district boundary (simplified to 20 m)."""
+    return _geojson(layers.districts_geojson(request.app.state.settings), 3600)
+
+
+@router.get("/map/reference/streets.geojson")
+def streets(request: Request, bbox: BBOX = None, zoom: ZOOM = None) -> JSONResponse:
+    """The streets crossing `bbox`, at most layers.MAX_STREETS (the longest)."""
+    box = layers.parse_bbox(bbox)
+    return _geojson(layers.streets_geojson(request.app.state.settings, box, zoom=zoom), 300)
+
+
+@router.get("/map/reference/properties.geojson")
+def properties(request: Request, bbox: BBOX = None) -> JSONResponse:
+    """The property points inside `bbox`, at most layers.MAX_PROPERTIES."""
+    box = layers.parse_bbox(bbox)
+    return _geojson(layers.properties_geojson(request.app.state.settings, box), 300)
