@@ -5,9 +5,10 @@ roadworks map is drawn on it without sign-in), and never in the API schema."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from civicshare.maps import layers
 
@@ -43,3 +44,30 @@ def properties(request: Request, bbox: BBOX = None) -> JSONResponse:
     """The property points inside `bbox`, at most layers.MAX_PROPERTIES."""
     box = layers.parse_bbox(bbox)
     return _geojson(layers.properties_geojson(request.app.state.settings, box), 300)
+
+
+# -- for the pages that show a map -----------------------------------------------------------
+
+
+def map_options(request: Request) -> dict[str, str]:
+    """The map component's tile options from the settings (map_tiles, map_attribution): pass
+    as `options` to the `map_panel` macro. Empty tiles (the default): the gateway's own base
+    layer only."""
+    settings = request.app.state.settings
+    return {"tiles": settings.map_tiles, "attribution": settings.map_attribution}
+
+
+def allow_tiles(request: Request, response: Response) -> Response:
+    """When base-map tiles come from another origin, this page's CSP allows its images."""
+    tiles = request.app.state.settings.map_tiles
+    if tiles:
+        parts = urlsplit(tiles)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origin = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+            nonce = getattr(request.state, "csp_nonce", "")
+            response.headers["Content-Security-Policy"] = (
+                f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+                f"img-src 'self' data: {origin}; object-src 'none'; base-uri 'self'; "
+                "frame-ancestors 'none'"
+            )
+    return response
