@@ -121,15 +121,18 @@ def overlay_feature(
 
 # -- the base layer --------------------------------------------------------------------------
 
-_districts_cache: dict[int, dict] = {}
+_districts_cache: dict[tuple[str, float], dict] = {}
 
 
 def districts_geojson(settings: Settings) -> dict[str, Any]:
-    """Every district boundary, simplified to DISTRICT_TOLERANCE_M (cached per file)."""
-    rows = reference.districts(settings)
-    cached = _districts_cache.get(id(rows))
+    """Every district boundary, simplified to DISTRICT_TOLERANCE_M (cached per file version)."""
+    stamp = reference.file_stamp(settings, reference.DISTRICTS)
+    if stamp is None:
+        return feature_collection([])
+    cached = _districts_cache.get(stamp)
     if cached is not None:
         return cached
+    rows = reference.districts(settings)
     shapes = shapely.simplify(reference.district_shapes(settings), DISTRICT_TOLERANCE_M)
     features = [
         {
@@ -142,7 +145,7 @@ def districts_geojson(settings: Settings) -> dict[str, Any]:
     ]
     result = feature_collection(features)
     _districts_cache.clear()
-    _districts_cache[id(rows)] = result
+    _districts_cache[stamp] = result
     return result
 
 

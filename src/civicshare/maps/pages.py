@@ -36,14 +36,21 @@ def districts(request: Request) -> JSONResponse:
 def streets(request: Request, bbox: BBOX = None, zoom: ZOOM = None) -> JSONResponse:
     """The streets crossing `bbox`, at most layers.MAX_STREETS (the longest)."""
     box = layers.parse_bbox(bbox)
-    return _geojson(layers.streets_geojson(request.app.state.settings, box, zoom=zoom), 300)
+    return _geojson(
+        layers.streets_geojson(
+            request.app.state.settings, box, zoom=zoom, limit=layers.MAX_STREETS
+        ),
+        300,
+    )
 
 
 @router.get("/map/reference/properties.geojson")
 def properties(request: Request, bbox: BBOX = None) -> JSONResponse:
     """The property points inside `bbox`, at most layers.MAX_PROPERTIES."""
     box = layers.parse_bbox(bbox)
-    return _geojson(layers.properties_geojson(request.app.state.settings, box), 300)
+    return _geojson(
+        layers.properties_geojson(request.app.state.settings, box, limit=layers.MAX_PROPERTIES), 300
+    )
 
 
 # -- for the pages that show a map -----------------------------------------------------------

@@ -51,7 +51,8 @@ def install_reference(settings: Settings, geography_dir: Path) -> list[Path]:
     return copied
 
 
-def _stamp(settings: Settings, name: str) -> tuple[str, float] | None:
+def file_stamp(settings: Settings, name: str) -> tuple[str, float] | None:
+    """(path, modification time) of a reference file, the key its caches use; None if absent."""
     path = reference_path(settings, name)
     return (str(path), path.stat().st_mtime) if path.is_file() else None
 
@@ -96,7 +97,7 @@ def _property_points(path: str, mtime: float) -> PropertyPoints:
 
 def property_points(settings: Settings) -> PropertyPoints | None:
     """The properties as points, or None when not installed."""
-    stamp = _stamp(settings, PROPERTIES)
+    stamp = file_stamp(settings, PROPERTIES)
     return _property_points(*stamp) if stamp else None
 
 
@@ -110,7 +111,7 @@ def _districts(path: str, mtime: float) -> list[dict]:
 
 def districts(settings: Settings) -> list[dict]:
     """District key, name and WKT polygon (BNG); empty when not installed."""
-    stamp = _stamp(settings, DISTRICTS)
+    stamp = file_stamp(settings, DISTRICTS)
     return _districts(*stamp) if stamp else []
 
 
@@ -123,7 +124,7 @@ def _district_shapes(path: str, mtime: float):
 
 def district_shapes(settings: Settings):
     """The districts' polygons (shapely, BNG); empty when not installed."""
-    stamp = _stamp(settings, DISTRICTS)
+    stamp = file_stamp(settings, DISTRICTS)
     return _district_shapes(*stamp) if stamp else []
 
 
@@ -156,5 +157,5 @@ def _streets(path: str, mtime: float) -> Streets:
 
 def streets(settings: Settings) -> Streets | None:
     """The streets, or None when not installed."""
-    stamp = _stamp(settings, STREETS)
+    stamp = file_stamp(settings, STREETS)
     return _streets(*stamp) if stamp else None
