@@ -138,7 +138,7 @@ def _map_data(incident, result: service.Households | None, options: dict) -> dic
     ]
     labels = {p["rank"]: p["label"] for p in priorities}
     features = []
-    for h in (result.households if result is not None else []):
+    for h in result.households if result is not None else []:
         distance = f"{h['distance_m']:,.0f} m"
         where = "" if h["precision"] == "uprn" else " (postcode centre)"
         features.append({
