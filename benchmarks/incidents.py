@@ -45,8 +45,9 @@ from rich.console import Console  # noqa: E402
 
 from civicshare import db, demo  # noqa: E402
 from civicshare.config import Settings  # noqa: E402
-from civicshare.incidents import reference, service  # noqa: E402
+from civicshare.incidents import service  # noqa: E402
 from civicshare.incidents.geometry import Area  # noqa: E402
+from civicshare.maps import reference  # noqa: E402
 
 
 def grow_gazetteer(settings: Settings, size: int, seed: int) -> int:

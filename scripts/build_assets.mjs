@@ -26,11 +26,18 @@ cpSync(join(govuk, "govuk-frontend.min.js"), join(out, "govuk-frontend.min.js"))
 cpSync(join(web, "js/civicshare.mjs"), join(out, "civicshare.mjs"));
 cpSync(join(web, "images"), join(out, "images"), { recursive: true });
 
-// Leaflet for the incident map, and the incident pages' own script and styles.
+// Leaflet for every map.
 cpSync(join(modules, "leaflet/dist"), join(out, "leaflet"), {
   recursive: true,
   filter: (source) => !source.endsWith(".map") && !source.includes("leaflet-src"),
 });
+// Marker clustering for every map (the plugin's own css and minified script only).
+mkdirSync(join(out, "leaflet.markercluster"), { recursive: true });
+for (const file of ["leaflet.markercluster.js", "MarkerCluster.css"]) {
+  cpSync(join(modules, "leaflet.markercluster/dist", file), join(out, "leaflet.markercluster", file));
+}
+// The one map component (docs/maps.md), and the incident pages' own script and styles.
+cpSync(join(web, "static-src/map"), join(out, "map"), { recursive: true });
 cpSync(join(web, "static-src/incidents"), join(out, "incidents"), { recursive: true });
 
 const swagger = join(modules, "swagger-ui-dist");

@@ -192,7 +192,7 @@ MAY_READ_FILES = (
     "dataplane/",  # the one owner of snapshots
     "linkage/",  # Splink's DuckDB over frames the person index read through the data plane
     "synthetic/",  # writes the synthetic county's source files, never a snapshot
-    "incidents/reference.py",  # reference geography installed by the demo, not partner data
+    "maps/reference.py",  # reference geography installed by the demo, not partner data
 )
 
 

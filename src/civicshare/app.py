@@ -33,6 +33,7 @@ from civicshare.incidents import api as incidents_api
 from civicshare.incidents import pages as incidents_pages
 from civicshare.linkage import api as linkage_api
 from civicshare.linkage import pages as linkage_pages
+from civicshare.maps import pages as maps_pages
 from civicshare.notifications import pages as notifications_pages
 from civicshare.partners import api as partners_api
 from civicshare.partners import pages as partners_pages
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents_pages.router)
     app.include_router(linkage_api.router)
     app.include_router(linkage_pages.router)
+    app.include_router(maps_pages.router)
     app.include_router(notifications_pages.router)
 
     @app.get("/docs", include_in_schema=False)

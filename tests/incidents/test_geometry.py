@@ -11,7 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from civicshare.incidents.geometry import Area, BadArea, PointIndex, parse_geojson, to_bng, to_wgs84
+from civicshare.incidents.geometry import Area, BadArea, PointIndex, parse_geojson
+from civicshare.maps.projection import to_bng, to_wgs84
 
 CENTRE = (385_123.4, 254_987.6)
 

@@ -58,7 +58,7 @@ def test_the_form_names_the_field_at_fault(store, store_sessions):
 def test_pages_exports_and_print_are_recorded_and_ig_leads_see_no_households(
     store, store_sessions, centre
 ):
-    from civicshare.incidents.geometry import to_wgs84
+    from civicshare.maps.projection import to_wgs84
 
     client = signed_in(store, FIRE)
     lon, lat = to_wgs84(*centre)
@@ -123,7 +123,7 @@ def test_households_csv_shows_formula_cells_as_text(store, store_sessions, centr
     """An address a partner sent as a formula reaches the responder's CSV (web download and
     API) prefixed with ', never as a formula; numbers such as the distance stay numbers."""
     from civicshare.incidents import service
-    from civicshare.incidents.geometry import to_wgs84
+    from civicshare.maps.projection import to_wgs84
 
     real = service.households
 

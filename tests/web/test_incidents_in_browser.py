@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from civicshare import demo
-from civicshare.incidents.geometry import to_wgs84
+from civicshare.maps.projection import to_wgs84
 from tests.browser import axe_violations
 from tests.incidents.test_incidents import busiest_point
 
@@ -68,10 +68,11 @@ def test_responder_opens_an_incident_breaks_glass_and_the_ig_lead_reviews(
     count = int(page.locator("#household-count").inner_text())
     rows = page.locator("#households tbody tr")
     assert count > 0 and rows.count() == count
-    page.wait_for_selector(".app-marker")
-    assert page.locator(".app-marker").count() == count
+    page.wait_for_selector("#incident-map[data-ready='true']")
+    assert page.locator("#household-list li").count() == count  # the list beside the map
     # Priority is a number as well as a colour, on the map and in the list.
-    first = page.locator(".app-marker").first.get_attribute("aria-label")
+    page.locator("#household-list li").first.get_by_role("button", name="Show on map").click()
+    first = page.locator(".app-map-pin[aria-label^='Priority ']").first.get_attribute("aria-label")
     assert first.startswith("Priority ")
     priorities = [int(r.split()[0]) for r in rows.locator("td:first-child").all_inner_texts()]
     assert priorities == sorted(priorities)

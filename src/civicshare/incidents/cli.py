@@ -15,7 +15,8 @@ from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
 from civicshare.core.errors import DomainError
-from civicshare.incidents import reference, service
+from civicshare.incidents import service
+from civicshare.maps import reference
 
 app = typer.Typer(
     help="Incident response: vulnerable households in an incident area.",

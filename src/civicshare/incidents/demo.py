@@ -15,7 +15,7 @@ from civicshare.accounts import service as accounts
 from civicshare.accounts.service import actor_for
 from civicshare.agreements.models import AgreementVersion
 from civicshare.config import Settings
-from civicshare.incidents.reference import install_reference
+from civicshare.maps.reference import install_reference
 from civicshare.partners import service as partners
 from civicshare.partners.models import Membership
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,8 @@ from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
 from civicshare.incidents.errors import IncidentError
+from civicshare.maps.projection import to_bng, to_wgs84
 
-BNG = "EPSG:27700"
-WGS84 = "EPSG:4326"
 MIN_RADIUS_M = 1.0
 MAX_RADIUS_M = 20_000.0
 PREFILTER_SLACK_M = 1.0
@@ -42,22 +40,6 @@ class BadArea(IncidentError, ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}", field=field)
-
-
-@lru_cache(maxsize=4)
-def _transformer(source: str, target: str):
-    from pyproj import Transformer
-
-    return Transformer.from_crs(source, target, always_xy=True)
-
-
-def to_wgs84(easting, northing):
-    """(longitude, latitude) for BNG metres; for display only."""
-    return _transformer(BNG, WGS84).transform(easting, northing)
-
-
-def to_bng(longitude, latitude):
-    return _transformer(WGS84, BNG).transform(longitude, latitude)
 
 
 @dataclass(frozen=True)

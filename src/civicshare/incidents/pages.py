@@ -5,45 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from urllib.parse import urlsplit
 
-import numpy as np
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
 
 from civicshare.accounts.api import ActorDep
 from civicshare.db import RowId, SessionDep
-from civicshare.incidents import reference, service
-from civicshare.incidents.geometry import BadArea, to_wgs84
+from civicshare.incidents import service
+from civicshare.incidents.geometry import BadArea
+from civicshare.maps.pages import allow_tiles, map_options
 from civicshare.partners.models import Role
 from civicshare.web.forms import FormDep, field_errors
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-MAX_STREETS = 4000
-
-
-def map_settings(request: Request) -> dict[str, str]:
-    """The base map's tiles and attribution, from the app's settings (map_tiles and
-    map_attribution: CIVICSHARE_MAP_TILES and CIVICSHARE_MAP_ATTRIBUTION)."""
-    settings = request.app.state.settings
-    return {"tiles": settings.map_tiles, "attribution": settings.map_attribution}
-
-
-def _with_tiles_csp(request: Request, response: Response) -> Response:
-    """When base-map tiles come from another origin, this page's CSP allows its images."""
-    tiles = map_settings(request)["tiles"]
-    if tiles:
-        parts = urlsplit(tiles)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            origin = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}"
-            nonce = getattr(request.state, "csp_nonce", "")
-            response.headers["Content-Security-Policy"] = (
-                f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
-                f"img-src 'self' data: {origin}; object-src 'none'; base-uri 'self'; "
-                "frame-ancestors 'none'"
-            )
-    return response
 
 
 @router.get("/incidents")
@@ -72,9 +47,9 @@ def _new_page(request, actor, session, *, errors=None, form=None, status_code=20
         kinds=service.KINDS,
         errors=errors or {},
         form=form or {},
-        map_config=map_settings(request),
+        map_options=map_options(request),
     )
-    return _with_tiles_csp(request, response)
+    return allow_tiles(request, response)
 
 
 @router.get("/incidents/new")
@@ -154,34 +129,51 @@ def open_incident(
     return RedirectResponse(f"/incidents/{incident.reference}", status_code=303)
 
 
-def _map_data(incident, result: service.Households | None, map_config: dict) -> dict:
-    area = service.area_of(incident)
-    data = {
-        "reference": incident.reference,
-        "area": area.to_wgs84_geojson(),
-        "priorities": [
-            {"rank": service.RANK[k], "key": k, "label": label, "short": service.SHORT[k]}
-            for k, label in service.CATEGORIES
-        ],
-        "households": [],
-        "map": map_config,
+def _map_data(incident, result: service.Households | None, options: dict) -> dict:
+    """What the incident page gives the shared map (docs/maps.md): the area as context, each
+    household as a feature (its priority the marker's number, colour and rank), the legend."""
+    priorities = [
+        {"rank": service.RANK[k], "key": k, "label": label, "short": service.SHORT[k]}
+        for k, label in service.CATEGORIES
+    ]
+    labels = {p["rank"]: p["label"] for p in priorities}
+    features = []
+    for h in result.households if result is not None else []:
+        distance = f"{h['distance_m']:,.0f} m"
+        where = "" if h["precision"] == "uprn" else " (postcode centre)"
+        features.append({
+            "type": "Feature",
+            "id": h["key"],
+            "properties": {
+                "title": f"Priority {h['priority']} ({labels[h['priority']]}): {h['address']}, "
+                f"{distance}",
+                "label": str(h["priority"]),
+                "rank": h["priority"],
+                "marker_class": f"app-priority app-priority--{h['priority']}",
+                "popup": [
+                    f"Priority {h['priority']}: {', '.join(service.SHORT[n] for n in h['needs'])}",
+                    distance + where,
+                ],
+            },
+            "geometry": {"type": "Point", "coordinates": [h["lon"], h["lat"]]},
+        })  # fmt: skip
+    legend = [
+        {"marker_class": f"app-priority app-priority--{p['rank']}", "label": str(p["rank"]),
+         "text": p["short"]}
+        for p in priorities
+    ]  # fmt: skip
+    return {
+        "priorities": priorities,
+        "context": service.area_of(incident).to_wgs84_geojson(),
+        "features": {"type": "FeatureCollection", "features": features},
+        "options": {
+            **options,
+            "fit": "context",
+            "noun": ["household", "households"],
+            "rank_name": "priority",
+            "legend": legend,
+        },
     }
-    if result is not None:
-        data["households"] = [
-            {
-                "key": h["key"],
-                "lat": h["lat"],
-                "lon": h["lon"],
-                "priority": h["priority"],
-                "priority_key": h["priority_key"],
-                "address": h["address"],
-                "distance_m": h["distance_m"],
-                "needs": [service.SHORT[n] for n in h["needs"]],
-                "precision": h["precision"],
-            }
-            for h in result.households
-        ]
-    return data
 
 
 @router.get("/incidents/reviews")
@@ -227,74 +219,6 @@ def record_review(
     return RedirectResponse("/incidents/reviews", status_code=303)
 
 
-@router.get("/incidents/reference/districts.geojson")
-def districts(request: Request, actor: ActorDep):
-    return JSONResponse(_districts_geojson(request.app.state.settings))
-
-
-_district_features: dict[int, dict] = {}
-
-
-def _districts_geojson(settings) -> dict:
-    import shapely
-
-    rows = reference.districts(settings)
-    cached = _district_features.get(id(rows))
-    if cached is not None:
-        return cached
-    features = []
-    for row in rows:
-        shape = shapely.simplify(shapely.from_wkt(row["wkt"]), 20)
-        coords = shapely.get_coordinates(shape)
-        lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
-        shape = shapely.set_coordinates(shape, np.column_stack([lons, lats]))
-        features.append({
-            "type": "Feature",
-            "properties": {"district": row["district"], "name": row["name"]},
-            "geometry": json.loads(shapely.to_geojson(shape)),
-        })  # fmt: skip
-    result = {"type": "FeatureCollection", "features": features}
-    _district_features.clear()
-    _district_features[id(rows)] = result
-    return result
-
-
-@router.get("/incidents/reference/streets.geojson")
-def streets(
-    *,
-    request: Request,
-    bbox: str = Query(..., description="west,south,east,north in WGS84"),
-    actor: ActorDep,
-):
-    import shapely
-
-    from civicshare.incidents.geometry import to_bng
-
-    try:
-        west, south, east, north = (float(v) for v in bbox.split(","))
-    except ValueError:
-        raise HTTPException(422, "bbox: give west,south,east,north as four numbers") from None
-    found = reference.streets(request.app.state.settings)
-    if found is None:
-        return JSONResponse({"type": "FeatureCollection", "features": []})
-    names, shapes, bounds = found
-    (x0, x1), (y0, y1) = to_bng([west, east], [south, north])
-    hits = np.flatnonzero(
-        (bounds[:, 2] >= min(x0, x1)) & (bounds[:, 0] <= max(x0, x1))
-        & (bounds[:, 3] >= min(y0, y1)) & (bounds[:, 1] <= max(y0, y1))
-    )[:MAX_STREETS]  # fmt: skip
-    features = []
-    for i in hits:
-        coords = shapely.get_coordinates(shapes[i])
-        lons, lats = to_wgs84(coords[:, 0], coords[:, 1])
-        line = [[round(a, 6), round(b, 6)] for a, b in zip(lons, lats, strict=True)]
-        features.append({
-            "type": "Feature", "properties": {"name": names[i]},
-            "geometry": {"type": "LineString", "coordinates": line},
-        })  # fmt: skip
-    return JSONResponse({"type": "FeatureCollection", "features": features})
-
-
 @router.get("/incidents/{reference}")
 def incident_page(
     reference: str,
@@ -335,12 +259,12 @@ def _incident_page(request, actor, session, reference, *, errors=None, form=None
         grant=grant,
         labels=service.LABEL,
         short=service.SHORT,
-        map_data=_map_data(incident, result, map_settings(request)),
+        map_data=_map_data(incident, result, map_options(request)),
         errors=errors or {},
         form=form or {},
         opened_by=service.membership_label(session, incident.opened_by_id),
     )
-    return _with_tiles_csp(request, response)
+    return allow_tiles(request, response)
 
 
 @router.get("/incidents/{reference}/print")

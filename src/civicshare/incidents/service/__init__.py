@@ -33,7 +33,7 @@ The parts, one module each (this package re-exports what callers use):
 """
 
 from civicshare.incidents.errors import IncidentError
-from civicshare.incidents.reference import gazetteer
+from civicshare.incidents.gazetteer import gazetteer
 from civicshare.incidents.service.breakglass import (
     INTERNAL,
     active_break_glass,

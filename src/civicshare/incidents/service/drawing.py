@@ -16,16 +16,16 @@ from civicshare.agreements import service as agreements
 from civicshare.config import Settings
 from civicshare.dataplane.query import PERSON_INDEX, PERSON_KEY
 from civicshare.incidents.errors import IncidentError
+from civicshare.incidents.gazetteer import (
+    Gazetteer,
+    gazetteer,
+    norm_postcode,
+)
 from civicshare.incidents.geometry import (
     PointIndex,
 )
 from civicshare.incidents.models import (
     Incident,
-)
-from civicshare.incidents.reference import (
-    Gazetteer,
-    gazetteer,
-    norm_postcode,
 )
 from civicshare.incidents.service.common import share_purpose, share_purpose_code
 from civicshare.incidents.service.incidents import get_agreement

@@ -15,6 +15,11 @@ from civicshare import csvsafe
 from civicshare.accounts.service import Actor
 from civicshare.config import Settings
 from civicshare.incidents.errors import IncidentError
+from civicshare.incidents.gazetteer import (
+    Gazetteer,
+    gazetteer,
+    norm_postcode,
+)
 from civicshare.incidents.geometry import (
     Area,
     to_wgs84,
@@ -22,11 +27,6 @@ from civicshare.incidents.geometry import (
 from civicshare.incidents.models import (
     Incident,
     IncidentStatus,
-)
-from civicshare.incidents.reference import (
-    Gazetteer,
-    gazetteer,
-    norm_postcode,
 )
 from civicshare.incidents.service.common import (
     audit_incident,

@@ -13,6 +13,7 @@ from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.config import Settings, get_settings
 from civicshare.incidents.errors import IncidentError
+from civicshare.incidents.gazetteer import gazetteer
 from civicshare.incidents.geometry import (
     Area,
     BadArea,
@@ -26,12 +27,6 @@ from civicshare.incidents.models import (
     IncidentEvent,
     IncidentStatus,
 )
-from civicshare.incidents.reference import (
-    PROPERTIES,
-    district_shapes,
-    gazetteer,
-    reference_path,
-)
 from civicshare.incidents.service.common import (
     KINDS,
     MIN_REASON,
@@ -41,6 +36,7 @@ from civicshare.incidents.service.common import (
     log_event,
     require_responder,
 )
+from civicshare.maps.reference import PROPERTIES, district_shapes, reference_path
 from civicshare.partners.models import Membership, Role
 
 # -- incidents --------------------------------------------------------------------------------
@@ -331,7 +327,8 @@ def area_from_input(
 ) -> Area:
     """An area from what a form, the API or the CLI gives: a point (BNG or WGS84) and a radius,
     or a GeoJSON polygon (optionally with a point as the origin of distances)."""
-    from civicshare.incidents.geometry import parse_geojson, to_bng
+    from civicshare.incidents.geometry import parse_geojson
+    from civicshare.maps.projection import to_bng
 
     if (latitude is None) != (longitude is None):
         raise BadArea(
