@@ -42,6 +42,8 @@ from civicshare.sharing import api as sharing_api
 from civicshare.sharing import pages as sharing_pages
 from civicshare.web import STATIC_DIR
 from civicshare.web import pages as web_pages
+from civicshare.works import api as works_api
+from civicshare.works import pages as works_pages
 
 # Swagger UI runs inline script of its own; every other page allows only our files and a nonce.
 CSP_EXEMPT = ("/docs",)
@@ -119,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(linkage_pages.router)
     app.include_router(maps_pages.router)
     app.include_router(notifications_pages.router)
+    app.include_router(works_api.router)
+    app.include_router(works_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

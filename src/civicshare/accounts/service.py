@@ -51,6 +51,8 @@ SCOPES = {
     "incidents:read": "see incidents, their vulnerable households and logs, and break-glass "
     "use to review",
     "incidents:write": "open, move and close incidents, and record break-glass reviews",
+    "works:read": "see the works programme your agreements share, its clashes and restrictions",
+    "works:write": "publish your organisation's works programme",
     "incidents:break-glass": "break glass in an incident and see the named people it opens",
     "index:read": "see the person index: its status, runs and clerical review queue",
     "index:review": "accept or reject pairs in the person index's review queue",

@@ -159,3 +159,30 @@ def streets(settings: Settings) -> Streets | None:
     """The streets, or None when not installed."""
     stamp = file_stamp(settings, STREETS)
     return _streets(*stamp) if stamp else None
+
+
+# -- postcodes -------------------------------------------------------------------------------
+
+
+def postcode_key(text: str) -> str:
+    """A postcode as the reference data writes it: upper case, one space before the inward
+    code ("wr1 2ab", "WR12AB" -> "WR1 2AB")."""
+    compact = "".join(str(text or "").split()).upper()
+    return f"{compact[:-3]} {compact[-3:]}" if len(compact) > 3 else compact
+
+
+@lru_cache(maxsize=2)
+def _postcode_centres(path: str, mtime: float) -> dict[str, tuple[float, float]]:
+    table = pq.read_table(path, columns=["postcode", "easting", "northing"]).to_pandas()
+    centres = table.groupby("postcode")[["easting", "northing"]].mean()
+    return {
+        postcode_key(code): (float(row.easting), float(row.northing))
+        for code, row in centres.iterrows()
+    }
+
+
+def postcode_centre(settings: Settings, postcode: str) -> tuple[float, float] | None:
+    """The mean position (BNG metres) of the gazetteer's properties in `postcode`; None when the
+    postcode is not in it (or no gazetteer is installed)."""
+    stamp = file_stamp(settings, PROPERTIES)
+    return _postcode_centres(*stamp).get(postcode_key(postcode)) if stamp else None

@@ -53,6 +53,7 @@ class ShareRequest:
     group_by: tuple[str, ...] | None = None  # an aggregate (counts) instead of rows
     incident: str | None = None  # set by incidents/: emergency agreements apply only then
     note: str = ""  # the requester's own words about this request, kept in the audit log
+    scope: str = ""  # the token scope a service's read needs (works:read); empty: share:read
 
 
 def request_from_params(
@@ -237,8 +238,9 @@ def _malformed_or_unentitled(request: ShareRequest) -> Decision | None:
             "Provider, dataset, agreement and column names must not contain identifiers such "
             "as an NHS number.",
         )
-    # A token's scope: shared data, or (asked by incidents/ inside an incident) incident data.
-    needed = "incidents:read" if request.incident else "share:read"
+    # A token's scope: shared data, incident data (asked by incidents/ inside an incident), or
+    # the scope of the service that reads (works/).
+    needed = request.scope or ("incidents:read" if request.incident else "share:read")
     if not actor.has_scope(needed):
         return _deny(request, "token scope", f"This API token does not have the scope {needed}.")
     if not actor.has_role(*RECEIVING_ROLES):

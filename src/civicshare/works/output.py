@@ -85,21 +85,31 @@ def clashes_geojson(coordination: Coordination) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+TABLES = {
+    "clashes.csv": (CLASH_COLUMNS, "clashes"),
+    "opportunities.csv": (OPPORTUNITY_COLUMNS, "opportunities"),
+    "restrictions.csv": (RESTRICTION_COLUMNS, "restrictions"),
+}
+
+
+def csv_text(coordination: Coordination, name: str) -> str:
+    """One of the three CSVs (`clashes.csv`, `opportunities.csv`, `restrictions.csv`) as text,
+    through the safe CSV writer."""
+    columns, attribute = TABLES[name]
+    items = getattr(coordination, attribute)
+    return csvsafe.rows_text(
+        ([_value(getattr(item, c)) for c in columns] for item in items), columns
+    )
+
+
 def write_outputs(coordination: Coordination, out_dir: Path) -> dict[str, Path]:
     """Write clashes.csv, opportunities.csv, restrictions.csv and clashes.geojson into out_dir
     (made if missing); returns each file's path by name."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in OUTPUT_FILES}
-    tables = (
-        ("clashes.csv", CLASH_COLUMNS, coordination.clashes),
-        ("opportunities.csv", OPPORTUNITY_COLUMNS, coordination.opportunities),
-        ("restrictions.csv", RESTRICTION_COLUMNS, coordination.restrictions),
-    )
-    for name, columns, items in tables:
-        rows = ([_value(getattr(item, c)) for c in columns] for item in items)
-        with paths[name].open("w", newline="", encoding="utf-8") as handle:
-            csvsafe.write_rows(handle, rows, columns)
+    for name in TABLES:
+        paths[name].write_text(csv_text(coordination, name), encoding="utf-8", newline="")
     document = clashes_geojson(coordination)
     paths["clashes.geojson"].write_text(json.dumps(document, separators=(",", ":")) + "\n")
     return paths

@@ -158,6 +158,7 @@ def _read(session, settings, actor, source: Source, via: str, today):
         dataset=source.dataset,
         agreement=source.agreement,
         note="works co-ordination" if via != "public" else "public roadworks map",
+        scope="works:read",
     )
     return delivery.share(session, settings, request, via=via, today=today).table
 
