@@ -153,18 +153,21 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
 def ensure_county(
     target: Path, people: int, seed: int, console: Console
 ) -> tuple[dict[str, Any], bool]:
-    """The county at `target`, generated only when missing or made with other parameters.
+    """The county at `target`, generated only when missing or made with other parameters or
+    by an older version of the generator.
 
     Generation writes beside the target and swaps it in whole, so an interrupted run
     never leaves a half-written county behind."""
+    from civicshare.synthetic.service import VERSION, generate
+
     manifest_path = target / "manifest.json"
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("people") == people and manifest.get("seed") == seed:
+        # a county from an older generator lacks what this one writes (version 2: the works)
+        same = (manifest.get("people"), manifest.get("seed"), manifest.get("version"))
+        if same == (people, seed, VERSION):
             console.print(f"Reusing the synthetic county in {target} ({people:,} residents).")
             return manifest, False
-
-    from civicshare.synthetic.service import generate
 
     console.print(f"Generating a synthetic county of {people:,} residents (seed {seed})...")
     staging = target.with_name(target.name + ".partial")

@@ -31,7 +31,10 @@ POSTCODE_COLUMN = {
 
 def test_partners():
     keys = [p["key"] for p in PARTNERS]
-    assert len(keys) == len(set(keys)) == 14
+    assert len(keys) == len(set(keys)) == 17
+    # the utilities are fictional and say so in their names
+    utilities = [p for p in PARTNERS if p["type"] == "other"]
+    assert len(utilities) == 4 and all("(fictional utility)" in p["name"] for p in utilities)
     assert all(p["type"] in PARTNER_TYPES for p in PARTNERS)
     assert {p["district"] for p in PARTNERS if p["type"] == "district_council"} == set(
         DISTRICT_KEYS
@@ -43,7 +46,7 @@ def test_partners():
 
 def test_manifest_lists_every_dataset_with_its_rows_and_columns(county):
     out, m = county
-    assert m["generator"] == "civicshare.synthetic" and m["version"] == 1
+    assert m["generator"] == "civicshare.synthetic" and m["version"] == 2
     assert m["seed"] == 7 and m["people"] == 5000
     assert m["partners"] == PARTNERS
     names = {d["name"] for d in m["datasets"]}

@@ -198,3 +198,23 @@ def test_the_demo_takes_every_works_file_and_shares_it_under_street_works(settin
             assert set(roles.values()) == {"both"}
     finally:
         engine.dispose()
+
+
+def test_the_demo_regenerates_a_county_an_older_generator_wrote(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from civicshare.demo import ensure_county
+
+    console = Console(file=io.StringIO())
+    manifest, generated = ensure_county(tmp_path / "county", 300, 2, console)
+    assert generated
+    assert ensure_county(tmp_path / "county", 300, 2, console)[1] is False
+    # a county from version 1 has no works programme in the shared format: made again
+    old = tmp_path / "county" / "manifest.json"
+    old.write_text(json.dumps({**manifest, "version": 1}))
+    (tmp_path / "county" / "datasets" / "gas-works.csv").unlink()
+    again, generated = ensure_county(tmp_path / "county", 300, 2, console)
+    assert generated and again == manifest
+    assert (tmp_path / "county" / "datasets" / "gas-works.csv").is_file()

@@ -179,6 +179,32 @@ def seed_demo_agreements(
             "matching is fixed",
         )
         created += 1
+    created += seed_street_works(session, actors, today)
+    if have("bromsgrove-dc", "worcestershire-cc"):
+        start = today - timedelta(days=250)
+        spd = draft_demo_agreement(
+            session, actors["bromsgrove-dc"], "single-person-discount",
+            "Council tax single person discount review (Bromsgrove)", start,
+        )  # fmt: skip
+        take_through_lifecycle(session, actors, spd, "active", start)
+        service.revoke(
+            session,
+            actors["bromsgrove-dc"],
+            spd,
+            reason="Replaced by the National Fraud Initiative's own matching",
+        )
+        created += 1
+    return created
+
+
+def seed_street_works(session: Session, actors: Mapping[str, Actor], today: date) -> int:
+    """The street works agreements: an earlier one left to expire, and its successor in force
+    between every promoter. Returns the number created."""
+    created = 0
+
+    def have(*keys: str) -> bool:
+        return all(key in actors for key in keys)
+
     if have("mercia-water", "worcestershire-cc"):
         start = today - timedelta(days=400)
         works = draft_demo_agreement(
@@ -196,19 +222,5 @@ def seed_demo_agreements(
             "Street works co-ordination: county, districts and utilities", start,
         )  # fmt: skip
         take_through_lifecycle(session, actors, works, "active", start)
-        created += 1
-    if have("bromsgrove-dc", "worcestershire-cc"):
-        start = today - timedelta(days=250)
-        spd = draft_demo_agreement(
-            session, actors["bromsgrove-dc"], "single-person-discount",
-            "Council tax single person discount review (Bromsgrove)", start,
-        )  # fmt: skip
-        take_through_lifecycle(session, actors, spd, "active", start)
-        service.revoke(
-            session,
-            actors["bromsgrove-dc"],
-            spd,
-            reason="Replaced by the National Fraud Initiative's own matching",
-        )
         created += 1
     return created
