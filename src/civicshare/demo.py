@@ -48,6 +48,19 @@ DEMO_PEOPLE = [
         {"worcs-acute": ["data_provider"]},
     ),
     ("crew.manager@hw-fire.example", "Dan Whitfield", "Watch manager", {"hw-fire": ["responder"]}),
+    # Street works: the county's co-ordinator and a utility's planner publish and read works.
+    (
+        "streetworks@worcestershire-cc.example",
+        "Alan Marsh",
+        "Street works co-ordinator",
+        {"worcestershire-cc": ["data_provider", "analyst"]},
+    ),
+    (
+        "works.planner@mercia-water.example",
+        "Sian Lloyd",
+        "Network works planner",
+        {"mercia-water": ["data_provider", "analyst"]},
+    ),
     # Bromsgrove and Redditch share one IG team: one person, two memberships, acting as one.
     (
         "jo.kaur@bromsgrove-redditch.example",

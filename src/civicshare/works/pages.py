@@ -70,8 +70,13 @@ def collection(read: Programme, works: list[Work], *, public: bool = False) -> d
     }
 
 
+def today() -> date:
+    """Today, for the pages (a test sets another day)."""
+    return date.today()
+
+
 def _window(start: date | None, end: date | None) -> tuple[date, date]:
-    start = start or date.today()
+    start = start or today()
     return start, end or start + timedelta(days=WINDOW_DAYS)
 
 
@@ -244,11 +249,11 @@ def public_roadworks(request: Request, session: SessionDep, postcode: str = ""):
             errors = {"postcode": f"{postcode.strip().upper()} is not a postcode in the county."}
         else:
             read = service.public_programme(session, settings)
-            today = date.today()
+            now = today()
             works = [
                 w
-                for w in service.near(read, *centre, PUBLIC_RADIUS_M, since=today)
-                if w.proposed_start_date <= today + timedelta(days=PUBLIC_DAYS)
+                for w in service.near(read, *centre, PUBLIC_RADIUS_M, since=now)
+                if w.proposed_start_date <= now + timedelta(days=PUBLIC_DAYS)
             ]
     response = render(
         request,
