@@ -5,6 +5,7 @@ and the API over it."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from datetime import date
@@ -21,6 +22,7 @@ from civicshare.partners import service as partners
 from civicshare.sharing.models import Receipt
 from civicshare.works import pages, service
 from tests.conftest import api_token, post_sign_in
+from tests.works.test_publish import HEADER, a_county_work
 
 ANALYST = "analyst@worcestershire-cc.example"
 PLANNER = "works.planner@mercia-water.example"
@@ -177,4 +179,30 @@ def test_the_api_needs_the_works_scopes(county, browser_client):
     assert {w["work_reference_number"] for w in body["works"]} == set(synthetic_works(county))
     assert body["clashes"] and body["withheld"] == []
     refused = browser_client.get("/api/works", headers={"Authorization": f"Bearer {other}"})
+    assert refused.status_code == 403
+
+
+def test_publishing_over_the_api(county, browser_client):
+    """Last in this module: it replaces Mercia Water's programme."""
+    client = browser_client
+    client.cookies.clear()
+    token = api_token(county, PLANNER, ["works:write", "works:read"])
+    target = a_county_work(county)
+    body = io.StringIO()
+    body.write(HEADER + "\n")
+    body.write(
+        f"MWAPI1,Mercia Water,{target['usrn']},,minor,Valve replacement,no_c_way_incursion,"
+        f'2027-02-01,2027-02-03,"{target["works_location_wkt"]}",no,no\n'
+    )
+    answer = client.post(
+        "/api/works?filename=programme.csv",
+        content=body.getvalue().encode(),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["accepted"] == 1 and answer.json()["dataset"] == "utility-works"
+    read_only = api_token(county, PLANNER, ["works:read"], name="read only")
+    refused = client.post(
+        "/api/works", content=b"x", headers={"Authorization": f"Bearer {read_only}"}
+    )
     assert refused.status_code == 403

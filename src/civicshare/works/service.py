@@ -322,7 +322,7 @@ def publish(
             f"{actor.partner_key}/{name}",
             reason="no valid rows",
             details={"errors": len(read.errors), "rows": read.rows},
-            outcome="rejected",
+            outcome="denied",
         )
         session.commit()
         raise WorksError(
