@@ -189,7 +189,8 @@ def random_works(draw):
             )
         works.append(
             work(
-                f"W{k:02d}", location, start.isoformat(), (start + timedelta(days=length)).isoformat(),
+                f"W{k:02d}", location, start.isoformat(),
+                (start + timedelta(days=length)).isoformat(),
                 usrn=None if on_path else 1000 + draw(st.integers(0, 3)),
                 path_id=f"FP{draw(st.integers(0, 2))}" if on_path else None,
                 closure=draw(st.booleans()), diversion_route=diversion,
