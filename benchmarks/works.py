@@ -144,7 +144,9 @@ def main() -> None:
     brute = brute_force_clashes(works)
     brute_seconds = time.perf_counter() - started
     identical = brute == list(found.clashes)
-    console.print(f"brute force: {brute_seconds:.2f} s, {len(brute):,} clashes, identical: {identical}")
+    console.print(
+        f"brute force: {brute_seconds:.2f} s, {len(brute):,} clashes, identical: {identical}"
+    )
     kinds = {}
     for clash in found.clashes:
         kinds[clash.kind] = kinds.get(clash.kind, 0) + 1
