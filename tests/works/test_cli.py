@@ -5,6 +5,7 @@ nothing and exits 1; a missing file exits 2)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -111,3 +112,26 @@ def test_a_missing_file_exits_2(tmp_path):
 def test_a_negative_tolerance_is_a_usage_error(tmp_path, files):
     result = run(files[0], "--out", tmp_path / "out", "--tolerance", "-1")
     assert result.exit_code == 2
+
+
+def test_the_example_in_docs_works_md_is_what_the_command_writes(tmp_path):
+    """docs/works.md shows the command on docs/examples/works/ and the three CSVs it writes."""
+    root = Path(__file__).resolve().parents[2]
+    examples = root / "docs" / "examples" / "works"
+    doc = (root / "docs" / "works.md").read_text()
+    result = run(
+        examples / "county-highways.csv",
+        examples / "cadent.csv",
+        examples / "rights-of-way.geojson",
+        "--traffic",
+        examples / "traffic-counts.csv",
+        "--out",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("clashes.csv", "opportunities.csv", "restrictions.csv"):
+        written = (tmp_path / name).read_text().replace("\r\n", "\n")
+        assert f"```\n{written}```" in doc, f"docs/works.md does not show {name} as written"
+    for line in result.output.splitlines():
+        if "│" in line or "row" in line:
+            assert line.strip() in doc, line

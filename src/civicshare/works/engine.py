@@ -160,9 +160,8 @@ def keyed_runs(
     members = members[order]
     sorted_key = key[members] * span + start[order]
     ends = key[members] * span + (arrays.end[members] - base)
-    if low is None:
-        first = np.arange(1, members.size)
-        first = np.append(first, members.size)
+    if low is None:  # from the next work in the order: same or later start
+        first = np.arange(1, members.size + 1)
     else:
         first = np.searchsorted(sorted_key, ends + low, side="left")
     stop = np.searchsorted(sorted_key, ends + high, side="right")

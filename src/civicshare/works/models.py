@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -127,14 +128,12 @@ class Coordination:
         return {severity: counted.get(severity, 0) for severity in SEVERITIES}
 
     def work(self, reference: str) -> Work:
-        return self._by_reference()[reference]
+        """The work with this reference (KeyError if there is none)."""
+        return self.by_reference[reference]
 
-    def _by_reference(self) -> dict[str, Work]:
-        cached = self.__dict__.get("_index")
-        if cached is None:
-            cached = {work.work_reference_number: work for work in self.works}
-            object.__setattr__(self, "_index", cached)
-        return cached
+    @cached_property
+    def by_reference(self) -> dict[str, Work]:
+        return {work.work_reference_number: work for work in self.works}
 
 
 @dataclass(frozen=True)
