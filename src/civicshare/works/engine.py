@@ -68,6 +68,9 @@ SECTION_58_ACTIVITIES = ("resurfacing", "reconstruction")
 assert set(TRAFFIC_MANAGEMENT_POINTS) == set(TRAFFIC_MANAGEMENT_TYPES)
 
 
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # numpy's datetime64 day 0
+
+
 def day_number(value: date) -> int:
     return value.toordinal()
 
@@ -169,14 +172,19 @@ def keyed_runs(
     return members[owners], members[positions]
 
 
+def grown_boxes(geometries: np.ndarray, reach: float) -> np.ndarray:
+    """Each geometry's bounding box grown by `reach` on every side. The tree is queried with
+    these, boxes only: every shape within `reach` is proposed, and GEOS's own `dwithin`
+    predicate is not used (it costs more than all the rest on every spatial candidate, and
+    misses a closed location that is a zero-length line, which the property test found)."""
+    x0, y0, x1, y1 = shapely.bounds(geometries).T
+    return shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach)
+
+
 def near_pairs(arrays: WorksArrays, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs i < j on overlapping days whose locations are within tolerance_m (exactly)."""
     tree = STRtree(arrays.location)
-    # Boxes only (GEOS's dwithin on every spatial candidate costs more than the whole rest):
-    # each box grown by the tolerance and slack finds every pair that can be within it.
-    x0, y0, x1, y1 = shapely.bounds(arrays.location).T
-    reach = tolerance_m + SLACK_M
-    i, j = tree.query(shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach))
+    i, j = tree.query(grown_boxes(arrays.location, tolerance_m + SLACK_M))
     keep = i < j
     i, j = i[keep], j[keep]
     keep = arrays.overlapping(i, j)
@@ -194,7 +202,7 @@ def diversion_pairs(arrays: WorksArrays) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     routes = np.array([arrays.works[k].diversion_route for k in diverted], dtype=object)
     tree = STRtree(arrays.location[closed])
-    d, c = tree.query(routes, predicate="dwithin", distance=DIVERSION_NEAR_M + SLACK_M)
+    d, c = tree.query(grown_boxes(routes, DIVERSION_NEAR_M + SLACK_M))
     a, b = diverted[d], closed[c]
     keep = (a != b) & arrays.overlapping(a, b)
     a, b, d = a[keep], b[keep], d[keep]
@@ -260,20 +268,17 @@ def clashes_from_pairs(
 
 
 def busiest_counts(arrays, i, j, first, last, traffic) -> list[int | None]:
-    """The busiest hourly count on either work's street during each overlap (None: no counts)."""
+    """The busiest hourly count on either work's street during each overlap (None: no counts),
+    every overlap looked up at once."""
     if traffic is None:
         return [None] * len(i)
-    found = []
-    for a, b, start, end in zip(i, j, first, last, strict=True):
-        window = (date.fromordinal(int(start)), date.fromordinal(int(end)))
-        counts = [
-            traffic.busiest_hour(int(arrays.usrn[k]), *window)
-            for k in {int(a), int(b)}
-            if arrays.usrn[k] >= 0
-        ]
-        counts = [c for c in counts if c is not None]
-        found.append(max(counts) if counts else None)
-    return found
+    start = (first - EPOCH_ORDINAL).astype("datetime64[D]")
+    end = (last - EPOCH_ORDINAL).astype("datetime64[D]")
+    found = np.maximum(
+        traffic.busiest_hours(arrays.usrn[i], start, end),
+        traffic.busiest_hours(arrays.usrn[j], start, end),
+    )
+    return [None if count < 0 else count for count in found.tolist()]
 
 
 def count_points(vehicles: int | None) -> int:
