@@ -80,7 +80,7 @@ class WorksArrays:
 
     def __init__(self, works: Sequence[Work]) -> None:
         self.works = tuple(sorted(works, key=lambda w: w.work_reference_number))
-        refs = [w.work_reference_number for w in self.works]
+        self.references = refs = [w.work_reference_number for w in self.works]
         if len(set(refs)) != len(refs):
             seen: set[str] = set()
             twice = next(r for r in refs if r in seen or seen.add(r))
@@ -95,6 +95,7 @@ class WorksArrays:
         paths = [w.path_id for w in self.works]
         codes = {p: i for i, p in enumerate(sorted({p for p in paths if p is not None}))}
         self.path = np.fromiter((-1 if p is None else codes[p] for p in paths), np.int64, n)
+        self.street_names = [w.street_name for w in self.works]
         self.location = np.array([w.location for w in self.works], dtype=object)
         self.excavation = np.fromiter((w.excavation for w in self.works), bool, n)
         self.closure = np.fromiter((w.closure for w in self.works), bool, n)
@@ -247,12 +248,13 @@ def clashes_from_pairs(
     )
     works = arrays.works
     tm_names = [work.traffic_management_type for work in works]
-    days = {int(d): date.fromordinal(int(d)) for d in np.unique(np.concatenate([first, last]))}
+    refs = arrays.references
+    days = ordinal_dates(np.concatenate([first, last]))
     columns = (i, j, kinds, severity, first, last, distance, points, diverted, sensitive)
     return [
         Clash(
-            works[a].work_reference_number,
-            works[b].work_reference_number,
+            refs[a],
+            refs[b],
             kind,
             level,
             days[start],
@@ -389,21 +391,26 @@ def find_opportunities(arrays: WorksArrays, opportunity_days: int) -> list[Oppor
     order = np.lexsort((b, a, arrays.start[a], arrays.usrn[a]))
     a, b, days = a[order], b[order], days[order]
     gaps = arrays.start[b] - arrays.end[a]
-    works = arrays.works
+    ends = arrays.start[a] + days
+    when = ordinal_dates(np.concatenate([arrays.start[a], ends]))
+    refs, streets = arrays.references, arrays.street_names
     return [
-        Opportunity(
-            works[i].usrn,
-            works[i].street_name or works[j].street_name,
-            works[i].work_reference_number,
-            works[j].work_reference_number,
-            int(gap),
-            works[i].proposed_start_date,
-            date.fromordinal(int(arrays.start[i] + length)),
-        )
-        for i, j, gap, length in zip(
-            a.tolist(), b.tolist(), gaps.tolist(), days.tolist(), strict=True
+        Opportunity(usrn, streets[i] or streets[j], refs[i], refs[j], gap, when[start], when[end])
+        for i, j, usrn, gap, start, end in zip(
+            a.tolist(),
+            b.tolist(),
+            arrays.usrn[a].tolist(),
+            gaps.tolist(),
+            arrays.start[a].tolist(),
+            ends.tolist(),
+            strict=True,
         )
     ]
+
+
+def ordinal_dates(days: np.ndarray) -> dict[int, date]:
+    """Each distinct day number as a date, to look up rather than build per row."""
+    return {day: date.fromordinal(day) for day in np.unique(days).tolist()}
 
 
 def coordinate(

@@ -62,7 +62,7 @@ class Work:
         return f"{self.street_name} (USRN {self.usrn})" if self.street_name else f"USRN {self.usrn}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Clash:
     """Two works (a before b by reference) on the same street or path, or within the tolerance,
     or one diverted onto the other's closure, on overlapping days. `distance_m` is the distance
@@ -84,7 +84,7 @@ class Clash:
         return (self.work_reference_number_a, self.work_reference_number_b)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Opportunity:
     """Two excavating works on one street that could be done as one: b starts `gap_days` after
     a ends. The suggested window starts at a's start and lasts as long as the longer work."""
@@ -98,7 +98,7 @@ class Opportunity:
     suggested_end: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Restriction:
     """A Section 58 breach: an excavating work starting while its street is protected after
     major resurfacing or reconstruction."""
