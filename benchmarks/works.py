@@ -33,7 +33,7 @@ from rich.console import Console  # noqa: E402
 
 from civicshare.works.brute import brute_force_clashes  # noqa: E402
 from civicshare.works.engine import coordinate  # noqa: E402
-from civicshare.works.models import TRAFFIC_MANAGEMENT_TYPES, Work  # noqa: E402
+from civicshare.works.models import TRAFFIC_MANAGEMENT_TYPES, TrafficCounts, Work  # noqa: E402
 
 ORIGIN = (380_000.0, 250_000.0)
 BLOCK_M = 100.0
@@ -117,22 +117,46 @@ def generate(size: int, seed: int) -> list[Work]:
     return works
 
 
+def traffic_counts(days: int, seed: int) -> TrafficCounts | None:
+    """Every street counted every hour for the first `days` days of the year: a weekday-like
+    profile (peaks at 08:00 and 17:00) scaled per street, with noise."""
+    if days <= 0:
+        return None
+    rng = np.random.default_rng(seed + 1)
+    streets = 2 * LINES * STREETS_PER_LINE
+    usrn = np.repeat(20_000_000 + np.arange(streets), days * 24)
+    start = np.datetime64(YEAR_START, "D")
+    day = np.tile(np.repeat(start + np.arange(days), 24), streets)
+    hour = np.tile(np.arange(24), streets * days)
+    profile = 0.2 + np.exp(-((hour - 8) ** 2) / 4) + np.exp(-((hour - 17) ** 2) / 6)
+    scale = rng.uniform(50, 700, streets)[usrn - 20_000_000]
+    vehicles = np.maximum(0, scale * profile + rng.normal(0, 30, usrn.size)).astype(np.int64)
+    return TrafficCounts.from_arrays(usrn, day, hour, vehicles)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=2000, help="works to check")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3, help="engine runs (the best is kept)")
+    parser.add_argument(
+        "--traffic-days", type=int, default=0, help="hourly counts on every street for N days"
+    )
     args = parser.parse_args()
     console = Console(stderr=True)
 
     started = time.perf_counter()
     works = generate(args.size, args.seed)
     console.print(f"{len(works):,} works generated in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    traffic = traffic_counts(args.traffic_days, args.seed)
+    if traffic is not None:
+        console.print(f"{traffic.rows:,} traffic counts in {time.perf_counter() - started:.1f} s")
 
     timings = []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        found = coordinate(works)
+        found = coordinate(works, traffic=traffic)
         timings.append(time.perf_counter() - started)
     seconds = min(timings)
     console.print(
@@ -141,7 +165,7 @@ def main() -> None:
         f"{len(found.restrictions):,} restrictions"
     )
     started = time.perf_counter()
-    brute = brute_force_clashes(works)
+    brute = brute_force_clashes(works, traffic=traffic)
     brute_seconds = time.perf_counter() - started
     identical = brute == list(found.clashes)
     console.print(
@@ -162,6 +186,7 @@ def main() -> None:
                 "kinds": kinds,
                 "opportunities": len(found.opportunities),
                 "restrictions": len(found.restrictions),
+                "traffic_counts": traffic.rows if traffic is not None else 0,
             }
         )
     )

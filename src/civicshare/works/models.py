@@ -190,6 +190,7 @@ class TrafficCounts:
         0-23, vehicles. A street's typical busiest hour is the hour of day with the highest
         mean count over the days counted, that mean rounded."""
         usrn = np.asarray(usrn, dtype=np.int64)
+        extra.setdefault("rows", usrn.size)
         if usrn.size == 0:
             return cls(**extra)
         day = np.asarray(day, dtype="datetime64[D]").astype(np.int64)
