@@ -195,3 +195,13 @@ def test_traffic_counts_refuse_bad_rows_by_row_and_field(tmp_path):
         "row 3, vehicles: must be 0 or more, not -1",
     ]
     assert counts.busiest_hour(12345678, date(2027, 3, 1), date(2027, 3, 1)) == 640
+
+
+def test_a_quoted_line_break_stays_in_its_cell_and_rows_count_records(tmp_path):
+    two_lines = GOOD.replace("Mill Lane", '"Mill Lane\nnorth end"')
+    bad = GOOD.replace("TSR-1", "TSR-2").replace("2027-03-10", "2027-02-10")
+    found = read_works(csv_file(tmp_path, two_lines, bad))
+    assert found.works[0].street_name == "Mill Lane\nnorth end"
+    assert [str(e) for e in found.errors] == [
+        "row 2, proposed_end_date: is before proposed_start_date (2027-03-01)"
+    ]
