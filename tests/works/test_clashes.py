@@ -186,3 +186,9 @@ def test_diversion_wins_over_same_street():
         traffic_management_type="road_closure",
     )  # fmt: skip
     assert clashes(closed, road_closure()) == [("TSR-0", "TSR-1", "diversion_onto_closure")]
+
+
+def test_a_diversion_onto_a_zero_length_closure_is_found():
+    """STRtree's own dwithin query misses a zero-length line; the engine queries boxes."""
+    stile = path_closure(location=line(100, 0, 100, 0))
+    assert clashes(stile, road_closure()) == [("ROW-1", "TSR-1", "diversion_onto_closure")]

@@ -189,7 +189,8 @@ def random_works(draw):
             )
         works.append(
             work(
-                f"W{k:02d}", location, start.isoformat(), (start + timedelta(days=length)).isoformat(),
+                f"W{k:02d}", location, start.isoformat(),
+                (start + timedelta(days=length)).isoformat(),
                 usrn=None if on_path else 1000 + draw(st.integers(0, 3)),
                 path_id=f"FP{draw(st.integers(0, 2))}" if on_path else None,
                 closure=draw(st.booleans()), diversion_route=diversion,
@@ -206,3 +207,37 @@ def test_the_engine_finds_exactly_the_clashes_brute_force_finds(works, tolerance
     assert list(coordinate(works, tolerance_m=tolerance).clashes) == brute_force_clashes(
         works, tolerance
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.integers(0, 40), st.integers(0, 23), st.integers(0, 2000)),
+        max_size=60,
+    ),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(-5, 45), st.integers(0, 20)), min_size=1),
+)
+def test_busiest_hours_in_windows_are_the_plain_maximum(rows, windows):
+    """The sparse table of daily maxima answers every window as a plain scan would."""
+    origin = date(2027, 1, 1)
+    traffic = TrafficCounts.from_arrays(
+        [r[0] for r in rows],
+        [origin + timedelta(days=r[1]) for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+    )
+    for usrn, offset, length in windows:
+        start = origin + timedelta(days=offset)
+        end = start + timedelta(days=length)
+        inside = [r[3] for r in rows if r[0] == usrn and offset <= r[1] <= offset + length]
+        on_street = [r for r in rows if r[0] == usrn]
+        if inside:
+            expected = max(inside)
+        elif on_street:
+            by_hour: dict[int, list[int]] = {}
+            for r in on_street:
+                by_hour.setdefault(r[2], []).append(r[3])
+            expected = round(max(sum(v) / len(v) for v in by_hour.values()))
+        else:
+            expected = None
+        assert traffic.busiest_hour(usrn, start, end) == expected

@@ -57,7 +57,7 @@ def _read_all(paths: list[Path]) -> tuple[list[Work], list[str], int]:
 @app.command("clashes")
 def clashes(
     paths: list[Path] = typer.Argument(
-        ..., metavar="FILE...", help="Works files: CSV or GeoJSON, Street Manager field names."
+        ..., metavar="FILE", help="Works files: CSV or GeoJSON, Street Manager field names."
     ),
     out: Path = typer.Option(..., "--out", help="Folder for the four output files."),
     tolerance: float = typer.Option(

@@ -68,6 +68,9 @@ SECTION_58_ACTIVITIES = ("resurfacing", "reconstruction")
 assert set(TRAFFIC_MANAGEMENT_POINTS) == set(TRAFFIC_MANAGEMENT_TYPES)
 
 
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # numpy's datetime64 day 0
+
+
 def day_number(value: date) -> int:
     return value.toordinal()
 
@@ -77,7 +80,7 @@ class WorksArrays:
 
     def __init__(self, works: Sequence[Work]) -> None:
         self.works = tuple(sorted(works, key=lambda w: w.work_reference_number))
-        refs = [w.work_reference_number for w in self.works]
+        self.references = refs = [w.work_reference_number for w in self.works]
         if len(set(refs)) != len(refs):
             seen: set[str] = set()
             twice = next(r for r in refs if r in seen or seen.add(r))
@@ -92,6 +95,7 @@ class WorksArrays:
         paths = [w.path_id for w in self.works]
         codes = {p: i for i, p in enumerate(sorted({p for p in paths if p is not None}))}
         self.path = np.fromiter((-1 if p is None else codes[p] for p in paths), np.int64, n)
+        self.street_names = [w.street_name for w in self.works]
         self.location = np.array([w.location for w in self.works], dtype=object)
         self.excavation = np.fromiter((w.excavation for w in self.works), bool, n)
         self.closure = np.fromiter((w.closure for w in self.works), bool, n)
@@ -160,9 +164,8 @@ def keyed_runs(
     members = members[order]
     sorted_key = key[members] * span + start[order]
     ends = key[members] * span + (arrays.end[members] - base)
-    if low is None:
-        first = np.arange(1, members.size)
-        first = np.append(first, members.size)
+    if low is None:  # from the next work in the order: same or later start
+        first = np.arange(1, members.size + 1)
     else:
         first = np.searchsorted(sorted_key, ends + low, side="left")
     stop = np.searchsorted(sorted_key, ends + high, side="right")
@@ -170,14 +173,19 @@ def keyed_runs(
     return members[owners], members[positions]
 
 
+def grown_boxes(geometries: np.ndarray, reach: float) -> np.ndarray:
+    """Each geometry's bounding box grown by `reach` on every side. The tree is queried with
+    these, boxes only: every shape within `reach` is proposed, and GEOS's own `dwithin`
+    predicate is not used (it costs more than all the rest on every spatial candidate, and
+    misses a closed location that is a zero-length line, which the property test found)."""
+    x0, y0, x1, y1 = shapely.bounds(geometries).T
+    return shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach)
+
+
 def near_pairs(arrays: WorksArrays, tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs i < j on overlapping days whose locations are within tolerance_m (exactly)."""
     tree = STRtree(arrays.location)
-    # Boxes only (GEOS's dwithin on every spatial candidate costs more than the whole rest):
-    # each box grown by the tolerance and slack finds every pair that can be within it.
-    x0, y0, x1, y1 = shapely.bounds(arrays.location).T
-    reach = tolerance_m + SLACK_M
-    i, j = tree.query(shapely.box(x0 - reach, y0 - reach, x1 + reach, y1 + reach))
+    i, j = tree.query(grown_boxes(arrays.location, tolerance_m + SLACK_M))
     keep = i < j
     i, j = i[keep], j[keep]
     keep = arrays.overlapping(i, j)
@@ -195,7 +203,7 @@ def diversion_pairs(arrays: WorksArrays) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     routes = np.array([arrays.works[k].diversion_route for k in diverted], dtype=object)
     tree = STRtree(arrays.location[closed])
-    d, c = tree.query(routes, predicate="dwithin", distance=DIVERSION_NEAR_M + SLACK_M)
+    d, c = tree.query(grown_boxes(routes, DIVERSION_NEAR_M + SLACK_M))
     a, b = diverted[d], closed[c]
     keep = (a != b) & arrays.overlapping(a, b)
     a, b, d = a[keep], b[keep], d[keep]
@@ -240,12 +248,13 @@ def clashes_from_pairs(
     )
     works = arrays.works
     tm_names = [work.traffic_management_type for work in works]
-    days = {int(d): date.fromordinal(int(d)) for d in np.unique(np.concatenate([first, last]))}
+    refs = arrays.references
+    days = ordinal_dates(np.concatenate([first, last]))
     columns = (i, j, kinds, severity, first, last, distance, points, diverted, sensitive)
     return [
         Clash(
-            works[a].work_reference_number,
-            works[b].work_reference_number,
+            refs[a],
+            refs[b],
             kind,
             level,
             days[start],
@@ -261,20 +270,17 @@ def clashes_from_pairs(
 
 
 def busiest_counts(arrays, i, j, first, last, traffic) -> list[int | None]:
-    """The busiest hourly count on either work's street during each overlap (None: no counts)."""
+    """The busiest hourly count on either work's street during each overlap (None: no counts),
+    every overlap looked up at once."""
     if traffic is None:
         return [None] * len(i)
-    found = []
-    for a, b, start, end in zip(i, j, first, last, strict=True):
-        window = (date.fromordinal(int(start)), date.fromordinal(int(end)))
-        counts = [
-            traffic.busiest_hour(int(arrays.usrn[k]), *window)
-            for k in {int(a), int(b)}
-            if arrays.usrn[k] >= 0
-        ]
-        counts = [c for c in counts if c is not None]
-        found.append(max(counts) if counts else None)
-    return found
+    start = (first - EPOCH_ORDINAL).astype("datetime64[D]")
+    end = (last - EPOCH_ORDINAL).astype("datetime64[D]")
+    found = np.maximum(
+        traffic.busiest_hours(arrays.usrn[i], start, end),
+        traffic.busiest_hours(arrays.usrn[j], start, end),
+    )
+    return [None if count < 0 else count for count in found.tolist()]
 
 
 def count_points(vehicles: int | None) -> int:
@@ -385,21 +391,26 @@ def find_opportunities(arrays: WorksArrays, opportunity_days: int) -> list[Oppor
     order = np.lexsort((b, a, arrays.start[a], arrays.usrn[a]))
     a, b, days = a[order], b[order], days[order]
     gaps = arrays.start[b] - arrays.end[a]
-    works = arrays.works
+    ends = arrays.start[a] + days
+    when = ordinal_dates(np.concatenate([arrays.start[a], ends]))
+    refs, streets = arrays.references, arrays.street_names
     return [
-        Opportunity(
-            works[i].usrn,
-            works[i].street_name or works[j].street_name,
-            works[i].work_reference_number,
-            works[j].work_reference_number,
-            int(gap),
-            works[i].proposed_start_date,
-            date.fromordinal(int(arrays.start[i] + length)),
-        )
-        for i, j, gap, length in zip(
-            a.tolist(), b.tolist(), gaps.tolist(), days.tolist(), strict=True
+        Opportunity(usrn, streets[i] or streets[j], refs[i], refs[j], gap, when[start], when[end])
+        for i, j, usrn, gap, start, end in zip(
+            a.tolist(),
+            b.tolist(),
+            arrays.usrn[a].tolist(),
+            gaps.tolist(),
+            arrays.start[a].tolist(),
+            ends.tolist(),
+            strict=True,
         )
     ]
+
+
+def ordinal_dates(days: np.ndarray) -> dict[int, date]:
+    """Each distinct day number as a date, to look up rather than build per row."""
+    return {day: date.fromordinal(day) for day in np.unique(days).tolist()}
 
 
 def coordinate(

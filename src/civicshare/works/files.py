@@ -9,6 +9,7 @@ faults gets one error per field. Valid rows are kept; nothing is guessed.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -305,7 +306,7 @@ def read_works(path: Path) -> WorksFile:
         return _works_from_geojson(text)
     if path.suffix.lower() != ".csv":
         raise WorksFileError(f"{path.name}: a works file must be .csv or .geojson", field="file")
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [name for name in REQUIRED if name not in (reader.fieldnames or ())]
     if missing:
         return WorksFile(
@@ -407,7 +408,7 @@ def traffic_counts_from_rows(
 def read_traffic_counts(path: Path) -> TrafficCounts:
     """Traffic counts from a CSV file with the header usrn, count_date, hour, vehicles."""
     path = Path(path)
-    reader = csv.DictReader(_read_text(path).splitlines())
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
     missing = [name for name in COUNT_FIELDS if name not in (reader.fieldnames or ())]
     if missing:
         return TrafficCounts(

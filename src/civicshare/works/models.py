@@ -8,8 +8,9 @@ Geometry is shapely, in British National Grid (EPSG:27700) metres; dates are who
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
@@ -61,7 +62,7 @@ class Work:
         return f"{self.street_name} (USRN {self.usrn})" if self.street_name else f"USRN {self.usrn}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Clash:
     """Two works (a before b by reference) on the same street or path, or within the tolerance,
     or one diverted onto the other's closure, on overlapping days. `distance_m` is the distance
@@ -83,7 +84,7 @@ class Clash:
         return (self.work_reference_number_a, self.work_reference_number_b)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Opportunity:
     """Two excavating works on one street that could be done as one: b starts `gap_days` after
     a ends. The suggested window starts at a's start and lasts as long as the longer work."""
@@ -97,7 +98,7 @@ class Opportunity:
     suggested_end: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Restriction:
     """A Section 58 breach: an excavating work starting while its street is protected after
     major resurfacing or reconstruction."""
@@ -127,14 +128,12 @@ class Coordination:
         return {severity: counted.get(severity, 0) for severity in SEVERITIES}
 
     def work(self, reference: str) -> Work:
-        return self._by_reference()[reference]
+        """The work with this reference (KeyError if there is none)."""
+        return self.by_reference[reference]
 
-    def _by_reference(self) -> dict[str, Work]:
-        cached = self.__dict__.get("_index")
-        if cached is None:
-            cached = {work.work_reference_number: work for work in self.works}
-            object.__setattr__(self, "_index", cached)
-        return cached
+    @cached_property
+    def by_reference(self) -> dict[str, Work]:
+        return {work.work_reference_number: work for work in self.works}
 
 
 @dataclass(frozen=True)
@@ -159,53 +158,101 @@ class WorksFile:
     places: tuple[str, ...] = ()  # where each valid work is in the file ("row 3")
 
 
-@dataclass
 class TrafficCounts:
     """Vehicles counted per street per hour. Built with `from_arrays` (or the readers in
-    `works.files`); `errors` holds the rows a reader refused."""
+    `works.files`); `errors` holds the rows a reader refused, `rows` how many were read.
 
-    _streets: dict[int, tuple[np.ndarray, np.ndarray, int]] = field(default_factory=dict)
-    errors: tuple[RowError, ...] = ()
-    rows: int = 0
+    Kept per street: each counted day's busiest hour, in one array ordered by (street, day),
+    with a sparse table of maxima so the busiest hour in any window is two lookups, for any
+    number of windows at once (`busiest_hours`)."""
+
+    def __init__(
+        self,
+        streets: np.ndarray | None = None,
+        typical: np.ndarray | None = None,
+        keys: np.ndarray | None = None,
+        maxima: list[np.ndarray] | None = None,
+        span: int = 1,
+        base: int = 0,
+        errors: tuple[RowError, ...] = (),
+        rows: int = 0,
+    ) -> None:
+        self.streets = np.zeros(0, np.int64) if streets is None else streets
+        self.typical = np.zeros(0, np.int64) if typical is None else typical
+        self.keys = np.zeros(0, np.int64) if keys is None else keys
+        self.maxima = maxima or [np.zeros(0, np.int64)]
+        self.span, self.base = span, base
+        self.errors, self.rows = errors, rows
 
     @classmethod
     def from_arrays(cls, usrn, day, hour, vehicles, **extra) -> TrafficCounts:
         """Counts from equal-length arrays: USRN, date (datetime64[D] or date objects), hour
-        0-23, vehicles. Per street it keeps each day's busiest hour and the typical busiest
-        hour (the hour of day with the highest mean count, that mean rounded)."""
+        0-23, vehicles. A street's typical busiest hour is the hour of day with the highest
+        mean count over the days counted, that mean rounded."""
         usrn = np.asarray(usrn, dtype=np.int64)
+        extra.setdefault("rows", usrn.size)
+        if usrn.size == 0:
+            return cls(**extra)
         day = np.asarray(day, dtype="datetime64[D]").astype(np.int64)
         hour = np.asarray(hour, dtype=np.int64)
         vehicles = np.asarray(vehicles, dtype=np.int64)
-        streets: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
-        order = np.lexsort((day, usrn))
-        usrn, day, hour, vehicles = usrn[order], day[order], hour[order], vehicles[order]
-        bounds = np.flatnonzero(np.diff(usrn)) + 1
-        for part in np.split(np.arange(usrn.size), bounds):
-            if part.size == 0:
-                continue
-            days, first = np.unique(day[part], return_index=True)
-            daily_busiest = np.maximum.reduceat(vehicles[part], first)
-            totals = np.bincount(hour[part], weights=vehicles[part], minlength=24)
-            seen = np.bincount(hour[part], minlength=24)
-            means = np.divide(totals, seen, out=np.zeros(24), where=seen > 0)
-            streets[int(usrn[part[0]])] = (days, daily_busiest, int(round(means.max())))
-        return cls(streets, **extra)
+        streets, code = np.unique(usrn, return_inverse=True)
+        base = int(day.min())
+        span = int(day.max()) - base + 3
+        key = code * span + (day - base + 1)
+        order = np.argsort(key, kind="stable")
+        keys, first = np.unique(key[order], return_index=True)
+        daily = np.maximum.reduceat(vehicles[order], first)
+        cell = code * 24 + hour
+        totals = np.bincount(cell, weights=vehicles, minlength=streets.size * 24)
+        seen = np.bincount(cell, minlength=streets.size * 24)
+        means = np.divide(totals, seen, out=np.full(totals.size, -1.0), where=seen > 0)
+        typical = np.round(means.reshape(-1, 24).max(axis=1)).astype(np.int64)
+        maxima = [daily]
+        while 2 ** len(maxima) <= daily.size:
+            last, width = maxima[-1], 2 ** (len(maxima) - 1)
+            maxima.append(np.maximum(last[:-width], last[width:]))
+        return cls(streets, typical, keys, maxima, span, base, **extra)
 
     def __contains__(self, usrn: int) -> bool:
-        return usrn in self._streets
+        found = np.searchsorted(self.streets, usrn)
+        return bool(found < self.streets.size and self.streets[found] == usrn)
+
+    def busiest_hours(self, usrn, start, end) -> np.ndarray:
+        """For each (street, first day, last day), the busiest hourly count on any day of the
+        window; the street's typical busiest hour when nothing was counted then; -1 when the
+        street has no counts. Days as datetime64[D] (or anything numpy makes one of)."""
+        usrn = np.asarray(usrn, dtype=np.int64)
+        result = np.full(usrn.size, -1, np.int64)
+        if self.streets.size == 0 or usrn.size == 0:
+            return result
+        code = np.minimum(np.searchsorted(self.streets, usrn), self.streets.size - 1)
+        known = self.streets[code] == usrn
+        limit = self.span - 1
+        first = np.clip(_days(start) - self.base + 1, 0, limit) + code * self.span
+        last = np.clip(_days(end) - self.base + 1, 0, limit) + code * self.span
+        lo = np.searchsorted(self.keys, first, side="left")
+        hi = np.searchsorted(self.keys, last, side="right")
+        counted = known & (hi > lo)
+        width = np.where(counted, hi - lo, 1)
+        level = np.floor(np.log2(width)).astype(np.int64)
+        for k in np.unique(level[counted]):
+            rows = np.flatnonzero(counted & (level == k))
+            table = self.maxima[k]
+            result[rows] = np.maximum(table[lo[rows]], table[hi[rows] - 2**k])
+        fallback = known & ~counted
+        result[fallback] = self.typical[code[fallback]]
+        return result
 
     def busiest_hour(self, usrn: int | None, start: date, end: date) -> int | None:
         """The street's busiest hourly count on any day from `start` to `end` inclusive; its
         typical busiest hour when nothing was counted then; None when it has no counts."""
-        found = self._streets.get(usrn) if usrn is not None else None
-        if found is None:
+        if usrn is None:
             return None
-        days, daily_busiest, typical = found
-        lo = np.searchsorted(days, _day(start), side="left")
-        hi = np.searchsorted(days, _day(end), side="right")
-        return int(daily_busiest[lo:hi].max()) if hi > lo else typical
+        found = int(self.busiest_hours([usrn], [start], [end])[0])
+        return None if found < 0 else found
 
 
-def _day(value: date) -> int:
-    return int(np.datetime64(value, "D").astype(np.int64))
+def _days(values) -> np.ndarray:
+    """Days since 1970-01-01 as int64."""
+    return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
