@@ -182,6 +182,27 @@ def test_the_api_needs_the_works_scopes(county, browser_client):
     assert refused.status_code == 403
 
 
+def test_the_command_line_reads_the_programme_through_the_gateway(county, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from civicshare.cli import app
+
+    monkeypatch.setenv("CIVICSHARE_DATA_DIR", str(county.data_dir))
+    monkeypatch.setenv("CIVICSHARE_DATABASE_URL", county.effective_database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    token = api_token(county, ANALYST, ["works:read"], name="cli")
+    result = CliRunner().invoke(
+        app, ["works", "programme", "--out", str(tmp_path / "out"), "--token", token]
+    )
+    assert result.exit_code == 0, result.output
+    rows = (tmp_path / "out" / "clashes.csv").read_text().splitlines()
+    assert len(rows) > 1 and rows[0].startswith("work_reference_number_a,")
+    refused = CliRunner().invoke(
+        app, ["works", "publish", str(tmp_path / "out" / "clashes.csv"), "--token", token]
+    )
+    assert refused.exit_code == 2 and "works:write" in refused.output
+
+
 def test_publishing_over_the_api(county, browser_client):
     """Last in this module: it replaces Mercia Water's programme."""
     client = browser_client

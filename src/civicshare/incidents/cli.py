@@ -4,17 +4,14 @@ log; IG leads list break-glass access and record each review. Acts as an API tok
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from civicshare import db
-from civicshare.accounts import service as accounts
+from civicshare.accounts.cli import TokenRun
 from civicshare.config import get_settings
-from civicshare.core.errors import DomainError
 from civicshare.incidents import service
 from civicshare.maps import reference
 
@@ -30,37 +27,6 @@ TOKEN = typer.Option(
     help="An API token with scope incidents:read (open, close, review: incidents:write).",
     show_default=False,
 )
-
-
-class _Run:
-    """A unit of work acting as the token's membership, which must carry `scope`."""
-
-    def __init__(self, token: str, scope: str) -> None:
-        self.settings = get_settings()
-        self.engine = db.open_store(self.settings)
-        self.scope = db.session_scope(db.make_sessionmaker(self.engine))
-        self.token = token
-        self.needed = scope
-
-    def __enter__(self):
-        self.session = self.scope.__enter__()
-        try:
-            self.actor = accounts.token_actor(self.session, self.token)
-        except BaseException:
-            self.__exit__(*sys.exc_info())
-            raise
-        if not self.actor.has_scope(self.needed):
-            self.__exit__(None, None, None)
-            raise DomainError(
-                f"This API token does not have the scope {self.needed}.", field="token", status=403
-            )
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            return self.scope.__exit__(*exc)
-        finally:
-            self.engine.dispose()
 
 
 @app.command("open")
@@ -86,7 +52,7 @@ def open_incident(
 
     An area far outside the partnership's (more than 10 km from every property and district it
     knows) is refused with exit code 2 unless --confirm-outside-area is given."""
-    with _Run(token, "incidents:write") as run:
+    with TokenRun(token, "incidents:write") as run:
         area = service.area_from_input(
             easting=easting, northing=northing, radius_m=radius, latitude=latitude,
             longitude=longitude, geojson=geojson.read_text() if geojson else None,
@@ -101,7 +67,7 @@ def open_incident(
 @app.command("list")
 def list_incidents(token: str = TOKEN) -> None:
     """Incidents your partner may see."""
-    with _Run(token, "incidents:read") as run:
+    with TokenRun(token, "incidents:read") as run:
         table = Table("reference", "title", "kind", "agreement", "opened", "status")
         for i in service.list_for(run.session, run.actor):
             table.add_row(i.reference, i.title, i.kind, i.agreement,
@@ -116,7 +82,7 @@ def households(
     token: str = TOKEN,
 ) -> None:
     """The vulnerable households in the incident's area, by priority then distance (audited)."""
-    with _Run(token, "incidents:read") as run:
+    with TokenRun(token, "incidents:read") as run:
         incident = service.get_for(run.session, run.actor, reference)
         result = service.households(run.session, run.settings, run.actor, incident, via="cli")
         if out is not None:
@@ -150,7 +116,7 @@ def close(
     token: str = TOKEN,
 ) -> None:
     """Close (stand down) an incident; break-glass grants under it end."""
-    with _Run(token, "incidents:write") as run:
+    with TokenRun(token, "incidents:write") as run:
         incident = service.get_for(run.session, run.actor, reference)
         service.close_incident(run.session, run.actor, incident, note)
         console.print(f"Closed {reference}.")
@@ -159,7 +125,7 @@ def close(
 @app.command("log")
 def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
     """Everything done and seen in an incident."""
-    with _Run(token, "incidents:read") as run:
+    with TokenRun(token, "incidents:read") as run:
         incident = service.get_for(run.session, run.actor, reference)
         table = Table("when (UTC)", "who", "what", "detail", title=f"{reference} log")
         for e in service.events(run.session, incident):
@@ -172,7 +138,7 @@ def log(reference: str = typer.Argument(...), token: str = TOKEN) -> None:
 @app.command("reviews")
 def reviews(token: str = TOKEN) -> None:
     """Break-glass access to your partner's data, for IG leads to review."""
-    with _Run(token, "incidents:read") as run:
+    with TokenRun(token, "incidents:read") as run:
         found = service.review_queue(run.session, run.actor)
         table = Table("id", "incident", "who", "reason", "records", "status")
         for r in found:
@@ -198,7 +164,7 @@ def review(
     token: str = TOKEN,
 ) -> None:
     """Record the outcome of a break-glass review (IG leads; logged and audited)."""
-    with _Run(token, "incidents:write") as run:
+    with TokenRun(token, "incidents:write") as run:
         found = service.review(run.session, run.actor, review_id, outcome, comment)
         console.print(
             f"Review {found.id} of break-glass {found.break_glass_id} in "

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from civicshare.accounts.cli import TokenRun, token_option
 from civicshare.works import engine, files, output
 from civicshare.works.models import RowError, Work
 
@@ -111,3 +112,56 @@ def _summary(found, refused: int, written: dict[str, Path], file_count: int) -> 
         console.print(f"{refused:,} row(s) refused (listed above) and left out.")
     folder = next(iter(written.values())).parent
     console.print(f"Written to {folder}: {', '.join(written)}", highlight=False, soft_wrap=True)
+
+
+# -- through the gateway: acting as an API token's membership ----------------------------------
+
+
+@app.command("publish")
+def publish(
+    path: Path = typer.Argument(..., metavar="FILE", help="Your programme: CSV or GeoJSON."),
+    dataset: str | None = typer.Option(None, help="Your works dataset, if you have several."),
+    token: str = token_option("works:write"),
+) -> None:
+    """Publish your organisation's works programme through the gateway.
+
+    It replaces the last one. Rows in error are listed by row and field and left out; new
+    clashes are notified to both promoters."""
+    from civicshare.notifications import service as notifications
+    from civicshare.works import service
+
+    with TokenRun(token, "works:write") as run:
+        published = service.publish(
+            run.session, run.settings, run.actor, path, dataset=dataset, via="cli"
+        )
+    _report(path.name, tuple(published.errors))
+    notifications.wait_for_mail()
+    console.print(
+        f"Published {published.accepted:,} works as version {published.snapshot_version} of "
+        f"{published.dataset}; {len(published.errors):,} row(s) left out; "
+        f"{len(published.new_clashes):,} new clash(es) notified to both promoters.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("programme")
+def programme(
+    out: Path = typer.Option(..., "--out", help="Folder for the four output files."),
+    token: str = token_option("works:read"),
+) -> None:
+    """Co-ordinate the works programme your agreements let you see.
+
+    Every promoter's works are read through the gateway (each read audited); writes the same
+    four files as `works clashes`."""
+    from civicshare.works import service
+
+    with TokenRun(token, "works:read") as run:
+        read = service.programme(run.session, run.settings, run.actor, via="cli")
+    for withheld in read.withheld:
+        errors_console.print(
+            f"Withheld: {withheld.dataset} from {withheld.provider}: {withheld.reason}",
+            markup=False,
+        )
+    written = output.write_outputs(read.coordination, out)
+    _summary(read.coordination, len(read.unreadable), written, len(read.sources))
