@@ -83,6 +83,13 @@ def test_the_incident_map_clusters_draws_streets_and_ties_the_list(
     assert canvas.get_attribute("role") == "region"
     assert "households" in canvas.get_attribute("aria-label")
     assert page.locator("a.app-map__skip").get_attribute("href") == "#household-list"
+    # Zoom buttons sit outside the map (no marker can slip under them) and work.
+    zoom = int(canvas.get_attribute("data-zoom"))
+    assert zoom >= 15, "an incident of 600 m opens zoomed in on it"
+    page.get_by_role("button", name="Zoom out on the map").click()
+    page.wait_for_function(f"document.getElementById('incident-map').dataset.zoom == {zoom - 1}")
+    page.get_by_role("button", name="Show everything on the map").click()
+    page.wait_for_function(f"document.getElementById('incident-map').dataset.zoom == {zoom}")
 
     # "Show on map" on a list item zooms to that household and opens its popup.
     item = page.locator("#household-list li").nth(count // 2)
