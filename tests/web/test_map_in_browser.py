@@ -85,7 +85,9 @@ def test_the_incident_map_clusters_draws_streets_and_ties_the_list(
     assert page.locator("a.app-map__skip").get_attribute("href") == "#household-list"
     # Zoom buttons sit outside the map (no marker can slip under them) and work.
     zoom = int(canvas.get_attribute("data-zoom"))
-    assert zoom >= 15, "an incident of 600 m opens zoomed in on it"
+    # An incident of 600 m opens zoomed in on it (14 on a phone, 15 on a laptop): past the
+    # zoom (13) from which streets are drawn.
+    assert zoom >= 14
     page.get_by_role("button", name="Zoom out on the map").click()
     page.wait_for_function(f"document.getElementById('incident-map').dataset.zoom == {zoom - 1}")
     page.get_by_role("button", name="Show everything on the map").click()
