@@ -87,13 +87,13 @@ class Settings(BaseSettings):
     )
     map_tiles: str = Field(
         default="",
-        description="URL template of the incident map's base-map tiles, e.g. "
+        description="URL template of the maps' base-map tiles, e.g. "
         "https://tiles.example.org/{z}/{x}/{y}.png; the map pages then allow images from that "
         "origin in their Content-Security-Policy. Empty (the default): no base map, only the "
         "partnership's own district boundaries and streets.",
     )
     map_attribution: str = Field(
-        default="", description="Attribution shown on the incident map for map_tiles."
+        default="", description="Attribution shown on the maps for map_tiles."
     )
     smtp_host: str = Field(
         default="",

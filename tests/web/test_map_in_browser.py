@@ -83,6 +83,15 @@ def test_the_incident_map_clusters_draws_streets_and_ties_the_list(
     assert canvas.get_attribute("role") == "region"
     assert "households" in canvas.get_attribute("aria-label")
     assert page.locator("a.app-map__skip").get_attribute("href") == "#household-list"
+    # Zoom buttons sit outside the map (no marker can slip under them) and work.
+    zoom = int(canvas.get_attribute("data-zoom"))
+    # An incident of 600 m opens zoomed in on it (14 on a phone, 15 on a laptop): past the
+    # zoom (13) from which streets are drawn.
+    assert zoom >= 14
+    page.get_by_role("button", name="Zoom out on the map").click()
+    page.wait_for_function(f"document.getElementById('incident-map').dataset.zoom == {zoom - 1}")
+    page.get_by_role("button", name="Show everything on the map").click()
+    page.wait_for_function(f"document.getElementById('incident-map').dataset.zoom == {zoom}")
 
     # "Show on map" on a list item zooms to that household and opens its popup.
     item = page.locator("#household-list li").nth(count // 2)
@@ -102,6 +111,12 @@ def test_the_incident_map_clusters_draws_streets_and_ties_the_list(
 
 def test_a_marker_opens_its_popup_from_the_keyboard(page, live_server, incident):
     open_incident_page(page, live_server, incident, 1280, 800)
+    # A cluster is a button: Enter zooms in on it.
+    canvas = page.locator("#incident-map")
+    zoom = int(canvas.get_attribute("data-zoom"))
+    page.locator("#incident-map .marker-cluster").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"document.getElementById('incident-map').dataset.zoom > {zoom}")
     item = page.locator("#household-list li").first
     item.get_by_role("button", name="Show on map").click()
     page.keyboard.press("Escape")  # the popup closes and focus returns to the button

@@ -186,6 +186,7 @@ function overlays(map, config) {
   const group = L.markerClusterGroup({
     showCoverageOnHover: false,
     spiderfyOnMaxZoom: true,
+    spiderfyDistanceMultiplier: 2, // spread markers apart so no two touch targets overlap
     maxClusterRadius: 50,
     iconCreateFunction: clusterIcon(config),
   });
@@ -228,6 +229,20 @@ function fitTo(map, bounds, config) {
   if (bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: config.fit_max_zoom });
 }
 
+function tieToolbar(element, instance) {
+  const toolbar = document.querySelector(`[data-map-toolbar="${element.id}"]`);
+  if (!toolbar) return;
+  const actions = {
+    "zoom-in": () => instance.map.zoomIn(),
+    "zoom-out": () => instance.map.zoomOut(),
+    fit: () => instance.fit(),
+  };
+  for (const button of toolbar.querySelectorAll("[data-map-action]")) {
+    button.addEventListener("click", () => actions[button.dataset.mapAction]());
+  }
+  toolbar.hidden = false;
+}
+
 function tieList(element, instance) {
   const buttons = document.querySelectorAll(`[data-map="${element.id}"][data-map-feature]`);
   for (const button of buttons) {
@@ -241,11 +256,14 @@ function tieList(element, instance) {
 }
 
 function create(element, config) {
-  const map = L.map(element, { zoomControl: true, attributionControl: true, maxZoom: config.max_zoom });
+  const map = L.map(element, { zoomControl: false, attributionControl: true, maxZoom: config.max_zoom });
   map.attributionControl.setPrefix("Leaflet");
   if (config.tiles) {
     L.tileLayer(config.tiles, { attribution: config.attribution || "", maxZoom: config.max_zoom }).addTo(map);
   }
+  map.on("zoomend", () => {
+    element.dataset.zoom = String(map.getZoom()); // for the page's tests, and to debug
+  });
   map.setView([52.2, -2.2], 10);
   const base = baseLayer(map, element, config);
   const context = config.context ? contextLayer(map, config.context) : null;
@@ -294,6 +312,7 @@ function create(element, config) {
   instance.ready = loaded.then(() => {
     instance.fit();
     tieList(element, instance);
+    tieToolbar(element, instance);
     element.dataset.ready = "true";
     return instance;
   });
