@@ -54,13 +54,22 @@ def feature(read: Programme, work: Work, *, public: bool = False) -> dict:
             "label": work.work_reference_number,
             "kind": worst or work.works_category,
             "rank": SEVERITY_RANK.get(worst, 4),
-            "popup": f"{read.promoter_name(work.work_reference_number) or work.promoter}: "
-            f"{label}, {dates}" + (f". Clash: {worst}" if worst else ""),
+            "popup": [
+                f"{read.promoter_name(work.work_reference_number) or work.promoter}: {label}",
+                dates + (", closed" if work.closure else ""),
+            ]
+            + ([f"Clash: {worst}"] if worst else []),
+            **({} if public or work.usrn is None else {"href": f"/works/streets/{work.usrn}"}),
+            "link_text": "The street's works",
             "colour": {"high": "#d4351c", "medium": "#f47738", "low": "#ffdd00"}.get(
                 worst, "#1d70b8"
             ),
         },
     }
+
+
+def map_config(request: Request) -> dict:
+    return {**map_options(request), "noun": ["work", "works"]}
 
 
 def collection(read: Programme, works: list[Work], *, public: bool = False) -> dict:
@@ -115,7 +124,7 @@ def works_page(
         end=end,
         promoter=promoter,
         features=collection(read, shown),
-        map_options=map_options(request),
+        map_options=map_config(request),
         worst={w.work_reference_number: worst_clash(read, w.work_reference_number) for w in shown},
         may_publish=actor.has_role(Role.data_provider, Role.admin),
     )
@@ -268,7 +277,7 @@ def public_roadworks(request: Request, session: SessionDep, postcode: str = ""):
         days=PUBLIC_DAYS,
         features=collection(read, works, public=True) if read else None,
         context=_centre_context(centre),
-        map_options=map_options(request),
+        map_options=map_config(request),
     )
     return allow_tiles(request, response)
 
