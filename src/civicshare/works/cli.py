@@ -99,8 +99,10 @@ def clashes(
     _summary(found, refused, written, len(paths))
 
 
-def _summary(found, refused: int, written: dict[str, Path], file_count: int) -> None:
-    table = Table(title=f"{len(found.works):,} works read from {file_count} file(s)")
+def _summary(
+    found, refused: int, written: dict[str, Path], count: int, source: str = "file(s)"
+) -> None:
+    table = Table(title=f"{len(found.works):,} works read from {count} {source}")
     table.add_column("found")
     table.add_column("how many", justify="right")
     for severity, count in found.clashes_by_severity().items():
@@ -164,4 +166,4 @@ def programme(
             markup=False,
         )
     written = output.write_outputs(read.coordination, out)
-    _summary(read.coordination, len(read.unreadable), written, len(read.sources))
+    _summary(read.coordination, len(read.unreadable), written, len(read.sources), "datasets")
