@@ -2,6 +2,7 @@
 
     python benchmarks/works.py                   # 2,000 works
     python benchmarks/works.py --size 100000     # the run in docs/benchmarks.md
+    python benchmarks/works.py --size 100000 --traffic-days 365   # with a year of counts
 
 Setup (fixed seed): a synthetic town on a street grid of 100 m blocks, 6 km square, each
 street 500 m long with its own USRN (1,440 streets, one in five traffic-sensitive). `--size`
@@ -10,12 +11,14 @@ one in ten a 10 m square beside it; durations by category (immediate and minor 1
 standard 3-10, major 10-60), two in a hundred rights-of-way closures (a path id, no USRN) with
 a diversion along the parallel street, one in a hundred major resurfacing.
 
-The engine (`works.engine.coordinate`, clashes within 25 m, Section 58 and opportunities) is
-timed alone, then `works.brute.brute_force_clashes` checks every pair with no index; the two
-lists of clashes must be identical (pair, kind, severity, overlap, distance). The last line of
-output is one JSON object; `seconds` is wall-clock time and `cpu_seconds` the process's CPU
-time for the same best run (on a machine shared with other work the first swings with the
-load, the second much less).
+`--traffic-days D` adds hourly traffic counts on every street for the first D days (a two-peak
+daily profile scaled per street, with noise), built before timing, so severity looks up the
+busiest hour of every clash. The engine (`works.engine.coordinate`, clashes within 25 m, Section
+58 and opportunities) is timed alone, then `works.brute.brute_force_clashes` checks every pair
+with no index; the two lists of clashes must be identical (pair, kind, severity, overlap,
+distance). The last line of output is one JSON object; `seconds` is wall-clock time and
+`cpu_seconds` the process's CPU time for the same best run (on a machine shared with other
+work the first swings with the load, the second much less).
 """
 
 from __future__ import annotations

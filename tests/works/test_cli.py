@@ -135,3 +135,21 @@ def test_the_example_in_docs_works_md_is_what_the_command_writes(tmp_path):
     for line in result.output.splitlines():
         if "│" in line or "row" in line:
             assert line.strip() in doc, line
+
+
+def test_a_traffic_file_with_no_valid_rows_writes_nothing(tmp_path, files):
+    county, _, _ = files
+    counts = tmp_path / "bad-counts.csv"
+    counts.write_text("usrn,count_date,hour,vehicles\n20001,2027-03-18,25,1200\n")
+    result = run(county, "--out", tmp_path / "out", "--traffic", counts)
+    assert result.exit_code == 1
+    assert "bad-counts.csv: row 1, hour: must be from 0 to 23, not 25" in result.output
+    assert "Nothing written: bad-counts.csv has no valid rows." in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_tolerance_option_reaches_the_engine(tmp_path, files):
+    county, _, _ = files
+    result = run(county, "--out", tmp_path / "out", "--tolerance", "19.9")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "clashes.csv").read_text().splitlines()[1:] == []

@@ -172,11 +172,13 @@ def test_a_document_that_is_not_a_feature_collection_is_one_error(tmp_path):
 def test_rows_from_the_data_plane_read_like_a_file():
     rows = [dict(zip(HEADER.split(","), _plain(GOOD), strict=True))]
     rows[0].update(usrn=12345678, proposed_start_date=date(2027, 3, 1), excavation=False)
+    rows[0].update(work_reference_number=4401)  # a number where text is expected
     from_dicts = works_from_rows(rows)
     from_arrow = works_from_rows(pa.Table.from_pylist(rows))
     assert from_dicts.errors == () and from_arrow.errors == ()
     assert from_dicts.works == from_arrow.works
     assert from_dicts.works[0].proposed_start_date == date(2027, 3, 1)
+    assert from_dicts.works[0].work_reference_number == "4401"
 
 
 def test_traffic_counts_refuse_bad_rows_by_row_and_field(tmp_path):

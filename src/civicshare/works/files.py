@@ -185,7 +185,7 @@ def work_from_row(row: Mapping[str, Any], geometry: Any = None) -> tuple[Work | 
     faults: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
 
-    def take(name: str, parse=lambda v: v, required: bool = True) -> None:
+    def take(name: str, parse=lambda v: str(v).strip(), required: bool = True) -> None:
         raw = row.get(name)
         if not isinstance(raw, BaseGeometry) and _text(raw) is None:
             if required:
