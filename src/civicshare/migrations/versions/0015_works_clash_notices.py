@@ -31,7 +31,9 @@ def upgrade() -> None:
         sa.Column("found_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_works_clash_notices")),
         sa.UniqueConstraint(
-            "reference_a", "reference_b", name=op.f("uq_works_clash_notices_reference_a_reference_b")
+            "reference_a",
+            "reference_b",
+            name=op.f("uq_works_clash_notices_reference_a_reference_b"),
         ),
     )
 
