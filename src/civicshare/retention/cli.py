@@ -108,6 +108,11 @@ def run(
             f"{_plural(counts['expired'], 'agreement')} expired. Evidence is in the audit log "
             "(civicshare audit verify)."
         )
+    if report.resident_details and not dry_run:
+        n = counts["resident_details"]
+        console.print(
+            f"Residents' details deleted from {n:,} members' enquir{'y' if n == 1 else 'ies'}."
+        )
     if report.errors:
         raise typer.Exit(1)
 
