@@ -52,4 +52,4 @@ def test_service_level_reminders_and_the_retention_evidence(casework, operator_e
     run = runner.invoke(cli_app, ["retention", "run", "--today", purge_day])
     assert run.exit_code == 0, run.output
     assert f"{reference}: the resident's details deleted" in run.output
-    assert "Residents' details deleted from 1 members' enquiry." in run.output
+    assert "Resident details deleted from 1 enquiry." in run.output

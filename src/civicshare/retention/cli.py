@@ -110,9 +110,7 @@ def run(
         )
     if report.resident_details and not dry_run:
         n = counts["resident_details"]
-        console.print(
-            f"Residents' details deleted from {n:,} members' enquir{'y' if n == 1 else 'ies'}."
-        )
+        console.print(f"Resident details deleted from {n:,} enquir{'y' if n == 1 else 'ies'}.")
     if report.errors:
         raise typer.Exit(1)
 
