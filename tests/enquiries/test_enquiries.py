@@ -479,3 +479,30 @@ def test_the_members_enquiries_agreement_template_states_basis_consent_and_reten
     assert "consent" in template.fields["necessity"]
     assert "12 months" in template.fields["retention"]
     assert upkeep.RESIDENT_RETENTION_DAYS == 365
+
+
+def test_the_teams_email_carries_no_resident_detail(casework, sessions):
+    from aiosmtpd.controller import Controller
+
+    from civicshare.notifications import service as notifications
+    from tests.browser import free_port
+    from tests.notifications.test_notifications import Inbox
+
+    inbox = Inbox()
+    server = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        mailing = casework.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": server.port})
+        with db.session_scope(sessions) as session:
+            reference = raise_one(session, mailing, BROMSGROVE_CLLR, "bromsgrove-dc", "housing",
+                                  consent=False, resident=RESIDENT).reference  # fmt: skip
+        assert notifications.wait_for_mail(10)
+    finally:
+        server.stop()
+    (mail,) = inbox.messages
+    assert mail["To"] == BROMSGROVE_CASEWORK
+    assert mail["Subject"] == f"Enquiry {reference} routed to you"
+    text = mail.as_string()
+    assert f"/enquiries/{reference}" in text
+    for detail in ("Ada Quill", "07700 900123", "1 Mill Lane"):
+        assert detail not in text
