@@ -494,8 +494,15 @@ def test_the_teams_email_carries_no_resident_detail(casework, sessions):
     try:
         mailing = casework.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": server.port})
         with db.session_scope(sessions) as session:
-            reference = raise_one(session, mailing, BROMSGROVE_CLLR, "bromsgrove-dc", "housing",
-                                  consent=False, resident=RESIDENT).reference  # fmt: skip
+            reference = raise_one(
+                session,
+                mailing,
+                BROMSGROVE_CLLR,
+                "bromsgrove-dc",
+                "housing",
+                consent=False,
+                resident=RESIDENT,
+            ).reference
         assert notifications.wait_for_mail(10)
     finally:
         server.stop()
@@ -506,3 +513,33 @@ def test_the_teams_email_carries_no_resident_detail(casework, sessions):
     assert f"/enquiries/{reference}" in text
     for detail in ("Ada Quill", "07700 900123", "1 Mill Lane"):
         assert detail not in text
+
+
+def test_nul_characters_and_odd_references_are_refused_before_the_store(casework, sessions):
+    with db.session_scope(sessions) as session:
+        councillor = actor(session, BROMSGROVE_CLLR, "bromsgrove-dc")
+        with pytest.raises(EnquiryError) as refused:
+            service.raise_enquiry(
+                session,
+                casework,
+                councillor,
+                topic="waste\x00",
+                summary="Bins missed again",
+                postcode=STREET,
+                consent=False,
+            )
+        assert refused.value.field == "topic"
+        with pytest.raises(EnquiryError) as refused:
+            service.raise_enquiry(
+                session,
+                casework,
+                councillor,
+                topic="waste",
+                summary="Bins missed\x00 again",
+                postcode=STREET,
+                consent=False,
+            )
+        assert refused.value.field == "summary"
+        with pytest.raises(EnquiryError) as missing:
+            service.get_for(session, councillor, "ENQ-\x00")
+        assert missing.value.status == 404

@@ -56,6 +56,7 @@ MIN_SUMMARY = 10
 MAX_TEXT = 4000
 RESIDENT_FIELDS = ("name", "contact", "address")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+REFERENCE_PATTERN = re.compile(r"^ENQ-[0-9]{4,9}$")
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,10 @@ def topics(session: Session, active_only: bool = True) -> list[EnquiryTopic]:
 
 
 def get_topic(session: Session, key: str, field: str = "topic") -> EnquiryTopic:
-    found = session.scalars(select(EnquiryTopic).where(EnquiryTopic.key == key)).one_or_none()
+    key = key or ""
+    found = None
+    if KEY_PATTERN.match(key):  # anything else is no topic, and never reaches the store
+        found = session.scalars(select(EnquiryTopic).where(EnquiryTopic.key == key)).one_or_none()
     if found is None or not found.active:
         known = ", ".join(t.key for t in topics(session)) or "none yet"
         raise EnquiryError(f"There is no topic {key!r}; topics are: {known}.", field)
@@ -303,6 +307,8 @@ def resident_for(settings: Settings, actor: Actor, enquiry: Enquiry) -> Resident
 
 def _text(value: str, field: str, what: str, minimum: int = 1) -> str:
     value = (value or "").strip()
+    if "\x00" in value:
+        raise EnquiryError(f"{what}: remove the NUL character.", field)
     if len(value) < minimum:
         raise EnquiryError(f"{what}: write at least {minimum} characters.", field)
     if len(value) > MAX_TEXT:
@@ -435,7 +441,10 @@ def get_enquiry(session: Session, reference: str) -> Enquiry:
 def get_for(session: Session, actor: Actor, reference: str) -> Enquiry:
     """The enquiry, if this hat may see it. Another hat's enquiry is answered as not found, so
     one council's membership learns nothing of another's casework."""
-    enquiry = session.scalars(select(Enquiry).where(Enquiry.reference == reference)).one_or_none()
+    enquiry = None
+    if REFERENCE_PATTERN.match(reference or ""):
+        query = select(Enquiry).where(Enquiry.reference == reference)
+        enquiry = session.scalars(query).one_or_none()
     if enquiry is None or not may_see(actor, enquiry):
         raise EnquiryError(
             f"Acting for {actor.partner_name}, you have no enquiry {reference}.", status=404
@@ -553,13 +562,14 @@ def transfer(
     was. The due date restarts from the new partner's service level, and reminders with it."""
     _require_team(actor, enquiry)
     _require_open(enquiry)
-    target = partners.get_by_key(session, (to_partner or "").strip())
+    key = (to_partner or "").strip()
+    target = partners.get_by_key(session, key) if KEY_PATTERN.match(key) else None
     if target is None:
         raise EnquiryError(f"There is no partner {to_partner!r}.", "to_partner")
     if target.id == enquiry.routed_to_id:
         raise EnquiryError(f"{enquiry.reference} is already with {target.name}.", "to_partner")
     team = (team or "").strip()
-    if not team or len(team) > 200:
+    if not team or len(team) > 200 or "\x00" in team:
         raise EnquiryError("Name the team it goes to (up to 200 characters).", "team")
     reason = _text(reason, "reason", "The reason", MIN_SUMMARY)
     before = {"partner": enquiry.routed_to.key, "team": enquiry.team}
