@@ -29,6 +29,8 @@ from civicshare.config import Settings, get_settings
 from civicshare.dataplane import ingest as datasets_ingest
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import pages as datasets_pages
+from civicshare.enquiries import api as enquiries_api
+from civicshare.enquiries import pages as enquiries_pages
 from civicshare.incidents import api as incidents_api
 from civicshare.incidents import pages as incidents_pages
 from civicshare.linkage import api as linkage_api
@@ -123,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_pages.router)
     app.include_router(works_api.router)
     app.include_router(works_pages.router)
+    app.include_router(enquiries_api.router)
+    app.include_router(enquiries_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

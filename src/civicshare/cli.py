@@ -263,6 +263,7 @@ def _register_domain_commands() -> None:
     from civicshare.agreements import cli as agreements_cli
     from civicshare.audit import cli as audit_cli
     from civicshare.datasets import cli as datasets_cli
+    from civicshare.enquiries import cli as enquiries_cli
     from civicshare.identity import cli as identity_cli
     from civicshare.incidents import cli as incidents_cli
     from civicshare.linkage import cli as link_cli
@@ -285,6 +286,7 @@ def _register_domain_commands() -> None:
     _add_group(link_cli.app, "link")
     _add_group(audit_cli.app, "audit")
     _add_group(incidents_cli.app, "incidents")
+    _add_group(enquiries_cli.app, "enquiries")
     _add_group(retention_cli.app, "retention")
     _add_group(index_cli.app, "index")
     _add_group(pprl_cli.app, "pprl")

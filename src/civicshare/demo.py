@@ -18,6 +18,7 @@ from civicshare.audit import checkpoints, signing
 from civicshare.config import Settings
 from civicshare.dataplane.query import build_postcode_directory
 from civicshare.datasets import service as datasets
+from civicshare.enquiries.demo import seed_enquiries
 from civicshare.incidents.demo import seed_incident_response
 from civicshare.linkage import service as linkage
 from civicshare.partners import service as partners
@@ -146,6 +147,7 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
             seed_incident_response(
                 session, settings, county_dir(settings), ig_leads_by_partner(session), DEMO_PASSWORD
             )
+            seed_enquiries(session, DEMO_PASSWORD)
         build_postcode_directory(
             county_dir(settings) / "geography" / "properties.parquet", settings.data_dir
         )

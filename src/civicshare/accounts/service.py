@@ -57,6 +57,10 @@ SCOPES = {
     "index:read": "see the person index: its status, runs and clerical review queue",
     "index:review": "accept or reject pairs in the person index's review queue",
     "audit:read": "read the audit log",
+    "enquiries:read": "list and read members' enquiries raised under, or routed to, the "
+    "token's membership",
+    "enquiries:write": "raise members' enquiries (elected members); answer, question and "
+    "transfer them (caseworkers)",
 }
 
 _hasher = PasswordHasher()

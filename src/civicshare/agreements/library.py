@@ -714,6 +714,54 @@ TEMPLATES: dict[str, Template] = {
                 ("sex", "excluded"),
             ),
         ),
+        Template(
+            key="members-enquiries",
+            title="Members' enquiries (councillors' casework)",
+            summary="A councillor passes a resident's enquiry to the partner responsible; the "
+            "resident's details go with it only with their consent.",
+            parties=[
+                ("worcestershire-cc", "county_council", "both"),
+                ("bromsgrove-dc", "district_council", "both"),
+                ("malvern-hills-dc", "district_council", "both"),
+                ("redditch-bc", "district_council", "both"),
+                ("worcester-city", "district_council", "both"),
+                ("wychavon-dc", "district_council", "both"),
+                ("wyre-forest-dc", "district_council", "both"),
+            ],
+            fields={
+                "purposes": [
+                    "members-enquiries: Answer an enquiry a councillor raises on a resident's "
+                    "behalf, by the partner responsible for its topic and place.",
+                ],
+                "purpose": "Route a resident's enquiry, raised by their councillor, to the "
+                "partner and team responsible, and return the answer to the councillor.",
+                "necessity": "Without the issue and its location the responsible partner cannot "
+                "answer; the resident's name, contact and address pass on only when the "
+                "resident consents (recorded with the enquiry), otherwise only the issue and "
+                "its location do.",
+                "data_subjects": "Residents who ask a councillor for help.",
+                "controller_arrangement": "separate",
+                "article6": "e",
+                "article9": "g",
+                "schedule1": ["24"],
+                "statutory_powers": ["Local Government Act 1972 s111"],
+                "row_scope": {
+                    "recipient_district_only": False,
+                    "min_age": None,
+                    "max_age": None,
+                    "description": "Each enquiry goes only to the partner its topic and district "
+                    "route it to.",
+                },
+                "frequency": "on_event",
+                "retention": "The resident's details: 12 months after the enquiry is answered "
+                "(or raised, if never answered); the enquiry without them: 6 years.",
+                "deletion_method": "The retention run deletes the sealed details and their key, "
+                "with evidence in the audit log (enquiry_resident_details_purged).",
+                "security": STANDARD_SECURITY,
+                "rights_handling": STANDARD_RIGHTS,
+                "dpia_answers": dict(ALL_NO),
+            },
+        ),
     ]
 }
 

@@ -16,12 +16,16 @@ class Role(enum.StrEnum):
     analyst = "analyst"
     responder = "responder"
     viewer = "viewer"
+    elected_member = "elected_member"  # a councillor: raises members' enquiries
+    caseworker = "caseworker"  # answers members' enquiries routed to the partner
 
     @property
     def label(self) -> str:
-        return {"ig_lead": "IG lead", "data_provider": "Data provider"}.get(
-            self.value, self.value.capitalize()
-        )
+        return {
+            "ig_lead": "IG lead",
+            "data_provider": "Data provider",
+            "elected_member": "Elected member",
+        }.get(self.value, self.value.capitalize())
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,12 @@ def run(
     for ref in report.completed:
         verb = "would be finished" if dry_run else "finished"
         console.print(f"{ref}: purge from an earlier run {verb} (its files were still present).")
+    for purged in report.resident_details:
+        verb = "would be deleted" if dry_run else "deleted"
+        console.print(
+            f"{purged.reference}: the resident's details {verb} (due {purged.due_on.isoformat()}, "
+            f"{purged.bytes:,} bytes sealed, SHA-256 {purged.sealed_sha256[:12]}…)."
+        )
     for reference, number, reason in report.expired:
         console.print(f"{reference} version {number} expired: {reason}.")
     for error in report.errors:
@@ -102,6 +108,9 @@ def run(
             f"{_plural(counts['expired'], 'agreement')} expired. Evidence is in the audit log "
             "(civicshare audit verify)."
         )
+    if report.resident_details and not dry_run:
+        n = counts["resident_details"]
+        console.print(f"Resident details deleted from {n:,} enquir{'y' if n == 1 else 'ies'}.")
     if report.errors:
         raise typer.Exit(1)
 

@@ -115,6 +115,8 @@ class RetentionReport:
     trims: list[Trim] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)  # purges finished from earlier runs
     expired: list[tuple[str, int, str]] = field(default_factory=list)  # (ref, version, reason)
+    # Residents' details of members' enquiries deleted (enquiries.upkeep.PurgedDetails).
+    resident_details: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -128,6 +130,7 @@ class RetentionReport:
             "trimmed": sum(1 for t in self.trims if t.done),
             "completed": len(self.completed),
             "expired": len(self.expired),
+            "resident_details": len(self.resident_details),
             "errors": len(self.errors),
         }
 
@@ -518,6 +521,7 @@ def run(
         for trim in report.trims:
             if trim.dataset == name and trim.to_version is not None:
                 trim.done = True
+    _purge_resident_details(session, report, today, dry_run)
     if not dry_run:
         try:
             from civicshare.agreements import service as agreements
@@ -530,6 +534,21 @@ def run(
             report.expired.clear()
             report.errors.append(f"expiring agreements: {type(error).__name__}: {error}")
     return report
+
+
+def _purge_resident_details(session, report: RetentionReport, today: date, dry_run: bool) -> None:
+    """Residents' details of members' enquiries past their agreement's retention period."""
+    from civicshare.enquiries import upkeep as enquiries
+
+    try:
+        report.resident_details = enquiries.purge_resident_details(session, today, dry_run)
+        if not dry_run:
+            session.commit()
+    except Exception as error:  # noqa: BLE001
+        session.rollback()
+        report.resident_details = []
+        report.errors.append(f"enquiries' resident details: {type(error).__name__}: {error}")
+        log.exception("retention failed for enquiries' resident details")
 
 
 # -- on a schedule while the server runs ---------------------------------------------------
