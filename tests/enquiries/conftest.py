@@ -11,7 +11,7 @@ import pytest
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.enquiries.demo import seed_enquiries
-from civicshare.incidents.reference import DISTRICTS, PROPERTIES, REFERENCE_DIR
+from civicshare.maps.reference import DISTRICTS, PROPERTIES, REFERENCE_DIR
 from civicshare.partners import service as partners
 from civicshare.synthetic.partnership import PARTNERS
 from tests.conftest import TEST_PASSWORD

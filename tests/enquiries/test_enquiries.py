@@ -471,6 +471,45 @@ def test_what_other_services_know_here_lists_open_incidents_within_100_m(
     assert [(k.reference, k.distance_m) for k in known] == [("INC-0001", 90)]
 
 
+def test_planned_road_works_within_100_m_are_known_here(casework, sessions, monkeypatch):
+    """As the public roadworks map shows them: near, not over, nearest first."""
+    from datetime import date, timedelta
+
+    from civicshare.works import engine, files
+    from civicshare.works import service as works
+
+    x, y = STREET_POINT
+    soon, over = date.today() + timedelta(days=3), date.today() - timedelta(days=1)
+
+    def row(reference, dx, end):
+        return {
+            "work_reference_number": reference, "promoter": "Mercia Water", "usrn": 1,
+            "street_name": "Mill Lane", "works_category": "minor", "activity_type": "Leak repair",
+            "traffic_management_type": "give_and_take",
+            "proposed_start_date": over - timedelta(days=5), "proposed_end_date": end,
+            "works_location_wkt": f"POINT ({x + dx} {y})",
+            "excavation": "yes", "traffic_sensitive": "no",
+        }  # fmt: skip
+
+    read = files.works_from_rows(
+        [row("MW-NEAR", 60, soon), row("MW-FAR", 140, soon), row("MW-OVER", 20, over)]
+    )
+    promoters = {w.work_reference_number: "mercia-water" for w in read.works}
+    programme = works.Programme(
+        engine.coordinate(read.works), promoters, {"mercia-water": "Mercia Water"}, []
+    )
+    monkeypatch.setattr(works, "public_programme", lambda session, settings: programme)
+    with db.session_scope(sessions) as session:
+        enquiry = raise_one(
+            session, casework, BROMSGROVE_CLLR, "bromsgrove-dc", "waste", easting=x, northing=y
+        )
+        known = service.known_here(
+            session, casework, actor(session, BROMSGROVE_CLLR, "bromsgrove-dc"), enquiry
+        )
+    assert [(k.service, k.reference, k.distance_m) for k in known] == [("works", "MW-NEAR", 60)]
+    assert "Leak repair on Mill Lane by Mercia Water" in known[0].title
+
+
 def test_the_members_enquiries_agreement_template_states_basis_consent_and_retention():
     from civicshare.agreements import library
 

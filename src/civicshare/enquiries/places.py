@@ -1,9 +1,10 @@
 """Where an enquiry is, and what other services already know there.
 
-The district comes from the partnership's reference data that the incidents domain installs
-(incidents/reference.py): a postcode's centroid in the address gazetteer, or the point given,
-inside a district boundary. What other services know comes from their own services, as the
-acting membership may see it: nothing of a partner's datasets is read here.
+The district comes from the partnership's reference data (maps/reference.py): a postcode's
+centroid in the address gazetteer, or the point given, inside a district boundary. What other
+services know comes from their own services, as the acting membership may see it (planned
+road works as the public roadworks map shows them): nothing of a partner's datasets is read
+here.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Location:
 class KnownHere:
     """Something another service already knows within NEARBY_M of the enquiry."""
 
-    service: str  # "incidents", later "works"
+    service: str  # "incidents" or "works"
     reference: str
     title: str
     distance_m: int
@@ -48,7 +49,7 @@ def tidy_postcode(text: str | None) -> str:
 
 
 def _district_at(settings: Settings, easting: float, northing: float) -> str | None:
-    from civicshare.incidents import reference
+    from civicshare.maps import reference
 
     shapes = reference.district_shapes(settings)
     if len(shapes) == 0:
@@ -71,7 +72,7 @@ def locate(
     northing: float | None = None,
 ) -> Location:
     """The enquiry's location and district from a postcode, or from a point (BNG metres)."""
-    from civicshare.incidents import reference
+    from civicshare.maps import reference
 
     if easting is not None and northing is not None:
         district = _district_at(settings, float(easting), float(northing))
@@ -85,7 +86,7 @@ def locate(
     tidy = tidy_postcode(postcode)
     if not tidy:
         raise EnquiryError("Enter a real postcode, like WR1 2AB.", "postcode")
-    centroid = reference.gazetteer(settings).centroids.get(tidy.replace(" ", ""))
+    centroid = reference.postcode_centre(settings, tidy)
     if centroid is None:
         raise EnquiryError(
             f"{tidy} is not a postcode in the partnership's area.", "postcode", status=422
@@ -129,5 +130,34 @@ def known_here(session, settings: Settings, actor: Actor, enquiry) -> list[Known
                     f"/incidents/{incident.reference}",
                 )
             )
-    # works: planned road works within 100 m are added when the works domain lands
+    found += works_here(session, settings, enquiry)
     return sorted(found, key=lambda known: known.distance_m)
+
+
+def works_here(session, settings: Settings, enquiry) -> list[KnownHere]:
+    """Planned road works within NEARBY_M that have not ended: what the public roadworks map
+    shows (works are public; read under the street works agreement as the map reads them)."""
+    from datetime import date
+
+    from civicshare.works import service as works
+
+    try:
+        public = works.public_programme(session, settings)
+    except works.WorksError:  # no street authority configured here: nothing known
+        return []
+    here = shapely.Point(enquiry.easting, enquiry.northing)
+    link = f"/roadworks?postcode={enquiry.postcode}" if enquiry.postcode else "/roadworks"
+    return [
+        KnownHere(
+            "works",
+            work.work_reference_number,
+            f"{work.activity_type} on {work.street_name or work.street} by "
+            f"{public.promoter_name(work.work_reference_number) or work.promoter}, "
+            f"{work.proposed_start_date:%-d %b %Y} to {work.proposed_end_date:%-d %b %Y}",
+            round(float(work.location.distance(here))),
+            link,
+        )
+        for work in works.near(
+            public, enquiry.easting, enquiry.northing, NEARBY_M, since=date.today()
+        )
+    ]

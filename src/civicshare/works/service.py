@@ -447,14 +447,14 @@ _public_cache: dict[str, tuple[float, Programme]] = {}
 
 def public_programme(session: Session, settings: Settings) -> Programme:
     """The programme the public map shows, read as the gateway's service membership; kept for
-    a few minutes so residents' page views do not each re-read every promoter's dataset."""
+    a few minutes so residents' page views do not each re-read every promoter's dataset. The
+    reads' audit records commit with the caller's unit of work."""
     key = settings.effective_database_url
     with _public_lock:
         held = _public_cache.get(key)
         if held and time.monotonic() - held[0] < PUBLIC_CACHE_SECONDS:
             return held[1]
         read = programme(session, settings, public_actor(session, settings), via="public")
-        session.commit()
         _public_cache[key] = (time.monotonic(), read)
         return read
 
