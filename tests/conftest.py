@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 from civicshare import db
 from civicshare.config import Settings
 
-# One set of browser fixtures (one Chromium) for every directory's browser tests.
-pytest_plugins = ["tests.browser"]
+# One set of browser fixtures (one Chromium) and the local SMTP server, for every directory.
+pytest_plugins = ["tests.browser", "tests.mailbox"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -525,7 +525,7 @@ def test_the_teams_email_carries_no_resident_detail(casework, sessions):
 
     from civicshare.notifications import service as notifications
     from tests.browser import free_port
-    from tests.notifications.test_notifications import Inbox
+    from tests.mailbox import Inbox
 
     inbox = Inbox()
     server = Controller(inbox, hostname="127.0.0.1", port=free_port())

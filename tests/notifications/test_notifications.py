@@ -8,8 +8,6 @@ import logging
 import time
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message
 from sqlalchemy import select
 
 from civicshare import db
@@ -18,30 +16,7 @@ from civicshare.notifications.models import Notification
 from civicshare.partners import service as partners
 from tests.browser import free_port
 from tests.conftest import sign_in
-
-
-class Inbox(Message):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages = []
-
-    def handle_message(self, message) -> None:
-        self.messages.append(message)
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
-
-
-def with_smtp(settings, port: int):
-    return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+from tests.mailbox import with_smtp
 
 
 def test_a_role_at_a_partner_is_notified_in_app_and_by_email(

@@ -18,7 +18,7 @@ from civicshare.notifications.models import Notification
 from civicshare.partners import service as partners
 from civicshare.works import service
 from tests.conftest import demo_store
-from tests.mailbox import smtp_server, with_smtp  # noqa: F401  (the fixture)
+from tests.mailbox import with_smtp
 
 PLANNER = "works.planner@mercia-water.example"
 CO_ORDINATOR = "streetworks@worcestershire-cc.example"
