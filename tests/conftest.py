@@ -22,6 +22,9 @@ from civicshare.config import Settings
 pytest_plugins = ["tests.browser", "tests.mailbox"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The commands' Rich consoles take their width when their module is first imported, which under
+# pytest-xdist can be in any test: one wide terminal for all, so output never wraps by chance.
+os.environ["COLUMNS"] = "200"
 POSTGRES_ADMIN_URL = os.environ.get(
     "CIVICSHARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -162,7 +162,8 @@ def run_load(
         headers = {"Authorization": f"Bearer {token}"}
         done = 0
         with httpx.Client(base_url=url, timeout=timeout, headers=headers) as http:
-            while not stop.is_set() and (rounds is None or done < rounds):
+            # every client asks at least once, however late its thread starts on a busy machine
+            while done == 0 or (not stop.is_set() and (rounds is None or done < rounds)):
                 started = time.perf_counter()
                 try:
                     if kind == "pull":
