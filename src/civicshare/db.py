@@ -238,7 +238,7 @@ def import_models() -> None:
     from civicshare.notifications import models as _notifications  # noqa: F401
     from civicshare.partners import models as _partners  # noqa: F401
     from civicshare.sharing import models as _sharing  # noqa: F401
-    from civicshare.works import notices as _works  # noqa: F401
+    from civicshare.works import models as _works  # noqa: F401
 
 
 def text_enum(cls: type[enum.Enum], name: str) -> Enum:

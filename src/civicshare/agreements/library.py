@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from civicshare.partners.models import Partner, PartnerStatus, PartnerType
+from civicshare.works.models import TRAFFIC_COUNT_FIELDS, WORKS_FIELDS
 
 
 @dataclass(frozen=True)
@@ -69,24 +70,8 @@ STANDARD_RIGHTS = (
 )
 
 # The shared works format (docs/synthetic-county.md) and who publishes which works dataset.
-WORKS_COLUMNS = (
-    "work_reference_number",
-    "promoter",
-    "usrn",
-    "path_id",
-    "street_name",
-    "works_category",
-    "activity_type",
-    "traffic_management_type",
-    "proposed_start_date",
-    "proposed_end_date",
-    "works_location_wkt",
-    "excavation",
-    "traffic_sensitive",
-    "closure",
-    "diversion_route_wkt",
-)
-TRAFFIC_COUNT_COLUMNS = ("usrn", "count_date", "hour", "vehicles")
+WORKS_COLUMNS = WORKS_FIELDS
+TRAFFIC_COUNT_COLUMNS = TRAFFIC_COUNT_FIELDS
 # (partner key, partner type, datasets it provides) for the street-works agreement
 WORKS_PROMOTERS: list[tuple[str, str, tuple[str, ...]]] = [
     ("worcestershire-cc", "county_council",

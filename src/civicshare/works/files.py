@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from civicshare.core.errors import DomainError
 from civicshare.works.models import (
+    TRAFFIC_COUNT_FIELDS,
     TRAFFIC_MANAGEMENT_TYPES,
     WORKS_CATEGORIES,
     RowError,
@@ -43,7 +44,7 @@ REQUIRED = (
     "excavation",
     "traffic_sensitive",
 )
-COUNT_FIELDS = ("usrn", "count_date", "hour", "vehicles")
+COUNT_FIELDS = TRAFFIC_COUNT_FIELDS
 # Great Britain on the National Grid, generously: outside is a mistake (axes swapped, WGS84).
 BNG_EXTENT = (0.0, 0.0, 700_000.0, 1_300_000.0)
 MAX_USRN = 99_999_999

@@ -9,12 +9,35 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 
 import numpy as np
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Date, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
+from civicshare.db import Base, utcnow
+
+# The shared works format: Street Manager's field names, in the order files are written.
+WORKS_FIELDS = (
+    "work_reference_number",
+    "promoter",
+    "usrn",
+    "path_id",
+    "street_name",
+    "works_category",
+    "activity_type",
+    "traffic_management_type",
+    "proposed_start_date",
+    "proposed_end_date",
+    "works_location_wkt",
+    "excavation",
+    "traffic_sensitive",
+    "closure",
+    "diversion_route_wkt",
+)
+TRAFFIC_COUNT_FIELDS = ("usrn", "count_date", "hour", "vehicles")
 WORKS_CATEGORIES = ("major", "standard", "minor", "immediate")
 # Street Manager's traffic management types, most disruptive first.
 TRAFFIC_MANAGEMENT_TYPES = (
@@ -256,3 +279,24 @@ class TrafficCounts:
 def _days(values) -> np.ndarray:
     """Days since 1970-01-01 as int64."""
     return np.asarray(values, dtype="datetime64[D]").astype(np.int64)
+
+
+# -- the governance store: clashes already told to both promoters -------------------------
+
+
+class ClashNotice(Base):
+    """One clash between two works, first found at `found_at`, notified to both promoters."""
+
+    __tablename__ = "works_clash_notices"
+    __table_args__ = (UniqueConstraint("reference_a", "reference_b"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference_a: Mapped[str] = mapped_column(String(64))
+    reference_b: Mapped[str] = mapped_column(String(64))
+    promoter_a: Mapped[str] = mapped_column(String(64))  # partner key
+    promoter_b: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(8))
+    overlap_start: Mapped[date] = mapped_column(Date)
+    overlap_end: Mapped[date] = mapped_column(Date)
+    found_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -40,30 +40,20 @@ from civicshare.partners.models import Role
 from civicshare.sharing import delivery
 from civicshare.sharing.service import ShareRequest
 from civicshare.works import engine, files
-from civicshare.works.models import Clash, Coordination, RowError, TrafficCounts, Work
-from civicshare.works.notices import ClashNotice
+from civicshare.works.models import (
+    TRAFFIC_COUNT_FIELDS,
+    WORKS_FIELDS,
+    Clash,
+    ClashNotice,
+    Coordination,
+    RowError,
+    TrafficCounts,
+    Work,
+)
 
 PURPOSE = "works-coordination"
-WORKS_COLUMNS = frozenset({"work_reference_number", "works_location_wkt"})
-COUNT_COLUMNS = frozenset({"usrn", "count_date", "hour", "vehicles"})
-# The columns a published programme is stored with, in the shared works format's order.
-PUBLISHED_COLUMNS = (
-    "work_reference_number",
-    "promoter",
-    "usrn",
-    "path_id",
-    "street_name",
-    "works_category",
-    "activity_type",
-    "traffic_management_type",
-    "proposed_start_date",
-    "proposed_end_date",
-    "works_location_wkt",
-    "excavation",
-    "traffic_sensitive",
-    "closure",
-    "diversion_route_wkt",
-)
+WORKS_COLUMNS = frozenset({"work_reference_number", "works_location_wkt"})  # a works dataset
+COUNT_COLUMNS = frozenset(TRAFFIC_COUNT_FIELDS)
 PUBLIC_EMAIL = "public-roadworks-map@civicshare.invalid"
 PUBLIC_NAME = "Public roadworks map (the gateway)"
 PUBLIC_CACHE_SECONDS = 300
@@ -279,14 +269,14 @@ def published_csv(works: list[Work]) -> bytes:
     """The works in the shared format, as the dataset's next snapshot is pushed."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(PUBLISHED_COLUMNS)
+    writer.writerow(WORKS_FIELDS)
     for work in works:
         row = {
-            **{name: getattr(work, name, None) for name in PUBLISHED_COLUMNS},
+            **{name: getattr(work, name, None) for name in WORKS_FIELDS},
             "works_location_wkt": work.location.wkt,
             "diversion_route_wkt": work.diversion_route.wkt if work.diversion_route else None,
         }
-        writer.writerow([_csv_value(row[name]) for name in PUBLISHED_COLUMNS])
+        writer.writerow([_csv_value(row[name]) for name in WORKS_FIELDS])
     return out.getvalue().encode()
 
 

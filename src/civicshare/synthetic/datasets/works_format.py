@@ -12,27 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from civicshare.works.models import WORKS_FIELDS
+
 from ..geography import DISTRICTS
 from ..partnership import DISTRICT_PARTNER, PARTNER_BY_KEY
 from .base import COUNTY, Context
 
-WORKS_COLUMNS = [
-    "work_reference_number",
-    "promoter",
-    "usrn",
-    "path_id",
-    "street_name",
-    "works_category",
-    "activity_type",
-    "traffic_management_type",
-    "proposed_start_date",
-    "proposed_end_date",
-    "works_location_wkt",
-    "excavation",
-    "traffic_sensitive",
-    "closure",
-    "diversion_route_wkt",
-]
+WORKS_COLUMNS = list(WORKS_FIELDS)
 CATEGORIES = ["major", "standard", "minor", "immediate"]
 TRAFFIC_MANAGEMENT = [
     "road_closure",
