@@ -95,6 +95,8 @@ def overlay_feature(
     rank: int | None = None,
     colour: str | None = None,
     marker_class: str | None = None,
+    href: str | None = None,
+    link_text: str | None = None,
 ) -> dict[str, Any]:
     """One overlay feature for the map component, from a shapely geometry or WKT in BNG.
 
@@ -102,13 +104,20 @@ def overlay_feature(
     lines after it; `label` the short text on the marker (e.g. a priority number); `kind` a
     word the page styles (`app-map-kind--{kind}`); `rank` orders markers and colours a cluster
     by its most urgent member (lowest first); `colour` the stroke of a line or polygon;
-    `marker_class` replaces the marker's CSS classes."""
+    `marker_class` replaces the marker's CSS classes; `href` (with `link_text`) a link at the
+    foot of the popup."""
     if isinstance(shape_bng, str):
         shape_bng = shapely.from_wkt(shape_bng)
     properties: dict[str, Any] = {"title": title, "kind": kind, "label": label}
     if popup:
         properties["popup"] = list(popup)
-    for name, value in (("rank", rank), ("colour", colour), ("marker_class", marker_class)):
+    for name, value in (
+        ("rank", rank),
+        ("colour", colour),
+        ("marker_class", marker_class),
+        ("href", href),
+        ("link_text", link_text),
+    ):
         if value is not None:
             properties[name] = value
     return {

@@ -128,7 +128,6 @@ def _fields(item: Opportunity | Restriction, model: type[BaseModel]) -> BaseMode
 )
 def programme(request: Request, actor: ActorDep, session: SessionDep):
     read = service.programme(session, request.app.state.settings, actor, via="api")
-    session.commit()
     found = read.coordination
     return ProgrammeOut(
         works=[work_out(read, w) for w in found.works],
@@ -148,7 +147,6 @@ def programme(request: Request, actor: ActorDep, session: SessionDep):
 )
 def clashes_csv(request: Request, actor: ActorDep, session: SessionDep):
     read = service.programme(session, request.app.state.settings, actor, via="api")
-    session.commit()
     return Response(output.csv_text(read.coordination, "clashes.csv"), media_type="text/csv")
 
 

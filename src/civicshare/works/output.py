@@ -5,7 +5,6 @@ promoter's `=HYPERLINK(...)` is shown as text, never run) and the clashes as RFC
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import shapely
 from shapely.geometry import mapping
 
 from civicshare import csvsafe
+from civicshare.maps import projection
 from civicshare.works.models import Coordination
 
 CLASH_COLUMNS = (
@@ -47,16 +47,9 @@ OUTPUT_FILES = ("clashes.csv", "opportunities.csv", "restrictions.csv", "clashes
 COORDINATE_DECIMALS = 7  # about 1 cm: finer than the transform is good for offline (about 2 m)
 
 
-@lru_cache(maxsize=1)
-def _to_wgs84():
-    from pyproj import Transformer
-
-    return Transformer.from_crs(27700, 4326, always_xy=True)
-
-
 def to_wgs84(geometries):
     """The BNG geometries (an array) in WGS84 longitude/latitude, rounded to 7 decimals."""
-    transformer = _to_wgs84()
+    transformer = projection.transformer(projection.BNG, projection.WGS84)
 
     def convert(coords: np.ndarray) -> np.ndarray:
         lon, lat = transformer.transform(coords[:, 0], coords[:, 1])

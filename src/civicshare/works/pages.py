@@ -11,11 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from shapely.geometry import mapping
 
 from civicshare.accounts.api import ActorDep
 from civicshare.db import SessionDep
 from civicshare.maps import reference
+from civicshare.maps.layers import feature_collection, overlay_feature
 from civicshare.maps.pages import allow_tiles, map_options
 from civicshare.maps.projection import to_wgs84
 from civicshare.partners.models import Role
@@ -34,38 +34,31 @@ PUBLIC_DAYS = 180
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-def worst_clash(read: Programme, reference: str) -> str | None:
-    severities = [c.severity for c in read.clashes_of(reference)]
-    return min(severities, key=SEVERITY_RANK.get) if severities else None
+COLOURS = {"high": "#d4351c", "medium": "#f47738", "low": "#ffdd00"}
 
 
 def feature(read: Programme, work: Work, *, public: bool = False) -> dict:
     """A work as a map feature (WGS84), titled and coloured by its worst clash."""
-    worst = None if public else worst_clash(read, work.work_reference_number)
-    shape = output.to_wgs84([work.location])[0]
+    worst = None if public else read.worst_clash.get(work.work_reference_number)
     dates = f"{work.proposed_start_date:%-d %b %Y} to {work.proposed_end_date:%-d %b %Y}"
     label = f"{work.activity_type}, {work.street}"
-    return {
-        "type": "Feature",
-        "id": work.work_reference_number,
-        "geometry": mapping(shape),
-        "properties": {
-            "title": f"{work.work_reference_number}: {label}",
-            "label": work.work_reference_number,
-            "kind": worst or work.works_category,
-            "rank": SEVERITY_RANK.get(worst, 4),
-            "popup": [
-                f"{read.promoter_name(work.work_reference_number) or work.promoter}: {label}",
-                dates + (", closed" if work.closure else ""),
-            ]
-            + ([f"Clash: {worst}"] if worst else []),
-            **({} if public or work.usrn is None else {"href": f"/works/streets/{work.usrn}"}),
-            "link_text": "The street's works",
-            "colour": {"high": "#d4351c", "medium": "#f47738", "low": "#ffdd00"}.get(
-                worst, "#1d70b8"
-            ),
-        },
-    }
+    linked = not public and work.usrn is not None
+    return overlay_feature(
+        work.work_reference_number,
+        work.location,
+        title=f"{work.work_reference_number}: {label}",
+        label=work.work_reference_number,
+        kind=worst or work.works_category,
+        rank=SEVERITY_RANK.get(worst, 4),
+        popup=[
+            f"{read.promoter_name(work.work_reference_number) or work.promoter}: {label}",
+            dates + (", closed" if work.closure else ""),
+        ]
+        + ([f"Clash: {worst}"] if worst else []),
+        colour=COLOURS.get(worst, "#1d70b8"),
+        href=f"/works/streets/{work.usrn}" if linked else None,
+        link_text="The street's works" if linked else None,
+    )
 
 
 def map_config(request: Request) -> dict:
@@ -73,10 +66,7 @@ def map_config(request: Request) -> dict:
 
 
 def collection(read: Programme, works: list[Work], *, public: bool = False) -> dict:
-    return {
-        "type": "FeatureCollection",
-        "features": [feature(read, w, public=public) for w in works],
-    }
+    return feature_collection([feature(read, w, public=public) for w in works])
 
 
 def today() -> date:
@@ -113,7 +103,6 @@ def works_page(
     start, end = _window(start, end)
     read = service.programme(session, settings, actor)
     shown = in_window(read, start, end, promoter)
-    session.commit()
     response = render(
         request,
         "works/map.html",
@@ -125,7 +114,7 @@ def works_page(
         promoter=promoter,
         features=collection(read, shown),
         map_options=map_config(request),
-        worst={w.work_reference_number: worst_clash(read, w.work_reference_number) for w in shown},
+        worst=read.worst_clash,
         may_publish=actor.has_role(Role.data_provider, Role.admin),
     )
     return allow_tiles(request, response)
@@ -134,7 +123,6 @@ def works_page(
 @router.get("/works/clashes")
 def clashes_page(request: Request, actor: ActorDep, session: SessionDep):
     read = service.programme(session, request.app.state.settings, actor)
-    session.commit()
     clashes = sorted(
         read.coordination.clashes,
         key=lambda c: (SEVERITY_RANK[c.severity], c.overlap_start, c.pair),
@@ -147,7 +135,6 @@ def works_csv(request: Request, actor: ActorDep, session: SessionDep, name: str)
     if f"{name}.csv" not in output.TABLES:
         return Response("No such file.", status_code=404, media_type="text/plain")
     read = service.programme(session, request.app.state.settings, actor)
-    session.commit()
     return Response(
         output.csv_text(read.coordination, f"{name}.csv"),
         media_type="text/csv; charset=utf-8",
@@ -182,7 +169,6 @@ def timeline(works: list[Work]) -> dict:
 @router.get("/works/streets/{usrn}")
 def street_page(request: Request, actor: ActorDep, session: SessionDep, usrn: int):
     read = service.programme(session, request.app.state.settings, actor)
-    session.commit()
     works = read.on_street(usrn)
     name = next((w.street_name for w in works if w.street_name), None)
     return render(
@@ -196,7 +182,7 @@ def street_page(request: Request, actor: ActorDep, session: SessionDep, usrn: in
         timeline=timeline(works),
         restrictions=[r for r in read.coordination.restrictions if r.usrn == usrn],
         opportunities=[o for o in read.coordination.opportunities if o.usrn == usrn],
-        worst={w.work_reference_number: worst_clash(read, w.work_reference_number) for w in works},
+        worst=read.worst_clash,
     )
 
 
@@ -243,7 +229,6 @@ def publish(request: Request, actor: ActorDep, session: SessionDep, form: FormDe
             return _publish_page(
                 request, actor, errors=field_errors(error, "file"), status_code=error.status
             )
-    session.commit()
     return _publish_page(request, actor, published=published)
 
 

@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import select
@@ -41,6 +42,7 @@ from civicshare.sharing import delivery
 from civicshare.sharing.service import ShareRequest
 from civicshare.works import engine, files
 from civicshare.works.models import (
+    SEVERITIES,
     TRAFFIC_COUNT_FIELDS,
     WORKS_FIELDS,
     Clash,
@@ -100,8 +102,16 @@ class Programme:
         key = self.promoter_of.get(reference, "")
         return self.provider_names.get(key, key)
 
-    def clashes_of(self, reference: str) -> list[Clash]:
-        return [c for c in self.coordination.clashes if reference in c.pair]
+    @cached_property
+    def worst_clash(self) -> dict[str, str]:
+        """Each clashing work's most severe clash (high, medium, low), by reference."""
+        worst: dict[str, str] = {}
+        for clash in self.coordination.clashes:
+            for reference in clash.pair:
+                held = worst.get(reference)
+                if held is None or SEVERITIES.index(clash.severity) < SEVERITIES.index(held):
+                    worst[reference] = clash.severity
+        return worst
 
     def on_street(self, usrn: int) -> list[Work]:
         found = [w for w in self.works if w.usrn == usrn]
@@ -461,9 +471,10 @@ def near(read: Programme, x: float, y: float, radius_m: float, *, since: date) -
     from shapely.geometry import Point
 
     here = Point(x, y)
-    found = [
-        (w.location.distance(here), w)
-        for w in read.works
-        if w.proposed_end_date >= since and w.location.distance(here) <= radius_m
-    ]
-    return [w for _, w in sorted(found, key=lambda pair: (pair[0], pair[1].work_reference_number))]
+    found = []
+    for work in read.works:
+        if work.proposed_end_date >= since:
+            distance = work.location.distance(here)
+            if distance <= radius_m:
+                found.append((distance, work.work_reference_number, work))
+    return [work for *_, work in sorted(found, key=lambda item: item[:2])]
