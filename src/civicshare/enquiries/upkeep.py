@@ -21,7 +21,7 @@ from civicshare.linkage.report import suppress
 from civicshare.notifications import service as notifications
 
 REMIND_BEFORE_DAYS = 2
-# The members' enquiries agreement (agreements/library.py, `members-enquiries`): a resident's
+# The members' enquiries agreement (agreements/library/, `members-enquiries`): a resident's
 # details are deleted this many days after the enquiry was answered (or raised, if never).
 RESIDENT_RETENTION_DAYS = 365
 RULE = "resident_details_days"
