@@ -4,6 +4,7 @@ A pytest plugin (registered in tests/conftest.py), so every directory shares one
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import threading
@@ -136,6 +137,15 @@ def live_server(live_settings):
 
 def axe_violations(page) -> list[dict]:
     """Serious and critical WCAG 2.2 A/AA violations on the current page, by axe-core."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    # A popup fading in has its text at part opacity: judge colours once transitions end
+    # (an endless animation times out, and the page is checked as it is).
+    with contextlib.suppress(PlaywrightError):
+        page.wait_for_function(
+            "() => document.getAnimations().every(a => a.playState !== 'running')",
+            timeout=3000,
+        )
     page.add_script_tag(path=str(AXE_JS))
     result = page.evaluate(
         """() => axe.run(document, {runOnly: {type: 'tag',

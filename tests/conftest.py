@@ -5,7 +5,11 @@ they skip with a message; under CI=true they fail instead, so CI can never pass 
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,16 +138,71 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # -- the demo partnership ---------------------------------------------------------------------
 
 
+DEMO_CACHE_ENV = "PYTEST_CIVICSHARE_DEMO_STORES"  # not CIVICSHARE_: `settings` clears those
+
+
+def pytest_configure(config) -> None:
+    """One directory of prepared demo stores for the whole run, shared by the xdist workers
+    (they inherit the environment of the process that starts them)."""
+    if not hasattr(config, "workerinput") and DEMO_CACHE_ENV not in os.environ:
+        os.environ[DEMO_CACHE_ENV] = tempfile.mkdtemp(prefix="civicshare-demo-stores-")
+        config._civicshare_demo_cache = os.environ[DEMO_CACHE_ENV]
+
+
+def pytest_unconfigure(config) -> None:
+    cache = getattr(config, "_civicshare_demo_cache", None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
+        os.environ.pop(DEMO_CACHE_ENV, None)
+
+
+def _sqlite_beside(settings: Settings) -> Path | None:
+    """The store's SQLite file when it is `store.db` beside the data directory (as
+    `sqlite_settings` makes it), else None."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    path = Path(url.database)
+    return path if path.resolve() == (settings.data_dir.parent / "store.db").resolve() else None
+
+
 def demo_store(settings: Settings, *, people: int = 600, seed: int = 5) -> Settings:
     """The demo partnership on a synthetic county in `settings`' store, as `civicshare demo`
-    prepares it (quietly)."""
+    prepares it (quietly).
+
+    Preparing one takes a minute (the county, its snapshots, the person index), so a SQLite store
+    beside its data directory is prepared once per run for each (people, seed) and copied: the
+    copy is the same store, keys and snapshots included, as preparing it again would make."""
     import io
 
     from rich.console import Console
 
     from civicshare import demo
 
-    demo.prepare(settings, people=people, seed=seed, console=Console(file=io.StringIO()))
+    def prepare(target: Settings) -> None:
+        demo.prepare(target, people=people, seed=seed, console=Console(file=io.StringIO()))
+
+    store_file = _sqlite_beside(settings)
+    cache_root = os.environ.get(DEMO_CACHE_ENV)
+    if store_file is None or not cache_root:
+        prepare(settings)
+        return settings
+    cached = Path(cache_root) / f"people-{people}-seed-{seed}"
+    cached.mkdir(parents=True, exist_ok=True)
+    with open(cached / ".lock", "w") as lock:  # one worker prepares; the others wait and copy
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cached / "ready").exists():
+            prepare(sqlite_settings(cached / "data"))
+            (cached / "ready").touch()
+    shutil.copytree(cached / "data", settings.data_dir, dirs_exist_ok=True)
+    # SQLite's backup writes the pages into the target under its locks, so an engine a
+    # fixture already opened on the target sees the copy, as it would a prepare
+    source, target = sqlite3.connect(cached / "store.db"), sqlite3.connect(store_file)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
     return settings
 
 

@@ -3,20 +3,18 @@ test_on_both_backends.py)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
-from civicshare import db, demo
+from civicshare import db
 from civicshare.config import Settings
+from tests.conftest import demo_store
 
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("county") / "data"
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=1500, seed=4, console=Console(file=io.StringIO()))
+    demo_store(settings, people=1500, seed=4)
     return settings
 
 

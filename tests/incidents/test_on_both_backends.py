@@ -3,20 +3,18 @@ see named detail, review, close; the store keeps the log and the reviews."""
 
 from __future__ import annotations
 
-import io
-
-from rich.console import Console
 from sqlalchemy import select
 
-from civicshare import db, demo
+from civicshare import db
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from civicshare.incidents.models import BreakGlassReview, IncidentEvent, ReviewStatus
+from tests.conftest import demo_store
 from tests.incidents.test_incidents import FIRE, WATER_IG, actor, agreement_ref
 
 
 def test_open_view_break_glass_review_close(settings, sessions):
-    demo.prepare(settings, people=800, seed=9, console=Console(file=io.StringIO()))
+    demo_store(settings, people=800, seed=9)
     with db.session_scope(sessions) as session:
         fire = actor(session, FIRE)
         gaz = service.gazetteer(settings)

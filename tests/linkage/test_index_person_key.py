@@ -5,11 +5,9 @@ agreement that does not list it does not give it."""
 
 from __future__ import annotations
 
-import io
 from datetime import date, timedelta
 
 import pytest
-from rich.console import Console
 
 from civicshare import db, demo
 from civicshare.accounts.service import actor_for
@@ -20,6 +18,7 @@ from civicshare.linkage import service as index
 from civicshare.partners import service as partners
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import ShareRequest
+from tests.conftest import demo_store
 
 PURPOSE = "discharge-planning"  # the hospital discharge template's first permitted purpose
 ACUTE, COMMUNITY = ("worcs-acute", "acute-admissions"), ("hw-health-care", "community-health")
@@ -61,7 +60,7 @@ def _agreement(session, leads, title: str, treatment: str = "pseudonymised") -> 
 def store(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("county") / "data"
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    demo_store(settings, people=600, seed=5)
     engine = db.make_engine(settings.effective_database_url)
     sessions = db.make_sessionmaker(engine)
     with db.session_scope(sessions) as session:

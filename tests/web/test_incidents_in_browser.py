@@ -4,15 +4,14 @@ axe-core on every page, and the map page on a phone-sized screen."""
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from rich.console import Console
 
 from civicshare import demo
 from civicshare.maps.projection import to_wgs84
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 from tests.incidents.test_incidents import busiest_point
 
 pytestmark = pytest.mark.browser
@@ -21,7 +20,7 @@ REASON = "Crews evacuating Severn Lane need to know who cannot get out unaided"
 
 @pytest.fixture(scope="module", autouse=True)
 def county(live_settings):
-    demo.prepare(live_settings, people=1500, seed=4, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=1500, seed=4)
     return busiest_point(live_settings)
 
 

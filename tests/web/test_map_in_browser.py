@@ -5,15 +5,13 @@ on a laptop screen (1280x800) and a phone (390x844)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
 from civicshare import db, demo
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 from tests.incidents.test_incidents import FIRE, actor, agreement_ref, busiest_point
 
 pytestmark = pytest.mark.browser
@@ -22,7 +20,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def incident(live_settings) -> str:
     """An incident of 600 m at the busiest place of the demo county: many households near."""
-    demo.prepare(live_settings, people=1500, seed=4, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=1500, seed=4)
     centre = busiest_point(live_settings)
     engine = db.make_engine(live_settings.effective_database_url)
     try:

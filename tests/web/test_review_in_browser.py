@@ -4,15 +4,14 @@ page."""
 
 from __future__ import annotations
 
-import io
 import re
 
 import pytest
-from rich.console import Console
 
 from civicshare import db, demo
 from civicshare.linkage import service as index
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +20,7 @@ pytestmark = pytest.mark.browser
 def county(live_settings):
     # The demo builds the person index over its datasets at the end of prepare(); a small
     # county leaves few pairs in doubt, so score it again with a wide grey zone.
-    demo.prepare(live_settings, people=500, seed=11, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=500, seed=11)
     engine = db.make_engine(live_settings.effective_database_url)
     try:
         with db.session_scope(db.make_sessionmaker(engine)) as session:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import io
-
 import pyarrow.csv as pacsv
 import pytest
-from rich.console import Console
 
 from civicshare import demo
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module", autouse=True)
 def county(live_settings):
-    demo.prepare(live_settings, people=500, seed=11, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=500, seed=11)
 
 
 def check(page) -> None:

@@ -6,16 +6,15 @@ roadworks near a postcode on a phone."""
 from __future__ import annotations
 
 import csv
-import io
 from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
-from rich.console import Console
 
 from civicshare import demo
 from civicshare.works import pages, service
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 
 pytestmark = pytest.mark.browser
 CO_ORDINATOR = "streetworks@worcestershire-cc.example"
@@ -23,7 +22,7 @@ CO_ORDINATOR = "streetworks@worcestershire-cc.example"
 
 @pytest.fixture(scope="module")
 def county(live_settings):
-    demo.prepare(live_settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=600, seed=5)
     return live_settings
 
 

@@ -3,20 +3,18 @@ backends is in test_publish.py)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
-from civicshare import db, demo
+from civicshare import db
 from civicshare.config import Settings
+from tests.conftest import demo_store
 
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("works-county") / "data"
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    demo_store(settings, people=600, seed=5)
     return settings
 
 
