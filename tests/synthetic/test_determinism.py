@@ -91,7 +91,7 @@ GOLDEN = {
     "geography/postcodes.parquet": "c0d8105f5fef8eff",
     "truth/people.parquet": "bcf3eb731270d0a1",
     "truth/households.parquet": "127699af26e6c43d",
-    "everything": "97118d7731f46c30",
+    "everything": "0af1e9fd096b4059",
     # every file the works programme (version 2) and the discount cases (version 3) left
     # alone, as version 1 wrote them
     "everything but works and discounts": "8907da15af5cdf80",

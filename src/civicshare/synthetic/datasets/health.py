@@ -96,9 +96,19 @@ def _discount_registrations(ctx: Context, rec, reg_date: np.ndarray) -> np.ndarr
             v["prop"][i], reg_date[i] = plan.ghost_gp[person]
         elif person in plan.arrival and v["prop"][i] == P["property"][person]:
             reg_date[i] = plan.arrival[person] + int(rec.rng.integers(0, 60))
-    left = (v["prop"] != P["property"][p]) & ~np.isin(p, list(plan.ghost_gp))
+    # registered at the address they live at no earlier than their household moved in
+    household_since = plan.since[P["household"][p]]
+    here = v["prop"] == P["property"][p]
+    reg_date = np.where(here, np.maximum(reg_date, household_since), reg_date)
+    left = ~here & ~np.isin(p, list(plan.ghost_gp))
     stale = before_occupant(ctx, plan, v["prop"], reg_date, "gp:stale-registration")
-    reg_date = np.where(left, stale, reg_date)
+    # born after the occupant moved in: they never lived there, so no stale address either
+    never = left & (stale < P["dob"][p])
+    v["prop"] = np.where(never, P["property"][p], v["prop"])
+    flags = rec.mess.flags.get("out_of_date_address")
+    if flags is not None:
+        flags &= ~never
+    reg_date = np.where(left & ~never, stale, np.maximum(reg_date, household_since))
     return np.minimum(np.maximum(reg_date, P["dob"][p]), REF_DATE)
 
 
