@@ -55,8 +55,8 @@ def naive_cases(sources: service.Sources) -> set[str]:
     for account in sources.accounts:
         for forenames, surname, _ in sources.electors.get(account.property_ref, []):
             same = (
-                service._first(forenames) == account.forename
-                and service._name(surname) == account.surname
+                service.first_forename(forenames) == account.forename
+                and service.normalised_name(surname) == account.surname
             )
             if not same:
                 flagged.add(account.account_ref)

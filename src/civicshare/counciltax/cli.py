@@ -46,7 +46,7 @@ def review(
             console=errors_console,
             transient=True,
         ) as bar:
-            sources = service.sources_for(service._district(district))
+            sources = service.sources_for(service.district_key(district))
             task = bar.add_task("starting", total=len(sources))
 
             def step(label: str) -> None:

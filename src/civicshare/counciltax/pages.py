@@ -14,9 +14,11 @@ from civicshare.counciltax.models import Outcome
 from civicshare.db import SessionDep
 from civicshare.sharing.delivery import Denied
 from civicshare.web.forms import FormDep, field_errors
-from civicshare.web.templating import render
+from civicshare.web.templating import environment, render
 
 router = APIRouter(include_in_schema=False)
+# Who sees "Discount review" in the navigation: analysts and IG leads of a district council.
+environment.globals["discount_review_partners"] = frozenset(service.DISTRICTS.values())
 
 
 def _page(request, actor, session, district: str, *, errors=None, form=None, status_code=200):

@@ -134,12 +134,12 @@ def _month(value) -> tuple[int, int] | None:
     return (day.year, day.month) if day else None
 
 
-def _name(value) -> str:
+def normalised_name(value) -> str:
     return re.sub(r"[^A-Z ]", "", str(value or "").upper()).strip()
 
 
-def _first(value) -> str:
-    parts = _name(value).split()
+def first_forename(value) -> str:
+    parts = normalised_name(value).split()
     return parts[0] if parts else ""
 
 
@@ -181,9 +181,9 @@ def same_forename(a: str, b: str) -> bool:
 def is_account_holder(lead: Account, forenames, surname) -> bool:
     """Whether a record names the account holder: the same forename (or a nickname of it, or a
     slip of the pen) and a similar surname."""
-    if not same_forename(lead.forename, _first(forenames)):
+    if not same_forename(lead.forename, first_forename(forenames)):
         return False
-    theirs = _name(surname)
+    theirs = normalised_name(surname)
     return theirs == lead.surname or jellyfish.jaro_winkler_similarity(theirs, lead.surname) >= 0.88
 
 
@@ -192,7 +192,7 @@ def _others(lead: Account, records: list) -> list:
     holder, one with exactly their forename is taken as theirs under a changed surname."""
     others = [r for r in records if not is_account_holder(lead, r[0], r[1])]
     if len(others) == len(records):
-        renamed = [r for r in others if _first(r[0]) == lead.forename]
+        renamed = [r for r in others if first_forename(r[0]) == lead.forename]
         if renamed:
             others.remove(renamed[0])
     return others
@@ -262,8 +262,8 @@ def parse_sources(tables: dict[str, pa.Table]) -> Sources:
         found.accounts.append(
             Account(
                 account_ref=str(row["account_ref"]),
-                forename=_first(row.get("lead_forename")),
-                surname=_name(row.get("lead_surname")),
+                forename=first_forename(row.get("lead_forename")),
+                surname=normalised_name(row.get("lead_surname")),
                 property_ref=_uprn(row.get("property_ref")),
                 address=_line(row.get("property_address")),
                 sector=_sector(row.get("postcode")),
@@ -391,7 +391,7 @@ def find_cases(sources: Sources, today: date) -> list[Found]:
 # -- access -----------------------------------------------------------------------------------
 
 
-def _district(district: str) -> str:
+def district_key(district: str) -> str:
     key = (district or "").strip().lower()
     if key not in DISTRICTS:
         raise NotFound(
@@ -409,7 +409,7 @@ def reviewable_districts(actor: Actor) -> list[str]:
 
 
 def _check(session: Session, actor: Actor, district: str, action: str) -> str:
-    district = _district(district)
+    district = district_key(district)
     if district in reviewable_districts(actor):
         return district
     audit.record(
@@ -444,7 +444,7 @@ def read_sources(
 ) -> Sources:
     """Every source read through the gateway under the review's purpose. The council tax
     accounts must be readable (else Denied, audited); another source refused is withheld."""
-    district = _district(district)
+    district = district_key(district)
     tables: dict[str, pa.Table] = {}
     read, withheld = [], []
     for source in sources_for(district):
