@@ -26,6 +26,8 @@ from civicshare.audit import register as audit_register
 from civicshare.audit import service as audit_service
 from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
+from civicshare.counciltax import api as counciltax_api
+from civicshare.counciltax import pages as counciltax_pages
 from civicshare.dataplane import ingest as datasets_ingest
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import pages as datasets_pages
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(works_pages.router)
     app.include_router(enquiries_api.router)
     app.include_router(enquiries_pages.router)
+    app.include_router(counciltax_api.router)
+    app.include_router(counciltax_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

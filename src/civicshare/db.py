@@ -231,6 +231,7 @@ def import_models() -> None:
     from civicshare.accounts import models as _accounts  # noqa: F401
     from civicshare.agreements import models as _agreements  # noqa: F401
     from civicshare.audit import models as _audit  # noqa: F401
+    from civicshare.counciltax import models as _counciltax  # noqa: F401
     from civicshare.datasets import models as _datasets  # noqa: F401
     from civicshare.enquiries import models as _enquiries  # noqa: F401
     from civicshare.incidents import models as _incidents  # noqa: F401

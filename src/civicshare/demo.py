@@ -62,6 +62,12 @@ DEMO_PEOPLE = [
         "Network works planner",
         {"mercia-water": ["data_provider", "analyst"]},
     ),
+    (
+        "revenues@worcester-city.example",
+        "Amira Shah",
+        "Council tax revenues officer",
+        {"worcester-city": ["analyst"]},
+    ),
     # Bromsgrove and Redditch share one IG team: one person, two memberships, acting as one.
     (
         "jo.kaur@bromsgrove-redditch.example",

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from civicshare.synthetic.common import nhs_is_valid
 from civicshare.synthetic.datasets.works_format import PROMOTERS
+from civicshare.synthetic.geography import DISTRICT_KEYS
 from civicshare.synthetic.mess import KINDS, MessRates
 from civicshare.synthetic.service import generate
 
@@ -90,9 +91,10 @@ GOLDEN = {
     "geography/postcodes.parquet": "c0d8105f5fef8eff",
     "truth/people.parquet": "bcf3eb731270d0a1",
     "truth/households.parquet": "127699af26e6c43d",
-    "everything": "d54ab7e4da200084",
-    # every file the works programme (version 2) left alone, as version 1 wrote them
-    "everything but works": "9f8468113cbc3ebd",
+    "everything": "0af1e9fd096b4059",
+    # every file the works programme (version 2) and the discount cases (version 3) left
+    # alone, as version 1 wrote them
+    "everything but works and discounts": "8907da15af5cdf80",
 }
 # What version 2's works programme rewrote or added; everything else is byte-for-byte version 1.
 WORKS_FILES = {
@@ -103,6 +105,19 @@ WORKS_FILES = {
     *(f"datasets/{p.dataset}.csv" for p in PROMOTERS),
 }
 
+# What version 3's single person discount cases rewrote or added (the manifest is a works file).
+DISCOUNT_FILES = {
+    "truth/council-tax-planted.json",
+    "datasets/gp-registrations.parquet",
+    "truth/gp-registrations.parquet",
+    *(
+        f"{folder}/{name}-{district}.{ext}"
+        for district in DISTRICT_KEYS
+        for name in ("council-tax", "electoral-register", "housing-tenancies")
+        for folder, ext in (("datasets", "csv"), ("truth", "parquet"))
+    ),
+}
+
 
 def test_a_seed_gives_the_county_it_always_gave(tmp_path):
     manifest = generate(600, 11, tmp_path)
@@ -110,9 +125,9 @@ def test_a_seed_gives_the_county_it_always_gave(tmp_path):
     everything = hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()
     got = {k: digests[k][:16] for k in GOLDEN if not k.startswith("everything")}
     got["everything"] = everything[:16]
-    others = {k: v for k, v in digests.items() if k not in WORKS_FILES}
-    assert len(others) == 68
-    got["everything but works"] = hashlib.sha256(
+    others = {k: v for k, v in digests.items() if k not in WORKS_FILES | DISCOUNT_FILES}
+    assert len(others) == 30
+    got["everything but works and discounts"] = hashlib.sha256(
         json.dumps(others, sort_keys=True).encode()
     ).hexdigest()[:16]
     assert got == GOLDEN

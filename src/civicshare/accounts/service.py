@@ -54,6 +54,8 @@ SCOPES = {
     "works:read": "see the works programme your agreements share, its clashes and restrictions",
     "works:write": "publish your organisation's works programme",
     "incidents:break-glass": "break glass in an incident and see the named people it opens",
+    "counciltax:read": "see your district's single person discount review cases",
+    "counciltax:review": "run your district's single person discount review and record outcomes",
     "index:read": "see the person index: its status, runs and clerical review queue",
     "index:review": "accept or reject pairs in the person index's review queue",
     "audit:read": "read the audit log",

@@ -194,7 +194,22 @@ def seed_demo_agreements(
             reason="Replaced by the National Fraud Initiative's own matching",
         )
         created += 1
+    created += seed_discount_review(session, actors, today)
     return created
+
+
+def seed_discount_review(session: Session, actors: Mapping[str, Actor], today: date) -> int:
+    """The single person discount review in force between every district council and the ICB
+    (the revoked Bromsgrove agreement above is its history). Returns the number created."""
+    if not all(key in actors for key in (*library.DISCOUNT_DISTRICTS.values(), "hw-icb")):
+        return 0
+    start = today - timedelta(days=30)
+    review = draft_demo_agreement(
+        session, actors["worcester-city"], "single-person-discount",
+        "Council tax single person discount review: district councils and the ICB", start,
+    )  # fmt: skip
+    take_through_lifecycle(session, actors, review, "active", start)
+    return 1
 
 
 def seed_street_works(session: Session, actors: Mapping[str, Actor], today: date) -> int:

@@ -37,7 +37,7 @@ from .partnership import PARTNERS
 from .people import make_population, place_households, settle_households
 
 GENERATOR = "civicshare.synthetic"
-VERSION = 2
+VERSION = 3
 VACANCY = 0.04  # share of properties with nobody living there
 
 __all__ = ["MessRates", "generate"]
@@ -144,6 +144,7 @@ def generate(
         ("writing geography", write_geography),
         ("hospital spells and outcomes", spells),
         ("acute admissions", acute),
+        ("council tax discount cases", lambda: ds.plant_discount(state["ctx"])),
         ("GP registrations", lambda: ds.gp_registrations(state["ctx"])),
         ("over-65 register", lambda: ds.over_65_register(state["ctx"])),
         ("community health", lambda: ds.community_health(state["ctx"])),
@@ -189,6 +190,7 @@ def generate(
             "discharge_outcomes": "truth/discharge_outcomes.parquet",
             "per_dataset": "truth/<dataset name>.parquet",
             "works_planted": "truth/works-planted.json",
+            "council_tax_planted": "truth/council-tax-planted.json",
         },
         "mess_rates": rates.as_dict(),
         "outcome_model": _clean(model_summary(state["spells"])),

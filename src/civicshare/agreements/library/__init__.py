@@ -20,9 +20,10 @@ from civicshare.agreements.library import (
     works,
 )
 from civicshare.agreements.library.base import WORKS_PROMOTERS, Template
+from civicshare.agreements.library.councils import DISCOUNT_DISTRICTS
 from civicshare.partners.models import Partner, PartnerStatus, PartnerType
 
-__all__ = ["TEMPLATES", "WORKS_PROMOTERS", "Template", "apply", "get"]
+__all__ = ["DISCOUNT_DISTRICTS", "TEMPLATES", "WORKS_PROMOTERS", "Template", "apply", "get"]
 
 TEMPLATES: dict[str, Template] = {
     t.key: t

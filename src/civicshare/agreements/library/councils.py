@@ -10,44 +10,101 @@ from civicshare.agreements.library.base import (
     data_items,
 )
 
+# The single person discount review: the code of its purpose, and each district's council.
+DISCOUNT_PURPOSE = "discount-review"
+DISCOUNT_DISTRICTS = {
+    "bromsgrove": "bromsgrove-dc",
+    "malvern-hills": "malvern-hills-dc",
+    "redditch": "redditch-bc",
+    "worcester": "worcester-city",
+    "wychavon": "wychavon-dc",
+    "wyre-forest": "wyre-forest-dc",
+}
+
+
+def discount_items(district: str, partner: str) -> list[dict]:
+    """What the review reads of one district's own datasets."""
+    return [
+        *data_items(
+            partner,
+            f"council-tax-{district}",
+            ("account_ref", "identifiable"),
+            ("lead_forename", "identifiable"),
+            ("lead_surname", "identifiable"),
+            ("property_ref", "identifiable"),
+            ("property_address", "identifiable"),
+            ("postcode", "identifiable"),
+            ("spd", "identifiable"),
+            ("liability_start", "identifiable"),
+        ),
+        *data_items(
+            partner,
+            f"electoral-register-{district}",
+            ("elector_forenames", "identifiable"),
+            ("elector_surname", "identifiable"),
+            ("uprn", "identifiable"),
+            ("date_of_attainment", "generalised", "month"),
+            ("registered_on", "identifiable"),
+        ),
+        *data_items(
+            partner,
+            f"housing-tenancies-{district}",
+            ("uprn", "identifiable"),
+            ("tenancy_start_date", "identifiable"),
+            ("household_adults", "identifiable"),
+        ),
+    ]
+
+
 TEMPLATES = [
     Template(
         key="single-person-discount",
         title="Council tax single person discount review",
-        summary="The district council matches its council tax accounts with the electoral "
-        "register to find single person discounts that may no longer be due.",
+        summary="Each district council reviews its own single person discounts against its "
+        "electoral register and housing tenancies and the ICB's GP registrations, for the "
+        "prevention and detection of fraud; it sees an evidence summary per account, not "
+        "the other records.",
         parties=[
-            ("bromsgrove-dc", "district_council", "both"),
-            ("worcestershire-cc", "county_council", "recipient"),
+            *((key, "district_council", "both") for key in DISCOUNT_DISTRICTS.values()),
+            ("hw-icb", "icb", "provider"),
         ],
         fields={
             "purposes": [
-                "discount-review: Review whether a council tax single person discount flagged "
-                "by a data match is still due, before the council decides.",
+                f"{DISCOUNT_PURPOSE}: Prevent and detect fraud and error in council tax single "
+                "person discounts: find accounts where another adult appears at the property "
+                "and review each before the council decides.",
             ],
             "purpose": "Prevent and detect fraud and error in council tax single person "
-            "discounts, protecting the income of the district and county.",
-            "necessity": "A discount is due only where one adult lives at the property; "
-            "the electoral register is the most reliable independent source of other "
-            "adults. Only matches flagged for review are shared with the county.",
-            "data_subjects": "Council tax payers receiving a single person discount and "
-            "electors registered at the same properties.",
+            "discounts (25% off when only one adult lives at a dwelling), protecting the "
+            "income of the district, the county, police and fire.",
+            "necessity": "A discount is due only where one adult lives at the property. The "
+            "district's electoral register and tenancies and the GP register are independent "
+            "sources of other adults; the gateway matches them by property and gives the "
+            "district an evidence summary per account (how many other adults, since when, "
+            "from which source), never the other partners' records. Names are read only to "
+            "recognise the account holder's own records; dates of birth only as a month, "
+            "enough to tell an adult from a 17-year-old attainer.",
+            "data_subjects": "Council tax payers receiving a single person discount and other "
+            "adults recorded at the same properties.",
             "controller_arrangement": "separate",
             "article6": "e",
             "statutory_powers": [
-                "Local Government Finance Act 1992 s6 and Sch 2",
+                "Local Government Finance Act 1992 s6, s11 and Sch 2",
                 "Local Audit and Accountability Act 2014 Sch 9 (data matching)",
+                "Data Protection Act 2018 Sch 2 para 2 (crime and taxation)",
             ],
             "row_scope": {
                 "recipient_district_only": True,
-                "min_age": 18,
+                "min_age": None,
                 "max_age": None,
-                "description": "Council tax accounts with a single person discount in the "
-                "district, and electors at the same properties.",
+                "description": "Only records at addresses in the recipient council's own "
+                "district: each council reviews its own accounts.",
             },
             "frequency": "monthly",
-            "retention": "6 years after the review closes (financial records).",
-            "deletion_method": "Match results deleted from the gateway after 90 days.",
+            "retention": "Cases and outcomes 6 years after the review closes (financial "
+            "records); the evidence summary only, never the matched records.",
+            "deletion_method": "The matched records are never stored by the gateway; closed "
+            "cases are deleted by the council's records schedule.",
             "security": STANDARD_SECURITY,
             "rights_handling": STANDARD_RIGHTS,
             "dpia_answers": {
@@ -58,20 +115,22 @@ TEMPLATES = [
             },  # fmt: skip
         },
         items=[
-            *data_items(
-                "bromsgrove-dc",
-                "council-tax-bromsgrove",
-                ("property_ref", "identifiable"),
-                ("lead_surname", "identifiable"),
-                ("spd", "identifiable"),
-                ("band", "identifiable"),
+            *(
+                item
+                for district, partner in DISCOUNT_DISTRICTS.items()
+                for item in discount_items(district, partner)
             ),
             *data_items(
-                "bromsgrove-dc",
-                "electoral-register-bromsgrove",
-                ("uprn", "identifiable"),
-                ("elector_surname", "identifiable"),
-                ("date_of_attainment", "generalised", "flag"),
+                "hw-icb",
+                "gp-registrations",
+                ("given_name", "identifiable"),
+                ("family_name", "identifiable"),
+                ("date_of_birth", "generalised", "month"),
+                ("address_line_1", "identifiable"),
+                ("address_line_2", "identifiable"),
+                ("address_line_3", "identifiable"),
+                ("postcode", "identifiable"),
+                ("registration_date", "identifiable"),
             ),
         ],
     ),

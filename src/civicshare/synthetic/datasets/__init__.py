@@ -12,6 +12,7 @@ One module per partner family, re-exported here so ``synthetic.datasets`` import
 - ``county``        county council: adult social care, death registrations
 - ``safeguarding``  children's trust (child protection), fire, police
 - ``districts``     district councils: council tax, electoral register, housing tenancies
+- ``discount_planted``  single person discount cases planted with truth, and their noise
 - ``utility``       the priority services register
 - ``works``         a year's works programme of every promoter, in the shared works format
                     (``works_format``), with cases planted for co-ordination (``works_planted``)
@@ -42,6 +43,7 @@ from .county import (
     adult_social_care,
     death_registrations,
 )
+from .discount_planted import plant_discount
 from .districts import (
     CT_DATE_FORMAT,
     district_datasets,
@@ -104,6 +106,7 @@ __all__ = [
     "join_names",
     "living_with_dead",
     "over_65_register",
+    "plant_discount",
     "police_markers",
     "postcode",
     "practice_codes",

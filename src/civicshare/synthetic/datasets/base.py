@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -92,6 +93,7 @@ class Context:
     entries: list = field(default_factory=list)
     last_ids: np.ndarray | None = None
     sensitive_streets: np.ndarray | None = None  # per street: traffic-sensitive (works)
+    discount: Any = None  # discount_planted.DiscountPlan, drawn before GP and district files
 
 
 @dataclass

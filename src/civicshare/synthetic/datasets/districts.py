@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..common import REF_DATE, rng_for
+from ..common import rng_for
 from ..geography import DISTRICTS, DistrictSpec, single_line_address
 from ..partnership import DISTRICT_PARTNER
 from ..people import HTYPE_NAMES
@@ -24,6 +24,7 @@ from .base import (
     titles,
     yn,
 )
+from .discount_planted import before_occupant, registration_dates
 
 
 def _household_leads(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -99,7 +100,8 @@ def district_datasets(ctx: Context) -> None:
         0.08,
     )
     social = has_account & (rng.random(n_h) < social_p)
-    tenancy_start = REF_DATE - rng.integers(30, 365 * 30, n_h)
+    # when each account holder's liability (or tenancy) began, drawn with the planted cases
+    tenancy_start = ctx.discount.since
     elect_rng = rng_for(ctx.seed, "select:electoral")
     registered = (P["age"] >= 17) & (elect_rng.random(ctx.pop.n) < 0.93)
     settle_letters = np.array(
@@ -176,7 +178,10 @@ def council_tax(
         None,
     )
     stud = student[hsr]
-    spd = (n_adults[hsr] == 1) & ~stud
+    false_discount = ctx.discount.false_discount[hsr]
+    spd = ((n_adults[hsr] == 1) & ~stud) | false_discount
+    # an account hiding another adult names no joint liable party
+    joint = np.where(false_discount, None, joint)
     Writer.finish(
         rec,
         ctx,
@@ -197,12 +202,13 @@ def council_tax(
             "band": pr["council_tax_band"][v["prop"]],
             "spd": yn(spd),
             "exemption_class": s_arr(np.where(stud, "N", "")),
-            "liability_start": fmt_date(
-                np.where(np.isnat(H["move_date"][hsr]), tenancy_start[hsr], H["move_date"][hsr]),
-                CT_DATE_FORMAT.get(d.key, "%d-%m-%Y"),
-            ),
+            "liability_start": fmt_date(tenancy_start[hsr], CT_DATE_FORMAT.get(d.key, "%d-%m-%Y")),
         },
-        truth_extra={"single_adult": n_adults[hsr] == 1},
+        truth_extra={
+            "single_adult": n_adults[hsr] == 1,
+            "other_adult": n_adults[hsr] >= 2,
+            "spd_case": ctx.discount.spd_case[hsr].astype(str),
+        },
     )
 
 
@@ -223,6 +229,22 @@ def electoral_register(
     prev = P["prev_property"][cand_all]
     stale = (prev >= 0) & (rng_e.random(len(cand_all)) < ctx.rates.out_of_date_address)
     where = np.where(stale, prev, P["property"][cand_all])
+    registered_on = registration_dates(ctx, ctx.discount, cand_all)
+    registered_on = np.where(
+        stale,
+        before_occupant(ctx, ctx.discount, where, registered_on, f"electoral:stale:{d.key}"),
+        registered_on,
+    )
+    # the planted previous occupants, registered at a property as well as their own
+    planted = ctx.discount.stale_electors
+    extra = np.array(sorted(planted), dtype=np.int64)
+    if len(extra):
+        cand_all = np.r_[cand_all, extra]
+        dead_flag = np.r_[dead_flag, np.zeros(len(extra), bool)]
+        # planted cases, not mess: they are not counted as out-of-date addresses
+        stale = np.r_[stale, np.zeros(len(extra), bool)]
+        where = np.r_[where, [planted[p][0] for p in extra]].astype(np.int64)
+        registered_on = np.r_[registered_on, [planted[p][1] for p in extra]]
     here = pr["district"][where] == di
     person_e = cand_all[here]
     stale_e = stale[here]
@@ -232,7 +254,11 @@ def electoral_register(
         ctx,
         f"electoral-register-{d.key}",
         person_e,
-        {"prop": where[here], "prev_prop": np.full(len(person_e), -1)},
+        {
+            "prop": where[here],
+            "prev_prop": np.full(len(person_e), -1),
+            "registered_on": registered_on[here].astype("datetime64[D]"),
+        },
         address=False,
         nhs=False,
         dob=False,
@@ -282,6 +308,7 @@ def electoral_register(
             "postcode": pcs,
             "uprn": pa.array(pr["uprn"][v["prop"]]),
             "date_of_attainment": fmt_date(attain, "%d/%m/%Y"),
+            "registered_on": fmt_date(rec.cols["registered_on"], "%d/%m/%Y"),
         },
     )
 
@@ -342,5 +369,6 @@ def housing_tenancies(
                 p=[0.55, 0.3, 0.08, 0.07],
             ).astype(object),
             "household_size": pa.array(H["living"][hsr]),
+            "household_adults": pa.array(st.n_adults[hsr]),
         },
     )

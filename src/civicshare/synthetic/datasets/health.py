@@ -47,6 +47,8 @@ def gp_registrations(ctx: Context) -> None:
     pr = ctx.geo.properties
     p = rec.person
     reg_date = np.maximum(P["dob"][p], REF_DATE - rng.integers(30, 365 * 25, rec.n))
+    if ctx.discount is not None:
+        reg_date = _discount_registrations(ctx, rec, reg_date)
     Writer.finish(
         rec,
         ctx,
@@ -74,6 +76,40 @@ def gp_registrations(ctx: Context) -> None:
             "phone": blank_to_null(s_arr(P["phone"][p])),
         },
     )
+
+
+def _discount_registrations(ctx: Context, rec, reg_date: np.ndarray) -> np.ndarray:
+    """Registration dates (and ghost addresses) that agree with the council tax plan: a
+    partner who moved in registered then; a lodger who left is still held where they lodged;
+    anyone held at an address they left registered before its occupant moved in."""
+    from .discount_planted import before_occupant
+
+    plan = ctx.discount
+    P = ctx.pop.p
+    p = rec.person
+    v = rec.v
+    reg_date = reg_date.astype("datetime64[D]")
+    original = rec.dup_of < 0
+    for i in np.flatnonzero(original):
+        person = int(p[i])
+        if person in plan.ghost_gp:
+            v["prop"][i], reg_date[i] = plan.ghost_gp[person]
+        elif person in plan.arrival and v["prop"][i] == P["property"][person]:
+            reg_date[i] = plan.arrival[person] + int(rec.rng.integers(0, 60))
+    # registered at the address they live at no earlier than their household moved in
+    household_since = plan.since[P["household"][p]]
+    here = v["prop"] == P["property"][p]
+    reg_date = np.where(here, np.maximum(reg_date, household_since), reg_date)
+    left = ~here & ~np.isin(p, list(plan.ghost_gp))
+    stale = before_occupant(ctx, plan, v["prop"], reg_date, "gp:stale-registration")
+    # born after the occupant moved in: they never lived there, so no stale address either
+    never = left & (stale < P["dob"][p])
+    v["prop"] = np.where(never, P["property"][p], v["prop"])
+    flags = rec.mess.flags.get("out_of_date_address")
+    if flags is not None:
+        flags &= ~never
+    reg_date = np.where(left & ~never, stale, np.maximum(reg_date, household_since))
+    return np.minimum(np.maximum(reg_date, P["dob"][p]), REF_DATE)
 
 
 def efi_category(cfs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Council tax: the single person discount review (docs/counciltax.md)."""
