@@ -50,7 +50,7 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
                 [Status.active],
                 [Status.submitted],
                 [Status.draft],
-                [Status.suspended],
+                [Status.active],  # death notifications: suspended, then resumed
                 [Status.expired],
                 [Status.revoked],
             ]
