@@ -26,8 +26,8 @@ class EventType(enum.StrEnum):
 class MatchStatus(enum.StrEnum):
     """How an event stands with the person index: only `matched` events are sent."""
 
-    matched = "matched"  # a high-precision link gave it a person key, and no review is open
-    held = "held"  # an uncertain match waits for clerical review: nothing sent until decided
+    matched = "matched"  # strong links reach other partners' records: those partners are told
+    held = "held"  # only uncertain matches so far: nothing sent until a reviewer decides
     unmatched = "unmatched"  # no record elsewhere is the same person: nobody to tell
 
 
@@ -62,6 +62,8 @@ class LifeEvent(Base):
         text_enum(MatchStatus, "life_event_status"), default=MatchStatus.unmatched
     )
     person_key: Mapped[str | None] = mapped_column(String(32), default=None)
+    # A review is open on a record of this person: partners it may add are told once decided.
+    awaiting_review: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None)  # notifications made
     received_via: Mapped[str] = mapped_column(String(16), default="web")

@@ -44,7 +44,7 @@ class Tick:
     delivered: int = 0
     failed: int = 0  # will be retried
     dead: int = 0
-    released: int = 0  # held events released by a review decision and notified now
+    released: int = 0  # notifications made for events a review decision released
     waiting: dict[str, int] = field(default_factory=dict)  # recipient -> pending left
 
 

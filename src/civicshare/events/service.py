@@ -302,15 +302,14 @@ def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, l
             continue  # the registration dataset itself (a duplicate entry) is no recipient
         partner, _, dataset = other_source.partition("/")
         holders[partner].append((dataset, record_id))
-    if found.person_key is None:
-        event.status = MatchStatus.unmatched
+    event.awaiting_review = bool(found.open_reviews)
+    if holders:
+        event.status = MatchStatus.matched  # the sure recipients are told now
     elif found.open_reviews:
         event.status = MatchStatus.held
-    elif not holders:
-        event.status = MatchStatus.unmatched
     else:
-        event.status = MatchStatus.matched
-    return dict(holders) if event.status == MatchStatus.matched else {}
+        event.status = MatchStatus.unmatched
+    return dict(holders)
 
 
 def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via: str) -> int:
@@ -321,8 +320,10 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
 
     wanted: dict[str, list[tuple[LifeEvent, list]]] = defaultdict(list)
     for event in events:
+        told = {n.recipient for n in event.notifications}
         for partner, records in match(session, settings, event).items():
-            wanted[partner].append((event, records))
+            if partner not in told:  # once per event and recipient, whatever is re-checked
+                wanted[partner].append((event, records))
     made = 0
     sequences = _next_sequences(session, wanted)
     entries = []
@@ -458,13 +459,20 @@ def _notification(
 
 
 def recheck_held(session: Session, settings: Settings) -> int:
-    """Held events matched again (a review may have been decided): notifications for those now
-    certain. Returns how many events were released."""
-    held = list(session.scalars(select(LifeEvent).where(LifeEvent.status == MatchStatus.held)))
-    if not held:
+    """Events held or awaiting a review matched again (a review may have been decided):
+    notifications for the partners now certain. Returns how many notifications were made."""
+    from sqlalchemy import or_
+
+    waiting = list(
+        session.scalars(
+            select(LifeEvent).where(
+                or_(LifeEvent.status == MatchStatus.held, LifeEvent.awaiting_review.is_(True))
+            )
+        )
+    )
+    if not waiting:
         return 0
-    notify(session, settings, held, via="worker")
-    return sum(1 for e in held if e.status != MatchStatus.held)
+    return notify(session, settings, waiting, via="worker")
 
 
 def get_event(session: Session, event_id: int) -> LifeEvent:

@@ -87,6 +87,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("person_key", sa.String(length=32), nullable=True),
+        sa.Column("awaiting_review", sa.Boolean(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("received_via", sa.String(length=16), nullable=False),
