@@ -260,3 +260,28 @@ def replay(
     audit.append_many(session, entries)
     session.flush()
     return tick
+
+
+def tick(sessions, settings: Settings) -> Tick:
+    """One pass in its own unit of work (the server's schedule, `events deliver`)."""
+    from civicshare import db
+
+    with db.session_scope(sessions) as session:
+        return deliver_due(session, settings)
+
+
+async def every(sessions, settings: Settings, interval_seconds: float) -> None:
+    """Deliver every `interval_seconds` in a worker thread, until cancelled (the server, when
+    events_deliver_seconds is set)."""
+    import asyncio
+    import logging
+
+    log = logging.getLogger(__name__)
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await asyncio.to_thread(tick, sessions, settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            log.error("scheduled life event delivery failed (%s)", type(error).__name__)
