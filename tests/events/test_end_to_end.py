@@ -39,43 +39,6 @@ def agreement_recipients(session) -> set[str]:
     raise AssertionError("the demo has no active death notification agreement")
 
 
-def decide_reviews_by_truth(session, settings, person_keys: set[str], entries) -> int:
-    """A reviewer decides every open pair on these people's records, as the truth says."""
-    import pyarrow.parquet as pq
-
-    from civicshare.linkage.models import IndexedRecord, ReviewItem, ReviewStatus
-    from civicshare.linkage.person_index import review
-
-    ours = set(
-        session.execute(
-            select(IndexedRecord.source, IndexedRecord.record_id).where(
-                IndexedRecord.person_key.in_(person_keys)
-            )
-        ).all()
-    )
-    truth_dir = settings.data_dir / "synthetic" / "truth"
-    people: dict[str, dict[str, int]] = {}
-
-    def person(source: str, record_id: str) -> int | None:
-        name = source.partition("/")[2]
-        if record_id in entries:  # the new registrations: not in the county's truth files
-            return entries[record_id]
-        if name not in people:
-            table = pq.read_table(truth_dir / f"{name}.parquet", columns=["record_id", "person_id"])
-            people[name] = dict(zip(*(c.to_pylist() for c in table.columns), strict=True))
-        return people[name].get(record_id)
-
-    reviewer = acting(session, ADMIN)
-    decided = 0
-    for item in session.scalars(select(ReviewItem).where(ReviewItem.status == ReviewStatus.open)):
-        left, right = (item.source_l, item.record_id_l), (item.source_r, item.record_id_r)
-        if left in ours or right in ours:
-            same = person(*left) is not None and person(*left) == person(*right)
-            review.decide(session, settings, reviewer, item.id, accept=same, reason="Checked")
-            decided += 1
-    return decided
-
-
 def indexed_sources(session, settings) -> set[str]:
     return {
         f"{row.partner_key}/{row.dataset.name}"
@@ -123,8 +86,12 @@ def test_deaths_reach_exactly_the_partners_that_hold_the_person(county, county_s
         waiting_review = [e for e in published.events if e.awaiting_review]
         assert waiting_review
         before_review = sum(len(e.notifications) for e in published.events)
-        assert decide_reviews_by_truth(
-            session, county, {e.person_key for e in waiting_review}, entries
+        assert registrations.review_by_truth(
+            session,
+            county,
+            {e.person_key for e in waiting_review},
+            entries,
+            acting(session, ADMIN),
         )
     try:
         down = receivers["hw-icb"]
