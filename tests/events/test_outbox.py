@@ -27,10 +27,12 @@ from civicshare.events.receiver import Receiver, ReceiverServer, sign
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def closed_port() -> socket.socket:
+    """A port bound but not listening: connections are refused, and no other test (another
+    worker) can be given it until the socket is closed."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    return holder
 
 
 @pytest.fixture
@@ -81,7 +83,8 @@ def statuses(session, recipient):
 
 def test_order_back_off_dead_letters_and_replay(quick, sessions):
     up = ReceiverServer({}).start()
-    down_port = free_port()  # nothing listens here
+    holder = closed_port()  # nothing listens here
+    down_port = holder.getsockname()[1]
     try:
         with db.session_scope(sessions) as session:
             _, key = keys.set_endpoint(session, quick, None, "hw-icb", up.url)
@@ -126,6 +129,7 @@ def test_order_back_off_dead_letters_and_replay(quick, sessions):
             )
             assert attempts == 3 + 4  # every attempt audited
         # The trust's receiver comes up; an operator replays the dead letter.
+        holder.close()
         late = ReceiverServer({}, port=down_port).start()
         try:
             with db.session_scope(sessions) as session:
@@ -140,6 +144,7 @@ def test_order_back_off_dead_letters_and_replay(quick, sessions):
         finally:
             late.stop()
     finally:
+        holder.close()
         up.stop()
 
 

@@ -5,9 +5,11 @@ The records taken as the same person are those the record is linked to *directly
 link: made by the model at `strict` match probability or above, or accepted by a reviewer. Not
 the whole cluster behind its person key: a chain through a third record can join two people
 (a utility's register without dates of birth links strongly to both members of a couple; in
-the benchmark that carried 2% of deaths to the wrong partner). A weaker direct link (the model
-linked it, but below `strict`) is put in front of a reviewer once, as a review item, and the
-record is uncertain until it is decided; so is the record while an open review item names it.
+the benchmark that carried 2% of deaths to the wrong partner). A direct link is also doubted
+when the other record's own links contradict it (`_contradicted`: a household's fire visit
+linked to one resident's GP record and to another resident's death). A weaker or doubted direct
+link is put in front of a reviewer once, as a review item, and the record is uncertain until it
+is decided; so is the record while an open review item names it.
 `max_hops` > 1 follows strong links further. Nothing here reads a snapshot.
 """
 
@@ -70,7 +72,8 @@ def _open_reviews(session: Session, nodes: set[tuple[str, str]]) -> list[ReviewI
 
 
 def _queue_weak(session: Session, link: IndexedLink) -> bool:
-    """Put a weak link to a reviewer, once (never when a reviewer already decided the pair)."""
+    """Put a weak or contradicted link to a reviewer, once (never when a reviewer already
+    decided the pair)."""
     key = pair_key(link.source_l, link.record_id_l, link.source_r, link.record_id_r)
     decided = session.scalars(
         select(LinkageDecision.id).where(
@@ -120,6 +123,41 @@ def _record(session: Session, source: str, record_id: str) -> IndexedRecord | No
     ).one_or_none()
 
 
+def _contradicted(session: Session, start, direct: set, strict: float) -> set:
+    """Records linked to `start` whose other links contradict it: linked to a record of a
+    source where `start` is linked to other records only (a household's fire visit linked to
+    one resident's GP record and, by the household's name and address, to another's death).
+    Each goes to a reviewer (once); a reviewer's acceptance settles it."""
+    mine: dict[str, set[str]] = {start[0]: {start[1]}}
+    links = _links_of(session, direct | {start})
+    accepted = set()
+    for link in links:
+        ends = ((link.source_l, link.record_id_l), (link.source_r, link.record_id_r))
+        if start in ends:
+            other = ends[1] if ends[0] == start else ends[0]
+            mine.setdefault(other[0], set()).add(other[1])
+            if link.origin == LinkOrigin.reviewer:
+                accepted.add(other)
+    doubtful = set()
+    for link in links:
+        ends = ((link.source_l, link.record_id_l), (link.source_r, link.record_id_r))
+        if start in ends:
+            continue
+        for record, other in (ends, ends[::-1]):
+            if (
+                record in direct
+                and record not in accepted
+                and other[1] not in mine.get(other[0], {other[1]})
+            ):
+                doubtful.add(record)
+    for record in doubtful:
+        for link in links:
+            ends = {(link.source_l, link.record_id_l), (link.source_r, link.record_id_r)}
+            if ends == {start, record}:
+                _queue_weak(session, link)
+    return doubtful
+
+
 def record_match(
     session: Session, source: str, record_id: str, strict: float, *, max_hops: int = 1
 ) -> RecordMatch:
@@ -150,6 +188,9 @@ def record_match(
                 if node not in reached:
                     reached.add(node)
                     following.add(node)
+        if _hop == 0:
+            following -= _contradicted(session, (source, record_id), following, strict)
+            reached &= following | {(source, record_id)}
         frontier = following
         if _hop + 1 < max_hops:
             inner |= following
