@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from civicshare.accounts.api import PUBLIC, ActorDep, ApiRouter
+from civicshare.accounts.api import REQUEST_SIGNATURE, ActorDep, ApiRouter
 from civicshare.db import SessionDep
 from civicshare.events import files, inbox, service
 
@@ -155,7 +155,7 @@ async def publish(request: Request, actor: ActorDep, session: SessionDep):
 
 @router.post(
     "/registrations",
-    scope=PUBLIC,
+    scope=REQUEST_SIGNATURE,
     response_model=PublishedOut,
     status_code=201,
     summary="The registration system's signed API: JSON registrations, HMAC-signed",
