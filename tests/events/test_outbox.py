@@ -186,3 +186,23 @@ def test_a_webhook_must_be_https_except_to_this_machine(settings, sessions):
         assert row.url == "https://partner.example/h" and made[0].startswith("k_")
         _, again = keys.set_endpoint(session, settings, None, "hw-icb", "https://partner.example/2")
         assert again is None  # the key stays; only the first endpoint makes one
+
+
+def test_the_server_delivers_on_its_own_when_the_setting_says(settings, sessions):
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from civicshare.app import create_app
+
+    serving = settings.model_copy(update={"events_deliver_seconds": 0.2})
+    with ReceiverServer({}) as receiver:
+        with db.session_scope(sessions) as session:
+            _, key = keys.set_endpoint(session, serving, None, "hw-icb", receiver.url)
+            receiver.receiver.keys[key[0]] = key[1]
+            outbox_rows(session, {"hw-icb": 2})
+        with TestClient(create_app(serving)):
+            deadline = time.monotonic() + 20
+            while len(receiver.applied) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+    assert [p["sequence"] for p in receiver.applied] == [1, 2]
