@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from civicshare.accounts.api import REQUEST_SIGNATURE, ActorDep, ApiRouter
-from civicshare.db import SessionDep
+from civicshare.db import MAX_ROW_ID, RowId, SessionDep
 from civicshare.events import files, inbox, service
 
 router = ApiRouter(prefix="/api/events", tags=["events"])
@@ -59,7 +59,9 @@ class InboxOut(BaseModel):
 
 
 class AckIn(BaseModel):
-    upto: int = Field(ge=1, description="Acknowledge every pending notification to this sequence.")
+    upto: int = Field(
+        ge=1, le=MAX_ROW_ID, description="Acknowledge every pending notification to this sequence."
+    )
 
 
 class AckOut(BaseModel):
@@ -197,7 +199,7 @@ def _notification(row) -> NotificationOut:
 def notifications(
     actor: ActorDep,
     session: SessionDep,
-    after: int = Query(0, ge=0, description="Only those after this sequence number."),
+    after: int = Query(0, ge=0, le=MAX_ROW_ID, description="Only those after this sequence."),
     pending: bool = Query(False, description="Only those not yet delivered or acknowledged."),
     limit: int = Query(500, ge=1, le=1000),
 ):
@@ -226,7 +228,7 @@ def acknowledge(body: AckIn, actor: ActorDep, session: SessionDep):
     response_model=NotificationOut,
     summary="Record what your organisation did about a notification",
 )
-def outcome(notification_id: int, body: OutcomeIn, actor: ActorDep, session: SessionDep):
+def outcome(notification_id: RowId, body: OutcomeIn, actor: ActorDep, session: SessionDep):
     row = inbox.record_outcome(session, actor, notification_id, body.outcome, body.note)
     out = _notification(row)
     session.commit()
@@ -272,7 +274,7 @@ def deliveries(
     response_model=DeliveryOut,
     summary="Send a dead-lettered notification again, now (the gateway's admins)",
 )
-def replay(notification_id: int, request: Request, actor: ActorDep, session: SessionDep):
+def replay(notification_id: RowId, request: Request, actor: ActorDep, session: SessionDep):
     def run() -> dict[str, Any]:
         row = inbox.replay(session, request.app.state.settings, actor, notification_id)
         out = inbox.delivery_row(row)

@@ -73,7 +73,9 @@ def publish(
 
 @app.command("pull")
 def pull(
-    after: int = typer.Option(0, "--after", help="Only notifications after this sequence number."),
+    after: int = typer.Option(
+        0, "--after", min=0, max=db.MAX_ROW_ID, help="Only notifications after this sequence."
+    ),
     ack: bool = typer.Option(False, "--ack", help="Acknowledge what is printed (marks it pulled)."),
     token: str = token_option("events:read"),
 ) -> None:
@@ -139,7 +141,9 @@ def deliveries(
 
 
 @app.command("replay")
-def replay(notification_id: int = typer.Argument(..., metavar="ID")) -> None:
+def replay(
+    notification_id: int = typer.Argument(..., metavar="ID", min=1, max=db.MAX_ROW_ID),
+) -> None:
     """Send a dead-lettered (or delivered) notification again, now, with its own delivery id."""
     from civicshare.events import inbox
 
