@@ -11,7 +11,14 @@ from fastapi.testclient import TestClient
 
 from civicshare import demo
 from civicshare.accounts import service as accounts
-from civicshare.accounts.api import NO_SCOPE, PUBLIC, SCOPE_KEY, SESSION, SIGNED_IN
+from civicshare.accounts.api import (
+    NO_SCOPE,
+    PUBLIC,
+    REQUEST_SIGNATURE,
+    SCOPE_KEY,
+    SESSION,
+    SIGNED_IN,
+)
 from civicshare.app import create_app
 from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
 
@@ -194,6 +201,9 @@ def test_routes_that_need_no_scope_say_who_may_call(app, client, store):
     }
     assert kinds[("GET", "/api/me")] == SIGNED_IN
     assert kinds[("POST", "/api/tokens")] == SESSION
+    # The registration system's API: no token, an HMAC signature the route checks itself.
+    assert kinds[("POST", "/api/events/registrations")] == REQUEST_SIGNATURE
+    assert client.post("/api/events/registrations", json={}).status_code == 401
     one_scope = {"Authorization": f"Bearer {api_token(store, ANALYST, ['audit:read'])}"}
     assert client.get("/api/me", headers=one_scope).status_code == 200
     every = {"Authorization": f"Bearer {api_token(store, ADMIN, sorted(accounts.SCOPES))}"}

@@ -33,6 +33,9 @@ from civicshare.datasets import api as datasets_api
 from civicshare.datasets import pages as datasets_pages
 from civicshare.enquiries import api as enquiries_api
 from civicshare.enquiries import pages as enquiries_pages
+from civicshare.events import api as events_api
+from civicshare.events import outbox as events_outbox
+from civicshare.events import pages as events_pages
 from civicshare.incidents import api as incidents_api
 from civicshare.incidents import pages as incidents_pages
 from civicshare.linkage import api as linkage_api
@@ -77,8 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 audit_checkpoints.every(app.state.sessions, settings.audit_checkpoint_minutes),
                 name="audit-checkpoints",
             )
+        deliveries = None
+        if settings.events_deliver_seconds > 0:
+            deliveries = asyncio.create_task(
+                events_outbox.every(app.state.sessions, settings, settings.events_deliver_seconds),
+                name="life-event-deliveries",
+            )
         yield
-        for task in (schedule, checkpoints):
+        for task in (schedule, checkpoints, deliveries):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -131,6 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enquiries_pages.router)
     app.include_router(counciltax_api.router)
     app.include_router(counciltax_pages.router)
+    app.include_router(events_api.router)
+    app.include_router(events_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

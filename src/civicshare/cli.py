@@ -265,6 +265,7 @@ def _register_domain_commands() -> None:
     from civicshare.counciltax import cli as counciltax_cli
     from civicshare.datasets import cli as datasets_cli
     from civicshare.enquiries import cli as enquiries_cli
+    from civicshare.events import cli as events_cli
     from civicshare.identity import cli as identity_cli
     from civicshare.incidents import cli as incidents_cli
     from civicshare.linkage import cli as link_cli
@@ -293,6 +294,7 @@ def _register_domain_commands() -> None:
     _add_group(pprl_cli.app, "pprl")
     _add_group(works_cli.app, "works")
     _add_group(counciltax_cli.app, "counciltax")
+    _add_group(events_cli.app, "events")
 
 
 _register_domain_commands()

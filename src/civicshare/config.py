@@ -125,6 +125,45 @@ class Settings(BaseSettings):
         default="worcestershire-cc",
         description="The street authority whose agreements the public roadworks map reads under.",
     )
+    events_match_probability: float = Field(
+        default=0.99,
+        ge=0.5,
+        le=1,
+        description="A life event is sent only when the person index linked its record at this "
+        "match probability or above (or a reviewer accepted the pair) and no review is open.",
+    )
+    events_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts before a notification is dead-lettered."
+    )
+    events_retry_base_seconds: float = Field(
+        default=2,
+        gt=0,
+        description="Back-off before the second attempt; doubles with each attempt (full jitter).",
+    )
+    events_retry_max_seconds: float = Field(
+        default=3600, gt=0, description="The longest back-off between two delivery attempts."
+    )
+    events_timeout_seconds: float = Field(
+        default=10, gt=0, description="Give up on a webhook that has not answered in this long."
+    )
+    events_replay_window_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="A signed registration posted to the gateway is refused when its time is "
+        "further than this from the gateway's clock (and when its id was seen before).",
+    )
+    events_key_overlap_hours: float = Field(
+        default=24,
+        ge=0,
+        description="After a key rotation the previous key keeps signing for this long.",
+    )
+    events_deliver_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="While the server runs, deliver due life-event notifications every this "
+        "many seconds on a background thread; 0 (the default) leaves it to "
+        "`civicshare events deliver --loop`.",
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 

@@ -173,7 +173,9 @@ def require_scope(scope: str):
 PUBLIC = "public"  # anyone, without credentials
 SIGNED_IN = "signed-in"  # any caller: a signed-in person or a token with any scope
 SESSION = "session"  # signed-in people only: a token is refused
-NO_SCOPE = (PUBLIC, SIGNED_IN, SESSION)
+# No token or session: the route itself checks a request signature (HMAC) and refuses without.
+REQUEST_SIGNATURE = "request-signature"
+NO_SCOPE = (PUBLIC, SIGNED_IN, SESSION, REQUEST_SIGNATURE)
 SCOPE_KEY = "x-scope"  # where the OpenAPI document records each operation's scope
 
 
@@ -185,7 +187,7 @@ async def session_only(actor: ActorDep) -> Actor:
 
 def scope_dependency(scope: str):
     """The dependency that enforces `scope` (a token scope or one of NO_SCOPE)."""
-    if scope == PUBLIC:
+    if scope in (PUBLIC, REQUEST_SIGNATURE):
         return None
     if scope == SIGNED_IN:
         return current_actor
@@ -203,7 +205,7 @@ class ApiRouter(APIRouter):
     The scope is checked by a dependency that runs before the route's own parameters and body
     are validated and before it looks anything up, so a token without it gets 403 whatever it
     sends. It is recorded as `x-scope` on the operation in the OpenAPI document. `scope` is
-    required: a route that needs none says PUBLIC, SIGNED_IN or SESSION."""
+    required: a route that needs none says PUBLIC, SIGNED_IN, SESSION or REQUEST_SIGNATURE."""
 
     def _scoped(self, scope: str, options: dict[str, Any]) -> dict[str, Any]:
         dependency = scope_dependency(scope)

@@ -59,6 +59,9 @@ SCOPES = {
     "index:read": "see the person index: its status, runs and clerical review queue",
     "index:review": "accept or reject pairs in the person index's review queue",
     "audit:read": "read the audit log",
+    "events:read": "see and pull your organisation's life event notifications and record "
+    "what you did about each",
+    "events:write": "publish registrations (deaths) as the registration service",
     "enquiries:read": "list and read members' enquiries raised under, or routed to, the "
     "token's membership",
     "enquiries:write": "raise members' enquiries (elected members); answer, question and "

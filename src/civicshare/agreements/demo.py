@@ -178,6 +178,16 @@ def seed_demo_agreements(
             reason="Notifications reached the wrong district in October; suspended while the "
             "matching is fixed",
         )
+        # Back in force: each partner is now told only of people the person index matched to
+        # its own records at high precision (docs/events.md). The suspension stays on record.
+        service.resume(
+            session,
+            actors["hw-icb"],
+            deaths,
+            reason="Matching fixed: only high-precision matches are sent, uncertain ones go to "
+            "clerical review first",
+            today=today,
+        )
         created += 1
     created += seed_street_works(session, actors, today)
     if have("bromsgrove-dc", "worcestershire-cc"):

@@ -16,11 +16,22 @@ TEMPLATES = [
         title="Death notifications (tell us once)",
         summary="The registration service tells partners of a registered death so that "
         "they stop letters, visits and services.",
+        # Who needs to know (Tell Us Once, locally): the county (registration service; also
+        # adult social care and blue badges, told through its own other datasets), the
+        # districts (council tax, housing, the electoral register), the ICB (GP lists), the
+        # trusts and fire. Each is told only of people it already holds (the person index).
         parties=[
-            ("worcestershire-cc", "county_council", "provider"),
+            ("worcestershire-cc", "county_council", "both"),
             ("hw-icb", "icb", "recipient"),
+            ("worcs-acute", "nhs_trust", "recipient"),
+            ("hw-health-care", "nhs_trust", "recipient"),
             ("hw-fire", "fire_and_rescue", "recipient"),
             ("bromsgrove-dc", "district_council", "recipient"),
+            ("malvern-hills-dc", "district_council", "recipient"),
+            ("redditch-bc", "district_council", "recipient"),
+            ("worcester-city", "district_council", "recipient"),
+            ("wychavon-dc", "district_council", "recipient"),
+            ("wyre-forest-dc", "district_council", "recipient"),
         ],
         fields={
             "purposes": [
@@ -30,7 +41,9 @@ TEMPLATES = [
             "purpose": "Stop services, appointments and correspondence for people who have "
             "died, sparing bereaved families distress.",
             "necessity": "Partners otherwise learn of a death only when a relative tells "
-            "each of them; only identifying details and the date of death are shared.",
+            "each of them. A partner is told only of a person it already holds (matched by the "
+            "person index at high precision), and only the registration's entry number, the "
+            "date of death and its own record reference: no name, address or NHS number.",
             "data_subjects": "People whose death is registered in the county (and, where "
             "recorded, the informant).",
             "controller_arrangement": "separate",
@@ -39,11 +52,11 @@ TEMPLATES = [
                 "Digital Economy Act 2017 s35 (public service delivery)",
             ],
             "row_scope": {
-                "recipient_district_only": True,
+                "recipient_district_only": False,
                 "min_age": None,
                 "max_age": None,
-                "description": "Deaths registered in the county; each district receives "
-                "deaths of its own residents.",
+                "description": "Deaths registered in the county; each partner is told only "
+                "of the deaths of people it holds a record of.",
             },
             "frequency": "on_event",
             "retention": "12 months.",
@@ -55,10 +68,8 @@ TEMPLATES = [
         items=data_items(
             "worcestershire-cc",
             "death-registrations",
-            ("deceased_forenames", "identifiable"),
-            ("deceased_surname", "identifiable"),
-            ("date_of_birth", "identifiable"),
-            ("sex", "excluded"),
+            ("entry_number", "identifiable"),
+            ("date_of_death", "identifiable"),
         ),
     ),
 ]

@@ -250,17 +250,28 @@ def decide(
     facts: dict[str, Any] = {"review_item": item.id, "match_probability": item.match_probability}
     if accept:
         item.status = ReviewStatus.accepted
-        session.add(
-            IndexedLink(
-                source_l=key[0],
-                record_id_l=key[1],
-                source_r=key[2],
-                record_id_r=key[3],
-                match_probability=item.match_probability,
-                origin=LinkOrigin.reviewer,
-                run_id=None,
+        linked = session.scalars(
+            select(IndexedLink).where(
+                IndexedLink.source_l == key[0],
+                IndexedLink.record_id_l == key[1],
+                IndexedLink.source_r == key[2],
+                IndexedLink.record_id_r == key[3],
             )
-        )
+        ).one_or_none()
+        if linked is not None:  # a weak model link put to review (life events): now confirmed
+            linked.origin = LinkOrigin.reviewer
+        else:
+            session.add(
+                IndexedLink(
+                    source_l=key[0],
+                    record_id_l=key[1],
+                    source_r=key[2],
+                    record_id_r=key[3],
+                    match_probability=item.match_probability,
+                    origin=LinkOrigin.reviewer,
+                    run_id=None,
+                )
+            )
         if left and right and left.person_key != right.person_key:
             kept, _ = merge_keys(session, {left.person_key, right.person_key}, now)
             facts.update(merged=True, person_key=kept)

@@ -1,0 +1,147 @@
+"""New death registrations for residents of a generated county who are still alive, as the
+registration service would send them (the `death-registrations` columns and formats), and which
+partners truly hold each of them. For tests, the demo and benchmarks: it reads the county's
+truth, so no product pipeline may call it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+COLUMNS = (
+    "entry_number",
+    "deceased_forenames",
+    "deceased_surname",
+    "maiden_surname",
+    "sex",
+    "date_of_birth",
+    "date_of_death",
+    "place_of_death",
+    "usual_address",
+    "postcode",
+    "nhs_number",
+    "registration_date",
+)
+
+
+def _day(value: date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def living_residents(county: Path, count: int, *, seed: int = 1, min_age: int = 40) -> list[dict]:
+    """`count` residents alive in the truth (aged `min_age` or more), chosen with `seed`."""
+    people = pq.read_table(Path(county) / "truth" / "people.parquet").to_pylist()
+    alive = [p for p in people if not p["died"] and (p["age"] or 0) >= min_age]
+    if count > len(alive):
+        raise ValueError(f"the county has only {len(alive):,} living residents aged {min_age}+")
+    chosen = np.random.default_rng(seed).choice(len(alive), size=count, replace=False)
+    return [alive[int(i)] for i in sorted(chosen)]
+
+
+def death_registrations(
+    county: Path, people: list[dict], *, first_entry: int = 900_001, died_on: date | None = None
+) -> tuple[bytes, dict[str, int]]:
+    """A CSV of death registrations for `people` (rows of truth/people.parquet) and the
+    entry number -> person id of each."""
+    properties = {
+        p["uprn"]: p
+        for p in pq.read_table(Path(county) / "geography" / "properties.parquet").to_pylist()
+    }
+    died_on = died_on or date(2026, 4, 1)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    truth = {}
+    for number, person in enumerate(people, start=first_entry):
+        home = properties.get(person["uprn"], {})
+        lines = ("address_line_1", "address_line_2", "address_line_3", "post_town")
+        address = ", ".join(str(home[k]) for k in lines if home.get(k))
+        forenames = " ".join(v for v in (person["forename"], person["middle_names"]) if v)
+        entry = f"D{number:06d}"
+        truth[entry] = person["person_id"]
+        writer.writerow(
+            [
+                entry,
+                forenames,
+                person["surname"].upper(),
+                (person["maiden_surname"] or "").upper(),
+                "Male" if person["sex"] in ("M", "male", "Male") else "Female",
+                _day(person["date_of_birth"]),
+                _day(died_on),
+                "usual residence",
+                address,
+                home.get("postcode", ""),
+                person["nhs_number"] or "",
+                (died_on + timedelta(days=2)).strftime("%d/%m/%Y"),
+            ]
+        )
+    return out.getvalue().encode(), truth
+
+
+def holders(county: Path, person_ids: set[int]) -> dict[int, dict[str, set[str]]]:
+    """person id -> {partner key: {dataset, ...}} for every dataset with a truth file that
+    holds a record of that person (duplicates included)."""
+    manifest = json.loads((Path(county) / "manifest.json").read_text())
+    found: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for entry in manifest["datasets"]:
+        truth = entry.get("truth")
+        if not truth or not (Path(county) / truth).is_file():
+            continue
+        table = pq.read_table(Path(county) / truth)
+        if "person_id" not in table.column_names:
+            continue
+        for person in table.column("person_id").to_pylist():
+            if person in person_ids:
+                found[person][entry["partner"]].add(entry["name"])
+    return {p: {k: set(v) for k, v in d.items()} for p, d in found.items()}
+
+
+def review_by_truth(session, settings, person_keys: set[str], entries: dict[str, int], reviewer):
+    """Stand in for a clerical reviewer who knows the truth: decide every open review item on
+    these people's records (accept when both records are truly one person). `entries` gives
+    the person id of registrations not in the truth files. Returns how many were decided."""
+    from sqlalchemy import select
+
+    from civicshare.linkage.models import IndexedRecord, ReviewItem, ReviewStatus
+    from civicshare.linkage.person_index import review
+
+    if not person_keys:
+        return 0
+    ours = set(
+        session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id).where(
+                IndexedRecord.person_key.in_(person_keys)
+            )
+        ).all()
+    )
+    truth_dir = Path(settings.data_dir) / "synthetic" / "truth"
+    people: dict[str, dict[str, int]] = {}
+
+    def person(source: str, record_id: str) -> int | None:
+        if record_id in entries:
+            return entries[record_id]
+        name = source.partition("/")[2]
+        if name not in people:
+            path = truth_dir / f"{name}.parquet"
+            table = pq.read_table(path, columns=["record_id", "person_id"])
+            people[name] = dict(zip(*(c.to_pylist() for c in table.columns), strict=True))
+        return people[name].get(record_id)
+
+    decided = 0
+    items = session.scalars(select(ReviewItem).where(ReviewItem.status == ReviewStatus.open)).all()
+    for item in items:
+        if item.status != ReviewStatus.open:  # an earlier decision superseded it
+            continue
+        left, right = (item.source_l, item.record_id_l), (item.source_r, item.record_id_r)
+        if left in ours or right in ours:
+            same = person(*left) is not None and person(*left) == person(*right)
+            review.decide(session, settings, reviewer, item.id, accept=same, reason="Checked")
+            decided += 1
+    return decided

@@ -1,0 +1,37 @@
+"""One demo county for the life events tests that need the person index (SQLite)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from civicshare import db, demo
+from civicshare.accounts.service import Actor, actor_for
+from civicshare.config import Settings
+from civicshare.partners import service as partners
+
+REGISTRAR = "streetworks@worcestershire-cc.example"  # a data provider of the county
+ADMIN = "admin@worcestershire-cc.example"
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory) -> Settings:
+    data_dir = tmp_path_factory.mktemp("events-county") / "data"
+    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def county_sessions(county):
+    engine = db.make_engine(county.effective_database_url)
+    yield db.make_sessionmaker(engine)
+    engine.dispose()
+
+
+def acting(session, email: str, partner: str | None = None) -> Actor:
+    person = partners.get_person_by_email(session, email)
+    membership = next(m for m in person.memberships if partner is None or m.partner.key == partner)
+    return actor_for(membership, "cli")
