@@ -38,7 +38,7 @@ def ig_leads(session) -> dict:
 def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
     with db.session_scope(sessions) as session:
         leads = ig_leads(session)
-        assert seed_demo_agreements(session, leads) == 8
+        assert seed_demo_agreements(session, leads) == 9
     with db.session_scope(sessions) as session:
         assert seed_demo_agreements(session, leads) == 0
         agreements = session.scalars(select(Agreement).order_by(Agreement.reference)).all()
@@ -46,6 +46,7 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
         assert sorted(states.values()) == sorted(
             [
                 [Status.active, Status.draft],
+                [Status.active],
                 [Status.active],
                 [Status.active],
                 [Status.submitted],
@@ -56,7 +57,7 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
             ]
         )
         register = service.register_entries(session)
-        assert len(register) == 3
+        assert len(register) == 4
         emergency = next(e for e in register if e["emergency"])
         assert "Civil Contingencies Act 2004 s6" in emergency["statutory_powers"]
         assert len(service.review_due(session, within_days=90)) >= 1

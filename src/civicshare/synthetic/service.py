@@ -37,7 +37,7 @@ from .partnership import PARTNERS
 from .people import make_population, place_households, settle_households
 
 GENERATOR = "civicshare.synthetic"
-VERSION = 2
+VERSION = 3  # 3: current inpatients, the national data opt-out flag
 VACANCY = 0.04  # share of properties with nobody living there
 
 __all__ = ["MessRates", "generate"]
