@@ -53,6 +53,8 @@ SCOPES = {
     "incidents:write": "open, move and close incidents, and record break-glass reviews",
     "works:read": "see the works programme your agreements share, its clashes and restrictions",
     "works:write": "publish your organisation's works programme",
+    "discharge:read": "see discharge planning models, the discharge team's list and the demand "
+    "forecast your agreements allow",
     "incidents:break-glass": "break glass in an incident and see the named people it opens",
     "index:read": "see the person index: its status, runs and clerical review queue",
     "index:review": "accept or reject pairs in the person index's review queue",
