@@ -27,6 +27,8 @@ from civicshare.audit import service as audit_service
 from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
 from civicshare.dataplane import ingest as datasets_ingest
+from civicshare.discharge import api as discharge_api
+from civicshare.discharge import pages as discharge_pages
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import pages as datasets_pages
 from civicshare.enquiries import api as enquiries_api
@@ -125,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_pages.router)
     app.include_router(works_api.router)
     app.include_router(works_pages.router)
+    app.include_router(discharge_api.router)
+    app.include_router(discharge_pages.router)
     app.include_router(enquiries_api.router)
     app.include_router(enquiries_pages.router)
 

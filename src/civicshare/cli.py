@@ -263,6 +263,7 @@ def _register_domain_commands() -> None:
     from civicshare.agreements import cli as agreements_cli
     from civicshare.audit import cli as audit_cli
     from civicshare.datasets import cli as datasets_cli
+    from civicshare.discharge import cli as discharge_cli
     from civicshare.enquiries import cli as enquiries_cli
     from civicshare.identity import cli as identity_cli
     from civicshare.incidents import cli as incidents_cli
@@ -291,6 +292,7 @@ def _register_domain_commands() -> None:
     _add_group(index_cli.app, "index")
     _add_group(pprl_cli.app, "pprl")
     _add_group(works_cli.app, "works")
+    _add_group(discharge_cli.app, "discharge")
 
 
 _register_domain_commands()

@@ -21,7 +21,7 @@ from civicshare.linkage.report import suppress
 
 HORIZON_WEEKS = 6
 HELD_OUT_WEEKS = 6
-WINDOW_WEEKS = 8
+WINDOW_WEEKS = 26  # half a year: weekly counts are near Poisson noise around a steady level
 WARM_UP_WEEKS = 4  # the first weeks of the data miss stays that began before it: not used
 PATHWAYS = (0, 1, 2, 3)
 PATHWAY_TITLES = {

@@ -167,7 +167,7 @@ def train(
         y_cal = periods.calibrate["new_package"].to_numpy(dtype=int)
         performance.validation_auroc = modelling._auroc(y_cal, model.predict(periods.calibrate))
         performances[kind] = performance
-    chosen = max(modelling.MODELS, key=lambda k: performances[k].validation_auroc or 0)
+    chosen = modelling.choose({k: performances[k].validation_auroc for k in modelling.MODELS})
     progress("training the pathway model")
     pathway = fit_pathway(pd.concat([periods.train, periods.calibrate]))
     version = (session.scalar(select(func.max(DischargeModel.version))) or 0) + 1
@@ -233,6 +233,19 @@ def train(
         details={"snapshots": read.snapshots, "receipts": list(read.receipts)},
     )
     return Trained(row, performances, periods.test, predictions)
+
+
+def may_see_models(session: Session, actor: Actor) -> None:
+    """Model reports and the forecast are aggregates, for the parties that receive under the
+    agreement (for either purpose); DischargeError (403) for anyone else."""
+    try:
+        agreement_for(session, actor, MODEL_PURPOSE)
+    except DischargeError:
+        agreement_for(session, actor, LIST_PURPOSE)
+
+
+def all_models(session: Session) -> list[DischargeModel]:
+    return list(session.scalars(select(DischargeModel).order_by(DischargeModel.version.desc())))
 
 
 def latest(session: Session) -> DischargeModel:
