@@ -209,7 +209,11 @@ def build(read: Read, sectors: dict[str, str]) -> tuple[pd.DataFrame, date, int]
 
     o65 = _first_per_person(_frame(read.tables[OVER_65]))
     o65 = o65.assign(
-        efi_frailty=o65["efi_category"].astype("string").str.lower().map(FRAILTY_FROM_EFI),
+        efi_frailty=o65["efi_category"]
+        .astype("string")
+        .str.lower()
+        .map(FRAILTY_FROM_EFI)
+        .astype(float),
         lives_alone=_flag(o65["lives_alone"]),
         dementia=_flag(o65["dementia_register"]),
         home_oxygen=_flag(o65["home_oxygen"]),
