@@ -27,10 +27,10 @@ from civicshare.audit import service as audit_service
 from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
 from civicshare.dataplane import ingest as datasets_ingest
-from civicshare.discharge import api as discharge_api
-from civicshare.discharge import pages as discharge_pages
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import pages as datasets_pages
+from civicshare.discharge import api as discharge_api
+from civicshare.discharge import pages as discharge_pages
 from civicshare.enquiries import api as enquiries_api
 from civicshare.enquiries import pages as enquiries_pages
 from civicshare.incidents import api as incidents_api
