@@ -139,14 +139,6 @@ def seed_demo_agreements(
             reason="A purpose for the readmission flag",
         )  # fmt: skip
         created += 1
-    if have("worcs-acute", "hw-icb", "worcestershire-cc"):
-        start = today - timedelta(days=120)
-        care_planning = draft_demo_agreement(
-            session, actors["worcestershire-cc"], "discharge-care-planning",
-            "Post-hospital care planning (discharge risk and demand)", start,
-        )  # fmt: skip
-        take_through_lifecycle(session, actors, care_planning, "active", start)
-        created += 1
     if have("worcestershire-cc", "hw-health-care", "mercia-water", "hw-fire", "west-mercia-police"):
         start = today - timedelta(days=12)
         emergency = draft_demo_agreement(
@@ -201,6 +193,15 @@ def seed_demo_agreements(
             spd,
             reason="Replaced by the National Fraud Initiative's own matching",
         )
+        created += 1
+    # Added last, so the earlier demo agreements keep their references.
+    if have("worcs-acute", "hw-icb", "worcestershire-cc"):
+        start = today - timedelta(days=120)
+        care_planning = draft_demo_agreement(
+            session, actors["worcestershire-cc"], "discharge-care-planning",
+            "Post-hospital care planning (discharge risk and demand)", start,
+        )  # fmt: skip
+        take_through_lifecycle(session, actors, care_planning, "active", start)
         created += 1
     return created
 
