@@ -208,10 +208,10 @@ def test_the_list_is_the_trusts_current_adult_inpatients_and_each_view_is_audite
     in_hospital = set(outcomes.index[outcomes["in_hospital"] & adult])
     opted_out_spells = set(records.loc[records["record_id"].isin(out), "spell_index"])
     expected = in_hospital - opted_out_spells
-    analyst = actor(county_sessions, ANALYST)
+    trust = actor(county_sessions, TRUST)
     with db.session_scope(county_sessions) as session:
         before = session.scalar(select(func.count()).select_from(AuditRecord))
-        result = service.inpatient_list(session, county, analyst, via="cli")
+        result = service.inpatient_list(session, county, trust, via="cli")
         after = session.scalar(select(func.count()).select_from(AuditRecord))
     spell_of = dict(zip(records["record_id"], records["spell_index"], strict=True))
     listed = {spell_of[e["spell_id"]] for e in result["inpatients"]}
@@ -226,12 +226,16 @@ def test_the_list_is_the_trusts_current_adult_inpatients_and_each_view_is_audite
         assert entry["age_band"] != "under 18"
 
 
-def test_a_partner_outside_the_agreement_sees_no_list(county, county_sessions, trained):
-    fire = actor(county_sessions, FIRE)
+@pytest.mark.parametrize("email", [FIRE, ANALYST])
+def test_a_partner_outside_the_agreement_or_only_providing_sees_no_list(
+    county, county_sessions, trained, email
+):
+    # fire and rescue is no party; the county only provides its social care records
+    outsider = actor(county_sessions, email)
     with db.session_scope(county_sessions) as session:
         before = session.scalar(select(func.count()).select_from(Receipt))
         with pytest.raises(DischargeError) as refused:
-            service.inpatient_list(session, county, fire, via="cli")
+            service.inpatient_list(session, county, outsider, via="cli")
         assert refused.value.status == 403
         assert session.scalar(select(func.count()).select_from(Receipt)) == before
 
@@ -252,8 +256,8 @@ def test_the_forecast_gives_suppressed_aggregates_and_its_held_out_error(county,
 
 
 def test_the_api_needs_the_scope_and_a_party_to_the_agreement(county, trained):
-    reader = api_token(county, ANALYST, ["discharge:read"])
-    unscoped = api_token(county, ANALYST, ["share:read"])
+    reader = api_token(county, TRUST, ["discharge:read"])
+    unscoped = api_token(county, TRUST, ["share:read"])
     fire = api_token(county, FIRE, ["discharge:read"])
     with TestClient(create_app(county), raise_server_exceptions=False) as client:
         listed = client.get("/api/discharge/list", headers={"Authorization": f"Bearer {reader}"})
@@ -296,7 +300,7 @@ def test_the_command_line_reports_and_forecasts(store_env, trained):
     forecast = runner.invoke(cli_app, ["discharge", "forecast"])
     assert forecast.exit_code == 0, forecast.output
     assert "Held-out weeks" in forecast.output
-    token = api_token(store_env, ANALYST, ["discharge:read"])
+    token = api_token(store_env, TRUST, ["discharge:read"])
     listed = runner.invoke(cli_app, ["discharge", "list", "--token", token])
     assert listed.exit_code == 0, listed.output
     assert "Current inpatients" in listed.output

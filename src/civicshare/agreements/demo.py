@@ -198,7 +198,7 @@ def seed_demo_agreements(
     if have("worcs-acute", "hw-icb", "worcestershire-cc"):
         start = today - timedelta(days=120)
         care_planning = draft_demo_agreement(
-            session, actors["worcestershire-cc"], "discharge-care-planning",
+            session, actors["hw-icb"], "discharge-care-planning",
             "Post-hospital care planning (discharge risk and demand)", start,
         )  # fmt: skip
         take_through_lifecycle(session, actors, care_planning, "active", start)

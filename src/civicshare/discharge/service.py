@@ -2,7 +2,7 @@
 
 Every read goes through `sharing.delivery.share` under the active discharge-care-planning
 agreement (features.read_sources): training and the forecast as the gateway's own service
-membership of the county (`service_actor`, purpose discharge-risk-model), the list as the
+membership of the ICB (`service_actor`, purpose discharge-risk-model), the list as the
 person asking (purpose discharge-list), so a person or partner the agreement does not name is
 refused by decide(), and each view leaves an audit record per dataset read plus one for the
 list. A trained model is saved with joblib under the data directory, with its version, the
@@ -45,7 +45,7 @@ from civicshare.maps import reference
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 
-SERVICE_PARTNER = "worcestershire-cc"
+SERVICE_PARTNER = "hw-icb"  # population health analytics runs at the ICB
 SERVICE_EMAIL = "discharge-planning@civicshare.invalid"
 SERVICE_NAME = "Discharge planning models (the gateway)"
 MODELS_DIR = "discharge/models"
@@ -61,7 +61,7 @@ def _quiet(step: str) -> None:
 
 
 def service_actor(session: Session) -> Actor:
-    """The gateway's own analyst membership of the county that trains and forecasts (created
+    """The gateway's own analyst membership of the ICB that trains and forecasts (created
     the first time; it has no password and cannot sign in)."""
     partner = partners.get_by_key(session, SERVICE_PARTNER)
     if partner is None:

@@ -92,13 +92,13 @@ TEMPLATES = [
     Template(
         key="discharge-care-planning",
         title="Post-hospital care planning: who will need care after discharge",
-        summary="Pseudonymised, linked hospital, GP and social care records let the county "
-        "and the trust estimate who is likely to need a new care package after discharge, "
-        "give the discharge team a list for current inpatients and forecast weekly demand.",
+        summary="Pseudonymised, linked hospital, GP and social care records let the ICB "
+        "estimate who is likely to need a new care package after discharge, give the trust's "
+        "discharge team a list for its current inpatients and forecast weekly demand.",
         parties=[
             ("worcs-acute", "nhs_trust", "both"),
-            ("hw-icb", "icb", "provider"),
-            ("worcestershire-cc", "county_council", "both"),
+            ("hw-icb", "icb", "both"),
+            ("worcestershire-cc", "county_council", "provider"),
         ],
         fields={
             "purposes": [
@@ -122,9 +122,10 @@ TEMPLATES = [
             "GP and social care records, except people who registered the national data "
             "opt-out.",
             "controller_arrangement": "joint",
-            "joint_arrangement": "The county council runs the models on the gateway and answers "
-            "data subjects about them; the trust answers for the discharge list it acts on; "
-            "the ICB applies the national data opt-out to the GP records it provides.",
+            "joint_arrangement": "The ICB runs the models on the gateway (population health "
+            "analytics), applies the national data opt-out and answers data subjects about "
+            "them; the trust answers for the discharge list it acts on; the county council "
+            "answers for the social care records it provides.",
             "article6": "e",
             "statutory_powers": [
                 "Care Act 2014 s6 (co-operation) and s3 (integration)",
