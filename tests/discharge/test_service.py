@@ -284,12 +284,17 @@ def test_the_pages_show_the_model_card_with_its_plots_and_the_list(county, train
         assert post_sign_in(client, TRUST, DEMO_PASSWORD).status_code == 303
         card = client.get("/discharge")
         assert card.status_code == 200
+        assert 'href="/discharge"' in client.get("/").text  # in the navigation
         assert card.text.count("<svg") == 2 and "Calibration on the test period" in card.text
         assert trained.row.agreement_ref in card.text
         page = client.get("/discharge/list")
         assert page.status_code == 200 and 'id="inpatients"' in page.text
         forecast = client.get("/discharge/forecast")
         assert forecast.status_code == 200 and "<svg" in forecast.text
+        client.cookies.clear()
+        assert post_sign_in(client, ANALYST, DEMO_PASSWORD).status_code == 303
+        assert 'href="/discharge"' not in client.get("/").text  # the county only provides
+        assert client.get("/discharge").status_code == 403
 
 
 def test_the_command_line_reports_and_forecasts(store_env, trained):

@@ -30,7 +30,8 @@ def county(live_settings):
 
 def test_the_model_card_and_the_list(page, county, live_server):
     page.set_viewport_size({"width": 1280, "height": 900})
-    sign_in(page, live_server, TRUST, "/discharge")
+    sign_in(page, live_server, TRUST, "/")
+    page.get_by_role("link", name="Discharge planning").click()
     page.wait_for_url("**/discharge")
     assert page.locator("#performance tbody tr").count() == 3
     assert page.locator("#calibration-plot svg polyline").count() == 3

@@ -8,13 +8,31 @@ from fastapi.responses import Response
 
 from civicshare import csvsafe
 from civicshare.accounts.api import ActorDep
-from civicshare.db import SessionDep
+from civicshare.db import SessionDep, session_scope
 from civicshare.discharge import forecast, modelling, plots, service
 from civicshare.discharge.features import FEATURE_LABELS, SUBGROUPS
 from civicshare.linkage.report import suppress
-from civicshare.web.templating import render
+from civicshare.web.templating import environment, render
 
 router = APIRouter(include_in_schema=False)
+
+
+def plans_discharge(request: Request) -> bool:
+    """Whether the navigation offers discharge planning: the acting membership's partner
+    receives under an active care planning agreement (read in a short session of its own, as
+    the unread count is; False when nobody acts or the store cannot answer)."""
+    actor = getattr(request.state, "actor", None)
+    if actor is None:
+        return False
+    try:
+        with session_scope(request.app.state.sessions) as session:
+            service.may_see_models(session, actor)
+            return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+environment.globals["plans_discharge"] = plans_discharge
 SUBGROUP_TITLES = {"age_band": "Age band", "sex": "Sex", "ethnic_group": "Ethnic group",
                    "district": "District"}  # fmt: skip
 
