@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -423,7 +422,3 @@ def demand_forecast(session: Session, settings: Settings, *, via: str) -> foreca
         details={"via": via, "receipts": list(read.receipts), "held_out": result.held_out},
     )
     return result
-
-
-def today() -> date:
-    return date.today()
