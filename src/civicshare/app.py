@@ -31,6 +31,8 @@ from civicshare.counciltax import pages as counciltax_pages
 from civicshare.dataplane import ingest as datasets_ingest
 from civicshare.datasets import api as datasets_api
 from civicshare.datasets import pages as datasets_pages
+from civicshare.discharge import api as discharge_api
+from civicshare.discharge import pages as discharge_pages
 from civicshare.enquiries import api as enquiries_api
 from civicshare.enquiries import pages as enquiries_pages
 from civicshare.events import api as events_api
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications_pages.router)
     app.include_router(works_api.router)
     app.include_router(works_pages.router)
+    app.include_router(discharge_api.router)
+    app.include_router(discharge_pages.router)
     app.include_router(enquiries_api.router)
     app.include_router(enquiries_pages.router)
     app.include_router(counciltax_api.router)

@@ -264,6 +264,7 @@ def _register_domain_commands() -> None:
     from civicshare.audit import cli as audit_cli
     from civicshare.counciltax import cli as counciltax_cli
     from civicshare.datasets import cli as datasets_cli
+    from civicshare.discharge import cli as discharge_cli
     from civicshare.enquiries import cli as enquiries_cli
     from civicshare.events import cli as events_cli
     from civicshare.identity import cli as identity_cli
@@ -295,6 +296,7 @@ def _register_domain_commands() -> None:
     _add_group(works_cli.app, "works")
     _add_group(counciltax_cli.app, "counciltax")
     _add_group(events_cli.app, "events")
+    _add_group(discharge_cli.app, "discharge")
 
 
 _register_domain_commands()

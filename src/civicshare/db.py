@@ -233,6 +233,7 @@ def import_models() -> None:
     from civicshare.audit import models as _audit  # noqa: F401
     from civicshare.counciltax import models as _counciltax  # noqa: F401
     from civicshare.datasets import models as _datasets  # noqa: F401
+    from civicshare.discharge import models as _discharge  # noqa: F401
     from civicshare.enquiries import models as _enquiries  # noqa: F401
     from civicshare.events import models as _events  # noqa: F401
     from civicshare.incidents import models as _incidents  # noqa: F401

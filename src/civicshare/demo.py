@@ -184,7 +184,8 @@ def ensure_county(
     manifest_path = target / "manifest.json"
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
-        # a county from an older generator lacks what this one writes (version 2: the works)
+        # a county from an older generator lacks what this one writes (version 2: the works;
+        # 3: current inpatients and the national data opt-out)
         same = (manifest.get("people"), manifest.get("seed"), manifest.get("version"))
         if same == (people, seed, VERSION):
             console.print(f"Reusing the synthetic county in {target} ({people:,} residents).")

@@ -57,7 +57,7 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
             ]
         )
         register = service.register_entries(session)
-        assert len(register) == 5  # the active ones, death notices and discount review among them
+        assert len(register) == 6  # the active ones: death notices, discount review, care planning
         emergency = next(e for e in register if e["emergency"])
         assert "Civil Contingencies Act 2004 s6" in emergency["statutory_powers"]
         assert len(service.review_due(session, within_days=90)) >= 1

@@ -89,12 +89,12 @@ GOLDEN = {
     "geography/streets.parquet": "0c561cbf9ba3cfd7",
     "geography/properties.parquet": "2c3bbe805163432a",
     "geography/postcodes.parquet": "c0d8105f5fef8eff",
-    "truth/people.parquet": "bcf3eb731270d0a1",
+    "truth/people.parquet": "5b70364048971727",
     "truth/households.parquet": "127699af26e6c43d",
-    "everything": "0af1e9fd096b4059",
-    # every file the works programme (version 2) and the discount cases (version 3) left
-    # alone, as version 1 wrote them
-    "everything but works and discounts": "8907da15af5cdf80",
+    "everything": "4d5947ad6858df75",
+    # every file the works programme (version 2), the discount cases (version 3) and the
+    # inpatients and opt-out (version 4) left alone, as version 1 wrote them
+    "everything but works, discounts and discharges": "13a2846966f4ae6a",
 }
 # What version 2's works programme rewrote or added; everything else is byte-for-byte version 1.
 WORKS_FILES = {
@@ -118,6 +118,17 @@ DISCOUNT_FILES = {
     ),
 }
 
+# What version 4's current inpatients and national data opt-out rewrote (spells, the social care
+# they lead to, the opt-out flag on GP registrations).
+DISCHARGE_FILES = {
+    "truth/discharge_outcomes.parquet",
+    *(
+        f"{folder}/{name}.{ext}"
+        for name in ("acute-admissions", "asc-care-packages", "asc-clients")
+        for folder, ext in (("datasets", "csv"), ("truth", "parquet"))
+    ),
+}
+
 
 def test_a_seed_gives_the_county_it_always_gave(tmp_path):
     manifest = generate(600, 11, tmp_path)
@@ -125,9 +136,10 @@ def test_a_seed_gives_the_county_it_always_gave(tmp_path):
     everything = hashlib.sha256(json.dumps(digests, sort_keys=True).encode()).hexdigest()
     got = {k: digests[k][:16] for k in GOLDEN if not k.startswith("everything")}
     got["everything"] = everything[:16]
-    others = {k: v for k, v in digests.items() if k not in WORKS_FILES | DISCOUNT_FILES}
-    assert len(others) == 30
-    got["everything but works and discounts"] = hashlib.sha256(
+    changed = WORKS_FILES | DISCOUNT_FILES | DISCHARGE_FILES
+    others = {k: v for k, v in digests.items() if k not in changed}
+    assert len(others) == 23
+    got["everything but works, discounts and discharges"] = hashlib.sha256(
         json.dumps(others, sort_keys=True).encode()
     ).hexdigest()[:16]
     assert got == GOLDEN

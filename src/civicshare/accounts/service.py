@@ -53,6 +53,8 @@ SCOPES = {
     "incidents:write": "open, move and close incidents, and record break-glass reviews",
     "works:read": "see the works programme your agreements share, its clashes and restrictions",
     "works:write": "publish your organisation's works programme",
+    "discharge:read": "see discharge planning models, the discharge team's list and the demand "
+    "forecast your agreements allow",
     "incidents:break-glass": "break glass in an incident and see the named people it opens",
     "counciltax:read": "see your district's single person discount review cases",
     "counciltax:review": "run your district's single person discount review and record outcomes",

@@ -205,6 +205,15 @@ def seed_demo_agreements(
         )
         created += 1
     created += seed_discount_review(session, actors, today)
+    # Added last, so the earlier demo agreements keep their references.
+    if have("worcs-acute", "hw-icb", "worcestershire-cc"):
+        start = today - timedelta(days=120)
+        care_planning = draft_demo_agreement(
+            session, actors["hw-icb"], "discharge-care-planning",
+            "Post-hospital care planning (discharge risk and demand)", start,
+        )  # fmt: skip
+        take_through_lifecycle(session, actors, care_planning, "active", start)
+        created += 1
     return created
 
 

@@ -1,8 +1,11 @@
 """Acute hospital spells and the discharge-planning outcome model.
 
-Spells: each resident has Poisson(lambda) spells in the 12 months before ``REF_DATE - 30 days``,
+Spells: each resident has Poisson(lambda) spells admitted in the 13 months before ``REF_DATE``,
 lambda = 0.04 + 0.006 * max(age - 30, 0) + 0.04 * max(CFS - 3, 0) (at most four). A spell after
 the resident's death is dropped; a spell whose discharge would fall after death ends in death.
+A spell whose discharge falls after ``REF_DATE`` is a current inpatient: the acute trust has not
+recorded its discharge, pathway or readmission yet (its outcomes are drawn all the same, as
+truth). Spells discharged in the last 30 days have outcomes not yet observable in the data.
 
 For each adult spell discharged alive, with features
     a = (age - 75) / 10, f = CFS - 4, alone, pkg (existing care package), emerg (emergency
@@ -84,7 +87,7 @@ def make_spells(rng, pop) -> dict[str, np.ndarray]:
     lam = 0.04 + 0.006 * np.maximum(age - 30, 0) + 0.04 * np.maximum(cfs - 3, 0)
     k = np.minimum(rng.poisson(lam), 4)
     person = np.repeat(np.arange(pop.n), k)
-    admit = REF_DATE - 30 - rng.integers(0, 365, len(person))
+    admit = REF_DATE - rng.integers(0, 395, len(person))
     keep = ~(P["died"][person] & (admit >= P["death_date"][person]))
     person, admit = person[keep], admit[keep]
     emergency = rng.random(len(person)) < np.clip(0.35 + 0.006 * P["age"][person], 0, 0.9)

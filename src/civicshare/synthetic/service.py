@@ -37,7 +37,7 @@ from .partnership import PARTNERS
 from .people import make_population, place_households, settle_households
 
 GENERATOR = "civicshare.synthetic"
-VERSION = 3
+VERSION = 4  # 3: district files, planted discount cases; 4: inpatients, the data opt-out
 VACANCY = 0.04  # share of properties with nobody living there
 
 __all__ = ["MessRates", "generate"]

@@ -33,6 +33,20 @@ def practice_codes(ctx: Context, prop: np.ndarray) -> np.ndarray:
     return np.char.add("M9", np.char.zfill((settle * 3 + pr["usrn"][prop] % 3).astype(str), 4))
 
 
+# About 5% of patients in England have registered a national data opt-out (NHS England's
+# published rate, 2024); a little more often at older ages.
+OPT_OUT_RATE = 0.045
+OPT_OUT_PER_DECADE = 0.003
+
+
+def national_data_opt_out(ctx: Context) -> np.ndarray:
+    """Whether each resident has registered the national data opt-out (for research and
+    planning). Drawn from its own stream, so nothing else in the county changes with it."""
+    age = ctx.pop.p["age"]
+    rate = OPT_OUT_RATE + OPT_OUT_PER_DECADE * (np.maximum(age, 0) - 45) / 10
+    return rng_for(ctx.seed, "national-data-opt-out").random(ctx.pop.n) < rate
+
+
 def gp_registrations(ctx: Context) -> None:
     P = ctx.pop.p
     rng = rng_for(ctx.seed, "select:gp")
@@ -74,6 +88,7 @@ def gp_registrations(ctx: Context) -> None:
             "registration_date": date_arr(reg_date),
             "ethnic_category": P["ethnic"][p],
             "phone": blank_to_null(s_arr(P["phone"][p])),
+            "national_data_opt_out": pa.array(national_data_opt_out(ctx)[p]),
         },
     )
 
@@ -187,10 +202,18 @@ def acute_admissions(ctx: Context) -> None:
     dmap = np.array([hospital_by_district[k] for k in DISTRICT_KEYS])
     hosp = hosp_codes[dmap[ctx.geo.properties["district"][P["property"][p]]]]
     pr = ctx.geo.properties
+    # Still in hospital on the reference date: no discharge yet, so nothing about it recorded.
+    inpatient = S["discharge"][sp] > REF_DATE
     truth_extra = {
         "spell_index": sp,
         "readmission": S["readmission"][sp],
+        "in_hospital": inpatient,
     }
+
+    def unless_inpatient(values) -> pa.Array:
+        values = values if isinstance(values, pa.Array) else s_arr(values)
+        return pc.if_else(pa.array(inpatient), pa.nulls(rec.n, type=values.type), values)
+
     Writer.finish(
         rec,
         ctx,
@@ -210,14 +233,14 @@ def acute_admissions(ctx: Context) -> None:
             "POSTCODE": pcs,
             "SITE_CODE": hosp,
             "ADMIT_DT": pc.strftime(ts[0], format="%Y-%m-%d %H:%M"),
-            "DISCH_DT": pc.strftime(ts[1], format="%Y-%m-%d %H:%M"),
-            "LOS_DAYS": pa.array(S["los"][sp]),
+            "DISCH_DT": unless_inpatient(pc.strftime(ts[1], format="%Y-%m-%d %H:%M")),
+            "LOS_DAYS": unless_inpatient(pa.array(S["los"][sp])),
             "ADMIT_METHOD": S["method"][sp].astype(object),
             "SPECIALTY": S["specialty"][sp],
             "CFS_SCORE": cfs_rec.astype(object),
-            "DISCH_METHOD": s_arr(np.where(S["died_in_hospital"][sp], "4", "1")),
-            "DISCH_PATHWAY": pathway.astype(object),
-            "READMIT_30D": yn(S["readmitted"][sp]),
+            "DISCH_METHOD": unless_inpatient(np.where(S["died_in_hospital"][sp], "4", "1")),
+            "DISCH_PATHWAY": unless_inpatient(s_arr(pathway.astype(object))),
+            "READMIT_30D": unless_inpatient(yn(S["readmitted"][sp])),
         },
         truth_extra=truth_extra,
     )
@@ -242,6 +265,7 @@ def discharge_outcomes(ctx: Context, spell_ids: np.ndarray) -> None:
     cols["p_readmit_30d"] = pa.array(S["p_readmit"])
     cols["readmitted_30d"] = pa.array(S["readmitted"])
     cols["is_readmission"] = pa.array(S["readmission"])
+    cols["in_hospital"] = pa.array(S["discharge"] > REF_DATE)
     for j, f in enumerate(FEATURES):
         cols[f"x_{f}"] = pa.array(S["x"][:, j])
     pq.write_table(pa.table(cols), ctx.out / "truth" / "discharge_outcomes.parquet")

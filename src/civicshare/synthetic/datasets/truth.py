@@ -17,6 +17,7 @@ from .base import (
     fmt_nhs,
     s_arr,
 )
+from .health import national_data_opt_out
 
 
 def write_people_truth(ctx: Context) -> None:
@@ -48,6 +49,7 @@ def write_people_truth(ctx: Context) -> None:
             "died": pa.array(P["died"]),
             "date_of_death": date_arr(P["death_date"]),
             "lives_alone": pa.array(P["lives_alone"]),
+            "national_data_opt_out": pa.array(national_data_opt_out(ctx)),
             "clinical_frailty_scale": pa.array(P["cfs"]),
             **{
                 k: pa.array(P[k])
