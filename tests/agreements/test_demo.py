@@ -38,17 +38,18 @@ def ig_leads(session) -> dict:
 def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
     with db.session_scope(sessions) as session:
         leads = ig_leads(session)
-        assert seed_demo_agreements(session, leads) == 9
+        assert seed_demo_agreements(session, leads) == 10
     with db.session_scope(sessions) as session:
         assert seed_demo_agreements(session, leads) == 0
         agreements = session.scalars(select(Agreement).order_by(Agreement.reference)).all()
         states = {a.reference: [v.status for v in a.versions] for a in agreements}
         assert sorted(states.values()) == sorted(
             [
-                [Status.active, Status.draft],
-                [Status.active],
-                [Status.active],
-                [Status.active],
+                [Status.active, Status.draft],  # hospital discharge, an amendment drafted
+                [Status.active],  # emergency: vulnerable people at risk
+                [Status.active],  # street works
+                [Status.active],  # single person discount review, every district
+                [Status.active],  # post-hospital care planning
                 [Status.submitted],
                 [Status.draft],
                 [Status.active],  # death notifications: suspended, then resumed

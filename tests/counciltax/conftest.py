@@ -3,20 +3,18 @@ PostgreSQL too are in test_review.py's store-backed tests)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
-from civicshare import db, demo
+from civicshare import db
 from civicshare.config import Settings
+from tests.conftest import demo_store
 
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("counciltax-county") / "data"
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=1200, seed=1, console=Console(file=io.StringIO()))
+    demo_store(settings, people=1200, seed=1)
     return settings
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
-from civicshare import db, demo
+from civicshare import db
 from civicshare.accounts.service import Actor, actor_for
 from civicshare.config import Settings
 from civicshare.partners import service as partners
+from tests.conftest import demo_store
 
 REGISTRAR = "streetworks@worcestershire-cc.example"  # a data provider of the county
 ADMIN = "admin@worcestershire-cc.example"
@@ -20,7 +18,7 @@ ADMIN = "admin@worcestershire-cc.example"
 def county(tmp_path_factory) -> Settings:
     data_dir = tmp_path_factory.mktemp("events-county") / "data"
     settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
-    demo.prepare(settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    demo_store(settings, people=600, seed=5)
     return settings
 
 

@@ -4,13 +4,11 @@ outcome, and a wrong submission shows the error beside the case."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
 from civicshare import demo
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 
 pytestmark = pytest.mark.browser
 REVENUES = "revenues@worcester-city.example"
@@ -18,7 +16,7 @@ REVENUES = "revenues@worcester-city.example"
 
 @pytest.fixture(scope="module")
 def county(live_settings):
-    demo.prepare(live_settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=600, seed=5)
     return live_settings
 
 

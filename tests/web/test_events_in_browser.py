@@ -4,14 +4,12 @@ matched and who was told; the gateway's admin sees the outbox; every page passes
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from rich.console import Console
 
 from civicshare import demo
 from civicshare.synthetic import registrations
 from tests.browser import axe_violations
+from tests.conftest import demo_store
 
 pytestmark = pytest.mark.browser
 ADMIN = "admin@worcestershire-cc.example"  # admin of the registration service's council
@@ -19,7 +17,7 @@ ADMIN = "admin@worcestershire-cc.example"  # admin of the registration service's
 
 @pytest.fixture(scope="module")
 def county(live_settings):
-    demo.prepare(live_settings, people=600, seed=5, console=Console(file=io.StringIO()))
+    demo_store(live_settings, people=600, seed=5)
     return live_settings
 
 

@@ -206,15 +206,21 @@ def seed_demo_agreements(
         created += 1
     created += seed_discount_review(session, actors, today)
     # Added last, so the earlier demo agreements keep their references.
-    if have("worcs-acute", "hw-icb", "worcestershire-cc"):
-        start = today - timedelta(days=120)
-        care_planning = draft_demo_agreement(
-            session, actors["hw-icb"], "discharge-care-planning",
-            "Post-hospital care planning (discharge risk and demand)", start,
-        )  # fmt: skip
-        take_through_lifecycle(session, actors, care_planning, "active", start)
-        created += 1
+    created += seed_care_planning(session, actors, today)
     return created
+
+
+def seed_care_planning(session: Session, actors: Mapping[str, Actor], today: date) -> int:
+    """Post-hospital care planning in force between the trust, the ICB and the county."""
+    if not all(key in actors for key in ("worcs-acute", "hw-icb", "worcestershire-cc")):
+        return 0
+    start = today - timedelta(days=120)
+    care_planning = draft_demo_agreement(
+        session, actors["hw-icb"], "discharge-care-planning",
+        "Post-hospital care planning (discharge risk and demand)", start,
+    )  # fmt: skip
+    take_through_lifecycle(session, actors, care_planning, "active", start)
+    return 1
 
 
 def seed_discount_review(session: Session, actors: Mapping[str, Actor], today: date) -> int:
