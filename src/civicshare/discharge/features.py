@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
 from civicshare.config import Settings
+from civicshare.core.codes import ETHNIC_GROUP
 from civicshare.core.errors import DomainError
 from civicshare.sharing import delivery
 from civicshare.sharing.service import ShareRequest
@@ -76,24 +77,6 @@ SUBGROUPS = ("age_band", "sex", "ethnic_group", "district")
 # Columns of the feature table that are never model inputs (who, when, where, what happened).
 KEYS = ("spell_id", "person", "admitted", "discharged", "site")
 OUTCOMES = ("new_package", "pathway", "observed")
-ETHNIC_GROUPS = {
-    "A": "White",
-    "B": "White",
-    "C": "White",
-    "D": "Mixed",
-    "E": "Mixed",
-    "F": "Mixed",
-    "G": "Mixed",
-    "H": "Asian",
-    "J": "Asian",
-    "K": "Asian",
-    "L": "Asian",
-    "M": "Black",
-    "N": "Black",
-    "P": "Black",
-    "R": "Other",
-    "S": "Other",
-}
 
 
 class DischargeError(DomainError):
@@ -228,7 +211,7 @@ def build(read: Read, sectors: dict[str, str]) -> tuple[pd.DataFrame, date, int]
 
     gp = _first_per_person(_frame(read.tables[GP]))
     gp = gp.assign(
-        ethnic_group=gp["ethnic_category"].astype("string").str.strip().str[:1].map(ETHNIC_GROUPS),
+        ethnic_group=gp["ethnic_category"].astype("string").str.strip().str[:1].map(ETHNIC_GROUP),
         opted_out=_flag(gp["national_data_opt_out"]).astype(bool),
     )[["person_key", "ethnic_group", "opted_out"]]
     table = table.merge(gp, left_on="person", right_on="person_key", how="left").drop(

@@ -53,25 +53,6 @@ ETHNIC_SHARES = np.array(
         0.024,
     ]
 )
-ETHNIC_GROUP = {
-    "A": "White",
-    "B": "White",
-    "C": "White",
-    "D": "Mixed",
-    "E": "Mixed",
-    "F": "Mixed",
-    "G": "Mixed",
-    "H": "Asian",
-    "J": "Asian",
-    "K": "Asian",
-    "L": "Asian",
-    "M": "Black",
-    "N": "Black",
-    "P": "Black",
-    "R": "Other",
-    "S": "Other",
-    "Z": "Not stated",
-}
 
 
 def _sigmoid(x):

@@ -9,7 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..people import ETHNIC_GROUP, HTYPE_NAMES
+from civicshare.core.codes import ETHNIC_GROUP
+
+from ..people import HTYPE_NAMES
 from .base import (
     Context,
     blank_to_null,
