@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.service import Actor, actor_for
+from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.audit import service as audit
 from civicshare.config import Settings
@@ -42,7 +42,6 @@ from civicshare.discharge.features import (
 from civicshare.discharge.models import DischargeModel
 from civicshare.maps import reference
 from civicshare.partners import service as partners
-from civicshare.partners.models import Role
 
 SERVICE_PARTNER = "hw-icb"  # population health analytics runs at the ICB
 SERVICE_EMAIL = "discharge-planning@civicshare.invalid"
@@ -69,13 +68,9 @@ def service_actor(session: Session) -> Actor:
             field="partner",
             status=503,
         )
-    person = partners.get_person_by_email(session, SERVICE_EMAIL) or partners.create_person(
-        session, email=SERVICE_EMAIL, display_name=SERVICE_NAME
+    return partners.service_actor(
+        session, partner, email=SERVICE_EMAIL, name=SERVICE_NAME, via="service"
     )
-    membership = next((m for m in person.memberships if m.partner_id == partner.id), None)
-    if membership is None:
-        membership = partners.add_membership(session, person, partner, [Role.analyst])
-    return actor_for(membership, "service")
 
 
 def agreement_for(session: Session, actor: Actor, purpose: str) -> tuple[str, int]:

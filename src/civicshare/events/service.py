@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.service import Actor, actor_for
+from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.audit import service as audit
 from civicshare.config import Settings
@@ -122,13 +122,9 @@ def service_actor(session: Session, partner_key: str) -> Actor:
     partner = partners.get_by_key(session, partner_key)
     if partner is None:
         raise EventsError(f"There is no partner {partner_key}.", field="partner", status=404)
-    person = partners.get_person_by_email(session, SERVICE_EMAIL) or partners.create_person(
-        session, email=SERVICE_EMAIL, display_name=SERVICE_NAME
+    return partners.service_actor(
+        session, partner, email=SERVICE_EMAIL, name=SERVICE_NAME, via="service"
     )
-    membership = next((m for m in person.memberships if m.partner_id == partner.id), None)
-    if membership is None:
-        membership = partners.add_membership(session, person, partner, [Role.analyst])
-    return actor_for(membership, "service")
 
 
 # -- publishing -------------------------------------------------------------------------------

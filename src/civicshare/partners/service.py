@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.service import Actor
+from civicshare.accounts.service import Actor, actor_for
 from civicshare.audit import service as audit
 from civicshare.core.errors import DomainError
 from civicshare.db import utcnow
@@ -116,6 +116,18 @@ def create_person(session: Session, *, email: str, display_name: str) -> Person:
     session.add(person)
     session.flush()
     return person
+
+
+def service_actor(session: Session, partner: Partner, *, email: str, name: str, via: str) -> Actor:
+    """The gateway's own analyst membership of `partner` as the person `email`, for a service
+    that reads as that partner (made the first time; it has no password and cannot sign in)."""
+    person = get_person_by_email(session, email) or create_person(
+        session, email=email, display_name=name
+    )
+    membership = next((m for m in person.memberships if m.partner_id == partner.id), None)
+    if membership is None:
+        membership = add_membership(session, person, partner, [Role.analyst])
+    return actor_for(membership, via)
 
 
 def add_membership(

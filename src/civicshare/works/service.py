@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civicshare.accounts.service import Actor, actor_for
+from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.audit import service as audit
 from civicshare.config import Settings
@@ -432,13 +432,9 @@ def public_actor(session: Session, settings: Settings) -> Actor:
             field="works_public_partner",
             status=503,
         )
-    person = partners.get_person_by_email(session, PUBLIC_EMAIL) or partners.create_person(
-        session, email=PUBLIC_EMAIL, display_name=PUBLIC_NAME
+    return partners.service_actor(
+        session, partner, email=PUBLIC_EMAIL, name=PUBLIC_NAME, via="public"
     )
-    membership = next((m for m in person.memberships if m.partner_id == partner.id), None)
-    if membership is None:
-        membership = partners.add_membership(session, person, partner, [Role.analyst])
-    return actor_for(membership, "public")
 
 
 _public_lock = threading.Lock()
