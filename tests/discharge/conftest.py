@@ -8,15 +8,14 @@ import pytest
 from civicshare import db
 from civicshare.config import Settings
 from civicshare.discharge import service
-from tests.conftest import demo_store
+from tests.conftest import demo_store, sqlite_settings
 
 PEOPLE, SEED = 3000, 5
 
 
 @pytest.fixture(scope="session")
 def county(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("discharge-county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    settings = sqlite_settings(tmp_path_factory.mktemp("discharge-county") / "data")
     demo_store(settings, people=PEOPLE, seed=SEED)
     return settings
 

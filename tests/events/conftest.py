@@ -8,7 +8,7 @@ from civicshare import db
 from civicshare.accounts.service import Actor, actor_for
 from civicshare.config import Settings
 from civicshare.partners import service as partners
-from tests.conftest import demo_store
+from tests.conftest import demo_store, sqlite_settings
 
 REGISTRAR = "streetworks@worcestershire-cc.example"  # a data provider of the county
 ADMIN = "admin@worcestershire-cc.example"
@@ -16,8 +16,7 @@ ADMIN = "admin@worcestershire-cc.example"
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("events-county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    settings = sqlite_settings(tmp_path_factory.mktemp("events-county") / "data")
     demo_store(settings, people=600, seed=5)
     return settings
 

@@ -7,13 +7,12 @@ import pytest
 
 from civicshare import db
 from civicshare.config import Settings
-from tests.conftest import demo_store
+from tests.conftest import demo_store, sqlite_settings
 
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    settings = sqlite_settings(tmp_path_factory.mktemp("county") / "data")
     demo_store(settings, people=1500, seed=4)
     return settings
 

@@ -7,13 +7,12 @@ import pytest
 
 from civicshare import db
 from civicshare.config import Settings
-from tests.conftest import demo_store
+from tests.conftest import demo_store, sqlite_settings
 
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory) -> Settings:
-    data_dir = tmp_path_factory.mktemp("works-county") / "data"
-    settings = Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir.parent / 'store.db'}")
+    settings = sqlite_settings(tmp_path_factory.mktemp("works-county") / "data")
     demo_store(settings, people=600, seed=5)
     return settings
 
