@@ -29,7 +29,7 @@ from civicshare.linkage.models import (
     ReviewItem,
     ReviewStatus,
 )
-from civicshare.linkage.person_index.keys import pair_key
+from civicshare.linkage.person_index.keys import is_pair, pair_key
 
 
 @dataclass
@@ -76,21 +76,9 @@ def _queue_weak(session: Session, link: IndexedLink) -> bool:
     decided the pair)."""
     key = pair_key(link.source_l, link.record_id_l, link.source_r, link.record_id_r)
     decided = session.scalars(
-        select(LinkageDecision.id).where(
-            LinkageDecision.source_l == key[0],
-            LinkageDecision.record_id_l == key[1],
-            LinkageDecision.source_r == key[2],
-            LinkageDecision.record_id_r == key[3],
-        )
+        select(LinkageDecision.id).where(is_pair(LinkageDecision, key))
     ).first()
-    asked = session.scalars(
-        select(ReviewItem.id).where(
-            ReviewItem.source_l == key[0],
-            ReviewItem.record_id_l == key[1],
-            ReviewItem.source_r == key[2],
-            ReviewItem.record_id_r == key[3],
-        )
-    ).first()
+    asked = session.scalars(select(ReviewItem.id).where(is_pair(ReviewItem, key))).first()
     if decided is not None or asked is not None:
         return False
     left = _record(session, key[0], key[1])

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from civicshare.linkage.models import (
@@ -73,3 +73,14 @@ def pair_key(source_l, record_l, source_r, record_r) -> tuple[str, str, str, str
     """One orientation for a pair, so a label matches whichever way round a run finds it."""
     a, b = (str(source_l), str(record_l)), (str(source_r), str(record_r))
     return (*a, *b) if a <= b else (*b, *a)
+
+
+def is_pair(table, key: tuple[str, str, str, str]):
+    """The SQL condition that a row of `table` (a link, review item or decision, with the
+    source_l/record_id_l/source_r/record_id_r columns) is the pair `key` (from pair_key)."""
+    return and_(
+        table.source_l == key[0],
+        table.record_id_l == key[1],
+        table.source_r == key[2],
+        table.record_id_r == key[3],
+    )

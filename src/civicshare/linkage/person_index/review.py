@@ -22,7 +22,13 @@ from civicshare.linkage.models import (
     ReviewItem,
     ReviewStatus,
 )
-from civicshare.linkage.person_index.keys import Components, merge_keys, new_person_key, pair_key
+from civicshare.linkage.person_index.keys import (
+    Components,
+    is_pair,
+    merge_keys,
+    new_person_key,
+    pair_key,
+)
 from civicshare.linkage.person_index.run import write_mapping
 from civicshare.linkage.person_index.sources import (
     FIELD_LABELS,
@@ -222,12 +228,7 @@ def decide(
     key = pair_key(item.source_l, item.record_id_l, item.source_r, item.record_id_r)
     now = datetime.now(UTC)
     existing = session.scalars(
-        select(LinkageDecision).where(
-            LinkageDecision.source_l == key[0],
-            LinkageDecision.record_id_l == key[1],
-            LinkageDecision.source_r == key[2],
-            LinkageDecision.record_id_r == key[3],
-        )
+        select(LinkageDecision).where(is_pair(LinkageDecision, key))
     ).one_or_none()
     if existing is not None:
         session.delete(existing)
@@ -250,14 +251,7 @@ def decide(
     facts: dict[str, Any] = {"review_item": item.id, "match_probability": item.match_probability}
     if accept:
         item.status = ReviewStatus.accepted
-        linked = session.scalars(
-            select(IndexedLink).where(
-                IndexedLink.source_l == key[0],
-                IndexedLink.record_id_l == key[1],
-                IndexedLink.source_r == key[2],
-                IndexedLink.record_id_r == key[3],
-            )
-        ).one_or_none()
+        linked = session.scalars(select(IndexedLink).where(is_pair(IndexedLink, key))).one_or_none()
         if linked is not None:  # a weak model link put to review (life events): now confirmed
             linked.origin = LinkOrigin.reviewer
         else:
@@ -278,14 +272,7 @@ def decide(
             facts.update(superseded=_supersede_within(session, kept, item.id))
     else:
         item.status = ReviewStatus.rejected
-        session.execute(
-            delete(IndexedLink).where(
-                IndexedLink.source_l == key[0],
-                IndexedLink.record_id_l == key[1],
-                IndexedLink.source_r == key[2],
-                IndexedLink.record_id_r == key[3],
-            )
-        )
+        session.execute(delete(IndexedLink).where(is_pair(IndexedLink, key)))
         if left and right and left.person_key == right.person_key:
             facts.update(split=_split(session, left.person_key, (key[2], key[3]), now))
     session.flush()
