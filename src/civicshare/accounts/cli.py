@@ -1,4 +1,5 @@
-"""The command line acting as an API token's membership (the token's scopes apply)."""
+"""Units of work at the command line: the operator's, and one acting as an API token's
+membership (the token's scopes apply)."""
 
 from __future__ import annotations
 
@@ -21,19 +22,37 @@ def token_option(scope: str) -> typer.Option:
     )
 
 
-class TokenRun:
+class StoreRun:
+    """A unit of work at the gateway's command line (the operator, no token):
+    `with StoreRun() as run:` gives run.settings and run.session; the engine is closed after."""
+
+    def __init__(self) -> None:
+        self.settings = get_settings()
+        self.engine = db.open_store(self.settings)
+        self.scope = db.session_scope(db.make_sessionmaker(self.engine))
+
+    def __enter__(self):
+        self.session = self.scope.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            return self.scope.__exit__(*exc)
+        finally:
+            self.engine.dispose()
+
+
+class TokenRun(StoreRun):
     """A unit of work acting as the token's membership, which must carry `scope`:
     `with TokenRun(token, "works:write") as run:` gives run.settings, run.session, run.actor."""
 
     def __init__(self, token: str, scope: str) -> None:
-        self.settings = get_settings()
-        self.engine = db.open_store(self.settings)
-        self.scope = db.session_scope(db.make_sessionmaker(self.engine))
+        super().__init__()
         self.token = token
         self.needed = scope
 
     def __enter__(self):
-        self.session = self.scope.__enter__()
+        super().__enter__()
         try:
             self.actor = accounts.token_actor(self.session, self.token)
         except BaseException:
@@ -45,9 +64,3 @@ class TokenRun:
                 f"This API token does not have the scope {self.needed}.", field="token", status=403
             )
         return self
-
-    def __exit__(self, *exc):
-        try:
-            return self.scope.__exit__(*exc)
-        finally:
-            self.engine.dispose()

@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from civicshare import db
-from civicshare.accounts.cli import TokenRun, token_option
-from civicshare.config import get_settings
+from civicshare.accounts.cli import StoreRun, TokenRun, token_option
 
 app = typer.Typer(
     help="Life events: registrations told to every partner that needs to know.",
@@ -22,23 +21,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
-
-
-class _Store:
-    """A unit of work at the gateway's command line (the operator: no token)."""
-
-    def __enter__(self):
-        self.settings = get_settings()
-        self.engine = db.open_store(self.settings)
-        self.scope = db.session_scope(db.make_sessionmaker(self.engine))
-        self.session = self.scope.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            return self.scope.__exit__(*exc)
-        finally:
-            self.engine.dispose()
 
 
 @app.command("publish")
@@ -99,7 +81,7 @@ def deliver(
     from civicshare.events import outbox
 
     while True:
-        with _Store() as store:
+        with StoreRun() as store:
             tick = outbox.deliver_due(store.session, store.settings)
         if tick.attempted or tick.released or not loop:
             console.print(
@@ -122,7 +104,7 @@ def deliveries(
     """The outbox, newest first: each notification's recipient, status and attempts."""
     from civicshare.events import inbox
 
-    with _Store() as store:
+    with StoreRun() as store:
         rows = [
             inbox.delivery_row(r)
             for r in inbox.deliveries(
@@ -147,7 +129,7 @@ def replay(
     """Send a dead-lettered (or delivered) notification again, now, with its own delivery id."""
     from civicshare.events import inbox
 
-    with _Store() as store:
+    with StoreRun() as store:
         row = inbox.replay(store.session, store.settings, None, notification_id)
         status, error = row.status.value, row.last_error
     console.print(
@@ -164,7 +146,7 @@ def endpoint(
     """Set a partner's webhook URL; the first time, print its signing key (shown once)."""
     from civicshare.events import keys
 
-    with _Store() as store:
+    with StoreRun() as store:
         _, made = keys.set_endpoint(store.session, store.settings, None, partner, url)
     console.print(f"{partner} receives its notifications at {url}.", highlight=False)
     if made:
@@ -183,7 +165,7 @@ def rotate_key(
     from civicshare.events.models import KeyKind
 
     kind = KeyKind.inbound if inbound else KeyKind.webhook
-    with _Store() as store:
+    with StoreRun() as store:
         key_id, secret = keys.rotate(store.session, store.settings, None, partner, kind)
         hours = store.settings.events_key_overlap_hours
     console.print(
