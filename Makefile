@@ -47,10 +47,10 @@ demo: $(VENV)/.installed assets
 serve: $(VENV)/.installed assets
 	$(BIN)/civicshare serve
 
-# Test modules run in parallel, one module per worker at a time (conftest groups them).
+# Test modules run in parallel, each module whole on one worker (its shared fixtures built once).
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev assets
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -329,15 +329,3 @@ def sign_in(client, email: str, partner_key: str | None = None) -> str:
                 .csrf_token
             )
     return csrf
-
-
-# -- running in parallel (pytest-xdist, `make test`) -------------------------------------------
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items) -> None:
-    """Under `--dist loadgroup`, keep each test module on one worker, so a module's shared
-    fixtures (a demo store, a Spark session) are built once, not once per worker."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

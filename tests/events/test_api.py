@@ -168,7 +168,10 @@ def test_the_outbox_is_for_the_gateway_admins(county, app_client):
     assert {row["status"] for row in listed.json()} <= {"pending", "pulled", "delivered", "dead"}
 
 
-def test_the_pages(county, app_client):
+def test_the_pages(county, app_client, people):
+    writer = api_token(county, REGISTRAR, ["events:write"])
+    body = rows_json(county, people[4:6], 950_001)
+    assert app_client.post("/api/events", json=body, headers=bearer(writer)).status_code == 201
     sign_in(app_client, GP_LEAD)
     inbox = app_client.get("/events/inbox")
     assert inbox.status_code == 200 and "Deduct from the GP list" in inbox.text
@@ -178,6 +181,6 @@ def test_the_pages(county, app_client):
         sign_in(admin_client, ADMIN)
         events = admin_client.get("/events")
         assert events.status_code == 200, events.text
-        assert "D930001" in events.text, events.text[events.text.find("<main") :][:3000]
+        assert "D950001" in events.text, events.text[events.text.find("<main") :][:3000]
         assert "Publish death registrations" in events.text
         assert admin_client.get("/events/deliveries").status_code == 200
