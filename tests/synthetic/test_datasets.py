@@ -46,7 +46,7 @@ def test_partners():
 
 def test_manifest_lists_every_dataset_with_its_rows_and_columns(county):
     out, m = county
-    assert m["generator"] == "civicshare.synthetic" and m["version"] == 4
+    assert m["generator"] == "civicshare.synthetic" and m["version"] == 5
     assert m["seed"] == 7 and m["people"] == 5000
     assert m["partners"] == PARTNERS
     names = {d["name"] for d in m["datasets"]}

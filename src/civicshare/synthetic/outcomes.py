@@ -7,16 +7,25 @@ A spell whose discharge falls after ``REF_DATE`` is a current inpatient: the acu
 recorded its discharge, pathway or readmission yet (its outcomes are drawn all the same, as
 truth). Spells discharged in the last 30 days have outcomes not yet observable in the data.
 
-For each adult spell discharged alive, with features
-    a = (age - 75) / 10, f = CFS - 4, alone, pkg (existing care package), emerg (emergency
-    admission), l = ln(1 + LOS) - ln(6), dem (dementia),
-the discharge pathway k in 0..3 is drawn from a multinomial logit with scores
-    s_k = ALPHA[k] + BETA_PATHWAY[k] . (a, f, alone, pkg, emerg, l, dem),  s_0 = 0,
+For each adult spell discharged alive, with
+    age, f = CFS - 4, alone, pkg (existing care package), emerg (emergency admission),
+    los (days), dem (dementia), prior (admissions of the same person in the 365 days before),
+the need for support is a log-odds score that is not additive in them (real needs are not):
+    h = 0.3 * max(40 - age, 0) / 10 + 0.2 * (max(age - 55, 0) / 10) ** 2   (J-shaped in age)
+      + (0.1 + 0.7 * alone) * f            (frailty matters most for someone living alone)
+      + 0.3 * alone + (0.1 + 1.8 * alone) * dem   (dementia alone at home, far more)
+      + 1.2 * [los >= 7] + 0.5 * [los >= 21]      (thresholds: a long stay, a very long one)
+      + 0.4 * emerg - 0.6 * pkg + 0.7 * [prior >= 1] + 0.3 * [prior >= 2]   (saturating)
+The discharge pathway k in 0..3 is drawn from a multinomial logit in that need,
+    s_k = ALPHA[k] + PATHWAY_NEED[k] * h (+ 0.8 * dem for a care home), s_0 = 0,
 and the need for a new care package within 30 days of discharge is Bernoulli with
-    p_k = sigmoid(ETA0 + GAMMA . (a, f, alone, pkg, emerg, l, dem) + DELTA[k]).
+    p_k = sigmoid(ETA0 + h + DELTA[k]).
 The truth records P(pathway = k | x), p_k for the realised pathway, and the marginal
-P(new package | x) = sum_k P(k | x) p_k, so the best achievable accuracy is known.
-Readmission within 30 days: sigmoid(READMIT0 + READMIT . (a, f, emerg, l)).
+P(new package | x) = sum_k P(k | x) p_k, so the best achievable accuracy is known. A model
+additive in the recorded features (a logistic regression) cannot reach it; one that finds
+interactions and thresholds (trees) can come close.
+Readmission within 30 days: sigmoid(READMIT0 + READMIT . (a, f, emerg, l)), with
+a = (age - 75) / 10 and l = ln(1 + los) - ln(6).
 """
 
 from __future__ import annotations
@@ -25,18 +34,23 @@ import numpy as np
 
 from .common import REF_DATE
 
-FEATURES = ["a", "f", "alone", "pkg", "emerg", "l", "dem"]
-ALPHA = np.array([0.0, 0.52, -2.52, -4.38])
-BETA_PATHWAY = np.array(
-    [
-        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-        [0.30, 0.45, 0.55, -0.30, 0.45, 0.45, 0.30],
-        [0.50, 0.80, 0.70, 0.00, 0.80, 0.80, 0.50],
-        [0.70, 1.00, 0.60, 0.20, 0.50, 0.90, 1.20],
-    ]
-)
-ETA0 = -2.3
-GAMMA = np.array([0.45, 0.55, 0.80, -0.40, 0.40, 0.45, 0.60])
+FEATURES = ["a", "f", "alone", "pkg", "emerg", "l", "dem", "prior"]
+# The need for support after discharge (log-odds terms; see `need`).
+AGE_YOUNG = 0.3  # per decade under 40 (the J's short arm)
+AGE_OLD = 0.2  # times the squared decades over 55
+FRAILTY_WITH_OTHERS, FRAILTY_ALONE = 0.1, 0.7  # per frailty point, and more living alone
+ALONE = 0.3
+DEMENTIA_WITH_OTHERS, DEMENTIA_ALONE = 0.1, 1.8
+STAY_LONG, STAY_VERY_LONG = 1.2, 0.5  # a stay of 7 days or more, and of 21 or more
+EMERGENCY = 0.4
+PACKAGE = -0.6  # a package already running: less often a new one
+PRIOR_ONE, PRIOR_TWO = 0.7, 0.3  # one admission in the year before, two or more
+# The pathway (0 home, 1 home with support, 2 community bed, 3 care home): multinomial logit
+# in the same need, a care home more likely with dementia.
+ALPHA = np.array([0.0, -1.0, -4.0, -6.0])
+PATHWAY_NEED = np.array([0.0, 0.8, 1.2, 1.4])
+CARE_HOME_DEMENTIA = 0.8
+ETA0 = -2.8
 DELTA = np.array([-1.2, 0.9, 1.3, 2.0])
 READMIT0 = -2.6
 READMIT = np.array([0.15, 0.20, 0.35, 0.25])  # a, f, emerg, l
@@ -131,17 +145,57 @@ def _features(pop, s) -> np.ndarray:
     )
 
 
+def prior_admissions(s) -> np.ndarray:
+    """Admissions of the same person in the 365 days before each spell (spells sorted by
+    admission date, as `make_spells` leaves them)."""
+    out = np.zeros(len(s["person"]), np.int64)
+    order = np.lexsort((s["admit"], s["person"]))
+    person, admit = s["person"][order], s["admit"][order]
+    first = np.r_[True, person[1:] != person[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(person)), 0))
+    for back in range(1, 9):  # at most 4 spells a person, each with a readmission
+        j = np.arange(len(person)) - back
+        ok = (j >= group_start) & (j >= 0)
+        jj = np.where(ok, j, 0)
+        within = ok & (admit[jj] < admit) & (admit[jj] >= admit - 365)
+        out[order] += within
+    return out
+
+
+def need(x: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """The log-odds scale need for support after discharge, before the pathway: not additive
+    in the recorded features (see the module docstring)."""
+    a, f, alone, pkg, emerg, ll, dem = x.T
+    age = 75 + 10 * a
+    los = np.rint(np.expm1(ll + np.log1p(5)))  # whole days (exactly 7, not 6.999...)
+    return (
+        AGE_YOUNG * np.maximum(40 - age, 0) / 10
+        + AGE_OLD * (np.maximum(age - 55, 0) / 10) ** 2
+        + (FRAILTY_WITH_OTHERS + FRAILTY_ALONE * alone) * f
+        + ALONE * alone
+        + (DEMENTIA_WITH_OTHERS + DEMENTIA_ALONE * alone) * dem
+        + STAY_LONG * (los >= 7)
+        + STAY_VERY_LONG * (los >= 21)
+        + EMERGENCY * emerg
+        + PACKAGE * pkg
+        + PRIOR_ONE * (prior >= 1)
+        + PRIOR_TWO * (prior >= 2)
+    )
+
+
 def _outcomes(rng, pop, s) -> None:
     x = _features(pop, s)
-    scores = ALPHA[None, :] + x @ BETA_PATHWAY.T
+    prior = prior_admissions(s)
+    h = need(x, prior)
+    scores = ALPHA[None, :] + h[:, None] * PATHWAY_NEED[None, :]
+    scores[:, 3] += CARE_HOME_DEMENTIA * x[:, 6]
     scores -= scores.max(axis=1, keepdims=True)
     e = np.exp(scores)
     pi = e / e.sum(axis=1, keepdims=True)
     eligible = (s["age"] >= 18) & ~s["died_in_hospital"]
     u = rng.random(len(pi))
     pathway = (u[:, None] > np.cumsum(pi, axis=1)).sum(axis=1).clip(0, 3)
-    eta = ETA0 + x @ GAMMA
-    p_given = sigmoid(eta[:, None] + DELTA[None, :])
+    p_given = sigmoid(ETA0 + h[:, None] + DELTA[None, :])
     p_marg = (pi * p_given).sum(axis=1)
     p_real = p_given[np.arange(len(pathway)), pathway]
     new_pkg = rng.random(len(pi)) < p_real
@@ -151,7 +205,7 @@ def _outcomes(rng, pop, s) -> None:
     s["p_pkg"] = np.where(eligible, p_marg, np.nan)
     s["p_pkg_given_pathway"] = np.where(eligible, p_real, np.nan)
     s["new_pkg"] = eligible & new_pkg
-    s["x"] = x
+    s["x"] = np.column_stack([x, prior])
 
 
 def model_summary(s) -> dict:

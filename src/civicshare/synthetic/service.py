@@ -37,7 +37,8 @@ from .partnership import PARTNERS
 from .people import make_population, place_households, settle_households
 
 GENERATOR = "civicshare.synthetic"
-VERSION = 4  # 3: district files, planted discount cases; 4: inpatients, the data opt-out
+VERSION = 5  # 3: district files, planted discount cases; 4: inpatients, the data opt-out;
+# 5: the need for care after discharge not additive (interactions, thresholds, a J in age)
 VACANCY = 0.04  # share of properties with nobody living there
 
 __all__ = ["MessRates", "generate"]
