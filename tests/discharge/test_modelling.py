@@ -102,6 +102,28 @@ def test_the_boosted_model_is_chosen_only_when_it_ranks_at_least_as_well():
     assert modelling.choose({"score": 0.82, "logistic": 0.81, "boosted": 0.80}) == "score"
 
 
+def test_a_model_that_ranks_better_beats_the_baselines_by_a_paired_bootstrap():
+    table = spells(3000, 9)
+    y = table["new_package"].to_numpy(dtype=int)
+    truth = table["p_true"].to_numpy()
+    noise = np.random.default_rng(1).normal(0, 1.5, (2, len(y)))
+    logit = np.log(truth / (1 - truth))
+    additive = 1 / (1 + np.exp(-(logit + noise[0])))  # ranks worse than the truth
+    points = 1 / (1 + np.exp(-(logit + 2 * noise[1])))  # worse still
+    predictions = {"score": points, "logistic": additive, "boosted": truth}
+    found = modelling.against_baselines(y, predictions, "boosted")
+    assert found["baseline"] == "logistic" and found["beats_baselines"]
+    assert found["gain"] > 0 and 0 < found["gain_ci"][0] < found["gain"] < found["gain_ci"][1]
+    assert 0 < found["gain_se"] < found["gain"]
+    assert "beats the baselines" in modelling.describe_comparison(found, "boosted")
+    # the same ranking as the best baseline: no gain, and not called a win
+    level = modelling.against_baselines(y, {**predictions, "boosted": additive}, "boosted")
+    assert level["gain"] == 0 and not level["beats_baselines"]
+    assert "does not beat them" in modelling.describe_comparison(level, "boosted")
+    # a chosen baseline cannot beat itself
+    assert not modelling.against_baselines(y, predictions, "logistic")["beats_baselines"]
+
+
 def test_three_models_learn_the_known_model_and_explain_their_predictions():
     table = spells(5000, 5)
     periods = modelling.split(table)
@@ -156,3 +178,31 @@ def test_the_forecast_is_the_recent_mean_and_its_error_is_measured_on_unseen_wee
                           and r["pathway"] == 1)  # fmt: skip
     assert worcester_home["six_weeks"] not in ("*", "0")
     assert int(worcester_home["six_weeks"].replace(",", "")) % 5 == 0
+
+
+def test_the_rolling_origins_judge_both_forecasts_on_weeks_each_did_not_see():
+    as_of = pd.Timestamp("2026-04-01")
+    rng = np.random.default_rng(3)
+    days = rng.integers(0, 7 * 40, 4000)
+    table = pd.DataFrame(
+        {
+            "discharged": as_of - pd.to_timedelta(days, "D"),
+            "pathway": rng.choice([0, 1], 4000).astype(float),
+            "district": "worcester",
+        }
+    )
+    counts = forecast.weekly_counts(table, as_of.date())
+    held = forecast.held_out_errors(counts)
+    assert held["mean_rolling"]["origins"] == forecast.ROLLING_ORIGINS
+    # on steady Poisson counts the recent mean beats repeating one week, over many origins
+    assert held["mean_rolling"]["mae"] < held["naive_rolling"]["mae"]
+    # origin o forecasts weeks o..o+5 from weeks before o only; the last origin is the plain
+    # held-out comparison
+    end = len(counts) - forecast.HELD_OUT_WEEKS
+    by_hand = []
+    for origin in range(end - forecast.ROLLING_ORIGINS + 1, end + 1):
+        seen = counts.iloc[:origin].iloc[-forecast.WINDOW_WEEKS :].mean()
+        unseen = counts.iloc[origin : origin + forecast.HELD_OUT_WEEKS]
+        by_hand.append(float((unseen - seen).abs().to_numpy().mean()))
+    assert held["mean_rolling"]["mae"] == pytest.approx(np.mean(by_hand))
+    assert held["mean"]["mae"] == pytest.approx(by_hand[-1])

@@ -78,6 +78,9 @@ def _print_report(report: dict) -> None:
             f"{f['calibration_intercept']:.2f}",
         )
     console.print(table)
+    compared = report.get("against_baselines")  # reports before version 5 of the county
+    if compared:
+        console.print(modelling.describe_comparison(compared, report["chosen"]), highlight=False)
     chosen = report["models"][report["chosen"]]
     for group in chosen["subgroups"]:
         if group["flags"]:
@@ -170,7 +173,11 @@ def forecast(
     console.print(
         f"Held-out weeks: MAE {held['mean']['mae']:.2f} per district and pathway, MAPE "
         f"{_pct(held['mean']['mape'])} of weekly discharges needing support (last week "
-        f"repeated: MAE {held['naive']['mae']:.2f}, MAPE {_pct(held['naive']['mape'])}).",
+        f"repeated: MAE {held['naive']['mae']:.2f}, MAPE {_pct(held['naive']['mape'])}). "
+        f"From {held['mean_rolling']['origins']:.0f} origins in turn: MAE "
+        f"{held['mean_rolling']['mae']:.2f}, MAPE {_pct(held['mean_rolling']['mape'])} (last week "
+        f"repeated: MAE {held['naive_rolling']['mae']:.2f}, MAPE "
+        f"{_pct(held['naive_rolling']['mape'])}).",
         highlight=False,
     )
     table = Table(title=f"Next six weeks from {result.as_of} (1-7 shown as *, others to 5)")

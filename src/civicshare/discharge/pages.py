@@ -44,6 +44,7 @@ def _card(request: Request, session, actor, version: int | None):
         return render(request, "discharge/card.html", active_nav="discharge", row=None, rows=[])
     row = service.get(session, version)
     models = row.report["models"]
+    compared = row.report.get("against_baselines")  # absent from reports before it was added
     return render(
         request,
         "discharge/card.html",
@@ -52,6 +53,7 @@ def _card(request: Request, session, actor, version: int | None):
         rows=rows,
         models=models,
         chosen=models[row.chosen],
+        comparison=modelling.describe_comparison(compared, row.chosen) if compared else None,
         titles=modelling.MODEL_TITLES,
         calibration_svg=plots.calibration_plot(models),
         roc_svg=plots.roc_plot(models),

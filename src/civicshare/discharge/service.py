@@ -185,8 +185,10 @@ def train(
     partial = path.with_suffix(".partial")
     joblib.dump(bundle, partial)
     partial.replace(path)
+    y_test = periods.test["new_package"].to_numpy(dtype=int)
     report = {
         "chosen": chosen,
+        "against_baselines": modelling.against_baselines(y_test, predictions, chosen, seed),
         "models": {k: performances[k].to_json() for k in modelling.MODELS},
         "spells": int(len(table)),
         "observed_spells": int(table["observed"].sum()),
