@@ -5,6 +5,11 @@ Counts are of discharges on each pathway (1 home with new support, 2 a community
 home placement; 0, home with no new support, for completeness) per district per week, weeks
 ending on the data's own date. The forecast of each series is the mean of its last
 `WINDOW_WEEKS` weeks; the baseline it is compared with repeats the last week seen (naive).
+
+Both are judged on the last six weeks, held out (`mean`, `naive`), and, because six weeks of
+near-Poisson counts make that one comparison mostly luck, also from `ROLLING_ORIGINS` forecast
+origins in turn (`mean_rolling`, `naive_rolling`: from each origin, the next six weeks forecast
+from the weeks before it only; the errors averaged over the origins).
 Only these aggregates leave the service, each with small-number suppression: 1-7 shown as
 `*`, others rounded to the nearest 5.
 """
@@ -22,6 +27,7 @@ from civicshare.linkage.report import suppress
 HORIZON_WEEKS = 6
 HELD_OUT_WEEKS = 6
 WINDOW_WEEKS = 26  # half a year: weekly counts are near Poisson noise around a steady level
+ROLLING_ORIGINS = 13  # a quarter of a year of origins, each judged on the six weeks after it
 WARM_UP_WEEKS = 4  # the first weeks of the data miss stays that began before it: not used
 PATHWAYS = (0, 1, 2, 3)
 PATHWAY_TITLES = {
@@ -85,8 +91,29 @@ class Forecast:
             "held_out": self.held_out,
             "method": f"mean of the last {WINDOW_WEEKS} weeks",
             "baseline": "the last week repeated",
+            "rolling_origins": ROLLING_ORIGINS,
             "suppression": "1-7 shown as *, others rounded to the nearest 5",
         }
+
+
+def held_out_errors(counts: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Errors of the mean and the naive forecast on the last six weeks, and averaged over
+    rolling origins (as many of `ROLLING_ORIGINS` as leave two weeks to learn from)."""
+    out = {}
+    end = len(counts) - HELD_OUT_WEEKS
+    origins = range(max(end - ROLLING_ORIGINS + 1, 2), end + 1)
+    for name, method in (("mean", _mean_forecast), ("naive", _naive_forecast)):
+        out[name] = _errors(counts.iloc[end:], method(counts.iloc[:end]))
+        each = [
+            _errors(counts.iloc[o : o + HELD_OUT_WEEKS], method(counts.iloc[:o])) for o in origins
+        ]
+        mapes = [e["mape"] for e in each if e["mape"] is not None]
+        out[f"{name}_rolling"] = {
+            "mae": float(np.mean([e["mae"] for e in each])),
+            "mape": float(np.mean(mapes)) if mapes else None,
+            "origins": float(len(each)),
+        }
+    return out
 
 
 def forecast(table: pd.DataFrame, as_of: date) -> Forecast:
@@ -100,11 +127,7 @@ def forecast(table: pd.DataFrame, as_of: date) -> Forecast:
             field="acute-admissions",
             status=409,
         )
-    seen, unseen = counts.iloc[:-HELD_OUT_WEEKS], counts.iloc[-HELD_OUT_WEEKS:]
-    held_out = {
-        "mean": _errors(unseen, _mean_forecast(seen)),
-        "naive": _errors(unseen, _naive_forecast(seen)),
-    }
+    held_out = held_out_errors(counts)
     ahead = _mean_forecast(counts)
     weeks = [as_of + timedelta(days=7 * (k + 1)) for k in range(HORIZON_WEEKS)]
     rows = []
