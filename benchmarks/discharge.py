@@ -11,13 +11,14 @@ chosen on the next 20%, judged on the last 20%; and the demand forecast.
 
 Side by side on the same test spells and the same outcome (a new care package within 30 days
 of discharge, as the linked social care records show it):
-- the chosen model and the best transparent baseline (points score or logistic regression);
+- the chosen model and the best transparent baseline (points score or logistic regression),
+  with a paired bootstrap of the AUROC gain (beats_baselines: its 95% interval above zero);
 - the oracle: the synthetic county's true probability of the outcome for each spell
   (truth/discharge_outcomes.parquet), the best any model could rank;
 - the forecast's mean of recent weeks against the last week repeated, on six held-out weeks.
 
 The last line of output is one JSON object: auroc, oracle_auroc, auroc_ratio,
-calibration_slope, baseline_auroc, forecast_mape (and more).
+calibration_slope, baseline_auroc, chosen_model, beats_baselines, forecast_mape (and more).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def true_probabilities(settings: Settings, spell_ids) -> np.ndarray:
     spell_of = dict(zip(records["record_id"], records["spell_index"], strict=True))
     p = outcomes["p_new_care_package_30d"].to_numpy()
     return np.array([p[spell_of[s]] for s in spell_ids])
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def main() -> None:
@@ -88,7 +93,7 @@ def main() -> None:
         report = trained.row.report
         chosen = report["chosen"]
         figures = report["models"]
-        baseline = max(modelling.BASELINES, key=lambda k: figures[k]["auroc"])
+        compared = report["against_baselines"]
         for kind in modelling.MODELS:
             f = figures[kind]
             console.print(
@@ -100,12 +105,18 @@ def main() -> None:
         console.print(
             f"{'Oracle (true probabilities)':40} AUROC {oracle:.3f}  slope {oracle_line[0]:.2f}"
         )
+        console.print(modelling.describe_comparison(compared, chosen), highlight=False)
         held_out = predicted.held_out
         console.print(
             f"Forecast on {len(predicted.weeks)} held-out weeks: "
             f"MAPE {held_out['mean']['mape']:.3f}"
             f" (last week repeated: {held_out['naive']['mape']:.3f}); MAE per district and "
             f"pathway {held_out['mean']['mae']:.2f} ({held_out['naive']['mae']:.2f})"
+        )
+        rolling, naive = held_out["mean_rolling"], held_out["naive_rolling"]
+        console.print(
+            f"From {rolling['origins']:.0f} rolling origins: MAPE {rolling['mape']:.3f} (last "
+            f"week repeated: {naive['mape']:.3f}); MAE {rolling['mae']:.2f} ({naive['mae']:.2f})"
         )
         flagged = [f"{g['by']}={g['group']}" for g in figures[chosen]["subgroups"] if g["flags"]]
         result = {
@@ -117,7 +128,7 @@ def main() -> None:
             "opted_out_spells": report["opted_out_spells"],
             "test_spells": int(len(y)),
             "test_outcomes": int(y.sum()),
-            "chosen": chosen,
+            "chosen_model": chosen,
             "auroc": figures[chosen]["auroc"],
             "auroc_ci": figures[chosen]["auroc_ci"],
             "oracle_auroc": round(oracle, 4),
@@ -125,21 +136,27 @@ def main() -> None:
             "calibration_slope": figures[chosen]["calibration_slope"],
             "calibration_intercept": figures[chosen]["calibration_intercept"],
             "oracle_calibration_slope": round(oracle_line[0], 3),
-            "baseline": baseline,
-            "baseline_auroc": figures[baseline]["auroc"],
-            "beats_baselines": figures[chosen]["auroc"] > figures[baseline]["auroc"],
+            "baseline": compared["baseline"],
+            "baseline_auroc": compared["baseline_auroc"],
+            "auroc_gain": compared["gain"],
+            "auroc_gain_se": compared["gain_se"],
+            "auroc_gain_ci": compared["gain_ci"],
+            "beats_baselines": compared["beats_baselines"],
+            "beats_test": "paired bootstrap, 95% interval of the gain above 0",
             "models": {
                 k: {m: figures[k][m] for m in ("auroc", "auprc", "brier", "calibration_slope")}
                 for k in modelling.MODELS
             },
             "subgroups_flagged": flagged,
-            "forecast_mape": None
-            if held_out["mean"]["mape"] is None
-            else round(held_out["mean"]["mape"], 4),
-            "forecast_baseline_mape": None
-            if held_out["naive"]["mape"] is None
-            else round(held_out["naive"]["mape"], 4),
+            "forecast_mape": _rounded(held_out["mean"]["mape"]),
+            "forecast_baseline_mape": _rounded(held_out["naive"]["mape"]),
             "forecast_mae": round(held_out["mean"]["mae"], 4),
+            "forecast_baseline_mae": round(held_out["naive"]["mae"], 4),
+            "forecast_rolling_origins": int(held_out["mean_rolling"]["origins"]),
+            "forecast_rolling_mape": _rounded(held_out["mean_rolling"]["mape"]),
+            "forecast_rolling_baseline_mape": _rounded(held_out["naive_rolling"]["mape"]),
+            "forecast_rolling_mae": _rounded(held_out["mean_rolling"]["mae"]),
+            "forecast_rolling_baseline_mae": _rounded(held_out["naive_rolling"]["mae"]),
             "setup_s": round(setup_s, 1),
             "train_s": round(train_s, 2),
             "forecast_s": round(forecast_s, 2),
