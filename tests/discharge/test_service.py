@@ -196,6 +196,16 @@ def test_the_report_judges_every_model_on_later_spells(trained):
         assert chosen["validation_auroc"] >= best_baseline
     else:
         assert chosen["validation_auroc"] == best_baseline
+    compared = report["against_baselines"]
+    baseline = compared["baseline"]
+    assert report["models"][baseline]["auroc"] == max(
+        report["models"][k]["auroc"] for k in ("score", "logistic")
+    )
+    gain = round(chosen["auroc"] - report["models"][baseline]["auroc"], 4)
+    assert compared["gain"] == pytest.approx(gain, abs=2e-4)
+    assert compared["beats_baselines"] == (
+        report["chosen"] == "boosted" and compared["gain_ci"][0] > 0
+    )
 
 
 def test_the_list_is_the_trusts_current_adult_inpatients_and_each_view_is_audited(
@@ -288,6 +298,8 @@ def test_the_pages_show_the_model_card_with_its_plots_and_the_list(county, train
         assert 'href="/discharge"' in client.get("/").text  # in the navigation
         assert card.text.count("<svg") == 2 and "Calibration on the test period" in card.text
         assert trained.row.agreement_ref in card.text
+        assert 'id="chosen"' in card.text and 'id="against-baselines"' in card.text
+        assert "paired bootstrap" in card.text or "nothing beat it" in card.text
         page = client.get("/discharge/list")
         assert page.status_code == 200 and 'id="inpatients"' in page.text
         forecast = client.get("/discharge/forecast")
