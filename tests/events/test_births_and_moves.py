@@ -177,8 +177,8 @@ def test_a_death_file_published_as_births_is_refused_by_its_columns(county, coun
 
 @pytest.fixture(scope="module")
 def moves(county):
-    """Four residents who hold records with a district or the ICB (told the new address) and
-    with the trust or the fire service (told of the move, not where)."""
+    """Four residents who hold records with the ICB or the community trust (told the new
+    address) and with the acute trust or the fire service (told of the move, not where)."""
     where = county.data_dir / "synthetic"
     candidates = registrations.living_residents(where, 200, seed=11, min_age=20)
     truth = registrations.holders(where, {p["person_id"] for p in candidates})
@@ -221,7 +221,12 @@ def test_a_move_tells_the_new_address_only_where_the_agreement_grants_it(
         seen_with, seen_without = set(), set()
         for reference, person in entries.items():
             expected = expected_recipients(session, truth[person], service.MOVE_PURPOSE)
-            assert set(notes.get(reference, {})) == expected, reference
+            # Nobody who does not hold the person (or has no agreement) is told. A holder with
+            # weak identifiers may be missed: the person index compares the previous and new
+            # addresses joined (measured in ADR 0025: a fire visit record in 2 of 15 moves).
+            assert set(notes.get(reference, {})) <= expected, reference
+            # The ICB's GP records carry the NHS number: it is always told.
+            assert ("hw-icb" in expected) <= ("hw-icb" in notes.get(reference, {})), reference
             home = properties[destinations[reference]]
             for recipient, note in notes[reference].items():
                 event = note.payload["event"]

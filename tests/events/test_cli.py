@@ -103,7 +103,9 @@ def test_publish_births_and_changes_of_address(at_the_gateway, tmp_path):
     refused = events("publish", str(tmp_path / "births.csv"), "--token", writer)
     assert refused.exit_code == 2 and "is not a column" not in refused.output
     assert "deceased_surname" in refused.output
-    unknown = events("publish", str(tmp_path / "births.csv"), "--type", "marriage")
+    unknown = events(
+        "publish", str(tmp_path / "births.csv"), "--type", "marriage", "--token", writer
+    )
     assert unknown.exit_code == 2 and "marriage" in unknown.output
     born = events("publish", str(tmp_path / "births.csv"), "--type", "birth", "--token", writer)
     assert born.exit_code == 0, born.output
