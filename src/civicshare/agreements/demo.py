@@ -206,9 +206,8 @@ def seed_demo_agreements(
         created += 1
     created += seed_discount_review(session, actors, today)
     # Added last, so the earlier demo agreements keep their references.
-    created += seed_care_planning(session, actors, today)
-    created += seed_life_event_agreements(session, actors, today)
-    return created
+    later = (seed_care_planning, seed_life_event_agreements)
+    return created + sum(seed(session, actors, today) for seed in later)
 
 
 def seed_life_event_agreements(session: Session, actors: Mapping[str, Actor], today: date) -> int:
