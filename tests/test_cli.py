@@ -117,7 +117,7 @@ def test_demo_prepares_the_store_once_and_reuses_the_county(settings):
     with db.session_scope(db.make_sessionmaker(engine)) as session:
         states = {version.status.value for version in agreements.list_all(session)}
         assert {"active", "draft", "submitted", "revoked"} <= states
-        assert len(agreements.list_all(session)) == 11  # 10 + the incident agreement; none added
+        assert len(agreements.list_all(session)) == 14  # 13 + the incident agreement; none added
         assert partners.current_charter(session).version == 2
         # The log ends signed: a checkpoint covers every record but the checkpoint's own.
         assert checkpoints.count(session) >= 1

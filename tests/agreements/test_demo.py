@@ -38,7 +38,7 @@ def ig_leads(session) -> dict:
 def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
     with db.session_scope(sessions) as session:
         leads = ig_leads(session)
-        assert seed_demo_agreements(session, leads) == 10
+        assert seed_demo_agreements(session, leads) == 13
     with db.session_scope(sessions) as session:
         assert seed_demo_agreements(session, leads) == 0
         agreements = session.scalars(select(Agreement).order_by(Agreement.reference)).all()
@@ -55,10 +55,14 @@ def test_the_demo_has_agreements_in_every_state_and_is_idempotent(sessions):
                 [Status.active],  # death notifications: suspended, then resumed
                 [Status.expired],
                 [Status.revoked],
+                [Status.active],  # birth notifications
+                [Status.active],  # change of address notifications (with the new address)
+                [Status.active],  # change of address alerts (without it)
             ]
         )
         register = service.register_entries(session)
-        assert len(register) == 6  # the active ones: death notices, discount review, care planning
+        # the active ones: death, birth and address notices, discount review, care planning
+        assert len(register) == 9
         emergency = next(e for e in register if e["emergency"])
         assert "Civil Contingencies Act 2004 s6" in emergency["statutory_powers"]
         assert len(service.review_due(session, within_days=90)) >= 1

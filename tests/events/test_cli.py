@@ -85,3 +85,33 @@ def test_the_events_commands(at_the_gateway, county_sessions, tmp_path):
     rotated = events("rotate-key", "worcestershire-cc", "--inbound")
     assert rotated.exit_code == 0 and "New inbound key k_" in rotated.output
     assert events("replay", "999999").exit_code == 2
+
+
+def test_publish_births_and_changes_of_address(at_the_gateway, tmp_path):
+    county = at_the_gateway
+    writer = api_token(county, REGISTRAR, ["events:write"])
+    where = county.data_dir / "synthetic"
+    births, _ = registrations.birth_registrations(
+        where, registrations.living_mothers(where, 2, seed=61), first_entry=760_001
+    )
+    moves, _, _ = registrations.address_changes(
+        where, registrations.living_residents(where, 2, seed=63, min_age=20), first_entry=660_001
+    )
+    (tmp_path / "births.csv").write_bytes(births)
+    (tmp_path / "moves.csv").write_bytes(moves)
+    # Births published as deaths (the default type) are refused by their columns: exit 2.
+    refused = events("publish", str(tmp_path / "births.csv"), "--token", writer)
+    assert refused.exit_code == 2 and "is not a column" not in refused.output
+    assert "deceased_surname" in refused.output
+    unknown = events(
+        "publish", str(tmp_path / "births.csv"), "--type", "marriage", "--token", writer
+    )
+    assert unknown.exit_code == 2 and "marriage" in unknown.output
+    born = events("publish", str(tmp_path / "births.csv"), "--type", "birth", "--token", writer)
+    assert born.exit_code == 0, born.output
+    assert "Published 2 new registration(s) in birth-registrations" in born.output
+    moved = events(
+        "publish", str(tmp_path / "moves.csv"), "--type", "change-of-address", "--token", writer
+    )
+    assert moved.exit_code == 0, moved.output
+    assert "Published 2 new registration(s) in address-changes" in moved.output

@@ -206,7 +206,26 @@ def seed_demo_agreements(
         created += 1
     created += seed_discount_review(session, actors, today)
     # Added last, so the earlier demo agreements keep their references.
-    created += seed_care_planning(session, actors, today)
+    later = (seed_care_planning, seed_life_event_agreements)
+    return created + sum(seed(session, actors, today) for seed in later)
+
+
+def seed_life_event_agreements(session: Session, actors: Mapping[str, Actor], today: date) -> int:
+    """Births and changes of address told under agreements in force (after the others, so
+    their references stay). Returns the number created."""
+    created = 0
+    for template, title in (
+        ("birth-notifications", "Birth notifications"),
+        ("change-of-address-notifications", "Change of address notifications"),
+        ("change-of-address-alerts", "Change of address alerts (without the address)"),
+    ):
+        parties = [key for key, _, _ in library.get(template).parties]
+        if not all(key in actors for key in parties):
+            continue
+        start = today - timedelta(days=60)
+        version = draft_demo_agreement(session, actors["worcestershire-cc"], template, title, start)
+        take_through_lifecycle(session, actors, version, "active", start)
+        created += 1
     return created
 
 

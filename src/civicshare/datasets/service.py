@@ -611,19 +611,24 @@ def _rejected(session, actor, dataset, name: str, staged, file_name: str) -> Pus
 def ingest_demo(
     session: Session, settings: Settings, county_dir: Path, actor: Actor | None = None
 ) -> list[PushResult]:
-    """Register the shipped contracts for partners that exist and push the county's files.
+    """Register the shipped contracts for partners that exist and push the county's files
+    (a contract without a file in the county is registered with no snapshot).
 
-    Loads only what is missing: a dataset that has any snapshot (current, superseded or
-    purged) is never pushed again, and a dataset that has a contract keeps it, so a version
-    or contract a person pushed is never replaced by the synthetic file on a later run."""
+        Loads only what is missing: a dataset that has any snapshot (current, superseded or
+        purged) is never pushed again, and a dataset that has a contract keeps it, so a version
+        or contract a person pushed is never replaced by the synthetic file on a later run."""
     results = []
     for contract in example_contracts():
         if partners.get_by_key(session, contract.partner) is None:
             continue
         path = Path(county_dir) / "datasets" / f"{contract.name}.{contract.format.value}"
-        if not path.is_file():
-            continue
         dataset = get_dataset(session, contract.partner, contract.name)
+        if not path.is_file():
+            # No file in the county: a dataset published through its own service (births,
+            # changes of address: civicshare events publish). Its contract only.
+            if dataset is None:
+                register_contract(session, contract, actor=actor)
+            continue
         if dataset is not None and snapshots_of(session, dataset):
             continue
         if dataset is None or latest_contract_row(session, dataset) is None:

@@ -45,6 +45,11 @@ class NotificationOut(BaseModel):
     event_reference: str | None
     event_type: str | None
     date_of_death: str | None
+    event_date: str | None = Field(description="The date of death, of birth or of the move.")
+    new_address: str | None = Field(
+        description="Changes of address: only where your agreement grants the new address."
+    )
+    new_postcode: str | None
     records: list[dict[str, str]]
     action: str
     status: str
@@ -117,12 +122,20 @@ async def _body(request: Request) -> bytes:
     return bytes(body)
 
 
-def _as_csv(session, actor, body: bytes, content_type: str) -> bytes:
+TYPE_QUERY = Query(
+    "death",
+    pattern="^(death|birth|change-of-address|change_of_address)$",
+    description="The type of life event: death (the default), birth or change-of-address. "
+    "Each is published in its own registration dataset's columns.",
+)
+
+
+def _as_csv(session, actor, body: bytes, content_type: str, kind: service.EventKind) -> bytes:
     if "json" not in content_type:
         return body
     from civicshare.datasets import service as datasets
 
-    where = service.registrations_of(session, actor.partner_key)
+    where = service.registrations_of(session, actor.partner_key, purpose=kind.purpose)
     contract = datasets.current_contract(
         session, datasets.require_dataset(session, where.provider, where.dataset)
     )
@@ -134,20 +147,25 @@ def _as_csv(session, actor, body: bytes, content_type: str) -> bytes:
     scope="events:write",
     response_model=PublishedOut,
     status_code=201,
-    summary="Publish death registrations (a CSV body, or JSON rows)",
-    description="The body is a CSV in the registration dataset's columns, or with "
+    summary="Publish registrations of a life event: deaths, births or changes of address",
+    description="`type` says which: death (the default), birth or change-of-address. The body is "
+    "a CSV in that type's registration dataset's columns (death-registrations, "
+    "birth-registrations, address-changes), or with "
     '`Content-Type: application/json` `{"registrations": [{column: value}, ...]}`. Refused whole '
     "(422, every problem by row and field) when any row is wrong; entries already published "
     "unchanged are counted, not repeated.",
 )
-async def publish(request: Request, actor: ActorDep, session: SessionDep):
+async def publish(request: Request, actor: ActorDep, session: SessionDep, type: str = TYPE_QUERY):
+    kind = service.kind_of(type)
     body = await _body(request)
     content_type = request.headers.get("content-type", "")
     settings = request.app.state.settings
 
     def run() -> PublishedOut:
-        data = _as_csv(session, actor, body, content_type)
-        result = service.publish(session, settings, actor, data, file_name="upload.csv", via="api")
+        data = _as_csv(session, actor, body, content_type, kind)
+        result = service.publish(
+            session, settings, actor, data, file_name="upload.csv", via="api", event_type=kind.type
+        )
         out = _published(result)
         session.commit()
         return out
@@ -161,23 +179,26 @@ async def publish(request: Request, actor: ActorDep, session: SessionDep):
     response_model=PublishedOut,
     status_code=201,
     summary="The registration system's signed API: JSON registrations, HMAC-signed",
-    description="No bearer token: the request is signed with the provider's inbound key "
+    description="`type`: death (the default), birth or change-of-address, as for `POST "
+    "/api/events`. No bearer token: the request is signed with the provider's inbound key "
     "(`civicshare events rotate-key PARTNER --inbound`): headers `Civicshare-Delivery-Id` (unique "
     "per request) and `Civicshare-Signature: t=<unix time>,v1=<key id>:<hex HMAC-SHA256 of "
     "'<delivery id>.<t>.<body>'>`. 401 for a bad or unknown signature or a time outside "
     "events_replay_window_seconds, 409 for a request id seen before.",
 )
-async def signed_registrations(request: Request, session: SessionDep):
+async def signed_registrations(request: Request, session: SessionDep, type: str = TYPE_QUERY):
+    kind = service.kind_of(type)
     body = await _body(request)
     settings = request.app.state.settings
     headers = dict(request.headers.items())
 
     def run() -> PublishedOut:
         actor = inbox.verify_signed(session, settings, headers, body)
-        data = _as_csv(session, actor, body, "application/json")
+        data = _as_csv(session, actor, body, "application/json", kind)
         result = service.publish(
-            session, settings, actor, data, file_name="registrations.json", via="signed"
-        )
+            session, settings, actor, data, file_name="registrations.json", via="signed",
+            event_type=kind.type,
+        )  # fmt: skip
         out = _published(result)
         session.commit()
         return out

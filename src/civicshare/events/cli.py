@@ -28,18 +28,29 @@ def publish(
     path: Path = typer.Argument(
         ..., metavar="FILE", help="Registrations: CSV in the dataset's columns."
     ),
+    event_type: str = typer.Option(
+        "death",
+        "--type",
+        help="death (the default), birth or change-of-address: which registrations FILE holds.",
+    ),
     token: str = token_option("events:write"),
 ) -> None:
-    """Publish death registrations: checked whole (problems by row and field, nothing stored),
-    new entries linked, matched and told to every partner that holds the person."""
+    """Publish registrations (deaths, births or changes of address): checked whole (problems by
+    row and field, nothing stored), new entries linked, matched and told to every partner that
+    holds the person."""
     from civicshare.events import service
 
+    try:
+        kind = service.kind_of(event_type)
+    except service.EventsError as error:
+        raise typer.BadParameter(str(error), param_hint="--type") from None
     if not path.is_file():
         raise typer.BadParameter(f"{path} is not a file", param_hint="FILE")
     with TokenRun(token, "events:write") as run:
         published = service.publish(
-            run.session, run.settings, run.actor, path.read_bytes(), file_name=path.name, via="cli"
-        )
+            run.session, run.settings, run.actor, path.read_bytes(), file_name=path.name,
+            via="cli", event_type=kind.type,
+        )  # fmt: skip
         counts = {s: published.count(s) for s in service.MatchStatus}
         made = published.notifications
     console.print(

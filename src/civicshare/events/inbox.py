@@ -40,6 +40,9 @@ INBOX_COLUMNS = (
     "event_reference",
     "event_type",
     "date_of_death",
+    "event_date",
+    "new_address",
+    "new_postcode",
     "your_records",
     "action",
     "status",
@@ -159,6 +162,11 @@ def inbox_row(row: EventNotification) -> dict[str, Any]:
         "event_reference": event.get("reference"),
         "event_type": row.payload.get("type"),
         "date_of_death": event.get("date_of_death"),
+        # The date of death, of the child's birth or of the move, as the agreement granted it.
+        "event_date": row.event_date.isoformat() if row.event_date else None,
+        # Only where the recipient's agreement grants the new address (changes of address).
+        "new_address": event.get("new_address"),
+        "new_postcode": event.get("new_postcode"),
         "your_records": "; ".join(
             f"{r['dataset']} {r['record_id']}" for r in row.payload.get("records", [])
         ),

@@ -4,7 +4,8 @@ partner's webhook endpoint and signing keys.
 
 No table holds a resident's name, address or NHS number: an event is named by the provider's
 own entry number, a notification carries only what the agreement grants (the event reference,
-the date of death, the recipient's own record references).
+the date of death, birth or move, the new address where granted, the recipient's own record
+references).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from civicshare.db import Base, text_enum, utcnow
 
 class EventType(enum.StrEnum):
     death = "death"
+    birth = "birth"
+    change_of_address = "change_of_address"
 
 
 class MatchStatus(enum.StrEnum):
@@ -107,7 +110,8 @@ class EventNotification(Base):
     outcome_note: Mapped[str] = mapped_column(Text, default="")
     outcome_by: Mapped[str | None] = mapped_column(String(300), default=None)
     outcome_at: Mapped[datetime | None] = mapped_column(default=None)
-    event_date: Mapped[date | None] = mapped_column(Date, default=None)  # the date of death
+    # The date of death, the child's date of birth or the date of the move.
+    event_date: Mapped[date | None] = mapped_column(Date, default=None)
 
     event: Mapped[LifeEvent] = relationship(back_populates="notifications")
     attempt_rows: Mapped[list[DeliveryAttempt]] = relationship(

@@ -23,19 +23,33 @@ router = APIRouter(include_in_schema=False)
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
-def _may_publish(session, actor) -> bool:
+def _publishable(session, actor) -> list[dict[str, str]]:
+    """The types of event the actor's partner may publish (each under an active agreement), as
+    the select's options: value, text and the registration dataset."""
     if not actor.has_role(Role.data_provider, Role.admin):
-        return False
-    try:
-        service.registrations_of(session, actor.partner_key)
-    except service.EventsError:
-        return False
-    return True
+        return []
+    options = []
+    for kind in service.KINDS.values():
+        try:
+            where = service.registrations_of(session, actor.partner_key, purpose=kind.purpose)
+        except service.EventsError:
+            continue
+        options.append(
+            {
+                "value": kind.type.value.replace("_", "-"),
+                "text": f"{kind.registrations.capitalize()} ({where.dataset})",
+                "dataset": where.dataset,
+            }
+        )
+    return options
 
 
-def _events_page(request, actor, session, *, errors=None, published=None, status_code=200):
+def _events_page(
+    request, actor, session, *, errors=None, published=None, status_code=200, chosen="death"
+):
     settings = request.app.state.settings
     everyone = inbox.may_administer(actor, settings)
+    options = _publishable(session, actor)
     return render(
         request,
         "events/events.html",
@@ -44,7 +58,8 @@ def _events_page(request, actor, session, *, errors=None, published=None, status
         errors=errors or {},
         problems=(errors or {}).get("problems", []),
         published=published,
-        may_publish=_may_publish(session, actor),
+        may_publish=bool(options),
+        types=[{**o, "selected": o["value"] == chosen} for o in options],
         events=service.list_events(session, None if everyone else actor.partner_key),
         counts=service.summary(session),
     )
@@ -57,26 +72,33 @@ def events_page(request: Request, actor: ActorDep, session: SessionDep):
 
 @router.post("/events")
 def publish(request: Request, actor: ActorDep, session: SessionDep, form: FormDep):
+    chosen = str(form.get("type") or "death")
+    page = {"chosen": chosen}
     upload = form.get("file")
     if upload is None or not getattr(upload, "filename", ""):
         return _events_page(
-            request, actor, session, errors={"file": "Select a CSV file"}, status_code=422
+            request, actor, session, errors={"file": "Select a CSV file"}, status_code=422, **page
         )
     data = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         return _events_page(
-            request, actor, session, errors={"file": "The file is over 20 MB"}, status_code=413
-        )
+            request, actor, session, errors={"file": "The file is over 20 MB"}, status_code=413,
+            **page,
+        )  # fmt: skip
     try:
+        kind = service.kind_of(chosen)
         published = service.publish(
-            session, request.app.state.settings, actor, data, file_name=upload.filename
-        )
+            session, request.app.state.settings, actor, data, file_name=upload.filename,
+            event_type=kind.type,
+        )  # fmt: skip
     except (service.EventsError, files.RegistrationFileError) as error:
         session.rollback()
         errors = field_errors(error, "file")
         errors["problems"] = getattr(error, "problems", [])
-        return _events_page(request, actor, session, errors=errors, status_code=error.status)
-    return _events_page(request, actor, session, published=published)
+        return _events_page(
+            request, actor, session, errors=errors, status_code=error.status, **page
+        )
+    return _events_page(request, actor, session, published=published, **page)
 
 
 # -- a recipient's inbox ----------------------------------------------------------------------

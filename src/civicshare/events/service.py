@@ -1,5 +1,9 @@
 """Life events through the gateway: a registration published once reaches every partner that
-holds the person and has an agreement to be told.
+holds the person and has an agreement to be told. Three kinds (`KINDS`), each with its own
+registration dataset, purpose and actions, on the same path: deaths (the deceased is matched),
+births (the mother is matched; the child is not in any partner's records yet) and changes of
+address (the resident is matched at the previous address; the new address reaches only
+partners whose agreement grants it).
 
 Publishing (`publish`): the registration service's file (or JSON rows) is checked against its
 registration dataset's contract, every problem named by row and field, nothing stored on error.
@@ -14,10 +18,11 @@ are put to a reviewer), re-checked on every delivery pass; `unmatched` when nobo
 
 Telling (`notify`): each partner reached, other than through the registration dataset itself,
 whose service membership `sharing.service.decide` lets read the registration dataset for the
-purpose death-notification, gets one notification: one read per recipient per batch through
-`sharing.delivery.share` (audited, with a receipt), the payload built from the granted columns
-of the event's row only, plus the recipient's own record references. Notifications are written
-in the same transaction as the event; `outbox.deliver_due` sends them after commit.
+kind's purpose (death-notification, ...), gets one notification: one read per recipient and
+dataset per batch through `sharing.delivery.share` (audited, with a receipt), the payload
+built from the granted columns of the event's row only, plus the recipient's own record
+references. Notifications are written in the same transaction as the event;
+`outbox.deliver_due` sends them after commit.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 
 PURPOSE = "death-notification"
+BIRTH_PURPOSE = "birth-notification"
+MOVE_PURPOSE = "change-of-address-notification"
 SERVICE_EMAIL = "life-events@civicshare.invalid"
 SERVICE_NAME = "Life event notifications (the gateway)"
 DATE_OF_DEATH = "date_of_death"
@@ -69,6 +76,31 @@ ACTIONS = {
     "child-protection": "Tell the allocated social worker",
     "blue-badges": "Cancel the blue badge",
 }
+# On a birth (the recipient holds the mother).
+BIRTH_ACTIONS = {
+    "gp-registrations": "Invite the baby to register at the mother's practice",
+    "community-health": "Arrange the health visitor's new birth visit",
+    "child-protection": "Tell the allocated social worker of the new baby",
+    "housing-tenancies": "Review the household's size and housing need",
+    "council-tax": "Check the household: a new member may change the discount",
+    "asc-clients": "Review the care and support plan for the new baby",
+    "acute-admissions": "Update the maternity record",
+}
+# On a change of address (the recipient holds the resident at the previous address).
+MOVE_ACTIONS = {
+    "council-tax": "Update the correspondence address; review the single person discount",
+    "electoral-register": "Re-register the elector at the new address",
+    "housing-tenancies": "Check the tenancy: the tenant has told us of a move",
+    "gp-registrations": "Update the registered address (or the practice boundary)",
+    "over-65-register": "Update the correspondence address",
+    "asc-clients": "Update the correspondence address and review the care package",
+    "asc-care-packages": "Move the care package's visits to the new address",
+    "acute-admissions": "Update the correspondence address",
+    "community-health": "Update the address for home visits",
+    "home-fire-safety-visits": "Stop visits at the previous address; offer one at the new",
+    "priority-services-register": "Update the supply address",
+    "blue-badges": "Update the badge holder's address",
+}
 OUTCOMES = {
     "done": "Done",
     "not-needed": "Nothing to do",
@@ -80,8 +112,58 @@ class EventsError(DomainError):
     """A life events request the gateway refuses, in words the officer can act on."""
 
 
-def action_for(dataset: str) -> str:
-    for prefix, action in ACTIONS.items():
+@dataclass(frozen=True)
+class EventKind:
+    """What one type of life event is published in and what its recipients are told."""
+
+    type: EventType
+    purpose: str  # the agreements' purpose code a recipient is decided under
+    title: str  # "Death", as in "Death notification for ..."
+    registrations: str  # what the provider publishes, for messages
+    date_column: str  # the registration column holding the event's date
+    actions: dict[str, str]
+
+
+KINDS = {
+    EventType.death: EventKind(
+        EventType.death, PURPOSE, "Death", "death registrations", DATE_OF_DEATH, ACTIONS
+    ),
+    EventType.birth: EventKind(
+        EventType.birth,
+        BIRTH_PURPOSE,
+        "Birth",
+        "birth registrations",
+        "child_date_of_birth",
+        BIRTH_ACTIONS,
+    ),  # fmt: skip
+    EventType.change_of_address: EventKind(
+        EventType.change_of_address,
+        MOVE_PURPOSE,
+        "Change of address",
+        "changes of address",
+        "moved_on",
+        MOVE_ACTIONS,
+    ),  # fmt: skip
+}
+
+
+def kind_of(value: str | EventType | None) -> EventKind:
+    """The kind named `value` ("death", "birth", "change-of-address" or "change_of_address";
+    None is a death), or EventsError naming the field `type`."""
+    if value is None or value == "":
+        return KINDS[EventType.death]
+    try:
+        return KINDS[EventType(str(value).replace("-", "_"))]
+    except ValueError:
+        raise EventsError(
+            f"{value!r} is not a type of life event: use death, birth or change-of-address.",
+            field="type",
+            status=422,
+        ) from None
+
+
+def action_for(dataset: str, event_type: EventType = EventType.death) -> str:
+    for prefix, action in KINDS[event_type].actions.items():
         if dataset == prefix or dataset.startswith(prefix + "-"):
             return action
     return "Update your records"
@@ -99,18 +181,20 @@ class Registrations:
     agreement: str
 
 
-def registrations_of(session: Session, partner_key: str, today: date | None = None):
+def registrations_of(
+    session: Session, partner_key: str, today: date | None = None, purpose: str = PURPOSE
+):
     """The provider's registration dataset: the dataset it provides under an active agreement
-    whose purposes include death-notification (EventsError when there is none)."""
+    whose purposes include `purpose` (EventsError when there is none)."""
     for version in agreements.active_versions(session, today):
-        if PURPOSE not in version.purpose_codes():
+        if purpose not in version.purpose_codes():
             continue
         names = sorted({i.dataset for i in version.shared_items if i.provider.key == partner_key})
         if names:
             return Registrations(partner_key, names[0], version.reference)
     raise EventsError(
         f"{partner_key} provides no dataset under an active agreement with the purpose "
-        f"{PURPOSE}: publishing is refused.",
+        f"{purpose}: publishing is refused.",
         field="file",
         status=403,
     )
@@ -154,10 +238,11 @@ def publish(
     *,
     file_name: str = "registrations.csv",
     via: str = "web",
+    event_type: EventType = EventType.death,
 ) -> Published:
-    """Publish death registrations (a CSV in the registration dataset's columns). Refused whole
-    with every problem by row and field; otherwise new entries are pushed, linked, matched and
-    told to their recipients, all in the caller's unit of work."""
+    """Publish registrations of one type (a CSV in that type's registration dataset's columns).
+    Refused whole with every problem by row and field; otherwise new entries are pushed,
+    linked, matched and told to their recipients, all in the caller's unit of work."""
     from civicshare.datasets import service as datasets
     from civicshare.linkage.person_index.run import run as index_run
 
@@ -167,7 +252,8 @@ def publish(
             field="file",
             status=403,
         )
-    where = registrations_of(session, actor.partner_key)
+    kind = KINDS[EventType(event_type)]
+    where = registrations_of(session, actor.partner_key, purpose=kind.purpose)
     dataset = datasets.require_dataset(session, where.provider, where.dataset)
     contract = datasets.current_contract(session, dataset)
     if contract is None or not contract.record_id:
@@ -227,7 +313,7 @@ def publish(
     for reference in references:
         event = LifeEvent(
             reference=reference,
-            event_type=EventType.death,
+            event_type=kind.type,
             provider=where.provider,
             dataset=where.dataset,
             snapshot_version=pushed.snapshot.version,
@@ -247,7 +333,12 @@ def publish(
         reason=f"{len(references)} new registration(s) published.",
         dataset=f"{where.provider}/{where.dataset}",
         row_count=len(references),
-        details={"snapshot": pushed.snapshot.version, "unchanged": unchanged, "via": via},
+        details={
+            "snapshot": pushed.snapshot.version,
+            "unchanged": unchanged,
+            "via": via,
+            "type": kind.type.value,
+        },
     )
     index_run(session, settings, actor=actor)
     notify(session, settings, result.events, via=via)
@@ -284,6 +375,13 @@ def _next_sequences(session: Session, recipients) -> dict[str, int]:
     return {recipient: top for recipient, top in rows}
 
 
+def registration_sources(session: Session) -> set[str]:
+    """The datasets events are published in ("partner/dataset"): registers, not services, so
+    a record in one is never a reason to tell its partner."""
+    rows = session.execute(select(LifeEvent.provider, LifeEvent.dataset).distinct()).all()
+    return {f"{provider}/{dataset}" for provider, dataset in rows}
+
+
 def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, list]:
     """Set the event's match status; the records of each other partner surely the same person
     (partner -> [(dataset, record id)]), empty unless matched."""
@@ -293,9 +391,12 @@ def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, l
     found = record_match(session, source, event.reference, settings.events_match_probability)
     event.person_key = found.person_key
     holders: dict[str, list] = defaultdict(list)
+    registers = registration_sources(session)
     for other_source, record_id in found.same_person:
         if other_source == source:
             continue  # the registration dataset itself (a duplicate entry) is no recipient
+        if other_source in registers:
+            continue  # nor another register of life events (the mother's birth registration)
         partner, _, dataset = other_source.partition("/")
         holders[partner].append((dataset, record_id))
     event.awaiting_review = bool(found.open_reviews)
@@ -314,23 +415,24 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
     from civicshare.sharing import delivery
     from civicshare.sharing.service import ShareRequest, decide
 
-    wanted: dict[str, list[tuple[LifeEvent, list]]] = defaultdict(list)
+    # One read per recipient and registration dataset (a re-check may mix deaths and births).
+    wanted: dict[tuple[str, str, str], list[tuple[LifeEvent, list]]] = defaultdict(list)
     for event in events:
         told = {n.recipient for n in event.notifications}
         for partner, records in match(session, settings, event).items():
             if partner not in told:  # once per event and recipient, whatever is re-checked
-                wanted[partner].append((event, records))
+                wanted[(partner, event.provider, event.dataset)].append((event, records))
     made = 0
-    sequences = _next_sequences(session, wanted)
+    sequences = _next_sequences(session, {recipient for recipient, _, _ in wanted})
     entries = []
     now = utcnow()
-    for recipient in sorted(wanted):
-        pairs = wanted[recipient]
-        provider, dataset = pairs[0][0].provider, pairs[0][0].dataset
+    for recipient, provider, dataset in sorted(wanted):
+        pairs = wanted[(recipient, provider, dataset)]
+        kind = KINDS[pairs[0][0].event_type]
         actor = service_actor(session, recipient)
         request = ShareRequest(
             actor=actor,
-            purpose=PURPOSE,
+            purpose=kind.purpose,
             provider=provider,
             dataset=dataset,
             note="life event notification",
@@ -347,7 +449,7 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
                     recipient,
                     {
                         "reason": decision.reason,
-                        "purpose": PURPOSE,
+                        "purpose": kind.purpose,
                         "outcome": "denied",
                         "details": {"events": len(pairs), "clause": decision.clause},
                     },
@@ -383,8 +485,8 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
                     "life_event",
                     event.reference,
                     {
-                        "reason": f"Death notification for {recipient}.",
-                        "purpose": PURPOSE,
+                        "reason": f"{kind.title} notification for {recipient}.",
+                        "purpose": kind.purpose,
                         "agreement_ref": read.decision.agreement,
                         "dataset": f"{provider}/{dataset}",
                         "columns": granted,
@@ -426,7 +528,8 @@ def _notification(
         ("reference" if c == reference_column else c): files.canon(row.get(c)) or None
         for c in granted
     }
-    when = row.get(DATE_OF_DEATH) if DATE_OF_DEATH in granted else None
+    kind = KINDS[event.event_type]
+    when = row.get(kind.date_column) if kind.date_column in granted else None
     payload = {
         "delivery_id": delivery_id,
         "type": event.event_type.value,
@@ -446,7 +549,7 @@ def _notification(
         agreement=read.decision.agreement or "",
         receipt_id=read.receipt_id,
         payload=payload,
-        action="; ".join(sorted({action_for(d) for d, _ in records})),
+        action="; ".join(sorted({action_for(d, event.event_type) for d, _ in records})),
         status=DeliveryStatus.pending,
         next_attempt_at=now,
         created_at=now,
