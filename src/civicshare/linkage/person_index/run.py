@@ -29,6 +29,7 @@ from civicshare.linkage.models import (
     ReviewStatus,
     RunStatus,
 )
+from civicshare.linkage.person_index.attach import attach, attachment_sources
 from civicshare.linkage.person_index.keys import Components, merge_keys, new_person_key, pair_key
 from civicshare.linkage.person_index.sources import (
     DEFAULT_REVIEW_LOWER,
@@ -100,24 +101,31 @@ def run(
     say = progress or (lambda message: None)
     started = time.monotonic()
     plans = person_sources(session, settings)
+    attach_plans = attachment_sources(session, settings)
     indexed = {s.source: s for s in session.scalars(select(IndexedSource))}
-    pending = [
-        p
-        for p in plans
-        if p.source not in indexed or indexed[p.source].snapshot_version != p.snapshot.version
-    ]
-    if not pending and not retrain:
+
+    def changed(plan) -> bool:
+        return plan.source not in indexed or indexed[plan.source].snapshot_version != (
+            plan.snapshot.version
+        )
+
+    pending = [p for p in plans if changed(p)]
+    attach_pending = [p for p in attach_plans if changed(p)]
+    if not pending and not attach_pending and not retrain:
         return RunOutcome(None, "The person index is up to date: no new snapshot to link.")
 
     the_run = LinkageRun(
         started_by=actor.label if actor else audit.SYSTEM,
         purpose=PURPOSE,
-        snapshots=[p.snapshot.ref for p in pending],
+        snapshots=[p.snapshot.ref for p in [*pending, *attach_pending]],
     )
     session.add(the_run)
     session.flush()
 
-    existing, new = _read_records(session, settings, the_run, plans, pending, indexed, actor, say)
+    existing, new = _read_records(
+        session, settings, the_run, plans, pending, indexed, actor, say,
+        attached={p.source for p in attach_plans},
+    )  # fmt: skip
     model, threshold, lower, new, existing = _choose_model(
         session, the_run, existing, new, retrain, review_lower, say
     )
@@ -131,7 +139,10 @@ def run(
         session, the_run, plans, assigned, new_records, link_rows, merges
     )
     review, key_of = _queue_grey_pairs(session, the_run, plan_of, pairs, grey)
-    return _finish(
+    attached = _attach(
+        session, settings, the_run, attach_plans, (existing, new), key_of, actor, say
+    )
+    outcome = _finish(
         session,
         settings,
         the_run,
@@ -144,11 +155,34 @@ def run(
         review,
         started,
     )
+    if attach_plans:
+        outcome.run.report = {**(outcome.run.report or {}), "attachment": attached.as_dict()}
+        outcome.message += (
+            f" Attached {_plural(attached.attached, 'record')} without a date of birth "
+            f"({attached.new:,} new), {_plural(attached.ambiguous, 'ambiguous record')} to review."
+        )
+        outcome.sources += [p.snapshot.ref for p in attach_pending]
+    return outcome
 
 
-def _read_records(session, settings, the_run, plans, pending, indexed, actor, say):
+def _attach(session, settings, the_run, attach_plans, frames, key_of, actor, say):
+    """Phase 6b: records without a date of birth attached to the residents now indexed."""
+    if not attach_plans:
+        return None
+    indexed = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    indexed["person_key"] = [
+        key_of.get((s, r)) for s, r in zip(indexed["source"], indexed["record_id"], strict=True)
+    ]
+    indexed = indexed[indexed["person_key"].notna()]
+    return attach(session, settings, the_run.id, attach_plans, indexed, actor=actor, say=say)
+
+
+def _read_records(
+    session, settings, the_run, plans, pending, indexed, actor, say, attached=frozenset()
+):
     """Phase 1: every current source read; records whose evidence is unchanged are
-    ``existing``, the rest ``new``. Records and sources gone leave the index."""
+    ``existing``, the rest ``new``. Records and sources gone leave the index (the attached
+    sources are attachment's to keep)."""
     from civicshare.linkage import engine
 
     # Records already in the index, read again from their snapshots (never stored in clear).
@@ -192,7 +226,7 @@ def _read_records(session, settings, the_run, plans, pending, indexed, actor, sa
                 .values(snapshot_version=plan.snapshot.version)
             )
     # Sources no longer current (dataset withdrawn, partner suspended) leave the index.
-    for source in set(indexed) - set(current):
+    for source in set(indexed) - set(current) - set(attached):
         _forget(
             session,
             source,
