@@ -188,9 +188,13 @@ def name_level(given, surname, other_given, other_surname, nicknames) -> str | N
     (first, second), (other_first, other_second) = given, other_given
     if not surname or not other_surname or not first or not other_first:
         return None
-    if second and other_second and second != other_second:
-        if len(second) > 1 and len(other_second) > 1 or second[0] != other_second[0]:
-            return None
+    if (
+        second
+        and other_second
+        and second != other_second
+        and (len(second) > 1 and len(other_second) > 1 or second[0] != other_second[0])
+    ):
+        return None
     if first == other_surname and surname == other_first and first != surname:
         return LEVELS[3]  # the fields swapped at entry
     if surname == other_surname:
@@ -270,11 +274,16 @@ def choose(
     nicknames = _nicknames()
     residents: dict[str, list[tuple]] = defaultdict(list)
     key_of: dict[tuple[str, str], str] = {}
+    children = {  # a child is not a liable person or an elector: none of its records is a candidate
+        row.person_key
+        for row in indexed.itertuples(index=False)
+        if _younger_than(getattr(row, "date_of_birth", None), min_age, today)
+    }
     for row in indexed.itertuples(index=False):
         anchor = (row.source, row.record_id)
         key_of[anchor] = row.person_key
-        if _younger_than(getattr(row, "date_of_birth", None), min_age, today):
-            continue  # a child is not a liable person or an elector
+        if row.person_key in children:
+            continue
         entry = (row.person_key, anchor, given_names(row.given_name), surname_of(row.surname))
         for kind, key in property_keys(row.uprn, row.address, row.postcode):
             residents[key].append((*entry, kind))
