@@ -16,13 +16,25 @@ NEXT_DOOR = {"uprn": "100120005704", "address": "5 Lark Road, Astwood Bank", "po
 
 def resident(record_id, key, given, surname, born="1960-05-01", *, source="hw-icb/gp", **home):
     where = {**HOME, "uprn": None, **home}  # a GP record has an address, no UPRN
-    return {"source": source, "record_id": record_id, "person_key": key, "given_name": given,
-            "surname": surname, "date_of_birth": born, **where}  # fmt: skip
+    return {
+        "source": source,
+        "record_id": record_id,
+        "person_key": key,
+        "given_name": given,
+        "surname": surname,
+        "date_of_birth": born,
+        **where,
+    }
 
 
 def account(record_id, given, surname, **home):
-    return {"source": "redditch-bc/council-tax-redditch", "record_id": record_id,
-            "given_name": given, "surname": surname, **{**HOME, **home}}  # fmt: skip
+    return {
+        "source": "redditch-bc/council-tax-redditch",
+        "record_id": record_id,
+        "given_name": given,
+        "surname": surname,
+        **{**HOME, **home},
+    }
 
 
 def run(records, indexed, **options):
@@ -60,8 +72,10 @@ def test_nickname_typo_postcode_slip_and_swapped_fields_still_find_the_resident(
     ]
     choice = run(records, indexed)
     assert [attached_to(choice, r) for r in ("A1", "A2", "A3", "A4")] == ["P-ROBERT"] * 4
-    levels = [choice.attached[("redditch-bc/council-tax-redditch", r)][0].level for r in
-              ("A1", "A2", "A3", "A4")]  # fmt: skip
+    levels = [
+        choice.attached[("redditch-bc/council-tax-redditch", r)][0].level
+        for r in ("A1", "A2", "A3", "A4")
+    ]
     assert levels == ["nickname", "one letter apart", "exact", "names swapped"]
 
 
@@ -82,11 +96,13 @@ def test_a_reviewers_decision_settles_an_ambiguous_record():
         resident("G2", "P-SON", "JOHN", "SMITH", "1980-01-01"),
     ]
     record = ("redditch-bc/council-tax-redditch", "A1")
-    by_reviewer = run([account("A1", "John", "Smith")], indexed,
-                      accepted={record: ("hw-icb/gp", "G2")})  # fmt: skip
+    by_reviewer = run(
+        [account("A1", "John", "Smith")], indexed, accepted={record: ("hw-icb/gp", "G2")}
+    )
     assert attached_to(by_reviewer, "A1") == "P-SON"
-    one_rejected = run([account("A1", "John", "Smith")], indexed,
-                       rejected={(record, ("hw-icb/gp", "G1"))})  # fmt: skip
+    one_rejected = run(
+        [account("A1", "John", "Smith")], indexed, rejected={(record, ("hw-icb/gp", "G1"))}
+    )
     assert attached_to(one_rejected, "A1") == "P-SON"
 
 
@@ -102,14 +118,18 @@ def test_twins_with_initials_only_are_not_guessed_but_distinct_names_attach():
 
 
 def test_an_initial_attaches_only_when_no_other_resident_shares_it():
-    indexed = [resident("G1", "P-KAREN", "KAREN", "THOMAS"),
-               resident("G2", "P-MARK", "MARK", "THOMAS")]  # fmt: skip
+    indexed = [
+        resident("G1", "P-KAREN", "KAREN", "THOMAS"),
+        resident("G2", "P-MARK", "MARK", "THOMAS"),
+    ]
     assert attached_to(run([account("A1", "Mrs K", "Thomas")], indexed), "A1") == "P-KAREN"
 
 
 def test_an_exact_name_beats_a_resident_one_letter_apart():
-    indexed = [resident("G1", "P-ANDREW", "ANDREW", "HILL"),
-               resident("G2", "P-ANDREA", "ANDREA", "HILL")]  # fmt: skip
+    indexed = [
+        resident("G1", "P-ANDREW", "ANDREW", "HILL"),
+        resident("G2", "P-ANDREA", "ANDREA", "HILL"),
+    ]
     assert attached_to(run([account("A1", "Andrew", "Hill")], indexed), "A1") == "P-ANDREW"
 
 
@@ -129,10 +149,22 @@ def test_a_mother_and_daughter_of_one_first_name_differ_by_second_name_and_age()
 
 
 def test_a_person_who_moved_is_not_attached_at_another_property():
-    indexed = [resident("G1", "P-MOVED", "GRACE", "TAYLOR", address="12 Saxon Lane",
-                        postcode="B60 1RG")]  # fmt: skip
-    choice = run([account("A1", "Grace", "Taylor", address="2 Offmore Road, Bromsgrove",
-                          postcode="B60 1RG", uprn="100120001955")], indexed)  # fmt: skip
+    indexed = [
+        resident("G1", "P-MOVED", "GRACE", "TAYLOR", address="12 Saxon Lane", postcode="B60 1RG")
+    ]
+    choice = run(
+        [
+            account(
+                "A1",
+                "Grace",
+                "Taylor",
+                address="2 Offmore Road, Bromsgrove",
+                postcode="B60 1RG",
+                uprn="100120001955",
+            )
+        ],
+        indexed,
+    )
     assert attached_to(choice, "A1") is None
     assert choice.no_household == 1
 

@@ -86,12 +86,13 @@ def status() -> None:
     try:
         with db.session_scope(sessions) as session:
             state = service.status(session, settings)
-            table = Table("dataset", "version", "records", "run", title="Person index")
+            table = Table("dataset", "version", "records", "how", "run", title="Person index")
             for source in state.sources:
                 table.add_row(
                     source.source,
                     f"v{source.snapshot_version}",
                     f"{source.record_count:,}",
+                    "attached" if source.source in state.attached else "linked",
                     str(source.run_id),
                 )
             last = state.last_run

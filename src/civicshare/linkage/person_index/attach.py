@@ -309,8 +309,9 @@ def choose(
             level = name_level(given, surname, other_given, other_surname, nicknames)
             if level is not None and (record, anchor) not in rejected:
                 found[person_key].append((LEVELS.index(level), anchor, kind))
-            elif level is None and _same_first_and_surname(given, surname, other_given,
-                                                           other_surname):  # fmt: skip
+            elif level is None and _same_first_and_surname(
+                given, surname, other_given, other_surname
+            ):
                 differs.add(person_key)
         for person_key in differs:
             found.pop(person_key, None)
@@ -388,40 +389,63 @@ def attach(
 ) -> Attached:
     """Attach the records of `plans` to `indexed` (canonical records with person_key) in the
     store: kept where unchanged, attached afresh, or put to review when ambiguous."""
-    from civicshare.linkage.person_index.run import _forget
+    from civicshare.linkage.person_index.run import forget_records
 
     say = say or (lambda message: None)
     outcome = Attached()
     sources = {p.source for p in plans}
-    key_of = dict(zip(zip(indexed["source"], indexed["record_id"], strict=True),
-                      indexed["person_key"], strict=True))  # fmt: skip
+    key_of = dict(
+        zip(
+            zip(indexed["source"], indexed["record_id"], strict=True),
+            indexed["person_key"],
+            strict=True,
+        )
+    )
     frames, version_of = [], {}
     for plan in plans:
         say(f"Reading {plan.snapshot.ref} to attach")
         table = read_source(
-            session, settings, plan, actor=actor, action="person_index_read", purpose=PURPOSE,
+            session,
+            settings,
+            plan,
+            actor=actor,
+            action="person_index_read",
+            purpose=PURPOSE,
             details={"run": run_id, "method": ATTACHMENT},
-        )  # fmt: skip
+        )
         records = canonical(plan, table)
         records["evidence"] = evidence(settings, records)
         frames.append(records)
         version_of[plan.source] = plan.snapshot.version
-    records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["source", "record_id", *ATTACH_COLUMNS, "evidence"]
-    )  # fmt: skip
+    records = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["source", "record_id", *ATTACH_COLUMNS, "evidence"])
+    )
     outcome.records = len(records)
-    kept = _keep_unchanged(session, records, sources, key_of, version_of, _forget)
-    fresh = records[[(s, r) not in kept for s, r in zip(records["source"], records["record_id"],
-                                                         strict=True)]]  # fmt: skip
+    kept = _keep_unchanged(session, records, sources, key_of, version_of, forget_records)
+    fresh = records[
+        [(s, r) not in kept for s, r in zip(records["source"], records["record_id"], strict=True)]
+    ]
     accepted, rejected = _decisions(session, sources)
     choice = choose(fresh, indexed, accepted=accepted, rejected=rejected)
-    evidence_of = dict(zip(zip(records["source"], records["record_id"], strict=True),
-                           records["evidence"], strict=True))  # fmt: skip
+    evidence_of = dict(
+        zip(
+            zip(records["source"], records["record_id"], strict=True),
+            records["evidence"],
+            strict=True,
+        )
+    )
     for record, (candidate, residents) in choice.attached.items():
         _store_attachment(
-            session, run_id, record, version_of[record[0]], evidence_of[record], candidate,
+            session,
+            run_id,
+            record,
+            version_of[record[0]],
+            evidence_of[record],
+            candidate,
             residents,
-        )  # fmt: skip
+        )
         outcome.by_level[candidate.level] = outcome.by_level.get(candidate.level, 0) + 1
     outcome.review_items = _queue_ambiguous(session, run_id, choice.ambiguous, version_of)
     outcome.new, outcome.attached = len(choice.attached), len(kept) + len(choice.attached)
@@ -430,10 +454,16 @@ def attach(
     _record_sources(session, run_id, plans, records)
     session.flush()
     audit.record(
-        session, actor, "person_index_attached", "linkage_run", run_id,
+        session,
+        actor,
+        "person_index_attached",
+        "linkage_run",
+        run_id,
         reason=f"Records without a date of birth attached to indexed residents ({ATTACHMENT}).",
-        purpose=PURPOSE, row_count=outcome.new, details=outcome.as_dict(),
-    )  # fmt: skip
+        purpose=PURPOSE,
+        row_count=outcome.new,
+        details=outcome.as_dict(),
+    )
     return outcome
 
 
@@ -455,8 +485,13 @@ def _keep_unchanged(session, records, sources, key_of, version_of, forget) -> se
         left, right = (link.source_l, link.record_id_l), (link.source_r, link.record_id_r)
         record, anchor = (left, right) if left[0] in sources else (right, left)
         anchors[record].append(anchor)
-    current = dict(zip(zip(records["source"], records["record_id"], strict=True),
-                       records["evidence"], strict=True))  # fmt: skip
+    current = dict(
+        zip(
+            zip(records["source"], records["record_id"], strict=True),
+            records["evidence"],
+            strict=True,
+        )
+    )
     kept, gone = set(), defaultdict(list)
     for record, row in stored.items():
         live = [a for a in anchors.get(record, ()) if a in key_of]
@@ -482,26 +517,37 @@ def _store_attachment(session, run_id, record, version, record_evidence, candida
             run_id=run_id,
         )
     )
-    facts = {"method": ATTACHMENT, "property": candidate.property, "name": candidate.level,
-             "residents": residents}  # fmt: skip
+    facts = {
+        "method": ATTACHMENT,
+        "property": candidate.property,
+        "name": candidate.level,
+        "residents": residents,
+    }
     for anchor in candidate.anchors:
         key = pair_key(*record, *anchor)
         link = session.scalars(
             select(IndexedLink).where(
-                IndexedLink.source_l == key[0], IndexedLink.record_id_l == key[1],
-                IndexedLink.source_r == key[2], IndexedLink.record_id_r == key[3],
+                IndexedLink.source_l == key[0],
+                IndexedLink.record_id_l == key[1],
+                IndexedLink.source_r == key[2],
+                IndexedLink.record_id_r == key[3],
             )
-        ).one_or_none()  # fmt: skip
+        ).one_or_none()
         if link is not None:  # a reviewer's acceptance: kept as theirs
             link.evidence = {**facts, "decided_by": "reviewer"}
             continue
         session.add(
             IndexedLink(
-                source_l=key[0], record_id_l=key[1], source_r=key[2], record_id_r=key[3],
-                match_probability=1.0, origin=LinkOrigin.attachment, run_id=run_id,
+                source_l=key[0],
+                record_id_l=key[1],
+                source_r=key[2],
+                record_id_r=key[3],
+                match_probability=1.0,
+                origin=LinkOrigin.attachment,
+                run_id=run_id,
                 evidence=facts,
             )
-        )  # fmt: skip
+        )
 
 
 def _queue_ambiguous(session, run_id, ambiguous, version_of) -> int:
@@ -512,11 +558,12 @@ def _queue_ambiguous(session, run_id, ambiguous, version_of) -> int:
         (r.source, r.record_id): r.snapshot_version
         for r in session.scalars(
             select(IndexedRecord).where(
-                IndexedRecord.source.in_({a[0] for c in ambiguous.values() for x in c
-                                          for a in x.anchors})
+                IndexedRecord.source.in_(
+                    {a[0] for c in ambiguous.values() for x in c for a in x.anchors}
+                )
             )
         )
-    }  # fmt: skip
+    }
     asked = {
         pair_key(i.source_l, i.record_id_l, i.source_r, i.record_id_r)
         for i in session.scalars(select(ReviewItem))
@@ -537,13 +584,23 @@ def _queue_ambiguous(session, run_id, ambiguous, version_of) -> int:
             session.add(
                 ReviewItem(
                     run_id=run_id,
-                    source_l=key[0], snapshot_version_l=ends[(key[0], key[1])], record_id_l=key[1],
-                    source_r=key[2], snapshot_version_r=ends[(key[2], key[3])], record_id_r=key[3],
-                    match_weight=0.0, match_probability=0.5,
-                    waterfall={"flipped": False, "comparisons": {}, "asked_by": ATTACHMENT,
-                               "name": candidate.level, "candidates": len(candidates)},
+                    source_l=key[0],
+                    snapshot_version_l=ends[(key[0], key[1])],
+                    record_id_l=key[1],
+                    source_r=key[2],
+                    snapshot_version_r=ends[(key[2], key[3])],
+                    record_id_r=key[3],
+                    match_weight=0.0,
+                    match_probability=0.5,
+                    waterfall={
+                        "flipped": False,
+                        "comparisons": {},
+                        "asked_by": ATTACHMENT,
+                        "name": candidate.level,
+                        "candidates": len(candidates),
+                    },
                 )
-            )  # fmt: skip
+            )
             made += 1
     return made
 

@@ -219,7 +219,7 @@ def _read_records(
             # Records gone from the dataset, or whose evidence changed, leave the index.
             keep_ids = set(records.loc[known, "record_id"])
             gone = [rid for (src, rid) in stored if src == plan.source and rid not in keep_ids]
-            _forget(session, plan.source, gone)
+            forget_records(session, plan.source, gone)
             session.execute(
                 IndexedRecord.__table__.update()
                 .where(IndexedRecord.source == plan.source)
@@ -227,7 +227,7 @@ def _read_records(
             )
     # Sources no longer current (dataset withdrawn, partner suspended) leave the index.
     for source in set(indexed) - set(current) - set(attached):
-        _forget(
+        forget_records(
             session,
             source,
             session.scalars(
@@ -549,7 +549,7 @@ def _number(value) -> float | None:
     return None if number != number else number
 
 
-def _forget(session: Session, source: str, record_ids: list[str]) -> None:
+def forget_records(session: Session, source: str, record_ids: list[str]) -> None:
     """Records that left a source leave the index: their rows, links and open reviews."""
     for start in range(0, len(record_ids), 500):
         chunk = record_ids[start : start + 500]
