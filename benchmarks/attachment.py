@@ -154,10 +154,10 @@ def main() -> None:
         started = time.perf_counter()
         baseline = naive(records, indexed)
         baseline_seconds = time.perf_counter() - started
-    chosen = {record: list(candidate.anchors) for record, (candidate, _) in choice.attached.items()}
+        chosen = {r: list(candidate.anchors) for r, (candidate, _) in choice.attached.items()}
+        rule = score(chosen, person, records, reachable)  # the truth files are still here
+        naive_score = score(baseline, person, records, reachable)
     levels = Counter(candidate.level for candidate, _ in choice.attached.values())
-    rule = score(chosen, person, records, reachable)
-    naive_score = score(baseline, person, records, reachable)
     result = {
         "people": args.people,
         "records": len(records),

@@ -66,9 +66,11 @@ MIN_AGE = 16
 
 def is_attachment(link: IndexedLink) -> bool:
     """A household attachment, by the rule or by a reviewer's decision on one."""
-    return link.origin == LinkOrigin.attachment or bool(
-        link.evidence and link.evidence.get("method") == ATTACHMENT
-    )
+    return _is_attachment(link.origin, link.evidence)
+
+
+def _is_attachment(origin, facts) -> bool:
+    return origin == LinkOrigin.attachment or bool(facts and facts.get("method") == ATTACHMENT)
 
 
 # -- which datasets are attached --------------------------------------------------------------
@@ -475,14 +477,19 @@ def _keep_unchanged(session, records, sources, key_of, version_of, forget) -> se
         for r in session.scalars(select(IndexedRecord).where(IndexedRecord.source.in_(sources)))
     }
     anchors: dict[tuple[str, str], list] = defaultdict(list)
-    for link in session.scalars(
-        select(IndexedLink).where(
-            IndexedLink.source_l.in_(sources) | IndexedLink.source_r.in_(sources)
-        )
+    for source_l, record_id_l, source_r, record_id_r, origin, facts in session.execute(
+        select(
+            IndexedLink.source_l,
+            IndexedLink.record_id_l,
+            IndexedLink.source_r,
+            IndexedLink.record_id_r,
+            IndexedLink.origin,
+            IndexedLink.evidence,
+        ).where(IndexedLink.source_l.in_(sources) | IndexedLink.source_r.in_(sources))
     ):
-        if not is_attachment(link):
+        if not _is_attachment(origin, facts):
             continue
-        left, right = (link.source_l, link.record_id_l), (link.source_r, link.record_id_r)
+        left, right = (source_l, record_id_l), (source_r, record_id_r)
         record, anchor = (left, right) if left[0] in sources else (right, left)
         anchors[record].append(anchor)
     current = dict(

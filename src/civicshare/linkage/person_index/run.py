@@ -188,9 +188,13 @@ def _read_records(
     # Records already in the index, read again from their snapshots (never stored in clear).
     current = {p.source: p for p in plans}
     existing_frames, new_frames = [], []
-    stored = {
-        (r.source, r.record_id): r
-        for r in session.scalars(select(IndexedRecord).where(IndexedRecord.source.in_(current)))
+    stored = {  # (source, record id) -> evidence; columns, not objects: there are many
+        (source, record_id): stored_evidence
+        for source, record_id, stored_evidence in session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.evidence).where(
+                IndexedRecord.source.in_(current)
+            )
+        )
     }
     for plan in plans:
         pending_source = plan in pending
@@ -209,7 +213,7 @@ def _read_records(
         records = canonical(plan, table)
         records["evidence"] = evidence(settings, records)
         known = [
-            (plan.source, rid) in stored and stored[(plan.source, rid)].evidence == ev
+            stored.get((plan.source, rid)) == ev
             for rid, ev in zip(records["record_id"], records["evidence"], strict=True)
         ]
         known = pd.Series(known, index=records.index, dtype=bool)
@@ -389,8 +393,15 @@ def _store_records_and_links(session, the_run, plans, assigned, new_records, lin
             row.evidence = new_records[(source, record_id)]
             row.snapshot_version = plan_of[source].snapshot.version
     known_links = {
-        pair_key(k.source_l, k.record_id_l, k.source_r, k.record_id_r)
-        for k in session.scalars(select(IndexedLink))
+        pair_key(*row)
+        for row in session.execute(
+            select(
+                IndexedLink.source_l,
+                IndexedLink.record_id_l,
+                IndexedLink.source_r,
+                IndexedLink.record_id_r,
+            )
+        )
     }
     for key, probability_value in link_rows:
         if key not in known_links:
@@ -415,8 +426,12 @@ def _queue_grey_pairs(session, the_run, plan_of, pairs, grey):
     """Phase 6: grey-zone pairs not already in one person go to review (once)."""
     # The grey zone: pairs not already in one person go to review (once).
     key_of = {
-        (r.source, r.record_id): r.person_key
-        for r in session.scalars(select(IndexedRecord).where(IndexedRecord.source.in_(plan_of)))
+        (source, record_id): person_key
+        for source, record_id, person_key in session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.person_key).where(
+                IndexedRecord.source.in_(plan_of)
+            )
+        )
     }
     open_pairs = {
         pair_key(i.source_l, i.record_id_l, i.source_r, i.record_id_r)
@@ -588,7 +603,12 @@ def _report(session, existing, new, pairs, threshold) -> dict | None:
     if not frames:
         return None
     records = pd.concat(frames, ignore_index=True)
-    key_of = {(r.source, r.record_id): r.person_key for r in session.scalars(select(IndexedRecord))}
+    key_of = {
+        (source, record_id): person_key
+        for source, record_id, person_key in session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.person_key)
+        )
+    }
     clusters = pd.DataFrame(
         {
             "source": records["source"],
