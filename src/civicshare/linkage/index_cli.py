@@ -66,7 +66,7 @@ def run(
         return
     run_ = outcome.run
     for ref in outcome.sources:
-        console.print(f"  linked {ref}")
+        console.print(f"  {'attached' if ref in outcome.attached else 'linked'} {ref}")
     console.print(outcome.message)
     model = "trained a new model" if run_.trained else f"model of run {run_.model_run_id}"
     console.print(

@@ -51,6 +51,7 @@ class RunOutcome:
     run: LinkageRun | None
     message: str
     sources: list[str] = field(default_factory=list)
+    attached: list[str] = field(default_factory=list)  # of sources: attached by household
 
 
 def current_model(session: Session, retrain: bool):
@@ -162,6 +163,7 @@ def run(
             f"({attached.new:,} new), {_plural(attached.ambiguous, 'ambiguous record')} to review."
         )
         outcome.sources += [p.snapshot.ref for p in attach_pending]
+        outcome.attached = [p.snapshot.ref for p in attach_pending]
     return outcome
 
 
