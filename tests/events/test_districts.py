@@ -29,7 +29,10 @@ def attached_council_tax_payer(county, session):
             if "/council-tax-" in source:
                 attached[(source, record_id)] = link.evidence
     assert attached, "the demo index attached no council tax account"
-    living = {p["person_id"]: p for p in registrations.living_residents(truth.parent, 400, seed=9)}
+    living = {
+        p["person_id"]: p
+        for p in registrations.living_residents(truth.parent, 150, seed=9, min_age=18)
+    }
     for source, record_id in sorted(attached):
         name = source.partition("/")[2]
         table = pq.read_table(truth / f"{name}.parquet", columns=["record_id", "person_id"])
