@@ -66,7 +66,7 @@ def run(
         return
     run_ = outcome.run
     for ref in outcome.sources:
-        console.print(f"  linked {ref}")
+        console.print(f"  {'attached' if ref in outcome.attached else 'linked'} {ref}")
     console.print(outcome.message)
     model = "trained a new model" if run_.trained else f"model of run {run_.model_run_id}"
     console.print(
@@ -86,12 +86,13 @@ def status() -> None:
     try:
         with db.session_scope(sessions) as session:
             state = service.status(session, settings)
-            table = Table("dataset", "version", "records", "run", title="Person index")
+            table = Table("dataset", "version", "records", "how", "run", title="Person index")
             for source in state.sources:
                 table.add_row(
                     source.source,
                     f"v{source.snapshot_version}",
                     f"{source.record_count:,}",
+                    "attached" if source.source in state.attached else "linked",
                     str(source.run_id),
                 )
             last = state.last_run

@@ -102,6 +102,9 @@ class IndexedRecord(Base):
 class LinkOrigin(enum.StrEnum):
     model = "model"
     reviewer = "reviewer"
+    # A record without a date of birth attached to an indexed resident of its property by name
+    # (linkage.person_index.attach); not a model probability: its evidence says how.
+    attachment = "attachment"
 
 
 class IndexedLink(Base):
@@ -122,6 +125,9 @@ class IndexedLink(Base):
     match_probability: Mapped[float]
     origin: Mapped[LinkOrigin] = mapped_column(text_enum(LinkOrigin, "linkage_link_origin"))
     run_id: Mapped[int | None] = mapped_column(default=None)
+    # For a household attachment (or a reviewer's decision on one): how it was made, e.g.
+    # {"method": "household attachment", "property": "uprn", "name": "nickname", "residents": 3}.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class ReviewStatus(enum.StrEnum):

@@ -29,6 +29,7 @@ from civicshare.linkage.models import (
     ReviewItem,
     ReviewStatus,
 )
+from civicshare.linkage.person_index.attach import ATTACHMENT, is_attachment
 from civicshare.linkage.person_index.keys import is_pair, pair_key
 
 
@@ -165,6 +166,8 @@ def record_match(
             break
         following = set()
         for link in _links_of(session, frontier):
+            if is_attachment(link):
+                continue  # followed last, from the records reached (below)
             left, right = (link.source_l, link.record_id_l), (link.source_r, link.record_id_r)
             strong = link.origin == LinkOrigin.reviewer or link.match_probability >= strict
             if not strong:
@@ -183,10 +186,28 @@ def record_match(
         if _hop + 1 < max_hops:
             inner |= following
     session.flush()
+    attached, asked = _attached(session, reached)
     open_items = _open_reviews(session, inner)
     return RecordMatch(
         start.person_key,
-        sorted(reached - {(source, record_id)}),
-        len(open_items),
+        sorted((reached | attached) - {(source, record_id)}),
+        len(open_items) + asked,
         queued,
     )
+
+
+def _attached(session: Session, reached: set[tuple[str, str]]) -> tuple[set, int]:
+    """Records without a date of birth attached to a record reached (household attachment:
+    unambiguous by construction), and how many attachment reviews are open on those reached
+    (an ambiguous account or elector at the person's home: the answer may add a recipient)."""
+    found = set()
+    for link in _links_of(session, reached):
+        if is_attachment(link):
+            ends = {(link.source_l, link.record_id_l), (link.source_r, link.record_id_r)}
+            found |= ends - reached
+    asked = sum(
+        1
+        for item in _open_reviews(session, reached)
+        if (item.waterfall or {}).get("asked_by") == ATTACHMENT
+    )
+    return found, asked

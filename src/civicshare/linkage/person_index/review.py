@@ -22,6 +22,7 @@ from civicshare.linkage.models import (
     ReviewItem,
     ReviewStatus,
 )
+from civicshare.linkage.person_index.attach import ATTACHMENT, attachment_plan
 from civicshare.linkage.person_index.keys import (
     Components,
     is_pair,
@@ -135,7 +136,7 @@ def _plan_for_source(session: Session, settings: Settings, source: str, version:
     snapshot = datasets.snapshot(session, partner, dataset, version, settings)
     if snapshot is None or snapshot.status == "purged":
         raise NotFound(f"{source} version {version} is no longer held, so it cannot be shown.")
-    plan = plan_for(snapshot)
+    plan = plan_for(snapshot) or attachment_plan(snapshot)
     if plan is None:
         raise NotFound(f"{source} no longer holds people.")
     return plan
@@ -264,6 +265,10 @@ def decide(
                     match_probability=item.match_probability,
                     origin=LinkOrigin.reviewer,
                     run_id=None,
+                    # an ambiguous household attachment decided: the record is attached
+                    evidence={"method": ATTACHMENT, "decided_by": "reviewer"}
+                    if (item.waterfall or {}).get("asked_by") == ATTACHMENT
+                    else None,
                 )
             )
         if left and right and left.person_key != right.person_key:

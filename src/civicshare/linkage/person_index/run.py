@@ -29,6 +29,7 @@ from civicshare.linkage.models import (
     ReviewStatus,
     RunStatus,
 )
+from civicshare.linkage.person_index.attach import attach, attachment_sources
 from civicshare.linkage.person_index.keys import Components, merge_keys, new_person_key, pair_key
 from civicshare.linkage.person_index.sources import (
     DEFAULT_REVIEW_LOWER,
@@ -50,6 +51,7 @@ class RunOutcome:
     run: LinkageRun | None
     message: str
     sources: list[str] = field(default_factory=list)
+    attached: list[str] = field(default_factory=list)  # of sources: attached by household
 
 
 def current_model(session: Session, retrain: bool):
@@ -100,24 +102,31 @@ def run(
     say = progress or (lambda message: None)
     started = time.monotonic()
     plans = person_sources(session, settings)
+    attach_plans = attachment_sources(session, settings)
     indexed = {s.source: s for s in session.scalars(select(IndexedSource))}
-    pending = [
-        p
-        for p in plans
-        if p.source not in indexed or indexed[p.source].snapshot_version != p.snapshot.version
-    ]
-    if not pending and not retrain:
+
+    def changed(plan) -> bool:
+        return plan.source not in indexed or indexed[plan.source].snapshot_version != (
+            plan.snapshot.version
+        )
+
+    pending = [p for p in plans if changed(p)]
+    attach_pending = [p for p in attach_plans if changed(p)]
+    if not pending and not attach_pending and not retrain:
         return RunOutcome(None, "The person index is up to date: no new snapshot to link.")
 
     the_run = LinkageRun(
         started_by=actor.label if actor else audit.SYSTEM,
         purpose=PURPOSE,
-        snapshots=[p.snapshot.ref for p in pending],
+        snapshots=[p.snapshot.ref for p in [*pending, *attach_pending]],
     )
     session.add(the_run)
     session.flush()
 
-    existing, new = _read_records(session, settings, the_run, plans, pending, indexed, actor, say)
+    existing, new = _read_records(
+        session, settings, the_run, plans, pending, indexed, actor, say,
+        attached={p.source for p in attach_plans},
+    )  # fmt: skip
     model, threshold, lower, new, existing = _choose_model(
         session, the_run, existing, new, retrain, review_lower, say
     )
@@ -131,7 +140,10 @@ def run(
         session, the_run, plans, assigned, new_records, link_rows, merges
     )
     review, key_of = _queue_grey_pairs(session, the_run, plan_of, pairs, grey)
-    return _finish(
+    attached = _attach(
+        session, settings, the_run, attach_plans, (existing, new), key_of, actor, say
+    )
+    outcome = _finish(
         session,
         settings,
         the_run,
@@ -144,19 +156,47 @@ def run(
         review,
         started,
     )
+    if attach_plans:
+        outcome.run.report = {**(outcome.run.report or {}), "attachment": attached.as_dict()}
+        outcome.message += (
+            f" Attached {_plural(attached.attached, 'record')} without a date of birth "
+            f"({attached.new:,} new), {_plural(attached.ambiguous, 'ambiguous record')} to review."
+        )
+        outcome.sources += [p.snapshot.ref for p in attach_pending]
+        outcome.attached = [p.snapshot.ref for p in attach_pending]
+    return outcome
 
 
-def _read_records(session, settings, the_run, plans, pending, indexed, actor, say):
+def _attach(session, settings, the_run, attach_plans, frames, key_of, actor, say):
+    """Phase 6b: records without a date of birth attached to the residents now indexed."""
+    if not attach_plans:
+        return None
+    indexed = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    indexed["person_key"] = [
+        key_of.get((s, r)) for s, r in zip(indexed["source"], indexed["record_id"], strict=True)
+    ]
+    indexed = indexed[indexed["person_key"].notna()]
+    return attach(session, settings, the_run.id, attach_plans, indexed, actor=actor, say=say)
+
+
+def _read_records(
+    session, settings, the_run, plans, pending, indexed, actor, say, attached=frozenset()
+):
     """Phase 1: every current source read; records whose evidence is unchanged are
-    ``existing``, the rest ``new``. Records and sources gone leave the index."""
+    ``existing``, the rest ``new``. Records and sources gone leave the index (the attached
+    sources are attachment's to keep)."""
     from civicshare.linkage import engine
 
     # Records already in the index, read again from their snapshots (never stored in clear).
     current = {p.source: p for p in plans}
     existing_frames, new_frames = [], []
-    stored = {
-        (r.source, r.record_id): r
-        for r in session.scalars(select(IndexedRecord).where(IndexedRecord.source.in_(current)))
+    stored = {  # (source, record id) -> evidence; columns, not objects: there are many
+        (source, record_id): stored_evidence
+        for source, record_id, stored_evidence in session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.evidence).where(
+                IndexedRecord.source.in_(current)
+            )
+        )
     }
     for plan in plans:
         pending_source = plan in pending
@@ -175,7 +215,7 @@ def _read_records(session, settings, the_run, plans, pending, indexed, actor, sa
         records = canonical(plan, table)
         records["evidence"] = evidence(settings, records)
         known = [
-            (plan.source, rid) in stored and stored[(plan.source, rid)].evidence == ev
+            stored.get((plan.source, rid)) == ev
             for rid, ev in zip(records["record_id"], records["evidence"], strict=True)
         ]
         known = pd.Series(known, index=records.index, dtype=bool)
@@ -185,15 +225,15 @@ def _read_records(session, settings, the_run, plans, pending, indexed, actor, sa
             # Records gone from the dataset, or whose evidence changed, leave the index.
             keep_ids = set(records.loc[known, "record_id"])
             gone = [rid for (src, rid) in stored if src == plan.source and rid not in keep_ids]
-            _forget(session, plan.source, gone)
+            forget_records(session, plan.source, gone)
             session.execute(
                 IndexedRecord.__table__.update()
                 .where(IndexedRecord.source == plan.source)
                 .values(snapshot_version=plan.snapshot.version)
             )
     # Sources no longer current (dataset withdrawn, partner suspended) leave the index.
-    for source in set(indexed) - set(current):
-        _forget(
+    for source in set(indexed) - set(current) - set(attached):
+        forget_records(
             session,
             source,
             session.scalars(
@@ -355,8 +395,15 @@ def _store_records_and_links(session, the_run, plans, assigned, new_records, lin
             row.evidence = new_records[(source, record_id)]
             row.snapshot_version = plan_of[source].snapshot.version
     known_links = {
-        pair_key(k.source_l, k.record_id_l, k.source_r, k.record_id_r)
-        for k in session.scalars(select(IndexedLink))
+        pair_key(*row)
+        for row in session.execute(
+            select(
+                IndexedLink.source_l,
+                IndexedLink.record_id_l,
+                IndexedLink.source_r,
+                IndexedLink.record_id_r,
+            )
+        )
     }
     for key, probability_value in link_rows:
         if key not in known_links:
@@ -381,8 +428,12 @@ def _queue_grey_pairs(session, the_run, plan_of, pairs, grey):
     """Phase 6: grey-zone pairs not already in one person go to review (once)."""
     # The grey zone: pairs not already in one person go to review (once).
     key_of = {
-        (r.source, r.record_id): r.person_key
-        for r in session.scalars(select(IndexedRecord).where(IndexedRecord.source.in_(plan_of)))
+        (source, record_id): person_key
+        for source, record_id, person_key in session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.person_key).where(
+                IndexedRecord.source.in_(plan_of)
+            )
+        )
     }
     open_pairs = {
         pair_key(i.source_l, i.record_id_l, i.source_r, i.record_id_r)
@@ -515,7 +566,7 @@ def _number(value) -> float | None:
     return None if number != number else number
 
 
-def _forget(session: Session, source: str, record_ids: list[str]) -> None:
+def forget_records(session: Session, source: str, record_ids: list[str]) -> None:
     """Records that left a source leave the index: their rows, links and open reviews."""
     for start in range(0, len(record_ids), 500):
         chunk = record_ids[start : start + 500]
@@ -554,7 +605,12 @@ def _report(session, existing, new, pairs, threshold) -> dict | None:
     if not frames:
         return None
     records = pd.concat(frames, ignore_index=True)
-    key_of = {(r.source, r.record_id): r.person_key for r in session.scalars(select(IndexedRecord))}
+    key_of = {
+        (source, record_id): person_key
+        for source, record_id, person_key in session.execute(
+            select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.person_key)
+        )
+    }
     clusters = pd.DataFrame(
         {
             "source": records["source"],

@@ -16,6 +16,7 @@ from civicshare.linkage.models import (
     ReviewItem,
     ReviewStatus,
 )
+from civicshare.linkage.person_index.attach import attachment_sources
 from civicshare.linkage.person_index.run import current_model
 from civicshare.linkage.person_index.sources import NotFound, person_sources
 
@@ -31,14 +32,16 @@ class IndexStatus:
     open_reviews: int
     last_run: LinkageRun | None
     model_run: int | None
+    attached: frozenset[str] = frozenset()  # sources attached by household, not linked
 
 
 def status(session: Session, settings: Settings) -> IndexStatus:
     sources = list(session.scalars(select(IndexedSource).order_by(IndexedSource.source)))
     by_source = {s.source: s.snapshot_version for s in sources}
+    attach_plans = attachment_sources(session, settings)
     pending = [
         p.snapshot.ref
-        for p in person_sources(session, settings)
+        for p in [*person_sources(session, settings), *attach_plans]
         if by_source.get(p.source) != p.snapshot.version
     ]
     _, model_run = current_model(session, False)
@@ -53,6 +56,7 @@ def status(session: Session, settings: Settings) -> IndexStatus:
         or 0,
         last_run=session.scalars(select(LinkageRun).order_by(LinkageRun.id.desc())).first(),
         model_run=model_run,
+        attached=frozenset(p.source for p in attach_plans),
     )
 
 
@@ -97,6 +101,7 @@ def run_dict(the_run: LinkageRun) -> dict[str, Any]:
         "merges": the_run.merges,
         "seconds": the_run.seconds,
         "mapping": the_run.mapping_path,
+        "attachment": (the_run.report or {}).get("attachment"),
     }
 
 
