@@ -12,6 +12,7 @@ from civicshare.agreements.models import Agreement, Status
 from civicshare.datasets.contracts import example_contracts
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
+from civicshare.demo import demo_dpo
 from civicshare.synthetic.partnership import PARTNERS
 
 
@@ -20,7 +21,7 @@ def ig_leads(session) -> dict:
         session,
         [
             {k: v for k, v in p.items() if k in ("key", "name", "type", "ods_code", "district")}
-            | {"status": "endorsed"}
+            | {"status": "endorsed", **demo_dpo(p)}
             for p in PARTNERS
         ],
     )
