@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_api.router)
     app.include_router(events_pages.router)
     app.include_router(rights_api.router)
+    app.include_router(rights_api.register_router)
     app.include_router(rights_pages.router)
 
     @app.get("/docs", include_in_schema=False)

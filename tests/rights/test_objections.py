@@ -182,3 +182,50 @@ def test_the_national_data_opt_out_holds_health_rows_back_from_planning_only(
         listed, _ = _pull(session, county, LIST)  # individual care: the opt-out does not apply
         assert listed.table.num_rows == listed_before.table.num_rows
         session.execute(NationalOptOut.__table__.delete())  # leave the county as it was
+
+
+def test_objections_over_the_api_and_the_command_line(county, county_sessions, monkeypatch):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from civicshare.app import create_app
+    from civicshare.cli import app as cli_app
+    from tests.conftest import api_token
+
+    with db.session_scope(county_sessions) as session:
+        named_by, key, _ = _an_objector(session)
+    lead = api_token(county, IG_LEAD, ["objections:write"])
+    reader = api_token(county, IG_LEAD, ["share:read"])
+    body = {"purpose": MODEL, "reason": "By e-mail", "source": ACUTE, "record_id": named_by}
+    with TestClient(create_app(county)) as client:
+        refused = client.post(
+            "/api/rights/objections", json=body, headers={"Authorization": f"Bearer {reader}"}
+        )
+        assert refused.status_code == 403
+        made = client.post(
+            "/api/rights/objections", json=body, headers={"Authorization": f"Bearer {lead}"}
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["person_key"] == key and made.json()["purpose"] == MODEL
+        bad = client.post(
+            "/api/rights/objections",
+            json={**body, "record_id": "NOPE"},
+            headers={"Authorization": f"Bearer {lead}"},
+        )
+        assert bad.status_code == 422 and bad.json()["field"] == "record_id"
+
+    monkeypatch.setenv("CIVICSHARE_DATA_DIR", str(county.data_dir))
+    monkeypatch.setenv("CIVICSHARE_DATABASE_URL", county.effective_database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    listed = runner.invoke(cli_app, ["rights", "objections", "list"])
+    assert listed.exit_code == 0 and key in listed.output
+    number = str(made.json()["id"])
+    done = runner.invoke(
+        cli_app, ["rights", "objections", "withdraw", number, "--reason", "Withdrawn by phone"]
+    )
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(
+        cli_app, ["rights", "objections", "withdraw", number, "--reason", "Twice"]
+    )
+    assert again.exit_code != 0 and "already withdrawn" in again.output

@@ -1,19 +1,22 @@
-"""Residents' rights over HTTP: the public register in plain English as JSON (no sign-in), and
-objections and the national data opt-out for IG leads (token scope objections:write)."""
+"""Residents' rights over HTTP: the public register in plain English as JSON at /register.json
+(no sign-in, beside the register's other public documents), and objections and the national
+data opt-out for IG leads (token scope objections:write)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from civicshare.accounts.api import PUBLIC, ActorDep, ApiRouter
+from civicshare.accounts.api import ActorDep, ApiRouter
 from civicshare.db import RowId, SessionDep
 from civicshare.rights import service
 
 router = ApiRouter(prefix="/api", tags=["rights"])
+# Public, like /register/checkpoints: outside /api, where every route needs a credential.
+register_router = APIRouter(tags=["register"])
 SCOPE = "objections:write"
 
 
@@ -58,9 +61,8 @@ class OptOutsOut(BaseModel):
     opted_out: int = Field(description="People with the national data opt-out, once each.")
 
 
-@router.get(
-    "/register",
-    scope=PUBLIC,
+@register_router.get(
+    "/register.json",
     response_model=RegisterOut,
     summary="The public register in plain English (no sign-in needed)",
 )
