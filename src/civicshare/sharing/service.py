@@ -374,5 +374,6 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if request.purpose.strip() not in version.purpose_codes():
         return _deny(request, PURPOSE, purpose_refusal(version, request.purpose), version)
     # Residents' objections and the national data opt-out: whose rows stay behind.
-    withheld = rights.withheld_for(session, version, provider, request.dataset, request.purpose)
+    purpose = request.purpose.strip()
+    withheld = rights.withheld_for(session, version, provider, request.dataset, purpose)
     return _grant(request, version, provider, withheld)
