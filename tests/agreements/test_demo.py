@@ -10,9 +10,9 @@ from civicshare.agreements.demo import seed_demo_agreements
 from civicshare.agreements.library import WORKS_PROMOTERS
 from civicshare.agreements.models import Agreement, Status
 from civicshare.datasets.contracts import example_contracts
+from civicshare.demo import demo_dpo
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
-from civicshare.demo import demo_dpo
 from civicshare.synthetic.partnership import PARTNERS
 
 
