@@ -200,10 +200,24 @@ def ensure_county(
     return manifest, True
 
 
+def demo_dpo(partner: dict[str, Any]) -> dict[str, str]:
+    """A synthetic data protection officer contact for a demo partner (the register shows it;
+    activation needs it)."""
+    return {
+        "dpo_name": "Data Protection Officer",
+        "dpo_email": f"dpo@{partner['key']}.example",
+        "dpo_address": f"Data Protection Officer, {partner['name']}, Freepost CIVICSHARE DEMO",
+    }
+
+
 def seed_store(session, manifest: dict[str, Any]) -> tuple[int, int, int]:
     """Partners and their datasets from a synthetic county's manifest (idempotent)."""
     members = partners.upsert(
-        session, [{**partner, "status": "endorsed"} for partner in manifest["partners"]]
+        session,
+        [
+            {**demo_dpo(partner), **partner, "status": "endorsed"}
+            for partner in manifest["partners"]
+        ],
     )
     by_key = {partner.key: partner for partner in members}
     rows = 0

@@ -11,6 +11,7 @@ import pytest
 from civicshare import db
 from civicshare.accounts.service import Actor, actor_for
 from civicshare.agreements import service
+from civicshare.demo import demo_dpo
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 
@@ -48,7 +49,7 @@ def _actor(session, key, email, name, roles) -> Actor:
 @pytest.fixture
 def world(sessions) -> World:
     with db.session_scope(sessions) as session:
-        partners.upsert(session, [{**p, "status": "endorsed"} for p in PARTNERS])
+        partners.upsert(session, [{**p, "status": "endorsed", **demo_dpo(p)} for p in PARTNERS])
         w = World(
             acute=_actor(session, "worcs-acute", "ana@acute.example", "Ana Acute", [Role.ig_lead]),
             county=_actor(session, "worcestershire-cc", "cal@cc.example", "Cal County", [Role.ig_lead]),

@@ -10,6 +10,7 @@ from civicshare.agreements.demo import seed_demo_agreements
 from civicshare.agreements.library import WORKS_PROMOTERS
 from civicshare.agreements.models import Agreement, Status
 from civicshare.datasets.contracts import example_contracts
+from civicshare.demo import demo_dpo
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
 from civicshare.synthetic.partnership import PARTNERS
@@ -20,7 +21,7 @@ def ig_leads(session) -> dict:
         session,
         [
             {k: v for k, v in p.items() if k in ("key", "name", "type", "ods_code", "district")}
-            | {"status": "endorsed"}
+            | {"status": "endorsed", **demo_dpo(p)}
             for p in PARTNERS
         ],
     )

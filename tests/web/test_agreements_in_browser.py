@@ -32,6 +32,11 @@ def partnership(live_settings):
                  "type": "fire_and_rescue", "status": "endorsed"},
             ],
         )  # fmt: skip
+        for partner in found:  # the register names each DPO; activation needs one
+            partner.dpo_name, partner.dpo_email = (
+                "Data Protection Officer",
+                f"dpo@{partner.key}.example",
+            )
         for partner, email, name in zip(
             found,
             ["ana@acute.example", "cal@county.example", "fay@fire.example"],

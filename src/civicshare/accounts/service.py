@@ -64,6 +64,8 @@ SCOPES = {
     "events:read": "see and pull your organisation's life event notifications and record "
     "what you did about each",
     "events:write": "publish registrations (deaths) as the registration service",
+    "objections:write": "record and withdraw residents' objections to a purpose, list them, "
+    "and refresh the national data opt-out (IG leads)",
     "enquiries:read": "list and read members' enquiries raised under, or routed to, the "
     "token's membership",
     "enquiries:write": "raise members' enquiries (elected members); answer, question and "

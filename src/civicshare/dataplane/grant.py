@@ -23,6 +23,16 @@ class ColumnGrant:
 
 
 @dataclass(frozen=True)
+class Withheld:
+    """People whose rows a grant must not deliver, and why (an objection to the purpose, the
+    national data opt-out): their person index keys, matched by the data plane against each
+    row's key. Only the number of rows withheld leaves the data plane, never who."""
+
+    reason: str
+    person_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Grant:
     agreement: str
     version: int
@@ -35,6 +45,7 @@ class Grant:
     suppress_at_or_below: int = SUPPRESS_AT_OR_BELOW
     round_to: int = ROUND_TO
     conditions: tuple[RowCondition, ...] = ()  # the agreement's row conditions on this dataset
+    withheld: tuple[Withheld, ...] = ()  # residents' objections and opt-outs (rights/)
 
 
 class ConditionOp(StrEnum):

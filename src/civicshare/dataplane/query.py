@@ -85,6 +85,9 @@ class Compiled:
     # Values the statement names as `$name` (dates, row-condition values, ...): bound, never
     # written into the SQL text.
     params: dict[str, Any] = field(default_factory=dict)
+    # Counts, per reason, of the rows the grant's `withheld` people hold among those the row
+    # scope selects (one row of counts; None when nobody is withheld).
+    withheld_sql: str | None = None
 
 
 def _quote(name: str) -> str:
@@ -328,6 +331,7 @@ def compile_grant(
         sql = _column_sql(column, stored, decrypt, prepare, unseal, pseudonyms, view)
         selected.append(f"{sql} AS {_quote(column.column)}")
     where = _scope_sql(grant, view, recipient_district, params, prepare, unseal)
+    withheld_sql = _withheld(grant, view, where, params) if grant.withheld else None
     body = f"SELECT {', '.join(selected)} FROM snapshot"
     if where:
         body += " WHERE " + " AND ".join(where)
@@ -347,7 +351,32 @@ def compile_grant(
         unseal=unseal,
         pseudonyms=pseudonyms,
         params=params,
+        withheld_sql=withheld_sql,
     )
+
+
+WITHHELD_ROWS = "rows"  # the count of every row withheld, whatever the reason
+
+
+def _withheld(grant: Grant, view: SnapshotView, where: list[str], params) -> str:
+    """Add to `where` the clause that drops the rows of the grant's withheld people; return the
+    statement counting, per reason, the rows it drops (among those the scope selects)."""
+    person_key = _person_key_sql(view, view.columns[PERSON_KEY])
+    scope = f" WHERE {' AND '.join(where)}" if where else ""
+    counts = []
+    for index, withheld in enumerate(grant.withheld):
+        params[f"withheld_{index}"] = list(withheld.person_keys)
+        counts.append(
+            f"count(*) FILTER (WHERE list_contains(CAST($withheld_{index} AS VARCHAR[]), k)) "
+            f"AS {_quote(withheld.reason)}"
+        )
+    params["withheld"] = sorted({key for w in grant.withheld for key in w.person_keys})
+    matches = f"list_contains(CAST($withheld AS VARCHAR[]), {person_key})"
+    counts.append(
+        f"count(*) FILTER (WHERE list_contains(CAST($withheld AS VARCHAR[]), k)) AS {WITHHELD_ROWS}"
+    )
+    where.append(f"NOT coalesce({matches}, FALSE)")
+    return f"SELECT {', '.join(counts)} FROM (SELECT {person_key} AS k FROM snapshot{scope})"
 
 
 def _row_count(files: tuple[str, ...]) -> int:
@@ -416,6 +445,7 @@ def run(
     recipient_district: str | None = None,
     decrypt: Callable[[str, pa.Array], pa.Array] | None = None,
     unseal: Callable[[str, str, int], pa.Table] | None = None,
+    withheld_counts: dict[str, int] | None = None,
 ) -> pa.Table:
     """Execute compiled SQL in a fresh in-memory DuckDB and decrypt what the grant delivers
     identifiable. `decrypt(contract_column, ciphertexts)` gives plaintexts of per-value
@@ -424,7 +454,9 @@ def run(
 
     The statement reads `snapshot`: the snapshot's Parquet, joined on the file row number
     `_row` with the sealed columns and agreement pseudonyms the grant needs (a join on the row
-    number, not on position: DuckDB does not promise to scan in file order)."""
+    number, not on position: DuckDB does not promise to scan in file order).
+
+    `withheld_counts`, when given, receives the rows withheld per reason (see Withheld)."""
     if compiled.pseudonyms and agreement_key is None:
         raise CannotExecute("Pseudonymised columns need the agreement's token key")
     if (compiled.prepare or compiled.decrypt) and decrypt is None:
@@ -480,6 +512,10 @@ def run(
             "outer": outer,
         }
         table = connection.sql(statement, params=bound(statement, values)).to_arrow_table()
+        if compiled.withheld_sql and withheld_counts is not None:
+            counting = f"WITH snapshot AS ({snapshot}) {compiled.withheld_sql}"
+            counted = connection.sql(counting, params=bound(counting, values)).to_arrow_table()
+            withheld_counts.update({k: int(v) for k, v in counted.to_pylist()[0].items()})
     for output, column in compiled.decrypt.items():
         index = table.schema.get_field_index(output)
         table = table.set_column(index, output, decrypt(column, table.column(output)))

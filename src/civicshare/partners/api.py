@@ -55,6 +55,7 @@ class PartnerOut(BaseModel):
     ico_registration: str | None
     dpo_name: str | None
     dpo_email: str | None
+    dpo_address: str | None
     caldicott_guardian: str | None
     siro: str | None
     joined_on: date | None
@@ -77,6 +78,7 @@ class PartnerDetailsIn(BaseModel):
     ico_registration: str | None = None
     dpo_name: str | None = None
     dpo_email: str | None = None
+    dpo_address: str | None = Field(default=None, max_length=500)
     caldicott_guardian: str | None = None
     siro: str | None = None
 

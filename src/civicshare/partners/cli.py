@@ -117,6 +117,31 @@ def add_partner(
     console.print(f"Invited {name} ({key}).")
 
 
+@partners_app.command("dpo")
+def set_dpo(
+    key: str = typer.Argument(..., help="Partner key."),
+    name: str | None = typer.Option(None, help="The DPO's name or role, as residents see it."),
+    email: str | None = typer.Option(None, help="The DPO's e-mail address."),
+    address: str | None = typer.Option(None, help="Postal address (optional)."),
+) -> None:
+    """Show or set the partner's data protection officer contact (public on the register;
+    needed before an agreement naming the partner can be activated)."""
+    with _unit_of_work() as session:
+        partner = _partner(session, key, field="key")
+        changes = {
+            field: value.strip() or None
+            for field, value in (("dpo_name", name), ("dpo_email", email), ("dpo_address", address))
+            if value is not None
+        }
+        changed = service.update_details(session, None, partner, changes, operator=_operator())
+        console.print(
+            f"{partner.name}: data protection officer {partner.dpo_name or '(not recorded)'}, "
+            f"{partner.dpo_email or '(no e-mail)'}"
+            + (f", {partner.dpo_address}" if partner.dpo_address else "")
+            + (f" (changed: {', '.join(changed)})" if changed else "")
+        )
+
+
 @partners_app.command("status")
 def partner_status(
     key: str,

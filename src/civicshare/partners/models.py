@@ -72,6 +72,7 @@ class Partner(Timestamped, Base):
     ico_registration: Mapped[str | None] = mapped_column(String(16))
     dpo_name: Mapped[str | None] = mapped_column(String(200))
     dpo_email: Mapped[str | None] = mapped_column(String(200))
+    dpo_address: Mapped[str | None] = mapped_column(Text)  # postal, optional; public
     caldicott_guardian: Mapped[str | None] = mapped_column(String(200))
     siro: Mapped[str | None] = mapped_column(String(200))
     joined_on: Mapped[date | None]

@@ -20,7 +20,15 @@ from civicshare.web.templating import render
 router = APIRouter(include_in_schema=False)
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{1,63}")
 # What a partner's admins may change on its page.
-EDITABLE = ("ods_code", "ico_registration", "dpo_name", "dpo_email", "caldicott_guardian", "siro")
+EDITABLE = (
+    "ods_code",
+    "ico_registration",
+    "dpo_name",
+    "dpo_email",
+    "dpo_address",
+    "caldicott_guardian",
+    "siro",
+)
 
 
 @router.get("/partners")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +35,8 @@ class PartnerError(DomainError, ValueError):
     status = 422
 
 
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
 # What a partner's own admin may change about it.
 DETAIL_FIELDS = (
     "name",
@@ -42,6 +45,7 @@ DETAIL_FIELDS = (
     "ico_registration",
     "dpo_name",
     "dpo_email",
+    "dpo_address",
     "caldicott_guardian",
     "siro",
 )
@@ -395,6 +399,12 @@ def update_details(
     for field, value in changes.items():
         if field not in DETAIL_FIELDS:
             raise PartnerError(f"partner {partner.key}: field {field!r} cannot be changed here")
+        if field == "dpo_email" and value and not EMAIL.fullmatch(str(value).strip()):
+            raise PartnerError(
+                f"partner {partner.key}: field 'dpo_email' is {value!r}, which is not an e-mail "
+                "address (name@organisation.example)",
+                field="dpo_email",
+            )
         if getattr(partner, field) != value:
             setattr(partner, field, value)
             changed.append(field)

@@ -147,11 +147,13 @@ def share(
         _audit_decision(session, denied, via)
         session.commit()
         raise Denied(denied) from None
+    withheld: dict[str, int] = {}
     table = compiler.run(
         compiled,
         view,
         agreement_key=identity.agreement_key(settings, grant.agreement),
         recipient_district=recipient.district,
+        withheld_counts=withheld,
         **compiler.snapshot_readers(settings, snapshot),
     )
     digest = output_digest(table)
@@ -162,7 +164,12 @@ def share(
         via,
         row_count=table.num_rows,
         output_sha256=digest,
-        details={"snapshot": snapshot.version, "format": output_format},
+        details={
+            "snapshot": snapshot.version,
+            "format": output_format,
+            # Rows of people who objected or opted out, counted per reason, never named.
+            **({"withheld": withheld} if withheld else {}),
+        },
     )
     receipt = Receipt(
         membership_id=request.actor.membership_id,

@@ -26,9 +26,10 @@ from civicshare.agreements.models import (
     Status as AgreementStatus,
 )
 from civicshare.audit.service import identifier_refusal, identifiers_in
-from civicshare.dataplane.grant import ColumnGrant, Grant, conditions_for
+from civicshare.dataplane.grant import ColumnGrant, Grant, Withheld, conditions_for
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
+from civicshare.rights import service as rights
 
 # Roles that may receive person-level data for their partner; viewers see governance only.
 RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
@@ -253,9 +254,15 @@ def _malformed_or_unentitled(request: ShareRequest) -> Decision | None:
     return None
 
 
-def _grant(request: ShareRequest, version: AgreementVersion, provider: Partner) -> Decision:
+def _grant(
+    request: ShareRequest,
+    version: AgreementVersion,
+    provider: Partner,
+    withheld: tuple[Withheld, ...] = (),
+) -> Decision:
     """Under the one covering version: the columns asked for, if it includes them all, with
-    its row scope and row conditions on this dataset."""
+    its row scope and row conditions on this dataset, less the rows of people who objected to
+    the purpose or opted out (`withheld`)."""
     actor = request.actor
     granted = {
         item.column: ColumnGrant(item.column, item.treatment, item.generalisation)
@@ -293,6 +300,7 @@ def _grant(request: ShareRequest, version: AgreementVersion, provider: Partner) 
         row_scope=dict(version.row_scope or {}),
         aggregate_by=request.group_by,
         conditions=conditions_for(version.row_scope, provider.key, request.dataset),
+        withheld=withheld,
     )
     return Decision(
         allowed=True,
@@ -365,4 +373,7 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     version = covering[0]
     if request.purpose.strip() not in version.purpose_codes():
         return _deny(request, PURPOSE, purpose_refusal(version, request.purpose), version)
-    return _grant(request, version, provider)
+    # Residents' objections and the national data opt-out: whose rows stay behind.
+    purpose = request.purpose.strip()
+    withheld = rights.withheld_for(session, version, provider, request.dataset, purpose)
+    return _grant(request, version, provider, withheld)

@@ -222,6 +222,7 @@ def activate(
     today = today or date.today()
     transition = check_step(session, actor, version, "activate", reason)
     _check_approved_and_endorsed(version)
+    _check_dpo_contacts(version)
     if version.start_date and version.start_date > today:
         raise Conflict(
             f"{version.reference} starts on {version.start_date:%-d %B %Y}; activate it on or "
@@ -262,6 +263,27 @@ def _check_approved_and_endorsed(version: AgreementVersion) -> None:
             "reference) is not on record.",
             field="endorsement",
         )
+
+
+# The data protection officer's contact each party must have on record before activation: the
+# public register names it for residents who want to ask about their data.
+DPO_FIELDS = (
+    ("dpo_name", "data protection officer"),
+    ("dpo_email", "data protection officer's e-mail"),
+)
+
+
+def _check_dpo_contacts(version: AgreementVersion) -> None:
+    named = f"{version.reference} version {version.number}"
+    for party in version.parties:
+        for field, words in DPO_FIELDS:
+            if not (getattr(party.partner, field) or "").strip():
+                raise Conflict(
+                    f"{named} cannot be activated: {party.partner.name} has no {words} on "
+                    f"record (field {field}); its admin sets it on the partner's page, with "
+                    f"PATCH /api/partners/{party.partner.key} or `civicshare partners dpo`.",
+                    field=field,
+                )
 
 
 def _simple(session, actor, version, action, status, reason) -> AgreementVersion:
