@@ -1,0 +1,1 @@
+"""Residents' rights: the public register, objections and subject access."""
