@@ -183,6 +183,7 @@ def _tell(
     from civicshare.notifications import service as notifications
 
     what = KINDS[correction.kind.value]
+    done = "corrected" if correction.kind == CorrectionKind.rectify else "erased"
     told = 0
     for task in tasks:
         prefix = "" if first else "Reminder: "
@@ -195,7 +196,7 @@ def _tell(
                 subject=f"{prefix}{what} {correction.reference} to apply",
                 body=(
                     f"A record of {correction.provider}/{correction.dataset} that you received "
-                    f"is to be {'corrected' if correction.kind == CorrectionKind.rectify else 'erased'}. "
+                    f"is to be {done}. "
                     "Apply it to your copy and confirm."
                 ),
                 link=f"/rights/access/tasks/{task.id}",
