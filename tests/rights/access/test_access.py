@@ -221,3 +221,64 @@ def test_an_erasure_reaches_exactly_the_partners_that_received_the_record(county
         assert corrections.check_snapshot(session, county, ig_lead, inside) == (
             SnapshotCheck.waiting
         )
+
+
+def _push_without(county, session, drop: str, change: tuple[str, str, str] | None = None):
+    """The trust's next snapshot of its admissions: without the spell `drop`, and with one
+    value changed (spell, column, value)."""
+    import csv as csvmod
+
+    from civicshare.datasets import service as datasets
+
+    path = county.data_dir / "synthetic" / "datasets" / "acute-admissions.csv"
+    with open(path, newline="") as handle:
+        rows = list(csvmod.DictReader(handle))
+    out = io.StringIO()
+    writer = csvmod.DictWriter(out, fieldnames=list(rows[0]), quoting=csvmod.QUOTE_ALL)
+    writer.writeheader()
+    for row in rows:
+        if row["SPELL_ID"] == drop:
+            continue
+        if change and row["SPELL_ID"] == change[0]:
+            row[change[1]] = change[2]
+        writer.writerow(row)
+    provider = acting(session, "provider@worcs-acute.example", "worcs-acute")
+    pushed = datasets.push(
+        session, county, "worcs-acute", "acute-admissions", io.BytesIO(out.getvalue().encode()),
+        file_name="acute-admissions.csv", actor=provider,
+    )  # fmt: skip
+    assert pushed.outcome == "accepted", pushed.report
+
+
+def test_the_providers_next_snapshot_is_checked_to_carry_the_correction(county, county_sessions):
+    with db.session_scope(county_sessions) as session:
+        ig_lead = acting(session, IG_LEAD, "worcestershire-cc")
+        erased_id, fixed_id, unfixed_id = "SP000000041", "SP000000042", "SP000000043"
+        erase = corrections.decide_correction(
+            session, county, ig_lead, source=ACUTE, kind="erase", record_id=erased_id,
+            reason="Recorded for the wrong patient",
+        )  # fmt: skip
+        fix = corrections.decide_correction(
+            session, county, ig_lead, source=ACUTE, kind="rectify", record_id=fixed_id,
+            column="ADDR1", value="7 Corrected Road", reason="The resident moved",
+        )  # fmt: skip
+        unfixed = corrections.decide_correction(
+            session, county, ig_lead, source=ACUTE, kind="rectify", record_id=unfixed_id,
+            column="ADDR1", value="9 Never Applied Lane", reason="The resident moved",
+        )  # fmt: skip
+        assert corrections.check_snapshot(session, county, ig_lead, erase) == SnapshotCheck.waiting
+        _push_without(county, session, erased_id, (fixed_id, "ADDR1", "7 CORRECTED ROAD"))
+        assert corrections.check_snapshot(session, county, ig_lead, erase) == SnapshotCheck.carried
+        assert corrections.check_snapshot(session, county, ig_lead, fix) == SnapshotCheck.carried
+        assert corrections.check_snapshot(session, county, ig_lead, unfixed) == (
+            SnapshotCheck.not_carried
+        )
+        # Erased with no recipient to confirm and the snapshot carrying it: complete.
+        if not erase.tasks:
+            assert erase.status.value == "complete"
+        for task in fix.tasks:
+            email = IG_LEAD if task.recipient == "worcestershire-cc" else None
+            lead = acting(session, email or f"ig.lead@{task.recipient}.example", task.recipient)
+            corrections.confirm_task(session, lead, task, "applied")
+        assert fix.status.value == "complete"
+        assert unfixed.status.value == "open"
