@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -106,10 +105,9 @@ def extend(reference: str, body: ExtendIn, request: Request, actor: ActorDep, se
     response_class=Response,
     summary="The export: a ZIP of CSVs (one per dataset), the sharing history and a summary",
 )
-async def export(reference: str, request: Request, actor: ActorDep, session: SessionDep):
+def export(reference: str, request: Request, actor: ActorDep, session: SessionDep):
     settings = _officer(request, actor)
-    found = service.get_request(session, reference)
-    made = await run_in_threadpool(service.export, session, settings, actor, found)
+    made = service.export(session, settings, actor, service.get_request(session, reference))
     return Response(
         made.data,
         media_type="application/zip",

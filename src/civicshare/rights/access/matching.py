@@ -208,8 +208,17 @@ def compare(person: Details, record: dict) -> Comparison:
 
     held_nhs = _digits(record.get("nhs_number"))
     note("nhs_number", (held_nhs == person.nhs_number) if held_nhs and person.nhs_number else None)
-    note("surname", _names_agree(person.surname, record.get("surname")))
-    note("given_name", _given_agree(person.given_name, record.get("given_name")))
+    surname = _names_agree(person.surname, record.get("surname"))
+    given = _given_agree(person.given_name, record.get("given_name"))
+    if surname is False and given is False:  # "BERRY, Ronald" read as given name BERRY
+        swapped = (
+            _given_agree(person.surname, record.get("given_name")),
+            _names_agree(person.given_name.split()[0], record.get("surname")),
+        )
+        if all(swapped):
+            surname = given = True
+    note("surname", surname)
+    note("given_name", given)
     held_dob = _dob(record.get("date_of_birth"))
     given_dob = person.date_of_birth.strftime("%Y%m%d") if person.date_of_birth else ""
     note("date_of_birth", (held_dob == given_dob) if held_dob and given_dob else None)
