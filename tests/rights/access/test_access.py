@@ -82,12 +82,19 @@ def test_a_request_finds_the_persons_records_across_partners_and_their_sharing(
         assert len({s for s, _ in exported}) >= 3  # several partners' datasets
         assert request.due_on == service.add_months(date.today(), 1)
         made = service.export(session, county, ig_lead, request)
+        acute = sorted(rid for s, rid in exported if s == ACUTE)
+        rows = service.read_records(session, county, ig_lead, ACUTE, acute, note="t").to_pylist()
+        # The discharge planning agreement shares pathways 1 to 3 only.
+        on_pathway = [r["SPELL_ID"] for r in rows if str(r["DISCH_PATHWAY"]) in ("1", "2", "3")]
     archive = zipfile.ZipFile(io.BytesIO(made.data))
     assert "summary.html" in archive.namelist()
     assert made.records == len(exported)
     history = list(csv.DictReader(io.StringIO(archive.read("sharing-history.csv").decode())))
-    if any(s == ACUTE for s, _ in exported):
-        assert any(h["recipient"] == "worcestershire-cc" for h in history)
+    for h in history:  # each delivery listed names which of the person's records it carried
+        mine = {rid for s, rid in exported if s == f"{h['provider']}/{h['dataset']}"}
+        assert h["your_records"] and set(h["your_records"].split(", ")) <= mine
+    told = {h["your_records"] for h in history if h["recipient"] == "worcestershire-cc"}
+    assert told == ({", ".join(on_pathway)} if on_pathway else set())
     assert all(h["agreement"] != "subject-access" for h in history)  # the export's own reads
     summary = archive.read("summary.html").decode()
     assert "What each organisation holds" in summary

@@ -47,43 +47,12 @@ def _text(value: Any) -> str:
     return "" if value is None else " ".join(str(value).split())
 
 
-def _meets(condition, row: dict) -> bool:
-    """Whether the record meets one of an agreement's row conditions (see dataplane.grant)."""
-    from civicshare.dataplane.grant import ConditionOp
-
-    value = row.get(condition.column)
-    if condition.op == ConditionOp.is_null:
-        return value is None
-    if condition.op == ConditionOp.is_not_null:
-        return value is not None
-    if value is None:
-        return False
-    if condition.op in (ConditionOp.equals, ConditionOp.one_of):
-        return _text(value).upper() in {_text(v).upper() for v in condition.values}
-    number = isinstance(value, int | float)
-    low = condition.low if not number or condition.low is None else float(condition.low)
-    high = condition.high if not number or condition.high is None else float(condition.high)
-    held = float(value) if number else _text(value)
-    return (low is None or held >= (low if number else _text(low))) and (
-        high is None or held <= (high if number else _text(high))
-    )
-
-
 def recipients_of(session: Session, source: str, row: dict) -> dict[str, list[int]]:
     """Recipient partner -> the receipts of deliveries of `source` that carried this record."""
-    from civicshare.agreements import service as agreements
-    from civicshare.dataplane.grant import conditions_for
-
-    provider, _, dataset = source.partition("/")
+    provider = source.partition("/")[0]
     carried: dict[str, list[int]] = defaultdict(list)
     for delivery in service.sharing_history(session, {source}):
-        if delivery["recipient"] == provider:
-            continue
-        version = agreements.version_of(
-            agreements.get(session, delivery["agreement"]), delivery["agreement_version"]
-        )
-        conditions = conditions_for(version.row_scope, provider, dataset)
-        if all(_meets(c, row) for c in conditions):
+        if delivery["recipient"] != provider and service.carried(session, delivery, row):
             carried[delivery["recipient"]].append(delivery["receipt"])
     return dict(carried)
 
@@ -122,6 +91,14 @@ def decide_correction(
     snapshot = datasets.current_snapshot(session, provider, dataset, settings)
     if snapshot is None:
         raise AccessError(f"There is no dataset {source} with a snapshot.", field="source")
+    contract = datasets.current_contract(
+        session, datasets.require_dataset(session, provider, dataset)
+    )
+    names = [c.name for c in contract.columns] if contract else []
+    if kind == "rectify" and (not column or column not in names):
+        raise AccessError(
+            f"Name the column to correct, one of: {', '.join(names)}.", field="column"
+        )
     note = access_request.reference if access_request else "rectification or erasure"
     rows = service.read_records(session, settings, actor, source, [record_id], note=note)
     if rows.num_rows == 0:

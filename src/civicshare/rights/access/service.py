@@ -330,6 +330,70 @@ def sharing_history(session: Session, sources: set[str]) -> list[dict[str, Any]]
     return delivery.deliveries_of(session, sources)
 
 
+def _text(value: Any) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _meets(condition, row: dict) -> bool:
+    """Whether a record meets one of an agreement's row conditions (see dataplane.grant)."""
+    from civicshare.dataplane.grant import ConditionOp
+
+    value = row.get(condition.column)
+    if condition.op == ConditionOp.is_null:
+        return value is None
+    if condition.op == ConditionOp.is_not_null:
+        return value is not None
+    if value is None:
+        return False
+    if condition.op in (ConditionOp.equals, ConditionOp.one_of):
+        return _text(value).upper() in {_text(v).upper() for v in condition.values}
+    number = isinstance(value, int | float)
+
+    def typed(bound):
+        return None if bound is None else (float(bound) if number else _text(bound))
+
+    held = float(value) if number else _text(value)
+    low, high = typed(condition.low), typed(condition.high)
+    return (low is None or held >= low) and (high is None or held <= high)
+
+
+def carried(session: Session, delivery: dict[str, Any], row: dict) -> bool:
+    """Whether a delivery (from sharing_history) carried this record: it met the row
+    conditions of the agreement version delivered under. Conditions the record alone cannot
+    answer (an age band, the recipient's district) count as met."""
+    from civicshare.agreements import service as agreements
+    from civicshare.dataplane.grant import conditions_for
+
+    version = agreements.version_of(
+        agreements.get(session, delivery["agreement"]), delivery["agreement_version"]
+    )
+    conditions = conditions_for(version.row_scope, delivery["provider"], delivery["dataset"])
+    return all(_meets(c, row) for c in conditions)
+
+
+def _history_of(session: Session, tables: dict[str, pa.Table]) -> list[dict[str, Any]]:
+    """The deliveries that carried at least one of the person's records, each naming them."""
+    out = []
+    for delivery in sharing_history(session, set(tables)):
+        table = tables[delivery["source"]]
+        record_id = _record_id_column(session, delivery["provider"], delivery["dataset"])
+        ids = [
+            str(row.get(record_id)) for row in table.to_pylist() if carried(session, delivery, row)
+        ]
+        if ids:
+            out.append({**delivery, "your_records": ", ".join(ids)})
+    return out
+
+
+def _record_id_column(session: Session, provider: str, dataset: str) -> str:
+    from civicshare.datasets import service as datasets
+
+    contract = datasets.current_contract(
+        session, datasets.require_dataset(session, provider, dataset)
+    )
+    return contract.record_id if contract else ""
+
+
 # -- the export -----------------------------------------------------------------------------
 
 
@@ -362,7 +426,7 @@ def export(session: Session, settings: Settings, actor: Actor, request: AccessRe
             name = f"records/{source.replace('/', '__')}.csv"
             archive.writestr(name, csvsafe.table_bytes(table))
             names.append(name)
-        history = sharing_history(session, set(by_source))
+        history = _history_of(session, tables)
         archive.writestr(
             "sharing-history.csv",
             csvsafe.rows_text(

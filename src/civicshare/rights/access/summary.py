@@ -26,6 +26,7 @@ HISTORY_COLUMNS = [
     "purpose",
     "columns",
     "rows",
+    "your_records",
 ]
 
 _TEMPLATE = jinja2.Environment(autoescape=True).from_string(
@@ -57,13 +58,14 @@ in records/{{ source.replace('/', '__') }}.csv</caption>
 <table><caption>Each delivery of a dataset holding a record about you (sharing-history.csv)
 </caption><thead><tr><th scope="col">When (UTC)</th><th scope="col">From</th>
 <th scope="col">To</th><th scope="col">Agreement</th><th scope="col">Purpose</th>
-<th scope="col">Items</th></tr></thead><tbody>
+<th scope="col">Items</th><th scope="col">Your records in it</th></tr></thead><tbody>
 {% for h in history %}<tr><td>{{ h.at }}</td><td>{{ partner_names.get(h.provider, h.provider) }}
 ({{ h.dataset }})</td><td>{{ h.recipient_name }}</td><td>{{ h.agreement }} version
-{{ h.agreement_version }}</td><td>{{ h.purpose }}</td><td>{{ h.columns }}</td></tr>
+{{ h.agreement_version }}</td><td>{{ h.purpose }}</td><td>{{ h.columns }}</td>
+<td>{{ h.your_records }}</td></tr>
 {% endfor %}</tbody></table>
-<p>A delivery shares the rows its agreement allows; where the agreement limits the rows (for
-example to one district), your record was shared only if it met that limit.</p>
+<p>A delivery shares the rows its agreement allows; a delivery is listed when at least one
+of your records met the agreement's conditions on rows, and names those records.</p>
 {% else %}<p>None of these datasets has been shared with another organisation.</p>{% endif %}
 <h2>Your other rights</h2>
 <p>You can ask for anything wrong to be corrected, or in some cases for it to be erased; the
