@@ -46,13 +46,66 @@ class ConfirmIn(BaseModel):
     note: str = Field(default="", max_length=1000)
 
 
+class CountsOut(BaseModel):
+    exported: int
+    uncertain: int
+    excluded: int
+
+
+class RecordOut(BaseModel):
+    id: int
+    source: str
+    record_id: str
+    match: str = Field(description="confident, uncertain, confirmed or excluded")
+    how: str
+
+
+class RequestOut(BaseModel):
+    reference: str
+    status: str
+    received_on: str
+    due_on: str
+    extended: bool
+    extension_reason: str
+    overdue: bool
+    counts: CountsOut
+    records: list[RecordOut]
+
+
+class TaskOut(BaseModel):
+    id: int
+    recipient: str
+    receipts: list[int]
+    confirmed: bool
+    outcome: str
+    reminders: int
+
+
+class CorrectionOut(BaseModel):
+    reference: str
+    kind: str
+    source: str
+    record_id: str
+    column: str | None
+    reason: str
+    status: str
+    snapshot_version: int
+    snapshot_check: str
+    checked_version: int | None
+    tasks: list[TaskOut]
+
+
+class MyTaskOut(CorrectionOut):
+    task: int
+
+
 def _officer(request: Request, actor) -> Any:
     settings = request.app.state.settings
     service.require_rights_officer(actor, settings)
     return settings
 
 
-@router.post("/requests", scope="rights:write", status_code=201, response_model=dict[str, Any])
+@router.post("/requests", scope="rights:write", status_code=201, response_model=RequestOut)
 def open_request(body: DetailsIn, request: Request, actor: ActorDep, session: SessionDep):
     settings = _officer(request, actor)
     fields = body.model_dump(exclude={"received_on"})
@@ -62,13 +115,13 @@ def open_request(body: DetailsIn, request: Request, actor: ActorDep, session: Se
     return service.as_dict(opened)
 
 
-@router.get("/requests", scope="rights:read", response_model=list[dict[str, Any]])
+@router.get("/requests", scope="rights:read", response_model=list[RequestOut])
 def list_requests(request: Request, actor: ActorDep, session: SessionDep):
     _officer(request, actor)
     return [service.as_dict(r) for r in service.list_requests(session)]
 
 
-@router.get("/requests/{reference}", scope="rights:read", response_model=dict[str, Any])
+@router.get("/requests/{reference}", scope="rights:read", response_model=RequestOut)
 def show_request(reference: str, request: Request, actor: ActorDep, session: SessionDep):
     _officer(request, actor)
     return service.as_dict(service.get_request(session, reference))
@@ -77,7 +130,7 @@ def show_request(reference: str, request: Request, actor: ActorDep, session: Ses
 @router.post(
     "/requests/{reference}/records/{record}/{verdict}",
     scope="rights:write",
-    response_model=dict[str, Any],
+    response_model=RequestOut,
     summary="Confirm (exported) or exclude an uncertain candidate",
 )
 def decide_record(
@@ -92,7 +145,7 @@ def decide_record(
     return service.as_dict(found)
 
 
-@router.post("/requests/{reference}/extend", scope="rights:write", response_model=dict[str, Any])
+@router.post("/requests/{reference}/extend", scope="rights:write", response_model=RequestOut)
 def extend(reference: str, body: ExtendIn, request: Request, actor: ActorDep, session: SessionDep):
     _officer(request, actor)
     found = service.get_request(session, reference)
@@ -103,6 +156,7 @@ def extend(reference: str, body: ExtendIn, request: Request, actor: ActorDep, se
     "/requests/{reference}/export",
     scope="rights:write",
     response_class=Response,
+    responses={200: {"content": {"application/zip": {}}}},
     summary="The export: a ZIP of CSVs (one per dataset), the sharing history and a summary",
 )
 def export(reference: str, request: Request, actor: ActorDep, session: SessionDep):
@@ -115,7 +169,7 @@ def export(reference: str, request: Request, actor: ActorDep, session: SessionDe
     )
 
 
-@router.post("/corrections", scope="rights:write", status_code=201, response_model=dict[str, Any])
+@router.post("/corrections", scope="rights:write", status_code=201, response_model=CorrectionOut)
 def correct(body: CorrectionIn, request: Request, actor: ActorDep, session: SessionDep):
     settings = _officer(request, actor)
     linked = service.get_request(session, body.request) if body.request else None
@@ -126,13 +180,13 @@ def correct(body: CorrectionIn, request: Request, actor: ActorDep, session: Sess
     return corrections.as_dict(made)
 
 
-@router.get("/corrections/{reference}", scope="rights:read", response_model=dict[str, Any])
+@router.get("/corrections/{reference}", scope="rights:read", response_model=CorrectionOut)
 def show_correction(reference: str, request: Request, actor: ActorDep, session: SessionDep):
     _officer(request, actor)
     return corrections.as_dict(corrections.get_correction(session, reference))
 
 
-@router.post("/corrections/{reference}/check", scope="rights:write", response_model=dict[str, Any])
+@router.post("/corrections/{reference}/check", scope="rights:write", response_model=CorrectionOut)
 def check(reference: str, request: Request, actor: ActorDep, session: SessionDep):
     settings = _officer(request, actor)
     found = corrections.get_correction(session, reference)
@@ -140,7 +194,7 @@ def check(reference: str, request: Request, actor: ActorDep, session: SessionDep
     return corrections.as_dict(found)
 
 
-@router.get("/tasks", scope="rights:read", response_model=list[dict[str, Any]])
+@router.get("/tasks", scope="rights:read", response_model=list[MyTaskOut])
 def my_tasks(actor: ActorDep, session: SessionDep):
     """Your organisation's correction tasks."""
     return [
@@ -149,7 +203,7 @@ def my_tasks(actor: ActorDep, session: SessionDep):
     ]
 
 
-@router.post("/tasks/{task}/confirm", scope="rights:write", response_model=dict[str, Any])
+@router.post("/tasks/{task}/confirm", scope="rights:write", response_model=CorrectionOut)
 def confirm(task: RowId, body: ConfirmIn, actor: ActorDep, session: SessionDep):
     found = corrections.get_task(session, task)
     corrections.confirm_task(session, actor, found, body.outcome, body.note)
