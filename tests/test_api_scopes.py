@@ -27,7 +27,12 @@ ANALYST = "analyst@worcestershire-cc.example"
 RESPONDER = "crew.manager@hw-fire.example"
 METHODS = ("get", "post", "put", "patch", "delete")
 # What a file download may answer instead of a JSON model.
-FILE_TYPES = ("text/csv", "application/vnd.apache.parquet", "application/geo+json")
+FILE_TYPES = (
+    "text/csv",
+    "application/vnd.apache.parquet",
+    "application/geo+json",
+    "application/zip",
+)
 
 # Path parameters: what the demo partnership has, so a token with the scope reaches the route.
 DEMO_VALUES = {

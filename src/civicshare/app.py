@@ -49,6 +49,8 @@ from civicshare.partners import pages as partners_pages
 from civicshare.retention import service as retention
 from civicshare.rights import api as rights_api
 from civicshare.rights import pages as rights_pages
+from civicshare.rights.access import api as rights_access_api
+from civicshare.rights.access import pages as rights_access_pages
 from civicshare.sharing import api as sharing_api
 from civicshare.sharing import pages as sharing_pages
 from civicshare.web import STATIC_DIR
@@ -151,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rights_api.router)
     app.include_router(rights_api.register_router)
     app.include_router(rights_pages.router)
+    app.include_router(rights_access_api.router)
+    app.include_router(rights_access_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

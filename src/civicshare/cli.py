@@ -274,6 +274,7 @@ def _register_domain_commands() -> None:
     from civicshare.partners import cli as partners_cli
     from civicshare.retention import cli as retention_cli
     from civicshare.rights import cli as rights_cli
+    from civicshare.rights.access import cli as rights_access_cli
     from civicshare.sharing import cli as sharing_cli
     from civicshare.synthetic.cli import synth
     from civicshare.works import cli as works_cli
@@ -297,6 +298,7 @@ def _register_domain_commands() -> None:
     _add_group(works_cli.app, "works")
     _add_group(counciltax_cli.app, "counciltax")
     _add_group(events_cli.app, "events")
+    _add_group(rights_access_cli.app, "sar")
     _add_group(discharge_cli.app, "discharge")
     _add_group(rights_cli.app, "rights")
 

@@ -61,6 +61,10 @@ SCOPES = {
     "index:read": "see the person index: its status, runs and clerical review queue",
     "index:review": "accept or reject pairs in the person index's review queue",
     "audit:read": "read the audit log",
+    "rights:read": "see subject access requests (the rights desk) and your organisation's "
+    "rectification and erasure tasks",
+    "rights:write": "open and answer subject access requests, decide rectifications and "
+    "erasures, and confirm your organisation's tasks",
     "events:read": "see and pull your organisation's life event notifications and record "
     "what you did about each",
     "events:write": "publish registrations (deaths) as the registration service",

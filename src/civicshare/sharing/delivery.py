@@ -190,3 +190,46 @@ def share(
     session.add(receipt)
     session.flush()
     return Delivery(decision, table, receipt.id, digest, snapshot.version)
+
+
+def deliveries_of(session: Session, sources: set[str]) -> list[dict]:
+    """Every delivery of these datasets ("provider/dataset"), oldest first, from the receipts:
+    when, to whom (partner and person), under which agreement and version, for which purpose,
+    from which snapshot, how many rows. Subject access reads (the statutory grant, not an
+    agreement) are the gateway answering the person, not sharing: left out."""
+    from sqlalchemy import select
+
+    from civicshare.partners.models import Membership
+    from civicshare.sharing.service import SUBJECT_ACCESS_GRANT
+
+    out = []
+    receipts = session.scalars(
+        select(Receipt)
+        .where(Receipt.agreement != SUBJECT_ACCESS_GRANT)
+        .order_by(Receipt.at, Receipt.id)
+    )
+    for receipt in receipts:
+        source = f"{receipt.provider}/{receipt.dataset}"
+        if source not in sources:
+            continue
+        membership = session.get(Membership, receipt.membership_id)
+        out.append(
+            {
+                "receipt": receipt.id,
+                "at": receipt.at.isoformat(timespec="seconds"),
+                "source": source,
+                "provider": receipt.provider,
+                "dataset": receipt.dataset,
+                "snapshot_version": receipt.snapshot_version,
+                "recipient": receipt.recipient,
+                "recipient_name": membership.partner.name if membership else receipt.recipient,
+                "received_by": membership.person.display_name if membership else "",
+                "agreement": receipt.agreement,
+                "agreement_version": receipt.agreement_version,
+                "purpose": receipt.purpose,
+                "columns": ", ".join(receipt.columns or []),
+                "rows": receipt.row_count,
+                "via": receipt.via,
+            }
+        )
+    return out

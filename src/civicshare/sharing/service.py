@@ -26,7 +26,14 @@ from civicshare.agreements.models import (
     Status as AgreementStatus,
 )
 from civicshare.audit.service import identifier_refusal, identifiers_in
-from civicshare.dataplane.grant import ColumnGrant, Grant, Withheld, conditions_for
+from civicshare.dataplane.grant import (
+    ColumnGrant,
+    ConditionOp,
+    Grant,
+    RowCondition,
+    Withheld,
+    conditions_for,
+)
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
 from civicshare.rights import service as rights
@@ -41,6 +48,15 @@ IDENTIFIER_IN_NAMES = "identifier in request"
 MALFORMED = (IDENTIFIER_IN_PURPOSE, IDENTIFIER_IN_NAMES)
 # The clause of a request whose purpose is not one the agreement permits.
 PURPOSE = "purpose"
+# Subject access (UK GDPR Article 15) is a grant the law makes, not an agreement between
+# partners (docs/decisions/0030-subject-access-grant.md): an IG lead or admin, with the token
+# scope rights:write, may read every column of the records it names, and only those, of any
+# active partner's dataset, to answer a resident's request. The receipt and audit record name
+# this grant instead of an agreement.
+SUBJECT_ACCESS = "subject-access"
+SUBJECT_ACCESS_GRANT = "subject-access"
+SUBJECT_ACCESS_SCOPE = "rights:write"
+SUBJECT_ACCESS_ROLES = (Role.ig_lead, Role.admin)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,9 @@ class ShareRequest:
     incident: str | None = None  # set by incidents/: emergency agreements apply only then
     note: str = ""  # the requester's own words about this request, kept in the audit log
     scope: str = ""  # the token scope a service's read needs (works:read); empty: share:read
+    # Only these records (by the contract's record id): narrows any grant; subject access
+    # must name them.
+    records: tuple[str, ...] | None = None
 
 
 def request_from_params(
@@ -255,6 +274,7 @@ def _malformed_or_unentitled(request: ShareRequest) -> Decision | None:
 
 
 def _grant(
+    session: Session,
     request: ShareRequest,
     version: AgreementVersion,
     provider: Partner,
@@ -299,7 +319,8 @@ def _grant(
         columns=tuple(granted[column] for column in asked),
         row_scope=dict(version.row_scope or {}),
         aggregate_by=request.group_by,
-        conditions=conditions_for(version.row_scope, provider.key, request.dataset),
+        conditions=conditions_for(version.row_scope, provider.key, request.dataset)
+        + _records_condition(session, request),
         withheld=withheld,
     )
     return Decision(
@@ -319,6 +340,8 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if memo is not None:
         memo = memo.current()
     actor = request.actor
+    if request.purpose.strip() == SUBJECT_ACCESS:
+        return _subject_access(session, request)
     refused = _malformed_or_unentitled(request)
     if refused is not None:
         return refused
@@ -376,4 +399,79 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     # Residents' objections and the national data opt-out: whose rows stay behind.
     purpose = request.purpose.strip()
     withheld = rights.withheld_for(session, version, provider, request.dataset, purpose)
-    return _grant(request, version, provider, withheld)
+    return _grant(session, request, version, provider, withheld)
+
+
+# -- subject access: the statutory grant ------------------------------------------------------
+
+
+def _records_condition(session: Session, request: ShareRequest) -> tuple[RowCondition, ...]:
+    """The request's own narrowing to named records: a condition on the contract's record id."""
+    if request.records is None:
+        return ()
+    from civicshare.datasets import service as datasets
+
+    dataset = datasets.get_dataset(session, request.provider, request.dataset)
+    contract = datasets.current_contract(session, dataset) if dataset else None
+    if contract is None or not contract.record_id:
+        return (RowCondition("_no_record_id", ConditionOp.is_null),)  # cannot execute: refused
+    return (RowCondition(contract.record_id, ConditionOp.one_of, tuple(request.records)),)
+
+
+def _subject_access(session: Session, request: ShareRequest) -> Decision:
+    """Every column of the named records, identifiable, for an IG lead answering a subject
+    access request: no agreement is looked at, since the law, not an agreement, requires it."""
+    from civicshare.datasets import service as datasets
+
+    actor = request.actor
+    refusal = identifier_refusal("Notes", request.note)
+    if refusal or any("an NHS number" in identifiers_in(n) for n in request_names(request)):
+        return _deny(
+            request,
+            IDENTIFIER_IN_NAMES,
+            "Names and notes of a subject access read must not contain identifiers.",
+        )
+    if not actor.has_scope(SUBJECT_ACCESS_SCOPE):
+        return _deny(
+            request,
+            "token scope",
+            f"This API token does not have the scope {SUBJECT_ACCESS_SCOPE}.",
+        )
+    if not actor.has_role(*SUBJECT_ACCESS_ROLES):
+        return _deny(request, "role", "Only an IG lead or admin may read for subject access.")
+    if not request.records:
+        return _deny(
+            request, "records", "A subject access read names the records of the person who asked."
+        )
+    provider = partners.get_by_key(session, request.provider)
+    dataset = datasets.get_dataset(session, request.provider, request.dataset) if provider else None
+    contract = datasets.current_contract(session, dataset) if dataset else None
+    if contract is None or not contract.record_id:
+        return _deny(
+            request,
+            "records",
+            f"{request.provider}/{request.dataset} has no contract naming its record id.",
+        )
+    asked = request.columns or tuple(c.name for c in contract.columns)
+    known = {c.name for c in contract.columns}
+    unknown = [c for c in asked if c not in known]
+    if unknown:
+        return _deny(request, "data items", f"{request.dataset} has no {', '.join(unknown)}.")
+    grant = Grant(
+        agreement=SUBJECT_ACCESS_GRANT,
+        version=1,
+        provider=provider.key,
+        recipient=actor.partner_key,
+        dataset=request.dataset,
+        columns=tuple(ColumnGrant(c, Treatment.identifiable) for c in asked),
+        conditions=_records_condition(session, request),
+    )
+    return Decision(
+        allowed=True,
+        reason="Allowed for subject access (UK GDPR Article 15): the named records only.",
+        clause="subject access",
+        request=request,
+        grant=grant,
+        agreement=SUBJECT_ACCESS_GRANT,
+        version=1,
+    )

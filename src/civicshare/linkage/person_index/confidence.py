@@ -211,3 +211,16 @@ def _attached(session: Session, reached: set[tuple[str, str]]) -> tuple[set, int
         if (item.waterfall or {}).get("asked_by") == ATTACHMENT
     )
     return found, asked
+
+
+def person_records(session: Session, person_key: str | None) -> list[tuple[str, str]]:
+    """Every record the index gives this person key (source, record id): the whole cluster,
+    chains through third records included, so not all of them surely the same person."""
+    if not person_key:
+        return []
+    rows = session.execute(
+        select(IndexedRecord.source, IndexedRecord.record_id).where(
+            IndexedRecord.person_key == person_key
+        )
+    ).all()
+    return sorted((source, record_id) for source, record_id in rows)

@@ -1,0 +1,1 @@
+"""Subject access, rectification and erasure across the partnership's datasets."""
