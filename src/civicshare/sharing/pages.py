@@ -66,6 +66,8 @@ def download_refusal(session: Session, actor: Actor, offer: dict) -> str | None:
     )
     decision = decide(session, probe)
     if decision.allowed:
+        if datasets.current_snapshot(session, offer["provider"].key, offer["dataset"]) is None:
+            return f"{offer['provider'].name} has not pushed {offer['dataset']} yet."
         return None
     if offer["emergency"]:
         return (

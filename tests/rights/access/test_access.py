@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from civicshare import db
+from civicshare.linkage.person_index import attach
 from civicshare.linkage.person_index.sources import person_sources
 from civicshare.notifications.models import Notification
 from civicshare.partners import service as partners
@@ -29,6 +30,7 @@ ACUTE = "worcs-acute/acute-admissions"
 def truth(county, county_sessions):
     with db.session_scope(county_sessions) as session:
         sources = [p.source for p in person_sources(session, county)]
+        sources += [p.source for p in attach.attachment_sources(session, county)]
     return true_records(county, sources)
 
 
