@@ -1,5 +1,5 @@
-"""One demo county for the subject access tests (SQLite), and its ground truth: who each
-record really is (tests only; no product code reads the truth)."""
+"""The subject access tests run on the rights tests' demo county (tests/rights/conftest.py);
+here, its ground truth: who each record really is (tests only; no product code reads it)."""
 
 from __future__ import annotations
 
@@ -7,35 +7,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
-from civicshare import db
-from civicshare.accounts.service import Actor, actor_for
 from civicshare.config import Settings
-from civicshare.partners import service as partners
-from tests.conftest import demo_store, sqlite_settings
+from tests.rights.conftest import acting  # noqa: F401 (the tests import it from here)
 
 IG_LEAD = "admin@worcestershire-cc.example"  # IG lead and admin of the host partner
-
-
-@pytest.fixture(scope="module")
-def county(tmp_path_factory) -> Settings:
-    settings = sqlite_settings(tmp_path_factory.mktemp("rights-county") / "data")
-    demo_store(settings, people=600, seed=5)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def county_sessions(county):
-    engine = db.make_engine(county.effective_database_url)
-    yield db.make_sessionmaker(engine)
-    engine.dispose()
-
-
-def acting(session, email: str, partner: str | None = None) -> Actor:
-    person = partners.get_person_by_email(session, email)
-    membership = next(m for m in person.memberships if partner is None or m.partner.key == partner)
-    return actor_for(membership, "cli")
 
 
 def truth_dir(settings: Settings) -> Path:
