@@ -48,6 +48,7 @@ from civicshare.linkage.person_index.sources import (
     PURPOSE,
     SourcePlan,
     canonical,
+    current_plans,
     evidence,
     read_source,
 )
@@ -105,22 +106,7 @@ def attachment_plan(snapshot) -> SourcePlan | None:
 
 def attachment_sources(session: Session, settings: Settings) -> list[SourcePlan]:
     """Every current dataset, from an active partner, whose records are attached."""
-    from civicshare.datasets import service as datasets
-    from civicshare.partners import service as partners
-    from civicshare.partners.models import PartnerStatus
-
-    plans = []
-    for row in datasets.list_datasets(session):
-        if row.current_version is None:
-            continue
-        partner = partners.get_by_key(session, row.partner_key)
-        if partner is None or partner.status in (PartnerStatus.suspended, PartnerStatus.left):
-            continue
-        snapshot = datasets.current_snapshot(session, row.partner_key, row.dataset.name, settings)
-        plan = attachment_plan(snapshot) if snapshot else None
-        if plan is not None:
-            plans.append(plan)
-    return plans
+    return current_plans(session, settings, attachment_plan)
 
 
 # -- the rule (no I/O) ------------------------------------------------------------------------

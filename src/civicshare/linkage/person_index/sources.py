@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +128,13 @@ def plan_for(snapshot) -> SourcePlan | None:
 
 def person_sources(session: Session, settings: Settings) -> list[SourcePlan]:
     """Every dataset whose current snapshot holds people, from an active partner."""
+    return current_plans(session, settings, plan_for)
+
+
+def current_plans(
+    session: Session, settings: Settings, plan_of: Callable[[Any], SourcePlan | None]
+) -> list[SourcePlan]:
+    """`plan_of` each active partner's current snapshot, where it gives a plan."""
     from civicshare.partners import service as partners
 
     plans = []
@@ -138,7 +145,7 @@ def person_sources(session: Session, settings: Settings) -> list[SourcePlan]:
         if partner is None or partner.status in (PartnerStatus.suspended, PartnerStatus.left):
             continue
         snapshot = datasets.current_snapshot(session, row.partner_key, row.dataset.name, settings)
-        plan = plan_for(snapshot) if snapshot else None
+        plan = plan_of(snapshot) if snapshot else None
         if plan is not None:
             plans.append(plan)
     return plans
