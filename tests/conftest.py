@@ -206,6 +206,35 @@ def demo_store(settings: Settings, *, people: int = 600, seed: int = 5) -> Setti
     return settings
 
 
+def demo_county_fixtures(label: str, *, people: int = 600, seed: int = 5):
+    """A package's module-scoped `county` (a demo store on SQLite, via demo_store) and
+    `county_sessions` fixtures: `county, county_sessions = demo_county_fixtures("x-county")`."""
+
+    @pytest.fixture(scope="module")
+    def county(tmp_path_factory) -> Settings:
+        settings = sqlite_settings(tmp_path_factory.mktemp(label) / "data")
+        demo_store(settings, people=people, seed=seed)
+        return settings
+
+    @pytest.fixture(scope="module")
+    def county_sessions(county):
+        engine = db.make_engine(county.effective_database_url)
+        yield db.make_sessionmaker(engine)
+        engine.dispose()
+
+    return county, county_sessions
+
+
+def acting(session, email: str, partner: str | None = None):
+    """`email`'s actor, in its membership of `partner` (or its first), as the CLI would act."""
+    from civicshare.accounts.service import actor_for
+    from civicshare.partners import service as partners
+
+    person = partners.get_person_by_email(session, email)
+    membership = next(m for m in person.memberships if partner is None or m.partner.key == partner)
+    return actor_for(membership, "cli")
+
+
 def sqlite_settings(data_dir: Path, **options) -> Settings:
     """Settings for a store kept in `data_dir` with its SQLite file beside it."""
     return Settings(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from civicshare.config import Settings
-from tests.rights.conftest import acting  # noqa: F401 (the tests import it from here)
+from tests.conftest import acting  # noqa: F401 (the tests import it from here)
 
 IG_LEAD = "admin@worcestershire-cc.example"  # IG lead and admin of the host partner
 
