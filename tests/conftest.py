@@ -206,17 +206,18 @@ def demo_store(settings: Settings, *, people: int = 600, seed: int = 5) -> Setti
     return settings
 
 
-def demo_county_fixtures(label: str, *, people: int = 600, seed: int = 5):
-    """A package's module-scoped `county` (a demo store on SQLite, via demo_store) and
-    `county_sessions` fixtures: `county, county_sessions = demo_county_fixtures("x-county")`."""
+def demo_county_fixtures(label: str, *, people: int = 600, seed: int = 5, scope: str = "module"):
+    """A package's `county` (a demo store on SQLite, via demo_store) and `county_sessions`
+    fixtures: `county, county_sessions = demo_county_fixtures("x-county")`. A county too costly
+    to build per module is shared by a worker's session (`scope="session"`)."""
 
-    @pytest.fixture(scope="module")
+    @pytest.fixture(scope=scope)
     def county(tmp_path_factory) -> Settings:
         settings = sqlite_settings(tmp_path_factory.mktemp(label) / "data")
         demo_store(settings, people=people, seed=seed)
         return settings
 
-    @pytest.fixture(scope="module")
+    @pytest.fixture(scope=scope)
     def county_sessions(county):
         engine = db.make_engine(county.effective_database_url)
         yield db.make_sessionmaker(engine)

@@ -6,25 +6,14 @@ from __future__ import annotations
 import pytest
 
 from civicshare import db
-from civicshare.config import Settings
 from civicshare.discharge import service
-from tests.conftest import demo_store, sqlite_settings
+from tests.conftest import demo_county_fixtures
 
 PEOPLE, SEED = 3000, 5
 
-
-@pytest.fixture(scope="session")
-def county(tmp_path_factory) -> Settings:
-    settings = sqlite_settings(tmp_path_factory.mktemp("discharge-county") / "data")
-    demo_store(settings, people=PEOPLE, seed=SEED)
-    return settings
-
-
-@pytest.fixture(scope="session")
-def county_sessions(county):
-    engine = db.make_engine(county.effective_database_url)
-    yield db.make_sessionmaker(engine)
-    engine.dispose()
+county, county_sessions = demo_county_fixtures(
+    "discharge-county", people=PEOPLE, seed=SEED, scope="session"
+)
 
 
 @pytest.fixture(scope="session")
