@@ -202,6 +202,18 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def store_session(settings) -> Iterator[Session]:
+    """One unit of work at the command line on the store `settings` names (checked by
+    open_store), its engine closed after."""
+    engine = open_store(settings)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

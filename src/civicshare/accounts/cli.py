@@ -28,18 +28,14 @@ class StoreRun:
 
     def __init__(self) -> None:
         self.settings = get_settings()
-        self.engine = db.open_store(self.settings)
-        self.scope = db.session_scope(db.make_sessionmaker(self.engine))
+        self.scope = db.store_session(self.settings)
 
     def __enter__(self):
         self.session = self.scope.__enter__()
         return self
 
     def __exit__(self, *exc):
-        try:
-            return self.scope.__exit__(*exc)
-        finally:
-            self.engine.dispose()
+        return self.scope.__exit__(*exc)
 
 
 class TokenRun(StoreRun):

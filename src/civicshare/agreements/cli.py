@@ -28,12 +28,6 @@ class Format(StrEnum):
     xlsx = "xlsx"
 
 
-def _unit_of_work():
-    settings = get_settings()
-    engine = db.open_store(settings)
-    return db.session_scope(db.make_sessionmaker(engine))
-
-
 def _count(items, noun: str) -> str:
     return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
@@ -47,7 +41,7 @@ def list_agreements(
     status: Status | None = typer.Option(None, help="Only agreements in this state."),
 ) -> None:
     """Every agreement with the state of its current version."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         versions = service.list_all(session, status)
         table = Table("reference", "version", "title", "status", "parties", "review by",
                       title=_count(versions, "agreement"))  # fmt: skip
@@ -66,7 +60,7 @@ def list_agreements(
 @app.command("show")
 def show(reference: str = typer.Argument(..., help="For example ISA-0001.")) -> None:
     """One agreement: its current version, every version, and its history."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         agreement = service.get(session, reference)
         v = service.headline(agreement)
         console.print(f"[bold]{v.reference} version {v.number}: {v.title}[/] ({v.status.label})")
@@ -96,7 +90,7 @@ def review_due(
 ) -> None:
     """Agreements in force whose review date is within DAYS or has passed."""
     today = date.today()
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         versions = service.review_due(session, today, within)
         title = f"{_count(versions, 'agreement')} due for review within {within} days"
         table = Table("reference", "title", "status", "review by", "when", title=title)
@@ -110,7 +104,7 @@ def review_due(
 @app.command("expire")
 def expire() -> None:
     """Expire agreements whose end date has passed or whose review date was missed."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         expired = service.expire_due(session, date.today())
         for version, reason in expired:
             console.print(f"{version.reference} version {version.number} expired: {reason}.")
@@ -124,7 +118,7 @@ def ropa(
     partner: str | None = typer.Option(None, help="Only this partner's record (its key)."),
 ) -> None:
     """Write the Article 30 record of processing for agreements in force."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         partner_id = None
         if partner:
             from civicshare.partners import service as partners

@@ -32,13 +32,6 @@ app = typer.Typer(
 console = Console()
 
 
-def _unit_of_work():
-    settings = get_settings()
-    engine = db.open_store(settings)
-    settings.ensure_dirs()
-    return settings, db.session_scope(db.make_sessionmaker(engine))
-
-
 def _actor(session, email: str, partner_key: str):
     from civicshare.accounts import service as accounts
     from civicshare.partners import service as partners
@@ -61,8 +54,9 @@ def _actor(session, email: str, partner_key: str):
 def register(contract_file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Register or revise a dataset's contract from a JSON file."""
     contract = load_contract(contract_file)
-    settings, unit = _unit_of_work()
-    with unit as session:
+    settings = get_settings()
+    settings.ensure_dirs()
+    with db.store_session(settings) as session:
         row = service.register_contract(session, contract)
         console.print(
             f"Contract version {row.version} of {contract.partner}/{contract.name} "
@@ -81,8 +75,9 @@ def push(
     show: int = typer.Option(20, help="How many problems to list."),
 ) -> None:
     """Validate FILE against the dataset's contract and make it the new snapshot."""
-    settings, unit = _unit_of_work()
-    with unit as session:
+    settings = get_settings()
+    settings.ensure_dirs()
+    with db.store_session(settings) as session:
         actor = _actor(session, as_email, partner) if as_email else None
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -130,8 +125,9 @@ def _print_report(report: dict, show: int) -> None:
 @app.command("list")
 def list_datasets(partner: str | None = typer.Option(None, help="Only this partner.")) -> None:
     """Every dataset, its current version, rows and quarantined rows."""
-    settings, unit = _unit_of_work()
-    with unit as session:
+    settings = get_settings()
+    settings.ensure_dirs()
+    with db.store_session(settings) as session:
         table = Table("partner", "dataset", "contract", "version", "rows", "quarantined")
         for row in service.list_datasets(session, partner):
             table.add_row(
@@ -148,8 +144,9 @@ def list_datasets(partner: str | None = typer.Option(None, help="Only this partn
 @app.command("show")
 def show(partner: str, dataset: str) -> None:
     """A dataset's contract (columns and how each is stored) and its versions."""
-    settings, unit = _unit_of_work()
-    with unit as session:
+    settings = get_settings()
+    settings.ensure_dirs()
+    with db.store_session(settings) as session:
         found = service.require_dataset(session, partner, dataset)
         contract = service.current_contract(session, found)
         console.print(f"[bold]{found.title}[/] ({partner}/{dataset})")

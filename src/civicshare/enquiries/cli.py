@@ -4,7 +4,6 @@ counts. A CSV with one bad row is refused whole, naming the row and field."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -23,17 +22,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
-
-
-@contextmanager
-def _unit_of_work():
-    settings = get_settings()
-    engine = db.open_store(settings)
-    try:
-        with db.session_scope(db.make_sessionmaker(engine)) as session:
-            yield settings, session
-    finally:
-        engine.dispose()
 
 
 def _csv(path: Path) -> str:
@@ -55,7 +43,7 @@ def load_topics(
 ) -> None:
     """Add or rename the partnership's topics from a CSV (all rows or none)."""
     text = _csv(path)
-    with _unit_of_work() as (_, session):
+    with db.store_session(get_settings()) as session:
         _loaded("Topics", service.load_topics(session, service.read_csv(text, ("key", "name"))))
 
 
@@ -68,14 +56,14 @@ def load_routes(
     """Set the routing table from a CSV (all rows or none): topic and district -> partner, team."""
     text = _csv(path)
     columns = ("topic", "district", "partner", "team")
-    with _unit_of_work() as (_, session):
+    with db.store_session(get_settings()) as session:
         _loaded("Routes", service.load_routes(session, service.read_csv(text, columns)))
 
 
 @app.command("topics")
 def list_topics() -> None:
     """The partnership's topics and where each is routed."""
-    with _unit_of_work() as (_, session):
+    with db.store_session(get_settings()) as session:
         table = Table("topic", "name", "district", "partner", "team", "days")
         for route in service.routes(session):
             days = service.service_days(session, route.partner_id)
@@ -90,7 +78,7 @@ def service_level(
     days: int = typer.Argument(..., help="Days it has to answer a member's enquiry."),
 ) -> None:
     """Set how many days a partner has to answer a member's enquiry."""
-    with _unit_of_work() as (_, session):
+    with db.store_session(get_settings()) as session:
         service.set_service_levels(session, {partner: days})
     console.print(f"{partner} answers members' enquiries within {days} days.")
 
@@ -110,7 +98,8 @@ def remind(
 ) -> None:
     """Send the reminders due: before the due date to the team, after it to the team and the
     councillor. Each is sent once, however often this runs (schedule it daily)."""
-    with _unit_of_work() as (settings, session):
+    settings = get_settings()
+    with db.store_session(settings) as session:
         done = upkeep.remind(session, settings, _today(today))
     notifications.wait_for_mail()
     for reference in done.before:
@@ -123,7 +112,7 @@ def remind(
 @app.command("counts")
 def counts() -> None:
     """Enquiries by month, topic, partner and time to answer (small numbers suppressed)."""
-    with _unit_of_work() as (_, session):
+    with db.store_session(get_settings()) as session:
         table = Table("month", "topic", "partner", "time to answer", "enquiries")
         for row in upkeep.monthly_counts(session):
             table.add_row(row.month, row.topic, row.partner, row.time_to_answer, row.count)

@@ -53,12 +53,6 @@ def _operator() -> dict:
     return {"via": "cli", "os_user": getpass.getuser()}
 
 
-def _unit_of_work():
-    settings = get_settings()
-    engine = db.open_store(settings)
-    return db.session_scope(db.make_sessionmaker(engine))
-
-
 def _partner(session, key: str, field: str = "partner"):
     return service.require(session, key, field=field)
 
@@ -66,7 +60,7 @@ def _partner(session, key: str, field: str = "partner"):
 @partners_app.command("list")
 def list_partners() -> None:
     """Every partner, its type, status and charter endorsement."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         charter = service.current_charter(session)
         states = {s.partner.id: s for s in service.endorsement_states(session)}
         table = Table(
@@ -103,7 +97,7 @@ def add_partner(
     ico_registration: str | None = typer.Option(None, help="ICO registration number."),
 ) -> None:
     """Invite a partner into the partnership."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         service.invite(
             session,
             None,
@@ -126,7 +120,7 @@ def set_dpo(
 ) -> None:
     """Show or set the partner's data protection officer contact (public on the register;
     needed before an agreement naming the partner can be activated)."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         partner = _partner(session, key, field="key")
         changes = {
             field: value.strip() or None
@@ -149,7 +143,7 @@ def partner_status(
     reason: str = typer.Option(..., help="Why; kept in the audit log."),
 ) -> None:
     """Suspend, reinstate, or mark a partner as having left (ends its memberships)."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         partner = _partner(session, key, field="key")
         before = partner.status
         service.change_status(
@@ -168,7 +162,7 @@ def add_person(
 ) -> None:
     """Add a person (an identity). Without a password they cannot sign in yet."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         person = service.create_person(session, email=email, display_name=name)
         if password is not None:
             accounts.set_password(session, person, password)
@@ -184,7 +178,7 @@ def grant(
     job_title: str = typer.Option("", help="Their job title at this partner."),
 ) -> None:
     """Make a person a member of a partner with exactly these roles."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         person = service.get_person_by_email(session, email)
         if person is None:
             raise DomainError(
@@ -209,7 +203,7 @@ def list_people(
     partner: str | None = typer.Option(None, help="Only this partner's members."),
 ) -> None:
     """People and the memberships they hold."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         table = Table("name", "e-mail", "partner", "roles", "job title")
         partners = [_partner(session, partner)] if partner else service.list_partners(session)
         for each in partners:
@@ -231,7 +225,7 @@ def publish(
     changes: str = typer.Option("", help="What changed since the last version."),
 ) -> None:
     """Publish a new charter version; every partner must then re-endorse it."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         version = service.publish_charter(
             session,
             title=title,
@@ -246,7 +240,7 @@ def publish(
 @charter_app.command("status")
 def charter_status() -> None:
     """Who has endorsed the current charter, and who has not yet re-endorsed it."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         charter = service.current_charter(session)
         if charter is None:
             raise DomainError("No charter has been published yet.", status=409)
@@ -281,7 +275,7 @@ def create_token(
     days: int = typer.Option(90, help="Days until it expires (at most 365)."),
 ) -> None:
     """Create an API token acting as EMAIL's membership of PARTNER; prints it once."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         person = service.get_person_by_email(session, email)
         target = _partner(session, partner)
         membership = (
@@ -350,7 +344,7 @@ def oidc_set(
 ) -> None:
     """Let PARTNER's people sign in with their own organisation's account (replaces earlier
     settings)."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         config = oidc.configure(
             session,
             _partner(session, partner),
@@ -378,7 +372,7 @@ def oidc_set(
 @oidc_app.command("show")
 def oidc_show(partner: str | None = typer.Argument(None, help="Only this partner.")) -> None:
     """Which partners sign in with their own provider, and how."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         partners = [_partner(session, partner)] if partner else service.list_partners(session)
         table = Table("partner", "issuer", "client id", "secret from", "groups claim", "groups")
         for each in partners:
@@ -400,6 +394,6 @@ def oidc_show(partner: str | None = typer.Argument(None, help="Only this partner
 @oidc_app.command("remove")
 def oidc_remove(partner: str = typer.Argument(..., help="Partner key.")) -> None:
     """Stop PARTNER's people signing in with their provider (passwords keep working)."""
-    with _unit_of_work() as session:
+    with db.store_session(get_settings()) as session:
         removed = oidc.remove(session, _partner(session, partner), operator=_operator())
     console.print(f"{partner}: " + ("removed." if removed else "had no provider set up."))
