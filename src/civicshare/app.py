@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors.install(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(health.RequestMetrics)
     app.mount("/assets", StaticFiles(directory=STATIC_DIR, check_dir=False), name="assets")
     app.include_router(health.router)
     app.include_router(web_pages.router)

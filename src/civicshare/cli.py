@@ -161,7 +161,7 @@ def _serve(host: str, port: int) -> None:
         factory=True,
         host=host,
         port=port,
-        log_config=server_log_config(),
+        log_config=server_log_config(get_settings().log_format),
     )
 
 

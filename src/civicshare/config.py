@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         "way a party approves only for its own organisation and a version is activated only "
         "with every party's approval and the endorsement.",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="How `civicshare serve` writes its logs: text, or one JSON object a line "
+        "(with the gateway's own access log: declared routes, no paths, queries or addresses).",
+    )
     retention_interval_minutes: int = Field(
         default=60,
         ge=0,

@@ -1,19 +1,26 @@
-"""`/healthz`: is the governance store reachable and migrated, is the data directory usable."""
+"""`/healthz`: is the governance store reachable and migrated, is the data directory usable.
+`/readyz`: that, and the audit log readable (nothing is shared without it). `/metrics`: counts
+and timings for Prometheus, with no identifiers (civicshare.core.metrics)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import time
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from civicshare import db
+from civicshare.core import metrics
 
 router = APIRouter(tags=["health"])
+access_log = logging.getLogger("civicshare.access")  # see civicshare.logs
 
 
 class DatabaseHealth(BaseModel):
@@ -83,3 +90,161 @@ def healthz(request: Request) -> JSONResponse:
     healthy = database["status"] == "ok" and data_dir["status"] == "ok"
     body = {"status": "ok" if healthy else "unhealthy", "database": database, "data_dir": data_dir}
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+# -- readiness --------------------------------------------------------------------------------
+
+
+class AuditHealth(BaseModel):
+    status: str = Field(description="ok or unavailable (nothing can be shared: audit fails closed)")
+    chain_length: int | None = None
+    last_checkpoint_age_seconds: float | None = Field(
+        None, description="Seconds since the last signed checkpoint; none before the first."
+    )
+
+
+class ReadyOut(HealthOut):
+    audit: AuditHealth
+
+
+def audit_health(sessions) -> dict[str, Any]:
+    from civicshare.audit.models import AuditChainHead, AuditCheckpoint
+
+    try:
+        with sessions() as session:
+            length = session.execute(select(AuditChainHead.seq)).scalar()
+            last = session.execute(select(func.max(AuditCheckpoint.at))).scalar()
+    except Exception as exc:  # an unreadable chain is a readiness fact, not a crash
+        return {"status": "unavailable", "error": type(exc).__name__}
+    age = None
+    if last is not None:
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)  # SQLite keeps no zone
+        age = round((db.utcnow() - last).total_seconds(), 1)
+    return {"status": "ok", "chain_length": int(length or 0), "last_checkpoint_age_seconds": age}
+
+
+@router.get(
+    "/readyz",
+    summary="Ready to take traffic: the store at its revision, the data directory, the audit log",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "Not ready"}},
+    openapi_extra={"x-scope": "public"},
+)
+def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    database = database_health(state.engine)
+    data_dir = data_dir_health(state.settings.data_dir)
+    audit = {"status": "unavailable"}
+    if database["status"] == "ok":
+        audit = audit_health(state.sessions)
+    ready = all(part["status"] == "ok" for part in (database, data_dir, audit))
+    body = {
+        "status": "ok" if ready else "unready",
+        "database": database,
+        "data_dir": data_dir,
+        "audit": audit,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def store_metrics(sessions) -> bytes:
+    """The store's gauges, read now: audit chain length, checkpoint age, outbox depth."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    from civicshare.events.models import EventNotification
+
+    registry = CollectorRegistry()
+    up = Gauge("civicshare_store_up", "1 when the governance store answered.", registry=registry)
+    audit = audit_health(sessions)
+    up.set(1 if audit["status"] == "ok" else 0)
+    if audit["status"] == "ok":
+        Gauge(
+            "civicshare_audit_chain_length",
+            "Records in the audit chain.",
+            registry=registry,
+        ).set(audit["chain_length"])
+        age = audit["last_checkpoint_age_seconds"]
+        Gauge(
+            "civicshare_audit_last_checkpoint_age_seconds",
+            "Seconds since the last signed audit checkpoint (NaN before the first).",
+            registry=registry,
+        ).set(float("nan") if age is None else age)
+        depth = Gauge(
+            "civicshare_outbox_depth",
+            "Life-event notifications not yet delivered: pending, or dead (awaiting replay).",
+            ["status"],
+            registry=registry,
+        )
+        with sessions() as session:
+            counts = dict(
+                session.execute(
+                    select(EventNotification.status, func.count())
+                    .where(EventNotification.status.in_(["pending", "dead"]))
+                    .group_by(EventNotification.status)
+                ).all()
+            )
+        for status in ("pending", "dead"):
+            depth.labels(status).set(counts.get(status, 0))
+    return generate_latest(registry)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (counts and timings; no identifiers)",
+    response_class=Response,
+    openapi_extra={"x-scope": "public"},
+)
+def metrics_endpoint(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    body = generate_latest(metrics.REGISTRY) + store_metrics(request.app.state.sessions)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request by its declared route (plain ASGI, as
+    SecurityHeaders, so it adds no task per request)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counting(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            seconds = time.perf_counter() - started
+            route = route_of(scope)
+            metrics.count_request(scope["method"], route, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                fields = {
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                }
+                access_log.info("%(method)s %(route)s %(status)s", fields, extra=fields)
+
+
+def route_of(scope) -> str:
+    """The route as declared (`/works/streets/{usrn}`), never the path asked for."""
+    route = scope.get("route")
+    if route is not None and getattr(route, "path", None):
+        return route.path
+    if scope.get("path", "").startswith("/assets/"):
+        return "/assets/{path}"
+    return metrics.UNMATCHED_ROUTE

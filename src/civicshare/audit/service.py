@@ -31,6 +31,7 @@ from civicshare.audit.models import (
     AuditRecord,
 )
 from civicshare.audit.verification import Problem, VerifyResult, verify  # noqa: F401  (re-exported)
+from civicshare.core import metrics
 from civicshare.core.identity import Actor
 from civicshare.db import utcnow
 
@@ -340,7 +341,19 @@ def record(
     if every and seq % every == 0 and action != CHECKPOINT_ACTION:
         _automatic_checkpoint(session)
     values.update(seq=seq, prev_hash=prev_hash, at=moment, record_hash=record_hash)
+    _count(session, values)
     return AuditRecord(id=new_id, **values)
+
+
+def _count(session: Session, values: dict[str, Any]) -> None:
+    metrics.count_audited(
+        session,
+        values["action"],
+        outcome=values.get("outcome"),
+        agreement_ref=values.get("agreement_ref"),
+        dataset=values.get("dataset"),
+        row_count=values.get("row_count"),
+    )
 
 
 @dataclass
@@ -387,6 +400,7 @@ def append_many(
                     prefix + netstrings((str(seq), prev_hash, at_text)) + tail
                 ).hexdigest()
                 rows.append((seq, prev_hash, at_stored, *stored, record_hash))
+                _count(session, _values)
                 prev_hash = record_hash
                 done += 1
             if writer.postgres:
