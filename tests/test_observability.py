@@ -55,6 +55,7 @@ def test_requests_are_counted_by_declared_route_never_by_path(client):
     assert "38201955" not in body and "9434765919" not in body
     assert "civicshare_http_request_duration_seconds_bucket" in body
     assert "civicshare_audit_chain_length" in body
+    assert "_created" not in body  # no creation timestamps beside the counters
     assert 'civicshare_outbox_depth{status="pending"}' in body
 
 
