@@ -62,44 +62,56 @@ from civicshare.works import pages as works_pages
 CSP_EXEMPT = ("/docs",)
 
 
+def start_background_jobs(sessions, settings: Settings) -> list[asyncio.Task]:
+    """The schedules a gateway runs: in `civicshare serve` (background_jobs), or alone in
+    `civicshare scheduler` when several API workers share one store."""
+    jobs = []
+    if settings.retention_interval_minutes > 0:
+        every = settings.retention_interval_minutes * 60
+        jobs.append(
+            asyncio.create_task(retention.every(sessions, settings, every), name="retention")
+        )
+    if settings.audit_checkpoint_minutes > 0:
+        jobs.append(
+            asyncio.create_task(
+                audit_checkpoints.every(sessions, settings.audit_checkpoint_minutes),
+                name="audit-checkpoints",
+            )
+        )
+    if settings.events_deliver_seconds > 0:
+        jobs.append(
+            asyncio.create_task(
+                events_outbox.every(sessions, settings, settings.events_deliver_seconds),
+                name="life-event-deliveries",
+            )
+        )
+    return jobs
+
+
+async def stop_background_jobs(jobs: list[asyncio.Task], sessions) -> None:
+    for job in jobs:
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+    # What was written since the last checkpoint is signed before the process stops.
+    await asyncio.to_thread(audit_checkpoints.at_shutdown, sessions)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_dirs()
     datasets_ingest.sweep_staging(settings)  # ingests that died mid-way
-    engine = db.make_engine(settings.effective_database_url)
+    engine = db.make_engine(settings.effective_database_url, settings)
     loop_guard = db.LoopGuard(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         loop_guard.watch(asyncio.get_running_loop())
-        schedule = None
-        if settings.retention_interval_minutes > 0:
-            schedule = asyncio.create_task(
-                retention.every(
-                    app.state.sessions, settings, settings.retention_interval_minutes * 60
-                ),
-                name="retention",
-            )
-        checkpoints = None
-        if settings.audit_checkpoint_minutes > 0:
-            checkpoints = asyncio.create_task(
-                audit_checkpoints.every(app.state.sessions, settings.audit_checkpoint_minutes),
-                name="audit-checkpoints",
-            )
-        deliveries = None
-        if settings.events_deliver_seconds > 0:
-            deliveries = asyncio.create_task(
-                events_outbox.every(app.state.sessions, settings, settings.events_deliver_seconds),
-                name="life-event-deliveries",
-            )
+        jobs = (
+            start_background_jobs(app.state.sessions, settings) if settings.background_jobs else []
+        )
         yield
-        for task in (schedule, checkpoints, deliveries):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        # What was written since the last checkpoint is signed before the server stops.
-        await asyncio.to_thread(audit_checkpoints.at_shutdown, app.state.sessions)
+        await stop_background_jobs(jobs, app.state.sessions)
         engine.dispose()
 
     app = FastAPI(

@@ -140,16 +140,24 @@ def main(
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
     port: int | None = typer.Option(None, help="Port to listen on (default from settings)."),
+    workers: int = typer.Option(
+        1, min=1, help="Worker processes (PostgreSQL; see `civicshare scheduler`)."
+    ),
 ) -> None:
     """Serve the web UI and the API (OpenAPI at /docs)."""
     from civicshare import db
 
     settings = get_settings()
     db.open_store(settings, migrated=False).dispose()  # /healthz reports a pending upgrade
-    _serve(host or settings.host, port or settings.port)
+    if workers > 1 and settings.background_jobs:
+        console.print(
+            "[yellow]Each of the workers runs the schedules: set CIVICSHARE_BACKGROUND_JOBS="
+            "false and run one `civicshare scheduler` instead.[/]"
+        )
+    _serve(host or settings.host, port or settings.port, workers)
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     from civicshare.logs import server_log_config
@@ -161,8 +169,49 @@ def _serve(host: str, port: int) -> None:
         factory=True,
         host=host,
         port=port,
+        workers=workers,
+        # A worker imports the whole CLI before it can answer the supervisor's first ping.
+        timeout_worker_healthcheck=60,
         log_config=server_log_config(get_settings().log_format),
     )
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the schedules alone (retention, audit checkpoints, life-event deliveries), for
+    deployments whose API workers set CIVICSHARE_BACKGROUND_JOBS=false. Stops on SIGTERM,
+    signing a last audit checkpoint."""
+    import asyncio
+    import signal
+
+    from civicshare import app as gateway
+    from civicshare import db
+    from civicshare.audit import service as audit_service
+    from civicshare.audit import signing as audit_signing
+
+    settings = get_settings()
+    engine = db.open_store(settings)
+    audit_signing.use_keys_dir(settings.effective_keys_dir)
+    audit_service.use_checkpoint_every(settings.audit_checkpoint_every)
+    sessions = db.make_sessionmaker(engine)
+
+    async def run() -> list[str]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        jobs = gateway.start_background_jobs(sessions, settings)
+        names = [job.get_name() for job in jobs]
+        console.print(f"Scheduler running: {', '.join(names) or 'nothing is scheduled'}.")
+        await stop.wait()
+        await gateway.stop_background_jobs(jobs, sessions)
+        return names
+
+    try:
+        asyncio.run(run())
+    finally:
+        engine.dispose()
+    console.print("Scheduler stopped.")
 
 
 @app.command()

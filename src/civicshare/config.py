@@ -43,6 +43,21 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the governance store; default a SQLite file in data_dir. "
         "For production: postgresql+psycopg://user:password@host:5432/civicshare",
     )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        description="PostgreSQL: connections each process keeps open to the governance store.",
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        description="PostgreSQL: connections a process may open beyond the pool under load.",
+    )
+    database_pool_timeout: float = Field(
+        default=30,
+        gt=0,
+        description="PostgreSQL: seconds a request waits for a free connection before failing.",
+    )
     keys_dir: Path | None = Field(
         default=None, description="Where gateway keys live; default data_dir/keys."
     )
@@ -70,6 +85,12 @@ class Settings(BaseSettings):
         default="text",
         description="How `civicshare serve` writes its logs: text, or one JSON object a line "
         "(with the gateway's own access log: declared routes, no paths, queries or addresses).",
+    )
+    background_jobs: bool = Field(
+        default=True,
+        description="Run the schedules (retention, audit checkpoints, life-event deliveries) "
+        "inside `civicshare serve`. Set false on API workers when one `civicshare scheduler` "
+        "process runs them.",
     )
     retention_interval_minutes: int = Field(
         default=60,

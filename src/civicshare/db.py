@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from alembic.script import ScriptDirectory
 from fastapi import Depends
 from fastapi import Path as PathParam
 from pydantic import PlainSerializer, WithJsonSchema
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -62,13 +63,21 @@ class Timestamped:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, settings=None) -> Engine:
+    """An engine for `url`; on a server database, pooled as `settings` say (defaults if none)."""
     if url.startswith("sqlite"):
         _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    pool = {}
+    if settings is not None:
+        pool = {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_max_overflow,
+            "pool_timeout": settings.database_pool_timeout,
+        }
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def _private_sqlite_file(url: str) -> None:
@@ -124,7 +133,7 @@ def open_store(settings, *, migrated: bool = True) -> Engine:
             "CIVICSHARE_DATA_DIR or CIVICSHARE_DATABASE_URL, or create it with "
             "`civicshare db upgrade`."
         )
-    engine = make_engine(url)
+    engine = make_engine(url, settings)
     try:
         revision = current_revision(engine)
     except SQLAlchemyError as error:
@@ -289,3 +298,34 @@ async def request_session(
 
 # The request's unit of work, for a route or dependency: `session: SessionDep`.
 SessionDep = Annotated[Session, Depends(request_session)]
+
+
+def transaction_lock(session: Session, data_dir: Path, space: int, key: int, *, wait: bool) -> bool:
+    """Hold the lock (`space`, `key`) until this unit of work ends (commit or rollback), across
+    processes: a PostgreSQL advisory lock, or on the embedded store a file lock in
+    data_dir/locks (not a database lock: SQLite's one writer must stay free meanwhile).
+    With `wait` False, returns False at once if another holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        held = session.execute(
+            text(f"SELECT {function}(:space, :key)"), {"space": space, "key": key}
+        ).scalar()
+        return wait or bool(held)
+    from civicshare.private import private_dir, private_file
+
+    folder = private_dir(Path(data_dir) / "locks")
+    # Closed (which releases the lock) when the unit of work ends.
+    handle = open(private_file(folder / f"{space:x}-{key}.lock"), "a+b")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    root = session.get_transaction() or session.begin()
+
+    def release(_session, transaction) -> None:
+        if transaction is root and not handle.closed:
+            handle.close()
+
+    event.listen(session, "after_transaction_end", release)
+    return True

@@ -13,7 +13,6 @@ row says which version is current.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -27,9 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from civicshare import db
 from civicshare.config import Settings
 from civicshare.dataplane.ingest.layout import (
     DATA_FILE,
@@ -46,7 +46,7 @@ from civicshare.dataplane.ingest.storage import data_schema, sealed_path
 from civicshare.datasets.contracts import Contract
 from civicshare.datasets.models import Dataset, DatasetSnapshot, SnapshotStatus
 from civicshare.identity import service as identity
-from civicshare.private import private_dir, private_file
+from civicshare.private import private_dir
 
 DERIVED_DIR = "derived"
 
@@ -79,23 +79,7 @@ def one_writer_at_a_time(session: Session, settings: Settings, dataset_id: int) 
     first's committed files as if a crash had left them. PostgreSQL holds an advisory lock
     for the transaction; the embedded store a file lock per dataset in data_dir/locks (no
     database lock: SQLite's one writer must stay free while a file is validated)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :id)"),
-            {"space": WRITER_LOCK_SPACE, "id": dataset_id},
-        )
-        return
-    folder = private_dir(settings.data_dir / "locks")
-    # Closed (which releases the lock) when the unit of work ends.
-    handle = open(private_file(folder / f"push-{dataset_id}.lock"), "a+b")  # noqa: SIM115
-    fcntl.flock(handle, fcntl.LOCK_EX)
-    root = session.get_transaction() or session.begin()
-
-    def release(_session, transaction) -> None:
-        if transaction is root and not handle.closed:
-            handle.close()  # closing the file releases the lock
-
-    event.listen(session, "after_transaction_end", release)
+    db.transaction_lock(session, settings.data_dir, WRITER_LOCK_SPACE, dataset_id, wait=True)
 
 
 # The advisory lock's first key ("push"), apart from any other use of advisory locks.

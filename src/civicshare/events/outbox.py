@@ -27,12 +27,14 @@ from sqlalchemy.orm import Session
 
 from civicshare.audit import service as audit
 from civicshare.config import Settings
-from civicshare.db import utcnow
+from civicshare.db import transaction_lock, utcnow
 from civicshare.events import keys as event_keys
 from civicshare.events.models import DeliveryAttempt, DeliveryStatus, EventNotification, KeyKind
 from civicshare.events.receiver import sign
 
 BATCH_PER_RECIPIENT = 500
+# The advisory lock's first key ("outb"): one deliverer at a time across processes.
+DELIVERER_LOCK_SPACE = 0x6F757462
 MAX_THREADS = 8
 
 
@@ -45,6 +47,7 @@ class Tick:
     failed: int = 0  # will be retried
     dead: int = 0
     released: int = 0  # notifications made for events a review decision released
+    busy: bool = False  # another process was delivering: this pass did nothing
     waiting: dict[str, int] = field(default_factory=dict)  # recipient -> pending left
 
 
@@ -141,6 +144,9 @@ def deliver_due(
     """One pass: release held events whose review was decided, then send what is due. The
     caller commits."""
     tick = Tick()
+    if not transaction_lock(session, settings.data_dir, DELIVERER_LOCK_SPACE, 0, wait=False):
+        tick.busy = True  # two deliverers would send a line twice, or out of order
+        return tick
     if release_held:
         from civicshare.events import service
 
