@@ -53,8 +53,10 @@ def prepare_store(settings: Settings, *, people: int = 300, seed: int = 5) -> St
 
 
 @contextmanager
-def serve(settings: Settings, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`civicshare serve` in a child process on a free port; yields its base URL."""
+def serve(
+    settings: Settings, extra_env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[str]:
+    """`civicshare serve [--workers N]` in a child process on a free port; yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -68,13 +70,13 @@ def serve(settings: Settings, extra_env: dict[str, str] | None = None) -> Iterat
         **(extra_env or {}),
     }
     command = [sys.executable, "-c", "from civicshare.cli import app; app()", "serve"]
-    command += ["--port", str(port)]
+    command += ["--port", str(port), "--workers", str(workers)]
     log = settings.data_dir.parent / f"serve-{port}.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * workers
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"the gateway exited: {log.read_text()[-2000:]}")
@@ -84,7 +86,7 @@ def serve(settings: Settings, extra_env: dict[str, str] | None = None) -> Iterat
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start within 60 s")
+                raise RuntimeError(f"the gateway did not start within {60 * workers} s")
             time.sleep(0.1)
         yield url
     finally:
