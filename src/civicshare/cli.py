@@ -185,6 +185,7 @@ def demo(
         people=people or settings.demo_people,
         seed=seed if seed is not None else settings.demo_seed,
         console=console,
+        activity=True,
     )
     console.print(
         f"Demo store ready: {summary.partners} partners, {summary.datasets} datasets, "

@@ -45,9 +45,13 @@ def show(
     if csv:
         typer.echo(csvsafe.rows_text(service.csv_rows(made), header=service.CSV_HEADER), nl=False)
         return
-    table = Table("month", *(f.label for f in service.FIGURES), "hours saved")
+    # A row per figure and a column per month (newest first), as the page's tables read.
+    table = Table("figure")
     for month in made.months:
-        table.add_row(month.month, *(f.count for f in month.figures), f"{month.hours_saved:,.1f}")
+        table.add_column(month.month, justify="right")
+    for number, figure in enumerate(service.FIGURES):
+        table.add_row(figure.label, *(m.figures[number].count for m in made.months))
+    table.add_row("Hours saved", *(f"{m.hours_saved:,.1f}" for m in made.months))
     console.print(table)
     console.print(made.suppression)
     console.print(
