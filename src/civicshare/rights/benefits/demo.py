@@ -74,6 +74,7 @@ def _council_tax(session: Session, settings: Settings) -> None:
     cases found are confirmed (the other adult was living there) and the rest still due."""
     from civicshare.counciltax import service as counciltax
 
+    decided = 0
     for district, council in counciltax.DISTRICTS.items():
         partner = partners.get_by_key(session, council)
         reviewers = [
@@ -85,8 +86,9 @@ def _council_tax(session: Session, settings: Settings) -> None:
             continue
         reviewer = actor_for(reviewers[0], "cli")
         run = counciltax.review(session, settings, reviewer, district)
-        for number, case in enumerate(run.cases):
-            confirmed = number % 3 != 2
+        for case in run.cases:
+            decided += 1
+            confirmed = decided % 3 != 0
             counciltax.record_outcome(
                 session, reviewer, case.id,
                 "discount_removed" if confirmed else "discount_still_due",
