@@ -51,6 +51,8 @@ from civicshare.rights import api as rights_api
 from civicshare.rights import pages as rights_pages
 from civicshare.rights.access import api as rights_access_api
 from civicshare.rights.access import pages as rights_access_pages
+from civicshare.rights.benefits import api as rights_benefits_api
+from civicshare.rights.benefits import pages as rights_benefits_pages
 from civicshare.sharing import api as sharing_api
 from civicshare.sharing import pages as sharing_pages
 from civicshare.web import STATIC_DIR
@@ -168,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rights_pages.router)
     app.include_router(rights_access_api.router)
     app.include_router(rights_access_pages.router)
+    app.include_router(rights_benefits_api.router)
+    app.include_router(rights_benefits_pages.router)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

@@ -234,6 +234,7 @@ def demo(
         people=people or settings.demo_people,
         seed=seed if seed is not None else settings.demo_seed,
         console=console,
+        activity=True,
     )
     console.print(
         f"Demo store ready: {summary.partners} partners, {summary.datasets} datasets, "
@@ -324,6 +325,7 @@ def _register_domain_commands() -> None:
     from civicshare.retention import cli as retention_cli
     from civicshare.rights import cli as rights_cli
     from civicshare.rights.access import cli as rights_access_cli
+    from civicshare.rights.benefits import cli as rights_benefits_cli
     from civicshare.sharing import cli as sharing_cli
     from civicshare.synthetic.cli import synth
     from civicshare.works import cli as works_cli
@@ -350,6 +352,7 @@ def _register_domain_commands() -> None:
     _add_group(rights_access_cli.app, "sar")
     _add_group(discharge_cli.app, "discharge")
     _add_group(rights_cli.app, "rights")
+    _add_group(rights_benefits_cli.app, "benefits")
 
 
 _register_domain_commands()

@@ -263,6 +263,7 @@ def import_models() -> None:
     from civicshare.partners import models as _partners  # noqa: F401
     from civicshare.rights import models as _rights  # noqa: F401
     from civicshare.rights.access import models as _rights_access  # noqa: F401
+    from civicshare.rights.benefits import models as _rights_benefits  # noqa: F401
     from civicshare.sharing import models as _sharing  # noqa: F401
     from civicshare.works import models as _works  # noqa: F401
 

@@ -23,6 +23,7 @@ from civicshare.incidents.demo import seed_incident_response
 from civicshare.linkage import service as linkage
 from civicshare.partners import service as partners
 from civicshare.partners.models import Role
+from civicshare.rights.benefits.demo import seed_benefits_activity
 
 # Every demo account signs in with this password. Demo stores only: never seeded otherwise.
 DEMO_PASSWORD = "civicshare-demo"
@@ -136,7 +137,12 @@ def county_dir(settings: Settings) -> Path:
     return settings.data_dir / "synthetic"
 
 
-def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> DemoSummary:
+def prepare(
+    settings: Settings, *, people: int, seed: int, console: Console, activity: bool = False
+) -> DemoSummary:
+    """The demo store. `activity`: also run some incidents, works clash notices and council
+    tax reviews, so the benefits page has figures (`civicshare demo` does; the tests' stores
+    do not, so each domain's tests start where nothing has happened yet)."""
     settings.ensure_dirs()
     signing.use_keys_dir(settings.effective_keys_dir)  # the audit log's checkpoints
     engine = db.make_engine(settings.effective_database_url)
@@ -158,6 +164,12 @@ def prepare(settings: Settings, *, people: int, seed: int, console: Console) -> 
             county_dir(settings) / "geography" / "properties.parquet", settings.data_dir
         )
         linkage.index_demo(settings, engine, console)
+        with db.session_scope(db.make_sessionmaker(engine)) as session:
+            if activity and seed_benefits_activity(session, settings):
+                console.print(
+                    "Ran incidents, works clash notices and council tax reviews for the "
+                    "benefits page (/benefits)."
+                )
         # A fresh demo store starts with its log signed, as a serving gateway keeps it.
         with db.session_scope(db.make_sessionmaker(engine)) as session:
             entry, made = checkpoints.checkpoint_if_new(session)

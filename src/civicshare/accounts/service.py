@@ -65,6 +65,9 @@ SCOPES = {
     "rectification and erasure tasks",
     "rights:write": "open and answer subject access requests, decide rectifications and "
     "erasures, and confirm your organisation's tasks",
+    "benefits:read": "see what sharing produced month by month, the time it saved and the "
+    "assumptions behind it",
+    "benefits:write": "change the time-saved assumptions (the host partner's admins)",
     "events:read": "see and pull your organisation's life event notifications and record "
     "what you did about each",
     "events:write": "publish registrations (deaths) as the registration service",
