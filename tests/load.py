@@ -86,7 +86,7 @@ def serve(
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway did not start within 180 s")
+                raise RuntimeError("the gateway did not start within 180 s")
             time.sleep(0.1)
         yield url
     finally:
