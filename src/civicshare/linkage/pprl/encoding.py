@@ -137,6 +137,7 @@ class Encodings:
     key_check: str
     source: str
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    checks: np.ndarray | None = None  # (n, check words) uint64 when the scheme has checks
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -276,6 +277,8 @@ def encode(
     salted = scheme.salt is not None
     fields = []
     for spec in scheme.fields:
+        if spec.k == 0:
+            continue  # read for a check, a blocking key or the salt only
         keys = [
             derive_key(secret, f"field {spec.name} block {b}") for b in range((spec.k + 15) // 16)
         ]
@@ -344,6 +347,11 @@ def encode(
     if scheme.blip > 0:
         packed ^= flip_mask(packed.shape, scheme.blip, flip_random or os.urandom)
     blocks = blocking_keys(scheme, secret, values)
+    checks = None
+    if scheme.checks:
+        from civicshare.linkage.pprl.checks import encode_checks
+
+        checks = encode_checks(scheme, secret, values, salts if salted else [""] * n)
     return Encodings(
         ids=list(ids),
         packed=packed,
@@ -351,6 +359,7 @@ def encode(
         scheme=scheme,
         key_check=key_check(secret),
         source=source,
+        checks=checks,
     )
 
 

@@ -1,0 +1,179 @@
+"""Per-field checks: a small encoding of one field on its own, so that the gateway can refuse a
+pair whose record-level Dice is high only because the two records share a surname, address and
+(for twins) a date of birth, while their given names, dates of birth or NHS numbers disagree.
+
+Each check field is encoded, per record, into:
+
+- a filter of `check_bits` bits holding that field's q-grams only (CHECK_HASHES positions per
+  q-gram, under a key of its own, salted as the record's filter is), compared by Dice;
+- keyed 32-bit tokens for the variants a typo-tolerant Dice cannot see: for `name`, the
+  nickname groups the given name belongs to (linkage/data/nicknames.csv; JIM and JAMES share
+  the group JAMES); for `date`, the date with day and month swapped and the date a year later.
+
+A check only ever takes a pair away (it never links one), and only when both records hold the
+field: a blank, or a given name of one letter (an initial), is no evidence. The rules, at the
+gateway:
+
+- `name`: disagree when the names' Dice is below NAME_DICE and they share no nickname group;
+- `date`: disagree when the dates' Dice is below DATE_DICE (one digit differs: at least 5/7),
+  the day and month are not swapped and the years are not one apart with day and month equal;
+- `identifier`: disagree when the Dice is below IDENTIFIER_DICE: more than one digit, or more
+  than one transposition of neighbours, differs (one digit of ten: at least 7/9; a swap of
+  neighbours: at least 6/9).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+
+from civicshare.linkage.pprl.encoding import _grams, _positions_for, pack
+from civicshare.linkage.pprl.scheme import FieldSpec, Scheme, derive_key
+
+CHECK_HASHES = 4  # positions per q-gram in a check filter
+NAME_GROUP_SLOTS = 4  # nickname groups kept per name (AL belongs to four)
+DATE_TOKENS = 3  # the date, day and month swapped, a year later
+NAME_DICE = 0.6
+DATE_DICE = 0.7
+IDENTIFIER_DICE = 0.6
+
+
+def token_words(check: str) -> int:
+    """64-bit words of tokens a check carries after its filter."""
+    if check == "name":
+        return (NAME_GROUP_SLOTS * 32 + 63) // 64
+    if check == "date":
+        return (DATE_TOKENS * 32 + 63) // 64
+    return 0
+
+
+def check_words(scheme: Scheme) -> int:
+    """Words per record of all the scheme's checks together (0 when it has none)."""
+    return sum(scheme.check_bits // 64 + token_words(f.check or "") for f in scheme.checks)
+
+
+@cache
+def _nickname_groups() -> dict[str, tuple[str, ...]]:
+    from civicshare.linkage.standardised import nickname_groups
+
+    table = nickname_groups()
+    return {
+        name: tuple(groups[:NAME_GROUP_SLOTS])
+        for name, groups in zip(table["name"], table["groups"], strict=True)
+    }
+
+
+def _token(key: bytes, message: bytes) -> int:
+    # 0 marks an empty slot, so a token is never 0.
+    return int.from_bytes(hmac.digest(key, message, "sha256")[:4], "little") or 1
+
+
+def _date_variants(text: str) -> list[str]:
+    year, month, day = text[:4], text[4:6], text[6:8]
+    later = f"{int(year) + 1:04d}" if year.isdigit() else year
+    return [text, f"{year}{day}{month}", f"{later}{month}{day}"]
+
+
+def encode_checks(
+    scheme: Scheme, secret: bytes, values: dict[str, list[str | None]], salts: Sequence[str]
+) -> np.ndarray:
+    """(n, check_words) uint64: per check field, its filter's words then its tokens' words."""
+    n = len(salts)
+    out = np.zeros((n, check_words(scheme)), dtype=np.uint64)
+    salted = scheme.salt is not None
+    word = 0
+    for spec in scheme.checks:
+        filter_words = scheme.check_bits // 64
+        tokens = np.zeros((n, token_words(spec.check or "") * 2), dtype=np.uint32)
+        filters = _check_filters(scheme, secret, spec, values[spec.name], salts, salted)
+        out[:, word : word + filter_words] = pack(filters)
+        token_key = derive_key(secret, f"check {spec.name} tokens")
+        cache_tokens: dict[tuple[str, str], list[int]] = {}
+        for r, (salt, value) in enumerate(zip(salts, values[spec.name], strict=True)):
+            if value is None or not _usable(spec, value):
+                continue
+            found = cache_tokens.get((salt, value))
+            if found is None:
+                prefix = salt.encode() + b"\x1f"
+                if spec.check == "name":
+                    parts = _nickname_groups().get(value, ())
+                elif spec.check == "date":
+                    parts = tuple(_date_variants(value))
+                else:
+                    parts = ()
+                found = [_token(token_key, prefix + p.encode()) for p in parts]
+                cache_tokens[(salt, value)] = found
+            tokens[r, : len(found)] = found
+        out[:, word + filter_words : word + filter_words + tokens.shape[1] // 2] = tokens.view(
+            np.uint64
+        )
+        word += filter_words + token_words(spec.check or "")
+    return out
+
+
+def _usable(spec: FieldSpec, value: str) -> bool:
+    # A given name of one letter is an initial: it says nothing against another name.
+    return not (spec.check == "name" and len(value.replace(" ", "")) < 2)
+
+
+def _check_filters(
+    scheme: Scheme,
+    secret: bytes,
+    spec: FieldSpec,
+    column: Sequence[str | None],
+    salts: Sequence[str],
+    salted: bool,
+) -> np.ndarray:
+    bits = scheme.check_bits
+    key = derive_key(secret, f"check {spec.name} block 0")
+    filters = np.zeros((len(column), bits), dtype=np.bool_)
+    positions_of: dict[tuple[str, str], np.ndarray] = {}
+    for r, (salt, value) in enumerate(zip(salts, column, strict=True)):
+        if value is None or not _usable(spec, value):
+            continue
+        positions = positions_of.get((salt, value))
+        if positions is None:
+            prefix = salt.encode() + b"\x1f" if salted else b""
+            grams = [prefix + g for g in _grams(spec.kind, value.encode(), spec.q)]
+            positions = _positions_for([key], grams, CHECK_HASHES, bits).reshape(-1)
+            positions_of[(salt, value)] = positions
+        filters[r, positions] = True
+    return filters
+
+
+def checks_disagree(
+    scheme: Scheme, a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which pairs (rows i of a with rows j of b) a check refuses, and how many per check
+    field (a pair refused by two checks counts under both)."""
+    refused = np.zeros(len(i), dtype=bool)
+    counts: dict[str, int] = {}
+    word = 0
+    for spec in scheme.checks:
+        filter_words = scheme.check_bits // 64
+        fa, fb = a[i, word : word + filter_words], b[j, word : word + filter_words]
+        count_a = np.bitwise_count(fa).sum(axis=1, dtype=np.int64)
+        count_b = np.bitwise_count(fb).sum(axis=1, dtype=np.int64)
+        common = np.bitwise_count(fa & fb).sum(axis=1, dtype=np.int64)
+        both = (count_a > 0) & (count_b > 0)
+        dice = 2.0 * common / np.maximum(count_a + count_b, 1)
+        extra = token_words(spec.check or "")
+        ta = np.ascontiguousarray(a[i, word + filter_words : word + filter_words + extra])
+        tb = np.ascontiguousarray(b[j, word + filter_words : word + filter_words + extra])
+        ta, tb = ta.view(np.uint32), tb.view(np.uint32)
+        if spec.check == "name":
+            shared = ((ta[:, :, None] == tb[:, None, :]) & (ta[:, :, None] != 0)).any(axis=(1, 2))
+            disagree = both & (dice < NAME_DICE) & ~shared
+        elif spec.check == "date":
+            swapped = (ta[:, 0] == tb[:, 1]) & (ta[:, 0] != 0)
+            year_apart = ((ta[:, 0] == tb[:, 2]) | (tb[:, 0] == ta[:, 2])) & (ta[:, 0] != 0)
+            disagree = both & (dice < DATE_DICE) & ~swapped & ~year_apart
+        else:
+            disagree = both & (dice < IDENTIFIER_DICE)
+        counts[spec.name] = int(disagree.sum())
+        refused |= disagree
+        word += filter_words + extra
+    return refused, counts
