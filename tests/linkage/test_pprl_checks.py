@@ -109,6 +109,13 @@ def test_nhs_numbers_that_differ_refuse_a_pair_and_one_digit_does_not():
     assert linked([(*base, "")], [(*other, "4010232137")]) == {("c1", "g1")}
 
 
+def test_the_same_nhs_number_outweighs_a_given_name_mistyped_on_both_sides():
+    council = ("c1", "Andoea", "Smith", "1980-01-15", "F", "64 Battenhall Road", "WR8 1UW")
+    gp = ("g1", "Nndrea", *council[2:])
+    assert linked([(*council, "")], [(*gp, "9639382388")]) == set()
+    assert linked([(*council, "9639382388")], [(*gp, "9639382388")]) == {("c1", "g1")}
+
+
 def test_the_report_and_the_result_count_the_refused_pairs():
     a, b = encode([HALL_FATHER, RHYS_A, LEO_A], "council"), encode([HALL_SON, RHYS_B], "gp")
     result = pprl.link(a, b, threshold=THRESHOLD)

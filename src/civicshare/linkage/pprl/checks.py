@@ -8,13 +8,18 @@ Each check field is encoded, per record, into:
   q-gram, under a key of its own, salted as the record's filter is), compared by Dice;
 - keyed 32-bit tokens for the variants a typo-tolerant Dice cannot see: for `name`, the
   nickname groups the given name belongs to (linkage/data/nicknames.csv; JIM and JAMES share
-  the group JAMES); for `date`, the date with day and month swapped and the date a year later.
+  the group JAMES) and its deletion neighbourhood (the name and the name less each one
+  letter: two names one substitution, insertion, deletion or transposition of neighbours
+  apart always share one, so DYLAN and DYLNA do, where their bigrams' Dice is only 0.5); for
+  `date`, the date with day and month swapped and the date a year later.
 
 A check only ever takes a pair away (it never links one), and only when both records hold the
 field: a blank, or a given name of one letter (an initial), is no evidence. The rules, at the
-gateway:
+gateway (a pair whose `identifier` check fields are identical on both sides is never refused:
+the same NHS number outweighs a given name mistyped on both sides):
 
-- `name`: disagree when the names' Dice is below NAME_DICE and they share no nickname group;
+- `name`: disagree when the names' Dice is below NAME_DICE and they share no token (no
+  nickname group, and more than one edit apart);
 - `date`: disagree when the dates' Dice is below DATE_DICE (one digit differs: at least 5/7),
   the day and month are not swapped and the years are not one apart with day and month equal;
 - `identifier`: disagree when the Dice is below IDENTIFIER_DICE: more than one digit, or more
@@ -35,8 +40,10 @@ from civicshare.linkage.pprl.scheme import FieldSpec, Scheme, derive_key
 
 CHECK_HASHES = 4  # positions per q-gram in a check filter
 NAME_GROUP_SLOTS = 4  # nickname groups kept per name (AL belongs to four)
+NAME_DELETION_SLOTS = 16  # the name and its one-letter deletions (names up to 15 letters)
+NAME_TOKEN_SLOTS = NAME_GROUP_SLOTS + NAME_DELETION_SLOTS
 DATE_TOKENS = 3  # the date, day and month swapped, a year later
-NAME_DICE = 0.6
+NAME_DICE = 0.7
 DATE_DICE = 0.7
 IDENTIFIER_DICE = 0.6
 
@@ -44,7 +51,7 @@ IDENTIFIER_DICE = 0.6
 def token_words(check: str) -> int:
     """64-bit words of tokens a check carries after its filter."""
     if check == "name":
-        return (NAME_GROUP_SLOTS * 32 + 63) // 64
+        return (NAME_TOKEN_SLOTS * 32 + 63) // 64
     if check == "date":
         return (DATE_TOKENS * 32 + 63) // 64
     return 0
@@ -69,6 +76,16 @@ def _nickname_groups() -> dict[str, tuple[str, ...]]:
 def _token(key: bytes, message: bytes) -> int:
     # 0 marks an empty slot, so a token is never 0.
     return int.from_bytes(hmac.digest(key, message, "sha256")[:4], "little") or 1
+
+
+def _name_tokens(value: str) -> tuple[str, ...]:
+    """Nickname groups, then the name and its one-letter deletions (kinds kept apart)."""
+    groups = tuple(f"group {g}" for g in _nickname_groups().get(value, ()))
+    letters = value.replace(" ", "")
+    deletions = dict.fromkeys(
+        [letters] + [letters[:x] + letters[x + 1 :] for x in range(len(letters))]
+    )
+    return groups + tuple(f"edit {d}" for d in list(deletions)[:NAME_DELETION_SLOTS])
 
 
 def _date_variants(text: str) -> list[str]:
@@ -99,7 +116,7 @@ def encode_checks(
             if found is None:
                 prefix = salt.encode() + b"\x1f"
                 if spec.check == "name":
-                    parts = _nickname_groups().get(value, ())
+                    parts = _name_tokens(value)
                 elif spec.check == "date":
                     parts = tuple(_date_variants(value))
                 else:
@@ -144,13 +161,23 @@ def _check_filters(
     return filters
 
 
+def _share_a_token(ta: np.ndarray, tb: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
+    """Per row, whether the two rows of 32-bit tokens have a (non-zero) token in common."""
+    out = np.empty(len(ta), dtype=bool)
+    for s in range(0, len(ta), chunk):
+        a, b = ta[s : s + chunk, :, None], tb[s : s + chunk, None, :]
+        out[s : s + chunk] = ((a == b) & (a != 0)).any(axis=(1, 2))
+    return out
+
+
 def checks_disagree(
     scheme: Scheme, a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Which pairs (rows i of a with rows j of b) a check refuses, and how many per check
     field (a pair refused by two checks counts under both)."""
     refused = np.zeros(len(i), dtype=bool)
-    counts: dict[str, int] = {}
+    identical_identifier = np.zeros(len(i), dtype=bool)
+    counts: dict[str, np.ndarray] = {}
     word = 0
     for spec in scheme.checks:
         filter_words = scheme.check_bits // 64
@@ -165,15 +192,17 @@ def checks_disagree(
         tb = np.ascontiguousarray(b[j, word + filter_words : word + filter_words + extra])
         ta, tb = ta.view(np.uint32), tb.view(np.uint32)
         if spec.check == "name":
-            shared = ((ta[:, :, None] == tb[:, None, :]) & (ta[:, :, None] != 0)).any(axis=(1, 2))
-            disagree = both & (dice < NAME_DICE) & ~shared
+            disagree = both & (dice < NAME_DICE) & ~_share_a_token(ta, tb)
         elif spec.check == "date":
             swapped = (ta[:, 0] == tb[:, 1]) & (ta[:, 0] != 0)
             year_apart = ((ta[:, 0] == tb[:, 2]) | (tb[:, 0] == ta[:, 2])) & (ta[:, 0] != 0)
             disagree = both & (dice < DATE_DICE) & ~swapped & ~year_apart
         else:
             disagree = both & (dice < IDENTIFIER_DICE)
-        counts[spec.name] = int(disagree.sum())
+            identical_identifier |= both & (common == count_a) & (common == count_b)
+        counts[spec.name] = disagree
         refused |= disagree
         word += filter_words + extra
-    return refused, counts
+    # The same NHS number on both sides outweighs a name or date typed wrongly on both.
+    refused &= ~identical_identifier
+    return refused, {name: int((d & refused).sum()) for name, d in counts.items()}
