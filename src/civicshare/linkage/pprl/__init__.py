@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from civicshare.linkage.pprl.checks import (
     CHECK_HASHES,
-    DATE_DICE,
+    DATE_TOKENS,
     IDENTIFIER_DICE,
     NAME_DICE,
     check_words,
@@ -107,7 +107,7 @@ __all__ = [
     "CHECK_KINDS",
     "CHECK_HASHES",
     "NAME_DICE",
-    "DATE_DICE",
+    "DATE_TOKENS",
     "IDENTIFIER_DICE",
     "check_words",
     "encode_checks",

@@ -4,14 +4,18 @@ pair whose record-level Dice is high only because the two records share a surnam
 
 Each check field is encoded, per record, into:
 
-- a filter of `check_bits` bits holding that field's q-grams only (CHECK_HASHES positions per
-  q-gram, under a key of its own, salted as the record's filter is), compared by Dice;
+- for `name` and `identifier`, a filter of `check_bits` bits holding that field's q-grams only
+  (CHECK_HASHES positions per q-gram, under a key of its own, salted as the record's filter
+  is), compared by Dice;
 - keyed 32-bit tokens for the variants a typo-tolerant Dice cannot see: for `name`, the
   nickname groups the given name belongs to (linkage/data/nicknames.csv; JIM and JAMES share
   the group JAMES) and its deletion neighbourhood (the name and the name less each one
   letter: two names one substitution, insertion, deletion or transposition of neighbours
   apart always share one, so DYLAN and DYLNA do, where their bigrams' Dice is only 0.5); for
-  `date`, the date with day and month swapped and the date a year later.
+  `date`, only tokens (bigram Dice cannot tell 1992-11-20 from 1990-12-11: 5 of 7 bigrams
+  agree): the date with day and month in either order, the year and the year after with the
+  day and month, the day and the day after with the year and month, and the date's deletion
+  neighbourhood (one digit wrong).
 
 A check only ever takes a pair away (it never links one), and only when both records hold the
 field: a blank, or a given name of one letter (an initial), is no evidence. The rules, at the
@@ -20,8 +24,9 @@ the same NHS number outweighs a given name mistyped on both sides):
 
 - `name`: disagree when the names' Dice is below NAME_DICE and they share no token (no
   nickname group, and more than one edit apart);
-- `date`: disagree when the dates' Dice is below DATE_DICE (one digit differs: at least 5/7),
-  the day and month are not swapped and the years are not one apart with day and month equal;
+- `date`: disagree when the dates share no token: not equal, not day and month swapped, not
+  a year apart with day and month equal, not a day apart within the month, and more than one
+  digit (or one transposition of neighbours) apart;
 - `identifier`: disagree when the Dice is below IDENTIFIER_DICE: more than one digit, or more
   than one transposition of neighbours, differs (one digit of ten: at least 7/9; a swap of
   neighbours: at least 6/9).
@@ -42,9 +47,8 @@ CHECK_HASHES = 4  # positions per q-gram in a check filter
 NAME_GROUP_SLOTS = 4  # nickname groups kept per name (AL belongs to four)
 NAME_DELETION_SLOTS = 16  # the name and its one-letter deletions (names up to 15 letters)
 NAME_TOKEN_SLOTS = NAME_GROUP_SLOTS + NAME_DELETION_SLOTS
-DATE_TOKENS = 3  # the date, day and month swapped, a year later
+DATE_TOKENS = 14  # day/month either way, year and year after, day and day after, 9 edits
 NAME_DICE = 0.7
-DATE_DICE = 0.7
 IDENTIFIER_DICE = 0.6
 
 
@@ -57,9 +61,16 @@ def token_words(check: str) -> int:
     return 0
 
 
+def filter_words(scheme: Scheme, check: str) -> int:
+    """64-bit words of a check's filter (a date check has tokens only)."""
+    return 0 if check == "date" else scheme.check_bits // 64
+
+
 def check_words(scheme: Scheme) -> int:
     """Words per record of all the scheme's checks together (0 when it has none)."""
-    return sum(scheme.check_bits // 64 + token_words(f.check or "") for f in scheme.checks)
+    return sum(
+        filter_words(scheme, f.check or "") + token_words(f.check or "") for f in scheme.checks
+    )
 
 
 @cache
@@ -88,10 +99,22 @@ def _name_tokens(value: str) -> tuple[str, ...]:
     return groups + tuple(f"edit {d}" for d in list(deletions)[:NAME_DELETION_SLOTS])
 
 
-def _date_variants(text: str) -> list[str]:
+def _date_tokens(text: str) -> tuple[str, ...]:
+    """Two dates share one of these exactly when they agree as the date check allows."""
     year, month, day = text[:4], text[4:6], text[6:8]
     later = f"{int(year) + 1:04d}" if year.isdigit() else year
-    return [text, f"{year}{day}{month}", f"{later}{month}{day}"]
+    # The day after as a number (the 31st and the 1st are not neighbours): 19 and 20 are
+    # one keying slip apart but two digits.
+    tomorrow = f"{int(day) + 1:02d}" if day.isdigit() else day
+    edits = dict.fromkeys([text] + [text[:x] + text[x + 1 :] for x in range(len(text))])
+    return (
+        f"swap {year}{min(month, day)}{max(month, day)}",
+        f"year {year}{month}{day}",
+        f"year {later}{month}{day}",
+        f"day {year}{month}{day}",
+        f"day {year}{month}{tomorrow}",
+        *(f"edit {e}" for e in list(edits)[: DATE_TOKENS - 5]),
+    )
 
 
 def encode_checks(
@@ -103,10 +126,11 @@ def encode_checks(
     salted = scheme.salt is not None
     word = 0
     for spec in scheme.checks:
-        filter_words = scheme.check_bits // 64
+        fw = filter_words(scheme, spec.check or "")
         tokens = np.zeros((n, token_words(spec.check or "") * 2), dtype=np.uint32)
-        filters = _check_filters(scheme, secret, spec, values[spec.name], salts, salted)
-        out[:, word : word + filter_words] = pack(filters)
+        if fw:
+            filters = _check_filters(scheme, secret, spec, values[spec.name], salts, salted)
+            out[:, word : word + fw] = pack(filters)
         token_key = derive_key(secret, f"check {spec.name} tokens")
         cache_tokens: dict[tuple[str, str], list[int]] = {}
         for r, (salt, value) in enumerate(zip(salts, values[spec.name], strict=True)):
@@ -118,16 +142,14 @@ def encode_checks(
                 if spec.check == "name":
                     parts = _name_tokens(value)
                 elif spec.check == "date":
-                    parts = tuple(_date_variants(value))
+                    parts = _date_tokens(value)
                 else:
                     parts = ()
                 found = [_token(token_key, prefix + p.encode()) for p in parts]
                 cache_tokens[(salt, value)] = found
             tokens[r, : len(found)] = found
-        out[:, word + filter_words : word + filter_words + tokens.shape[1] // 2] = tokens.view(
-            np.uint64
-        )
-        word += filter_words + token_words(spec.check or "")
+        out[:, word + fw : word + fw + tokens.shape[1] // 2] = tokens.view(np.uint64)
+        word += fw + token_words(spec.check or "")
     return out
 
 
@@ -180,29 +202,28 @@ def checks_disagree(
     counts: dict[str, np.ndarray] = {}
     word = 0
     for spec in scheme.checks:
-        filter_words = scheme.check_bits // 64
-        fa, fb = a[i, word : word + filter_words], b[j, word : word + filter_words]
+        fw = filter_words(scheme, spec.check or "")
+        fa, fb = a[i, word : word + fw], b[j, word : word + fw]
         count_a = np.bitwise_count(fa).sum(axis=1, dtype=np.int64)
         count_b = np.bitwise_count(fb).sum(axis=1, dtype=np.int64)
         common = np.bitwise_count(fa & fb).sum(axis=1, dtype=np.int64)
         both = (count_a > 0) & (count_b > 0)
         dice = 2.0 * common / np.maximum(count_a + count_b, 1)
         extra = token_words(spec.check or "")
-        ta = np.ascontiguousarray(a[i, word + filter_words : word + filter_words + extra])
-        tb = np.ascontiguousarray(b[j, word + filter_words : word + filter_words + extra])
+        ta = np.ascontiguousarray(a[i, word + fw : word + fw + extra])
+        tb = np.ascontiguousarray(b[j, word + fw : word + fw + extra])
         ta, tb = ta.view(np.uint32), tb.view(np.uint32)
         if spec.check == "name":
             disagree = both & (dice < NAME_DICE) & ~_share_a_token(ta, tb)
         elif spec.check == "date":
-            swapped = (ta[:, 0] == tb[:, 1]) & (ta[:, 0] != 0)
-            year_apart = ((ta[:, 0] == tb[:, 2]) | (tb[:, 0] == ta[:, 2])) & (ta[:, 0] != 0)
-            disagree = both & (dice < DATE_DICE) & ~swapped & ~year_apart
+            both = (ta[:, 0] != 0) & (tb[:, 0] != 0)
+            disagree = both & ~_share_a_token(ta, tb)
         else:
             disagree = both & (dice < IDENTIFIER_DICE)
             identical_identifier |= both & (common == count_a) & (common == count_b)
         counts[spec.name] = disagree
         refused |= disagree
-        word += filter_words + extra
+        word += fw + extra
     # The same NHS number on both sides outweighs a name or date typed wrongly on both.
     refused &= ~identical_identifier
     return refused, {name: int((d & refused).sum()) for name, d in counts.items()}
