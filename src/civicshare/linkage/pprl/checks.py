@@ -120,36 +120,39 @@ def _date_tokens(text: str) -> tuple[str, ...]:
 def encode_checks(
     scheme: Scheme, secret: bytes, values: dict[str, list[str | None]], salts: Sequence[str]
 ) -> np.ndarray:
-    """(n, check_words) uint64: per check field, its filter's words then its tokens' words."""
+    """(n, check_words) uint64: per check field, its filter's words then its tokens' words.
+
+    Each distinct (salt, value) is encoded once, then copied to its records: names and dates
+    repeat, so a file costs one HMAC per distinct q-gram and token, not per record.
+    """
     n = len(salts)
     out = np.zeros((n, check_words(scheme)), dtype=np.uint64)
-    salted = scheme.salt is not None
     word = 0
     for spec in scheme.checks:
         fw = filter_words(scheme, spec.check or "")
-        tokens = np.zeros((n, token_words(spec.check or "") * 2), dtype=np.uint32)
+        tw = token_words(spec.check or "")
+        index: dict[tuple[str, str], int] = {}
+        setindex = index.setdefault
+        codes = np.fromiter(
+            (
+                -1 if v is None or not _usable(spec, v) else setindex((salt, v), len(index))
+                for salt, v in zip(salts, values[spec.name], strict=True)
+            ),
+            dtype=np.int64,
+            count=n,
+        )
+        distinct = list(index)
+        rows = np.flatnonzero(codes >= 0)
+        if not distinct:
+            word += fw + tw
+            continue
         if fw:
-            filters = _check_filters(scheme, secret, spec, values[spec.name], salts, salted)
-            out[:, word : word + fw] = pack(filters)
-        token_key = derive_key(secret, f"check {spec.name} tokens")
-        cache_tokens: dict[tuple[str, str], list[int]] = {}
-        for r, (salt, value) in enumerate(zip(salts, values[spec.name], strict=True)):
-            if value is None or not _usable(spec, value):
-                continue
-            found = cache_tokens.get((salt, value))
-            if found is None:
-                prefix = salt.encode() + b"\x1f"
-                if spec.check == "name":
-                    parts = _name_tokens(value)
-                elif spec.check == "date":
-                    parts = _date_tokens(value)
-                else:
-                    parts = ()
-                found = [_token(token_key, prefix + p.encode()) for p in parts]
-                cache_tokens[(salt, value)] = found
-            tokens[r, : len(found)] = found
-        out[:, word + fw : word + fw + tokens.shape[1] // 2] = tokens.view(np.uint64)
-        word += fw + token_words(spec.check or "")
+            filters = _check_filters(scheme, secret, spec, distinct)
+            out[rows, word : word + fw] = filters[codes[rows]]
+        if tw:
+            tokens = _check_tokens(secret, spec, distinct, tw * 2)
+            out[rows, word + fw : word + fw + tw] = tokens.view(np.uint64)[codes[rows]]
+        word += fw + tw
     return out
 
 
@@ -159,28 +162,38 @@ def _usable(spec: FieldSpec, value: str) -> bool:
 
 
 def _check_filters(
-    scheme: Scheme,
-    secret: bytes,
-    spec: FieldSpec,
-    column: Sequence[str | None],
-    salts: Sequence[str],
-    salted: bool,
+    scheme: Scheme, secret: bytes, spec: FieldSpec, distinct: list[tuple[str, str]]
 ) -> np.ndarray:
+    """Packed check filters of each distinct (salt, value), salted as the record's filter."""
     bits = scheme.check_bits
     key = derive_key(secret, f"check {spec.name} block 0")
-    filters = np.zeros((len(column), bits), dtype=np.bool_)
-    positions_of: dict[tuple[str, str], np.ndarray] = {}
-    for r, (salt, value) in enumerate(zip(salts, column, strict=True)):
-        if value is None or not _usable(spec, value):
-            continue
-        positions = positions_of.get((salt, value))
-        if positions is None:
-            prefix = salt.encode() + b"\x1f" if salted else b""
-            grams = [prefix + g for g in _grams(spec.kind, value.encode(), spec.q)]
-            positions = _positions_for([key], grams, CHECK_HASHES, bits).reshape(-1)
-            positions_of[(salt, value)] = positions
-        filters[r, positions] = True
-    return filters
+    salted = scheme.salt is not None
+    gram_index: dict[bytes, int] = {}
+    setgram = gram_index.setdefault
+    owners: list[int] = []
+    grams: list[int] = []
+    for d, (salt, value) in enumerate(distinct):
+        prefix = salt.encode() + b"\x1f" if salted else b""
+        for gram in _grams(spec.kind, value.encode(), spec.q):
+            owners.append(d)
+            grams.append(setgram(prefix + gram, len(gram_index)))
+    positions = _positions_for([key], list(gram_index), CHECK_HASHES, bits)
+    filters = np.zeros((len(distinct), bits), dtype=np.bool_)
+    filters[np.asarray(owners)[:, None], positions[np.asarray(grams)]] = True
+    return pack(filters)
+
+
+def _check_tokens(
+    secret: bytes, spec: FieldSpec, distinct: list[tuple[str, str]], slots: int
+) -> np.ndarray:
+    """(distinct, slots) uint32 tokens of each distinct (salt, value); 0 = empty slot."""
+    key = derive_key(secret, f"check {spec.name} tokens")
+    out = np.zeros((len(distinct), slots), dtype=np.uint32)
+    for d, (salt, value) in enumerate(distinct):
+        parts = _name_tokens(value) if spec.check == "name" else _date_tokens(value)
+        prefix = salt.encode() + b"\x1f"
+        out[d, : len(parts)] = [_token(key, prefix + p.encode()) for p in parts]
+    return out
 
 
 def _share_a_token(ta: np.ndarray, tb: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
