@@ -40,7 +40,7 @@ from functools import cache
 
 import numpy as np
 
-from civicshare.linkage.pprl.encoding import _grams, _positions_for, pack
+from civicshare.linkage.pprl.encoding import gram_bytes, keyed_positions, pack
 from civicshare.linkage.pprl.scheme import FieldSpec, Scheme, derive_key
 
 CHECK_HASHES = 4  # positions per q-gram in a check filter
@@ -174,10 +174,10 @@ def _check_filters(
     grams: list[int] = []
     for d, (salt, value) in enumerate(distinct):
         prefix = salt.encode() + b"\x1f" if salted else b""
-        for gram in _grams(spec.kind, value.encode(), spec.q):
+        for gram in gram_bytes(spec.kind, value.encode(), spec.q):
             owners.append(d)
             grams.append(setgram(prefix + gram, len(gram_index)))
-    positions = _positions_for([key], list(gram_index), CHECK_HASHES, bits)
+    positions = keyed_positions([key], list(gram_index), CHECK_HASHES, bits)
     filters = np.zeros((len(distinct), bits), dtype=np.bool_)
     filters[np.asarray(owners)[:, None], positions[np.asarray(grams)]] = True
     return pack(filters)

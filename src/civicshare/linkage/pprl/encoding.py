@@ -86,10 +86,10 @@ def _date_digits(value: str) -> str:
 
 def qgrams(kind: str, text: str, q: int) -> list[str]:
     """The q-grams of a normalised value (in order, repeats kept); `exact` values are one token."""
-    return [g.decode("ascii") for g in _grams(kind, text.encode("ascii"), q)]
+    return [g.decode("ascii") for g in gram_bytes(kind, text.encode("ascii"), q)]
 
 
-def _grams(kind: str, data: bytes, q: int) -> list[bytes]:
+def gram_bytes(kind: str, data: bytes, q: int) -> list[bytes]:
     # Normalised values are ASCII, so byte slices are character slices. Repeated q-grams set
     # the same bits, so there is no need to remove them.
     if kind == "exact":
@@ -239,7 +239,7 @@ def _salts(scheme: Scheme, values: dict[str, list[str | None]], n: int) -> list[
     return [v or "" for v in raw]
 
 
-def _positions_for(
+def keyed_positions(
     keys: Sequence[bytes], messages: Sequence[bytes], k: int, bits: int
 ) -> np.ndarray:
     """k bit positions per message, each from 16 bits of HMAC-SHA256(keys[block], message).
@@ -305,9 +305,9 @@ def encode(
                 # The salt is part of every hashed message: the same q-gram sets unrelated
                 # bits in records with different salt values.
                 prefix = item[0].encode() + b"\x1f"
-                grams = [prefix + g for g in _grams(spec.kind, item[1].encode(), spec.q)]
+                grams = [prefix + g for g in gram_bytes(spec.kind, item[1].encode(), spec.q)]
             else:
-                grams = _grams(spec.kind, item.encode(), spec.q)
+                grams = gram_bytes(spec.kind, item.encode(), spec.q)
             value_grams.append([setgram(g, len(gram_index)) for g in grams])
         if not gram_index:
             continue
@@ -317,7 +317,7 @@ def encode(
             (g for grams in value_grams for g in grams), dtype=np.int64, count=int(lengths.sum())
         )
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        positions = _positions_for(keys, list(gram_index), spec.k, bits)
+        positions = keyed_positions(keys, list(gram_index), spec.k, bits)
         fields.append((codes, lengths, starts, flat, positions))
 
     if scheme.balance:
