@@ -31,12 +31,24 @@ in the same process:
   link         pprl.link with blocking keys and the greedy one-to-one solver, with its
                precision and recall against the generated truth (information, no baseline)
 
+With --households N, instead: the UK-style council and GP files of N residents in
+households (civicshare.synthetic.linkage_pair: twins, same-name fathers and sons, siblings,
+married-name changes, nicknames, movers, NHS numbers missing from most council rows),
+encoded under the UK scheme documented in docs/pprl.md (uk-scheme.yaml, read from there) and
+linked at its documented threshold, four ways taken in turn: per-field checks with the
+optimal solver (the default), checks with greedy, no checks with optimal, and the baseline,
+no checks with greedy (the behaviour before issue 15). Each with precision, recall and the
+relative pairs merged (twins, same-name parent/child, siblings, parent/child); encoding is
+timed with and without the checks. Last line: JSON, with ratios against the baseline.
+
 Every figure is the best of --repeat runs, baselines included; the three comparison runs
 are taken in turn (fast, full product, baseline, fast, ...) so that each sees the same share
 of other work on the machine. Ratio = fast rate / baseline rate. Last line: JSON.
 
     .venv/bin/python benchmarks/pprl.py                 # 10,000 people per file
     .venv/bin/python benchmarks/pprl.py --size 50000 --repeat 2   # the recorded full run
+    .venv/bin/python benchmarks/pprl.py --households 2000 --repeat 1   # households, small
+    .venv/bin/python benchmarks/pprl.py --households 20000 --repeat 3  # the recorded run
 """
 
 from __future__ import annotations

@@ -168,3 +168,47 @@ def test_a_field_with_k_0_sets_no_bits():
     b = encode([(*HALL_FATHER[:7], "9434765919")], "gp")
     assert np.array_equal(a.packed, b.packed)
     assert not np.array_equal(a.checks, b.checks)
+
+
+def test_the_command_line_refuses_the_pairs_and_no_checks_shows_what_they_change(tmp_path):
+    from typer.testing import CliRunner
+
+    from civicshare.cli import app
+
+    runner = CliRunner()
+    header = "record_id," + ",".join(COLUMNS) + "\n"
+    (tmp_path / "council.csv").write_text(
+        header + "\n".join(",".join(row) for row in (HALL_FATHER, RHYS_A, LEO_A)) + "\n"
+    )
+    (tmp_path / "gp.csv").write_text(
+        header + "\n".join(",".join(row) for row in (HALL_SON, RHYS_B)) + "\n"
+    )
+    block = re.search(r"```yaml\n(# uk-scheme\.yaml.*?)```", DOCS.read_text(), re.S)
+    (tmp_path / "scheme.yaml").write_text(block.group(1))
+    (tmp_path / "key").write_text(KEY.hex() + "\n")
+    for side in ("council", "gp"):
+        result = runner.invoke(app, ["pprl", "encode", str(tmp_path / f"{side}.csv"),
+                                     "--scheme", str(tmp_path / "scheme.yaml"),
+                                     "--secret", str(tmp_path / "key"), "--source", side,
+                                     "--out", str(tmp_path / f"{side}.jsonl")])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    standalone = {
+        "CIVICSHARE_DATA_DIR": str(tmp_path / "no-store"),
+        "CIVICSHARE_DATABASE_URL": f"sqlite:///{tmp_path / 'no-store' / 'none.db'}",
+    }
+
+    def link(*options: str) -> tuple[str, list[str]]:
+        out = tmp_path / ("run" + "".join(options))
+        result = runner.invoke(app, ["pprl", "link", str(tmp_path / "council.jsonl"),
+                                     str(tmp_path / "gp.jsonl"), "--threshold", str(THRESHOLD),
+                                     "--out", str(out), "--no-audit", *options],
+                               env=standalone)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        lines = (out / "pairs.csv").read_text().splitlines()[1:]
+        return result.output, [",".join(line.split(",")[1:4:2]) for line in lines]
+
+    output, pairs = link()
+    assert pairs == ["c-rhys,g-rhys"]
+    assert "refused by the per-field checks" in output
+    output, pairs = link("--no-checks", "--solver", "greedy")
+    assert "c-hall-1,g-hall-2" in pairs and "refused" not in output
