@@ -189,10 +189,20 @@ def _check_tokens(
     """(distinct, slots) uint32 tokens of each distinct (salt, value); 0 = empty slot."""
     key = derive_key(secret, f"check {spec.name} tokens")
     out = np.zeros((len(distinct), slots), dtype=np.uint32)
+    # Neighbouring values share tokens (1975-03-14 and 1975-03-15 share "the day after"
+    # and a deletion), so each message is hashed once per file.
+    tokens: dict[bytes, int] = {}
     for d, (salt, value) in enumerate(distinct):
         parts = _name_tokens(value) if spec.check == "name" else _date_tokens(value)
         prefix = salt.encode() + b"\x1f"
-        out[d, : len(parts)] = [_token(key, prefix + p.encode()) for p in parts]
+        row = []
+        for part in parts:
+            message = prefix + part.encode()
+            token = tokens.get(message)
+            if token is None:
+                token = tokens[message] = _token(key, message)
+            row.append(token)
+        out[d, : len(row)] = row
     return out
 
 
