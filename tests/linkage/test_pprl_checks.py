@@ -212,3 +212,11 @@ def test_the_command_line_refuses_the_pairs_and_no_checks_shows_what_they_change
     assert "refused by the per-field checks" in output
     output, pairs = link("--no-checks", "--solver", "greedy")
     assert "c-hall-1,g-hall-2" in pairs and "refused" not in output
+
+
+def test_encodings_whose_scheme_has_checks_but_carry_none_are_refused():
+    a, b = encode([HALL_FATHER], "council"), encode([HALL_SON], "gp")
+    a.checks = None
+    with pytest.raises(pprl.PprlError, match="encodings of A carry none"):
+        pprl.link(a, b, threshold=THRESHOLD)
+    assert len(pprl.link(a, b, threshold=THRESHOLD, checks=False).i) == 1

@@ -108,7 +108,15 @@ def link(
     candidates = len(found.i)
     refused: dict[str, int] = {}
     refused_pairs = 0
-    if checks and a.scheme.checks and a.checks is not None and b.checks is not None:
+    if checks and a.scheme.checks:
+        if a.checks is None or b.checks is None:
+            # Linking without them would quietly merge the relatives they are there to keep
+            # apart.
+            raise PprlError(
+                "the scheme has per-field checks but the encodings of "
+                f"{'A' if a.checks is None else 'B'} carry none; re-encode with "
+                "`civicshare pprl encode`"
+            )
         # Before one-to-one: a refused pair must not take a record from its true partner.
         disagree, refused = checks_disagree(a.scheme, a.checks, b.checks, found.i, found.j)
         refused_pairs = int(disagree.sum())
