@@ -63,6 +63,9 @@ def comparisons_for(fields: list[str], with_distance: bool, uk: bool = True) -> 
         built.append(comparisons.address(with_uprn="uprn" in fields))
     elif "uprn" in fields:
         built.append(comparisons.uprn())
+    household = comparisons.household_condition(fields)
+    if household:
+        built.append(comparisons.household(household, "date_of_birth" in fields))
     return built
 
 
