@@ -330,13 +330,33 @@ def uprn() -> cl.CustomComparison:
     )
 
 
-def address(with_uprn: bool = False) -> cl.CustomComparison:
+def address(with_uprn: bool = False, households: bool = False) -> cl.CustomComparison:
     """Same UPRN, whole address (spaces ignored), the same house with a few typos, shared words.
 
     The house number separates neighbours: the same street at another number is weak evidence,
     the same number with the street's words (or a few keying errors) is strong. The UPRN is
     the property itself, so it is the top level here rather than a comparison of its own.
+
+    With ``households`` (records of whole streets of families: a council or GP list), 10 and
+    5 Tennyson Street are neighbours, not one home: another house number in the same street
+    (more than one keying error apart) is fixed neutral, never towards a match. Without
+    (FEBRL4: one person per household, no neighbours), EM weighs it, and a number mistyped
+    there keeps the evidence of its street.
     """
+    neighbours = []
+    if households:
+        neighbours.append(
+            cll.And(
+                cll.CustomLevel("house_number_l <> house_number_r AND street_l = street_r"),
+                cll.Not(cll.DamerauLevenshteinLevel("house_number", 1)),
+            ).configure(
+                label_for_charts="another house number in the same street (neutral)",
+                m_probability=0.5,
+                u_probability=0.5,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            )
+        )
     same_number = cll.CustomLevel("house_number_l = house_number_r")
     missing = _either_null("address")
     first: list = [missing]
@@ -376,19 +396,7 @@ def address(with_uprn: bool = False) -> cl.CustomComparison:
                 cll.CustomLevel("house_number_l IS NULL OR house_number_r IS NULL"),
                 cll.ArrayIntersectLevel("address_tokens", 2),
             ).configure(label_for_charts="a number missing, two or more words shared"),
-            # 10 and 5 Tennyson Street are neighbours, not one home: the shared street is no
-            # evidence towards a match (weight fixed at 0; the postcode counts the nearness).
-            # Numbers one keying error apart (30 and 03, 162 and 16) go on to the levels below.
-            cll.And(
-                cll.CustomLevel("house_number_l <> house_number_r AND street_l = street_r"),
-                cll.Not(cll.DamerauLevenshteinLevel("house_number", 1)),
-            ).configure(
-                label_for_charts="another house number in the same street (neutral)",
-                m_probability=0.5,
-                u_probability=0.5,
-                fix_m_probability=True,
-                fix_u_probability=True,
-            ),
+            *neighbours,
             cll.JaroWinklerLevel("address_compact", 0.9).configure(
                 label_for_charts="Jaro-Winkler >= 0.9 (ignoring spaces)"
             ),

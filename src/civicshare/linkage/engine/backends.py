@@ -129,7 +129,7 @@ def _holds_households(con: duckdb.DuckDBPyConnection, table: str, names: list, r
         f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} "
         f"WHERE surname IS NOT NULL AND given_name IS NOT NULL AND {place} IS NOT NULL "
         f"GROUP BY source, surname, {place} HAVING count(DISTINCT given_name) > 1)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return float(in_families) >= HOUSEHOLD_SHARE * rows
 
 

@@ -62,7 +62,7 @@ def comparisons_for(
     if "postcode" in fields:
         built.append(comparisons.postcode(with_distance, uk))
     if "address" in fields:
-        built.append(comparisons.address(with_uprn="uprn" in fields))
+        built.append(comparisons.address(with_uprn="uprn" in fields, households=households))
     elif "uprn" in fields:
         built.append(comparisons.uprn())
     household = comparisons.household_condition(fields) if households else None
