@@ -305,7 +305,8 @@ class _Builder:
         twins = count >= 2 and self.rng.random() < TWIN_FAMILY_RATE
         for i in range(count):
             lo = parent_year + 20
-            year = min(REF_YEAR - (18 if adult else 0), lo + self.rng.randint(0, 18))
+            # Born by the end of last year, so no date of birth is in the future.
+            year = min(REF_YEAR - (18 if adult else 1), lo + self.rng.randint(0, 18))
             male = self.rng.random() < 0.51
             dob = None
             if twins and i == 1:
