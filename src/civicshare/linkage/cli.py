@@ -61,6 +61,15 @@ def files(
             "recall in the report. For evaluations only.",
         ),
     ] = None,
+    allow_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicates",
+            help="Linking several files, a file may hold one person more than once. By "
+            "default each holds a person at most once: each record links to at most one "
+            "record of each other file (the strongest assignment).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the random sampling in training.")] = 1,
     memory_limit: Annotated[
         str | None,
@@ -88,6 +97,7 @@ def files(
             truth=truth_frame,
             seed=seed,
             memory_limit=memory_limit,
+            allow_duplicates=allow_duplicates,
         )
     for warning in result.warnings:
         errors.print(f"[yellow]Warning:[/] {warning}", highlight=False, soft_wrap=True)

@@ -26,8 +26,10 @@ joined in order), surname, full_name (instead of the two: ``SURNAME, Forenames``
 Smith``, titles dropped, the last word the surname), date_of_birth (a column, or ``{column,
 format}`` with a strptime format; ISO ``%Y-%m-%d`` when no format is given), sex, nhs_number,
 other_id, address (one column or a list, joined in order), postcode, uprn; and optionally
-age_band, ethnic_group (passed through for the report's bias check) and source (a name for the
-file in the outputs; the file name without extension by default).
+age_band, ethnic_group (passed through for the report's bias check), source (a name for the
+file in the outputs; the file name without extension by default) and duplicates (``true``: the
+file may hold one person more than once, so linking does not limit each of its records to one
+record of each other file; ``--allow-duplicates`` says this of every file).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class FileColumns:
     columns: dict[str, list[str]]
     date_format: str = ISO_DATE
     source: str | None = None
+    duplicates: bool = False  # the file may hold one person more than once
 
     def required_columns(self) -> list[str]:
         return [c for cols in self.columns.values() for c in cols]
@@ -101,7 +104,13 @@ def _section(spec: Any, where: str) -> FileColumns:
     columns: dict[str, list[str]] = {}
     date_format = ISO_DATE
     source = None
+    duplicates = False
     for key, value in spec.items():
+        if key == "duplicates":
+            if not isinstance(value, bool):
+                raise ColumnMapError(f"{where}, duplicates: expected true or false, got {value!r}")
+            duplicates = value
+            continue
         if key == "source":
             if not isinstance(value, str) or not value.strip():
                 raise ColumnMapError(f"{where}, source: expected a name, got {value!r}")
@@ -109,7 +118,7 @@ def _section(spec: Any, where: str) -> FileColumns:
             continue
         if key not in FIELDS:
             raise ColumnMapError(
-                f"{where}: unknown field {key!r} (fields: {', '.join(FIELDS)}, source)"
+                f"{where}: unknown field {key!r} (fields: {', '.join(FIELDS)}, source, duplicates)"
             )
         if key == "date_of_birth" and isinstance(value, dict):
             unknown = set(value) - {"column", "format"}
@@ -142,7 +151,9 @@ def _section(spec: Any, where: str) -> FileColumns:
             f"{where}: map at least two fields besides record_id (names, date of birth, "
             "postcode, an identifier ...)"
         )
-    return FileColumns(columns=columns, date_format=date_format, source=source)
+    return FileColumns(
+        columns=columns, date_format=date_format, source=source, duplicates=duplicates
+    )
 
 
 def parse_column_map(data: Any, origin: str = "the column map") -> ColumnMap:

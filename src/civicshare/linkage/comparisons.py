@@ -34,6 +34,10 @@ def _either_null(column: str) -> cll.CustomLevel:
     ).configure(is_null_level=True)
 
 
+# About one true match in a thousand carries another person's valid NHS number.
+NHS_DIFFER_M_PROBABILITY = 0.001
+
+
 def nhs_number() -> cl.CustomComparison:
     """Valid and equal, equal but failing the check digit, one edit or transposition apart."""
     return cl.CustomComparison(
@@ -47,6 +51,13 @@ def nhs_number() -> cl.CustomComparison:
             cll.ExactMatchLevel("nhs_number").configure(
                 label_for_charts="NHS number equal, check digit fails"
             ),
+            # The modulus 11 check digit catches every single-digit error and every swap of
+            # adjacent digits, so two valid numbers that differ are two people (or a wrong
+            # number copied from someone else's record): strong evidence against, fixed so EM
+            # cannot learn from twins (same date of birth, different numbers) that it is mild.
+            cll.CustomLevel(
+                "nhs_valid_l AND nhs_valid_r", label_for_charts="two valid NHS numbers differ"
+            ).configure(m_probability=NHS_DIFFER_M_PROBABILITY, fix_m_probability=True),
             # Levenshtein, not Damerau-Levenshtein: in DuckDB the latter is about ten times
             # slower, and two substitutions cover a transposition of adjacent digits.
             cll.LevenshteinLevel("nhs_number", 2).configure(
@@ -71,6 +82,35 @@ def other_id() -> cl.CustomComparison:
             cll.ElseLevel(),
         ],
     )
+
+
+# Relatives in one household (a different first name, or a date of birth no keying error
+# explains, with surname and address equal) weigh this much against a match: twins and a
+# same-name father and son share everything else, so the usual weights of a differing name or
+# date of birth (learned by EM) leave them linked at 0.9999999. 2^-30 outweighs the shared
+# surname, address and postcode together.
+HOUSEHOLD_M_PROBABILITY = 2.0**-30
+
+
+def household_condition(fields: list[str] | set[str]) -> str | None:
+    """SQL for "the same home": the same address (the whole address, or its house number and
+    street; the UPRN; the postcode and date of birth when there is neither). None when the
+    records lack the fields to tell. ``household`` adds the surname."""
+    fields = set(fields)
+    if not {"surname", "given_name"} <= fields:
+        return None
+    if "address" in fields:
+        place = (
+            "(address_compact_l = address_compact_r"
+            " OR (house_number_l = house_number_r AND street_l = street_r))"
+        )
+    elif "uprn" in fields:
+        place = "uprn_l = uprn_r"
+    elif {"postcode", "date_of_birth"} <= fields:
+        place = "postcode_l = postcode_r AND dob_l = dob_r"
+    else:
+        return None
+    return place
 
 
 def given_name() -> cl.CustomComparison:
@@ -101,6 +141,69 @@ def given_name() -> cl.CustomComparison:
                 label_for_charts="one side is an initial and it agrees",
             ),
             cll.ElseLevel(),
+        ],
+    )
+
+
+def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
+    """Relatives in one household: twins, siblings, a parent and child of the same name.
+
+    A comparison of its own, with both probabilities fixed, rather than levels of the given
+    name and the date of birth: a level reading another field's column would make Splink
+    leave its comparison out of the EM session blocked on that column. Within the household
+    (``condition``, from ``household_condition``) the pair is two people when the first names
+    differ beyond a nickname, an initial, a middle name or a typo (Damerau-Levenshtein 1,
+    Jaro-Winkler 0.88), or when the dates of birth differ beyond a keying error (more than one
+    digit, not day and month swapped, not the year alone off by one).
+    """
+    # The surname as one family's: equal, or a typo apart.
+    same_surname = cll.Or(
+        cll.CustomLevel("surname_l = surname_r"),
+        cll.DamerauLevenshteinLevel("surname", 1),
+        cll.JaroWinklerLevel("surname", 0.92),
+    )
+    names_differ = cll.And(
+        cll.CustomLevel("given_name_l <> given_name_r"),
+        cll.Not(cll.ArrayIntersectLevel("given_aliases", 1)),
+        cll.Not(cll.JaroWinklerLevel("given_name", 0.88)),
+        cll.Not(cll.DamerauLevenshteinLevel("given_name", 1)),
+        cll.CustomLevel(
+            "NOT (coalesce(given_other_l = given_name_r, false)"
+            " OR coalesce(given_name_l = given_other_r, false)"
+            " OR coalesce(given_initial_l = given_initial_r"
+            " AND (given_is_initial_l OR given_is_initial_r), false)"
+            " OR coalesce(given_name_l = surname_r AND surname_l = given_name_r, false))"
+        ),
+    )
+    apart = names_differ
+    if with_dob:
+        dob_differs = cll.And(
+            cll.Not(cll.LevenshteinLevel("dob", 1)),
+            cll.CustomLevel(
+                "NOT coalesce(dob_l = dob_swap_r, false) AND NOT coalesce(dob_month_l = dob_month_r"
+                " AND abs(dob_year_l - dob_year_r) = 1"
+                " AND substr(dob_l, 9, 2) = substr(dob_r, 9, 2), false)"
+            ),
+        )
+        apart = cll.Or(names_differ, dob_differs)
+    return cl.CustomComparison(
+        output_column_name="household",
+        comparison_levels=[
+            cll.And(same_surname, cll.CustomLevel(condition), apart).configure(
+                label_for_charts="two people of one household (another first name, or a date "
+                "of birth no keying error explains)",
+                m_probability=HOUSEHOLD_M_PROBABILITY,
+                u_probability=1.0,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            ),
+            cll.ElseLevel().configure(
+                label_for_charts="not two people of one household (no effect)",
+                m_probability=0.5,
+                u_probability=0.5,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            ),
         ],
     )
 
@@ -140,6 +243,11 @@ def date_of_birth() -> cl.CustomComparison:
             cll.ExactMatchLevel("dob").configure(label_for_charts="date of birth equal"),
             cll.CustomLevel("dob_l = dob_swap_r", label_for_charts="day and month swapped"),
             cll.LevenshteinLevel("dob", 1).configure(label_for_charts="one digit differs"),
+            cll.CustomLevel(
+                "dob_month_l = dob_month_r AND abs(dob_year_l - dob_year_r) = 1"
+                " AND substr(dob_l, 9, 2) = substr(dob_r, 9, 2)",
+                label_for_charts="year off by one, day and month equal",
+            ),
             cll.CustomLevel(
                 "dob_year_l = dob_year_r AND dob_month_l = dob_month_r",
                 label_for_charts="same month and year",
@@ -222,13 +330,33 @@ def uprn() -> cl.CustomComparison:
     )
 
 
-def address(with_uprn: bool = False) -> cl.CustomComparison:
+def address(with_uprn: bool = False, households: bool = False) -> cl.CustomComparison:
     """Same UPRN, whole address (spaces ignored), the same house with a few typos, shared words.
 
     The house number separates neighbours: the same street at another number is weak evidence,
     the same number with the street's words (or a few keying errors) is strong. The UPRN is
     the property itself, so it is the top level here rather than a comparison of its own.
+
+    With ``households`` (records of whole streets of families: a council or GP list), 10 and
+    5 Tennyson Street are neighbours, not one home: another house number in the same street
+    (more than one keying error apart) is fixed neutral, never towards a match. Without
+    (FEBRL4: one person per household, no neighbours), EM weighs it, and a number mistyped
+    there keeps the evidence of its street.
     """
+    neighbours = []
+    if households:
+        neighbours.append(
+            cll.And(
+                cll.CustomLevel("house_number_l <> house_number_r AND street_l = street_r"),
+                cll.Not(cll.DamerauLevenshteinLevel("house_number", 1)),
+            ).configure(
+                label_for_charts="another house number in the same street (neutral)",
+                m_probability=0.5,
+                u_probability=0.5,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            )
+        )
     same_number = cll.CustomLevel("house_number_l = house_number_r")
     missing = _either_null("address")
     first: list = [missing]
@@ -268,6 +396,7 @@ def address(with_uprn: bool = False) -> cl.CustomComparison:
                 cll.CustomLevel("house_number_l IS NULL OR house_number_r IS NULL"),
                 cll.ArrayIntersectLevel("address_tokens", 2),
             ).configure(label_for_charts="a number missing, two or more words shared"),
+            *neighbours,
             cll.JaroWinklerLevel("address_compact", 0.9).configure(
                 label_for_charts="Jaro-Winkler >= 0.9 (ignoring spaces)"
             ),

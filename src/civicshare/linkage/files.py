@@ -254,7 +254,12 @@ def link_files(
     truth: pd.DataFrame | None = None,
     seed: int = 1,
     memory_limit: str | None = None,
+    allow_duplicates: bool = False,
 ) -> LinkFilesResult:
+    """Link (or deduplicate) ``paths``. Linking files (not ``within_files``), each file is
+    taken to hold one record per person unless ``allow_duplicates``: each record then links to
+    at most one of each other file (``engine.one_to_one``) and a cluster that still holds two
+    records of one file is split at its weakest link (``engine.split_clusters``)."""
     if not paths:
         raise ColumnMapError("name at least one file to link")
     if memory_limit is not None and not MEMORY.fullmatch(memory_limit.strip()):
@@ -280,11 +285,29 @@ def link_files(
         names = ", ".join(Path(p).name for p in paths)
         raise ColumnMapError(f"cannot link {names}: {exc}") from exc
     chosen = model.recommended_threshold if threshold is None else threshold
+    duplicate_free = set() if allow_duplicates or not link_only else set(records["source"])
+    if column_map is not None:
+        for path in paths:
+            spec = column_map.for_file(Path(path))
+            if spec.duplicates:
+                duplicate_free.discard(spec.source or Path(path).stem)
+    if duplicate_free:
+        assigned = engine.one_to_one(scored, chosen, duplicate_free)
+        # Pairs the assignment dropped (a twin's record that scored above the threshold against
+        # both twins) are no longer links: out of the pairs, the clusters and the report.
+        scored = scored.drop(index=assigned.index[~assigned["one_to_one"]])
     accepted = scored[scored["match_probability"] >= chosen]
-    clusters = engine.cluster(records, scored, chosen)
+    clusters, splits = engine.split_clusters(records, scored, chosen, duplicate_free)
     built = report.build_report(
         standardised, scored, clusters, chosen, truth=truth, link_only=link_only
     )
+    built["one_to_one"] = bool(duplicate_free)
+    built["split_clusters"] = splits
+    if splits:
+        warnings.append(
+            f"{len(splits)} cluster(s) held two records of one file and were split at their "
+            "weakest link (see report.json, split_clusters)"
+        )
     built["recommended_threshold"] = model.recommended_threshold
     built["inputs"] = [Path(p).name for p in paths]
     built["warnings"] = list(warnings)

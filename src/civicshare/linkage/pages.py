@@ -100,7 +100,18 @@ def _bars(rows: list[dict]) -> None:
         length = round(abs(row["weight"]) / scale * BAR_WIDTH, 1)
         row["bar_x"] = BAR_WIDTH if row["weight"] >= 0 else BAR_WIDTH - length
         row["bar_width"] = max(length, 1)
-        row["towards"] = "towards a match" if row["weight"] >= 0 else "away from a match"
+        row["towards"] = _direction(row["weight"])
+
+
+# Below this (in bits, a factor of about 1.03) a comparison moves the probability by nothing a
+# reviewer could see: "neutral", not "towards a match" (a fixed-neutral level weighs 0).
+NEUTRAL_WEIGHT = 0.05
+
+
+def _direction(weight: float) -> str:
+    if abs(weight) < NEUTRAL_WEIGHT:
+        return "neutral"
+    return "towards a match" if weight > 0 else "away from a match"
 
 
 def _pair(request, actor, session, item_id, *, errors=None, form=None, status_code=200):

@@ -166,7 +166,15 @@ def link(
         "keys", help="`keys`: compare records sharing a blocking key; `none`: every pair."
     ),
     solver: str = typer.Option(
-        "greedy", help="One-to-one: `greedy` (best score first) or `optimal` (assignment)."
+        "optimal",
+        help="One-to-one: `optimal` (maximum total Dice, an assignment solver) or `greedy` "
+        "(best score first; for comparison).",
+    ),
+    checks: bool = typer.Option(
+        True,
+        "--checks/--no-checks",
+        help="Refuse pairs whose per-field checks disagree (schemes with `check` fields); "
+        "--no-checks only to measure what the checks change.",
     ),
     no_audit: bool = typer.Option(
         False,
@@ -207,7 +215,9 @@ def link(
             # while it was being read.
             if _sha256(path) != digest:
                 raise pprl.PprlError(f"{path}: the file changed while it was being read")
-        result = pprl.link(a, b, threshold=threshold, blocking=blocking, solver=solver)
+        result = pprl.link(
+            a, b, threshold=threshold, blocking=blocking, solver=solver, checks=checks
+        )
     except OSError as exc:
         raise pprl.PprlError(f"{exc.filename}: cannot read ({exc.strerror})") from exc
 
@@ -241,9 +251,12 @@ def link(
         os.replace(partial[1], report_path)
     except OSError as exc:
         raise pprl.PprlError(f"{out}: cannot write ({exc.strerror})") from exc
+    refused = (
+        f", {result.refused_pairs:,} refused by the per-field checks" if result.refused else ""
+    )
     console.print(
         f"Linked {len(result.i):,} pairs ({len(a):,} x {len(b):,} records, "
-        f"{result.comparisons:,} comparisons, {result.seconds:.2f} s): "
+        f"{result.comparisons:,} comparisons{refused}, {result.seconds:.2f} s): "
         f"{pairs_path}, {report_path}",
         highlight=False,
     )
@@ -285,6 +298,8 @@ def _audit_details(paths, hashes, encodings, settings, result, out, digests) -> 
         "solver": solver,
         "comparisons": result.comparisons,
         "pairs_at_or_above_threshold": result.candidates,
+        "checks_applied": bool(result.refused),
+        "pairs_refused_by_checks": result.refused_pairs,
         "pairs_linked": len(result.i),
         "output": {
             "directory": str(out.resolve()),

@@ -42,6 +42,13 @@ Public functions
         ``source, record_id, cluster_id``: connected components of the pairs at or above the
         threshold; every record gets a cluster, singletons included. ``cluster_id`` is the
         smallest ``source|record_id`` of its members, so it is stable across runs.
+    ``one_to_one(pairs, threshold, duplicate_free) -> DataFrame``
+        The pairs at the threshold, with ``one_to_one`` False on those dropped so that each
+        record of a duplicate-free source links to at most one record of each other such
+        source (maximum total match weight, ``assignment``).
+    ``split_clusters(records, pairs, threshold, duplicate_free) -> (clusters, splits)``
+        ``cluster``, with each cluster holding two records of one duplicate-free source split
+        at its weakest link; ``splits`` lists them for the report.
 
 Backends: DuckDB (default, in process) or Spark (``backend="spark"`` with a SparkSession) for
 data beyond one machine; the model and the SQL are the same. On DuckDB, ``memory_limit`` (on
@@ -64,6 +71,7 @@ from __future__ import annotations
 import logging
 
 from civicshare.linkage import splink_internals
+from civicshare.linkage.engine.assignment import one_to_one
 from civicshare.linkage.engine.backends import (
     DEFAULT_MEMORY_LIMIT,
     PAIR_COLUMNS,
@@ -74,7 +82,7 @@ from civicshare.linkage.engine.backends import (
     backend_for,
 )
 from civicshare.linkage.engine.blocking import blocking_rules, restrict
-from civicshare.linkage.engine.clustering import cluster
+from civicshare.linkage.engine.clustering import cluster, split_clusters
 from civicshare.linkage.engine.model import (
     MAX_RECOMMENDED_THRESHOLD,
     MIN_RECOMMENDED_THRESHOLD,
@@ -120,10 +128,12 @@ __all__ = [
     "blocking_rules",
     "cluster",
     "is_standardised",
+    "one_to_one",
     "predict",
     "recommended_threshold",
     "restrict",
     "settings_for",
+    "split_clusters",
     "standardise",
     "train",
     "train_and_predict",

@@ -98,13 +98,39 @@ def connect(memory_limit: str | None) -> tuple[duckdb.DuckDBPyConnection, str]:
     return con, spill
 
 
+# Records that share a surname and an address with a record of another first name in their
+# own source, as a share of all records, above which the records are taken to hold families.
+# A council or GP list: about half its records; FEBRL4 or a list of clients: next to none. Only
+# then are relatives at one address kept apart (comparisons.household): in records without
+# families, a first name that differs at one address is far more often a keying error (FEBRL4
+# replaces whole first names) than a twin.
+HOUSEHOLD_SHARE = 0.02
+
+
 def profile_table(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
     columns = [*FIELD_COLUMNS.values(), "postcode_sector"]
     counted = con.execute(
         "SELECT count(*), " + ", ".join(f'count("{c}")' for c in columns) + f" FROM {table}"
     ).fetchone()
     names = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    return profile(dict(zip(columns, counted[1:], strict=True)), counted[0], names)
+    found = profile(dict(zip(columns, counted[1:], strict=True)), counted[0], names)
+    found["households"] = _holds_households(con, table, names, counted[0])
+    return found
+
+
+def _holds_households(con: duckdb.DuckDBPyConnection, table: str, names: list, rows: int) -> bool:
+    if not rows or not {"source", "surname", "given_name"} <= set(names):
+        return False
+    home = [c for c in ("address_compact", "uprn", "postcode") if c in names]
+    if not home:
+        return False
+    place = f"coalesce({', '.join(home)})"
+    in_families = con.execute(
+        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {table} "
+        f"WHERE surname IS NOT NULL AND given_name IS NOT NULL AND {place} IS NOT NULL "
+        f"GROUP BY source, surname, {place} HAVING count(DISTINCT given_name) > 1)"
+    ).fetchall()[0][0]
+    return float(in_families) >= HOUSEHOLD_SHARE * rows
 
 
 def _into(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str) -> None:

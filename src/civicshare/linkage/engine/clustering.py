@@ -69,3 +69,88 @@ def cluster(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float) -> pd.
             "cluster_id": column(names.take(first[labels])),
         }
     )
+
+
+def split_clusters(
+    records: pd.DataFrame, pairs: pd.DataFrame, threshold: float, duplicate_free: set[str]
+) -> tuple[pd.DataFrame, list[dict]]:
+    """``cluster``, then each cluster holding two records of one duplicate-free source is
+    split at its weakest link (the lowest match weight, again until no part holds two).
+
+    Returns the clusters and one entry per split cluster: ``cluster_id`` (before the split),
+    ``records`` and ``removed`` (the links cut: source and record id of each end, weight), for
+    the report to flag.
+    """
+    clusters = cluster(records, pairs, threshold)
+    if not duplicate_free or clusters.empty:
+        return clusters, []
+    members = clusters[clusters["source"].isin(duplicate_free)]
+    per_source = members.groupby(["cluster_id", "source"]).size()
+    offending = set(per_source[per_source > 1].index.get_level_values(0))
+    if not offending:
+        return clusters, []
+    kept = pairs[pairs["match_probability"] >= threshold]
+    cluster_of = dict(
+        zip(
+            zip(clusters["source"], clusters["record_id"], strict=True),
+            clusters["cluster_id"],
+            strict=True,
+        )
+    )
+    ends_l = list(zip(kept["source_l"].astype(str), kept["record_id_l"].astype(str), strict=True))
+    ends_r = list(zip(kept["source_r"].astype(str), kept["record_id_r"].astype(str), strict=True))
+    edges: dict[str, list] = {}
+    for index, left, right, weight in zip(
+        kept.index, ends_l, ends_r, kept["match_weight"].astype(float), strict=True
+    ):
+        name = cluster_of.get(left)
+        if name in offending:
+            edges.setdefault(name, []).append((weight, index, left, right))
+    dropped: list = []
+    splits = []
+    for name in sorted(offending):
+        live = sorted(edges.get(name, []))
+        removed = []
+        while _holds_two(live, duplicate_free):
+            weakest = live.pop(0)
+            removed.append(weakest)
+        dropped += [edge[1] for edge in removed]
+        splits.append(
+            {
+                "cluster_id": name,
+                "records": int((clusters["cluster_id"] == name).sum()),
+                "removed": [
+                    {
+                        "source_l": left[0],
+                        "record_id_l": left[1],
+                        "source_r": right[0],
+                        "record_id_r": right[1],
+                        "match_weight": round(weight, 2),
+                    }
+                    for weight, _, left, right in removed
+                ],
+            }
+        )
+    return cluster(records, kept.drop(index=dropped), threshold), splits
+
+
+def _holds_two(edges: list, duplicate_free: set[str]) -> bool:
+    """Whether any connected part of ``edges`` holds two records of one duplicate-free source."""
+    parent: dict = {}
+
+    def find(node):
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for _, _, left, right in edges:
+        parent[find(left)] = find(right)
+    seen: set = set()
+    for node in list(parent):
+        if node[0] in duplicate_free:
+            key = (find(node), node[0])
+            if key in seen:
+                return True
+            seen.add(key)
+    return False

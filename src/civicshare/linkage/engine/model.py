@@ -47,7 +47,9 @@ class LinkageModel:
         )
 
 
-def comparisons_for(fields: list[str], with_distance: bool, uk: bool = True) -> list:
+def comparisons_for(
+    fields: list[str], with_distance: bool, uk: bool = True, households: bool = False
+) -> list:
     builders = {
         "nhs_number": comparisons.nhs_number,
         "other_id": comparisons.other_id,
@@ -60,9 +62,12 @@ def comparisons_for(fields: list[str], with_distance: bool, uk: bool = True) -> 
     if "postcode" in fields:
         built.append(comparisons.postcode(with_distance, uk))
     if "address" in fields:
-        built.append(comparisons.address(with_uprn="uprn" in fields))
+        built.append(comparisons.address(with_uprn="uprn" in fields, households=households))
     elif "uprn" in fields:
         built.append(comparisons.uprn())
+    household = comparisons.household_condition(fields) if households else None
+    if household:
+        built.append(comparisons.household(household, "date_of_birth" in fields))
     return built
 
 
@@ -72,13 +77,17 @@ def settings_for(
     uk: bool,
     probability_two_random_records_match: float = 1e-4,
     detail: bool = True,
+    households: bool = False,
 ):
+    """Splink settings for the fields. ``households``: the records hold families (see
+    ``backends.HOUSEHOLD_SHARE``), so relatives at one address are kept apart
+    (``comparisons.household``)."""
     from splink import SettingsCreator
 
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="uid",
-        comparisons=comparisons_for(fields, with_distance, uk),
+        comparisons=comparisons_for(fields, with_distance, uk, households),
         blocking_rules_to_generate_predictions=blocking_rules(fields),
         # Per-comparison columns only when the caller keeps them: carried through every
         # candidate pair before the threshold, they cost about a tenth of scoring's CPU.

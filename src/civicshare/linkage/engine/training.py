@@ -44,7 +44,13 @@ def train_and_predict(
     db_api, table, profile = engine.prepare(records)
     fields = profile["fields"]
     condition = "l.source <> r.source" if link_only else None
-    settings = settings_for(fields, profile["distance"], profile["uk"], detail=detail)
+    settings = settings_for(
+        fields,
+        profile["distance"],
+        profile["uk"],
+        detail=detail,
+        households=profile.get("households", False),
+    )
     settings.blocking_rules_to_generate_predictions = restrict(
         settings.blocking_rules_to_generate_predictions, condition
     )

@@ -8,9 +8,12 @@ complement, permuted by a keyed permutation) and random bit flipping (BLIP). Eac
 carries keyed blocking keys. The gateway reads two encoding files, compares the records that
 share a blocking key by Dice similarity, keeps pairs at or above a threshold and resolves them
 one-to-one.
+Fields marked with a `check` are also encoded on their own, so the gateway can refuse a pair
+whose given names, dates of birth or NHS numbers disagree (twins, a parent and child).
 
 This package is the logic only (``scheme``: the shared parameters, the secret and its keys;
-``encoding``: normalisation, q-grams, Bloom filters; ``files``: encoding files; ``dice``:
+``encoding``: normalisation, q-grams, Bloom filters; ``checks``: per-field checks that refuse
+pairs of relatives; ``files``: encoding files; ``dice``:
 Dice similarity and candidate pairs; ``link``: one-to-one resolution, pairs file, report),
 its public names re-exported here; `pprl_cli.py` is the command line over it. Design and
 limits: docs/pprl.md and docs/decisions/0010-pprl.md.
@@ -18,6 +21,15 @@ limits: docs/pprl.md and docs/decisions/0010-pprl.md.
 
 from __future__ import annotations
 
+from civicshare.linkage.pprl.checks import (
+    CHECK_HASHES,
+    DATE_TOKENS,
+    IDENTIFIER_DICE,
+    NAME_DICE,
+    check_words,
+    checks_disagree,
+    encode_checks,
+)
 from civicshare.linkage.pprl.dice import (
     CHOOSE_MIN_PAIRS,
     LARGE_BLOCK_PAIRS,
@@ -60,6 +72,8 @@ from civicshare.linkage.pprl.link import (
 )
 from civicshare.linkage.pprl.scheme import (
     BLOCKING_TRANSFORMS,
+    CHECK_KINDS,
+    CHECKS,
     FIELD_KINDS,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -89,6 +103,15 @@ __all__ = [
     "SALT_PARTS",
     "BLOCKING_TRANSFORMS",
     "SOLVERS",
+    "CHECKS",
+    "CHECK_KINDS",
+    "CHECK_HASHES",
+    "NAME_DICE",
+    "DATE_TOKENS",
+    "IDENTIFIER_DICE",
+    "check_words",
+    "encode_checks",
+    "checks_disagree",
     "MAX_HASHES",
     "PprlError",
     "FieldSpec",

@@ -86,10 +86,10 @@ def _date_digits(value: str) -> str:
 
 def qgrams(kind: str, text: str, q: int) -> list[str]:
     """The q-grams of a normalised value (in order, repeats kept); `exact` values are one token."""
-    return [g.decode("ascii") for g in _grams(kind, text.encode("ascii"), q)]
+    return [g.decode("ascii") for g in gram_bytes(kind, text.encode("ascii"), q)]
 
 
-def _grams(kind: str, data: bytes, q: int) -> list[bytes]:
+def gram_bytes(kind: str, data: bytes, q: int) -> list[bytes]:
     # Normalised values are ASCII, so byte slices are character slices. Repeated q-grams set
     # the same bits, so there is no need to remove them.
     if kind == "exact":
@@ -137,6 +137,7 @@ class Encodings:
     key_check: str
     source: str
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    checks: np.ndarray | None = None  # (n, check words) uint64 when the scheme has checks
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -238,7 +239,7 @@ def _salts(scheme: Scheme, values: dict[str, list[str | None]], n: int) -> list[
     return [v or "" for v in raw]
 
 
-def _positions_for(
+def keyed_positions(
     keys: Sequence[bytes], messages: Sequence[bytes], k: int, bits: int
 ) -> np.ndarray:
     """k bit positions per message, each from 16 bits of HMAC-SHA256(keys[block], message).
@@ -276,6 +277,8 @@ def encode(
     salted = scheme.salt is not None
     fields = []
     for spec in scheme.fields:
+        if spec.k == 0:
+            continue  # read for a check, a blocking key or the salt only
         keys = [
             derive_key(secret, f"field {spec.name} block {b}") for b in range((spec.k + 15) // 16)
         ]
@@ -302,9 +305,9 @@ def encode(
                 # The salt is part of every hashed message: the same q-gram sets unrelated
                 # bits in records with different salt values.
                 prefix = item[0].encode() + b"\x1f"
-                grams = [prefix + g for g in _grams(spec.kind, item[1].encode(), spec.q)]
+                grams = [prefix + g for g in gram_bytes(spec.kind, item[1].encode(), spec.q)]
             else:
-                grams = _grams(spec.kind, item.encode(), spec.q)
+                grams = gram_bytes(spec.kind, item.encode(), spec.q)
             value_grams.append([setgram(g, len(gram_index)) for g in grams])
         if not gram_index:
             continue
@@ -314,7 +317,7 @@ def encode(
             (g for grams in value_grams for g in grams), dtype=np.int64, count=int(lengths.sum())
         )
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        positions = _positions_for(keys, list(gram_index), spec.k, bits)
+        positions = keyed_positions(keys, list(gram_index), spec.k, bits)
         fields.append((codes, lengths, starts, flat, positions))
 
     if scheme.balance:
@@ -344,6 +347,11 @@ def encode(
     if scheme.blip > 0:
         packed ^= flip_mask(packed.shape, scheme.blip, flip_random or os.urandom)
     blocks = blocking_keys(scheme, secret, values)
+    checks = None
+    if scheme.checks:
+        from civicshare.linkage.pprl.checks import encode_checks
+
+        checks = encode_checks(scheme, secret, values, salts if salted else [""] * n)
     return Encodings(
         ids=list(ids),
         packed=packed,
@@ -351,6 +359,7 @@ def encode(
         scheme=scheme,
         key_check=key_check(secret),
         source=source,
+        checks=checks,
     )
 
 

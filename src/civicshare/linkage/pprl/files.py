@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from civicshare.linkage.pprl.checks import check_words
 from civicshare.linkage.pprl.encoding import Encodings
 from civicshare.linkage.pprl.scheme import (
     FORMAT_NAME,
@@ -27,6 +28,7 @@ from civicshare.linkage.pprl.scheme import (
 def write_encodings(path: Path, encodings: Encodings) -> None:
     names = [b.name for b in encodings.scheme.blocking]
     raw = encodings.packed.view(np.uint8)
+    checks = None if encodings.checks is None else encodings.checks.view(np.uint8)
     tmp = Path(f"{path}.partial")
     with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(json.dumps(encodings.metadata(), sort_keys=True) + "\n")
@@ -34,6 +36,8 @@ def write_encodings(path: Path, encodings: Encodings) -> None:
             line = {"id": record_id, "clk": base64.b64encode(raw[r].tobytes()).decode("ascii")}
             if names:
                 line["blocks"] = [encodings.blocks[name][r] for name in names]
+            if checks is not None:
+                line["checks"] = base64.b64encode(checks[r].tobytes()).decode("ascii")
             handle.write(json.dumps(line) + "\n")
     os.replace(tmp, path)
 
@@ -63,8 +67,10 @@ def read_encodings(path: Path) -> Encodings:
         scheme = parse_scheme(meta.get("scheme"), f"{path}, line 1, scheme")
         names = [b.name for b in scheme.blocking]
         nbytes = scheme.output_bits // 8
+        check_bytes = check_words(scheme) * 8
         ids: list[str] = []
         clks: list[str] = []
+        check_texts: list[str] = []
         blocks: dict[str, list[str | None]] = {name: [] for name in names}
         seen: set[str] = set()
         for line_number, line in enumerate(handle, start=2):
@@ -91,6 +97,14 @@ def read_encodings(path: Path) -> Encodings:
                     f"{path}, line {line_number}, field blocks: expected {len(names)} "
                     f"blocking keys ({', '.join(names) or 'none'})"
                 )
+            if check_bytes:
+                text = record.get("checks")
+                if not isinstance(text, str) or len(text) != 4 * ((check_bytes + 2) // 3):
+                    raise PprlError(
+                        f"{path}, line {line_number}, field checks: not a base64 encoding of "
+                        f"{check_bytes * 8} bits (the scheme's checks)"
+                    )
+                check_texts.append(text)
             seen.add(record_id)
             ids.append(record_id)
             clks.append(clk)
@@ -105,6 +119,19 @@ def read_encodings(path: Path) -> Encodings:
     if len(raw) != nbytes * len(ids):
         raise PprlError(f"{path}: a `clk` field does not hold {scheme.output_bits} bits")
     packed = np.frombuffer(raw, dtype=np.uint8).reshape(len(ids), nbytes).view(np.uint64).copy()
+    checks = None
+    if check_bytes:
+        try:
+            raw_checks = b"".join([decode(text, validate=True) for text in check_texts])
+        except ValueError:
+            bad = next(n for n, text in enumerate(check_texts) if not _is_base64(text))
+            raise PprlError(f"{path}, line {bad + 2}, field checks: not valid base64") from None
+        checks = (
+            np.frombuffer(raw_checks, dtype=np.uint8)
+            .reshape(len(ids), check_bytes)
+            .view(np.uint64)
+            .copy()
+        )
     if meta.get("records") not in (None, len(ids)):
         raise PprlError(
             f"{path}: the header says {meta['records']} records, the file holds {len(ids)} "
@@ -118,6 +145,7 @@ def read_encodings(path: Path) -> Encodings:
         key_check=str(meta.get("key_check", "")),
         source=str(meta.get("source", "")),
         created=str(meta.get("created", "")),
+        checks=checks,
     )
 
 

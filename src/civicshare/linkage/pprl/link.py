@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from civicshare import csvsafe
-from civicshare.linkage.pprl.dice import compare, popcounts
+from civicshare.linkage.pprl.checks import checks_disagree
+from civicshare.linkage.pprl.dice import Candidates, compare, popcounts
 from civicshare.linkage.pprl.encoding import Encodings
 from civicshare.linkage.pprl.files import check_compatible, scheme_fingerprint
 from civicshare.linkage.pprl.scheme import SOLVERS, PprlError
@@ -40,39 +41,25 @@ def solve_greedy(i: np.ndarray, j: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def solve_optimal(i: np.ndarray, j: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Indices of the pairs of a maximum-total-score matching, per connected component."""
-    from scipy.optimize import linear_sum_assignment
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Indices of the pairs of a maximum-total-score matching (the linkage engine's solver).
+
+    Pairs whose two records have no other candidate are kept as they are; the rest (twins
+    crosswise, a parent and child at one address) go to
+    `civicshare.linkage.engine.assignment.best_matching`, which may leave a record unlinked
+    rather than take a weaker pair. Every candidate scores at least the threshold (above 0),
+    so the total counts each kept pair's Dice.
+    """
+    from civicshare.linkage.engine.assignment import best_matching
 
     if len(i) == 0:
         return np.empty(0, dtype=np.int64)
-    ua, ia = np.unique(i, return_inverse=True)
-    ub, jb = np.unique(j, return_inverse=True)
-    na = len(ua)
-    graph = coo_matrix((np.ones(len(i)), (ia, na + jb)), shape=(na + len(ub),) * 2)
-    _, labels = connected_components(graph, directed=False)
-    component = labels[ia]
-    order = np.argsort(component, kind="stable")
-    bounds = np.flatnonzero(np.diff(component[order])) + 1
-    kept = []
-    for pairs in np.split(order, bounds):
-        if len(pairs) == 1:
-            kept.append(int(pairs[0]))
-            continue
-        rows, rinv = np.unique(ia[pairs], return_inverse=True)
-        cols, cinv = np.unique(jb[pairs], return_inverse=True)
-        # A missing edge weighs 0, so the assignment maximises the linked pairs' total Dice
-        # (every real edge weighs at least the threshold) and a 0 cell means "unpaired". A
-        # negative weight would make it pair as many records as possible first.
-        weights = np.zeros((len(rows), len(cols)))
-        weights[rinv, cinv] = score[pairs]
-        where = np.full((len(rows), len(cols)), -1, dtype=np.int64)
-        where[rinv, cinv] = pairs
-        r, c2 = linear_sum_assignment(weights, maximize=True)
-        chosen = where[r, c2]
-        kept.extend(int(p) for p in chosen[chosen >= 0])
-    return np.asarray(sorted(kept), dtype=np.int64)
+    degree_a = np.bincount(i)[i]
+    degree_b = np.bincount(j)[j]
+    conflicted = (degree_a > 1) | (degree_b > 1)
+    keep = ~conflicted
+    if conflicted.any():
+        keep[conflicted] = best_matching(i[conflicted], j[conflicted], score[conflicted])
+    return np.flatnonzero(keep).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -93,6 +80,8 @@ class LinkResult:
     blocking: str
     solver: str
     seconds: float = 0.0
+    refused: dict[str, int] = field(default_factory=dict)  # pairs refused, per check field
+    refused_pairs: int = 0  # pairs above the threshold refused by any check
 
     def pairs(self) -> Iterable[tuple[str, str, float]]:
         for x, y, s in zip(self.i.tolist(), self.j.tolist(), self.dice.tolist(), strict=True):
@@ -104,8 +93,11 @@ def link(
     b: Encodings,
     threshold: float = 0.8,
     blocking: str = "keys",
-    solver: str = "greedy",
+    solver: str = "optimal",
+    checks: bool = True,
 ) -> LinkResult:
+    """Candidate pairs at or above `threshold`, less those a per-field check refuses
+    (when the scheme has checks and `checks` is true), resolved one-to-one by `solver`."""
     if not 0.0 < threshold <= 1.0:
         raise PprlError(f"threshold must be above 0 and at most 1, got {threshold}")
     if solver not in SOLVERS:
@@ -113,6 +105,24 @@ def link(
     check_compatible(a, b)
     started = time.perf_counter()
     found = compare(a, b, threshold, blocking)
+    candidates = len(found.i)
+    refused: dict[str, int] = {}
+    refused_pairs = 0
+    if checks and a.scheme.checks:
+        if a.checks is None or b.checks is None:
+            # Linking without them would quietly merge the relatives they are there to keep
+            # apart.
+            raise PprlError(
+                "the scheme has per-field checks but the encodings of "
+                f"{'A' if a.checks is None else 'B'} carry none; re-encode with "
+                "`civicshare pprl encode`"
+            )
+        # Before one-to-one: a refused pair must not take a record from its true partner.
+        disagree, refused = checks_disagree(a.scheme, a.checks, b.checks, found.i, found.j)
+        refused_pairs = int(disagree.sum())
+        found = Candidates(
+            found.i[~disagree], found.j[~disagree], found.dice[~disagree], found.comparisons
+        )
     solve = solve_greedy if solver == "greedy" else solve_optimal
     kept = solve(found.i, found.j, found.dice)
     order = kept[np.lexsort((found.j[kept], found.i[kept]))]
@@ -123,11 +133,13 @@ def link(
         j=found.j[order],
         dice=found.dice[order],
         comparisons=found.comparisons,
-        candidates=len(found.i),
+        candidates=candidates,
         threshold=threshold,
         blocking=blocking,
         solver=solver,
         seconds=time.perf_counter() - started,
+        refused=refused,
+        refused_pairs=refused_pairs,
     )
 
 
@@ -181,6 +193,15 @@ def report(result: LinkResult, name_a: str, name_b: str) -> str:
         f"- comparisons: {result.comparisons:,} (of {len(result.a) * len(result.b):,} "
         "possible pairs)",
         f"- pairs at or above Dice {result.threshold}: {result.candidates:,}",
+        *(
+            [
+                f"- refused by a per-field check: {result.refused_pairs:,} ("
+                + ", ".join(f"{name} {count:,}" for name, count in result.refused.items())
+                + ")"
+            ]
+            if scheme.checks
+            else []
+        ),
         f"- one-to-one ({result.solver}): {len(result.i):,} linked pairs; unlinked: "
         f"{len(result.a) - len(result.i):,} in A, {len(result.b) - len(result.i):,} in B",
         f"- time: {result.seconds:.2f} s",

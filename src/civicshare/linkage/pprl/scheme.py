@@ -21,7 +21,12 @@ SECRET_BYTES = 32
 FIELD_KINDS = ("name", "text", "digits", "date", "postcode", "exact")
 SALT_PARTS = ("year", "value")
 BLOCKING_TRANSFORMS = ("soundex", "year", "exact")
-SOLVERS = ("greedy", "optimal")
+SOLVERS = ("optimal", "greedy")
+# Per-field checks: a second, small encoding of one field that lets the gateway veto a pair
+# whose record-level Dice is high but whose given name, date of birth or NHS number disagree
+# (relatives at one address). What each check tolerates: docs/pprl.md, decision 0036.
+CHECKS = ("name", "date", "identifier")
+CHECK_KINDS = {"name": ("name",), "date": ("date",), "identifier": ("digits", "text", "exact")}
 MAX_HASHES = 64  # positions per q-gram; four HMAC-SHA256 blocks
 
 
@@ -41,7 +46,8 @@ class FieldSpec:
     name: str
     kind: str = "text"
     q: int = 2
-    k: int = 10  # bit positions per q-gram: the field's weight in the filter
+    k: int = 10  # bit positions per q-gram: the field's weight in the filter (0: not in it)
+    check: str | None = None  # one of CHECKS: also encoded on its own for a per-field check
 
 
 @dataclass(frozen=True)
@@ -66,15 +72,30 @@ class Scheme:
     balance: bool = False
     blip: float = 0.0  # probability that each output bit is flipped
     blocking: tuple[BlockingSpec, ...] = ()
+    check_bits: int = 256  # length of each per-field check filter
 
     @property
     def output_bits(self) -> int:
         return self.bits * 2 if self.balance else self.bits
 
+    @property
+    def checks(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.check)
+
     def to_dict(self) -> dict[str, Any]:
+        # `check` and `check_bits` appear only in schemes that use checks, so the fingerprint
+        # of a scheme written before checks existed does not change.
+        fields = []
+        for f in self.fields:
+            item: dict[str, Any] = {"name": f.name, "kind": f.kind, "q": f.q, "k": f.k}
+            if f.check:
+                item["check"] = f.check
+            fields.append(item)
+        extra = {"check_bits": self.check_bits} if self.checks else {}
         return {
             "bits": self.bits,
-            "fields": [{"name": f.name, "kind": f.kind, "q": f.q, "k": f.k} for f in self.fields],
+            "fields": fields,
+            **extra,
             "salt": None
             if self.salt is None
             else {"field": self.salt.field, "part": self.salt.part},
@@ -102,7 +123,7 @@ def parse_scheme(data: Any, where: str) -> Scheme:
 
     if not isinstance(data, dict):
         raise fail("expected a mapping with `bits` and `fields`")
-    known = {"bits", "fields", "salt", "balance", "blip", "blocking"}
+    known = {"bits", "fields", "salt", "balance", "blip", "blocking", "check_bits"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise fail(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -117,7 +138,7 @@ def parse_scheme(data: Any, where: str) -> Scheme:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise fail(f"field {n} must be a mapping with a `name`")
         name = item["name"]
-        extra = sorted(set(item) - {"name", "kind", "q", "k"})
+        extra = sorted(set(item) - {"name", "kind", "q", "k", "check"})
         if extra:
             raise fail(f"field {name!r}: unknown setting(s) {', '.join(extra)}")
         kind = item.get("kind", "text")
@@ -126,12 +147,34 @@ def parse_scheme(data: Any, where: str) -> Scheme:
         q, k = item.get("q", 2), item.get("k", 10)
         if not isinstance(q, int) or not 1 <= q <= 5:
             raise fail(f"field {name!r}: q must be an integer from 1 to 5, got {q!r}")
-        if not isinstance(k, int) or not 1 <= k <= MAX_HASHES:
-            raise fail(f"field {name!r}: k must be an integer from 1 to {MAX_HASHES}, got {k!r}")
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_HASHES:
+            raise fail(
+                f"field {name!r}: k must be an integer from 0 (not in the record's filter) "
+                f"to {MAX_HASHES}, got {k!r}"
+            )
+        check = item.get("check")
+        if check is not None:
+            if check not in CHECKS:
+                raise fail(f"field {name!r}: check must be one of {', '.join(CHECKS)}")
+            if kind not in CHECK_KINDS[check]:
+                raise fail(
+                    f"field {name!r}: a `{check}` check needs kind "
+                    f"{' or '.join(CHECK_KINDS[check])}, not {kind}"
+                )
         if any(f.name == name for f in fields):
             raise fail(f"field {name!r} appears twice")
-        fields.append(FieldSpec(name=name, kind=kind, q=q, k=k))
+        fields.append(FieldSpec(name=name, kind=kind, q=q, k=k, check=check))
+    if not any(f.k for f in fields):
+        raise fail("at least one field must have k above 0 (every field is left out of the filter)")
     names = {f.name for f in fields}
+    check_bits = data.get("check_bits", 256)
+    if (
+        not isinstance(check_bits, int)
+        or isinstance(check_bits, bool)
+        or not 64 <= check_bits <= 4096
+        or check_bits & (check_bits - 1)
+    ):
+        raise fail(f"check_bits must be a power of two from 64 to 4096, got {check_bits!r}")
 
     salt = None
     if data.get("salt") is not None:
@@ -176,6 +219,7 @@ def parse_scheme(data: Any, where: str) -> Scheme:
         balance=balance,
         blip=float(blip),
         blocking=tuple(blocking),
+        check_bits=check_bits,
     )
 
 
