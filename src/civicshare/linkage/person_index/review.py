@@ -279,7 +279,9 @@ def decide(
         item.status = ReviewStatus.rejected
         session.execute(delete(IndexedLink).where(is_pair(IndexedLink, key)))
         if left and right and left.person_key == right.person_key:
-            facts.update(split=_split(session, left.person_key, (key[2], key[3]), now))
+            facts.update(
+                split=_split(session, left.person_key, ((key[0], key[1]), (key[2], key[3])), now)
+            )
     session.flush()
     audit.record(
         session,
@@ -328,9 +330,11 @@ def _record(session: Session, source: str, record_id: str) -> IndexedRecord | No
     ).one_or_none()
 
 
-def _split(session: Session, person_key: str, detach: tuple[str, str], now) -> list[str]:
+def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) -> list[str]:
     """A rejected pair shares a key: recompute the cluster's components from its links; if
-    they still connect, the right-hand record leaves with what only it links to. The part
+    they still connect, the end of the pair with fewer links leaves (the right-hand one on a
+    tie): the reviewer's word costs the least evidence, so a death registration linked to the
+    person's GP record keeps that link when a namesake's fire visit is rejected. The part
     holding the oldest record keeps the key; each other part gets a new one."""
     members = session.scalars(
         select(IndexedRecord).where(IndexedRecord.person_key == person_key)
@@ -343,6 +347,8 @@ def _split(session: Session, person_key: str, detach: tuple[str, str], now) -> l
         )
         if (k.source_l, k.record_id_l) in ids and (k.source_r, k.record_id_r) in ids
     ]
+    degree = {end: sum(1 for link in links if end in link) for end in pair}
+    detach = pair[0] if degree[pair[0]] < degree[pair[1]] else pair[1]
 
     def parts(edges):
         components = Components()
@@ -353,7 +359,7 @@ def _split(session: Session, person_key: str, detach: tuple[str, str], now) -> l
         return components
 
     components = parts(links)
-    other = next(r for r in ids if r != detach)
+    other = next(r for r in pair if r != detach)
     if components.find(detach) == components.find(other):
         # Still joined through other records: the reviewer's word wins; detach the record.
         links = [(a, b) for a, b in links if detach not in (a, b)]
