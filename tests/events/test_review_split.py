@@ -1,5 +1,5 @@
 """A reviewer's rejection of a weak pair must not cost a death registration its strong links:
-the end of the pair with fewer links leaves the cluster (person index review, for events)."""
+the end of the pair held by weaker links leaves the cluster (person index review, for events)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def _cluster(session) -> None:
         ((OVER_65, DEATH), 1.0),
         ((GP, OVER_65), 1.0),
         ((FIRE, OVER_65), 0.52),
+        ((GP, FIRE), 0.6),
     ):
         session.add(
             IndexedLink(
@@ -47,10 +48,11 @@ def _keys(session) -> dict[tuple[str, str], str]:
     return {(r.source, r.record_id): r.person_key for r in session.scalars(select(IndexedRecord))}
 
 
-def test_the_end_with_fewer_links_leaves_and_the_death_keeps_its_links(sessions):
+def test_the_weakly_held_end_leaves_and_the_death_keeps_its_strong_links(sessions):
     with db.session_scope(sessions) as session:
         _cluster(session)
-        # (fire, death) rejected: the death registration is the right-hand end of the pair
+        # (fire, death) rejected: as many links each, the death registration is the right-hand
+        # end, but the fire visit's links are weak (0.6 at best)
         review._split(session, "P-SHARED", (FIRE, DEATH), datetime.now(UTC))
         keys = _keys(session)
         assert keys[DEATH] == keys[GP] == keys[OVER_65] == "P-SHARED"

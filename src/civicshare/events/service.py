@@ -340,9 +340,40 @@ def publish(
             "type": kind.type.value,
         },
     )
-    index_run(session, settings, actor=actor)
+    indexed = index_run(session, settings, actor=actor)
+    _ask_about_other_addresses(session, indexed, where, references, kind)
     notify(session, settings, result.events, via=via)
     return result
+
+
+def recipient_parties(session: Session, purpose: str) -> set[str]:
+    """The partners that receive under an active agreement with this purpose."""
+    return {
+        party.partner.key
+        for version in agreements.active_versions(session)
+        if purpose in version.purpose_codes()
+        for party in version.parties
+        if party.role.receives
+    }
+
+
+def _ask_about_other_addresses(session, indexed, where, references, kind) -> int:
+    """The new events' records at another address (an elector still registered where the
+    person used to live: a name, no date of birth) put to a reviewer; the event waits for
+    them (linkage.person_index.elsewhere). Only recipients of the kind's agreement are asked
+    about. Returns how many review items were made."""
+    from civicshare.linkage.person_index import elsewhere
+
+    if indexed.run is None or indexed.linked is None:
+        return 0
+    linked = indexed.linked
+    records = linked[
+        (linked["source"] == f"{where.provider}/{where.dataset}")
+        & linked["record_id"].isin(set(references))
+    ]
+    return elsewhere.ask(
+        session, records, indexed.attachment, recipient_parties(session, kind.purpose)
+    )
 
 
 class _Bytes:

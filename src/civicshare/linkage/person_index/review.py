@@ -332,23 +332,31 @@ def _record(session: Session, source: str, record_id: str) -> IndexedRecord | No
 
 def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) -> list[str]:
     """A rejected pair shares a key: recompute the cluster's components from its links; if
-    they still connect, the end of the pair with fewer links leaves (the right-hand one on a
-    tie): the reviewer's word costs the least evidence, so a death registration linked to the
-    person's GP record keeps that link when a namesake's fire visit is rejected. The part
-    holding the oldest record keeps the key; each other part gets a new one."""
+    they still connect, the end of the pair held by weaker links leaves (its strongest link
+    the weaker, then fewer links; the right-hand one on a tie): the reviewer's word costs the
+    least evidence, so a death registration surely linked to the person's GP record keeps that
+    link when a household's water register entry is rejected. The part holding the oldest
+    record keeps the key; each other part gets a new one."""
     members = session.scalars(
         select(IndexedRecord).where(IndexedRecord.person_key == person_key)
     ).all()
     ids = {(m.source, m.record_id) for m in members}
-    links = [
-        ((k.source_l, k.record_id_l), (k.source_r, k.record_id_r))
-        for k in session.scalars(
-            select(IndexedLink).where(IndexedLink.source_l.in_({s for s, _ in ids}))
-        )
-        if (k.source_l, k.record_id_l) in ids and (k.source_r, k.record_id_r) in ids
-    ]
-    degree = {end: sum(1 for link in links if end in link) for end in pair}
-    detach = pair[0] if degree[pair[0]] < degree[pair[1]] else pair[1]
+    strength: dict[tuple, float] = {}
+    for k in session.scalars(
+        select(IndexedLink).where(IndexedLink.source_l.in_({s for s, _ in ids}))
+    ):
+        ends = ((k.source_l, k.record_id_l), (k.source_r, k.record_id_r))
+        if ends[0] in ids and ends[1] in ids:
+            strength[ends] = 1.0 if k.origin == LinkOrigin.reviewer else k.match_probability
+            if k.origin == LinkOrigin.attachment:
+                strength[ends] = -1.0  # a record hung on this one: no evidence of who it is
+    links = list(strength)
+
+    def held_by(end) -> tuple[float, int]:
+        mine = [p for link, p in strength.items() if end in link and p >= 0]
+        return (max(mine, default=0.0), len(mine))
+
+    detach = pair[0] if held_by(pair[0]) < held_by(pair[1]) else pair[1]
 
     def parts(edges):
         components = Components()
