@@ -431,8 +431,10 @@ def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, l
         partner, _, dataset = other_source.partition("/")
         holders[partner].append((dataset, record_id))
     event.awaiting_review = bool(found.open_reviews)
-    if holders:
-        event.status = MatchStatus.matched  # the sure recipients are told now
+    if holders or event.notifications:
+        # the sure recipients are told now (or were: a re-check after a reviewer's rejection
+        # may find fewer, but who was told stays told)
+        event.status = MatchStatus.matched
     elif found.open_reviews:
         event.status = MatchStatus.held
     else:
