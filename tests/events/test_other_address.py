@@ -37,3 +37,23 @@ def test_a_name_shared_by_many_unplaced_records_is_not_asked_about():
     many = _frame([(WYRE, f"FH-{i}", "John", "Smith") for i in range(elsewhere.MAX_CANDIDATES + 1)])
     assert elsewhere.candidates(records, many) == {}
     assert len(elsewhere.candidates(records, many.iloc[:-1])[DEATH]) == elsewhere.MAX_CANDIDATES
+
+
+def test_a_maiden_or_double_barrelled_surname_finds_the_elector_at_home():
+    records = pd.DataFrame(
+        [(*DEATH, "Joanne Sarah", "HOLLAND", ["DAVIES"])],
+        columns=["source", "record_id", "given_name", "surname", "other_surnames"],
+    )
+    unplaced = _frame(
+        [
+            (WYRE, "BC-91", "Joanne Sarah", "Davies-Holland"),  # double-barrelled
+            (WYRE, "BC-92", "Joanne", "Davies"),  # her maiden name
+            (WYRE, "BC-93", "Joanne Sarah", "Hollins"),  # neither
+        ]
+    )
+    found = elsewhere.candidates(records, unplaced)
+    assert found == {DEATH: [((WYRE, "BC-91"), "exact"), ((WYRE, "BC-92"), "exact")]}
+    # without the maiden surname only the double-barrelled record agrees
+    assert elsewhere.candidates(records.drop(columns="other_surnames"), unplaced) == {
+        DEATH: [((WYRE, "BC-91"), "exact")]
+    }

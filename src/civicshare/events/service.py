@@ -341,7 +341,12 @@ def publish(
         },
     )
     indexed = index_run(session, settings, actor=actor)
-    _ask_about_other_addresses(session, indexed, where, references, kind)
+    family = [c.name for c in contract.columns if c.identifier.value == "family_name"][1:]
+    maiden = {  # the index compares the first surname column; a maiden surname is asked about
+        reference: [raw.get(c) for c in family if raw.get(c)]
+        for reference, raw in zip(references, new_rows, strict=True)
+    }
+    _ask_about_other_addresses(session, indexed, where, maiden, kind)
     notify(session, settings, result.events, via=via)
     return result
 
@@ -357,11 +362,12 @@ def recipient_parties(session: Session, purpose: str) -> set[str]:
     }
 
 
-def _ask_about_other_addresses(session, indexed, where, references, kind) -> int:
-    """The new events' records at another address (an elector still registered where the
-    person used to live: a name, no date of birth) put to a reviewer; the event waits for
-    them (linkage.person_index.elsewhere). Only recipients of the kind's agreement are asked
-    about. Returns how many review items were made."""
+def _ask_about_other_addresses(session, indexed, where, other_surnames, kind) -> int:
+    """The new events' records at another address or under another surname (an elector still
+    registered where the person used to live, or under her maiden name: a name, no date of
+    birth) put to a reviewer; the event waits for them (linkage.person_index.elsewhere).
+    `other_surnames`: reference -> the registration's other surnames. Only recipients of the
+    kind's agreement are asked about. Returns how many review items were made."""
     from civicshare.linkage.person_index import elsewhere
 
     if indexed.run is None or indexed.linked is None:
@@ -369,8 +375,9 @@ def _ask_about_other_addresses(session, indexed, where, references, kind) -> int
     linked = indexed.linked
     records = linked[
         (linked["source"] == f"{where.provider}/{where.dataset}")
-        & linked["record_id"].isin(set(references))
+        & linked["record_id"].isin(set(other_surnames))
     ]
+    records = records.assign(other_surnames=[other_surnames[r] for r in records["record_id"]])
     return elsewhere.ask(
         session, records, indexed.attachment, recipient_parties(session, kind.purpose)
     )

@@ -1,20 +1,23 @@
-"""Records at another address: for a life event, a partner's record of the person that no rule
-can tie to them, put to a reviewer.
+"""Records at another address or under another surname: for a life event, a partner's record
+of the person that no rule can tie to them, put to a reviewer.
 
-An elector still registered at a previous address, or registered at a second property, has a
-name and a property but no date of birth. Household attachment (`attach`) finds nobody of that
+An elector still registered at a previous address, or registered at a second property, or
+still under her maiden surname (or a double-barrelled one) at home, has a name and a property
+but no date of birth. Household attachment (`attach`) finds nobody of that
 name at the property, so the record joins nobody, and the model never links it (it has no date
 of birth). The only evidence is the name: never enough to tell a partner of a death on its own
 (a county has many a John Smith), and not nothing either. So each such record whose name agrees
-with the event's person (`attach.name_level`: the same, a nickname, or one letter apart;
-second given names that both exist must agree) becomes a review item asked by life events;
-the event waits for it (`confidence.record_match` counts it as open) and the partner is told
-only when a reviewer accepts. A name shared by more than `MAX_CANDIDATES` such records is not
-asked about at all: a reviewer has nothing to choose between them by.
+with the event's person under any of their surnames (the registration's maiden surname, and
+either part of a double-barrelled one, count; `attach.name_level`: the same, a nickname, or one
+letter apart; second given names that both exist must agree) becomes a review item asked by
+life events; the event waits for it (`confidence.record_match` counts it as open) and the
+partner is told only when a reviewer accepts. A name shared by more than `MAX_CANDIDATES` such
+records is not asked about at all: a reviewer has nothing to choose between them by.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import pandas as pd
@@ -31,35 +34,45 @@ from civicshare.linkage.person_index.attach import (
 )
 from civicshare.linkage.person_index.keys import pair_key
 
-ASKED_BY = "life events: another address"
+ASKED_BY = "life events: another address or surname"
 ASKED_LEVELS = LEVELS[:3]  # exact, nickname, one letter apart (never a bare initial)
 MAX_CANDIDATES = 5
+
+
+def _surnames(text) -> set[str]:
+    """The surname whole and each part of a double-barrelled one ("Davies-Holland")."""
+    whole = surname_of(text)
+    parts = {surname_of(part) for part in re.split(r"[-\s]+", str(text or ""))}
+    return {s for s in {whole, *parts} if s}
 
 
 def candidates(
     records: pd.DataFrame, unplaced: pd.DataFrame, partners: set[str] | None = None
 ) -> dict[tuple[str, str], list[tuple[tuple[str, str], str]]]:
-    """For each of `records` (canonical: source, record_id, given_name, surname), the unplaced
-    records (same columns) of `partners` whose name agrees: record -> [(candidate, level)].
-    No I/O."""
+    """For each of `records` (canonical: source, record_id, given_name, surname; optionally
+    other_surnames, a list: a maiden surname), the unplaced records (source, record_id,
+    given_name, surname) of `partners` whose name agrees under any of the person's surnames,
+    either part of a double-barrelled one counting: record -> [(candidate, level)]. No I/O."""
     nicknames = _nicknames()
     by_surname: dict[str, list] = defaultdict(list)
     for row in unplaced.itertuples(index=False):
         if partners is not None and row.source.partition("/")[0] not in partners:
             continue
-        surname = surname_of(row.surname)
-        if surname:
+        for surname in _surnames(row.surname):
             by_surname[surname].append(((row.source, row.record_id), given_names(row.given_name)))
     found = {}
     for row in records.itertuples(index=False):
-        given, surname = given_names(row.given_name), surname_of(row.surname)
-        agreeing = []
-        for candidate, other_given in by_surname.get(surname or "", ()):
-            level = name_level(given, surname, other_given, surname, nicknames)
-            if level in ASKED_LEVELS:
-                agreeing.append((candidate, level))
+        given = given_names(row.given_name)
+        surnames = {surname_of(row.surname)}
+        surnames |= {surname_of(other) for other in (getattr(row, "other_surnames", None) or ())}
+        agreeing: dict[tuple[str, str], str] = {}
+        for surname in sorted(s for s in surnames if s):
+            for candidate, other_given in by_surname.get(surname, ()):
+                level = name_level(given, surname, other_given, surname, nicknames)
+                if level in ASKED_LEVELS and candidate not in agreeing:
+                    agreeing[candidate] = level
         if 0 < len(agreeing) <= MAX_CANDIDATES:
-            found[(row.source, row.record_id)] = agreeing
+            found[(row.source, row.record_id)] = sorted(agreeing.items())
     return found
 
 
