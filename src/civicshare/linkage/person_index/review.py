@@ -222,6 +222,37 @@ def decide(
 ) -> ReviewItem:
     """Accept (the two records are one person: their keys merge, the older stays) or reject
     (never link them: if they share a key, the cluster splits). Kept as a training label."""
+    item = _decide(session, settings, actor, item_id, accept=accept, reason=reason)
+    write_mapping(session, settings, None)  # after the audit record, as in run()
+    return item
+
+
+def decide_many(
+    session: Session, settings: Settings, actor: Actor, decisions: list[tuple[int, bool, str]]
+) -> list[ReviewItem]:
+    """Several decisions (item id, accept, reason), each as `decide` makes it, in the caller's
+    unit of work, with the person mapping file written once after them all rather than once
+    each (a reviewer's batch; it was most of a decision's time). An item an earlier decision
+    of the batch superseded is skipped. Returns the items decided."""
+    decided = []
+    for item_id, accept, reason in decisions:
+        if get_item(session, item_id).status == ReviewStatus.superseded:
+            continue
+        decided.append(_decide(session, settings, actor, item_id, accept=accept, reason=reason))
+    if decided:
+        write_mapping(session, settings, None)
+    return decided
+
+
+def _decide(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    item_id: int,
+    *,
+    accept: bool,
+    reason: str = "",
+) -> ReviewItem:
     _require_reviewer(actor, settings)
     item = get_item(session, item_id)
     if item.status != ReviewStatus.open:
@@ -293,7 +324,6 @@ def decide(
         purpose=REVIEW_PURPOSE,
         details={**facts, "decision": item.status.value},
     )
-    write_mapping(session, settings, None)  # after the audit record, as in run()
     return item
 
 
