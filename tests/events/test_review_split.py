@@ -1,5 +1,5 @@
 """A reviewer's rejection of a weak pair must not cost a death registration its strong links:
-the end of the pair held by weaker links leaves the cluster (person index review, for events)."""
+the weakest links between the two are cut, not the death's (person index review, for events)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def _keys(session) -> dict[tuple[str, str], str]:
 def test_the_weakly_held_end_leaves_and_the_death_keeps_its_strong_links(sessions):
     with db.session_scope(sessions) as session:
         _cluster(session)
-        # (fire, death) rejected: as many links each, the death registration is the right-hand
-        # end, but the fire visit's links are weak (0.6 at best)
+        # (fire, death) rejected: the death registration is the right-hand end and has as
+        # many links as the fire visit, but the fire visit's links are the weak ones
         review._split(session, "P-SHARED", (FIRE, DEATH), datetime.now(UTC))
         keys = _keys(session)
         assert keys[DEATH] == keys[GP] == keys[OVER_65] == "P-SHARED"
@@ -65,7 +65,7 @@ def test_the_weakly_held_end_leaves_and_the_death_keeps_its_strong_links(session
         assert not any(FIRE in pair for pair in linked)
 
 
-def test_on_a_tie_the_right_hand_record_leaves(sessions):
+def test_on_a_tie_the_link_nearest_the_right_hand_record_is_cut(sessions):
     with db.session_scope(sessions) as session:
         _cluster(session)
         # (GP, death) rejected: decide() deletes their link first; each end keeps one link
@@ -80,3 +80,20 @@ def test_on_a_tie_the_right_hand_record_leaves(sessions):
         keys = _keys(session)
         assert keys[DEATH] != keys[GP] and keys[GP] == keys[OVER_65]
         assert not session.scalars(select(IndexedLink).where(IndexedLink.record_id_r == "D1")).all()
+
+
+def test_a_reviewers_acceptance_is_cut_last(sessions):
+    with db.session_scope(sessions) as session:
+        _cluster(session)
+        accepted = session.scalars(
+            select(IndexedLink).where(
+                IndexedLink.record_id_l == "F1", IndexedLink.record_id_r == "O1"
+            )
+        ).one()
+        accepted.origin = LinkOrigin.reviewer  # a reviewer said the fire visit is this person
+        session.flush()
+        review._split(session, "P-SHARED", (GP, FIRE), datetime.now(UTC))
+        keys = _keys(session)
+        # the GP record's weak link to the fire visit and then its links on are cut instead
+        assert keys[FIRE] == keys[OVER_65]
+        assert keys[GP] != keys[FIRE]

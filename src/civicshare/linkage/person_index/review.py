@@ -361,12 +361,13 @@ def _record(session: Session, source: str, record_id: str) -> IndexedRecord | No
 
 
 def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) -> list[str]:
-    """A rejected pair shares a key: recompute the cluster's components from its links; if
-    they still connect, the end of the pair held by weaker links leaves (its strongest link
-    the weaker, then fewer links; the right-hand one on a tie): the reviewer's word costs the
-    least evidence, so a death registration surely linked to the person's GP record keeps that
-    link when a household's water register entry is rejected. The part holding the oldest
-    record keeps the key; each other part gets a new one."""
+    """A rejected pair shares a key: recompute the cluster's components from its links; while
+    they still connect, cut the weakest link on a shortest path between the two (the one
+    nearest the right-hand record on a tie; a reviewer's acceptance is cut last). The
+    reviewer's word wins at the least cost in evidence: a death registration surely linked to
+    the person's GP record keeps that link when a namesake's fire visit, joined to it through
+    weaker links, is rejected. The part holding the oldest record keeps the key; each other
+    part gets a new one."""
     members = session.scalars(
         select(IndexedRecord).where(IndexedRecord.person_key == person_key)
     ).all()
@@ -377,39 +378,27 @@ def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) ->
     ):
         ends = ((k.source_l, k.record_id_l), (k.source_r, k.record_id_r))
         if ends[0] in ids and ends[1] in ids:
-            strength[ends] = 1.0 if k.origin == LinkOrigin.reviewer else k.match_probability
-            if k.origin == LinkOrigin.attachment:
-                strength[ends] = -1.0  # a record hung on this one: no evidence of who it is
-    links = list(strength)
-
-    def held_by(end) -> tuple[float, int]:
-        mine = [p for link, p in strength.items() if end in link and p >= 0]
-        return (max(mine, default=0.0), len(mine))
-
-    detach = pair[0] if held_by(pair[0]) < held_by(pair[1]) else pair[1]
-
-    def parts(edges):
-        components = Components()
-        for record in ids:
-            components.find(record)
-        for a, b in edges:
-            components.union(a, b)
-        return components
-
-    components = parts(links)
-    other = next(r for r in pair if r != detach)
-    if components.find(detach) == components.find(other):
-        # Still joined through other records: the reviewer's word wins; detach the record.
-        links = [(a, b) for a, b in links if detach not in (a, b)]
+            strength[ends] = 2.0 if k.origin == LinkOrigin.reviewer else k.match_probability
+    cut = []
+    while (path := _path(strength, *pair)) is not None:
+        weakest = min(strength[link] for link in path)
+        link = [link for link in path if strength[link] == weakest][-1]
+        del strength[link]
+        cut.append(link)
+    for (source_l, record_l), (source_r, record_r) in cut:
         session.execute(
             delete(IndexedLink).where(
-                or_(
-                    (IndexedLink.source_l == detach[0]) & (IndexedLink.record_id_l == detach[1]),
-                    (IndexedLink.source_r == detach[0]) & (IndexedLink.record_id_r == detach[1]),
-                )
+                IndexedLink.source_l == source_l,
+                IndexedLink.record_id_l == record_l,
+                IndexedLink.source_r == source_r,
+                IndexedLink.record_id_r == record_r,
             )
         )
-        components = parts(links)
+    components = Components()
+    for record in ids:
+        components.find(record)
+    for a, b in strength:
+        components.union(a, b)
     groups = list(components.groups().values())
     by_record = {(m.source, m.record_id): m for m in members}
     groups.sort(key=lambda g: min(by_record[r].id for r in g))
@@ -421,3 +410,30 @@ def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) ->
             by_record[record].person_key = key
         new_keys.append(key)
     return new_keys
+
+
+def _path(links, start, goal) -> list[tuple] | None:
+    """The links (as keys of `links`) of a shortest path from start to goal, in order; None
+    when they are not connected."""
+    neighbours: dict[tuple, list] = {}
+    for link in links:
+        a, b = link
+        neighbours.setdefault(a, []).append((b, link))
+        neighbours.setdefault(b, []).append((a, link))
+    came: dict[tuple, tuple | None] = {start: None}
+    frontier = [start]
+    while frontier and goal not in came:
+        following = []
+        for node in frontier:
+            for other, link in neighbours.get(node, ()):
+                if other not in came:
+                    came[other] = (node, link)
+                    following.append(other)
+        frontier = following
+    if goal not in came:
+        return None
+    path, node = [], goal
+    while came[node] is not None:
+        node, link = came[node]
+        path.append(link)
+    return path[::-1]
