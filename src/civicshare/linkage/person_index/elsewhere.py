@@ -25,18 +25,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from civicshare.linkage.models import IndexedRecord, LinkageDecision, ReviewItem
-from civicshare.linkage.person_index.attach import (
-    LEVELS,
-    _nicknames,
-    given_names,
-    name_level,
-    surname_of,
-)
+from civicshare.linkage.person_index.attach import LEVELS, given_names, name_level, surname_of
 from civicshare.linkage.person_index.keys import pair_key
+from civicshare.linkage.standardised import nickname_groups
 
 ASKED_BY = "life events: another address or surname"
 ASKED_LEVELS = LEVELS[:3]  # exact, nickname, one letter apart (never a bare initial)
 MAX_CANDIDATES = 5
+
+
+def _nicknames() -> dict[str, set[str]]:
+    """Each given name -> the nickname groups it is in (as household attachment reads them)."""
+    groups = nickname_groups()
+    return {name: set(g) for name, g in zip(groups["name"], groups["groups"], strict=True)}
 
 
 def _surnames(text) -> set[str]:
