@@ -24,10 +24,11 @@ gateway holds: accepted into the dataset's current snapshot (a row quarantined a
 for an NHS number failing its check digit, is not held; such pairs are counted apart as
 `not_held_quarantined`). A record the index cannot match with high precision (an elector
 registered at another address, with no date of birth) is still expected: the gateway must put
-it to clerical review, and the truth-knowing reviewer decides it, as ADR 0033 sets out. `delivered` counts (death, partner) pairs applied by a receiver,
-`wrong_recipient` those applied to a partner the truth does not call for, `duplicates_applied`
-pairs applied more than once, `lost` pairs called for and never applied. `p95_delivery_ms`: from
-a notification being written to its receiver answering. The baseline POSTs the same signed
+it to clerical review, and the truth-knowing reviewer decides it, as ADR 0033 sets out.
+`delivered` counts (death, partner) pairs applied by a receiver, `wrong_recipient` those
+applied to a partner the truth does not call for, `duplicates_applied` pairs applied more than
+once, `lost` pairs called for and never applied. `p95_delivery_ms`: from a notification being
+written to its receiver answering. The baseline POSTs the same signed
 payloads straight to the receivers (no gateway), one thread per recipient, in the same process.
 The last line of output is one JSON object.
 """
