@@ -19,11 +19,16 @@ notifications wait, retry with back-off and arrive in order. The run ends when t
 nothing pending for a receiver (or after 10 minutes).
 
 Ground truth: for each death, the partners whose datasets truly hold the person (the county's
-truth files), that are recipient parties of the agreement, and whose dataset the gateway holds
-(the person index reads it). `delivered` counts (death, partner) pairs applied by a receiver,
-`wrong_recipient` those applied to a partner the truth does not call for, `duplicates_applied`
-pairs applied more than once, `lost` pairs called for and never applied. `p95_delivery_ms`: from
-a notification being written to its receiver answering. The baseline POSTs the same signed
+truth files), that are recipient parties of the agreement, and whose record of the person the
+gateway holds: accepted into the dataset's current snapshot (a row quarantined at ingest, say
+for an NHS number failing its check digit, is not held; such pairs are counted apart as
+`not_held_quarantined`). A record the index cannot match with high precision (an elector
+registered at another address, with no date of birth) is still expected: the gateway must put
+it to clerical review, and the truth-knowing reviewer decides it, as ADR 0033 sets out.
+`delivered` counts (death, partner) pairs applied by a receiver, `wrong_recipient` those
+applied to a partner the truth does not call for, `duplicates_applied` pairs applied more than
+once, `lost` pairs called for and never applied. `p95_delivery_ms`: from a notification being
+written to its receiver answering. The baseline POSTs the same signed
 payloads straight to the receivers (no gateway), one thread per recipient, in the same process.
 The last line of output is one JSON object.
 """
@@ -44,6 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import httpx2  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from rich.console import Console  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
@@ -89,24 +95,63 @@ def setup(work: Path, people: int, events: int, strict: float):
     return settings, body, entries, truth
 
 
-def expected_pairs(session, entries, truth) -> tuple[set[tuple[str, str]], set[str]]:
+def accepted_records(session, settings, county: Path, people: set[int]) -> dict:
+    """(partner, dataset) -> the person ids whose records the gateway accepted into the
+    dataset's current snapshot. A row quarantined at ingest (an NHS number failing its check
+    digit) is not held: the partner's quarantine report, not a notification, deals with it."""
+    manifest = json.loads((county / "manifest.json").read_text())
+    held: dict[tuple[str, str], set[int]] = {}
+    for entry in manifest["datasets"]:
+        truth_file = county / (entry.get("truth") or "-")
+        if not truth_file.is_file() or entry["name"] == "death-registrations":
+            continue
+        snapshot = datasets.current_snapshot(session, entry["partner"], entry["name"], settings)
+        if snapshot is None:
+            continue
+        truth = pq.read_table(truth_file)
+        if "person_id" not in truth.column_names:
+            continue
+        plain = snapshot.storage.get(snapshot.contract.record_id or "", {}).get("plain")
+        stored = (
+            {
+                str(v)
+                for v in pq.read_table(snapshot.data_path, columns=[plain]).column(0).to_pylist()
+            }
+            if plain
+            else None  # no plain record id: every truth record counts as held
+        )
+        held[(entry["partner"], entry["name"])] = {
+            person
+            for record_id, person in zip(
+                truth.column("record_id").to_pylist(), truth.column("person_id").to_pylist(),
+                strict=True,
+            )
+            if person in people and (stored is None or str(record_id) in stored)
+        }  # fmt: skip
+    return held
+
+
+def expected_pairs(session, settings, entries, truth) -> tuple[set, set[str], set]:
+    """The (entry, partner) pairs the truth calls for, the recipient parties, and the pairs
+    left out because the partner's only records of the person were quarantined at ingest."""
     parties = set()
     for version in agreements.active_versions(session):
         if service.PURPOSE in version.purpose_codes():
             parties = {p.partner.key for p in version.parties if p.role.receives}
-    held = {
-        f"{row.partner_key}/{row.dataset.name}"
-        for row in datasets.list_datasets(session)
-        if row.current_version is not None
-    }
-    pairs = set()
+    held = accepted_records(
+        session, settings, Path(settings.data_dir) / "synthetic", set(entries.values())
+    )
+    pairs, quarantined = set(), set()
     for reference, person in entries.items():
         for partner, names in truth.get(person, {}).items():
-            if partner in parties and any(
-                f"{partner}/{n}" in held for n in names if n != "death-registrations"
-            ):
+            names = [n for n in names if (partner, n) in held]
+            if partner not in parties or not names:
+                continue
+            if any(person in held[(partner, n)] for n in names):
                 pairs.add((reference, partner))
-    return pairs, parties
+            else:
+                quarantined.add((reference, partner))
+    return pairs, parties, quarantined
 
 
 def explain(session, reference: str) -> None:
@@ -249,7 +294,7 @@ def main() -> None:
         receivers: dict[str, ReceiverServer] = {}
         keys = {}
         with db.session_scope(sessions) as session:
-            expected, parties = expected_pairs(session, entries, truth)
+            expected, parties, quarantined = expected_pairs(session, settings, entries, truth)
             for partner in sorted(parties | {NOT_A_PARTY}):
                 receiver = ReceiverServer({}).start()
                 _, made = event_keys.set_endpoint(session, settings, None, partner, receiver.url)
@@ -288,6 +333,7 @@ def main() -> None:
         "people": people,
         "match_probability": args.match_probability,
         "expected": len(expected),
+        "not_held_quarantined": len(quarantined),
         "delivered": len(delivered),
         "wrong_recipient": len(wrong),
         "duplicates_applied": sum(1 for n in applied.values() if n > 1),

@@ -340,9 +340,47 @@ def publish(
             "type": kind.type.value,
         },
     )
-    index_run(session, settings, actor=actor)
+    indexed = index_run(session, settings, actor=actor)
+    family = [c.name for c in contract.columns if c.identifier.value == "family_name"][1:]
+    maiden = {  # the index compares the first surname column; a maiden surname is asked about
+        reference: [raw.get(c) for c in family if raw.get(c)]
+        for reference, raw in zip(references, new_rows, strict=True)
+    }
+    _ask_about_other_addresses(session, indexed, where, maiden, kind)
     notify(session, settings, result.events, via=via)
     return result
+
+
+def recipient_parties(session: Session, purpose: str) -> set[str]:
+    """The partners that receive under an active agreement with this purpose."""
+    return {
+        party.partner.key
+        for version in agreements.active_versions(session)
+        if purpose in version.purpose_codes()
+        for party in version.parties
+        if party.role.receives
+    }
+
+
+def _ask_about_other_addresses(session, indexed, where, other_surnames, kind) -> int:
+    """The new events' records at another address or under another surname (an elector still
+    registered where the person used to live, or under her maiden name: a name, no date of
+    birth) put to a reviewer; the event waits for them (linkage.person_index.elsewhere).
+    `other_surnames`: reference -> the registration's other surnames. Only recipients of the
+    kind's agreement are asked about. Returns how many review items were made."""
+    from civicshare.linkage.person_index import elsewhere
+
+    if indexed.run is None or indexed.linked is None:
+        return 0
+    linked = indexed.linked
+    records = linked[
+        (linked["source"] == f"{where.provider}/{where.dataset}")
+        & linked["record_id"].isin(set(other_surnames))
+    ]
+    records = records.assign(other_surnames=[other_surnames[r] for r in records["record_id"]])
+    return elsewhere.ask(
+        session, records, indexed.attachment, recipient_parties(session, kind.purpose)
+    )
 
 
 class _Bytes:
@@ -400,8 +438,10 @@ def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, l
         partner, _, dataset = other_source.partition("/")
         holders[partner].append((dataset, record_id))
     event.awaiting_review = bool(found.open_reviews)
-    if holders:
-        event.status = MatchStatus.matched  # the sure recipients are told now
+    if holders or event.notifications:
+        # the sure recipients are told now (or were: a re-check after a reviewer's rejection
+        # may find fewer, but who was told stays told)
+        event.status = MatchStatus.matched
     elif found.open_reviews:
         event.status = MatchStatus.held
     else:

@@ -266,14 +266,11 @@ def review_by_truth(session, settings, person_keys: set[str], entries: dict[str,
             people[name] = dict(zip(*(c.to_pylist() for c in table.columns), strict=True))
         return people[name].get(record_id)
 
-    decided = 0
+    decisions = []
     items = session.scalars(select(ReviewItem).where(ReviewItem.status == ReviewStatus.open)).all()
     for item in items:
-        if item.status != ReviewStatus.open:  # an earlier decision superseded it
-            continue
         left, right = (item.source_l, item.record_id_l), (item.source_r, item.record_id_r)
         if left in ours or right in ours:
             same = person(*left) is not None and person(*left) == person(*right)
-            review.decide(session, settings, reviewer, item.id, accept=same, reason="Checked")
-            decided += 1
-    return decided
+            decisions.append((item.id, same, "Checked"))
+    return len(review.decide_many(session, settings, reviewer, decisions))

@@ -345,9 +345,13 @@ class Attached:
     no_household: int = 0
     no_name: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
+    # Read this run and neither attached nor put to review (canonical records), with each
+    # source's snapshot version: where life events look for a record at another address.
+    unplaced: pd.DataFrame | None = field(default=None, repr=False)
+    versions: dict[str, int] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("unplaced", "versions")}
 
 
 def _decisions(session: Session, sources: set[str]):
@@ -436,6 +440,11 @@ def attach(
         )
         outcome.by_level[candidate.level] = outcome.by_level.get(candidate.level, 0) + 1
     outcome.review_items = _queue_ambiguous(session, run_id, choice.ambiguous, version_of)
+    placed = set(choice.attached) | set(choice.ambiguous)
+    outcome.unplaced = fresh[
+        [(s, r) not in placed for s, r in zip(fresh["source"], fresh["record_id"], strict=True)]
+    ]
+    outcome.versions = dict(version_of)
     outcome.new, outcome.attached = len(choice.attached), len(kept) + len(choice.attached)
     outcome.ambiguous = len(choice.ambiguous)
     outcome.no_household, outcome.no_name = choice.no_household, choice.no_name

@@ -222,6 +222,37 @@ def decide(
 ) -> ReviewItem:
     """Accept (the two records are one person: their keys merge, the older stays) or reject
     (never link them: if they share a key, the cluster splits). Kept as a training label."""
+    item = _decide(session, settings, actor, item_id, accept=accept, reason=reason)
+    write_mapping(session, settings, None)  # after the audit record, as in run()
+    return item
+
+
+def decide_many(
+    session: Session, settings: Settings, actor: Actor, decisions: list[tuple[int, bool, str]]
+) -> list[ReviewItem]:
+    """Several decisions (item id, accept, reason), each as `decide` makes it, in the caller's
+    unit of work, with the person mapping file written once after them all rather than once
+    each (a reviewer's batch; it was most of a decision's time). An item an earlier decision
+    of the batch superseded is skipped. Returns the items decided."""
+    decided = []
+    for item_id, accept, reason in decisions:
+        if get_item(session, item_id).status == ReviewStatus.superseded:
+            continue
+        decided.append(_decide(session, settings, actor, item_id, accept=accept, reason=reason))
+    if decided:
+        write_mapping(session, settings, None)
+    return decided
+
+
+def _decide(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    item_id: int,
+    *,
+    accept: bool,
+    reason: str = "",
+) -> ReviewItem:
     _require_reviewer(actor, settings)
     item = get_item(session, item_id)
     if item.status != ReviewStatus.open:
@@ -279,7 +310,9 @@ def decide(
         item.status = ReviewStatus.rejected
         session.execute(delete(IndexedLink).where(is_pair(IndexedLink, key)))
         if left and right and left.person_key == right.person_key:
-            facts.update(split=_split(session, left.person_key, (key[2], key[3]), now))
+            facts.update(
+                split=_split(session, left.person_key, ((key[0], key[1]), (key[2], key[3])), now)
+            )
     session.flush()
     audit.record(
         session,
@@ -291,7 +324,6 @@ def decide(
         purpose=REVIEW_PURPOSE,
         details={**facts, "decision": item.status.value},
     )
-    write_mapping(session, settings, None)  # after the audit record, as in run()
     return item
 
 
@@ -328,44 +360,45 @@ def _record(session: Session, source: str, record_id: str) -> IndexedRecord | No
     ).one_or_none()
 
 
-def _split(session: Session, person_key: str, detach: tuple[str, str], now) -> list[str]:
-    """A rejected pair shares a key: recompute the cluster's components from its links; if
-    they still connect, the right-hand record leaves with what only it links to. The part
-    holding the oldest record keeps the key; each other part gets a new one."""
+def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) -> list[str]:
+    """A rejected pair shares a key: recompute the cluster's components from its links; while
+    they still connect, cut the weakest link on a shortest path between the two (the one
+    nearest the right-hand record on a tie; a reviewer's acceptance is cut last). The
+    reviewer's word wins at the least cost in evidence: a death registration surely linked to
+    the person's GP record keeps that link when a namesake's fire visit, joined to it through
+    weaker links, is rejected. The part holding the oldest record keeps the key; each other
+    part gets a new one."""
     members = session.scalars(
         select(IndexedRecord).where(IndexedRecord.person_key == person_key)
     ).all()
     ids = {(m.source, m.record_id) for m in members}
-    links = [
-        ((k.source_l, k.record_id_l), (k.source_r, k.record_id_r))
-        for k in session.scalars(
-            select(IndexedLink).where(IndexedLink.source_l.in_({s for s, _ in ids}))
-        )
-        if (k.source_l, k.record_id_l) in ids and (k.source_r, k.record_id_r) in ids
-    ]
-
-    def parts(edges):
-        components = Components()
-        for record in ids:
-            components.find(record)
-        for a, b in edges:
-            components.union(a, b)
-        return components
-
-    components = parts(links)
-    other = next(r for r in ids if r != detach)
-    if components.find(detach) == components.find(other):
-        # Still joined through other records: the reviewer's word wins; detach the record.
-        links = [(a, b) for a, b in links if detach not in (a, b)]
+    strength: dict[tuple, float] = {}
+    for k in session.scalars(
+        select(IndexedLink).where(IndexedLink.source_l.in_({s for s, _ in ids}))
+    ):
+        ends = ((k.source_l, k.record_id_l), (k.source_r, k.record_id_r))
+        if ends[0] in ids and ends[1] in ids:
+            strength[ends] = 2.0 if k.origin == LinkOrigin.reviewer else k.match_probability
+    cut = []
+    while (path := _path(strength, *pair)) is not None:
+        weakest = min(strength[link] for link in path)
+        link = [link for link in path if strength[link] == weakest][-1]
+        del strength[link]
+        cut.append(link)
+    for (source_l, record_l), (source_r, record_r) in cut:
         session.execute(
             delete(IndexedLink).where(
-                or_(
-                    (IndexedLink.source_l == detach[0]) & (IndexedLink.record_id_l == detach[1]),
-                    (IndexedLink.source_r == detach[0]) & (IndexedLink.record_id_r == detach[1]),
-                )
+                IndexedLink.source_l == source_l,
+                IndexedLink.record_id_l == record_l,
+                IndexedLink.source_r == source_r,
+                IndexedLink.record_id_r == record_r,
             )
         )
-        components = parts(links)
+    components = Components()
+    for record in ids:
+        components.find(record)
+    for a, b in strength:
+        components.union(a, b)
     groups = list(components.groups().values())
     by_record = {(m.source, m.record_id): m for m in members}
     groups.sort(key=lambda g: min(by_record[r].id for r in g))
@@ -377,3 +410,30 @@ def _split(session: Session, person_key: str, detach: tuple[str, str], now) -> l
             by_record[record].person_key = key
         new_keys.append(key)
     return new_keys
+
+
+def _path(links, start, goal) -> list[tuple] | None:
+    """The links (as keys of `links`) of a shortest path from start to goal, in order; None
+    when they are not connected."""
+    neighbours: dict[tuple, list] = {}
+    for link in links:
+        a, b = link
+        neighbours.setdefault(a, []).append((b, link))
+        neighbours.setdefault(b, []).append((a, link))
+    came: dict[tuple, tuple | None] = {start: None}
+    frontier = [start]
+    while frontier and goal not in came:
+        following = []
+        for node in frontier:
+            for other, link in neighbours.get(node, ()):
+                if other not in came:
+                    came[other] = (node, link)
+                    following.append(other)
+        frontier = following
+    if goal not in came:
+        return None
+    path, node = [], goal
+    while came[node] is not None:
+        node, link = came[node]
+        path.append(link)
+    return path[::-1]

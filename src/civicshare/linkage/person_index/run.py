@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -52,6 +53,8 @@ class RunOutcome:
     message: str
     sources: list[str] = field(default_factory=list)
     attached: list[str] = field(default_factory=list)  # of sources: attached by household
+    linked: pd.DataFrame | None = None  # the records new to the index in this run (canonical)
+    attachment: Any = None  # attach.Attached of this run, when datasets were attached
 
 
 def current_model(session: Session, retrain: bool):
@@ -164,6 +167,7 @@ def run(
         )
         outcome.sources += [p.snapshot.ref for p in attach_pending]
         outcome.attached = [p.snapshot.ref for p in attach_pending]
+    outcome.linked, outcome.attachment = new, attached
     return outcome
 
 
