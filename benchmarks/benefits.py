@@ -9,9 +9,9 @@ Writes `--size` audit records spread evenly over the last 12 UTC months with `ap
 decisions allowed and refused, incident lists, notification deliveries and pulls, discharge
 lists, clash notices) and others it must not (person index reads, ingests, agreement changes).
 Timed, `--repeat` times, median: `benefits.service.report(months=12)`, all the page computes;
-baseline in the same process and store: one raw SQL `count(*)` per month over the same
-`at` range and the same actions, on the DBAPI cursor, with no grouping, distinct counts,
-assumptions or suppression. Ratio = report / baseline. Also checks the counts are exact
+baseline in the same process and store: one raw SQL `count(*)` of the same actions over the
+same 12 months, on the DBAPI cursor, with no months, grouping, distinct counts, assumptions or
+suppression. Ratio = report / baseline. Also checks the counts are exact
 against what was written. The last line of output is one JSON object. A PostgreSQL URL must
 name an empty database; it is migrated first.
 """
@@ -118,25 +118,26 @@ COUNTED = tuple(action for action, _, _ in MIX if action != "share_denied")
 
 
 def baseline(sessions) -> tuple[float, int]:
-    """One raw count(*) per month over the same range and actions: the least the page can do."""
+    """One raw count(*) of the same actions over the same 12 months: reading the records the
+    page counts once, and nothing more."""
     months = service.recent_months(MONTHS)
+    start, end = months[-1].start, months[0].end
     began = time.perf_counter()
-    total = 0
     with db.session_scope(sessions) as session:
         connection = session.connection()
-        mark = "%s" if connection.dialect.name == "postgresql" else "?"
+        postgres = connection.dialect.name == "postgresql"
+        mark = "%s" if postgres else "?"
         cursor = connection.connection.cursor()
-        query = (
-            f"SELECT count(*) FROM audit_records WHERE at >= {mark} AND at < {mark} "
-            f"AND action IN ({', '.join([mark] * len(COUNTED))})"
+        # SQLite: the bounds as SQLAlchemy stores times there.
+        bounds = (
+            (start, end) if postgres else tuple(f"{b:%Y-%m-%d %H:%M:%S.%f}" for b in (start, end))
         )
-        for month in months:
-            if connection.dialect.name == "postgresql":
-                bounds = (month.start, month.end)
-            else:  # as SQLAlchemy stores them on SQLite
-                bounds = tuple(f"{b:%Y-%m-%d %H:%M:%S.%f}" for b in (month.start, month.end))
-            cursor.execute(query, (*bounds, *COUNTED))
-            total += cursor.fetchone()[0]
+        cursor.execute(
+            f"SELECT count(*) FROM audit_records WHERE at >= {mark} AND at < {mark} "
+            f"AND action IN ({', '.join([mark] * len(COUNTED))})",
+            (*bounds, *COUNTED),
+        )
+        total = cursor.fetchone()[0]
     return time.perf_counter() - began, total
 
 
@@ -201,7 +202,7 @@ def main() -> None:
     }
     print(
         f"report of {MONTHS} months over {options.size:,} records: {report_s * 1000:.1f} ms "
-        f"(raw count {baseline_s * 1000:.1f} ms, {result['ratio']} x); exact: {is_exact}",
+        f"(one raw count {baseline_s * 1000:.1f} ms, {result['ratio']} x); exact: {is_exact}",
         file=sys.stderr,
     )
     print(json.dumps(result))
