@@ -1,9 +1,9 @@
 """What sharing produced, month by month (UTC months), and the time it saved.
 
 Every figure is counted from evidence the gateway already keeps, not from bookkeeping of its
-own: the audit log's records of each service's work (one pass over the months' span of `at`,
-each record put in its month by a CASE) and,
-for council tax, the review's cases (found once each, with the outcome the district recorded).
+own: the audit log's records of each service's work (the months' span of `at` read once,
+each record put in its month by a CASE) and, for council tax, the review's cases (found once
+each, with the outcome the district recorded).
 
     report(session, months=12) -> Report      # suppressed counts and hours saved per month
     set_assumption(session, settings, actor, name, minutes, basis)   # an admin's edit, audited
