@@ -76,6 +76,12 @@ def test_each_figure_counts_its_own_records_in_the_month_written(sessions, monke
         assert service.counts(session, last.start, last.end) == {
             **dict.fromkeys(service.BY_NAME, 0), "deliveries": 3,
         }  # fmt: skip
+        # Both months in one pass (as the report reads them): each record in its own month.
+        both = service.monthly_counts(session, [now, last])
+        assert both == {
+            now.key: service.counts(session, now.start, now.end),
+            last.key: service.counts(session, last.start, last.end),
+        }
 
 
 def test_months_are_utc_calendar_months_newest_first():

@@ -1,8 +1,9 @@
 """What sharing produced, month by month (UTC months), and the time it saved.
 
 Every figure is counted from evidence the gateway already keeps, not from bookkeeping of its
-own: the audit log's records of each service's work (one indexed range of `at` per month) and,
-for council tax, the review's cases (found once each, with the outcome the district recorded).
+own: the audit log's records of each service's work (the months' span of `at` read once,
+each record put in its month by a CASE) and, for council tax, the review's cases (found once
+each, with the outcome the district recorded).
 
     report(session, months=12) -> Report      # suppressed counts and hours saved per month
     set_assumption(session, settings, actor, name, minutes, basis)   # an admin's edit, audited
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from civicshare.audit import service as audit
@@ -207,47 +208,70 @@ def recent_months(count: int, now: datetime | None = None) -> list[Month]:
 # -- counting ---------------------------------------------------------------------------------
 
 
-def counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
-    """The exact count of each figure for [start, end). Not suppressed: for tests and the
-    benchmark; what leaves the service goes through `report`."""
-    tally = dict.fromkeys(BY_NAME, 0)
-    in_window = (AuditRecord.at >= start, AuditRecord.at < end)
-    rows = session.execute(
-        select(
-            AuditRecord.action,
-            AuditRecord.outcome,
-            func.count(),
-            func.count(distinct(AuditRecord.entity_id)),
-        )
-        .where(*in_window, AuditRecord.action.in_([*_COUNT_ALL, *_NOTIFIED]))
-        .group_by(AuditRecord.action, AuditRecord.outcome)
+def _month_of(column, months: list[Month]):
+    """Which of `months` (newest first, back to back) a time in their span falls in, as SQL:
+    the same CASE on SQLite and PostgreSQL, so the whole span is read in one pass."""
+    return case(*((column >= m.start, m.key) for m in months), else_=months[-1].key)
+
+
+def _grouped(session: Session, rows, *keys: str, distinct_ids: bool = True):
+    """`rows` (a select with `month` and `entity_id` columns) counted per month and `keys`: the
+    distinct entity ids, or every row. Grouped outside, so PostgreSQL sees one expression."""
+    inner = rows.subquery()
+    columns = [inner.c.month, *(inner.c[k] for k in keys)]
+    counted = func.count(distinct(inner.c.entity_id)) if distinct_ids else func.count()
+    return session.execute(select(*columns, counted).group_by(*columns))
+
+
+def monthly_counts(session: Session, months: list[Month]) -> dict[str, dict[str, int]]:
+    """The exact count of each figure in each month (`recent_months`: newest first, back to
+    back), by month key. Not suppressed: for tests and the benchmark; what leaves the service
+    goes through `report`."""
+    tally = {m.key: dict.fromkeys(BY_NAME, 0) for m in months}
+    start, end = months[-1].start, months[0].end
+    in_span = (AuditRecord.at >= start, AuditRecord.at < end)
+    month = _month_of(AuditRecord.at, months).label("month")
+    # Plain counts first (no distinct: PostgreSQL can hash and parallelise them), then the
+    # notifications, each delivered notification once however often it was replayed.
+    counted = select(month, AuditRecord.action, AuditRecord.entity_id).where(
+        *in_span, AuditRecord.action.in_(_COUNT_ALL)
     )
-    for action, outcome, every, entities in rows:
-        if action in _COUNT_ALL:
-            tally[_COUNT_ALL[action]] += every
-        elif action == "events.notification_pulled" or outcome == "allowed":
-            # A notification is delivered once; a replay's second delivery is not a second.
-            tally["notifications"] += entities
+    for key, action, every in _grouped(session, counted, "action", distinct_ids=False):
+        tally[key][_COUNT_ALL[action]] += every
+    delivered = select(month, AuditRecord.action, AuditRecord.entity_id).where(
+        *in_span,
+        (AuditRecord.action == _NOTIFIED[1])
+        | ((AuditRecord.action == _NOTIFIED[0]) & (AuditRecord.outcome == "allowed")),
+    )
+    for key, _action, entities in _grouped(session, delivered, "action"):
+        tally[key]["notifications"] += entities
     # Each clash is notified once; the record carries how many (and at most 200 pairs).
-    for details in session.scalars(
-        select(AuditRecord.details).where(*in_window, AuditRecord.action == _CLASHES)
+    for key, details in session.execute(
+        select(month, AuditRecord.details).where(*in_span, AuditRecord.action == _CLASHES)
     ):
-        tally["works_clashes"] += int((details or {}).get("count", 0))
-    tally["counciltax_found"] = session.scalar(
-        select(func.count())
-        .select_from(DiscountCase)
-        .where(DiscountCase.found_at >= start, DiscountCase.found_at < end)
+        tally[key]["works_clashes"] += int((details or {}).get("count", 0))
+    found = select(
+        _month_of(DiscountCase.found_at, months).label("month"),
+        DiscountCase.id.label("entity_id"),
+    ).where(DiscountCase.found_at >= start, DiscountCase.found_at < end)
+    for key, number in _grouped(session, found):
+        tally[key]["counciltax_found"] = number
+    confirmed = select(
+        _month_of(DiscountCase.outcome_at, months).label("month"),
+        DiscountCase.id.label("entity_id"),
+    ).where(
+        DiscountCase.outcome == Outcome.discount_removed.value,
+        DiscountCase.outcome_at >= start,
+        DiscountCase.outcome_at < end,
     )
-    tally["counciltax_confirmed"] = session.scalar(
-        select(func.count())
-        .select_from(DiscountCase)
-        .where(
-            DiscountCase.outcome == Outcome.discount_removed.value,
-            DiscountCase.outcome_at >= start,
-            DiscountCase.outcome_at < end,
-        )
-    )
+    for key, number in _grouped(session, confirmed):
+        tally[key]["counciltax_confirmed"] = number
     return tally
+
+
+def counts(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+    """The exact count of each figure for [start, end) (see `monthly_counts`)."""
+    return monthly_counts(session, [Month("span", "", start, end)])["span"]
 
 
 # -- assumptions ------------------------------------------------------------------------------
@@ -396,9 +420,11 @@ def report(session: Session, months: int = DEFAULT_MONTHS, now: datetime | None 
     """The last `months` months (newest first): each figure suppressed, with the hours saved."""
     made = assumptions(session)
     minutes = {a.name: a.minutes for a in made}
+    wanted = recent_months(months, now)
+    by_month = monthly_counts(session, wanted)
     rows = []
-    for month in recent_months(months, now):
-        tally = counts(session, month.start, month.end)
+    for month in wanted:
+        tally = by_month[month.key]
         figures = []
         for figure in FIGURES:
             shown, number = published(tally[figure.name])
