@@ -154,7 +154,7 @@ def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
     (``condition``, from ``household_condition``) the pair is two people when the first names
     differ beyond a nickname, an initial, a middle name or a typo (Damerau-Levenshtein 1,
     Jaro-Winkler 0.88), or when the dates of birth differ beyond a keying error (more than one
-    digit, not day and month swapped, not the year alone off by one).
+    digit, not day and month swapped, not the year alone off by one, not in the same month).
     """
     # The surname as one family's: equal, or a typo apart.
     same_surname = cll.Or(
@@ -181,8 +181,8 @@ def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
             cll.Not(cll.LevenshteinLevel("dob", 1)),
             cll.CustomLevel(
                 "NOT coalesce(dob_l = dob_swap_r, false) AND NOT coalesce(dob_month_l = dob_month_r"
-                " AND abs(dob_year_l - dob_year_r) = 1"
-                " AND substr(dob_l, 9, 2) = substr(dob_r, 9, 2), false)"
+                " AND (dob_year_l = dob_year_r OR (abs(dob_year_l - dob_year_r) = 1"
+                " AND substr(dob_l, 9, 2) = substr(dob_r, 9, 2))), false)"
             ),
         )
         apart = cll.Or(names_differ, dob_differs)
