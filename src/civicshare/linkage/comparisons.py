@@ -146,22 +146,17 @@ def given_name() -> cl.CustomComparison:
 
 
 def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
-    """Relatives in one household: twins, siblings, a parent and child of the same name.
+    """Two people at one address: twins, siblings, a parent and child of the same name, a
+    lodger, whatever their surnames (a married name changes the surname, not the first name).
 
     A comparison of its own, with both probabilities fixed, rather than levels of the given
     name and the date of birth: a level reading another field's column would make Splink
-    leave its comparison out of the EM session blocked on that column. Within the household
+    leave its comparison out of the EM session blocked on that column. At one address
     (``condition``, from ``household_condition``) the pair is two people when the first names
     differ beyond a nickname, an initial, a middle name or a typo (Damerau-Levenshtein 1,
     Jaro-Winkler 0.88), or when the dates of birth differ beyond a keying error (more than one
     digit, not day and month swapped, not the year alone off by one, not in the same month).
     """
-    # The surname as one family's: equal, or a typo apart.
-    same_surname = cll.Or(
-        cll.CustomLevel("surname_l = surname_r"),
-        cll.DamerauLevenshteinLevel("surname", 1),
-        cll.JaroWinklerLevel("surname", 0.92),
-    )
     names_differ = cll.And(
         cll.CustomLevel("given_name_l <> given_name_r"),
         cll.Not(cll.ArrayIntersectLevel("given_aliases", 1)),
@@ -189,8 +184,8 @@ def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
     return cl.CustomComparison(
         output_column_name="household",
         comparison_levels=[
-            cll.And(same_surname, cll.CustomLevel(condition), apart).configure(
-                label_for_charts="two people of one household (another first name, or a date "
+            cll.And(cll.CustomLevel(condition), apart).configure(
+                label_for_charts="two people at one address (another first name, or a date "
                 "of birth no keying error explains)",
                 m_probability=HOUSEHOLD_M_PROBABILITY,
                 u_probability=1.0,
@@ -198,7 +193,7 @@ def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
                 fix_u_probability=True,
             ),
             cll.ElseLevel().configure(
-                label_for_charts="not two people of one household (no effect)",
+                label_for_charts="not two people at one address (no effect)",
                 m_probability=0.5,
                 u_probability=0.5,
                 fix_m_probability=True,

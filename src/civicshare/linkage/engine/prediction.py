@@ -57,9 +57,9 @@ def predict(
 
 # Relatives at one home: the pairs the household comparison can have kept apart.
 HOUSEHOLD_BLOCKING = {
-    "address": "l.surname = r.surname AND l.address_compact = r.address_compact",
-    "uprn": "l.surname = r.surname AND l.uprn = r.uprn",
-    "postcode": "l.surname = r.surname AND l.postcode = r.postcode AND l.dob = r.dob",
+    "address": "l.address_compact = r.address_compact",
+    "uprn": "l.uprn = r.uprn",
+    "postcode": "l.postcode = r.postcode AND l.dob = r.dob",
 }
 
 
