@@ -290,7 +290,7 @@ def _score(session, the_run, model, new, existing, threshold, lower, say):
             columns=["source_l", "record_id_l", "source_r", "record_id_r", "match_weight",
                      "match_probability"]
         )  # fmt: skip
-    apart = _household_apart(model, new, existing, threshold, pairs)
+    apart = _household_apart(model, new, existing, lower, pairs)
     if len(apart):
         pairs = pd.concat([pairs, apart], ignore_index=True)
     decided = {
@@ -308,7 +308,8 @@ def _score(session, the_run, model, new, existing, threshold, lower, say):
     linked = (probability >= threshold) & (labelled != Label.non_match) | (labelled == Label.match)
     grey = (probability < threshold) & (probability >= lower) & labelled.isna()
     if len(apart):
-        # Relatives the household rule kept apart, who would otherwise link: a reviewer looks.
+        # People the household rule kept apart whom the rest of the evidence would link or
+        # put in the grey zone: a reviewer looks.
         grey |= pairs.index.isin(pairs.index[-len(apart) :]) & labelled.isna()
     the_run.pairs = len(pairs)
     return pairs, pair_keys, probability, linked, grey
