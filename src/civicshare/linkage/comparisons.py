@@ -84,8 +84,8 @@ def other_id() -> cl.CustomComparison:
     )
 
 
-# Relatives in one household (a different first name, or a date of birth no keying error
-# explains, with surname and address equal) weigh this much against a match: twins and a
+# Two people at one address (a different first name, or a date of birth no keying error
+# explains) weigh this much against a match: twins and a
 # same-name father and son share everything else, so the usual weights of a differing name or
 # date of birth (learned by EM) leave them linked at 0.9999999. 2^-30 outweighs the shared
 # surname, address and postcode together.
@@ -95,7 +95,7 @@ HOUSEHOLD_M_PROBABILITY = 2.0**-30
 def household_condition(fields: list[str] | set[str]) -> str | None:
     """SQL for "the same home": the same address (the whole address, or its house number and
     street; the UPRN; the postcode and date of birth when there is neither). None when the
-    records lack the fields to tell. ``household`` adds the surname."""
+    records lack the fields to tell."""
     fields = set(fields)
     if not {"surname", "given_name"} <= fields:
         return None
