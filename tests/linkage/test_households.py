@@ -128,3 +128,26 @@ def test_a_cluster_with_two_records_of_one_file_is_split_at_its_weakest_link():
 )
 def test_the_review_page_calls_a_comparison_without_effect_neutral(weight, label):
     assert _direction(weight) == label
+
+
+def test_pairs_kept_apart_by_the_household_rule_are_found_for_review(linked):
+    pair, result, _, _, out = linked
+    model = engine.LinkageModel.from_json((out / "model.json").read_text())
+    records = pd.concat(
+        [pair.council.assign(source="council"), pair.gp.assign(source="gp")], ignore_index=True
+    )
+    apart = engine.household_apart(model, records, threshold=result.threshold)
+    assert len(apart) and (apart["mw_household"] <= -29).all()
+    assert (apart["match_probability"] < result.threshold).all()
+    person = {
+        (source, record): entity for source, record, entity in pair.truth.itertuples(index=False)
+    }
+    people = [
+        (person[(sl, rl)], person[(sr, rr)])
+        for sl, rl, sr, rr in apart[["source_l", "record_id_l", "source_r", "record_id_r"]]
+        .astype(str)
+        .itertuples(index=False)
+    ]
+    assert all(a != b for a, b in people)  # relatives, never one person
+    twins = {frozenset(t) for t in pair.relatives("twins")}
+    assert any(frozenset(p) in twins for p in people)

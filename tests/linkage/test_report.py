@@ -69,3 +69,11 @@ def test_html_is_self_contained_and_suppresses_small_counts():
     # Seven records: a count of 1-7 is shown as *, never the number.
     assert '<th scope="row">records</th><td class="num">*</td>' in page
     assert report.suppress(0) == "0" and report.suppress(8) == "10" and report.suppress(12) == "10"
+
+
+def test_file_mode_report_of_ones_own_files_shows_exact_counts():
+    records, truth, pairs, clusters = _case()
+    built = report.build_report(records, pairs, clusters, 0.5, truth=truth, link_only=True)
+    page = report.render_report_html(built, suppressed=False)
+    assert '<th scope="row">records</th><td class="num">7</td>' in page
+    assert "Counts are exact" in page and "shown as *" not in page

@@ -84,8 +84,8 @@ def other_id() -> cl.CustomComparison:
     )
 
 
-# Relatives in one household (a different first name, or a date of birth no keying error
-# explains, with surname and address equal) weigh this much against a match: twins and a
+# Two people at one address (a different first name, or a date of birth no keying error
+# explains) weigh this much against a match: twins and a
 # same-name father and son share everything else, so the usual weights of a differing name or
 # date of birth (learned by EM) leave them linked at 0.9999999. 2^-30 outweighs the shared
 # surname, address and postcode together.
@@ -95,7 +95,7 @@ HOUSEHOLD_M_PROBABILITY = 2.0**-30
 def household_condition(fields: list[str] | set[str]) -> str | None:
     """SQL for "the same home": the same address (the whole address, or its house number and
     street; the UPRN; the postcode and date of birth when there is neither). None when the
-    records lack the fields to tell. ``household`` adds the surname."""
+    records lack the fields to tell."""
     fields = set(fields)
     if not {"surname", "given_name"} <= fields:
         return None
@@ -146,22 +146,17 @@ def given_name() -> cl.CustomComparison:
 
 
 def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
-    """Relatives in one household: twins, siblings, a parent and child of the same name.
+    """Two people at one address: twins, siblings, a parent and child of the same name, a
+    lodger, whatever their surnames (a married name changes the surname, not the first name).
 
     A comparison of its own, with both probabilities fixed, rather than levels of the given
     name and the date of birth: a level reading another field's column would make Splink
-    leave its comparison out of the EM session blocked on that column. Within the household
+    leave its comparison out of the EM session blocked on that column. At one address
     (``condition``, from ``household_condition``) the pair is two people when the first names
     differ beyond a nickname, an initial, a middle name or a typo (Damerau-Levenshtein 1,
     Jaro-Winkler 0.88), or when the dates of birth differ beyond a keying error (more than one
-    digit, not day and month swapped, not the year alone off by one).
+    digit, not day and month swapped, not the year alone off by one, not in the same month).
     """
-    # The surname as one family's: equal, or a typo apart.
-    same_surname = cll.Or(
-        cll.CustomLevel("surname_l = surname_r"),
-        cll.DamerauLevenshteinLevel("surname", 1),
-        cll.JaroWinklerLevel("surname", 0.92),
-    )
     names_differ = cll.And(
         cll.CustomLevel("given_name_l <> given_name_r"),
         cll.Not(cll.ArrayIntersectLevel("given_aliases", 1)),
@@ -181,16 +176,16 @@ def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
             cll.Not(cll.LevenshteinLevel("dob", 1)),
             cll.CustomLevel(
                 "NOT coalesce(dob_l = dob_swap_r, false) AND NOT coalesce(dob_month_l = dob_month_r"
-                " AND abs(dob_year_l - dob_year_r) = 1"
-                " AND substr(dob_l, 9, 2) = substr(dob_r, 9, 2), false)"
+                " AND (dob_year_l = dob_year_r OR (abs(dob_year_l - dob_year_r) = 1"
+                " AND substr(dob_l, 9, 2) = substr(dob_r, 9, 2))), false)"
             ),
         )
         apart = cll.Or(names_differ, dob_differs)
     return cl.CustomComparison(
         output_column_name="household",
         comparison_levels=[
-            cll.And(same_surname, cll.CustomLevel(condition), apart).configure(
-                label_for_charts="two people of one household (another first name, or a date "
+            cll.And(cll.CustomLevel(condition), apart).configure(
+                label_for_charts="two people at one address (another first name, or a date "
                 "of birth no keying error explains)",
                 m_probability=HOUSEHOLD_M_PROBABILITY,
                 u_probability=1.0,
@@ -198,7 +193,7 @@ def household(condition: str, with_dob: bool = True) -> cl.CustomComparison:
                 fix_u_probability=True,
             ),
             cll.ElseLevel().configure(
-                label_for_charts="not two people of one household (no effect)",
+                label_for_charts="not two people at one address (no effect)",
                 m_probability=0.5,
                 u_probability=0.5,
                 fix_m_probability=True,

@@ -321,7 +321,9 @@ def link_files(
     csvsafe.write_table(
         pa.Table.from_pandas(clusters, preserve_index=False), out_dir / "clusters.csv"
     )
-    (out_dir / "report.html").write_text(report.render_report_html(built), encoding="utf-8")
+    (out_dir / "report.html").write_text(
+        report.render_report_html(built, suppressed=False), encoding="utf-8"
+    )
     (out_dir / "model.json").write_text(model.to_json(), encoding="utf-8")
     (out_dir / "report.json").write_text(json.dumps(built, indent=1, default=str))
     return LinkFilesResult(

@@ -250,10 +250,14 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "not available" if value is None else f"{100 * value:.{digits}f}%"
 
 
-def _bar_table(caption: str, label: str, counts: dict[str, int]) -> str:
+def _exact(count: int) -> str:
+    return str(count)
+
+
+def _bar_table(caption: str, label: str, counts: dict[str, int], shown=suppress) -> str:
     top = max(counts.values(), default=0) or 1
     rows = "".join(
-        f'<tr><th scope="row">{html.escape(k)}</th><td>{suppress(v)}</td>'
+        f'<tr><th scope="row">{html.escape(k)}</th><td>{shown(v)}</td>'
         f'<td aria-hidden="true"><span class="bar" style="width:{100 * v / top:.1f}%"></span>'
         "</td></tr>"
         for k, v in counts.items()
@@ -280,7 +284,11 @@ td.num,th.num{text-align:right}
 """
 
 
-def render_report_html(report: dict) -> str:
+def render_report_html(report: dict, suppressed: bool = True) -> str:
+    """The report as one HTML page. ``suppressed``: counts by the partnership's small-number
+    rule, for a report others see (the person index's); file mode links the analyst's own
+    files, so its report shows exact counts, the same as the command's summary."""
+    show = suppress if suppressed else _exact
     counts = report["counts"]
     estimated = report["estimated"]
     parts = [
@@ -308,7 +316,7 @@ def render_report_html(report: dict) -> str:
         "<h2>Summary</h2><table><caption>Counts</caption><tbody>"
         + "".join(
             f'<tr><th scope="row">{html.escape(k.replace("_", " "))}</th>'
-            f'<td class="num">{suppress(v)}</td></tr>'
+            f'<td class="num">{show(v)}</td></tr>'
             for k, v in counts.items()
         )
         + "</tbody></table>"
@@ -334,10 +342,15 @@ def render_report_html(report: dict) -> str:
     parts.append("<h2>Distributions</h2>")
     parts.append(
         _bar_table(
-            "Candidate pairs by match weight", "Match weight", report["match_weight_histogram"]
+            "Candidate pairs by match weight",
+            "Match weight",
+            report["match_weight_histogram"],
+            show,
         )
     )
-    parts.append(_bar_table("Clusters by size", "Records in cluster", report["cluster_sizes"]))
+    parts.append(
+        _bar_table("Clusters by size", "Records in cluster", report["cluster_sizes"], show)
+    )
     parts.append("<h2>Bias check</h2>")
     if not report["bias"]:
         parts.append("<p>No age, sex or ethnic group columns: no bias check.</p>")
@@ -354,7 +367,7 @@ def render_report_html(report: dict) -> str:
         for r in rows:
             body += (
                 f'<tr><th scope="row">{html.escape(r["group"])}</th>'
-                f'<td class="num">{suppress(r["records"])}</td>'
+                f'<td class="num">{show(r["records"])}</td>'
                 f"<td>{_pct(r['linked_share'], 1)}</td><td>{_pct(r['estimated_recall'])}</td>"
             )
             if with_truth:
@@ -372,8 +385,11 @@ def render_report_html(report: dict) -> str:
             f"<table><caption>By {html.escape(name)}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>"
         )
-    parts.append(
-        '<p class="note">Counts of 1 to 7 are shown as *, others rounded to the nearest 5.</p>'
-    )
+    if suppressed:
+        parts.append(
+            '<p class="note">Counts of 1 to 7 are shown as *, others rounded to the nearest 5.</p>'
+        )
+    else:
+        parts.append('<p class="note">Counts are exact: this report is of your own files.</p>')
     parts.append("</main></body></html>")
     return "\n".join(parts)

@@ -46,6 +46,9 @@ Public functions
         The pairs at the threshold, with ``one_to_one`` False on those dropped so that each
         record of a duplicate-free source links to at most one record of each other such
         source (maximum total match weight, ``assignment``).
+    ``household_apart(model, records, *, existing=None, threshold) -> DataFrame``
+        Pairs the household comparison kept apart (twins, a same-name father and son) that
+        the rest of the evidence puts at the threshold: the person index reviews them.
     ``split_clusters(records, pairs, threshold, duplicate_free) -> (clusters, splits)``
         ``cluster``, with each cluster holding two records of one duplicate-free source split
         at its weakest link; ``splits`` lists them for the report.
@@ -90,7 +93,7 @@ from civicshare.linkage.engine.model import (
     recommended_threshold,
     settings_for,
 )
-from civicshare.linkage.engine.prediction import predict
+from civicshare.linkage.engine.prediction import household_apart, predict
 from civicshare.linkage.engine.standardise import standardise
 from civicshare.linkage.engine.training import (
     LABEL_PRIOR_STRENGTH,
@@ -126,6 +129,7 @@ __all__ = [
     "SparkBackend",
     "backend_for",
     "blocking_rules",
+    "household_apart",
     "cluster",
     "is_standardised",
     "one_to_one",

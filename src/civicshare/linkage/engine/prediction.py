@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -22,8 +23,10 @@ def predict(
     spark: Any = None,
     detail: bool = True,
     memory_limit: str | None = None,
+    blocking: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Score candidate pairs of the records (and against ``existing`` when given)."""
+    """Score candidate pairs of the records (and against ``existing`` when given).
+    ``blocking``: rules instead of the model's (``household_apart`` uses its own)."""
     from splink import Linker
 
     incremental = existing is not None and len(existing) > 0
@@ -40,7 +43,7 @@ def predict(
     settings["retain_matching_columns"] = detail
     settings["retain_intermediate_calculation_columns"] = detail
     settings["blocking_rules_to_generate_predictions"] = restrict(
-        blocking_rules(model.fields), condition
+        blocking_rules(model.fields) if blocking is None else blocking, condition
     )
     linker = Linker(table, settings, log_level=None)
     engine.before_predict(linker)
@@ -50,3 +53,37 @@ def predict(
     pairs = engine.pairs_frame(db_api, predictions, detail)
     engine.release(db_api)
     return pairs
+
+
+# Relatives at one home: the pairs the household comparison can have kept apart.
+HOUSEHOLD_BLOCKING = {
+    "address": "l.address_compact = r.address_compact",
+    "uprn": "l.uprn = r.uprn",
+    "postcode": "l.postcode = r.postcode AND l.dob = r.dob",
+}
+
+
+def household_apart(
+    model: LinkageModel,
+    records: pd.DataFrame,
+    *,
+    existing: pd.DataFrame | None = None,
+    threshold: float,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """Pairs the household comparison kept apart that the rest of the evidence puts at or above
+    ``threshold``: twins, a father and son of one name. The person index sends them to review
+    rather than leaving them unseen; the model never links them. Empty when the model has no
+    household comparison. Columns as ``predict`` with ``detail``."""
+    names = [c.get("output_column_name") for c in model.settings.get("comparisons", [])]
+    rules = [rule for field, rule in HOUSEHOLD_BLOCKING.items() if field in model.fields]
+    if "household" not in names or not rules or not 0 < threshold < 1:
+        return pd.DataFrame(columns=["source_l", "record_id_l", "source_r", "record_id_r"])
+    pairs = predict(
+        model, records, existing=existing, memory_limit=memory_limit, blocking=rules[:1]
+    )
+    bar = math.log2(threshold / (1 - threshold))
+    without = pairs["match_weight"].astype(float) - pairs["mw_household"].astype(float)
+    # The household level weighs -30; the "no effect" level 0.
+    kept_apart = pairs["mw_household"].astype(float) < -20
+    return pairs[kept_apart & (without >= bar)].reset_index(drop=True)

@@ -294,6 +294,9 @@ def _score(session, the_run, model, new, existing, threshold, lower, say):
             columns=["source_l", "record_id_l", "source_r", "record_id_r", "match_weight",
                      "match_probability"]
         )  # fmt: skip
+    apart = _household_apart(model, new, existing, lower, pairs)
+    if len(apart):
+        pairs = pd.concat([pairs, apart], ignore_index=True)
     decided = {
         pair_key(d.source_l, d.record_id_l, d.source_r, d.record_id_r): d.label
         for d in session.scalars(select(LinkageDecision))
@@ -308,8 +311,33 @@ def _score(session, the_run, model, new, existing, threshold, lower, say):
     probability = pairs["match_probability"].astype(float)
     linked = (probability >= threshold) & (labelled != Label.non_match) | (labelled == Label.match)
     grey = (probability < threshold) & (probability >= lower) & labelled.isna()
+    if len(apart):
+        # People the household rule kept apart whom the rest of the evidence would link or
+        # put in the grey zone: a reviewer looks.
+        grey |= pairs.index.isin(pairs.index[-len(apart) :]) & labelled.isna()
     the_run.pairs = len(pairs)
     return pairs, pair_keys, probability, linked, grey
+
+
+def _household_apart(model, new, existing, threshold, pairs) -> pd.DataFrame:
+    """Pairs kept apart by the household comparison (``engine.household_apart``) not already
+    among ``pairs``."""
+    from civicshare.linkage import engine
+
+    if not len(new):
+        return pairs.iloc[0:0]
+    apart = engine.household_apart(
+        model,
+        new[list(engine.CANONICAL_COLUMNS)],
+        existing=None if existing is None else existing[list(engine.CANONICAL_COLUMNS)],
+        threshold=threshold,
+    )
+    if not len(apart):
+        return pairs.iloc[0:0]
+    columns = ["source_l", "record_id_l", "source_r", "record_id_r"]
+    scored = {pair_key(*row) for row in pairs[columns].itertuples(index=False)}
+    fresh = [pair_key(*row) not in scored for row in apart[columns].itertuples(index=False)]
+    return apart[fresh][[c for c in pairs.columns if c in apart.columns]]
 
 
 def _assign_person_keys(session, the_run, new, existing, pair_keys, probability, linked, retrain):
