@@ -21,6 +21,8 @@ nothing weaker than confident is ever exported without the IG lead. On top of th
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -73,6 +75,16 @@ def search_plans(session: Session, settings: Settings) -> list:
     return [plans[s] for s in sorted(plans)]
 
 
+def _text(value) -> str:
+    """A canonical value as text: "" for None and for pandas' NaN."""
+    return "" if value is None or value != value else str(value)
+
+
+def _first_given(text) -> str:
+    words = [w for w in re.findall(r"[A-Z]+", _text(text).upper()) if w not in matching.TITLES]
+    return words[0] if words else ""
+
+
 def find_records(
     session: Session,
     settings: Settings,
@@ -83,11 +95,15 @@ def find_records(
 ) -> Found:
     """Every record about the person: compared with the details given, then widened along the
     person index's strong links from each confident record."""
-    from civicshare.linkage.person_index import confidence, sources
+    from civicshare.linkage.person_index import attach, confidence, sources
 
     found = Found()
-    undated: dict[str, list[tuple[str, str]]] = defaultdict(list)  # source -> confident keys
-    age = _age(person.date_of_birth, today or date.today())
+    # Records with no date of birth whose name agrees: decided once every place is known.
+    undated: list[tuple[tuple[str, str], dict]] = []
+    # Where the person lived: as given, then as held on records surely theirs.
+    places = [(address, postcode, "given") for address, postcode in person.addresses]
+    # Property -> first given names held there under a surname of the person's.
+    names_at: dict[tuple[str, str], set[str]] = defaultdict(set)
     for plan in search_plans(session, settings):
         table = sources.read_source(
             session,
@@ -103,23 +119,19 @@ def find_records(
             key = (plan.source, str(row["record_id"]))
             if compared.conflicts & {"nhs_number", "date_of_birth"}:
                 found.contradicted.add(key)
-            if compared.confident:
+            if "surname" in compared.agreed:
+                for place in attach.property_keys(row.get("uprn"), row["address"], row["postcode"]):
+                    names_at[place].add(_first_given(row["given_name"]))
+            if compared.undated and {"surname", "given_name"} <= compared.agreed:
+                undated.append((key, row))
+            if compared.confident and not compared.undated:
                 found.add(key, Match.confident, compared.describe())
-                if compared.undated:
-                    undated[plan.source].append(key)
+                if _text(row["address"]) or _text(row["postcode"]):
+                    places.append((_text(row["address"]), _text(row["postcode"]), key[1]))
             elif compared.candidate:
                 found.add(key, Match.uncertain, compared.describe())
-    for keys in undated.values():
-        too_young = age is not None and age < UNDATED_MIN_AGE
-        if len(keys) > 1 or too_young:
-            why = (
-                f"the person is under {UNDATED_MIN_AGE}"
-                if too_young
-                else "another record of the dataset has the same name there"
-            )
-            for key in keys:
-                found.records[key] = (Match.uncertain, f"{found.records[key][1]}; but {why}")
-    seeds = [key for key in found.confident() if not any(key in k for k in undated.values())]
+    _decide_undated(found, person, undated, places, names_at, today or date.today())
+    seeds = [key for key in found.confident() if key not in {k for k, _ in undated}]
     strict = settings.events_match_probability
     for source, record_id in seeds:
         linked = confidence.record_match(session, source, record_id, strict)
@@ -131,3 +143,43 @@ def find_records(
                     other, Match.uncertain, f"same person key as {record_id}, not linked directly"
                 )
     return found
+
+
+def _decide_undated(found: Found, person, undated, places, names_at, today: date) -> None:
+    """A record without a date of birth (a council tax account, an elector) is the person's
+    when the name agrees at a place they lived (given, or held on a record surely theirs), it
+    is the only such record of its dataset, and the person is old enough to hold it. A bare
+    initial ("MS M") counts only when nobody else of the surname there has that initial."""
+    from civicshare.linkage.person_index import attach
+
+    first = _first_given(person.given_name)
+    sure: dict[str, list[tuple[tuple[str, str], str]]] = defaultdict(list)
+    for key, row in undated:
+        for address, postcode, origin in places:
+            at = dataclasses.replace(
+                person, address=address, postcode=postcode, previous_address="",
+                previous_postcode="",
+            )  # fmt: skip
+            compared = matching.compare(at, row)
+            alone = compared.initial and not any(
+                name != first and name[:1] == first[:1] and not matching.given_agree(first, name)
+                for place in attach.property_keys(row.get("uprn"), row["address"], row["postcode"])
+                for name in names_at.get(place, ())
+            )
+            if compared.confident or (alone and {"address", "postcode"} <= compared.agreed):
+                where = "" if origin == "given" else f"; at the address held on {origin}"
+                sure[key[0]].append((key, compared.describe() + where))
+                break
+    age = _age(person.date_of_birth, today)
+    too_young = age is not None and age < UNDATED_MIN_AGE
+    for items in sure.values():
+        for key, how in items:
+            if not too_young and len(items) == 1:
+                found.add(key, Match.confident, how)
+            elif found.records.get(key, (None,))[0] != Match.confident:
+                why = (
+                    f"the person is under {UNDATED_MIN_AGE}"
+                    if too_young
+                    else "another record of the dataset has the same name there"
+                )
+                found.records[key] = (Match.uncertain, f"{how}; but {why}")

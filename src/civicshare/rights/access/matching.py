@@ -174,7 +174,7 @@ def _nicknames(a: str, b: str) -> bool:
     return bool(groups.get(_name(a), frozenset()) & groups.get(_name(b), frozenset()))
 
 
-def _given_agree(given: str, held) -> bool | None:
+def given_agree(given: str, held) -> bool | None:
     """Any given name held agrees with the first given (middle names are often dropped), as
     spelt, with a typo, or as a nickname of it (Bob for Robert)."""
     firsts = str(given or "").split()
@@ -182,6 +182,16 @@ def _given_agree(given: str, held) -> bool | None:
     if not firsts or not helds:
         return None
     return any(_names_agree(firsts[0], h) or _nicknames(firsts[0], h) for h in helds)
+
+
+TITLES = {"MR", "MRS", "MS", "MISS", "MX", "DR", "REV", "SIR", "LADY", "PROF", "MASTER"}
+
+
+def _initial_only(given: str, held) -> bool:
+    """The record holds only an initial (titles aside: "MS M"), the first given's."""
+    words = [w for w in re.findall(r"[A-Z]+", str(held or "").upper()) if w not in TITLES]
+    first = _name(str(given or "").split()[0]) if str(given or "").split() else ""
+    return len(words) == 1 and len(words[0]) == 1 and first[:1] == words[0]
 
 
 def _surname_agree(person: Details, held) -> tuple[bool | None, bool]:
@@ -226,6 +236,7 @@ class Comparison:
     near: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
     held: frozenset[str] = frozenset()  # the identifiers the record holds
+    initial: bool = False  # the given name agrees only as an initial
 
     @property
     def confident(self) -> bool:
@@ -240,6 +251,7 @@ class Comparison:
         # given, house and postcode (finding.find_records checks nobody else there agrees).
         by_property = (
             self.undated
+            and not self.initial
             and {"surname", "given_name", "address"} <= a
             and ("postcode" in a or "postcode" not in self.held)
         )
@@ -301,15 +313,19 @@ def compare(person: Details, record: dict) -> Comparison:
     held_nhs = _digits(record.get("nhs_number"))
     note("nhs_number", (held_nhs == person.nhs_number) if held_nhs and person.nhs_number else None)
     surname, by_previous = _surname_agree(person, record.get("surname"))
-    given = _given_agree(person.given_name, record.get("given_name"))
+    given = given_agree(person.given_name, record.get("given_name"))
     if surname is False and given is False:  # "BERRY, Ronald" read as given name BERRY
         swapped = (
-            _given_agree(person.surname, record.get("given_name")),
+            given_agree(person.surname, record.get("given_name")),
             _names_agree(person.given_name.split()[0], record.get("surname")),
         )
         if all(swapped):
             surname = given = True
             notes.append("surname and given name swapped")
+    initial = given is not True and _initial_only(person.given_name, record.get("given_name"))
+    if initial:
+        given = True
+        notes.append("the given name held only as an initial")
     if by_previous and surname:
         notes.append("held under the previous surname given")
     note("surname", surname)
