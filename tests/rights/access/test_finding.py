@@ -132,3 +132,11 @@ def test_someone_of_the_same_name_elsewhere_gets_none_of_the_residents_records(
         request = service.open_request(session, county, ig_lead, namesake)
         assert not [r for r in request.records if r.match in EXPORTED]
         session.rollback()
+
+
+def test_a_bare_initial_is_never_confident_by_the_rules_alone():
+    person = matching.details(**ANN, **HOME)
+    compared = matching.compare(person, _account(given_name="MS A"))
+    assert compared.initial and "given_name" in compared.agreed
+    assert not compared.confident and compared.candidate
+    assert not matching.compare(person, _account(given_name="MR B")).agreed >= {"given_name"}

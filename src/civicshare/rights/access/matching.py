@@ -351,4 +351,6 @@ def compare(person: Details, record: dict) -> Comparison:
             if number:
                 notes.append("at the previous address given")
             break
-    return Comparison(frozenset(agreed), frozenset(conflicts), frozenset(near), tuple(notes), held)
+    return Comparison(
+        frozenset(agreed), frozenset(conflicts), frozenset(near), tuple(notes), held, initial
+    )
