@@ -265,11 +265,14 @@ class Comparison:
     @property
     def candidate(self) -> bool:
         """Weaker agreement, listed for the IG lead: two details with the NHS number or the date
-        of birth among them, the surname at the address, a date of birth with day and month
-        swapped, or the name alone on a record that holds nothing more personal."""
+        of birth among them, the surname at the address (not under another given name), a date
+        of birth with day and month swapped, or the name alone on a record that holds nothing
+        more personal."""
         a = self.agreed
         if self.confident:
             return False
+        if "given_name" in self.conflicts and not {"nhs_number", "date_of_birth"} & a:
+            return False  # another member of the household: another given name, nothing more
         names = {"surname", "given_name"} <= a
         if len(a) >= 2 and (
             {"nhs_number", "date_of_birth"} & a
