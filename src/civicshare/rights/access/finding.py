@@ -161,10 +161,17 @@ def _decide_undated(found: Found, person, undated, places, names_at, today: date
                 previous_postcode="",
             )  # fmt: skip
             compared = matching.compare(at, row)
-            alone = compared.initial and not any(
-                name != first and name[:1] == first[:1] and not matching.given_agree(first, name)
-                for place in attach.property_keys(row.get("uprn"), row["address"], row["postcode"])
-                for name in names_at.get(place, ())
+            alone = (
+                compared.initial
+                and not any(
+                    len(name) > 1  # another initial is no one else
+                    and name[:1] == first[:1]
+                    and not matching.given_agree(first, name)
+                    for place in attach.property_keys(
+                        row.get("uprn"), row["address"], row["postcode"]
+                    )
+                    for name in names_at.get(place, ())
+                )
             )
             if compared.confident or (alone and {"address", "postcode"} <= compared.agreed):
                 where = "" if origin == "given" else f"; at the address held on {origin}"
