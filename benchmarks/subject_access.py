@@ -2,11 +2,15 @@
 
     python benchmarks/subject_access.py                          # 600 residents, 20 requests
     python benchmarks/subject_access.py --people 5000 --sample 100   # the run in docs/benchmarks.md
+    python benchmarks/subject_access.py --no-address                 # asking without an address
 
 Setup (not timed): the demo partnership on a synthetic county of --people residents, its person
-index built. --sample residents who have at least one record in an indexed dataset are chosen
-with a fixed seed; each asks with their true name, date of birth and NHS number (as a resident
-would give them; the records themselves carry the county's injected errors).
+index built. --sample residents who have at least one record in a searched dataset (those the
+person index links or attaches: council tax and electoral registers too) are chosen with a
+fixed seed; each asks with their true name, date of birth, NHS number, address and postcode,
+and, as a request form asks, any previous surname and previous address (as a resident would
+give them; the records themselves carry the county's injected errors). --no-address leaves
+out both addresses.
 
 Timed: for each, the rights desk opens a request (every person-holding dataset searched, the
 index's strong links followed) and reads the export's records through the subject access grant.
@@ -41,7 +45,7 @@ from civicshare.accounts.service import actor_for  # noqa: E402
 from civicshare.config import Settings  # noqa: E402
 from civicshare.linkage.person_index import sources  # noqa: E402
 from civicshare.partners import service as partners  # noqa: E402
-from civicshare.rights.access import matching, service  # noqa: E402
+from civicshare.rights.access import finding, matching, service  # noqa: E402
 from civicshare.rights.access.models import EXPORTED, Match  # noqa: E402
 
 RIGHTS_DESK = "admin@worcestershire-cc.example"
@@ -62,7 +66,7 @@ def truth_of(settings: Settings, indexed: list[str]) -> dict[int, set]:
 def baseline(session, settings, actor, person: matching.Details) -> set:
     """Exact NHS number search of each dataset, as by hand (reads the same sources)."""
     found = set()
-    for plan in sources.person_sources(session, settings):
+    for plan in finding.search_plans(session, settings):
         table = sources.read_source(
             session, settings, plan, actor=actor, action="benchmark.baseline",
             purpose="Benchmark baseline: exact NHS number search.",
@@ -79,6 +83,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=600, help="County size.")
     parser.add_argument("--sample", type=int, default=20, help="Requests (residents asking).")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument(
+        "--no-address", action="store_true", help="Residents ask without their addresses."
+    )
     args = parser.parse_args()
     console = Console(stderr=True)
     work = Path(tempfile.mkdtemp(prefix="civicshare-sar-"))
@@ -91,6 +98,18 @@ def main() -> None:
     engine = db.open_store(settings)
     people_table = pq.read_table(Path(settings.data_dir) / "synthetic/truth/people.parquet")
     people = {r["person_id"]: r for r in people_table.to_pylist()}
+    properties = {
+        r["uprn"]: r
+        for r in pq.read_table(
+            Path(settings.data_dir) / "synthetic/geography/properties.parquet"
+        ).to_pylist()
+    }
+
+    def place(uprn) -> tuple[str, str]:
+        if args.no_address or uprn is None or uprn not in properties:
+            return "", ""
+        return properties[uprn]["address_line_1"], properties[uprn]["postcode"]
+
     totals = defaultdict(int)
     seconds = base_seconds = 0.0
     with db.session_scope(db.make_sessionmaker(engine)) as session:
@@ -102,14 +121,19 @@ def main() -> None:
             ),
             "benchmark",
         )
-        indexed = [p.source for p in sources.person_sources(session, settings)]
+        indexed = [p.source for p in finding.search_plans(session, settings)]
         truth = truth_of(settings, indexed)
         chosen = random.Random(args.seed).sample(sorted(truth), min(args.sample, len(truth)))
         for person_id in chosen:
             p = people[person_id]
+            (address, postcode), (previous_address, previous_postcode) = (
+                place(p["uprn"]), place(p["previous_uprn"])
+            )  # fmt: skip
             person = matching.details(
                 given_name=p["forename"], surname=p["surname"],
                 date_of_birth=str(p["date_of_birth"]), nhs_number=p["nhs_number"] or "",
+                address=address, postcode=postcode, previous_surname=p["maiden_surname"] or "",
+                previous_address=previous_address, previous_postcode=previous_postcode,
             )  # fmt: skip
             t = time.perf_counter()
             request = service.open_request(session, settings, actor, person)
@@ -156,9 +180,11 @@ def main() -> None:
             {
                 "people": n,
                 "county": args.people,
+                "addresses_given": not args.no_address,
                 "records": totals["records"],
                 "recall": round(recall, 4),
                 "foreign_records": totals["foreign"],
+                "missed": missed,
                 "missed_listed": totals["missed_listed"],
                 "missed_unlisted": totals["missed_unlisted"],
                 "baseline_recall": round(base_recall, 4),

@@ -24,6 +24,9 @@ class DetailsIn(BaseModel):
     address: str = Field(default="", max_length=500)
     postcode: str = Field(default="", max_length=12)
     nhs_number: str = Field(default="", max_length=20)
+    previous_surname: str = Field(default="", max_length=200)
+    previous_address: str = Field(default="", max_length=500)
+    previous_postcode: str = Field(default="", max_length=12)
     received_on: date | None = None
 
 

@@ -45,6 +45,9 @@ def open_request(
     nhs_number: str = typer.Option("", "--nhs-number"),
     postcode: str = typer.Option("", "--postcode"),
     address: str = typer.Option("", "--address"),
+    previous_surname: str = typer.Option("", "--previous-surname", help="e.g. before marriage"),
+    previous_address: str = typer.Option("", "--previous-address"),
+    previous_postcode: str = typer.Option("", "--previous-postcode"),
     received_on: str = typer.Option("", "--received-on", help="ISO date; today by default"),
     token: str = token_option("rights:write"),
 ) -> None:
@@ -52,6 +55,8 @@ def open_request(
     person = matching.details(
         given_name=given_name, surname=surname, date_of_birth=date_of_birth,
         nhs_number=nhs_number, postcode=postcode, address=address,
+        previous_surname=previous_surname, previous_address=previous_address,
+        previous_postcode=previous_postcode,
     )  # fmt: skip
     received = date.fromisoformat(received_on) if received_on else None
     with TokenRun(token, "rights:write") as run:

@@ -4,6 +4,8 @@ partner's correction tasks (/rights/access/tasks)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import date
 
 from fastapi import APIRouter, Request
@@ -16,7 +18,10 @@ from civicshare.web.forms import FormDep, field_errors
 from civicshare.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-DETAIL_FIELDS = ("given_name", "surname", "date_of_birth", "nhs_number", "postcode", "address")
+DETAIL_FIELDS = (
+    "given_name", "surname", "date_of_birth", "nhs_number", "postcode", "address",
+    "previous_surname", "previous_address", "previous_postcode",
+)  # fmt: skip
 
 
 def _requests_page(request, actor, session, *, errors=None, values=None, status_code=200):
@@ -131,6 +136,20 @@ def export(reference: str, request: Request, actor: ActorDep, session: SessionDe
         made.data,
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{made.file_name}"'},
+    )
+
+
+@router.get("/rights/access/requests/{reference}/summary.html")
+def export_summary(reference: str, request: Request, actor: ActorDep, session: SessionDep):
+    """The export's readable summary alone (made, and audited, as the export is)."""
+    settings = request.app.state.settings
+    made = service.export(session, settings, actor, service.get_request(session, reference))
+    with zipfile.ZipFile(io.BytesIO(made.data)) as archive:
+        summary = archive.read("summary.html")
+    return Response(
+        summary,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{reference.upper()}-summary.html"'},
     )
 
 

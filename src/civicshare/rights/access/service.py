@@ -6,10 +6,10 @@ was shared of it, with whom and why, and export what is surely theirs.
     extend(session, actor, request, reason)
     export(session, settings, actor, request) -> Export (a ZIP of CSVs and an HTML summary)
 
-Finding (`find_records`): each person-holding dataset's identifier columns are read through
-the person index's internal grant (linkage.person_index.sources.read_source, audited) and
-compared with the details given (matching.compare). Confident records and those the person
-index links to them strongly are exported; weaker candidates wait for the IG lead.
+Finding (finding.find_records): each person-holding dataset's identifier columns are read
+through the person index's internal grant (audited) and compared with the details given
+(matching.compare). Confident records and those the person index links to them strongly are
+exported; weaker candidates wait for the IG lead.
 Reading the records themselves (the export, the history's row conditions) goes through
 sharing.delivery.share under the statutory subject access grant (sharing.service
 SUBJECT_ACCESS), naming the records: audited, with a receipt, nothing else read.
@@ -22,7 +22,7 @@ import io
 import json
 import zipfile
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from civicshare.core.errors import DomainError
 from civicshare.core.identity import Role
 from civicshare.db import utcnow
 from civicshare.rights.access import matching
+from civicshare.rights.access.finding import find_records
 from civicshare.rights.access.models import (
     EXPORTED,
     AccessRecord,
@@ -47,7 +48,6 @@ from civicshare.rights.access.models import (
 )
 
 ROLES = (Role.ig_lead, Role.admin)
-SEARCH_PURPOSE = "Subject access: find the records of the person who asked."
 MONTHS_TO_ANSWER = 1
 MONTHS_EXTENDED = 2  # UK GDPR Article 12(3): by two further months where necessary
 
@@ -98,60 +98,6 @@ def unseal(settings: Settings, wrapped: str, sealed: bytes, label: str) -> str:
 def details_of(settings: Settings, request: AccessRequest) -> matching.Details:
     text = unseal(settings, request.wrapped_key, request.sealed_details, "rights/access")
     return matching.Details.from_json(json.loads(text))
-
-
-# -- finding ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Found:
-    """What finding gives: (source, record id) -> (match, how)."""
-
-    records: dict[tuple[str, str], tuple[Match, str]] = field(default_factory=dict)
-
-    def add(self, key: tuple[str, str], match: Match, how: str) -> None:
-        known = self.records.get(key)
-        if known is None or (known[0] == Match.uncertain and match == Match.confident):
-            self.records[key] = (match, how)
-
-
-def find_records(
-    session: Session, settings: Settings, actor: Actor, person: matching.Details, reference: str
-) -> Found:
-    """Every record about the person: compared with the details given, then widened along the
-    person index's strong links from each confident record."""
-    from civicshare.linkage.person_index import confidence, sources
-
-    found = Found()
-    for plan in sources.person_sources(session, settings):
-        table = sources.read_source(
-            session,
-            settings,
-            plan,
-            actor=actor,
-            action="rights.access_searched",
-            purpose=SEARCH_PURPOSE,
-            details={"request": reference},
-        )
-        for row in sources.canonical(plan, table).to_dict("records"):
-            compared = matching.compare(person, row)
-            key = (plan.source, str(row["record_id"]))
-            if compared.confident:
-                found.add(key, Match.confident, compared.describe())
-            elif compared.candidate:
-                found.add(key, Match.uncertain, compared.describe())
-    seeds = [key for key, (match, _) in found.records.items() if match == Match.confident]
-    strict = settings.events_match_probability
-    for source, record_id in seeds:
-        linked = confidence.record_match(session, source, record_id, strict)
-        for other in linked.same_person:
-            found.add(other, Match.confident, f"linked by the person index to {record_id}")
-        for other in confidence.person_records(session, linked.person_key):
-            if other != (source, record_id):
-                found.add(
-                    other, Match.uncertain, f"same person key as {record_id}, not linked directly"
-                )
-    return found
 
 
 def _next_reference(session: Session, model, prefix: str) -> str:
