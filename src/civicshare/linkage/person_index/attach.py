@@ -584,27 +584,34 @@ def _queue_ambiguous(session, run_id, ambiguous, version_of) -> int:
             asked.add(key)
             ends = {record: version_of[record[0]], anchor: versions[anchor]}
             session.add(
-                ReviewItem(
-                    run_id=run_id,
-                    source_l=key[0],
-                    snapshot_version_l=ends[(key[0], key[1])],
-                    record_id_l=key[1],
-                    source_r=key[2],
-                    snapshot_version_r=ends[(key[2], key[3])],
-                    record_id_r=key[3],
-                    match_weight=0.0,
-                    match_probability=0.5,
-                    waterfall={
-                        "flipped": False,
-                        "comparisons": {},
-                        "asked_by": ATTACHMENT,
-                        "name": candidate.level,
-                        "candidates": len(candidates),
-                    },
-                )
+                name_question(run_id, key, ends, ATTACHMENT, candidate.level, len(candidates))
             )
             made += 1
     return made
+
+
+def name_question(run_id, key, versions, asked_by: str, level: str, candidates: int) -> ReviewItem:
+    """A review item asking whether two records are one person on a name alone (no model
+    comparison): `key` is the pair's (source, id, source, id), `versions` each end's snapshot
+    version, `asked_by` the rule that asks."""
+    return ReviewItem(
+        run_id=run_id,
+        source_l=key[0],
+        snapshot_version_l=versions[(key[0], key[1])],
+        record_id_l=key[1],
+        source_r=key[2],
+        snapshot_version_r=versions[(key[2], key[3])],
+        record_id_r=key[3],
+        match_weight=0.0,
+        match_probability=0.5,
+        waterfall={
+            "flipped": False,
+            "comparisons": {},
+            "asked_by": asked_by,
+            "name": level,
+            "candidates": candidates,
+        },
+    )
 
 
 def _record_sources(session, run_id, plans, records) -> None:

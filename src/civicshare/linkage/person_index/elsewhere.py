@@ -25,7 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from civicshare.linkage.models import IndexedRecord, LinkageDecision, ReviewItem
-from civicshare.linkage.person_index.attach import LEVELS, given_names, name_level, surname_of
+from civicshare.linkage.person_index.attach import (
+    LEVELS,
+    given_names,
+    name_level,
+    name_question,
+    surname_of,
+)
 from civicshare.linkage.person_index.keys import pair_key
 from civicshare.linkage.standardised import nickname_groups
 
@@ -118,24 +124,7 @@ def ask(session: Session, records: pd.DataFrame, attachment, partners: set[str] 
                 candidate: attachment.versions[candidate[0]],
             }
             session.add(
-                ReviewItem(
-                    run_id=event_record.run_id,
-                    source_l=key[0],
-                    snapshot_version_l=versions[(key[0], key[1])],
-                    record_id_l=key[1],
-                    source_r=key[2],
-                    snapshot_version_r=versions[(key[2], key[3])],
-                    record_id_r=key[3],
-                    match_weight=0.0,
-                    match_probability=0.5,
-                    waterfall={
-                        "flipped": False,
-                        "comparisons": {},
-                        "asked_by": ASKED_BY,
-                        "name": level,
-                        "candidates": len(agreeing),
-                    },
-                )
+                name_question(event_record.run_id, key, versions, ASKED_BY, level, len(agreeing))
             )
             made += 1
     session.flush()
