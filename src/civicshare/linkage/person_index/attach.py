@@ -566,14 +566,7 @@ def _queue_ambiguous(session, run_id, ambiguous, version_of) -> int:
             )
         )
     }
-    asked = {
-        pair_key(i.source_l, i.record_id_l, i.source_r, i.record_id_r)
-        for i in session.scalars(select(ReviewItem))
-    }
-    asked |= {
-        pair_key(d.source_l, d.record_id_l, d.source_r, d.record_id_r)
-        for d in session.scalars(select(LinkageDecision))
-    }
+    asked = pairs_asked_or_decided(session)
     made = 0
     for record, candidates in ambiguous.items():
         for candidate in candidates:
@@ -588,6 +581,18 @@ def _queue_ambiguous(session, run_id, ambiguous, version_of) -> int:
             )
             made += 1
     return made
+
+
+def pairs_asked_or_decided(session: Session) -> set[tuple[str, str, str, str]]:
+    """Every pair already put to a reviewer or decided: never asked twice."""
+    asked = {
+        pair_key(i.source_l, i.record_id_l, i.source_r, i.record_id_r)
+        for i in session.scalars(select(ReviewItem))
+    }
+    return asked | {
+        pair_key(d.source_l, d.record_id_l, d.source_r, d.record_id_r)
+        for d in session.scalars(select(LinkageDecision))
+    }
 
 
 def name_question(run_id, key, versions, asked_by: str, level: str, candidates: int) -> ReviewItem:

@@ -24,12 +24,13 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from civicshare.linkage.models import IndexedRecord, LinkageDecision, ReviewItem
+from civicshare.linkage.models import IndexedRecord
 from civicshare.linkage.person_index.attach import (
     LEVELS,
     given_names,
     name_level,
     name_question,
+    pairs_asked_or_decided,
     surname_of,
 )
 from civicshare.linkage.person_index.keys import pair_key
@@ -101,14 +102,7 @@ def ask(session: Session, records: pd.DataFrame, attachment, partners: set[str] 
             )
         )
     }
-    asked = {
-        pair_key(i.source_l, i.record_id_l, i.source_r, i.record_id_r)
-        for i in session.scalars(select(ReviewItem))
-    }
-    asked |= {
-        pair_key(d.source_l, d.record_id_l, d.source_r, d.record_id_r)
-        for d in session.scalars(select(LinkageDecision))
-    }
+    asked = pairs_asked_or_decided(session)
     made = 0
     for record, agreeing in found.items():
         event_record = indexed.get(record)
