@@ -140,3 +140,23 @@ def test_a_bare_initial_is_never_confident_by_the_rules_alone():
     assert compared.initial and "given_name" in compared.agreed
     assert not compared.confident and compared.candidate
     assert not matching.compare(person, _account(given_name="MR B")).agreed >= {"given_name"}
+
+
+def test_a_spouses_account_at_the_house_is_never_made_the_persons_by_a_link():
+    """The person index may attach a household's undated records to one member; subject access
+    must not export a wife's council tax account to her husband because of it."""
+    anthony = matching.details(
+        given_name="Anthony", surname="Lee", date_of_birth="1923-04-02", **HOME
+    )
+    spouse = matching.compare(anthony, _account(given_name="JENNIFER"))
+    assert spouse.contradicts and not spouse.confident
+    assert matching.compare(anthony, _account(given_name="MRS J")).contradicts
+    assert not matching.compare(anthony, _account(given_name="ANTHONY")).contradicts
+    assert not matching.compare(anthony, _account(given_name="TONY")).contradicts  # nickname
+    # Another given name but the same date of birth: a typo'd name, not someone else.
+    assert not matching.compare(
+        anthony, _account(given_name="JENNIFER", date_of_birth="1923-04-02")
+    ).contradicts
+    found = finding.Found(contradicted={("council-tax", "A1")})
+    found.add(("council-tax", "A1"), Match.confident, "linked by the person index to D1")
+    assert found.records[("council-tax", "A1")][0] == Match.uncertain

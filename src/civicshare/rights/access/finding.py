@@ -13,7 +13,9 @@ nothing weaker than confident is ever exported without the IG lead. On top of th
 - the person index's strong links from a confident record with a date of birth or an NHS
   number add the records it surely links (attachments included); the rest of the index's
   cluster is listed as uncertain. A record whose date of birth or NHS number contradicts the
-  details is never made confident by a link, only listed;
+  details, or whose given name does with nothing more personal agreeing (a spouse's council
+  tax account the index attached to the household), is never made confident by a link, only
+  listed;
 - a record without a date of birth is confident by the name at the address only when it is
   the only such record in its dataset (a father and son of one name at one house are listed,
   not exported) and the person is old enough to hold it (16: electors and council tax payers).
@@ -44,13 +46,14 @@ class Found:
     """What finding gives: (source, record id) -> (match, how)."""
 
     records: dict[tuple[str, str], tuple[Match, str]] = field(default_factory=dict)
-    # Records whose date of birth or NHS number differs from the details: never confident.
+    # Records whose date of birth or NHS number differs from the details, or whose given name
+    # differs with nothing else personal agreeing (a spouse at the house): never confident.
     contradicted: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, key: tuple[str, str], match: Match, how: str) -> None:
         if match == Match.confident and key in self.contradicted:
             match = Match.uncertain
-            how = f"{how}; but its date of birth or NHS number differs from the details given"
+            how = f"{how}; but it differs from the details given"
         known = self.records.get(key)
         if known is None or (known[0] == Match.uncertain and match == Match.confident):
             self.records[key] = (match, how)
@@ -117,7 +120,7 @@ def find_records(
         for row in sources.canonical(plan, table).to_dict("records"):
             compared = matching.compare(person, row)
             key = (plan.source, str(row["record_id"]))
-            if compared.conflicts & {"nhs_number", "date_of_birth"}:
+            if compared.contradicts:
                 found.contradicted.add(key)
             if "surname" in compared.agreed:
                 for place in attach.property_keys(row.get("uprn"), row["address"], row["postcode"]):

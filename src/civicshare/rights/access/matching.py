@@ -239,6 +239,16 @@ class Comparison:
     initial: bool = False  # the given name agrees only as an initial
 
     @property
+    def contradicts(self) -> bool:
+        """Someone else's: another NHS number or date of birth, or another given name with
+        nothing more personal agreeing (a spouse's council tax account at the house). Such a
+        record is never made the person's by a link, only listed."""
+        personal = {"nhs_number", "date_of_birth"}
+        return bool(self.conflicts & personal) or (
+            "given_name" in self.conflicts and not self.agreed & personal
+        )
+
+    @property
     def confident(self) -> bool:
         a = self.agreed
         if self.conflicts & {"nhs_number", "date_of_birth"}:
