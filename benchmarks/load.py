@@ -24,14 +24,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
+from tests.conftest import fresh_postgres_database  # noqa: E402
 from tests.load import prepare_store, serve  # noqa: E402
 
 from civicshare.config import Settings  # noqa: E402
@@ -104,17 +103,11 @@ def main() -> None:
     args = parser.parse_args()
 
     admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    name = f"civicshare_load_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        url = make_url(args.postgres).set(database=name).render_as_string(False)
-        with tempfile.TemporaryDirectory() as tmp:
+        with fresh_postgres_database(admin) as url, tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp) / "data", database_url=url)
             results = measure(settings, args)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     for request, row in results["by_request"].items():
         print(

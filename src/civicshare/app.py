@@ -64,6 +64,13 @@ from civicshare.works import pages as works_pages
 CSP_EXEMPT = ("/docs",)
 
 
+def use_audit_settings(settings: Settings) -> None:
+    """Where the audit log's checkpoint keys are and how often it signs one: for the server
+    and for `civicshare scheduler`."""
+    audit_signing.use_keys_dir(settings.effective_keys_dir)
+    audit_service.use_checkpoint_every(settings.audit_checkpoint_every)
+
+
 def start_background_jobs(sessions, settings: Settings) -> list[asyncio.Task]:
     """The schedules a gateway runs: in `civicshare serve` (background_jobs), or alone in
     `civicshare scheduler` when several API workers share one store."""
@@ -127,8 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = db.make_sessionmaker(engine)
-    audit_signing.use_keys_dir(settings.effective_keys_dir)
-    audit_service.use_checkpoint_every(settings.audit_checkpoint_every)
+    use_audit_settings(settings)
 
     errors.install(app)
     app.add_middleware(SecurityHeaders)

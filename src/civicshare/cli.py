@@ -186,16 +186,13 @@ def scheduler() -> None:
 
     from civicshare import app as gateway
     from civicshare import db
-    from civicshare.audit import service as audit_service
-    from civicshare.audit import signing as audit_signing
 
     settings = get_settings()
     engine = db.open_store(settings)
-    audit_signing.use_keys_dir(settings.effective_keys_dir)
-    audit_service.use_checkpoint_every(settings.audit_checkpoint_every)
+    gateway.use_audit_settings(settings)
     sessions = db.make_sessionmaker(engine)
 
-    async def run() -> list[str]:
+    async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -205,7 +202,6 @@ def scheduler() -> None:
         console.print(f"Scheduler running: {', '.join(names) or 'nothing is scheduled'}.")
         await stop.wait()
         await gateway.stop_background_jobs(jobs, sessions)
-        return names
 
     try:
         asyncio.run(run())
