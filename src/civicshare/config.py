@@ -190,6 +190,21 @@ class Settings(BaseSettings):
         "many seconds on a background thread; 0 (the default) leaves it to "
         "`civicshare events deliver --loop`.",
     )
+    linkage_backend: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Where the person index runs Splink: `duckdb` in the gateway's process, or "
+        "`spark` (pyspark, the `spark` extra) on the cluster at `spark_master`.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="The Spark master the person index uses when `linkage_backend` is `spark`: "
+        "`local[N]`, `spark://host:7077`, `yarn` or `k8s://...`.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further Spark settings as a JSON object (executor memory and cores, "
+        "shuffle partitions, the checkpoint directory), passed to the session as they are.",
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 

@@ -35,25 +35,6 @@ FILES = {GP: "gp-registrations.parquet", ACUTE: "acute-admissions.csv",
          COMMUNITY: "community-health.parquet"}  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def county(tmp_path_factory):
-    """A small synthetic county (messy partner files, and the truth), once per session."""
-    from civicshare.synthetic.service import generate
-
-    out = tmp_path_factory.mktemp("linkage-county")
-    generate(people=600, seed=7, out=out)
-    return out
-
-
-@pytest.fixture
-def seeded(sessions, county):
-    from civicshare.demo import seed_store
-
-    with db.session_scope(sessions) as session:
-        seed_store(session, json.loads((county / "manifest.json").read_text()))
-    return sessions
-
-
 def push(sessions, settings, county, dataset, path=None):
     contract = next(c for c in example_contracts() if (c.partner, c.name) == dataset)
     with db.session_scope(sessions) as session:

@@ -5,6 +5,7 @@ Skips without pyspark or Java (saying how to enable it); under CI=true it must r
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -19,7 +20,7 @@ from tests.linkage.test_engine import two_sources
 @pytest.fixture(scope="module")
 def spark():
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError:
         unavailable("pyspark is not installed", "Install the project's test requirements")
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
@@ -27,30 +28,9 @@ def spark():
             "Java is not installed (Spark needs it)",
             "Install a JDK 17 (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME",
         )
-    from splink.backends.spark import similarity_jar_location
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        # Splink's string-similarity functions (jaro_winkler ...) live in this jar.
-        .config("spark.jars", similarity_jar_location())
-        .appName("civicshare-linkage-test")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        # Local mode on loopback: the jar is served by the driver, which must be reachable.
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setCheckpointDir(str(_checkpoints()))
+    session = engine.spark_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()
-
-
-def _checkpoints():
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.mkdtemp(prefix="civicshare-spark-"))
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +189,83 @@ def test_spark_incremental_table_holds_new_and_existing_once(spark):
     # A record in both counts as new, once.
     assert flags == {True: 7, False: len(a) - 2}
     assert profile["rows"] == len(a) + 5
+
+
+# -- the person index on Spark ----------------------------------------------------------------
+
+
+def _same_person_pairs(keys: dict[str, str]) -> set[frozenset[str]]:
+    by_key: dict[str, list[str]] = {}
+    for record, key in keys.items():
+        by_key.setdefault(key, []).append(record)
+    return {
+        frozenset((a, b)) for members in by_key.values() for a in members for b in members if a < b
+    }
+
+
+def _index_keys(sessions, settings, county) -> dict[str, str]:
+    from tests.linkage.test_index import ACUTE, GP, keys, push, run
+
+    push(sessions, settings, county, GP)
+    push(sessions, settings, county, ACUTE)
+    message, run_id = run(sessions, settings)
+    assert run_id is not None, message
+    return {f"gp/{r}": k for r, k in keys(sessions, GP).items()} | {
+        f"acute/{r}": k for r, k in keys(sessions, ACUTE).items()
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_person_index_runs_on_spark_as_on_duckdb(
+    spark, seeded, settings, county, tmp_path_factory, monkeypatch
+):
+    """``linkage_backend = "spark"``: the same run (train, score, the household rule, keys) on
+    the Spark session the settings name; its links agree with the in-process run's."""
+    from civicshare import db
+    from civicshare.config import Settings
+    from civicshare.demo import seed_store
+    from tests.linkage.test_index import truth
+
+    on_spark = settings.model_copy(
+        update={"linkage_backend": "spark", "spark_master": "local[2]",
+                "spark_conf": {"spark.sql.shuffle.partitions": "4"}}
+    )  # fmt: skip
+    prepared = []
+
+    def on_spark_only(backend, records, existing=None):
+        prepared.append(len(records))
+        return spark_prepare(backend, records, existing)
+
+    def not_in_process(*args, **kwargs):
+        raise AssertionError("the Spark run used DuckDB")
+
+    spark_prepare = engine.SparkBackend.prepare
+    with monkeypatch.context() as patch:
+        patch.setattr(engine.SparkBackend, "prepare", on_spark_only)
+        patch.setattr(engine.DuckDBBackend, "prepare", not_in_process)
+        spark_keys = _index_keys(seeded, on_spark, county)
+    assert prepared  # trained and scored on Spark
+
+    other = tmp_path_factory.mktemp("duckdb-index")
+    in_process = Settings(data_dir=other / "data", database_url=f"sqlite:///{other}/store.db")
+    in_process.ensure_dirs()
+    store = db.make_engine(in_process.effective_database_url)
+    db.upgrade(store)
+    sessions = db.make_sessionmaker(store)
+    with db.session_scope(sessions) as session:
+        seed_store(session, json.loads((county / "manifest.json").read_text()))
+    duckdb_keys = _index_keys(sessions, in_process, county)
+    store.dispose()
+
+    assert spark_keys.keys() == duckdb_keys.keys()
+    on_spark_pairs, in_process_pairs = (_same_person_pairs(k) for k in (spark_keys, duckdb_keys))
+    agreed = len(on_spark_pairs & in_process_pairs)
+    assert agreed >= 0.98 * max(len(on_spark_pairs), len(in_process_pairs)), (
+        len(on_spark_pairs), len(in_process_pairs), agreed
+    )  # fmt: skip
+    # And against the county's truth: the Spark run links people, not households.
+    people = {f"gp/{r}": p for r, p in truth(county, ("hw-icb", "gp-registrations")).items()}
+    acute = truth(county, ("worcs-acute", "acute-admissions"))
+    people |= {f"acute/{r}": p for r, p in acute.items()}
+    wrong = [pair for pair in on_spark_pairs if len({people[r] for r in pair}) > 1]
+    assert len(wrong) <= 0.02 * len(on_spark_pairs), (len(wrong), len(on_spark_pairs), wrong[:5])

@@ -83,6 +83,7 @@ from civicshare.linkage.engine.backends import (
     DuckDBBackend,
     SparkBackend,
     backend_for,
+    spark_session,
 )
 from civicshare.linkage.engine.blocking import blocking_rules, restrict
 from civicshare.linkage.engine.clustering import cluster, split_clusters
@@ -137,6 +138,7 @@ __all__ = [
     "recommended_threshold",
     "restrict",
     "settings_for",
+    "spark_session",
     "split_clusters",
     "standardise",
     "train",

@@ -67,6 +67,33 @@ class Backend(Protocol):
         ...
 
 
+def spark_session(master: str = "local[2]", conf: dict[str, str] | None = None) -> Any:
+    """A SparkSession Splink can run on: its string-similarity jar (``jaro_winkler`` ...) and a
+    checkpoint directory; in local mode the driver on loopback, since it serves the jar.
+    ``conf`` is passed as it is (docs/person-index.md, "On Spark")."""
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("civicshare-linkage")
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.ui.enabled", "false")
+    )
+    if master.startswith("local"):
+        builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config(
+            "spark.driver.host", "127.0.0.1"
+        )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    if not session.sparkContext.getCheckpointDir():
+        session.sparkContext.setCheckpointDir(
+            (conf or {}).get("spark.checkpoint.dir") or tempfile.mkdtemp(prefix="civicshare-spark-")
+        )
+    return session
+
+
 def backend_for(backend: str, spark: Any = None, memory_limit: str | None = None) -> Backend:
     """The backend named ``"duckdb"`` or ``"spark"`` (which needs a SparkSession)."""
     if backend == "duckdb":

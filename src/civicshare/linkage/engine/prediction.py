@@ -70,6 +70,8 @@ def household_apart(
     existing: pd.DataFrame | None = None,
     threshold: float,
     memory_limit: str | None = None,
+    backend: str = "duckdb",
+    spark: Any = None,
 ) -> pd.DataFrame:
     """Pairs the household comparison kept apart that the rest of the evidence puts at or above
     ``threshold``: twins, a father and son of one name. The person index sends them to review
@@ -80,7 +82,13 @@ def household_apart(
     if "household" not in names or not rules or not 0 < threshold < 1:
         return pd.DataFrame(columns=["source_l", "record_id_l", "source_r", "record_id_r"])
     pairs = predict(
-        model, records, existing=existing, memory_limit=memory_limit, blocking=rules[:1]
+        model,
+        records,
+        existing=existing,
+        memory_limit=memory_limit,
+        blocking=rules[:1],
+        backend=backend,
+        spark=spark,
     )
     bar = math.log2(threshold / (1 - threshold))
     without = pairs["match_weight"].astype(float) - pairs["mw_household"].astype(float)

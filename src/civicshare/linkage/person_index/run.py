@@ -85,10 +85,22 @@ def labels(session: Session) -> pd.DataFrame:
     )
 
 
-def _train(records: pd.DataFrame, session: Session):
+def _train(records: pd.DataFrame, session: Session, backend: dict[str, Any]):
     from civicshare.linkage import engine
 
-    return engine.train(records, seed=1, labels=labels(session))
+    return engine.train(records, seed=1, labels=labels(session), **backend)
+
+
+def backend_options(settings: Settings) -> dict[str, Any]:
+    """Where Splink runs: in process (DuckDB), or on Spark (``linkage_backend``)."""
+    if settings.linkage_backend != "spark":
+        return {}
+    from civicshare.linkage import engine
+
+    return {
+        "backend": "spark",
+        "spark": engine.spark_session(settings.spark_master, settings.spark_conf),
+    }
 
 
 def run(
@@ -130,11 +142,12 @@ def run(
         session, settings, the_run, plans, pending, indexed, actor, say,
         attached={p.source for p in attach_plans},
     )  # fmt: skip
+    backend = backend_options(settings)
     model, threshold, lower, new, existing = _choose_model(
-        session, the_run, existing, new, retrain, review_lower, say
+        session, the_run, (existing, new), retrain, review_lower, backend, say
     )
     pairs, pair_keys, probability, linked, grey = _score(
-        session, the_run, model, new, existing, threshold, lower, say
+        session, the_run, model, (new, existing), (threshold, lower), backend, say
     )
     assigned, new_records, link_rows, merges = _assign_person_keys(
         session, the_run, new, existing, pair_keys, probability, linked, retrain
@@ -256,15 +269,16 @@ def _read_records(
     return existing, new
 
 
-def _choose_model(session, the_run, existing, new, retrain, review_lower, say):
+def _choose_model(session, the_run, frames, retrain, review_lower, backend, say):
     """Phase 2: the stored model, or one trained now (a retrained one scores everything)."""
     from civicshare.linkage import engine
 
+    existing, new = frames
     model, model_run = current_model(session, retrain)
     if model is None:
         everything = pd.concat([f for f in (existing, new) if f is not None], ignore_index=True)
         say(f"Training the model on {len(everything):,} records")
-        model = _train(everything[list(engine.CANONICAL_COLUMNS)], session)
+        model = _train(everything[list(engine.CANONICAL_COLUMNS)], session, backend)
         the_run.trained, the_run.model_json, model_run = True, model.to_json(), the_run.id
         if retrain and existing is not None:
             # A retrained model scores the whole index again; keys stay where evidence holds.
@@ -276,11 +290,12 @@ def _choose_model(session, the_run, existing, new, retrain, review_lower, say):
     return model, threshold, lower, new, existing
 
 
-def _score(session, the_run, model, new, existing, threshold, lower, say):
+def _score(session, the_run, model, frames, bounds, backend, say):
     """Phase 3: new records scored against each other and the index; reviewers' decisions
     override the model (``linked``); the grey zone below the threshold (``grey``)."""
     from civicshare.linkage import engine
 
+    (new, existing), (threshold, lower) = frames, bounds
     say(f"Scoring {len(new):,} new records against {the_run.existing_records:,} indexed")
     if len(new):
         pairs = engine.predict(
@@ -288,13 +303,14 @@ def _score(session, the_run, model, new, existing, threshold, lower, say):
             new[list(engine.CANONICAL_COLUMNS)],
             existing=None if existing is None else existing[list(engine.CANONICAL_COLUMNS)],
             threshold=lower,
+            **backend,
         )
     else:
         pairs = pd.DataFrame(
             columns=["source_l", "record_id_l", "source_r", "record_id_r", "match_weight",
                      "match_probability"]
         )  # fmt: skip
-    apart = _household_apart(model, new, existing, lower, pairs)
+    apart = _household_apart(model, new, existing, lower, pairs, backend)
     if len(apart):
         pairs = pd.concat([pairs, apart], ignore_index=True)
     decided = {
@@ -319,7 +335,7 @@ def _score(session, the_run, model, new, existing, threshold, lower, say):
     return pairs, pair_keys, probability, linked, grey
 
 
-def _household_apart(model, new, existing, threshold, pairs) -> pd.DataFrame:
+def _household_apart(model, new, existing, threshold, pairs, backend) -> pd.DataFrame:
     """Pairs kept apart by the household comparison (``engine.household_apart``) not already
     among ``pairs``."""
     from civicshare.linkage import engine
@@ -331,6 +347,7 @@ def _household_apart(model, new, existing, threshold, pairs) -> pd.DataFrame:
         new[list(engine.CANONICAL_COLUMNS)],
         existing=None if existing is None else existing[list(engine.CANONICAL_COLUMNS)],
         threshold=threshold,
+        **backend,
     )
     if not len(apart):
         return pairs.iloc[0:0]
