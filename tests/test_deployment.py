@@ -77,12 +77,15 @@ def test_the_schedules_started_follow_the_settings(tmp_path):
             job.cancel()
         return sorted(job.get_name() for job in jobs)
 
-    assert asyncio.run(names(events_deliver_seconds=5)) == [
+    assert asyncio.run(names(events_deliver_seconds=5, index_run_minutes=30)) == [
         "audit-checkpoints",
         "life-event-deliveries",
+        "person-index",
+        "reminders",
         "retention",
     ]
-    off = {"retention_interval_minutes": 0, "audit_checkpoint_minutes": 0}
+    off = {"retention_interval_minutes": 0, "audit_checkpoint_minutes": 0,
+           "reminders_interval_minutes": 0}  # fmt: skip
     assert asyncio.run(names(**off)) == []
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import secrets
 from contextlib import asynccontextmanager
 
@@ -35,6 +37,7 @@ from civicshare.discharge import api as discharge_api
 from civicshare.discharge import pages as discharge_pages
 from civicshare.enquiries import api as enquiries_api
 from civicshare.enquiries import pages as enquiries_pages
+from civicshare.enquiries import upkeep as enquiries_upkeep
 from civicshare.events import api as events_api
 from civicshare.events import outbox as events_outbox
 from civicshare.events import pages as events_pages
@@ -42,6 +45,7 @@ from civicshare.incidents import api as incidents_api
 from civicshare.incidents import pages as incidents_pages
 from civicshare.linkage import api as linkage_api
 from civicshare.linkage import pages as linkage_pages
+from civicshare.linkage import service as linkage_service
 from civicshare.maps import pages as maps_pages
 from civicshare.notifications import pages as notifications_pages
 from civicshare.partners import api as partners_api
@@ -50,6 +54,7 @@ from civicshare.retention import service as retention
 from civicshare.rights import api as rights_api
 from civicshare.rights import pages as rights_pages
 from civicshare.rights.access import api as rights_access_api
+from civicshare.rights.access import corrections as rights_corrections
 from civicshare.rights.access import pages as rights_access_pages
 from civicshare.rights.benefits import api as rights_benefits_api
 from civicshare.rights.benefits import pages as rights_benefits_pages
@@ -59,6 +64,8 @@ from civicshare.web import STATIC_DIR
 from civicshare.web import pages as web_pages
 from civicshare.works import api as works_api
 from civicshare.works import pages as works_pages
+
+log = logging.getLogger(__name__)
 
 # Swagger UI runs inline script of its own; every other page allows only our files and a nonce.
 CSP_EXEMPT = ("/docs",)
@@ -94,7 +101,44 @@ def start_background_jobs(sessions, settings: Settings) -> list[asyncio.Task]:
                 name="life-event-deliveries",
             )
         )
+    if settings.reminders_interval_minutes > 0:
+        every = settings.reminders_interval_minutes * 60
+        work = functools.partial(send_reminders, sessions, settings)
+        jobs.append(asyncio.create_task(_every("reminders", every, work), name="reminders"))
+    if settings.index_run_minutes > 0:
+        every = settings.index_run_minutes * 60
+        work = functools.partial(run_person_index, sessions, settings)
+        jobs.append(asyncio.create_task(_every("person index", every, work), name="person-index"))
     return jobs
+
+
+def send_reminders(sessions, settings: Settings) -> None:
+    """Enquiries due soon or overdue, and corrections a recipient has not confirmed: each
+    reminder is sent once, however often this runs."""
+    with db.session_scope(sessions) as session:
+        enquiries_upkeep.remind(session, settings)
+    with db.session_scope(sessions) as session:
+        rights_corrections.remind(session, settings)
+
+
+def run_person_index(sessions, settings: Settings) -> None:
+    """Link snapshots pushed since the last run (nothing when none is new)."""
+    with db.session_scope(sessions) as session:
+        outcome = linkage_service.run(session, settings)
+    log.info("scheduled person index run: %s", outcome.message)
+
+
+async def _every(name: str, seconds: float, work) -> None:
+    """``work`` every ``seconds`` in a worker thread, first after one interval; a failure is
+    logged (its type, never its message, which may hold data) and the next one runs."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(work)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            log.error("scheduled %s failed (%s)", name, type(error).__name__)
 
 
 async def stop_background_jobs(jobs: list[asyncio.Task], sessions) -> None:

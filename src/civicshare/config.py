@@ -205,6 +205,18 @@ class Settings(BaseSettings):
         description="Further Spark settings as a JSON object (executor memory and cores, "
         "shuffle partitions, the checkpoint directory), passed to the session as they are.",
     )
+    reminders_interval_minutes: float = Field(
+        default=1440,
+        ge=0,
+        description="Send the reminders due (enquiries due soon or overdue, corrections not "
+        "confirmed) this often; each is sent once. 0 turns the schedule off.",
+    )
+    index_run_minutes: float = Field(
+        default=0,
+        ge=0,
+        description="Run the person index this often when a snapshot is new (one run at a time "
+        "across processes); 0 (the default) leaves it to `civicshare index run`.",
+    )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
 

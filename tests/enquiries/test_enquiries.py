@@ -349,6 +349,37 @@ def test_reminders_go_once_before_and_once_after_the_due_date(casework, sessions
         ]
 
 
+def test_the_scheduled_reminders_send_each_once(casework, sessions):
+    """The gateway's reminders schedule (``reminders_interval_minutes``) sends what is due."""
+    from civicshare.app import send_reminders
+
+    with db.session_scope(sessions) as session:
+        enquiry = service.raise_enquiry(
+            session,
+            casework,
+            actor(session, BROMSGROVE_CLLR, "bromsgrove-dc"),
+            topic="planning",
+            summary="A fence across the bridleway",
+            postcode=STREET,
+            consent=False,
+            now=datetime.now(UTC) - timedelta(days=30),
+        )
+        reference = enquiry.reference
+    overdue = f"Enquiry {reference} is overdue"
+
+    def told() -> int:
+        with db.session_scope(sessions) as session:
+            councillor = actor(session, BROMSGROVE_CLLR, "bromsgrove-dc")
+            subjects = [n.subject for n in notifications_for(session, councillor.membership_id)]
+        return sum(subject.startswith(overdue) for subject in subjects)
+
+    assert told() == 0
+    send_reminders(sessions, casework)
+    assert told() == 1
+    send_reminders(sessions, casework)
+    assert told() == 1
+
+
 def test_retention_purges_resident_details_with_evidence(casework, sessions):
     with db.session_scope(sessions) as session:
         enquiry = raise_one(

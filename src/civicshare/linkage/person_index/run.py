@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from civicshare import db
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
 from civicshare.config import Settings
@@ -38,6 +39,7 @@ from civicshare.linkage.person_index.sources import (
     MAPPING_FILE,
     MAPPING_SCHEMA,
     PURPOSE,
+    LinkageError,
     canonical,
     evidence,
     person_sources,
@@ -45,6 +47,8 @@ from civicshare.linkage.person_index.sources import (
 )
 
 # -- a run ---------------------------------------------------------------------------------
+
+RUN_LOCK_SPACE = 0x70696478  # "pidx": one run at a time across processes
 
 
 @dataclass
@@ -116,6 +120,9 @@ def run(
 
     say = progress or (lambda message: None)
     started = time.monotonic()
+    if not db.transaction_lock(session, settings.data_dir, RUN_LOCK_SPACE, 0, wait=False):
+        # Two runs would each give the same new records keys of their own.
+        raise LinkageError("Another person index run is in progress: try again when it ends.")
     plans = person_sources(session, settings)
     attach_plans = attachment_sources(session, settings)
     indexed = {s.source: s for s in session.scalars(select(IndexedSource))}
