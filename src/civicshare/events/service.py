@@ -420,16 +420,24 @@ def registration_sources(session: Session) -> set[str]:
     return {f"{provider}/{dataset}" for provider, dataset in rows}
 
 
-def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, list]:
+def match(
+    session: Session, settings: Settings, event: LifeEvent, found=None, registers=None
+) -> dict[str, list]:
     """Set the event's match status; the records of each other partner surely the same person
-    (partner -> [(dataset, record id)]), empty unless matched."""
+    (partner -> [(dataset, record id)]), empty unless matched. `found`: the index's answer for
+    the event's record when the caller asked for many at once (`confidence.match_many`);
+    `registers`: `registration_sources`, when the caller read it already."""
     from civicshare.linkage.person_index.confidence import record_match
 
     source = f"{event.provider}/{event.dataset}"
-    found = record_match(session, source, event.reference, settings.events_match_probability)
+    if found is None:
+        found = record_match(
+            session, source, event.reference, settings.events_match_probability, beyond=True
+        )
     event.person_key = found.person_key
     holders: dict[str, list] = defaultdict(list)
-    registers = registration_sources(session)
+    if registers is None:
+        registers = registration_sources(session)
     for other_source, record_id in found.same_person:
         if other_source == source:
             continue  # the registration dataset itself (a duplicate entry) is no recipient
@@ -455,11 +463,22 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
     from civicshare.sharing import delivery
     from civicshare.sharing.service import ShareRequest, decide
 
-    # One read per recipient and registration dataset (a re-check may mix deaths and births).
+    from civicshare.linkage.person_index.confidence import match_many
+
+    # One read of the index for all the events (not one per event), and one read per recipient
+    # and registration dataset (a re-check may mix deaths and births).
+    answers = match_many(
+        session,
+        [(f"{e.provider}/{e.dataset}", e.reference) for e in events],
+        settings.events_match_probability,
+        beyond=True,
+    )
+    registers = registration_sources(session)
     wanted: dict[tuple[str, str, str], list[tuple[LifeEvent, list]]] = defaultdict(list)
     for event in events:
         told = {n.recipient for n in event.notifications}
-        for partner, records in match(session, settings, event).items():
+        found = answers[(f"{event.provider}/{event.dataset}", event.reference)]
+        for partner, records in match(session, settings, event, found, registers).items():
             if partner not in told:  # once per event and recipient, whatever is re-checked
                 wanted[(partner, event.provider, event.dataset)].append((event, records))
     made = 0
