@@ -101,7 +101,10 @@ class _Links:
                     if link.id in seen:
                         continue
                     seen.add(link.id)
-                    for end in ((link.source_l, link.record_id_l), (link.source_r, link.record_id_r)):
+                    for end in (
+                        (link.source_l, link.record_id_l),
+                        (link.source_r, link.record_id_r),
+                    ):
                         if end in missing:
                             self.at[end].append(link)
 
@@ -244,22 +247,27 @@ class _Found:
     inner: set[Node]  # records whose own open reviews count
 
 
-def _direct(links: _Links, start: Node, strict: float, ask: dict) -> set[Node]:
-    """The records `start` is linked to directly by strong links that nothing contradicts;
-    weak and contradicted links go into `ask`."""
+def _strong_neighbours(links: _Links, start: Node, strict: float, ask: dict) -> set[Node]:
+    """The records `start` is linked to by strong links (attachments aside: followed last,
+    from the records reached); its weak links go into `ask`. Reads nothing new."""
     direct = set()
     for link in links.of(start):
         if is_attachment(link):
-            continue  # followed last, from the records reached
+            continue
         if _strong(link, strict):
             direct.add(_other(link, start))
         else:
             ask.setdefault(link.id, (link, ASKED_DIRECT))
-    links.load(direct)
-    doubtful, to_ask = _contradicted(links, start, direct)
+    return direct
+
+
+def _direct(links: _Links, start: Node, strong: set[Node], ask: dict) -> set[Node]:
+    """Of the strong neighbours, those nothing contradicts (their links read already);
+    contradicted links go into `ask`."""
+    doubtful, to_ask = _contradicted(links, start, strong)
     for link in to_ask:
         ask.setdefault(link.id, (link, ASKED_DIRECT))
-    return direct - doubtful
+    return strong - doubtful
 
 
 def _beyond(links: _Links, start: Node, direct: set[Node], ask: dict) -> set[Node]:
@@ -293,24 +301,25 @@ def match_many(
     the weak links on the way put to a reviewer. A record not in the index gets
     RecordMatch(None)."""
     records = list(dict.fromkeys(records))
-    starts = _records(session, records)
-    links = _Links(session)
-    links.load(starts)
     ask: dict[int, tuple[IndexedLink, str]] = {}
     found: dict[Node, _Found] = {}
-    for start in records:
-        if start not in starts:
-            continue
-        direct = _direct(links, start, strict, ask)
-        reached, inner = set(direct), {start}
-        if beyond:
-            reached |= _beyond(links, start, direct, ask)
-            inner |= direct
-        found[start] = _Found(reached, inner)
+    links = _Links(session)
+    with session.no_autoflush:  # reads of links and records only: nothing pending matters
+        starts = _records(session, records)
+        links.load(starts)
+        strong = {s: _strong_neighbours(links, s, strict, ask) for s in records if s in starts}
+        links.load({n for ns in strong.values() for n in ns})  # one read for every batch
+        for start, neighbours in strong.items():
+            direct = _direct(links, start, neighbours, ask)
+            reached, inner = set(direct), {start}
+            if beyond:
+                reached |= _beyond(links, start, direct, ask)
+                inner |= direct
+            found[start] = _Found(reached, inner)
+        reached_all = {n for f in found.values() for n in f.reached | f.inner}
+        links.load(reached_all)
     queued = _queue(session, ask)
     session.flush()
-    reached_all = {n for f in found.values() for n in f.reached | f.inner}
-    links.load(reached_all)
     reviews = _open_reviews(session, reached_all)
     out = {}
     for start in records:
