@@ -490,6 +490,7 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
         beyond=True,
     )
     registers = registration_sources(session)
+    _load_notifications(session, events)
     wanted: dict[tuple[str, str, str], list[tuple[LifeEvent, list]]] = defaultdict(list)
     for event in events:
         told = {n.recipient for n in event.notifications}
@@ -582,6 +583,26 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
     session.flush()
     audit.append_many(session, entries)
     return made
+
+
+def _load_notifications(session: Session, events: list[LifeEvent]) -> None:
+    """Each event's notifications in one read for them all (each event read its own when
+    first asked: a query per event)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    ids = [e.id for e in events if e.id is not None and "notifications" not in e.__dict__]
+    found: dict[int, list[EventNotification]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        for notification in session.scalars(
+            select(EventNotification)
+            .where(EventNotification.event_id.in_(ids[start : start + 500]))
+            .order_by(EventNotification.id)  # as the relationship orders them
+        ):
+            found[notification.event_id].append(notification)
+    wanted = set(ids)
+    for event in events:
+        if event.id in wanted:
+            set_committed_value(event, "notifications", found[event.id])
 
 
 def _joint_accounts(session: Session, settings: Settings, actor: Actor, pairs) -> dict:
