@@ -488,6 +488,9 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
         [(f"{e.provider}/{e.dataset}", e.reference) for e in events],
         settings.events_match_probability,
         beyond=True,
+        ask_partners=set().union(
+            *(recipient_parties(session, KINDS[t].purpose) for t in {e.event_type for e in events})
+        ),
     )
     registers = registration_sources(session)
     _load_notifications(session, events)

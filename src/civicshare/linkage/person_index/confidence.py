@@ -270,9 +270,12 @@ def _direct(links: _Links, start: Node, strong: set[Node], ask: dict) -> set[Nod
     return strong - doubtful
 
 
-def _beyond(links: _Links, start: Node, direct: set[Node], ask: dict) -> set[Node]:
+def _beyond(
+    links: _Links, start: Node, direct: set[Node], ask: dict, partners: set[str] | None
+) -> set[Node]:
     """Records one hop past the direct ones: reached through a reviewer's acceptance; a model
-    link to one not reached otherwise goes into `ask` (the strongest such link per record)."""
+    link to one not reached otherwise goes into `ask` (the strongest such link per record),
+    when the record's partner is one of `partners` (None: any)."""
     reached, candidates = set(), {}
     for record in sorted(direct):
         for link in links.of(record):
@@ -288,18 +291,24 @@ def _beyond(links: _Links, start: Node, direct: set[Node], ask: dict) -> set[Nod
             ):
                 candidates[other] = link
     for other, link in sorted(candidates.items()):
-        if other not in reached:
+        if other not in reached and (partners is None or other[0].partition("/")[0] in partners):
             ask.setdefault(link.id, (link, ASKED_BEYOND))
     return reached
 
 
 def match_many(
-    session: Session, records: Iterable[Node], strict: float, *, beyond: bool = False
+    session: Session,
+    records: Iterable[Node],
+    strict: float,
+    *,
+    beyond: bool = False,
+    ask_partners: set[str] | None = None,
 ) -> dict[Node, RecordMatch]:
     """For each record (source, record id): every record surely the same person (the record
     itself excluded), the reviews open on it (and, with `beyond`, on its direct records), and
-    the weak links on the way put to a reviewer. A record not in the index gets
-    RecordMatch(None)."""
+    the weak links on the way put to a reviewer. `ask_partners`: with `beyond`, only records
+    of these partners one hop out are asked about (the others would not be acted on: a
+    partner without the agreement). A record not in the index gets RecordMatch(None)."""
     records = list(dict.fromkeys(records))
     ask: dict[int, tuple[IndexedLink, str]] = {}
     found: dict[Node, _Found] = {}
@@ -313,7 +322,7 @@ def match_many(
             direct = _direct(links, start, neighbours, ask)
             reached, inner = set(direct), {start}
             if beyond:
-                reached |= _beyond(links, start, direct, ask)
+                reached |= _beyond(links, start, direct, ask, ask_partners)
                 inner |= direct
             found[start] = _Found(reached, inner)
         reached_all = {n for f in found.values() for n in f.reached | f.inner}
