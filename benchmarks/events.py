@@ -184,6 +184,52 @@ def explain(session, reference: str) -> None:
                 frontier.append(other)
 
 
+def explain_records(session, settings, partner: str, person: int) -> None:
+    """The partner's records of the person (truth), each with its person key, links and the
+    reviews and decisions on it: why a lost pair was not reached."""
+    from sqlalchemy import or_
+
+    from civicshare.linkage.models import IndexedLink, IndexedRecord, LinkageDecision, ReviewItem
+
+    county = Path(settings.data_dir) / "synthetic"
+    manifest = json.loads((county / "manifest.json").read_text())
+    for entry in manifest["datasets"]:
+        truth_file = county / (entry.get("truth") or "-")
+        if entry["partner"] != partner or not truth_file.is_file():
+            continue
+        truth = pq.read_table(truth_file, columns=["record_id", "person_id"]).to_pylist()
+        source = f"{partner}/{entry['name']}"
+        for row in (r for r in truth if r["person_id"] == person):
+            node = (source, str(row["record_id"]))
+            indexed = session.scalars(
+                select(IndexedRecord).where(
+                    IndexedRecord.source == node[0], IndexedRecord.record_id == node[1]
+                )
+            ).one_or_none()
+            key = indexed.person_key if indexed else "not indexed"
+            print(f"    record {node[0]} {node[1]}: {key}", file=sys.stderr)
+            for table in (IndexedLink, ReviewItem, LinkageDecision):
+                for row_ in session.scalars(
+                    select(table).where(
+                        or_(
+                            (table.source_l == node[0]) & (table.record_id_l == node[1]),
+                            (table.source_r == node[0]) & (table.record_id_r == node[1]),
+                        )
+                    )
+                ):
+                    ends = [(row_.source_l, row_.record_id_l), (row_.source_r, row_.record_id_r)]
+                    other = ends[1] if ends[0] == node else ends[0]
+                    what = {
+                        IndexedLink: lambda r: f"link {r.match_probability:.5f} {r.origin.value}",
+                        ReviewItem: lambda r: (
+                            f"review {r.status.value} "
+                            f"({(r.waterfall or {}).get('asked_by', 'the index')})"
+                        ),
+                        LinkageDecision: lambda r: f"decision {r.label.value}",
+                    }[table](row_)
+                    print(f"      {what} -- {other[0]} {other[1]}", file=sys.stderr)
+
+
 def batches(body: bytes, count: int) -> list[bytes]:
     header, *rows = body.decode().splitlines()
     size = -(-len(rows) // count)
@@ -320,6 +366,7 @@ def main() -> None:
                     if args.explain:
                         with db.session_scope(sessions) as session:
                             explain(session, reference)
+                            explain_records(session, settings, partner, person)
             payloads = {p: list(r.applied) for p, r in receivers.items()}
             baseline_seconds, baseline_sent = run_baseline(receivers, payloads, keys)
         finally:

@@ -65,7 +65,10 @@ def test_a_council_tax_payers_death_reaches_the_districts_inbox_with_its_action(
         # Only this district's own records, and only datasets that hold the person (truth).
         holders = registrations.holders(county.data_dir / "synthetic", {person["person_id"]})
         assert {d for d, _ in records} <= holders[person["person_id"]][district]
-        assert "Close the account or remove the single person discount" in notification.action
+        # The account names no joint liable person, or does: close it, or remove the deceased.
+        assert (service.SOLE_ACCOUNT in notification.action) != (
+            service.JOINT_ACCOUNT in notification.action
+        )
         if any(d.startswith("electoral-register-") for d, _ in records):
             assert "Remove from the electoral register" in notification.action
         assert notification.payload["event"] == {

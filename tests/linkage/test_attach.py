@@ -133,6 +133,16 @@ def test_an_exact_name_beats_a_resident_one_letter_apart():
     assert attached_to(run([account("A1", "Andrew", "Hill")], indexed), "A1") == "P-ANDREW"
 
 
+def test_two_known_names_one_letter_apart_are_two_people():
+    """JOHN and JOAN are both given names (in the nickname table, in no common group): a
+    husband's account is not attached to his late wife's record kept at their home."""
+    indexed = [resident("G1", "P-JOAN", "JOAN", "BALL")]
+    choice = run([account("A1", "John", "Ball"), account("A2", "Jaon", "Ball")], indexed)
+    assert attached_to(choice, "A1") is None
+    assert choice.no_name == 1
+    assert attached_to(choice, "A2") == "P-JOAN"  # a slip of the pen still finds her
+
+
 def test_a_mother_and_daughter_of_one_first_name_differ_by_second_name_and_age():
     indexed = [
         resident("G1", "P-DAUGHTER", "MILLIE LUCY", "HARRISON", "2016-11-24"),

@@ -91,7 +91,8 @@ GOLDEN = {
     "geography/postcodes.parquet": "c0d8105f5fef8eff",
     "truth/people.parquet": "5b70364048971727",
     "truth/households.parquet": "127699af26e6c43d",
-    "everything": "226c7133ebc9a176",
+    # council tax truth gained `joint_liable` (2026-12-04; the datasets are unchanged)
+    "everything": "c5d8d00c76c44eaf",
     # every file the works programme (version 2), the discount cases (version 3) and the
     # inpatients and opt-out (version 4) left alone, as version 1 wrote them
     "everything but works, discounts and discharges": "13a2846966f4ae6a",

@@ -141,24 +141,8 @@ def own_rows(
 ) -> list[dict[str, Any]]:
     """Every row of the provider's current snapshot, read back for the provider itself (to add
     new entries to), through the data plane's compiler; audited."""
-    from civicshare.agreements.models import Treatment
-    from civicshare.dataplane import query as compiler
-    from civicshare.dataplane.grant import ColumnGrant, Grant
-
-    view = compiler.snapshot_view(settings, snapshot)
     names = [c.name for c in snapshot.contract.columns]
-    grant = Grant(
-        agreement=OWN_DATA_GRANT,
-        version=1,
-        provider=snapshot.partner_key,
-        recipient=snapshot.partner_key,
-        dataset=snapshot.dataset_name,
-        columns=tuple(ColumnGrant(name, Treatment.identifiable) for name in names),
-    )
-    compiled = compiler.compile_grant(grant, view)
-    table = compiler.run(
-        compiled, view, agreement_key=None, **compiler.snapshot_readers(settings, snapshot)
-    )
+    table = _read_own(settings, snapshot, names)
     audit.record(
         session,
         actor,
@@ -173,6 +157,65 @@ def own_rows(
         details={"snapshot": snapshot.version, "grant": OWN_DATA_GRANT},
     )
     return table.to_pylist()
+
+
+def _read_own(settings: Settings, snapshot, names: list[str]):
+    """The named columns of every row of a snapshot, for its own partner, through the data
+    plane's compiler (an arrow table). The caller audits."""
+    from civicshare.agreements.models import Treatment
+    from civicshare.dataplane import query as compiler
+    from civicshare.dataplane.grant import ColumnGrant, Grant
+
+    view = compiler.snapshot_view(settings, snapshot)
+    grant = Grant(
+        agreement=OWN_DATA_GRANT,
+        version=1,
+        provider=snapshot.partner_key,
+        recipient=snapshot.partner_key,
+        dataset=snapshot.dataset_name,
+        columns=tuple(ColumnGrant(name, Treatment.identifiable) for name in names),
+    )
+    compiled = compiler.compile_grant(grant, view)
+    return compiler.run(
+        compiled, view, agreement_key=None, **compiler.snapshot_readers(settings, snapshot)
+    )
+
+
+def joint_accounts(
+    session: Session, settings: Settings, actor: Actor | None, snapshot, record_ids: set[str]
+) -> dict[str, bool] | None:
+    """Which of these council tax accounts name another liable person (a joint account: the
+    contract's full-name columns, beside the lead's forename and surname): record id -> True
+    when joint, False when the deceased was the only liable person. Read for the account's
+    own partner (the reference and those columns only; nothing but yes or no is kept) to say
+    which action a death needs; audited. None when the contract has no such column or no
+    record id (the gateway cannot tell)."""
+    contract = snapshot.contract
+    others = [c.name for c in contract.columns if c.identifier.value == "full_name"]
+    if not others or not contract.record_id:
+        return None
+    table = _read_own(settings, snapshot, [contract.record_id, *others])
+    wanted = {canon(r) for r in record_ids}
+    joint = {}
+    for row in table.to_pylist():
+        reference = canon(row[contract.record_id])
+        if reference in wanted:
+            joint[reference] = any(canon(row[name]) for name in others)
+    audit.record(
+        session,
+        actor,
+        "events.accounts_read",
+        "dataset",
+        f"{snapshot.partner_key}/{snapshot.dataset_name}",
+        reason="Whether the deceased's accounts name another liable person (close the account "
+        "or remove the deceased), read for the account holder's own notifications.",
+        dataset=f"{snapshot.partner_key}/{snapshot.dataset_name}",
+        columns=[contract.record_id, *others],
+        row_count=len(joint),
+        outcome="allowed",
+        details={"snapshot": snapshot.version, "grant": OWN_DATA_GRANT},
+    )
+    return joint
 
 
 def _cell(contract: Contract, column, value: Any) -> str:

@@ -76,6 +76,13 @@ ACTIONS = {
     "child-protection": "Tell the allocated social worker",
     "blue-badges": "Cancel the blue badge",
 }
+# On a death, a council tax account whose contract names the other liable persons: the action
+# by whether the deceased was the only one (`files.joint_accounts`).
+SOLE_ACCOUNT = "Close the account (the deceased was the only liable person)"
+JOINT_ACCOUNT = (
+    "Remove the deceased from the joint account; review the single person discount for the "
+    "remaining liable person"
+)
 # On a birth (the recipient holds the mother).
 BIRTH_ACTIONS = {
     "gp-registrations": "Invite the baby to register at the mother's practice",
@@ -162,11 +169,21 @@ def kind_of(value: str | EventType | None) -> EventKind:
         ) from None
 
 
-def action_for(dataset: str, event_type: EventType = EventType.death) -> str:
+def action_for(
+    dataset: str, event_type: EventType = EventType.death, joint: bool | None = None
+) -> str:
+    """What the holder of a record in `dataset` does on the event. `joint`: for a council tax
+    account on a death, whether it names another liable person (None: not known)."""
+    if event_type == EventType.death and joint is not None and _is(dataset, "council-tax"):
+        return JOINT_ACCOUNT if joint else SOLE_ACCOUNT
     for prefix, action in KINDS[event_type].actions.items():
         if dataset == prefix or dataset.startswith(prefix + "-"):
             return action
     return "Update your records"
+
+
+def _is(dataset: str, prefix: str) -> bool:
+    return dataset == prefix or dataset.startswith(prefix + "-")
 
 
 # -- who publishes what -----------------------------------------------------------------------
@@ -420,16 +437,24 @@ def registration_sources(session: Session) -> set[str]:
     return {f"{provider}/{dataset}" for provider, dataset in rows}
 
 
-def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, list]:
+def match(
+    session: Session, settings: Settings, event: LifeEvent, found=None, registers=None
+) -> dict[str, list]:
     """Set the event's match status; the records of each other partner surely the same person
-    (partner -> [(dataset, record id)]), empty unless matched."""
+    (partner -> [(dataset, record id)]), empty unless matched. `found`: the index's answer for
+    the event's record when the caller asked for many at once (`confidence.match_many`);
+    `registers`: `registration_sources`, when the caller read it already."""
     from civicshare.linkage.person_index.confidence import record_match
 
     source = f"{event.provider}/{event.dataset}"
-    found = record_match(session, source, event.reference, settings.events_match_probability)
+    if found is None:
+        found = record_match(
+            session, source, event.reference, settings.events_match_probability, beyond=True
+        )
     event.person_key = found.person_key
     holders: dict[str, list] = defaultdict(list)
-    registers = registration_sources(session)
+    if registers is None:
+        registers = registration_sources(session)
     for other_source, record_id in found.same_person:
         if other_source == source:
             continue  # the registration dataset itself (a duplicate entry) is no recipient
@@ -452,14 +477,28 @@ def match(session: Session, settings: Settings, event: LifeEvent) -> dict[str, l
 def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via: str) -> int:
     """Match each event and write a notification for each recipient allowed to be told. One
     decided, audited read of the registration dataset per recipient. Returns how many."""
+    from civicshare.linkage.person_index.confidence import match_many
     from civicshare.sharing import delivery
     from civicshare.sharing.service import ShareRequest, decide
 
-    # One read per recipient and registration dataset (a re-check may mix deaths and births).
+    # One read of the index for all the events (not one per event), and one read per recipient
+    # and registration dataset (a re-check may mix deaths and births).
+    answers = match_many(
+        session,
+        [(f"{e.provider}/{e.dataset}", e.reference) for e in events],
+        settings.events_match_probability,
+        beyond=True,
+        ask_partners=set().union(
+            *(recipient_parties(session, KINDS[t].purpose) for t in {e.event_type for e in events})
+        ),
+    )
+    registers = registration_sources(session)
+    _load_notifications(session, events)
     wanted: dict[tuple[str, str, str], list[tuple[LifeEvent, list]]] = defaultdict(list)
     for event in events:
         told = {n.recipient for n in event.notifications}
-        for partner, records in match(session, settings, event).items():
+        found = answers[(f"{event.provider}/{event.dataset}", event.reference)]
+        for partner, records in match(session, settings, event, found, registers).items():
             if partner not in told:  # once per event and recipient, whatever is re-checked
                 wanted[(partner, event.provider, event.dataset)].append((event, records))
     made = 0
@@ -504,6 +543,9 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
                 _told(event, recipient, "withheld", "the agreement does not share the entry")
             continue
         rows = {files.canon(r[reference_column]): r for r in read.table.to_pylist()}
+        joint = (
+            _joint_accounts(session, settings, actor, pairs) if kind.type == EventType.death else {}
+        )
         for event, records in pairs:
             row = rows.get(event.reference)
             if row is None:
@@ -512,7 +554,7 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
             sequences[recipient] = sequences.get(recipient, 0) + 1
             notification = _notification(
                 event, recipient, sequences[recipient], read, granted, reference_column, row,
-                records, now,
+                records, now, joint,
             )  # fmt: skip
             session.add(notification)
             _told(event, recipient, "notified", "")
@@ -546,6 +588,47 @@ def notify(session: Session, settings: Settings, events: list[LifeEvent], *, via
     return made
 
 
+def _load_notifications(session: Session, events: list[LifeEvent]) -> None:
+    """Each event's notifications in one read for them all (each event read its own when
+    first asked: a query per event)."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    ids = [e.id for e in events if e.id is not None and "notifications" not in e.__dict__]
+    found: dict[int, list[EventNotification]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        for notification in session.scalars(
+            select(EventNotification)
+            .where(EventNotification.event_id.in_(ids[start : start + 500]))
+            .order_by(EventNotification.id)  # as the relationship orders them
+        ):
+            found[notification.event_id].append(notification)
+    wanted = set(ids)
+    for event in events:
+        if event.id in wanted:
+            set_committed_value(event, "notifications", found[event.id])
+
+
+def _joint_accounts(session: Session, settings: Settings, actor: Actor, pairs) -> dict:
+    """(dataset, record id) -> whether the recipient's council tax account names another
+    liable person, for the accounts among `pairs`' records (read from the recipient's own
+    current snapshot, once per dataset; `files.joint_accounts`)."""
+    from civicshare.datasets import service as datasets
+
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _, records in pairs:
+        for dataset, record_id in records:
+            if _is(dataset, "council-tax"):
+                wanted[dataset].add(record_id)
+    found = {}
+    for dataset, ids in sorted(wanted.items()):
+        snapshot = datasets.current_snapshot(session, actor.partner_key, dataset, settings)
+        if snapshot is None:
+            continue
+        joint = files.joint_accounts(session, settings, actor, snapshot, ids) or {}
+        found.update({(dataset, record_id): value for record_id, value in joint.items()})
+    return found
+
+
 def _reference_column(session: Session, provider: str, dataset: str) -> str:
     from civicshare.datasets import service as datasets
 
@@ -561,7 +644,7 @@ def _told(event: LifeEvent, recipient: str, outcome: str, reason: str) -> None:
 
 
 def _notification(
-    event, recipient, sequence, read, granted, reference_column, row, records, now
+    event, recipient, sequence, read, granted, reference_column, row, records, now, joint
 ) -> EventNotification:
     delivery_id = str(uuid.uuid4())
     details = {
@@ -589,7 +672,9 @@ def _notification(
         agreement=read.decision.agreement or "",
         receipt_id=read.receipt_id,
         payload=payload,
-        action="; ".join(sorted({action_for(d, event.event_type) for d, _ in records})),
+        action="; ".join(
+            sorted({action_for(d, event.event_type, joint.get((d, r))) for d, r in records})
+        ),
         status=DeliveryStatus.pending,
         next_attempt_at=now,
         created_at=now,

@@ -197,7 +197,14 @@ def name_level(given, surname, other_given, other_surname, nicknames) -> str | N
         return None  # two things differ: not enough
     if nicknames.get(first, set()) & nicknames.get(other_first, set()):
         return LEVELS[1]
-    if min(len(first), len(other_first)) >= 3 and one_letter_apart(first, other_first):
+    if (
+        min(len(first), len(other_first)) >= 3
+        and one_letter_apart(first, other_first)
+        and not (first in nicknames and other_first in nicknames)
+    ):
+        # a slip of the pen, not two names: JOHN and JOAN (both known names, in no common
+        # group) are two people, as a widow's GP record kept after her death and her
+        # husband's council tax account are
         return LEVELS[2]
     if (len(first) == 1 or len(other_first) == 1) and first[0] == other_first[0]:
         return LEVELS[4]

@@ -374,7 +374,10 @@ def _split(session: Session, person_key: str, pair: tuple[tuple, tuple], now) ->
     ids = {(m.source, m.record_id) for m in members}
     strength: dict[tuple, float] = {}
     for k in session.scalars(
-        select(IndexedLink).where(IndexedLink.source_l.in_({s for s, _ in ids}))
+        select(IndexedLink).where(
+            IndexedLink.source_l.in_({s for s, _ in ids}),
+            IndexedLink.record_id_l.in_({r for _, r in ids}),  # not every link of the sources
+        )
     ):
         ends = ((k.source_l, k.record_id_l), (k.source_r, k.record_id_r))
         if ends[0] in ids and ends[1] in ids:

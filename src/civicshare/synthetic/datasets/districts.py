@@ -207,6 +207,8 @@ def council_tax(
         truth_extra={
             "single_adult": n_adults[hsr] == 1,
             "other_adult": n_adults[hsr] >= 2,
+            # the account names a joint liable person (a death: remove, not close)
+            "joint_liable": np.array([name is not None for name in joint], dtype=bool),
             "spd_case": ctx.discount.spd_case[hsr].astype(str),
         },
     )
