@@ -165,6 +165,8 @@ def build(settings: Settings, rows: int, tmp: Path) -> dict:
             {"key": "worcester-city", "name": "City Council", "type": "district_council",
              "status": "endorsed"},
         ])  # fmt: skip
+        for partner in (acute, county, city):  # activation needs each party's DPO on record
+            partner.dpo_name, partner.dpo_email = "DPO", f"dpo@{partner.key}.example"
         leads = {}
         # The city's IG lead, party to neither agreement, records the IG group's endorsement.
         for partner in (acute, county, city):

@@ -35,6 +35,7 @@ from civicshare.dataplane.ingest.storage import (
     data_schema,
     generalise,
     quarantine_schema,
+    quarantine_sealed_path,
     sealed_path,
     storage_plan,
 )
@@ -77,10 +78,15 @@ def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
     """Base tokens, HMAC-SHA256(key, value) in hex, null for null: the construction of
     `identity.service.base_tokens` (a test holds the two to each other), computed by DuckDB's
     sha256() over whole batches instead of one Python call per value. HMAC is
-    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters."""
+    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters.
+
+    Each distinct value is hashed once per batch (names, dates of birth and postcodes repeat
+    a great deal), and the tokens are taken back to the rows by the dictionary's indices."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
     block = key.ljust(64, b"\0")
     inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    batch_values = pa.table({"position": np.arange(len(values)), "value": values})
+    batch_values = pa.table({"position": np.arange(len(distinct)), "value": distinct})
     connection.register("batch_values", batch_values)
     try:
         table = connection.sql(
@@ -88,19 +94,12 @@ def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
         ).to_arrow_table()
     finally:
         connection.unregister("batch_values")
-    return table.column("token").combine_chunks()
-
-
-def _encrypt_batch(data_key, ref, names, arrays, rows, stream_base):
-    out = []
-    for index, (name, values) in enumerate(zip(names, arrays, strict=True)):
-        aad = identity.column_aad(ref, name)
-        out.append(encrypt_rows(data_key, values, aad, stream_base + index, rows))
-    return out
+    return table.column("token").combine_chunks().take(encoded.indices)
 
 
 def encrypt_rows(data_key, values: pa.Array, aad: bytes, stream: int, rows: np.ndarray):
-    """Encrypt with nonces (stream, file row) so every nonce under this data key is unique."""
+    """Encrypt with nonces (stream, file row) so every nonce under this data key is unique.
+    Per-value ciphertext: only for rewriting a snapshot made before decision 0039."""
     encrypt = AESGCM(data_key).encrypt
     pack = struct.Struct(">IQ").pack
     out = []
@@ -198,6 +197,7 @@ def _stage(
     sha = ""
     writer = pq.ParquetWriter(directory / DATA_FILE, schema, compression="zstd")
     qwriter: pq.ParquetWriter | None = None
+    qsealed: dict[str, identity.SealedWriter] = {}
     sealed = _sealed_writers(contract, directory, data_key, snapshot_ref)
     tokens = duckdb.connect()
     writing = _Writing(tokens, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
@@ -216,12 +216,12 @@ def _stage(
             rows = np.arange(first, first + n, dtype=np.int64)
             good = ~checked.bad
             if checked.bad.any():
-                qwriter = qwriter or pq.ParquetWriter(
-                    directory / QUARANTINE_FILE, qschema, compression="zstd"
-                )
-                qwriter.write_batch(
-                    _quarantine_batch(contract, batch, rows, checked.bad, data_key, snapshot_ref)
-                )
+                if qwriter is None:
+                    qwriter = pq.ParquetWriter(
+                        directory / QUARANTINE_FILE, qschema, compression="zstd"
+                    )
+                    qsealed = _quarantine_writers(contract, directory, data_key, snapshot_ref)
+                qwriter.write_batch(_quarantine_batch(contract, batch, rows, checked.bad, qsealed))
                 quarantined += int(checked.bad.sum())
             if good.any():
                 writer.write_batch(_accepted_batch(contract, checked, rows[good], good, writing))
@@ -238,7 +238,7 @@ def _stage(
         writer.close()
         if qwriter is not None:
             qwriter.close()
-        for sealed_writer in sealed.values():
+        for sealed_writer in [*sealed.values(), *qsealed.values()]:
             sealed_writer.close()
         tokens.close()
 
@@ -333,36 +333,45 @@ class _Writing:
     schema: pa.Schema
 
 
-def _quarantine_batch(contract, batch, rows, bad, data_key, snapshot_ref) -> pa.RecordBatch:
-    """Quarantined rows: every field encrypted, nothing tokenised or in clear."""
+def _quarantine_batch(contract, batch, rows, bad, qsealed: dict) -> pa.RecordBatch:
+    """Quarantined rows: their file row numbers in `quarantine.parquet`, every field sealed
+    (`sealed/quarantine-<k>.bin`); nothing tokenised or in clear."""
     bad_index = pa.array(np.nonzero(bad)[0])
     bad_rows = rows[bad]
-    arrays = [pa.array(bad_rows, pa.int64())]
-    arrays += _encrypt_batch(
-        data_key,
-        snapshot_ref,
-        [f"quarantine/{c.name}" for c in contract.columns],
-        [pc.cast(batch.column(c.name), pa.string()).take(bad_index) for c in contract.columns],
-        bad_rows,
-        QUARANTINE_STREAM,
-    )
-    return pa.record_batch(arrays, schema=quarantine_schema(contract))
+    for column in contract.columns:
+        values = pc.cast(batch.column(column.name), pa.string()).take(bad_index)
+        qsealed[column.name].write(values, bad_rows)
+    return pa.record_batch([pa.array(bad_rows, pa.int64())], schema=quarantine_schema(contract))
+
+
+def _quarantine_writers(contract, directory: Path, data_key: bytes, snapshot_ref: str) -> dict:
+    """One sealed writer per contract column for the quarantined rows' fields. Nonce streams
+    SEALED_STREAM + QUARANTINE_STREAM + k, disjoint from the accepted rows' (k < 2**16)."""
+    (directory / quarantine_sealed_path(0)).parent.mkdir(mode=0o700, exist_ok=True)
+    return {
+        column.name: identity.SealedWriter(
+            directory / quarantine_sealed_path(index),
+            data_key,
+            snapshot_ref,
+            f"quarantine/{column.name}",
+            QUARANTINE_STREAM + index,
+        )
+        for index, column in enumerate(contract.columns)
+    }
 
 
 def _accepted_batch(contract, checked, good_rows, good, writing: _Writing) -> pa.RecordBatch:
-    """Accepted rows as stored: plain columns typed, identifiers as token, ciphertext, any
-    generalisation, and sealed whole alongside."""
+    """Accepted rows as stored: plain columns typed, identifiers as token and any
+    generalisation, their values sealed alongside (the only encrypted copy, decision 0039)."""
     index = pa.array(np.nonzero(good)[0])
     arrays = [pa.array(good_rows, pa.int64())]
-    for stream, column in enumerate(contract.columns):
+    for column in contract.columns:
         typed = checked.typed[column.name].take(index)
         if not column.is_identifier:
             arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
             continue
         norm = checked.normalised[column.name].take(index)
-        aad = identity.column_aad(writing.snapshot_ref, column.name)
         arrays.append(_tokens(writing.tokens, writing.pseudonymisation_key, norm))
-        arrays.append(encrypt_rows(writing.data_key, norm, aad, stream, good_rows))
         if column.identifier in GENERALISED:
             arrays.append(generalise(column.identifier, typed, norm))
         writing.sealed[column.name].write(norm, good_rows)
