@@ -89,6 +89,11 @@ class Compiled:
     # Counts, per reason, of the rows the grant's `withheld` people hold among those the row
     # scope selects (one row of counts; None when nobody is withheld).
     withheld_sql: str | None = None
+    # When `sql` only picks and renames columns of `snapshot` (no row scope, no aggregate):
+    # (working or stored column, output name) pairs, so run() can take the columns as they
+    # are instead of passing every row through a query. Used only while `sql` is unchanged.
+    projection: tuple[tuple[str, str], ...] | None = None
+    projection_of: str | None = None  # the `sql` the projection was made from
 
 
 def _quote(name: str) -> str:
@@ -333,12 +338,15 @@ def compile_grant(
     unseal: dict[str, str] = {}
     pseudonyms: dict[str, str] = {}
     selected = []
+    picked: list[tuple[str, str]] = []
     for column in grant.columns:
         stored = view.columns.get(column.column)
         if stored is None:
             raise CannotExecute(f"The snapshot has no column {column.column}")
         sql = _column_sql(column, stored, decrypt, prepare, unseal, pseudonyms, view)
         selected.append(f"{sql} AS {_quote(column.column)}")
+        if QUOTED.fullmatch(sql):
+            picked.append((sql[1:-1].replace('""', '"'), column.column))
     where = _scope_sql(grant, view, recipient_district, params, prepare, unseal)
     withheld_sql = _withheld(grant, view, where, params) if grant.withheld else None
     body = f"SELECT {', '.join(selected)} FROM snapshot"
@@ -353,6 +361,7 @@ def compile_grant(
             f"THEN '*' ELSE (round(n / {grant.round_to}) * {grant.round_to})::BIGINT::VARCHAR "
             f"END AS count FROM ({counted}) ORDER BY {groups or 'count'}"
         )
+    plain = len(picked) == len(selected) and not where and grant.aggregate_by is None
     return Compiled(
         sql=body,
         decrypt=decrypt,
@@ -361,7 +370,12 @@ def compile_grant(
         pseudonyms=pseudonyms,
         params=params,
         withheld_sql=withheld_sql,
+        projection=tuple(picked) if plain and not withheld_sql else None,
+        projection_of=body if plain and not withheld_sql else None,
     )
+
+
+QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one quoted name: a column taken as it is stored
 
 
 WITHHELD_ROWS = "rows"  # the count of every row withheld, whatever the reason
@@ -397,6 +411,9 @@ def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
     return Path(view.cache_dir) / f"pseudonyms-{name}.parquet"
 
 
+PSEUDONYM_GROUP = 131_072  # rows per row group of a derived file: read back in parallel
+
+
 def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored: str,
                          key: bytes) -> pa.Table:  # fmt: skip
     """`_row` and `pseudonym`, the agreement's HMAC of `stored` for every row of the snapshot
@@ -408,17 +425,21 @@ def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored
     path = pseudonym_path(view, stored, key)
     rows = table.column("_row")
     if path.is_file() and pq.ParquetFile(path).metadata.num_rows == len(rows):
-        kept = pq.read_table(path, columns=["_row", "pseudonym"])
+        kept = _read_files(connection, [str(path)], ["_row", "pseudonym"])
         if kept.column("_row").equals(rows):
             return kept
+        # Not in the order of this read: line it up by row number (checked, all rows), or
+        # derive it again when it is not this snapshot's.
+        with contextlib.suppress(CannotExecute):
+            return pa.table({"_row": rows, "pseudonym": _on_rows(rows, kept, "pseudonym")})
     source = table.column(stored) if stored in table.column_names else None
     if source is None:
-        source = _read_files(view, [stored]).column(stored)
+        source = _read_files(connection, view.files, [stored]).column(stored)
     derived = pa.table({"_row": rows, "pseudonym": hmac_column(connection, key, source)})
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pq.write_table(derived, partial, compression="zstd")
+        pq.write_table(derived, partial, compression="zstd", row_group_size=PSEUDONYM_GROUP)
         with open(partial, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, path)
@@ -469,10 +490,14 @@ def _stored_columns(compiled: Compiled, names: list[str], also: set[str]) -> lis
     return [n for n in names if n == "_row" or n in also or _quote(n) in text]
 
 
-def _read_files(view: SnapshotView, columns: list[str]) -> pa.Table:
-    """The snapshot's rows in file order (pyarrow keeps it), only the columns given."""
-    tables = [pq.read_table(path, columns=columns) for path in view.files]
-    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+def _read_files(connection, files, columns: list[str]) -> pa.Table:
+    """Columns of Parquet files, read by DuckDB (faster here than pyarrow's reader, and in
+    parallel). DuckDB keeps file order for a plain projection, but nothing relies on it:
+    whatever is put beside these rows is checked against their `_row` (see `_on_rows`)."""
+    selected = ", ".join(_quote(c) for c in columns)
+    relation = connection.sql(f"SELECT {selected} FROM read_parquet($files)",
+                              params={"files": list(files)})  # fmt: skip
+    return relation.to_arrow_table()
 
 
 def _on_rows(rows: pa.ChunkedArray, part: pa.Table, column: str) -> pa.ChunkedArray:
@@ -496,7 +521,7 @@ def _assemble(compiled: Compiled, view: SnapshotView, connection, agreement_key,
     also = {view.columns[c].encrypted for c in compiled.prepare.values()}
     if view.cache_dir is None:  # pseudonyms computed in the query, from the stored column
         also |= set(compiled.pseudonyms.values())
-    table = _read_files(view, _stored_columns(compiled, names, also))
+    table = _read_files(connection, view.files, _stored_columns(compiled, names, also))
     for name, column in compiled.prepare.items():
         values = decrypt(column, table.column(view.columns[column].encrypted))
         table = table.append_column(name, values)
@@ -542,6 +567,12 @@ def run(
         raise CannotExecute("Sealed columns are needed but no key was given to read them")
     with duckdb.connect() as connection:
         computed: list[str] = []
+        projection = compiled.projection if compiled.projection_of == compiled.sql else None
+        if projection is not None and (view.cache_dir or not compiled.pseudonyms):
+            table = _assemble(compiled, view, connection, agreement_key, decrypt, unseal)
+            table = table.select([source for source, _ in projection])
+            table = table.rename_columns([output for _, output in projection])
+            return _decrypted(compiled, table, decrypt)
         if compiled.prepare or compiled.unseal or compiled.pseudonyms:
             table = _assemble(compiled, view, connection, agreement_key, decrypt, unseal)
             connection.register("stored", table)
@@ -573,6 +604,11 @@ def run(
             counting = f"WITH snapshot AS ({snapshot}) {compiled.withheld_sql}"
             counted = connection.sql(counting, params=bound(counting, values)).to_arrow_table()
             withheld_counts.update({k: int(v) for k, v in counted.to_pylist()[0].items()})
+    return _decrypted(compiled, table, decrypt)
+
+
+def _decrypted(compiled: Compiled, table: pa.Table, decrypt) -> pa.Table:
+    """The delivered table with its per-value ciphertext columns decrypted."""
     for output, column in compiled.decrypt.items():
         index = table.schema.get_field_index(output)
         table = table.set_column(index, output, decrypt(column, table.column(output)))
