@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -466,11 +467,14 @@ def hmac_column(connection, key: bytes, values: pa.ChunkedArray | pa.Array) -> p
     try:
         inner, outer = hmac_pads(key)
         hashed = connection.sql(
-            f"SELECT {_hmac_sql('value')} AS h FROM {name} ORDER BY position",
+            f"SELECT position, {_hmac_sql('value')} AS h FROM {name}",
             params={"inner": inner, "outer": outer},
         ).to_arrow_table()
     finally:
         connection.unregister(name)
+    positions = hashed.column("position").to_numpy()
+    if not np.array_equal(positions, np.arange(len(positions))):  # not in order: sort
+        hashed = hashed.take(np.argsort(positions, kind="stable"))
     return hashed.column("h").combine_chunks().take(encoded.indices)
 
 
