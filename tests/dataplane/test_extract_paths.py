@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from civicshare.agreements.models import Treatment
+from civicshare.agreements.models import Generalisation, Treatment
 from civicshare.dataplane.grant import ColumnGrant, Grant
 from civicshare.dataplane.query import (
     CannotExecute,
@@ -89,7 +89,7 @@ def test_the_birth_year_shortcut_keeps_exactly_the_rows_whose_age_is_in_scope(tm
     view = _snapshot(tmp_path, BORN)
     g = grant(ColumnGrant("ROW", Treatment.identifiable), scope=scope)
     compiled = compile_grant(g, view, today=TODAY)
-    assert '"DOB__year" <= year($today)' in compiled.sql or '"DOB__year" >=' in compiled.sql
+    assert '"DOB__year" = year($today)' in compiled.sql
     low, high = scope.get("min_age", 0), scope.get("max_age", 200)
     expected = [i + 1 for i, b in enumerate(BORN) if b and low <= _age(b) <= high]
     assert sorted(r["ROW"] for r in _run(g, view, tmp_path)) == expected
@@ -136,3 +136,40 @@ def test_a_changed_statement_is_run_as_it_is_not_as_the_projection_it_was(tmp_pa
     # As the person index does: the compiled statement wrapped to keep some rows only.
     narrowed = dataclasses.replace(compiled, sql=f'SELECT * FROM ({compiled.sql}) WHERE "ROW" <= 3')
     assert [r["ROW"] for r in _run(g, view, tmp_path, narrowed)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("scope", [{"min_age": 18}, {"min_age": 18, "max_age": 65}])
+def test_a_date_of_birth_held_per_value_is_decrypted_for_the_boundary_cohort_only(tmp_path, scope):
+    """A snapshot made before decision 0013 (per-value ciphertext, no sealed column): the age
+    scope decrypts only the dates of birth of the boundary birth years."""
+    table = pa.table({
+        "_row": pa.array(range(1, len(BORN) + 1), pa.int64()),
+        "DOB__enc": [b and f"enc:DOB:{b.isoformat()}" for b in BORN],
+        "DOB__year": pa.array([b and b.year for b in BORN], pa.int16()),
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "data.parquet")
+    view = SnapshotView(REF, (str(tmp_path / "data.parquet"),), {
+        "ROW": StoredColumn("ROW", type="integer", plain="_row"),
+        "DOB": StoredColumn("DOB", type="date", identifier="date_of_birth", encrypted="DOB__enc",
+                            derived={"birth_year": "DOB__year"}),
+    })  # fmt: skip
+    asked: list[str] = []
+
+    def decrypt(column, values):
+        plain = [v and v.split(":", 2)[2] for v in values.to_pylist()]
+        asked.extend(p for p in plain if p)
+        return pa.array(plain, pa.string())
+
+    g = grant(ColumnGrant("ROW", Treatment.identifiable), scope=scope)
+    compiled = compile_grant(g, view, today=TODAY)
+    assert compiled.boundary
+    rows = run(compiled, view, agreement_key=None, decrypt=decrypt).to_pylist()
+    low, high = scope.get("min_age", 0), scope.get("max_age", 200)
+    assert sorted(r["ROW"] for r in rows) == [
+        i + 1 for i, b in enumerate(BORN) if b and low <= _age(b) <= high
+    ]
+    boundary = {TODAY.year - low} | ({TODAY.year - high - 1} if "max_age" in scope else set())
+    assert asked and {date.fromisoformat(d).year for d in asked} <= boundary
+    # Delivering the date of birth generalised from the same column needs every row's date.
+    banded = grant(ColumnGrant("DOB", Treatment.generalised, Generalisation.age_band), scope=scope)
+    assert not compile_grant(banded, view, today=TODAY).boundary

@@ -94,6 +94,9 @@ class Compiled:
     # (working or stored column, output name) pairs, so run() can take the columns as they
     # are instead of passing every row through a query. Used only while `sql` is unchanged.
     projection: tuple[tuple[str, str], ...] | None = None
+    # Prepared (decrypted) working column -> (stored birth year column, years): decrypt only
+    # the rows of those years; the statement decides the others by the year (see _scope_sql).
+    boundary: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
     projection_of: str | None = None  # the `sql` the projection was made from
 
 
@@ -220,15 +223,24 @@ def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, params, pre
         year = _quote(dob.derived["birth_year"]) if "birth_year" in dob.derived else None
         # With the birth year stored in clear, only its boundary cohort needs the exact date
         # (born in year(today) - low is low or low - 1 years old); the others are decided by
-        # the year, before anything reads a date of birth.
+        # the year alone, so a date of birth held per value is decrypted for that cohort only
+        # (Compiled.boundary).
         if low is not None:
-            if year:
-                clauses.append(f"{year} <= year($today) - {int(low)}")
-            clauses.append(f"{age} >= {int(low)}")
+            exact = f"{age} >= {int(low)}"
+            clauses.append(
+                f"({year} < year($today) - {int(low)} OR ({year} = year($today) - {int(low)} "
+                f"AND {exact}))"
+                if year
+                else exact
+            )
         if high is not None:
-            if year:
-                clauses.append(f"{year} >= year($today) - {int(high) + 1}")
-            clauses.append(f"{age} <= {int(high)}")
+            exact = f"{age} <= {int(high)}"
+            clauses.append(
+                f"({year} >= year($today) - {int(high)} OR ({year} = year($today) - "
+                f"{int(high) + 1} AND {exact}))"
+                if year
+                else exact
+            )
     if scope.get("recipient_district_only"):
         if not recipient_district:
             raise CannotExecute(
@@ -363,6 +375,7 @@ def compile_grant(
             f"END AS count FROM ({counted}) ORDER BY {groups or 'count'}"
         )
     plain = len(picked) == len(selected) and not where and grant.aggregate_by is None
+    boundary = _boundary(grant, view, prepare, params["today"], body, withheld_sql)
     return Compiled(
         sql=body,
         decrypt=decrypt,
@@ -371,9 +384,30 @@ def compile_grant(
         pseudonyms=pseudonyms,
         params=params,
         withheld_sql=withheld_sql,
+        boundary=boundary,
         projection=tuple(picked) if plain and not withheld_sql else None,
         projection_of=body if plain and not withheld_sql else None,
     )
+
+
+def _boundary(grant: Grant, view: SnapshotView, prepare, today: date, body: str, withheld):
+    """{working column: (birth year column, boundary years)} when a date of birth held only
+    per value is prepared for the age scope and nothing else: rows of other years are
+    decided by their stored birth year, so their dates need not be decrypted."""
+    scope = grant.row_scope or {}
+    low, high = scope.get("min_age"), scope.get("max_age")
+    dob = view.by_identifier("date_of_birth")
+    if dob is None or "birth_year" not in dob.derived or (low is None and high is None):
+        return {}
+    working = f"{dob.name}__plain"
+    if working not in prepare:
+        return {}
+    uses = (low is not None) + (high is not None)  # one exact clause per bound
+    if body.count(_quote(working)) != uses or (withheld or "").count(_quote(working)) > uses:
+        return {}
+    years = [today.year - int(low)] if low is not None else []
+    years += [today.year - int(high) - 1] if high is not None else []
+    return {working: (dob.derived["birth_year"], tuple(years))}
 
 
 QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one quoted name: a column taken as it is stored
@@ -523,11 +557,20 @@ def _assemble(compiled: Compiled, view: SnapshotView, connection, agreement_key,
     Put together by position and checked on the row number `_row`, so no join is needed."""
     names = pq.read_schema(view.files[0]).names
     also = {view.columns[c].encrypted for c in compiled.prepare.values()}
+    also |= {year for year, _ in compiled.boundary.values()}
     if view.cache_dir is None:  # pseudonyms computed in the query, from the stored column
         also |= set(compiled.pseudonyms.values())
     table = _read_files(connection, view.files, _stored_columns(compiled, names, also))
     for name, column in compiled.prepare.items():
-        values = decrypt(column, table.column(view.columns[column].encrypted))
+        encrypted = table.column(view.columns[column].encrypted)
+        if name in compiled.boundary:
+            year, years = compiled.boundary[name]
+            wanted = pc.is_in(table.column(year), value_set=pa.array(years, table[year].type))
+            wanted = wanted.fill_null(False).combine_chunks()
+            values = decrypt(column, encrypted.filter(wanted))
+            values = pc.replace_with_mask(pa.nulls(len(wanted), pa.string()), wanted, values)
+        else:
+            values = decrypt(column, encrypted)
         table = table.append_column(name, values)
     lined_up = compiled.unseal or (compiled.pseudonyms and view.cache_dir is not None)
     if lined_up and "_row" not in table.column_names:
