@@ -44,9 +44,10 @@ def test_a_clean_file_becomes_version_1_with_identifiers_tokenised_and_encrypted
     assert snap.directory == settings.data_dir / "snapshots/worcs-acute/test-people/v1"
     table = pq.read_table(snap.data_path)
     assert "nhs" not in table.column_names and "surname" not in table.column_names
-    assert {"nhs__token", "nhs__enc", "dob__year", "postcode__sector", "visits"} <= set(
-        table.column_names
-    )
+    assert {"nhs__token", "dob__year", "postcode__sector", "visits"} <= set(table.column_names)
+    # Identifier values are kept only sealed (decision 0039): no per-value ciphertext column.
+    assert not [name for name in table.column_names if name.endswith("__enc")]
+    assert "encrypted" not in snap.storage["nhs"]
     assert table["_row"].to_pylist() == [1, 2, 3]
     assert table["visits"].to_pylist() == [3, 0, None]
     assert table["postcode__sector"].to_pylist() == ["WR5 1", "WR5 1", "B98 1"]
@@ -57,12 +58,19 @@ def test_a_clean_file_becomes_version_1_with_identifiers_tokenised_and_encrypted
     assert snap.storage["nhs"]["stored_as"] == "pseudonymised"
     assert snap.storage["condition"] == {**snap.storage["condition"], "stored_as": "plain"}
     assert snap.contract.column("condition").special_category
-    plain = identity.decrypt_column(settings, snap, "nhs", table["nhs__enc"])
-    assert plain.to_pylist() == ["9434765919", "9434765870", None]
-    names = identity.decrypt_column(settings, snap, "surname", table["surname__enc"])
-    assert names.to_pylist() == ["SMITH", "JONES", "BROWN"]
-    with pytest.raises(identity.DecryptionError):  # a ciphertext is bound to its column
-        identity.decrypt_column(settings, snap, "surname", table["nhs__enc"])
+
+    def unsealed(column: str, path: str | None = None) -> list:
+        path = snap.directory / (path or snap.storage[column]["sealed"])
+        values = identity.unseal_column(settings, snap, column, path, snap.row_count)
+        assert values["_row"].to_pylist() == [1, 2, 3]
+        return values["value"].to_pylist()
+
+    assert unsealed("nhs") == ["9434765919", "9434765870", None]
+    assert unsealed("surname") == ["SMITH", "JONES", "BROWN"]
+    with pytest.raises(identity.DecryptionError):  # a sealed column is bound to its column
+        unsealed("surname", snap.storage["nhs"]["sealed"])
+    stored = b"".join(p.read_bytes() for p in snap.directory.rglob("*") if p.is_file())
+    assert b"9434765919" not in stored and b"SMITH" not in stored
 
 
 def test_reject_policy_creates_no_version_and_reports_every_bad_field(seeded, settings, tmp_path):
@@ -96,10 +104,29 @@ def test_quarantine_policy_keeps_good_rows_and_encrypts_the_bad(seeded, settings
     assert result.outcome == "accepted"
     assert (result.snapshot.row_count, result.snapshot.quarantined_count) == (3, 1)
     quarantine = pq.read_table(result.snapshot.quarantine_path)
-    assert quarantine["_row"].to_pylist() == [4]
-    assert all(name == "_row" or name.endswith("__enc") for name in quarantine.column_names)
-    raw = result.snapshot.quarantine_path.read_bytes()
-    assert b"9434765918" not in raw and b"Green" not in raw
+    assert quarantine.column_names == ["_row"] and quarantine["_row"].to_pylist() == [4]
+    snap = result.snapshot
+    stored = b"".join(p.read_bytes() for p in snap.directory.rglob("*") if p.is_file())
+    assert b"9434765918" not in stored and b"Green" not in stored
+    # Every field of the quarantined row is sealed, bound to its column and to the quarantine.
+    data_key = identity.unwrap_data_key(settings, snap.wrapped_data_key)
+    sealed = {
+        column.name: identity.unseal_values(
+            data_key,
+            snap.directory / f"sealed/quarantine-{index}.bin",
+            snap.ref,
+            f"quarantine/{column.name}",
+            1,
+        )  # fmt: skip
+        for index, column in enumerate(snap.contract.columns)
+    }
+    assert sealed["nhs"]["value"].to_pylist() == ["9434765918"]
+    assert sealed["surname"]["value"].to_pylist() == ["Green"]
+    assert sealed["dob"]["_row"].to_pylist() == [4]
+    with pytest.raises(identity.DecryptionError):
+        identity.unseal_values(
+            data_key, snap.directory / "sealed/quarantine-1.bin", snap.ref, "nhs", 1
+        )
 
 
 def test_quarantine_above_the_limit_rejects(seeded, settings, tmp_path):

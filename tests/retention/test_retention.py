@@ -20,6 +20,7 @@ from civicshare.datasets.models import DatasetSnapshot, SnapshotStatus
 from civicshare.identity import service as identity
 from civicshare.retention import service as retention
 from tests.agreements.conftest import make_active
+from tests.dataplane.legacy import make_per_value
 from tests.datasets.conftest import GOOD_ROWS, simple_contract, write_csv
 
 TODAY = date.today()
@@ -214,16 +215,23 @@ AGED_ROWS = [
 ]
 
 
+@pytest.mark.parametrize("layout", ["sealed", "per_value"])
 def test_rows_older_than_the_maximum_age_are_dropped_into_a_new_version(
-    world, sessions, settings, tmp_path
+    world, sessions, settings, tmp_path, layout
 ):
+    """`per_value`: a snapshot made before decision 0039 (per-value ciphertext beside the sealed
+    columns) is trimmed in its own layout."""
     register(sessions, max_age_days=365, age_column="seen")
     recent = (TODAY - timedelta(days=10)).strftime("%Y-%m-%d 09:00")
     rows = [r.replace("{recent}", recent) for r in AGED_ROWS]
     push(sessions, settings, tmp_path, rows=rows)
-    old_sha = sha256(snapshot_dir(settings, 1) / "data.parquet")
     with db.session_scope(sessions) as session:
         v1 = datasets.current_snapshot(session, PARTNER, NAME, settings)
+    if layout == "per_value":
+        make_per_value(settings, sessions, v1)
+        with db.session_scope(sessions) as session:
+            v1 = datasets.current_snapshot(session, PARTNER, NAME, settings)
+    old_sha = sha256(snapshot_dir(settings, 1) / "data.parquet")
     v1_tokens = pq.read_table(v1.data_path)["nhs__token"].to_pylist()
 
     preview = run(sessions, settings, dry_run=True)
@@ -242,9 +250,13 @@ def test_rows_older_than_the_maximum_age_are_dropped_into_a_new_version(
     table = pq.read_table(v2.data_path)
     assert table["_row"].to_pylist() == [2, 3]
     assert table["nhs__token"].to_pylist() == v1_tokens[1:]
-    # identifiers are re-encrypted for the new version and still decrypt
-    plain = identity.decrypt_column(settings, v2, "nhs", table["nhs__enc"])
-    assert plain.to_pylist() == ["9434765870", None]
+    data_key = identity.unwrap_data_key(settings, v2.wrapped_data_key)
+    if layout == "per_value":
+        # identifiers are re-encrypted for the new version and still decrypt
+        plain = identity.decrypt_column(settings, v2, "nhs", table["nhs__enc"])
+        assert plain.to_pylist() == ["9434765870", None]
+    else:
+        assert not [name for name in table.column_names if name.endswith("__enc")]
     # ... and re-sealed under the new version's key, only the kept rows
     sealed = identity.unseal_column(
         settings, v2, "nhs", v2.directory / v2.storage["nhs"]["sealed"], v2.row_count
@@ -253,12 +265,15 @@ def test_rows_older_than_the_maximum_age_are_dropped_into_a_new_version(
     assert sealed.column("value").to_pylist() == ["9434765870", None]
     quarantine = pq.read_table(v2.quarantine_path)
     assert quarantine["_row"].to_pylist() == [4]
-    names = identity.decrypt_values(
-        identity.unwrap_data_key(settings, v2.wrapped_data_key),
-        quarantine["surname__enc"],
-        identity.column_aad(v2.ref, "quarantine/surname"),
-    )
-    assert names.to_pylist() == ["Green"]
+    if layout == "per_value":
+        names = identity.decrypt_values(
+            data_key, quarantine["surname__enc"], identity.column_aad(v2.ref, "quarantine/surname")
+        ).to_pylist()
+    else:
+        path = v2.directory / "sealed/quarantine-2.bin"
+        names = identity.unseal_values(data_key, path, v2.ref, "quarantine/surname", 1)
+        names = names.column("value").to_pylist()
+    assert names == ["Green"]
     (aged,) = purge_records(sessions, "dataset.rows_aged_out")
     assert aged[3]["rows_dropped"] == 1 and aged[3]["to_snapshot"] == f"{PARTNER}/{NAME}/v2"
     (purged,) = purge_records(sessions)

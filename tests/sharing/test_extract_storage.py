@@ -4,8 +4,6 @@ nothing about who gets what (decision 0013)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pyarrow as pa
 import pytest
 
@@ -19,6 +17,7 @@ from civicshare.identity import service as identity
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import ShareRequest, decide
 from tests.agreements.conftest import TODAY, make_active
+from tests.dataplane.legacy import make_per_value
 from tests.datasets.conftest import county  # noqa: F401  (a fixture)
 from tests.sharing.test_decide import PURPOSE, analyst_at
 
@@ -72,29 +71,32 @@ def _rows(table: pa.Table) -> list[tuple]:
     return sorted(tuple(str(v) for v in row.values()) for row in table.to_pylist())
 
 
-def test_sealed_columns_deliver_what_per_value_decryption_does(sessions, settings, pushed):
+@pytest.mark.parametrize("sealed", [True, False])
+def test_snapshots_made_before_0039_still_deliver_the_same_rows(sessions, settings, pushed, sealed):
+    """A snapshot with per-value ciphertext (before decision 0039), with sealed columns too
+    (0013) or without (before 0013), delivers exactly what the sealed-only snapshot did."""
     with db.session_scope(sessions) as session:
         reference = make_active(session, pushed).agreement.reference  # identifiable, adults
         analyst = analyst_at(session, "worcestershire-cc")
         delivered = _share(session, settings, analyst, reference)
         snapshot = datasets.current_snapshot(session, "worcs-acute", "acute-admissions", settings)
-        grant = decide(session, ShareRequest(analyst, PURPOSE, "worcs-acute", "acute-admissions",
-                                             agreement=reference), TODAY).grant  # fmt: skip
     view = snapshot_view(settings, snapshot)
     assert any(c.sealed for c in view.columns.values())
-    # The same grant over the same snapshot, told nothing of the sealed columns: per-value
-    # AES-GCM after the query, every date of birth decrypted first for the age check.
-    legacy = dataclasses.replace(view, columns={
-        name: dataclasses.replace(c, sealed=None) for name, c in view.columns.items()
-    }, cache_dir=None)  # fmt: skip
-    compiled = compiler.compile_grant(grant, legacy, today=TODAY)
-    assert compiled.decrypt and compiled.prepare and not compiled.unseal
-    expected = compiler.run(
-        compiled, legacy, agreement_key=None,
-        decrypt=lambda column, values: identity.decrypt_column(settings, snapshot, column, values),
-    )  # fmt: skip
-    assert delivered.num_rows > 0 and delivered.column_names == expected.column_names
-    assert _rows(delivered) == _rows(expected)
+    assert not any(c.encrypted for c in view.columns.values())
+    make_per_value(settings, sessions, snapshot, sealed=sealed)
+    with db.session_scope(sessions) as session:
+        snapshot = datasets.current_snapshot(session, "worcs-acute", "acute-admissions", settings)
+        legacy = snapshot_view(settings, snapshot)
+        assert all(bool(c.sealed) == sealed for c in legacy.columns.values() if c.encrypted)
+        if not sealed:  # per-value AES-GCM after the query, every date of birth decrypted first
+            grant = decide(session, ShareRequest(analyst, PURPOSE, "worcs-acute",
+                                                 "acute-admissions", agreement=reference),
+                           TODAY).grant  # fmt: skip
+            compiled = compiler.compile_grant(grant, legacy, today=TODAY)
+            assert compiled.decrypt and compiled.prepare and not compiled.unseal
+        again = _share(session, settings, analyst, reference)
+    assert delivered.num_rows > 0 and delivered.column_names == again.column_names
+    assert _rows(delivered) == _rows(again)
 
 
 def test_derived_pseudonyms_are_the_agreements_own_and_stop_with_the_agreement(

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from civicshare.agreements.models import Generalisation, Treatment
@@ -88,6 +90,14 @@ class Compiled:
     # Counts, per reason, of the rows the grant's `withheld` people hold among those the row
     # scope selects (one row of counts; None when nobody is withheld).
     withheld_sql: str | None = None
+    # When `sql` only picks and renames columns of `snapshot` (no row scope, no aggregate):
+    # (working or stored column, output name) pairs, so run() can take the columns as they
+    # are instead of passing every row through a query. Used only while `sql` is unchanged.
+    projection: tuple[tuple[str, str], ...] | None = None
+    # Prepared (decrypted) working column -> (stored birth year column, years): decrypt only
+    # the rows of those years; the statement decides the others by the year (see _scope_sql).
+    boundary: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+    projection_of: str | None = None  # the `sql` the projection was made from
 
 
 def _quote(name: str) -> str:
@@ -210,10 +220,27 @@ def _scope_sql(grant: Grant, view: SnapshotView, recipient_district, params, pre
                 "can be checked"
             )
         age = f"date_sub('year', CAST({source} AS DATE), $today)"
+        year = _quote(dob.derived["birth_year"]) if "birth_year" in dob.derived else None
+        # With the birth year stored in clear, only its boundary cohort needs the exact date
+        # (born in year(today) - low is low or low - 1 years old); the others are decided by
+        # the year alone, so a date of birth held per value is decrypted for that cohort only
+        # (Compiled.boundary).
         if low is not None:
-            clauses.append(f"{age} >= {int(low)}")
+            exact = f"{age} >= {int(low)}"
+            clauses.append(
+                f"({year} < year($today) - {int(low)} OR ({year} = year($today) - {int(low)} "
+                f"AND {exact}))"
+                if year
+                else exact
+            )
         if high is not None:
-            clauses.append(f"{age} <= {int(high)}")
+            exact = f"{age} <= {int(high)}"
+            clauses.append(
+                f"({year} >= year($today) - {int(high)} OR ({year} = year($today) - "
+                f"{int(high) + 1} AND {exact}))"
+                if year
+                else exact
+            )
     if scope.get("recipient_district_only"):
         if not recipient_district:
             raise CannotExecute(
@@ -324,12 +351,15 @@ def compile_grant(
     unseal: dict[str, str] = {}
     pseudonyms: dict[str, str] = {}
     selected = []
+    picked: list[tuple[str, str]] = []
     for column in grant.columns:
         stored = view.columns.get(column.column)
         if stored is None:
             raise CannotExecute(f"The snapshot has no column {column.column}")
         sql = _column_sql(column, stored, decrypt, prepare, unseal, pseudonyms, view)
         selected.append(f"{sql} AS {_quote(column.column)}")
+        if QUOTED.fullmatch(sql):
+            picked.append((sql[1:-1].replace('""', '"'), column.column))
     where = _scope_sql(grant, view, recipient_district, params, prepare, unseal)
     withheld_sql = _withheld(grant, view, where, params) if grant.withheld else None
     body = f"SELECT {', '.join(selected)} FROM snapshot"
@@ -344,6 +374,8 @@ def compile_grant(
             f"THEN '*' ELSE (round(n / {grant.round_to}) * {grant.round_to})::BIGINT::VARCHAR "
             f"END AS count FROM ({counted}) ORDER BY {groups or 'count'}"
         )
+    plain = len(picked) == len(selected) and not where and grant.aggregate_by is None
+    boundary = _boundary(grant, view, prepare, params["today"], body, withheld_sql)
     return Compiled(
         sql=body,
         decrypt=decrypt,
@@ -352,7 +384,33 @@ def compile_grant(
         pseudonyms=pseudonyms,
         params=params,
         withheld_sql=withheld_sql,
+        boundary=boundary,
+        projection=tuple(picked) if plain and not withheld_sql else None,
+        projection_of=body if plain and not withheld_sql else None,
     )
+
+
+def _boundary(grant: Grant, view: SnapshotView, prepare, today: date, body: str, withheld):
+    """{working column: (birth year column, boundary years)} when a date of birth held only
+    per value is prepared for the age scope and nothing else: rows of other years are
+    decided by their stored birth year, so their dates need not be decrypted."""
+    scope = grant.row_scope or {}
+    low, high = scope.get("min_age"), scope.get("max_age")
+    dob = view.by_identifier("date_of_birth")
+    if dob is None or "birth_year" not in dob.derived or (low is None and high is None):
+        return {}
+    working = f"{dob.name}__plain"
+    if working not in prepare:
+        return {}
+    uses = (low is not None) + (high is not None)  # one exact clause per bound
+    if body.count(_quote(working)) != uses or (withheld or "").count(_quote(working)) > uses:
+        return {}
+    years = [today.year - int(low)] if low is not None else []
+    years += [today.year - int(high) - 1] if high is not None else []
+    return {working: (dob.derived["birth_year"], tuple(years))}
+
+
+QUOTED = re.compile(r'"(?:[^"]|"")*"')  # one quoted name: a column taken as it is stored
 
 
 WITHHELD_ROWS = "rows"  # the count of every row withheld, whatever the reason
@@ -379,10 +437,6 @@ def _withheld(grant: Grant, view: SnapshotView, where: list[str], params) -> str
     return f"SELECT {', '.join(counts)} FROM (SELECT {person_key} AS k FROM snapshot{scope})"
 
 
-def _row_count(files: tuple[str, ...]) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-
-
 def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
     """The derived file of one agreement's pseudonyms for one stored column of the snapshot.
     Its name is keyed by the agreement's token key, so it says nothing about the agreement and
@@ -392,40 +446,70 @@ def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
     return Path(view.cache_dir) / f"pseudonyms-{name}.parquet"
 
 
-def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: str, key: bytes,
-                         rows: int) -> str:  # fmt: skip
-    """SQL for a relation of `_row` and `pseudonym`, the agreement's HMAC of `stored` for every
-    row of the snapshot: read from the snapshot's derived file, computed and written
-    (atomically) the first time. Only pseudonyms and row numbers are kept there, never a key
-    or a plaintext, and only after decide() has allowed a request under the agreement; the
-    file goes with the snapshot's directory when the snapshot is purged."""
+PSEUDONYM_GROUP = 131_072  # rows per row group of a derived file: read back in parallel
+
+
+def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored: str,
+                         key: bytes) -> pa.Table:  # fmt: skip
+    """`_row` and `pseudonym`, the agreement's HMAC of `stored` for every row of the snapshot
+    in file order (the rows of `table`): read from the snapshot's derived file, computed and
+    written (atomically) the first time, or again when the file does not fit the snapshot.
+    Only pseudonyms and row numbers are kept there, never a key or a plaintext, and only after
+    decide() has allowed a request under the agreement; the file goes with the snapshot's
+    directory when the snapshot is purged."""
     path = pseudonym_path(view, stored, key)
-    if not (path.is_file() and pq.ParquetFile(path).metadata.num_rows == rows):
+    rows = table.column("_row")
+    if path.is_file() and pq.ParquetFile(path).metadata.num_rows == len(rows):
+        kept = _read_files(connection, [str(path)], ["_row", "pseudonym"])
+        if kept.column("_row").equals(rows):
+            return kept
+        # Not in the order of this read: line it up by row number (checked, all rows), or
+        # derive it again when it is not this snapshot's.
+        with contextlib.suppress(CannotExecute):
+            return pa.table({"_row": rows, "pseudonym": _on_rows(rows, kept, "pseudonym")})
+    source = table.column(stored) if stored in table.column_names else None
+    if source is None:
+        source = _read_files(connection, view.files, [stored]).column(stored)
+    derived = pa.table({"_row": rows, "pseudonym": hmac_column(connection, key, source)})
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pq.write_table(derived, partial, compression="zstd", row_group_size=PSEUDONYM_GROUP)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only or full data directory: use what was computed, keep nothing
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+    return derived
+
+
+def hmac_column(connection, key: bytes, values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """HMAC-SHA256(key, value) in hex for every value, in order, null for null: computed in
+    DuckDB (keys as bound parameters) once per distinct value."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(pc.cast(values, pa.string()))
+    distinct = pa.table(
+        {"position": pa.array(range(len(encoded.dictionary)), pa.int64()),
+         "value": encoded.dictionary}
+    )  # fmt: skip
+    name = f"distinct_{uuid.uuid4().hex}"
+    connection.register(name, distinct)
+    try:
         inner, outer = hmac_pads(key)
-        table = connection.sql(
-            f"SELECT _row, {_hmac_sql(_quote(stored))} AS pseudonym FROM {source}",
+        hashed = connection.sql(
+            f"SELECT position, {_hmac_sql('value')} AS h FROM {name}",
             params={"inner": inner, "outer": outer},
         ).to_arrow_table()
-        if table.num_rows != rows:
-            raise CannotExecute("The snapshot changed while its pseudonyms were derived")
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            pq.write_table(table, partial, compression="zstd")
-            with open(partial, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(partial, path)
-        except OSError:
-            # A read-only or full data directory: use what was computed, keep nothing.
-            name = f"pseudonyms_{uuid.uuid4().hex}"
-            connection.register(name, table)
-            return name
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
-    name = f"pseudonyms_{uuid.uuid4().hex}"
-    connection.read_parquet(str(path)).create_view(name)
-    return name
+    finally:
+        connection.unregister(name)
+    positions = hashed.column("position").to_numpy()
+    if not np.array_equal(positions, np.arange(len(positions))):  # not in order: sort
+        hashed = hashed.take(np.argsort(positions, kind="stable"))
+    return hashed.column("h").combine_chunks().take(encoded.indices)
 
 
 def bound(statement: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -435,6 +519,71 @@ def bound(statement: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _stored_columns(compiled: Compiled, names: list[str], also: set[str]) -> list[str]:
+    """The snapshot's stored columns the statement names (every reference is quoted), and
+    `also`: what reading the snapshot for this grant needs, nothing more."""
+    text = compiled.sql + (compiled.withheld_sql or "")
+    return [n for n in names if n == "_row" or n in also or _quote(n) in text]
+
+
+def _read_files(connection, files, columns: list[str]) -> pa.Table:
+    """Columns of Parquet files, read by DuckDB (faster here than pyarrow's reader, and in
+    parallel). DuckDB keeps file order for a plain projection, but nothing relies on it:
+    whatever is put beside these rows is checked against their `_row` (see `_on_rows`)."""
+    selected = ", ".join(_quote(c) for c in columns)
+    relation = connection.sql(f"SELECT {selected} FROM read_parquet($files)",
+                              params={"files": list(files)})  # fmt: skip
+    return relation.to_arrow_table()
+
+
+def _on_rows(rows: pa.ChunkedArray, part: pa.Table, column: str) -> pa.ChunkedArray:
+    """`part[column]` in the order of `rows`, by `part["_row"]`: as it is when both are in file
+    order (the usual case: ingest writes them in the same batches), else by looking up each
+    row number. A row without its value refuses the request rather than deliver a wrong one."""
+    if part.column("_row").equals(rows):
+        return part.column(column)
+    where = pc.index_in(rows, value_set=part.column("_row").combine_chunks())
+    if where.null_count or part.num_rows != len(rows):
+        raise CannotExecute("The snapshot's sealed columns do not line up")
+    return part.column(column).take(where)
+
+
+def _assemble(compiled: Compiled, view: SnapshotView, connection, agreement_key, decrypt,
+              unseal) -> pa.Table:  # fmt: skip
+    """The stored columns the statement reads, with the working columns it needs beside
+    them: decrypted (per value), unsealed (whole columns) and the agreement's pseudonyms.
+    Put together by position and checked on the row number `_row`, so no join is needed."""
+    names = pq.read_schema(view.files[0]).names
+    also = {view.columns[c].encrypted for c in compiled.prepare.values()}
+    also |= {year for year, _ in compiled.boundary.values()}
+    if view.cache_dir is None:  # pseudonyms computed in the query, from the stored column
+        also |= set(compiled.pseudonyms.values())
+    table = _read_files(connection, view.files, _stored_columns(compiled, names, also))
+    for name, column in compiled.prepare.items():
+        encrypted = table.column(view.columns[column].encrypted)
+        if name in compiled.boundary:
+            year, years = compiled.boundary[name]
+            wanted = pc.is_in(table.column(year), value_set=pa.array(years, table[year].type))
+            wanted = wanted.fill_null(False).combine_chunks()
+            values = decrypt(column, encrypted.filter(wanted))
+            values = pc.replace_with_mask(pa.nulls(len(wanted), pa.string()), wanted, values)
+        else:
+            values = decrypt(column, encrypted)
+        table = table.append_column(name, values)
+    lined_up = compiled.unseal or (compiled.pseudonyms and view.cache_dir is not None)
+    if lined_up and "_row" not in table.column_names:
+        raise CannotExecute("The snapshot has no row numbers to line its columns up by")
+    rows = table.column("_row") if "_row" in table.column_names else None
+    for name, column in compiled.unseal.items():
+        part = unseal(column, view.columns[column].sealed, table.num_rows)
+        table = table.append_column(name, _on_rows(rows, part, "value"))
+    if view.cache_dir is not None:
+        for working, stored in compiled.pseudonyms.items():
+            part = agreement_pseudonyms(connection, view, table, stored, agreement_key)
+            table = table.append_column(working, part.column("pseudonym"))
+    return table
 
 
 def run(
@@ -452,9 +601,9 @@ def run(
     ciphertext; `unseal(contract_column, sealed_file, rows)` every row of a sealed column as
     a table of `_row` and `value`.
 
-    The statement reads `snapshot`: the snapshot's Parquet, joined on the file row number
-    `_row` with the sealed columns and agreement pseudonyms the grant needs (a join on the row
-    number, not on position: DuckDB does not promise to scan in file order).
+    The statement reads `snapshot`: the snapshot's Parquet with the sealed columns and
+    agreement pseudonyms the grant needs beside it, read with pyarrow (which keeps file order,
+    where DuckDB's scan does not promise to) and lined up on the file row number `_row`.
 
     `withheld_counts`, when given, receives the rows withheld per reason (see Withheld)."""
     if compiled.pseudonyms and agreement_key is None:
@@ -464,37 +613,23 @@ def run(
     if compiled.unseal and unseal is None:
         raise CannotExecute("Sealed columns are needed but no key was given to read them")
     with duckdb.connect() as connection:
-        connection.read_parquet(list(view.files)).create_view("stored_files")
-        source = "stored_files"
-        if compiled.prepare:
-            working = connection.sql(f"SELECT * FROM {source}").to_arrow_table()
-            for name, column in compiled.prepare.items():
-                encrypted = view.columns[column].encrypted
-                working = working.append_column(name, decrypt(column, working.column(encrypted)))
-            connection.register("stored", working)
-            source = "stored"
-        rows = _row_count(view.files) if compiled.unseal or compiled.pseudonyms else 0
-        joined, computed = [source], []
-        if compiled.unseal:
-            sealed = None
-            for name, column in compiled.unseal.items():
-                part = unseal(column, view.columns[column].sealed, rows)
-                if sealed is None:
-                    sealed = pa.table({"_row": part.column("_row")})
-                elif not sealed.column("_row").equals(part.column("_row")):
-                    raise CannotExecute("The snapshot's sealed columns do not line up")
-                sealed = sealed.append_column(name, part.column("value"))
-            connection.register("sealed", sealed)
-            joined.append("LEFT JOIN sealed USING (_row)")
+        computed: list[str] = []
+        projection = compiled.projection if compiled.projection_of == compiled.sql else None
+        if projection is not None and (view.cache_dir or not compiled.pseudonyms):
+            table = _assemble(compiled, view, connection, agreement_key, decrypt, unseal)
+            table = table.select([source for source, _ in projection])
+            table = table.rename_columns([output for _, output in projection])
+            return _decrypted(compiled, table, decrypt)
+        if compiled.prepare or compiled.unseal or compiled.pseudonyms:
+            table = _assemble(compiled, view, connection, agreement_key, decrypt, unseal)
+            connection.register("stored", table)
+            joined = ["stored"]
+        else:
+            connection.read_parquet(list(view.files)).create_view("stored_files")
+            joined = ["stored_files"]
         for working, stored in compiled.pseudonyms.items():
             if view.cache_dir is None:
                 computed.append(f"{_hmac_sql(_quote(stored))} AS {_quote(working)}")
-                continue
-            derived = agreement_pseudonyms(connection, view, source, stored, agreement_key, rows)
-            joined.append(
-                f"LEFT JOIN (SELECT _row, pseudonym AS {_quote(working)} FROM {derived}) "
-                "USING (_row)"
-            )
         columns = ", ".join(["*", *computed])
         snapshot = f"SELECT {columns} FROM {' '.join(joined)}"
         statement = f"WITH snapshot AS ({snapshot}) {compiled.sql}"
@@ -516,6 +651,11 @@ def run(
             counting = f"WITH snapshot AS ({snapshot}) {compiled.withheld_sql}"
             counted = connection.sql(counting, params=bound(counting, values)).to_arrow_table()
             withheld_counts.update({k: int(v) for k, v in counted.to_pylist()[0].items()})
+    return _decrypted(compiled, table, decrypt)
+
+
+def _decrypted(compiled: Compiled, table: pa.Table, decrypt) -> pa.Table:
+    """The delivered table with its per-value ciphertext columns decrypted."""
     for output, column in compiled.decrypt.items():
         index = table.schema.get_field_index(output)
         table = table.set_column(index, output, decrypt(column, table.column(output)))

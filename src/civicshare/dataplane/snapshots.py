@@ -3,8 +3,10 @@ one, rewriting a version keeping some of its rows, reading a column, and removin
 
 A snapshot is `data_dir/snapshots/<partner>/<dataset>/v<N>/`:
   `data.parquet`        accepted rows (see `storage.storage_plan` for how each column is kept)
-  `quarantine.parquet`  quarantined rows, every field encrypted (may be absent)
+  `quarantine.parquet`  quarantined rows' file row numbers (may be absent); before decision
+                        0039 also every field's per-value ciphertext
   `sealed/<k>.bin`      identifier columns sealed whole (identity.service.SealedWriter)
+  `sealed/quarantine-<k>.bin`  quarantined rows' fields, sealed (since decision 0039)
   `manifest.json`       contract, storage map, counts, key version, wrapped data key
   `derived/`            per-agreement pseudonym files (query.agreement_pseudonyms)
 Nothing outside the data plane opens these files; the governance store's `DatasetSnapshot`
@@ -42,7 +44,12 @@ from civicshare.dataplane.ingest.layout import (
     staging_root,
 )
 from civicshare.dataplane.ingest.staging import QUARANTINE_STREAM, encrypt_rows
-from civicshare.dataplane.ingest.storage import data_schema, sealed_path
+from civicshare.dataplane.ingest.storage import (
+    data_schema,
+    per_value,
+    quarantine_sealed_path,
+    sealed_path,
+)
 from civicshare.datasets.contracts import Contract
 from civicshare.datasets.models import Dataset, DatasetSnapshot, SnapshotStatus
 from civicshare.identity import service as identity
@@ -232,6 +239,71 @@ def _reencrypt(
     return table
 
 
+def _rewrite_per_value(source: Path, directory: Path, contract: Contract, keep, keys):
+    """A snapshot made before decision 0039: per-value ciphertext re-encrypted, and sealed."""
+    table = pq.read_table(source / DATA_FILE).filter(pa.array(keep))
+    data_columns = [
+        (f"{c.name}__enc", c.name, stream)
+        for stream, c in enumerate(contract.columns)
+        if c.is_identifier
+    ]
+    table = _reencrypt(table, data_columns, keys, sealed_in=directory)
+    schema = data_schema(contract, encrypted=True)
+    pq.write_table(table.cast(schema), directory / DATA_FILE, compression="zstd")
+    quarantined = 0
+    if (source / QUARANTINE_FILE).is_file():
+        qtable = pq.read_table(source / QUARANTINE_FILE)
+        q_columns = [
+            (f"{c.name}__enc", f"quarantine/{c.name}", QUARANTINE_STREAM + i)
+            for i, c in enumerate(contract.columns)
+        ]
+        qtable = _reencrypt(qtable, q_columns, keys)
+        pq.write_table(qtable, directory / QUARANTINE_FILE, compression="zstd")
+        quarantined = qtable.num_rows
+    return table, quarantined
+
+
+def _reseal(source: Path, target: Path, name: str, stream: int, keys, rows: pa.Array, keep=None):
+    """One sealed column read under the old key and reference and sealed again under the new
+    ones, keeping the rows where `keep` is true; its row numbers must be `rows` in order."""
+    old_key, old_ref, new_key, new_ref = keys
+    values = identity.unseal_values(old_key, source, old_ref, name, len(rows))
+    if not values.column("_row").equals(pa.chunked_array([rows])):
+        raise identity.DecryptionError("a sealed column does not line up with its snapshot")
+    if keep is not None:
+        values = values.filter(pa.array(keep))
+    writer = identity.SealedWriter(target, new_key, new_ref, name, stream)
+    try:
+        writer.write(values.column("value").combine_chunks(), values.column("_row").to_numpy())
+    finally:
+        writer.close()
+
+
+def _rewrite_sealed(source: Path, directory: Path, contract: Contract, keep, keys):
+    """A snapshot that keeps identifier values only sealed: each sealed column (and each
+    quarantined field) unsealed, cut to the rows kept, and sealed under the new key."""
+    whole = pq.read_table(source / DATA_FILE)
+    rows = whole.column("_row").combine_chunks()
+    table = whole.filter(pa.array(keep))
+    (directory / "sealed").mkdir(mode=0o700, exist_ok=True)
+    for stream, column in enumerate(contract.columns):
+        if column.is_identifier:
+            path = sealed_path(stream)
+            _reseal(source / path, directory / path, column.name, stream, keys, rows, keep)
+    pq.write_table(table.cast(data_schema(contract)), directory / DATA_FILE, compression="zstd")
+    quarantined = 0
+    if (source / QUARANTINE_FILE).is_file():
+        qtable = pq.read_table(source / QUARANTINE_FILE)
+        qrows = qtable.column("_row").combine_chunks()
+        for index, column in enumerate(contract.columns):
+            path = quarantine_sealed_path(index)
+            name, stream = f"quarantine/{column.name}", QUARANTINE_STREAM + index
+            _reseal(source / path, directory / path, name, stream, keys, qrows)
+        pq.write_table(qtable, directory / QUARANTINE_FILE, compression="zstd")
+        quarantined = qtable.num_rows
+    return table, quarantined
+
+
 @dataclass(frozen=True)
 class Rewritten:
     directory: Path  # staged; pass to `installing`
@@ -256,24 +328,10 @@ def rewrite_keeping(
     keys = (old_key, old_ref, new_key, new_ref)
     directory = new_staging_dir(settings)
     try:
-        table = pq.read_table(source / DATA_FILE).filter(pa.array(keep))
-        data_columns = [
-            (f"{c.name}__enc", c.name, stream)
-            for stream, c in enumerate(contract.columns)
-            if c.is_identifier
-        ]
-        table = _reencrypt(table, data_columns, keys, sealed_in=directory)
-        pq.write_table(table.cast(data_schema(contract)), directory / DATA_FILE, compression="zstd")
-        quarantined = 0
-        if (source / QUARANTINE_FILE).is_file():
-            qtable = pq.read_table(source / QUARANTINE_FILE)
-            q_columns = [
-                (f"{c.name}__enc", f"quarantine/{c.name}", QUARANTINE_STREAM + i)
-                for i, c in enumerate(contract.columns)
-            ]
-            qtable = _reencrypt(qtable, q_columns, keys)
-            pq.write_table(qtable, directory / QUARANTINE_FILE, compression="zstd")
-            quarantined = qtable.num_rows
+        if per_value(snapshot.storage):
+            table, quarantined = _rewrite_per_value(source, directory, contract, keep, keys)
+        else:
+            table, quarantined = _rewrite_sealed(source, directory, contract, keep, keys)
         manifest = json.loads((source / MANIFEST_FILE).read_text())
         manifest.update(
             snapshot=new_ref,

@@ -16,14 +16,16 @@ Snapshot layout: `data_dir/snapshots/<partner>/<dataset>/v<N>/`
                         contract column either the column itself, typed (not an identifier),
                         or for an identifier column `c`:
                           `c__token`  hex HMAC-SHA256(pseudonymisation key vK, normalised value)
-                          `c__enc`    AES-256-GCM of the normalised value under the snapshot's
-                                      data key (identity.service.decrypt_column)
+                          (the normalised values only sealed: `sealed/<k>.bin`, decision
+                          0039; versions made before also hold `c__enc`, AES-256-GCM per value)
                           `c__year`   date_of_birth only: year of birth (int16, plaintext)
                           `c__sector` postcode only: postcode sector, e.g. "WR5 1" (plaintext)
-  `quarantine.parquet`  quarantined rows, every field encrypted as `c__enc` (may be absent)
+  `quarantine.parquet`  quarantined rows' numbers, their fields sealed (`sealed/quarantine-<k>.bin`;
+                        before decision 0039 every field as `c__enc`) (may be absent)
   `manifest.json`       contract, storage map, counts, key version, wrapped data key
-`storage[c]` = {"stored_as": "plain"|"pseudonymised", "plain": c | "token": .., "encrypted":
-  .., "generalised": {"year"|"sector": ..}, "type", "identifier", "special_category", ...}.
+`storage[c]` = {"stored_as": "plain"|"pseudonymised", "plain": c | "token": .., "sealed": ..,
+  ("encrypted": .. before 0039), "generalised": {"year"|"sector": ..}, "type", "identifier",
+  "special_category", ...}.
 Tokens for a recipient: identity.service.agreement_tokens(settings, column, agreement_ref).
 """
 

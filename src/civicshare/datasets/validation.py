@@ -82,7 +82,13 @@ def parse_temporal(values: pa.Array, formats: Sequence[str], kind: ColumnType) -
     for fmt in formats:
         parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
         back = pc.strftime(parsed, format=fmt)
-        same = pc.equal(_strip_zeros(back), _strip_zeros(trimmed))
+        same = pc.equal(back, trimmed).fill_null(False)
+        # Only values that parsed but do not round-trip exactly (leading zeros, case) need the
+        # looser comparison; in a clean file there are none.
+        other = pc.and_(pc.is_valid(parsed), pc.invert(same))
+        if pc.any(other).as_py():
+            loose = pc.equal(_strip_zeros(back.filter(other)), _strip_zeros(trimmed.filter(other)))
+            same = pc.replace_with_mask(same, other, loose.fill_null(False))
         parsed = pc.if_else(same, parsed, pa.scalar(None, pa.timestamp("s")))
         out = pc.coalesce(out, parsed)
     if kind == ColumnType.date:

@@ -53,13 +53,36 @@ class Delivery:
     snapshot_version: int
 
 
+class _Hashing:
+    """A write-only file that hashes what is written to it and keeps nothing."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return len(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def output_digest(table: pa.Table) -> str:
     """SHA-256 of the delivered rows in Arrow IPC form: the same rows give the same digest
-    whatever format they are then written in."""
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as writer:
+    whatever format they are then written in. The stream is hashed as it is written, never
+    held whole in memory."""
+    sink = _Hashing()
+    with ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
         writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()
+    return sink.digest.hexdigest()
 
 
 def _named(name: str) -> str:

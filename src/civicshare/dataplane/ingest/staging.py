@@ -6,9 +6,11 @@ import json
 import os
 import shutil
 import struct
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -35,6 +37,7 @@ from civicshare.dataplane.ingest.storage import (
     data_schema,
     generalise,
     quarantine_schema,
+    quarantine_sealed_path,
     sealed_path,
     storage_plan,
 )
@@ -77,10 +80,15 @@ def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
     """Base tokens, HMAC-SHA256(key, value) in hex, null for null: the construction of
     `identity.service.base_tokens` (a test holds the two to each other), computed by DuckDB's
     sha256() over whole batches instead of one Python call per value. HMAC is
-    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters."""
+    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters.
+
+    Each distinct value is hashed once per batch (names, dates of birth and postcodes repeat
+    a great deal), and the tokens are taken back to the rows by the dictionary's indices."""
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
     block = key.ljust(64, b"\0")
     inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    batch_values = pa.table({"position": np.arange(len(values)), "value": values})
+    batch_values = pa.table({"position": np.arange(len(distinct)), "value": distinct})
     connection.register("batch_values", batch_values)
     try:
         table = connection.sql(
@@ -88,19 +96,38 @@ def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
         ).to_arrow_table()
     finally:
         connection.unregister("batch_values")
-    return table.column("token").combine_chunks()
+    return table.column("token").combine_chunks().take(encoded.indices)
 
 
-def _encrypt_batch(data_key, ref, names, arrays, rows, stream_base):
-    out = []
-    for index, (name, values) in enumerate(zip(names, arrays, strict=True)):
-        aad = identity.column_aad(ref, name)
-        out.append(encrypt_rows(data_key, values, aad, stream_base + index, rows))
-    return out
+class _Hashing:
+    """Base tokens under one key, one DuckDB connection per thread (a connection runs one
+    statement at a time), each using one thread: the batches are the parallelism."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self._local = threading.local()
+        self._connections: list = []
+        self._lock = threading.Lock()
+
+    def tokens(self, values: pa.Array) -> pa.Array:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = duckdb.connect(config={"threads": 1})
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return _tokens(connection, self.key, values)
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
 
 
 def encrypt_rows(data_key, values: pa.Array, aad: bytes, stream: int, rows: np.ndarray):
-    """Encrypt with nonces (stream, file row) so every nonce under this data key is unique."""
+    """Encrypt with nonces (stream, file row) so every nonce under this data key is unique.
+    Per-value ciphertext: only for rewriting a snapshot made before decision 0039."""
     encrypt = AESGCM(data_key).encrypt
     pack = struct.Struct(">IQ").pack
     out = []
@@ -186,62 +213,44 @@ def _stage(
     pseudonymisation_key = keys.pseudonymisation_key(key_version)
     data_key, wrapped = identity.new_data_key(settings)
     schema = data_schema(contract)
-    qschema = quarantine_schema(contract)
     plan = storage_plan(contract)
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
 
-    rows_read = accepted = quarantined = invalid = duplicates = 0
-    seen_ids: dict[str, int] = {}
-    kept: list[dict] = []
-    counts: Counter[tuple[str, str]] = Counter()
     file_problems: list[str] = []
     sha = ""
     writer = pq.ParquetWriter(directory / DATA_FILE, schema, compression="zstd")
-    qwriter: pq.ParquetWriter | None = None
     sealed = _sealed_writers(contract, directory, data_key, snapshot_ref)
-    tokens = duckdb.connect()
-    writing = _Writing(tokens, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
+    hashing = _Hashing(pseudonymisation_key)
+    writing = _Writing(hashing, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
+    tally = _Tally(contract, directory, writer, writing)
     try:
         source = open_source(contract, handle, file_format, size)
-        for batch in source.batches:
-            first = rows_read + 1
-            n = batch.num_rows
-            checked, repeated = _check(contract, batch, first, source, seen_ids, rows_read)
-            invalid += int(checked.bad.sum()) - repeated
-            duplicates += repeated
-            for problem in checked.problems:
-                counts[(problem.column, problem.code)] += 1
-                if len(kept) < MAX_PROBLEMS_KEPT:
-                    kept.append(problem.as_dict())
-            rows = np.arange(first, first + n, dtype=np.int64)
-            good = ~checked.bad
-            if checked.bad.any():
-                qwriter = qwriter or pq.ParquetWriter(
-                    directory / QUARANTINE_FILE, qschema, compression="zstd"
-                )
-                qwriter.write_batch(
-                    _quarantine_batch(contract, batch, rows, checked.bad, data_key, snapshot_ref)
-                )
-                quarantined += int(checked.bad.sum())
-            if good.any():
-                writer.write_batch(_accepted_batch(contract, checked, rows[good], good, writing))
-                accepted += int(good.sum())
-            rows_read += n
-            if progress:
-                progress(rows_read, source.done_units(), source.total_units)
-            if pause:
-                time.sleep(pause)
+        # Validation and tokens of the next batch are worked out in a second thread while
+        # this one writes the last (pyarrow and DuckDB release the GIL); batches are still
+        # checked against the file's limits, de-duplicated and written in file order.
+        with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
+            pending: deque = deque()
+            for batch in _with_ends(source.batches):
+                if batch is not None:
+                    first = tally.rows_read + 1 + sum(b.num_rows for b, _ in pending)
+                    prepared = pool.submit(_prepare, contract, batch, first, source, hashing)
+                    pending.append((batch, prepared))
+                while pending and (batch is None or len(pending) >= PREPARE_THREADS):
+                    tally.take(*pending.popleft())
+                    if progress:
+                        progress(tally.rows_read, source.done_units(), source.total_units)
+                    if pause:
+                        time.sleep(pause)
         sha = source.sha256()
     except FileProblem as problem:
         file_problems.append(str(problem))
     finally:
         writer.close()
-        if qwriter is not None:
-            qwriter.close()
-        for sealed_writer in sealed.values():
-            sealed_writer.close()
-        tokens.close()
+        tally.close()
+        hashing.close()
 
+    rows_read, accepted, quarantined = tally.rows_read, tally.accepted, tally.quarantined
+    invalid, duplicates, counts, kept = tally.invalid, tally.duplicates, tally.counts, tally.kept
     bad_rows = quarantined
     reasons = file_problems or _rejections(
         contract, rows_read, accepted, quarantined, invalid, duplicates
@@ -289,9 +298,64 @@ def _stage(
     )
 
 
-def _check(contract, batch, first: int, source, seen_ids: dict, rows_read: int):
-    """Validate one batch: the file's limits first (a FileProblem refuses it whole), then each
-    row. Returns the checked batch and how many rows repeat an earlier record id."""
+class _Tally:
+    """Writing the batches in file order, and what the report says of them."""
+
+    def __init__(self, contract, directory: Path, writer, writing: _Writing) -> None:
+        self.contract, self.directory, self.writer, self.writing = (
+            contract, directory, writer, writing,
+        )  # fmt: skip
+        self.rows_read = self.accepted = self.quarantined = self.invalid = self.duplicates = 0
+        self.seen_ids: dict[str, int] = {}
+        self.kept: list[dict] = []
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.qwriter: pq.ParquetWriter | None = None
+        self.qsealed: dict[str, identity.SealedWriter] = {}
+
+    def take(self, batch, prepared) -> None:
+        """One batch: limits, then its validation and tokens (from the worker), duplicates
+        against earlier rows, quarantined rows sealed, accepted rows written."""
+        contract, first, n = self.contract, self.rows_read + 1, batch.num_rows
+        _limits(contract, batch, first, self.rows_read)
+        checked, tokens = prepared.result()
+        repeated = _duplicates(contract, batch, first, self.seen_ids, checked)
+        self.invalid += int(checked.bad.sum()) - repeated
+        self.duplicates += repeated
+        for problem in checked.problems:
+            self.counts[(problem.column, problem.code)] += 1
+            if len(self.kept) < MAX_PROBLEMS_KEPT:
+                self.kept.append(problem.as_dict())
+        rows = np.arange(first, first + n, dtype=np.int64)
+        good = ~checked.bad
+        if checked.bad.any():
+            if self.qwriter is None:
+                self.qwriter = pq.ParquetWriter(
+                    self.directory / QUARANTINE_FILE, quarantine_schema(contract),
+                    compression="zstd",
+                )  # fmt: skip
+                self.qsealed = _quarantine_writers(
+                    contract, self.directory, self.writing.data_key, self.writing.snapshot_ref
+                )
+            self.qwriter.write_batch(
+                _quarantine_batch(contract, batch, rows, checked.bad, self.qsealed)
+            )
+            self.quarantined += int(checked.bad.sum())
+        if good.any():
+            self.writer.write_batch(
+                _accepted_batch(contract, checked, tokens, rows[good], good, self.writing)
+            )
+            self.accepted += int(good.sum())
+        self.rows_read += n
+
+    def close(self) -> None:
+        if self.qwriter is not None:
+            self.qwriter.close()
+        for sealed_writer in [*self.writing.sealed.values(), *self.qsealed.values()]:
+            sealed_writer.close()
+
+
+def _limits(contract, batch, first: int, rows_read: int) -> None:
+    """The file's limits (a FileProblem refuses it whole), batch by batch in file order."""
     if rows_read + batch.num_rows > contract.limits.max_rows:
         raise FileProblem(
             f"the file has more than {contract.limits.max_rows:,} rows, the contract's "
@@ -300,13 +364,37 @@ def _check(contract, batch, first: int, source, seen_ids: dict, rows_read: int):
     too_long = _too_long(contract, batch, first)
     if too_long:
         raise FileProblem(too_long)
+
+
+def _with_ends(batches):
+    """The batches, then None once they are done (so the last ones in flight are written)."""
+    yield from batches
+    yield None
+
+
+PREPARE_THREADS = 2  # batches worked on at once: validation and tokens of one, writing another
+
+
+def _prepare(contract, batch, first: int, source, hashing: _Hashing):
+    """In a worker thread: each row validated, and every identifier value's base token (the
+    rows found bad are dropped later; a token is the same whichever rows are kept)."""
     checked = validate_batch(contract, batch, first, source.extra_formats)
+    tokens = {
+        column.name: hashing.tokens(checked.normalised[column.name])
+        for column in contract.columns
+        if column.is_identifier
+    }
+    return checked, tokens
+
+
+def _duplicates(contract, batch, first: int, seen_ids: dict, checked) -> int:
+    """Mark rows repeating an earlier record id bad (in file order); how many there were."""
     if not contract.record_id:
-        return checked, 0
+        return 0
     repeated, repeats = duplicate_records(contract, batch, first, seen_ids, checked.bad)
     checked.bad |= repeated
     checked.problems = sorted(checked.problems + repeats, key=lambda p: p.row)
-    return checked, int(repeated.sum())
+    return int(repeated.sum())
 
 
 def _sealed_writers(contract, directory: Path, data_key: bytes, snapshot_ref: str) -> dict:
@@ -323,9 +411,9 @@ def _sealed_writers(contract, directory: Path, data_key: bytes, snapshot_ref: st
 
 @dataclass(frozen=True)
 class _Writing:
-    """What writing accepted rows needs: the token connection, keys, sealed writers."""
+    """What writing accepted rows needs: the tokens, keys, sealed writers."""
 
-    tokens: Any
+    hashing: Any
     pseudonymisation_key: bytes
     data_key: bytes
     snapshot_ref: str
@@ -333,36 +421,45 @@ class _Writing:
     schema: pa.Schema
 
 
-def _quarantine_batch(contract, batch, rows, bad, data_key, snapshot_ref) -> pa.RecordBatch:
-    """Quarantined rows: every field encrypted, nothing tokenised or in clear."""
+def _quarantine_batch(contract, batch, rows, bad, qsealed: dict) -> pa.RecordBatch:
+    """Quarantined rows: their file row numbers in `quarantine.parquet`, every field sealed
+    (`sealed/quarantine-<k>.bin`); nothing tokenised or in clear."""
     bad_index = pa.array(np.nonzero(bad)[0])
     bad_rows = rows[bad]
-    arrays = [pa.array(bad_rows, pa.int64())]
-    arrays += _encrypt_batch(
-        data_key,
-        snapshot_ref,
-        [f"quarantine/{c.name}" for c in contract.columns],
-        [pc.cast(batch.column(c.name), pa.string()).take(bad_index) for c in contract.columns],
-        bad_rows,
-        QUARANTINE_STREAM,
-    )
-    return pa.record_batch(arrays, schema=quarantine_schema(contract))
+    for column in contract.columns:
+        values = pc.cast(batch.column(column.name), pa.string()).take(bad_index)
+        qsealed[column.name].write(values, bad_rows)
+    return pa.record_batch([pa.array(bad_rows, pa.int64())], schema=quarantine_schema(contract))
 
 
-def _accepted_batch(contract, checked, good_rows, good, writing: _Writing) -> pa.RecordBatch:
-    """Accepted rows as stored: plain columns typed, identifiers as token, ciphertext, any
-    generalisation, and sealed whole alongside."""
+def _quarantine_writers(contract, directory: Path, data_key: bytes, snapshot_ref: str) -> dict:
+    """One sealed writer per contract column for the quarantined rows' fields. Nonce streams
+    SEALED_STREAM + QUARANTINE_STREAM + k, disjoint from the accepted rows' (k < 2**16)."""
+    (directory / quarantine_sealed_path(0)).parent.mkdir(mode=0o700, exist_ok=True)
+    return {
+        column.name: identity.SealedWriter(
+            directory / quarantine_sealed_path(index),
+            data_key,
+            snapshot_ref,
+            f"quarantine/{column.name}",
+            QUARANTINE_STREAM + index,
+        )
+        for index, column in enumerate(contract.columns)
+    }
+
+
+def _accepted_batch(contract, checked, tokens, good_rows, good, writing) -> pa.RecordBatch:
+    """Accepted rows as stored: plain columns typed, identifiers as token and any
+    generalisation, their values sealed alongside (the only encrypted copy, decision 0039)."""
     index = pa.array(np.nonzero(good)[0])
     arrays = [pa.array(good_rows, pa.int64())]
-    for stream, column in enumerate(contract.columns):
+    for column in contract.columns:
         typed = checked.typed[column.name].take(index)
         if not column.is_identifier:
             arrays.append(pc.cast(typed, ARROW_TYPES[column.type]))
             continue
         norm = checked.normalised[column.name].take(index)
-        aad = identity.column_aad(writing.snapshot_ref, column.name)
-        arrays.append(_tokens(writing.tokens, writing.pseudonymisation_key, norm))
-        arrays.append(encrypt_rows(writing.data_key, norm, aad, stream, good_rows))
+        arrays.append(tokens[column.name].take(index))
         if column.identifier in GENERALISED:
             arrays.append(generalise(column.identifier, typed, norm))
         writing.sealed[column.name].write(norm, good_rows)

@@ -1,4 +1,9 @@
-"""How each contract column is stored in a snapshot: plain, tokenised, sealed, generalised."""
+"""How each contract column is stored in a snapshot: plain, tokenised, sealed, generalised.
+
+Snapshots made since decision 0039 keep identifier values only sealed (a batch of a column at a
+time, `sealed/<k>.bin`) and quarantined fields the same way (`sealed/quarantine-<k>.bin`).
+Older snapshots also hold one AES-GCM ciphertext per value (`<c>__enc`, in `data.parquet` and
+`quarantine.parquet`); their storage map says so with `"encrypted"`, and they still read."""
 
 from __future__ import annotations
 
@@ -31,7 +36,6 @@ def storage_plan(contract: Contract) -> dict[str, dict[str, Any]]:
         if column.is_identifier:
             entry["stored_as"] = "pseudonymised"
             entry["token"] = f"{column.name}__token"
-            entry["encrypted"] = f"{column.name}__enc"
             entry["sealed"] = sealed_path(index)
             if column.identifier in GENERALISED:
                 label, _ = GENERALISED[column.identifier]
@@ -48,6 +52,16 @@ def sealed_path(stream: int) -> str:
     return f"sealed/{stream}.bin"
 
 
+def quarantine_sealed_path(index: int) -> str:
+    """Where a snapshot keeps the quarantined rows' values of its contract column `index`."""
+    return f"sealed/quarantine-{index}.bin"
+
+
+def per_value(storage: dict[str, dict[str, Any]]) -> bool:
+    """Whether a snapshot (by its storage map) holds per-value ciphertext (before 0039)."""
+    return any(entry.get("encrypted") for entry in storage.values())
+
+
 ARROW_TYPES = {
     ColumnType.string: pa.string(),
     ColumnType.integer: pa.int64(),
@@ -58,12 +72,15 @@ ARROW_TYPES = {
 }
 
 
-def data_schema(contract: Contract) -> pa.Schema:
+def data_schema(contract: Contract, encrypted: bool = False) -> pa.Schema:
+    """The columns of `data.parquet`; `encrypted`: with the per-value ciphertext columns that
+    snapshots made before decision 0039 hold."""
     fields = [pa.field("_row", pa.int64(), nullable=False)]
     for column in contract.columns:
         if column.is_identifier:
             fields.append(pa.field(f"{column.name}__token", pa.string()))
-            fields.append(pa.field(f"{column.name}__enc", pa.binary()))
+            if encrypted:
+                fields.append(pa.field(f"{column.name}__enc", pa.binary()))
             if column.identifier in GENERALISED:
                 label, kind = GENERALISED[column.identifier]
                 fields.append(pa.field(f"{column.name}__{label}", kind))
@@ -72,9 +89,12 @@ def data_schema(contract: Contract) -> pa.Schema:
     return pa.schema(fields)
 
 
-def quarantine_schema(contract: Contract) -> pa.Schema:
+def quarantine_schema(contract: Contract, encrypted: bool = False) -> pa.Schema:
+    """The columns of `quarantine.parquet`: the file row numbers (the values are sealed); with
+    `encrypted`, every field's per-value ciphertext as snapshots before decision 0039 hold."""
     fields = [pa.field("_row", pa.int64(), nullable=False)]
-    fields += [pa.field(f"{c.name}__enc", pa.binary()) for c in contract.columns]
+    if encrypted:
+        fields += [pa.field(f"{c.name}__enc", pa.binary()) for c in contract.columns]
     return pa.schema(fields)
 
 
