@@ -19,6 +19,10 @@ decryption) and places their records; it is reported apart as "cold". The rest a
 decided and audited afresh each time, execution reused for the identical grant of the identical
 snapshot.
 
+Floor, side by side: after each households request, `GET /api/incidents/{ref}` for the same
+incident with the same token (authentication, the incident, may_see, JSON; nothing decided or
+shared). `ratio` in the last line is the households p95 over the floor's p95.
+
 Geometric core: for the same areas, the k-d tree prefilter plus exact test over all `--size`
 properties (`PointIndex.within`) against testing every property (`brute_force_within`: numpy
 `dx*dx + dy*dy <= r*r` for circles, shapely's vectorised point-in-polygon for polygons). Each
@@ -201,7 +205,7 @@ def main() -> None:
 
         phases = time_phases()
         headers = {"Authorization": f"Bearer {secret}"}
-        latencies, households = [], []
+        latencies, households, floor = [], [], []
         with TestClient(create_app(settings)) as client:
             t = time.perf_counter()
             first = client.get(f"/api/incidents/{references[0]}/households", headers=headers)
@@ -231,6 +235,11 @@ def main() -> None:
                 latencies.append(time.perf_counter() - t)
                 response.raise_for_status()
                 households.append(len(response.json()["households"]))
+                # The floor, right after it: the same app, token and incident, the incident
+                # alone (authentication, the incident and may_see, JSON; nothing shared).
+                t = time.perf_counter()
+                client.get(f"/api/incidents/{incident}", headers=headers).raise_for_status()
+                floor.append(time.perf_counter() - t)
             if profiler is not None:
                 service.households = real_households
                 profiler.dump_stats(args.profile)
@@ -239,6 +248,10 @@ def main() -> None:
             f"warm p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
             f"max {percentile(latencies, 100):.1f} ms over {len(latencies)} requests; "
             f"{np.mean(households):.1f} vulnerable households per area"
+        )
+        print(
+            f"floor (GET the incident alone, alternating): p50 {percentile(floor, 50):.1f} ms, "
+            f"p95 {percentile(floor, 95):.1f} ms"
         )
 
     n = len(latencies)
@@ -256,6 +269,9 @@ def main() -> None:
         "api_cold_ms": round(cold * 1000, 1),
         "api_p50_ms": round(percentile(latencies, 50), 2),
         "api_p95_ms": round(percentile(latencies, 95), 2),
+        "floor_p50_ms": round(percentile(floor, 50), 2),
+        "floor_p95_ms": round(percentile(floor, 95), 2),
+        "ratio": round(percentile(latencies, 95) / percentile(floor, 95), 2),
         "core_p50_ms": round(percentile(core, 50), 4),
         "core_p95_ms": round(percentile(core, 95), 4),
         "brute_p50_ms": round(percentile(brute, 50), 4),

@@ -153,11 +153,15 @@ def _walk_sqlite(session: Session, batch: int, progress, split: bool | None) -> 
     path, last = planned
     process = _first_half(path, last, batch)
     try:
-        joint = session.connection().exec_driver_sql(
-            "SELECT id, record_hash FROM audit_records WHERE seq <= ? "
-            "ORDER BY seq DESC, id DESC LIMIT 1",
-            (last,),
-        ).first()
+        joint = (
+            session.connection()
+            .exec_driver_sql(
+                "SELECT id, record_hash FROM audit_records WHERE seq <= ? "
+                "ORDER BY seq DESC, id DESC LIMIT 1",
+                (last,),
+            )
+            .first()
+        )
         start = chain.Walked(last + 1, joint[1], joint[0]) if joint is not None else None
         second = (
             chain.walk(_stream(session, batch, "seq > ?", last), start, progress)
