@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -147,6 +148,58 @@ def baseline_read(sessions, batch: int = 20_000) -> tuple[float, int]:
     return time.perf_counter() - began, count
 
 
+def cpu() -> tuple[float, float]:
+    """CPU seconds of this process, and of its finished children."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time(), children.ru_utime + children.ru_stime
+
+
+def timed_verifies(sessions, backend: str) -> tuple:
+    """verify() (two processes on SQLite from 200,000 records), verify() in one process
+    (SQLite), and the raw read baseline (the faster of one before and one after), with the CPU
+    each used: on a shared, loaded machine wall times depend on the other work, while the CPU
+    of the longer of the two processes is what verify takes on two idle cores."""
+    read_s, _ = baseline_read(sessions)  # first too, so the store's file is in the page cache
+    before = cpu()
+    with db.session_scope(sessions) as session:
+        result = audit.verify(session)
+    after = cpu()
+    assert result.intact, result.message
+    out = {
+        "verify_s": round(result.seconds, 2),
+        "verify_cpu_s": round(after[0] - before[0], 2),
+        "verify_child_cpu_s": round(after[1] - before[1], 2),
+        "verify_one_process_s": None,
+        "verify_one_process_cpu_s": None,
+    }
+    if backend == "sqlite":
+        with db.session_scope(sessions) as session:
+            alone = audit.verify(session, split=False)
+        assert alone.intact and alone.records == result.records, alone.message
+        out["verify_one_process_s"] = round(alone.seconds, 2)
+        out["verify_one_process_cpu_s"] = round(cpu()[0] - after[0], 2)
+    began = cpu()[0]
+    again_s, _ = baseline_read(sessions)
+    out["read_baseline_cpu_s"] = round(cpu()[0] - began, 2)
+    read_s = min(read_s, again_s)
+    out.update(
+        read_baseline_s=round(read_s, 2),
+        verify_ratio=round(result.seconds / read_s, 2),
+        ratio=round(result.seconds / read_s, 2),
+    )
+    return result, out
+
+
+def verify_only(workdir: Path) -> None:
+    """Time verify again on a store an earlier run left in `workdir` (its store.db, keys/)."""
+    signing.use_keys_dir(workdir / "keys")
+    engine = db.make_engine(f"sqlite:///{workdir / 'store.db'}")
+    result, out = timed_verifies(db.make_sessionmaker(engine), "sqlite")
+    engine.dispose()
+    print(result.message)
+    print(json.dumps({"backend": "sqlite", "records": result.records, **out}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20_000, help="Records appended and verified.")
@@ -156,9 +209,19 @@ def main() -> None:
     )
     parser.add_argument("--batch", type=int, default=1_000, help="Records per transaction.")
     parser.add_argument("--postgres", help="An empty PostgreSQL database to use instead.")
+    parser.add_argument(
+        "--verify-only",
+        metavar="DIR",
+        type=Path,
+        help="Only time verify, on the store an earlier run left in DIR (it prints DIR).",
+    )
     args = parser.parse_args()
+    if args.verify_only:
+        verify_only(args.verify_only)
+        return
 
     workdir = Path(tempfile.mkdtemp(prefix="civicshare-audit-bench-"))
+    print(f"store and keys in {workdir} (time verify again with --verify-only {workdir})")
     signing.use_keys_dir(workdir / "keys")
     url = args.postgres or f"sqlite:///{workdir / 'store.db'}"
     engine = db.make_engine(url)
@@ -191,18 +254,9 @@ def main() -> None:
     )
 
     print(f"{backend}: verifying …", flush=True)
-    read_s, read_count = baseline_read(sessions)  # first too, so both find the file cached
-    with db.session_scope(sessions) as session:
-        result = audit.verify(session)
-    assert result.intact, result.message
-    one_s = None
-    if backend == "sqlite":
-        with db.session_scope(sessions) as session:
-            alone = audit.verify(session, split=False)
-        assert alone.intact and alone.records == result.records, alone.message
-        one_s = alone.seconds
-    again_s, _ = baseline_read(sessions)
-    read_s = min(read_s, again_s)
+    result, verified = timed_verifies(sessions, backend)
+    read_s, read_count = verified["read_baseline_s"], result.records
+    one_s = verified["verify_one_process_s"]
     engine.dispose()
 
     out = {
@@ -223,8 +277,7 @@ def main() -> None:
         "verify_per_s": round(result.records / result.seconds),
         "read_baseline_s": round(read_s, 2),
         "verify_ratio": round(result.seconds / read_s, 2),
-        "verify_one_process_s": round(one_s, 2) if one_s is not None else None,
-        "ratio": round(result.seconds / read_s, 2),
+        **verified,
     }
     print(result.message)
     print(
@@ -244,6 +297,7 @@ def main() -> None:
         )
     print(
         f"verify {result.records:,} records: {out['verify_s']} s "
+        f"(CPU {out['verify_cpu_s']} s here, {out['verify_child_cpu_s']} s in the second process) "
         f"(baseline read {read_count:,} rows {out['read_baseline_s']} s, "
         f"ratio {out['verify_ratio']} ×)"
         + (f"; in one process {out['verify_one_process_s']} s" if one_s is not None else "")
