@@ -32,6 +32,7 @@ pair must return the same indices. The last line of output is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
@@ -111,11 +112,13 @@ def time_phases() -> dict[str, list[float]]:
 
         setattr(owner, name, wrapper)
 
-    timed(service, "decide", "decide")
+    from civicshare.incidents.service import drawing, households_view
+
+    timed(drawing, "decide", "decide")
     timed(datasets, "current_snapshot", "snapshot lookup")
     timed(datasets, "current_snapshots", "snapshot lookup")
     timed(PointIndex, "within", "exact area test")
-    timed(service, "_households", "grouping")
+    timed(households_view, "_households", "grouping")
     timed(audit, "record", "audit record")
     timed(service, "households", "service total")
     return phases
@@ -133,6 +136,12 @@ def main() -> None:
     parser.add_argument("--radius", type=float, default=400.0, help="Radius (m).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="Prepare the county here and keep it; a later run with the same --people, --seed "
+        "and --size reuses it (default: a temporary directory, removed after).",
+    )
+    parser.add_argument(
         "--profile", metavar="FILE", help="Write cProfile stats of the warm requests to FILE."
     )
     args = parser.parse_args()
@@ -145,13 +154,20 @@ def main() -> None:
     from civicshare.incidents.demo import agreement_reference
     from civicshare.partners import service as partners
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            tmp = str(args.workdir)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
         settings = Settings(data_dir=Path(tmp) / "data", database_url=f"sqlite:///{tmp}/store.db")
         t0 = time.perf_counter()
-        demo.prepare(
-            settings, people=args.people, seed=args.seed, console=Console(file=io.StringIO())
-        )
+        ready = Path(tmp) / f"ready-{args.people}-{args.seed}-{args.size}"
+        if not ready.exists():
+            demo.prepare(
+                settings, people=args.people, seed=args.seed, console=Console(file=io.StringIO())
+            )
         size = grow_gazetteer(settings, args.size, args.seed)
+        ready.touch()
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         gaz = service.gazetteer(settings)
