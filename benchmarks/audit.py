@@ -192,6 +192,8 @@ def timed_verifies(sessions, backend: str) -> tuple:
 
 def verify_only(workdir: Path) -> None:
     """Time verify again on a store an earlier run left in `workdir` (its store.db, keys/)."""
+    if not (workdir / "store.db").is_file() or not (workdir / "keys").is_dir():
+        raise SystemExit(f"{workdir} holds no store.db and keys/ from an earlier SQLite run")
     signing.use_keys_dir(workdir / "keys")
     engine = db.make_engine(f"sqlite:///{workdir / 'store.db'}")
     result, out = timed_verifies(db.make_sessionmaker(engine), "sqlite")
