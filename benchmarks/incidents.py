@@ -136,6 +136,11 @@ def main() -> None:
     parser.add_argument("--radius", type=float, default=400.0, help="Radius (m).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--uncached",
+        action="store_true",
+        help="Keep no snapshot look-up between requests (as before the change stamp), to compare.",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="Prepare the county here and keep it; a later run with the same --people, --seed "
@@ -145,6 +150,10 @@ def main() -> None:
         "--profile", metavar="FILE", help="Write cProfile stats of the warm requests to FILE."
     )
     args = parser.parse_args()
+    if args.uncached:
+        from civicshare.datasets import service as datasets_service
+
+        datasets_service.SNAPSHOTS_CACHED = 0
 
     from fastapi.testclient import TestClient
 
@@ -296,6 +305,7 @@ def main() -> None:
         "properties_per_area": round(float(np.mean(found)), 1),
         "households_per_area": round(float(np.mean(households)), 2),
         "identical": True,
+        "snapshot_lookups_cached": not args.uncached,
         "phase_ms": breakdown,
     }
     print(json.dumps(out))

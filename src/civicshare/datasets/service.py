@@ -334,7 +334,7 @@ def current_snapshot(
 # snapshots replaces the token in the same transaction (db.STAMPED), so the next read of the
 # token misses and reads again; the token is in the store, so every worker process sees it.
 # The cached SnapshotInfo is shared by the callers that hit it: treat it as read-only.
-_SNAPSHOTS_CACHED = 64
+SNAPSHOTS_CACHED = 64  # look-ups kept per process; 0 keeps none
 _snapshots_cache: OrderedDict[tuple, dict[tuple[str, str], SnapshotInfo | None]] = OrderedDict()
 _snapshots_lock = threading.Lock()
 
@@ -352,7 +352,7 @@ def current_snapshots(
     if not wanted:
         return {}
     settings = settings or get_settings()
-    token = db.change_stamp(session, "snapshots")
+    token = db.change_stamp(session, "snapshots") if SNAPSHOTS_CACHED else None
     key = (str(session.get_bind().url), str(settings.data_dir), token, tuple(wanted))
     if token is not None:
         with _snapshots_lock:
@@ -364,7 +364,7 @@ def current_snapshots(
     if token is not None:
         with _snapshots_lock:
             _snapshots_cache[key] = found
-            while len(_snapshots_cache) > _SNAPSHOTS_CACHED:
+            while len(_snapshots_cache) > SNAPSHOTS_CACHED:
                 _snapshots_cache.popitem(last=False)
     return dict(found)
 
