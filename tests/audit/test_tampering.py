@@ -256,3 +256,28 @@ def test_a_split_walk_sees_what_this_unit_of_work_wrote(chained, engine):
         result = audit.verify(session, split=True)
         assert result.intact, result.message
         assert result.records == 21
+
+
+def test_when_the_second_process_fails_verify_walks_the_first_half_itself(
+    chained, attacker, monkeypatch
+):
+    import subprocess
+    import sys
+
+    from civicshare.audit import verification
+
+    def failing(*_args):
+        return subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.exit(3)"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    monkeypatch.setattr(verification, "_first_half", failing)
+    with db.session_scope(chained) as session:
+        assert audit.verify(session, split=True).intact
+    attacker("UPDATE audit_records SET reason = 'edited' WHERE seq = 3")
+    with db.session_scope(chained) as session:
+        result = audit.verify(session, split=True)
+    assert (result.problem.kind, result.problem.seq) == ("edited", 3)

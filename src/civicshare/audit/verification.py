@@ -138,12 +138,15 @@ def _first_half(path: str, last: int, batch: int) -> subprocess.Popen:
 
 def _half_walked(process: subprocess.Popen) -> chain.Walked | None:
     out, err = process.communicate()
-    if process.returncode != 0:
-        log.warning("audit verify: the second process failed (%s); walking alone", err.strip())
+    try:
+        if process.returncode != 0:
+            raise ValueError(f"exit {process.returncode}: {err.strip()[-500:]}")
+        found = json.loads(out.strip().splitlines()[-1])
+        bad = tuple(found["bad"]) if found["bad"] is not None else None
+        return chain.Walked(found["expected"], found["prev"], found["last_id"], bad)
+    except (ValueError, IndexError, KeyError, TypeError) as error:
+        log.warning("audit verify: the second process failed (%s); walking alone", error)
         return None
-    found = json.loads(out.strip().splitlines()[-1])
-    bad = tuple(found["bad"]) if found["bad"] is not None else None
-    return chain.Walked(found["expected"], found["prev"], found["last_id"], bad)
 
 
 def _walk_sqlite(session: Session, batch: int, progress, split: bool | None) -> chain.Walked:
