@@ -19,6 +19,10 @@ decryption) and places their records; it is reported apart as "cold". The rest a
 decided and audited afresh each time, execution reused for the identical grant of the identical
 snapshot.
 
+Floor, side by side: after each households request, `GET /api/incidents/{ref}` for the same
+incident with the same token (authentication, the incident, may_see, JSON; nothing decided or
+shared). `ratio` in the last line is the households p95 over the floor's p95.
+
 Geometric core: for the same areas, the k-d tree prefilter plus exact test over all `--size`
 properties (`PointIndex.within`) against testing every property (`brute_force_within`: numpy
 `dx*dx + dy*dy <= r*r` for circles, shapely's vectorised point-in-polygon for polygons). Each
@@ -28,6 +32,7 @@ pair must return the same indices. The last line of output is one JSON object.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
@@ -107,11 +112,13 @@ def time_phases() -> dict[str, list[float]]:
 
         setattr(owner, name, wrapper)
 
-    timed(service, "decide", "decide")
+    from civicshare.incidents.service import drawing, households_view
+
+    timed(drawing, "decide", "decide")
     timed(datasets, "current_snapshot", "snapshot lookup")
     timed(datasets, "current_snapshots", "snapshot lookup")
     timed(PointIndex, "within", "exact area test")
-    timed(service, "_households", "grouping")
+    timed(households_view, "_households", "grouping")
     timed(audit, "record", "audit record")
     timed(service, "households", "service total")
     return phases
@@ -129,9 +136,24 @@ def main() -> None:
     parser.add_argument("--radius", type=float, default=400.0, help="Radius (m).")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--uncached",
+        action="store_true",
+        help="Keep no snapshot look-up between requests (as before the change stamp), to compare.",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="Prepare the county here and keep it; a later run with the same --people, --seed "
+        "and --size reuses it (default: a temporary directory, removed after).",
+    )
+    parser.add_argument(
         "--profile", metavar="FILE", help="Write cProfile stats of the warm requests to FILE."
     )
     args = parser.parse_args()
+    if args.uncached:
+        from civicshare.datasets import service as datasets_service
+
+        datasets_service.SNAPSHOTS_CACHED = 0
 
     from fastapi.testclient import TestClient
 
@@ -141,13 +163,20 @@ def main() -> None:
     from civicshare.incidents.demo import agreement_reference
     from civicshare.partners import service as partners
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            tmp = str(args.workdir)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
         settings = Settings(data_dir=Path(tmp) / "data", database_url=f"sqlite:///{tmp}/store.db")
         t0 = time.perf_counter()
-        demo.prepare(
-            settings, people=args.people, seed=args.seed, console=Console(file=io.StringIO())
-        )
+        ready = Path(tmp) / f"ready-{args.people}-{args.seed}-{args.size}"
+        if not ready.exists():
+            demo.prepare(
+                settings, people=args.people, seed=args.seed, console=Console(file=io.StringIO())
+            )
         size = grow_gazetteer(settings, args.size, args.seed)
+        ready.touch()
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         gaz = service.gazetteer(settings)
@@ -201,7 +230,9 @@ def main() -> None:
 
         phases = time_phases()
         headers = {"Authorization": f"Bearer {secret}"}
-        latencies, households = [], []
+        latencies, households, floor = [], [], []
+        cpu, floor_cpu = [], []  # CPU of this process per request: what the machine's load
+        # does not add (a loaded machine makes a request wait for a core, not work longer)
         with TestClient(create_app(settings)) as client:
             t = time.perf_counter()
             first = client.get(f"/api/incidents/{references[0]}/households", headers=headers)
@@ -226,11 +257,18 @@ def main() -> None:
 
                 service.households = profiled
             for incident in references:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 response = client.get(f"/api/incidents/{incident}/households", headers=headers)
                 latencies.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)
                 response.raise_for_status()
                 households.append(len(response.json()["households"]))
+                # The floor, right after it: the same app, token and incident, the incident
+                # alone (authentication, the incident and may_see, JSON; nothing shared).
+                t, c = time.perf_counter(), time.process_time()
+                client.get(f"/api/incidents/{incident}", headers=headers).raise_for_status()
+                floor.append(time.perf_counter() - t)
+                floor_cpu.append(time.process_time() - c)
             if profiler is not None:
                 service.households = real_households
                 profiler.dump_stats(args.profile)
@@ -239,6 +277,15 @@ def main() -> None:
             f"warm p50 {percentile(latencies, 50):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "
             f"max {percentile(latencies, 100):.1f} ms over {len(latencies)} requests; "
             f"{np.mean(households):.1f} vulnerable households per area"
+        )
+        print(
+            f"floor (GET the incident alone, alternating): p50 {percentile(floor, 50):.1f} ms, "
+            f"p95 {percentile(floor, 95):.1f} ms"
+        )
+        print(
+            f"CPU of this process per request: households p50 {percentile(cpu, 50):.1f} ms, "
+            f"p95 {percentile(cpu, 95):.1f} ms; floor p50 {percentile(floor_cpu, 50):.1f} ms, "
+            f"p95 {percentile(floor_cpu, 95):.1f} ms"
         )
 
     n = len(latencies)
@@ -256,6 +303,13 @@ def main() -> None:
         "api_cold_ms": round(cold * 1000, 1),
         "api_p50_ms": round(percentile(latencies, 50), 2),
         "api_p95_ms": round(percentile(latencies, 95), 2),
+        "floor_p50_ms": round(percentile(floor, 50), 2),
+        "floor_p95_ms": round(percentile(floor, 95), 2),
+        "ratio": round(percentile(latencies, 95) / percentile(floor, 95), 2),
+        "api_cpu_p50_ms": round(percentile(cpu, 50), 2),
+        "api_cpu_p95_ms": round(percentile(cpu, 95), 2),
+        "floor_cpu_p50_ms": round(percentile(floor_cpu, 50), 2),
+        "floor_cpu_p95_ms": round(percentile(floor_cpu, 95), 2),
         "core_p50_ms": round(percentile(core, 50), 4),
         "core_p95_ms": round(percentile(core, 95), 4),
         "brute_p50_ms": round(percentile(brute, 50), 4),
@@ -264,6 +318,7 @@ def main() -> None:
         "properties_per_area": round(float(np.mean(found)), 1),
         "households_per_area": round(float(np.mean(households)), 2),
         "identical": True,
+        "snapshot_lookups_cached": not args.uncached,
         "phase_ms": breakdown,
     }
     print(json.dumps(out))

@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from fastapi import Depends
 from fastapi import Path as PathParam
 from pydantic import PlainSerializer, WithJsonSchema
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, Enum, MetaData, String, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -61,6 +61,29 @@ class Base(DeclarativeBase):
 
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeStamp(Base):
+    """A token the store itself replaces, by trigger (migration 0025), in every transaction
+    that writes one of the tables behind a name: a process may cache what it read from those
+    tables against the token and read again when the token differs. The token is random, so
+    one rolled back is never seen again. Names and their tables: STAMPED."""
+
+    __tablename__ = "change_stamps"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
+# What each change stamp watches: "snapshots" every table `datasets.current_snapshots` reads.
+STAMPED = {"snapshots": ("partners", "datasets", "dataset_contracts", "dataset_snapshots")}
+
+
+def change_stamp(session: Session, name: str) -> str | None:
+    """The current token of a change stamp as this session sees it (its own writes
+    included, pending ones flushed first as for any query); None when the store has none by
+    that name (nothing may then be cached)."""
+    return session.scalar(select(ChangeStamp.token).where(ChangeStamp.name == name))
 
 
 def make_engine(url: str, settings=None) -> Engine:

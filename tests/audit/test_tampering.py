@@ -224,3 +224,60 @@ def test_an_outside_copy_of_the_public_key_catches_a_replaced_key(chained, keys_
     other = Ed25519PrivateKey.generate()
     assert verify(chained, public_key=signing.load_public_key(outside)).intact
     assert not verify(chained, public_key=other.public_key()).intact
+
+
+@pytest.mark.parametrize("seq", [1, 10, 11, 12, 20])
+def test_an_edit_on_either_side_of_the_split_is_named(chained, attacker, engine, seq, monkeypatch):
+    """verify() on SQLite walks the first half (seq 1-10 of 20) in a second process and the
+    rest itself; an edit in either half, or on either side of the join, is named the same."""
+    from civicshare.audit import verification
+
+    started = []
+    real = verification._first_half
+
+    def counted(*args):
+        started.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(verification, "_first_half", counted)
+    attacker(f"UPDATE audit_records SET reason = 'edited' WHERE seq = {seq}")
+    with db.session_scope(chained) as session:
+        result = audit.verify(session, split=True)
+    assert (result.problem.kind, result.problem.seq) == ("edited", seq)
+    assert result.records == seq - 1
+    assert started == ([10] if engine.dialect.name == "sqlite" else [])
+
+
+def test_a_split_walk_sees_what_this_unit_of_work_wrote(chained, engine):
+    """A second process sees committed records only: with records written and not yet
+    committed, verify() walks the chain alone and counts them."""
+    with db.session_scope(chained) as session:
+        audit.record(session, None, "signed_in", "person")
+        result = audit.verify(session, split=True)
+        assert result.intact, result.message
+        assert result.records == 21
+
+
+def test_when_the_second_process_fails_verify_walks_the_first_half_itself(
+    chained, attacker, monkeypatch
+):
+    import subprocess
+    import sys
+
+    from civicshare.audit import verification
+
+    def failing(*_args):
+        return subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.exit(3)"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    monkeypatch.setattr(verification, "_first_half", failing)
+    with db.session_scope(chained) as session:
+        assert audit.verify(session, split=True).intact
+    attacker("UPDATE audit_records SET reason = 'edited' WHERE seq = 3")
+    with db.session_scope(chained) as session:
+        result = audit.verify(session, split=True)
+    assert (result.problem.kind, result.problem.seq) == ("edited", 3)

@@ -182,3 +182,53 @@ def test_the_agreement_is_read_once_per_transaction_and_afresh_after_it(
             assert len(seen) == 1  # a new transaction reads it again
         finally:
             event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_snapshot_look_up_is_cached_and_a_suspension_still_stops_the_very_next_request(
+    store, store_sessions, centre
+):
+    """Between two requests nothing behind the "snapshots" change stamp changed, so the second
+    reads no snapshot row; an agreement suspended elsewhere is still refused on the very next
+    request (every request decides afresh), and resumed, the one after is served again."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from civicshare.agreements import service as agreements
+    from civicshare.agreements.models import Status as AgreementStatus
+
+    client, url, reference = _token_client(store, store_sessions, centre)
+    admin = "admin@worcestershire-cc.example"
+    read = []
+
+    def count(_conn, _cursor, statement, *_):
+        if "FROM dataset_snapshots" in statement or "FROM partners JOIN datasets" in statement:
+            read.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        with client:
+            first = client.get(url)
+            assert first.status_code == 200
+            read.clear()
+            again = client.get(url)
+            assert again.status_code == 200 and again.json() | {"generated_at": None} == (
+                first.json() | {"generated_at": None}
+            )
+            assert read == []  # the snapshots came from the cache
+            with db.session_scope(store_sessions) as session:
+                version = agreements.active_version(session, reference)
+                agreements.suspend(session, actor(session, admin), version, reason="Complaint")
+            try:
+                refused = client.get(url)
+                assert refused.status_code == 403
+            finally:
+                with db.session_scope(store_sessions) as session:
+                    version = next(
+                        v
+                        for v in agreements.get(session, reference).versions
+                        if v.status == AgreementStatus.suspended
+                    )
+                    agreements.resume(session, actor(session, admin), version, reason="Done")
+            assert client.get(url).status_code == 200
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)

@@ -36,6 +36,8 @@ import hashlib
 import inspect
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +47,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from civicshare import db
 from civicshare.accounts.service import Actor
 from civicshare.audit import service as audit
 from civicshare.config import Settings, get_settings
@@ -327,20 +330,53 @@ def current_snapshot(
     )
 
 
+# What current_snapshots() read, by (store, data directory, the "snapshots" change stamp's
+# token, pairs asked): a view asks the same few pairs on every request, and reading them costs
+# two queries and a contract parse each. Any write to partners, datasets, contracts or
+# snapshots replaces the token in the same transaction (db.STAMPED), so the next read of the
+# token misses and reads again; the token is in the store, so every worker process sees it.
+# The cached SnapshotInfo is shared by the callers that hit it: treat it as read-only.
+SNAPSHOTS_CACHED = 64  # look-ups kept per process; 0 keeps none
+_snapshots_cache: OrderedDict[tuple, dict[tuple[str, str], SnapshotInfo | None]] = OrderedDict()
+_snapshots_lock = threading.Lock()
+
+
 def current_snapshots(
     session: Session,
     wanted: Iterable[tuple[str, str]],
     settings: Settings | None = None,
 ) -> dict[tuple[str, str], SnapshotInfo | None]:
     """`current_snapshot()` for several (partner key, dataset name) pairs in two queries (the
-    snapshots with their datasets and partners, then their contracts) instead of four each.
-    Each pair maps to what `current_snapshot()` would return for it, None included."""
+    snapshots with their datasets and partners, then their contracts) instead of four each, or
+    in one (the change stamp's token) when this process read the same pairs under the same
+    token. Each pair maps to what `current_snapshot()` would return for it, None included."""
+    wanted = list(dict.fromkeys(wanted))
+    if not wanted:
+        return {}
+    settings = settings or get_settings()
+    token = db.change_stamp(session, "snapshots") if SNAPSHOTS_CACHED else None
+    key = (str(session.get_bind().url), str(settings.data_dir), token, tuple(wanted))
+    if token is not None:
+        with _snapshots_lock:
+            found = _snapshots_cache.get(key)
+            if found is not None:
+                _snapshots_cache.move_to_end(key)
+                return dict(found)
+    found = _read_current_snapshots(session, wanted, settings)
+    if token is not None:
+        with _snapshots_lock:
+            _snapshots_cache[key] = found
+            while len(_snapshots_cache) > SNAPSHOTS_CACHED:
+                _snapshots_cache.popitem(last=False)
+    return dict(found)
+
+
+def _read_current_snapshots(
+    session: Session, wanted: list[tuple[str, str]], settings: Settings
+) -> dict[tuple[str, str], SnapshotInfo | None]:
     from civicshare.partners.models import Partner
 
-    wanted = list(dict.fromkeys(wanted))
     found: dict[tuple[str, str], SnapshotInfo | None] = dict.fromkeys(wanted)
-    if not wanted:
-        return found
     rows = session.execute(
         select(Partner.key, Dataset, DatasetSnapshot)
         .join(Dataset, Dataset.partner_id == Partner.id)
@@ -364,7 +400,6 @@ def current_snapshots(
             )
         )
     }
-    settings = settings or get_settings()
     for (key, name), (dataset, row) in newest.items():
         found[(key, name)] = _info(
             session, row, dataset, key, settings, contracts.get(row.contract_id)
