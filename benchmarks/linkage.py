@@ -169,19 +169,13 @@ def run_engine(records: pd.DataFrame) -> pd.DataFrame:
     return scored[scored["match_probability"] >= model.recommended_threshold]
 
 
-def run_baseline(records: pd.DataFrame) -> pd.DataFrame:
-    """What an analyst writes from Splink's documentation."""
+def baseline_settings():
+    """The settings an analyst writes from Splink's documentation (also on Spark:
+    ``benchmarks/linkage_spark.py``)."""
     import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import SettingsCreator, block_on
 
-    a = records[records["source"] == "a"].drop(columns=["person"], errors="ignore")
-    b = records[records["source"] == "b"].drop(columns=["person"], errors="ignore")
-    db_api = DuckDBAPI()
-    tables = [
-        db_api.register(a, dataset_display_name="source_a"),
-        db_api.register(b, dataset_display_name="source_b"),
-    ]
-    settings = SettingsCreator(
+    return SettingsCreator(
         link_type="link_only",
         unique_id_column_name="record_id",
         comparisons=[
@@ -200,7 +194,12 @@ def run_baseline(records: pd.DataFrame) -> pd.DataFrame:
             block_on("postcode", "substr(given_name, 1, 1)"),
         ],
     )
-    linker = Linker(tables, settings, log_level=None)
+
+
+def train_baseline(linker) -> None:
+    """The documentation's training steps: prior, u by random sampling, two EM sessions."""
+    from splink import block_on
+
     linker.training.estimate_probability_two_random_records_match(
         [block_on("nhs_number"), block_on("given_name", "surname", "date_of_birth")], recall=0.7
     )
@@ -211,6 +210,21 @@ def run_baseline(records: pd.DataFrame) -> pd.DataFrame:
     linker.training.estimate_parameters_using_expectation_maximisation(
         block_on("date_of_birth"), max_pairs=2e6
     )
+
+
+def run_baseline(records: pd.DataFrame) -> pd.DataFrame:
+    """What an analyst writes from Splink's documentation."""
+    from splink import DuckDBAPI, Linker
+
+    a = records[records["source"] == "a"].drop(columns=["person"], errors="ignore")
+    b = records[records["source"] == "b"].drop(columns=["person"], errors="ignore")
+    db_api = DuckDBAPI()
+    tables = [
+        db_api.register(a, dataset_display_name="source_a"),
+        db_api.register(b, dataset_display_name="source_b"),
+    ]
+    linker = Linker(tables, baseline_settings(), log_level=None)
+    train_baseline(linker)
     predictions = linker.inference.predict(threshold_match_probability=0.01)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, 0.9)
     clusters.as_pandas_dataframe()

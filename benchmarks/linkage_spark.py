@@ -38,7 +38,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 
-from linkage import _scores, dataset  # noqa: E402  (benchmarks/linkage.py: the same data)
+from linkage import (  # noqa: E402  (benchmarks/linkage.py: the same data and baseline)
+    _scores,
+    baseline_settings,
+    dataset,
+    train_baseline,
+)
 
 
 def session(cores: int, memory: str):
@@ -67,8 +72,7 @@ def run_engine(spark, path: str) -> pd.DataFrame:
 
 def run_baseline(spark, path: str) -> pd.DataFrame:
     """``benchmarks/linkage.py``'s analyst's script, on Spark."""
-    import splink.comparison_library as cl
-    from splink import Linker, SettingsCreator, SparkAPI, block_on
+    from splink import Linker, SparkAPI
 
     frame = spark.read.parquet(path)
     db_api = SparkAPI(spark_session=spark)
@@ -76,36 +80,8 @@ def run_baseline(spark, path: str) -> pd.DataFrame:
         db_api.register(frame.where("source = 'a'"), dataset_display_name="source_a"),
         db_api.register(frame.where("source = 'b'"), dataset_display_name="source_b"),
     ]
-    settings = SettingsCreator(
-        link_type="link_only",
-        unique_id_column_name="record_id",
-        comparisons=[
-            cl.ExactMatch("nhs_number"),
-            cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
-            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
-            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
-            cl.ExactMatch("sex"),
-            cl.PostcodeComparison("postcode"),
-            cl.LevenshteinAtThresholds("address", [2, 5]),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("nhs_number"),
-            block_on("date_of_birth", "substr(surname, 1, 2)"),
-            block_on("surname", "given_name"),
-            block_on("postcode", "substr(given_name, 1, 1)"),
-        ],
-    )
-    linker = Linker(tables, settings, log_level=None)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("nhs_number"), block_on("given_name", "surname", "date_of_birth")], recall=0.7
-    )
-    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("nhs_number", "given_name"), max_pairs=2e6
-    )
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("date_of_birth"), max_pairs=2e6
-    )
+    linker = Linker(tables, baseline_settings(), log_level=None)
+    train_baseline(linker)
     predictions = linker.inference.predict(threshold_match_probability=0.9)
     return predictions.as_pandas_dataframe()
 
