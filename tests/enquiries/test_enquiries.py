@@ -354,16 +354,9 @@ def test_the_scheduled_reminders_send_each_once(casework, sessions):
     from civicshare.app import send_reminders
 
     with db.session_scope(sessions) as session:
-        enquiry = service.raise_enquiry(
-            session,
-            casework,
-            actor(session, BROMSGROVE_CLLR, "bromsgrove-dc"),
-            topic="planning",
-            summary="A fence across the bridleway",
-            postcode=STREET,
-            consent=False,
-            now=datetime.now(UTC) - timedelta(days=30),
-        )
+        month_ago = datetime.now(UTC) - timedelta(days=30)
+        enquiry = raise_one(session, casework, BROMSGROVE_CLLR, "bromsgrove-dc", "planning",
+                            postcode=STREET, now=month_ago)  # fmt: skip
         reference = enquiry.reference
     overdue = f"Enquiry {reference} is overdue"
 
