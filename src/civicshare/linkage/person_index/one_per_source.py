@@ -1,0 +1,106 @@
+"""One person, at most one record of a dataset that declares it holds no one twice.
+
+A dataset's contract says ``one_record_per_person: true`` when no person appears twice in its
+files (a GP list, a council's residents file). Twins at one address with one date of birth and
+names a nickname explains (Emily and Millie) are then two people in that dataset, whatever the
+model says of them. Before a run groups its links into people, the links it would store go
+through ``engine.one_person_per_source``: no link between two records of such a dataset, at
+most one link from a record to each other such dataset (maximum total match weight), and a
+person that would still hold two of its records (joined through a dataset that may repeat a
+person, such as hospital admissions) split at the weakest link.
+
+The index is incremental: a person already in it is not split by a later run. Its records
+enter the check held together by links no model weight reaches, so a new record's weaker link
+is the one cut. Links a reviewer accepted are held the same way. The links cut are not stored;
+each goes to clerical review (a reviewer may still accept it), and the run's report counts
+them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from civicshare.linkage.models import IndexedRecord
+
+# Heavier than any match weight a model gives (they stay within about ±60): never the weakest.
+HELD = 1e12
+
+
+def duplicate_free_sources(plans) -> set[str]:
+    """The sources whose current contract declares one record per person."""
+    return {
+        p.source
+        for p in plans
+        if getattr(getattr(p.snapshot, "contract", None), "one_record_per_person", False)
+    }
+
+
+def keep_one_per_source(
+    session: Session,
+    plans,
+    pairs: pd.DataFrame,
+    linked: pd.Series,
+    forced: pd.Series,
+    frames: tuple[pd.DataFrame | None, pd.DataFrame],
+) -> tuple[pd.Series, pd.Series, dict | None]:
+    """``linked`` less the links that would give a person two records of a duplicate-free
+    source; the links cut (a mask over ``pairs``); and what to put in the run's report (None
+    when no source is duplicate-free). ``forced``: links a reviewer accepted (never cut)."""
+    duplicate_free = duplicate_free_sources(plans)
+    cut = pd.Series(False, index=pairs.index)
+    if not duplicate_free or not linked.any():
+        return linked, cut, ({"sources": sorted(duplicate_free), "cut": 0, "split": 0}
+                             if duplicate_free else None)  # fmt: skip
+    existing, new = frames
+    columns = ["source_l", "record_id_l", "source_r", "record_id_r"]
+    links = pairs.loc[linked, columns].astype(str)
+    links["match_weight"] = np.where(
+        forced[linked].to_numpy(dtype=bool),
+        HELD,
+        pairs.loc[linked, "match_weight"].astype(float).fillna(0.0).to_numpy(),
+    )
+    records = pd.concat(
+        [f[["source", "record_id"]] for f in (existing, new) if f is not None and len(f)],
+        ignore_index=True,
+    ).astype(str)
+    held = _held_together(session, existing, duplicate_free)
+    everything = pd.concat([links, held], ignore_index=True) if len(held) else links
+    keep, splits = _engine().one_person_per_source(records, everything, duplicate_free)
+    dropped = ~keep[: len(links)]
+    cut.loc[links.index[dropped]] = True
+    report = {"sources": sorted(duplicate_free), "cut": int(dropped.sum()), "split": len(splits)}
+    return linked & ~cut, cut, report
+
+
+def _held_together(session: Session, existing, duplicate_free: set[str]) -> pd.DataFrame:
+    """Links that hold each person already in the index together (a star from its first
+    record), for the people holding a record of a duplicate-free source."""
+    columns = ["source_l", "record_id_l", "source_r", "record_id_r", "match_weight"]
+    if existing is None or not len(existing):
+        return pd.DataFrame(columns=columns)
+    wanted = set(zip(existing["source"], existing["record_id"], strict=True))
+    members: dict[str, list[tuple[str, str]]] = {}
+    for source, record_id, key in session.execute(
+        select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.person_key).where(
+            IndexedRecord.source.in_({s for s, _ in wanted})
+        )
+    ):
+        if (source, record_id) in wanted:
+            members.setdefault(key, []).append((source, record_id))
+    rows = [
+        (*first, *other, HELD)
+        for records in members.values()
+        if len(records) > 1 and any(s in duplicate_free for s, _ in records)
+        for first in records[:1]
+        for other in records[1:]
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _engine():
+    from civicshare.linkage import engine
+
+    return engine
