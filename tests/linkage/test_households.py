@@ -153,7 +153,7 @@ def test_pairs_kept_apart_by_the_household_rule_are_found_for_review(linked):
     assert any(frozenset(p) in twins for p in people)
 
 
-def _links(rows):
+def _scored_links(rows):
     return pd.DataFrame(
         rows, columns=["source_l", "record_id_l", "source_r", "record_id_r", "match_weight"]
     ).assign(match_probability=0.99)
@@ -166,7 +166,7 @@ def test_one_person_per_source_keeps_twins_of_a_duplicate_free_source_apart():
             "record_id": ["emily", "millie", "emily", "millie", "a1", "a2"],
         }
     )
-    links = _links(
+    links = _scored_links(
         [
             ("gp", "emily", "gp", "millie", 12.0),  # twins, one GP list: two people
             ("council", "emily", "gp", "emily", 20.0),
@@ -195,6 +195,6 @@ def test_one_person_per_source_keeps_twins_of_a_duplicate_free_source_apart():
 def test_one_person_per_source_never_cuts_a_link_weighing_more_than_any_model():
     records = pd.DataFrame({"source": ["a", "a", "b"], "record_id": ["1", "2", "1"]})
     # A reviewer accepted b1-a2 (held); the model's stronger b1-a1 gives way.
-    links = _links([("b", "1", "a", "1", 25.0), ("b", "1", "a", "2", 1e12)])
+    links = _scored_links([("b", "1", "a", "1", 25.0), ("b", "1", "a", "2", 1e12)])
     keep, _ = engine.one_person_per_source(records, links, {"a", "b"})
     assert list(keep) == [False, True]
