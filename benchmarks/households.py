@@ -121,6 +121,7 @@ def person_index(pair, paths, work: Path) -> dict:
         "recall_of_held": round(len(found & reachable) / len(reachable), 5),
         "links": scores["links"],
         "review_items": indexed.review_items,
+        "review_within_source": indexed.review_within_source,
         "one_record_per_person": indexed.report.get("one_record_per_person"),
         **_relatives(pair, indexed.clusters),
     }

@@ -74,6 +74,8 @@ def test_the_person_index_never_merges_twins(pair_files, tmp_path, incremental):
     report = indexed.report["one_record_per_person"]
     assert report["sources"] == ["hw-icb/gp-list", "worcestershire-cc/residents"]
     assert report["cut"] > 0  # the planted twins' links
+    # Two records of one declared file are two people: never asked. The rest still are.
+    assert report["not_asked"] > 0 and indexed.review_within_source == 0
     assert indexed.review_items > 0  # the grey zone and the household rule still ask
 
 
@@ -82,4 +84,5 @@ def test_without_the_declaration_twins_a_nickname_explains_are_merged(pair_files
     pair, paths = pair_files
     indexed = index_pair(paths, tmp_path, one_record_per_person=False)
     assert "one_record_per_person" not in indexed.report
+    assert indexed.review_within_source > 0
     assert pair.merged(indexed.clusters, "twins") > 0

@@ -40,6 +40,7 @@ class IndexedPair:
     held: dict[str, int]  # records of each source in the index (quarantined rows are not)
     report: dict  # the run's report
     review_items: int
+    review_within_source: int  # of the review items, pairs of two records of one source
     seconds: float  # the index run alone (not the pushes)
 
 
@@ -81,11 +82,11 @@ def index_pair(
     file pushed and linked in a second (incremental) run."""
     import time
 
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from civicshare import db
     from civicshare.datasets import service as datasets
-    from civicshare.linkage.models import IndexedRecord
+    from civicshare.linkage.models import IndexedRecord, ReviewItem
     from civicshare.linkage.person_index.run import run
     from civicshare.partners import service as partners
 
@@ -131,10 +132,13 @@ def index_pair(
                 select(IndexedRecord.source, IndexedRecord.record_id, IndexedRecord.person_key)
             ).all()
             report, review_items = dict(outcome.run.report or {}), outcome.run.review_items
+            within = session.scalar(
+                select(func.count()).where(ReviewItem.source_l == ReviewItem.source_r)
+            )
     finally:
         engine.dispose()
     clusters = pd.DataFrame(
         [(source_of[s], r, k) for s, r, k in rows], columns=["source", "record_id", "cluster_id"]
     )
     held = clusters["source"].value_counts().to_dict()
-    return IndexedPair(clusters, held, report, review_items, round(seconds, 2))
+    return IndexedPair(clusters, held, report, review_items, within, round(seconds, 2))

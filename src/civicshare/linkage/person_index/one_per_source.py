@@ -13,7 +13,9 @@ The index is incremental: a person already in it is not split by a later run. It
 enter the check held together by links no model weight reaches, so a new record's weaker link
 is the one cut. Links a reviewer accepted are held the same way. The links cut are not stored;
 each goes to clerical review (a reviewer may still accept it), and the run's report counts
-them.
+them. No reviewer is asked about two records of one such dataset, nor about records of two
+such datasets that each already link to another record of the other's (``not_asked``): the
+declaration answers those.
 """
 
 from __future__ import annotations
@@ -42,18 +44,53 @@ def keep_one_per_source(
     session: Session,
     plans,
     pairs: pd.DataFrame,
-    linked: pd.Series,
-    forced: pd.Series,
+    masks: tuple[pd.Series, pd.Series, pd.Series],
     frames: tuple[pd.DataFrame | None, pd.DataFrame],
 ) -> tuple[pd.Series, pd.Series, dict | None]:
-    """``linked`` less the links that would give a person two records of a duplicate-free
-    source; the links cut (a mask over ``pairs``); and what to put in the run's report (None
-    when no source is duplicate-free). ``forced``: links a reviewer accepted (never cut)."""
+    """``masks``: over ``pairs``, linked, to review (grey) and accepted by a reviewer (never
+    cut). Returns ``linked`` less the links that would give a person two records of a
+    duplicate-free source, the pairs to review (``not_asked`` leaves some out; the cut links
+    go in), and what to put in the run's report (None when no source is duplicate-free)."""
+    linked, grey, forced = masks
     duplicate_free = duplicate_free_sources(plans)
+    if not duplicate_free:
+        return linked, grey, None
     cut = pd.Series(False, index=pairs.index)
-    if not duplicate_free or not linked.any():
-        return linked, cut, ({"sources": sorted(duplicate_free), "cut": 0, "split": 0}
-                             if duplicate_free else None)  # fmt: skip
+    if linked.any():
+        linked, cut, report = _cut(session, pairs, linked, forced, frames, duplicate_free)
+    else:
+        report = {"sources": sorted(duplicate_free), "cut": 0, "split": 0}
+    asked = grey | cut
+    needless = not_asked(pairs, linked, duplicate_free) & asked
+    report["not_asked"] = int(needless.sum())
+    return linked, asked & ~needless, report
+
+
+def not_asked(pairs: pd.DataFrame, linked: pd.Series, duplicate_free: set[str]) -> pd.Series:
+    """Pairs no reviewer need see: two records of one duplicate-free source (two people, as
+    the source declares), or records of two such sources that each already link to another
+    record of the other's source (one-to-one: neither can take the other)."""
+    source_l, source_r = pairs["source_l"].astype(str), pairs["source_r"].astype(str)
+    free_l, free_r = source_l.isin(duplicate_free), source_r.isin(duplicate_free)
+    within = free_l & (source_l == source_r)
+    taken: set[tuple[str, str, str]] = set()  # (source, record id, source of a linked record)
+    for sl, rl, sr, rr in pairs.loc[linked & free_l & free_r & (source_l != source_r),
+                                    ["source_l", "record_id_l", "source_r", "record_id_r"]
+                                    ].astype(str).itertuples(index=False):  # fmt: skip
+        taken.add((sl, rl, sr))
+        taken.add((sr, rr, sl))
+    ends = zip(source_l, pairs["record_id_l"].astype(str), source_r,
+               pairs["record_id_r"].astype(str), strict=True)  # fmt: skip
+    both_taken = [
+        (sl, rl, sr) in taken and (sr, rr, sl) in taken and sl != sr for sl, rl, sr, rr in ends
+    ]
+    return within | (pd.Series(both_taken, index=pairs.index) & free_l & free_r & ~linked)
+
+
+def _cut(session, pairs, linked, forced, frames, duplicate_free):
+    """The links ``engine.one_person_per_source`` cuts, with a person already indexed held
+    together."""
+    cut = pd.Series(False, index=pairs.index)
     existing, new = frames
     columns = ["source_l", "record_id_l", "source_r", "record_id_r"]
     links = pairs.loc[linked, columns].astype(str)

@@ -139,10 +139,9 @@ def run(
     )
     # A dataset that holds no one twice gives no person two of its records; the links cut
     # go to review.
-    linked, cut, kept_apart = keep_one_per_source(
-        session, plans, pairs, linked, reviewed, (existing, new)
+    linked, grey, kept_apart = keep_one_per_source(
+        session, plans, pairs, (linked, grey, reviewed), (existing, new)
     )
-    grey |= cut
     assigned, new_records, link_rows, merges = _assign_person_keys(
         session, the_run, new, existing, pair_keys, probability, linked, retrain
     )
