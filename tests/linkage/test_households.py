@@ -151,3 +151,50 @@ def test_pairs_kept_apart_by_the_household_rule_are_found_for_review(linked):
     assert all(a != b for a, b in people)  # relatives, never one person
     twins = {frozenset(t) for t in pair.relatives("twins")}
     assert any(frozenset(p) in twins for p in people)
+
+
+def _scored_links(rows):
+    return pd.DataFrame(
+        rows, columns=["source_l", "record_id_l", "source_r", "record_id_r", "match_weight"]
+    ).assign(match_probability=0.99)
+
+
+def test_one_person_per_source_keeps_twins_of_a_duplicate_free_source_apart():
+    records = pd.DataFrame(
+        {
+            "source": ["gp", "gp", "council", "council", "acute", "acute"],
+            "record_id": ["emily", "millie", "emily", "millie", "a1", "a2"],
+        }
+    )
+    links = _scored_links(
+        [
+            ("gp", "emily", "gp", "millie", 12.0),  # twins, one GP list: two people
+            ("council", "emily", "gp", "emily", 20.0),
+            ("council", "emily", "gp", "millie", 9.0),  # crosswise, by a nickname
+            ("council", "millie", "gp", "millie", 19.0),
+            ("council", "millie", "gp", "emily", 8.0),
+            ("acute", "a1", "gp", "emily", 15.0),  # admissions may repeat a person ...
+            ("acute", "a1", "gp", "millie", 11.0),  # ... so a1 joins both twins
+            ("acute", "a2", "acute", "a1", 14.0),  # a repeat admission of one person
+        ]
+    )
+    keep, splits = engine.one_person_per_source(records, links, {"gp", "council"})
+    kept = links[keep]
+    assert list(kept["match_weight"]) == [20.0, 19.0, 15.0, 14.0]
+    assert len(splits) == 1 and splits[0]["removed"][0]["match_weight"] == 11.0
+    clusters = engine.cluster(records, kept, 0.5)
+    ends = zip(clusters["source"], clusters["record_id"], strict=True)
+    of = dict(zip(ends, clusters["cluster_id"], strict=True))
+    assert of[("gp", "emily")] != of[("gp", "millie")]
+    assert of[("council", "emily")] == of[("gp", "emily")] == of[("acute", "a2")]
+    # With no source declared duplicate-free every link stands.
+    everything, none = engine.one_person_per_source(records, links, set())
+    assert everything.all() and none == []
+
+
+def test_one_person_per_source_never_cuts_a_link_weighing_more_than_any_model():
+    records = pd.DataFrame({"source": ["a", "a", "b"], "record_id": ["1", "2", "1"]})
+    # A reviewer accepted b1-a2 (held); the model's stronger b1-a1 gives way.
+    links = _scored_links([("b", "1", "a", "1", 25.0), ("b", "1", "a", "2", 1e12)])
+    keep, _ = engine.one_person_per_source(records, links, {"a", "b"})
+    assert list(keep) == [False, True]

@@ -222,6 +222,11 @@ class Contract(BaseModel):
         description="A record_id seen before in the file: reject the file (default) or "
         "quarantine the later rows (the first is kept; quarantine_limit applies).",
     )
+    one_record_per_person: bool = Field(
+        default=False,
+        description="No person appears twice in a file (a GP list, a council's residents): "
+        "the person index links each record to at most one record of every other such dataset.",
+    )
     limits: Limits = Field(default_factory=Limits, description="What one file may hold.")
     columns: list[Column] = Field(min_length=1)
     retention: Retention = Field(

@@ -440,4 +440,29 @@ def profile(frame: Any) -> dict[str, Any]:
     columns = [*shared.FIELD_COLUMNS.values(), "postcode_sector"]
     counted = frame.agg(F.count(F.lit(1)), *(F.count(F.col(c)) for c in columns)).first()
     counts = dict(zip(columns, (int(v) for v in counted[1:]), strict=True))
-    return shared.profile(counts, int(counted[0]), list(frame.columns))
+    found = shared.profile(counts, int(counted[0]), list(frame.columns))
+    found["households"] = _holds_households(frame, int(counted[0]))
+    return found
+
+
+def _holds_households(frame: Any, rows: int) -> bool:
+    """``engine.backends``' test for families in Spark: records sharing a surname and a home
+    with a record of another first name in their own source, at least ``HOUSEHOLD_SHARE`` of
+    all records. With it the model keeps relatives at one address apart, as on DuckDB."""
+    from pyspark.sql import functions as F
+
+    from civicshare.linkage.engine.backends import HOUSEHOLD_SHARE
+
+    names = set(frame.columns)
+    home = [c for c in ("address_compact", "uprn", "postcode") if c in names]
+    if not rows or not home or not {"source", "surname", "given_name"} <= names:
+        return False
+    place = F.coalesce(*(F.col(c) for c in home))
+    groups = (
+        frame.where(F.col("surname").isNotNull() & F.col("given_name").isNotNull())
+        .where(place.isNotNull())
+        .groupBy("source", "surname", place.alias("place"))
+        .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("given_name").alias("names"))
+    )
+    in_families = groups.where(F.col("names") > 1).agg(F.sum("n")).first()[0] or 0
+    return float(in_families) >= HOUSEHOLD_SHARE * rows

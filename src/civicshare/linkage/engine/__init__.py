@@ -46,6 +46,10 @@ Public functions
         The pairs at the threshold, with ``one_to_one`` False on those dropped so that each
         record of a duplicate-free source links to at most one record of each other such
         source (maximum total match weight, ``assignment``).
+    ``one_person_per_source(records, links, duplicate_free) -> (keep, splits)``
+        Which of the links (pairs already decided) stand when no person may hold two records
+        of a duplicate-free source: none within such a source, ``one_to_one`` between two,
+        then ``split_clusters``. The person index and its benchmark use it.
     ``household_apart(model, records, *, existing=None, threshold) -> DataFrame``
         Pairs the household comparison kept apart (twins, a same-name father and son) that
         the rest of the evidence puts at the threshold: the person index reviews them.
@@ -74,7 +78,7 @@ from __future__ import annotations
 import logging
 
 from civicshare.linkage import splink_internals
-from civicshare.linkage.engine.assignment import one_to_one
+from civicshare.linkage.engine.assignment import one_person_per_source, one_to_one
 from civicshare.linkage.engine.backends import (
     DEFAULT_MEMORY_LIMIT,
     PAIR_COLUMNS,
@@ -133,6 +137,7 @@ __all__ = [
     "household_apart",
     "cluster",
     "is_standardised",
+    "one_person_per_source",
     "one_to_one",
     "predict",
     "recommended_threshold",

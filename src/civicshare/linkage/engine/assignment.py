@@ -100,3 +100,55 @@ def one_to_one(
         )
     above.loc[part.index[~keep], "one_to_one"] = False
     return above
+
+
+def one_person_per_source(
+    records: pd.DataFrame,
+    links: pd.DataFrame,
+    duplicate_free: set[str],
+    weight_column: str = "match_weight",
+) -> tuple[np.ndarray, list[dict]]:
+    """Which of ``links`` (pairs already decided to link) stand when no person may hold two
+    records of a duplicate-free source, and the clusters split to get there.
+
+    Three steps, each only about duplicate-free sources: a link between two records of one
+    such source never stands (the source says they are two people: twins at one address with
+    one date of birth); between two such sources each record keeps at most one link
+    (``one_to_one``, maximum total weight); and a cluster that still holds two records of one
+    such source, joined through a third source that may repeat a person, is split at its
+    weakest link (``split_clusters``). Returns a boolean array over ``links`` (True: kept) and
+    ``split_clusters``'s list of splits. Every link in ``links`` counts, whatever its
+    ``match_probability``; a caller that must never see a link cut gives it a weight no model
+    reaches.
+    """
+    from civicshare.linkage.engine.clustering import split_clusters
+
+    keep = np.ones(len(links), dtype=bool)
+    if not duplicate_free or links.empty:
+        return keep, []
+    frame = links.reset_index(drop=True).assign(match_probability=1.0)
+    same = (frame["source_l"] == frame["source_r"]) & frame["source_l"].isin(duplicate_free)
+    keep &= ~same.to_numpy()
+    assigned = one_to_one(frame[keep], 0.0, duplicate_free, weight_column)
+    keep[assigned.index[~assigned["one_to_one"].to_numpy(dtype=bool)]] = False
+    standing = frame[keep]
+    if weight_column != "match_weight":
+        standing = standing.drop(columns="match_weight", errors="ignore").rename(
+            columns={weight_column: "match_weight"}
+        )
+    _, splits = split_clusters(records, standing, 0.5, duplicate_free)
+    if splits:
+        cut = {
+            (e["source_l"], e["record_id_l"], e["source_r"], e["record_id_r"])
+            for split in splits
+            for e in split["removed"]
+        }
+        ends = zip(
+            frame["source_l"].astype(str),
+            frame["record_id_l"].astype(str),
+            frame["source_r"].astype(str),
+            frame["record_id_r"].astype(str),
+            strict=True,
+        )
+        keep &= ~np.fromiter((end in cut for end in ends), dtype=bool, count=len(frame))
+    return keep, splits

@@ -33,6 +33,7 @@ from civicshare.linkage.models import (
 )
 from civicshare.linkage.person_index.attach import attach, attachment_sources
 from civicshare.linkage.person_index.keys import Components, merge_keys, new_person_key, pair_key
+from civicshare.linkage.person_index.one_per_source import keep_one_per_source
 from civicshare.linkage.person_index.sources import (
     DEFAULT_REVIEW_LOWER,
     INDEX_DIR,
@@ -153,8 +154,13 @@ def run(
     model, threshold, lower, new, existing = _choose_model(
         session, the_run, (existing, new), retrain, review_lower, backend, say
     )
-    pairs, pair_keys, probability, linked, grey = _score(
+    pairs, pair_keys, probability, linked, grey, reviewed = _score(
         session, the_run, model, (new, existing), (threshold, lower), backend, say
+    )
+    # A dataset that holds no one twice gives no person two of its records; the links cut
+    # go to review.
+    linked, grey, kept_apart = keep_one_per_source(
+        session, plans, pairs, (linked, grey, reviewed), (existing, new)
     )
     assigned, new_records, link_rows, merges = _assign_person_keys(
         session, the_run, new, existing, pair_keys, probability, linked, retrain
@@ -179,6 +185,8 @@ def run(
         review,
         started,
     )
+    if kept_apart is not None:
+        outcome.run.report = {**(outcome.run.report or {}), "one_record_per_person": kept_apart}
     if attach_plans:
         outcome.run.report = {**(outcome.run.report or {}), "attachment": attached.as_dict()}
         outcome.message += (
@@ -299,7 +307,8 @@ def _choose_model(session, the_run, frames, retrain, review_lower, backend, say)
 
 def _score(session, the_run, model, frames, bounds, backend, say):
     """Phase 3: new records scored against each other and the index; reviewers' decisions
-    override the model (``linked``); the grey zone below the threshold (``grey``)."""
+    override the model (``linked``; the last value: the pairs a reviewer accepted); the grey
+    zone below the threshold (``grey``)."""
     from civicshare.linkage import engine
 
     (new, existing), (threshold, lower) = frames, bounds
@@ -339,7 +348,7 @@ def _score(session, the_run, model, frames, bounds, backend, say):
         # put in the grey zone: a reviewer looks.
         grey |= pairs.index.isin(pairs.index[-len(apart) :]) & labelled.isna()
     the_run.pairs = len(pairs)
-    return pairs, pair_keys, probability, linked, grey
+    return pairs, pair_keys, probability, linked, grey, labelled == Label.match
 
 
 def _household_apart(model, new, existing, threshold, pairs, backend) -> pd.DataFrame:
