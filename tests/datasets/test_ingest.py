@@ -244,3 +244,20 @@ def test_ingest_demo_is_idempotent(seeded, settings, county):
         again = service.ingest_demo(session, settings, county)
         count = len(session.scalars(select(DatasetSnapshot)).all())
     assert first and again == [] and count == len(first)
+
+
+def test_a_contract_stored_before_a_field_existed_is_not_a_new_version_when_unchanged(seeded):
+    """A field added later (``one_record_per_person``) left at its default keeps the digest a
+    contract had before the field existed; set, it makes a new version."""
+    from civicshare.datasets.models import DatasetContract
+
+    assert register(seeded) == 1
+    with db.session_scope(seeded) as session:
+        row = session.scalars(select(DatasetContract)).one()
+        before = {k: v for k, v in row.body.items() if k != "one_record_per_person"}
+        old_digest = service.contract_digest(before)
+        assert old_digest == row.sha256
+        # As a store written before the field existed holds it.
+        row.body = before
+    assert register(seeded) == 1
+    assert register(seeded, one_record_per_person=True) == 2

@@ -202,6 +202,16 @@ def current_contract(session: Session, dataset: Dataset) -> Contract | None:
     return None if row is None else Contract.model_validate(row.body)
 
 
+# Fields added after contracts were first stored, with their defaults: left at the default they
+# are not part of the digest, so an unchanged contract registered again is not a new version.
+ADDED_LATER = {"one_record_per_person": False}
+
+
+def contract_digest(body: dict[str, Any]) -> str:
+    kept = {k: v for k, v in body.items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+
+
 def register_contract(
     session: Session, contract: Contract | dict | str, *, actor: Actor | None = None
 ) -> DatasetContract:
@@ -230,7 +240,7 @@ def register_contract(
         else _update(session, contract)
     )
     body = contract.model_dump(mode="json")
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    digest = contract_digest(body)
     latest = latest_contract_row(session, dataset)
     if latest is not None and latest.sha256 == digest:
         return latest
