@@ -26,7 +26,7 @@ from tests.linkage import test_index as base
 
 # The small county, the store seeded with its partners, and the first run over GP
 # registrations and hospital admissions.
-county, seeded, linked = base.county, base.seeded, base.linked
+linked = base.linked  # county and seeded: tests/linkage/conftest.py
 
 
 def key_of(sessions, source, record_id) -> str:
