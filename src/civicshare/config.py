@@ -61,6 +61,25 @@ class Settings(BaseSettings):
     keys_dir: Path | None = Field(
         default=None, description="Where gateway keys live; default data_dir/keys."
     )
+    snapshot_store: str = Field(
+        default="",
+        description="Where dataset snapshots live: empty (the default) for data_dir/snapshots, "
+        "or s3://bucket/prefix for S3-compatible object storage (staging stays in data_dir).",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="Object storage endpoint for snapshot_store, e.g. https://minio.internal:9000;"
+        " empty: AWS S3.",
+    )
+    s3_region: str = Field(default="", description="Region of the snapshot_store bucket.")
+    s3_access_key_id: str = Field(
+        default="",
+        description="Access key for snapshot_store; empty: the AWS credential chain (AWS_* "
+        "environment variables, instance role).",
+    )
+    s3_secret_access_key: SecretStr = Field(
+        default=SecretStr(""), description="Secret for s3_access_key_id (masked when shown)."
+    )
     host: str = Field(default="127.0.0.1", description="Address `civicshare serve` listens on.")
     port: int = Field(default=8000, description="Port `civicshare serve` listens on.")
     partnership_name: str = Field(

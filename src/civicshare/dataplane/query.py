@@ -6,10 +6,8 @@ and its output controls. Keys reach DuckDB only as bound parameters, never in SQ
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import re
 import uuid
 from collections.abc import Callable
@@ -20,11 +18,12 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from civicshare.agreements.models import Generalisation, Treatment
 from civicshare.config import Settings
 from civicshare.dataplane.grant import ConditionOp, Grant, RowCondition
+from civicshare.dataplane.ingest.layout import DATA_FILE, SNAPSHOTS_DIR
+from civicshare.dataplane.store import LocalStore, SnapshotStore, snapshot_store
 
 AGE_BAND_WIDTH = 5
 AGE_BAND_TOP = 90  # 90 and over in one band: few people are older, and they stand out
@@ -62,6 +61,8 @@ class SnapshotView:
     # Directory for derived per-agreement pseudonym columns (see `agreement_tokens`); None:
     # compute them in the query every time.
     cache_dir: str | None = None
+    # Where `files` and `cache_dir` are (store.snapshot_store); None: local paths.
+    store: SnapshotStore | None = None
 
     def by_identifier(self, kind: str) -> StoredColumn | None:
         return next((c for c in self.columns.values() if c.identifier == kind), None)
@@ -379,17 +380,24 @@ def _withheld(grant: Grant, view: SnapshotView, where: list[str], params) -> str
     return f"SELECT {', '.join(counts)} FROM (SELECT {person_key} AS k FROM snapshot{scope})"
 
 
-def _row_count(files: tuple[str, ...]) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+LOCAL = LocalStore()  # a SnapshotView without a store names local paths
 
 
-def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
+def _store(view: SnapshotView) -> SnapshotStore:
+    return view.store or LOCAL
+
+
+def _row_count(view: SnapshotView) -> int:
+    return sum(_store(view).parquet_rows(f) for f in view.files)
+
+
+def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> str:
     """The derived file of one agreement's pseudonyms for one stored column of the snapshot.
     Its name is keyed by the agreement's token key, so it says nothing about the agreement and
     changes with the key."""
     label = b"civicshare derived pseudonyms\x00" + view.ref.encode() + b"\x00" + stored.encode()
     name = hmac.new(key, label, hashlib.sha256).hexdigest()[:32]
-    return Path(view.cache_dir) / f"pseudonyms-{name}.parquet"
+    return f"{view.cache_dir.rstrip('/')}/pseudonyms-{name}.parquet"
 
 
 def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: str, key: bytes,
@@ -400,7 +408,8 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
     or a plaintext, and only after decide() has allowed a request under the agreement; the
     file goes with the snapshot's directory when the snapshot is purged."""
     path = pseudonym_path(view, stored, key)
-    if not (path.is_file() and pq.ParquetFile(path).metadata.num_rows == rows):
+    store = _store(view)
+    if not (store.exists(path) and store.parquet_rows(path) == rows):
         inner, outer = hmac_pads(key)
         table = connection.sql(
             f"SELECT _row, {_hmac_sql(_quote(stored))} AS pseudonym FROM {source}",
@@ -408,23 +417,15 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
         ).to_arrow_table()
         if table.num_rows != rows:
             raise CannotExecute("The snapshot changed while its pseudonyms were derived")
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            pq.write_table(table, partial, compression="zstd")
-            with open(partial, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(partial, path)
+            store.write_table(path, table)
         except OSError:
-            # A read-only or full data directory: use what was computed, keep nothing.
+            # A read-only or full store: use what was computed, keep nothing.
             name = f"pseudonyms_{uuid.uuid4().hex}"
             connection.register(name, table)
             return name
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
     name = f"pseudonyms_{uuid.uuid4().hex}"
-    connection.read_parquet(str(path)).create_view(name)
+    connection.read_parquet(path).create_view(name)
     return name
 
 
@@ -464,6 +465,7 @@ def run(
     if compiled.unseal and unseal is None:
         raise CannotExecute("Sealed columns are needed but no key was given to read them")
     with duckdb.connect() as connection:
+        _store(view).attach(connection)
         connection.read_parquet(list(view.files)).create_view("stored_files")
         source = "stored_files"
         if compiled.prepare:
@@ -473,7 +475,7 @@ def run(
                 working = working.append_column(name, decrypt(column, working.column(encrypted)))
             connection.register("stored", working)
             source = "stored"
-        rows = _row_count(view.files) if compiled.unseal or compiled.pseudonyms else 0
+        rows = _row_count(view) if compiled.unseal or compiled.pseudonyms else 0
         joined, computed = [source], []
         if compiled.unseal:
             sealed = None
@@ -536,14 +538,25 @@ def snapshot_readers(settings: Settings, snapshot) -> dict:
     encrypted and sealed columns, with the snapshot's own keys."""
     from civicshare.identity import service as identity
 
+    store, version = snapshot_store(settings), Path(SNAPSHOTS_DIR) / snapshot.ref
+
+    def unseal(column: str, path: str, rows: int) -> pa.Table:
+        with store.open(_located(store, version, path)) as handle:
+            return identity.unseal_column(settings, snapshot, column, handle, rows)
+
     return {
         "decrypt": lambda column, values: identity.decrypt_column(
             settings, snapshot, column, values
         ),
-        "unseal": lambda column, path, rows: identity.unseal_column(
-            settings, snapshot, column, snapshot.directory / path, rows
-        ),
+        "unseal": unseal,
     }
+
+
+def _located(store: SnapshotStore, version: Path, name: str) -> str:
+    location = store.file(version, name)
+    if location is None:
+        raise FileNotFoundError(f"snapshot {version} is not in the snapshot store")
+    return location
 
 
 def snapshot_view(settings: Settings, snapshot) -> SnapshotView:
@@ -571,13 +584,15 @@ def snapshot_view(settings: Settings, snapshot) -> SnapshotView:
     if PERSON_KEY not in columns:
         plain = (columns[record_id].plain if record_id in columns else None) or "_row"
         columns[PERSON_KEY] = StoredColumn(name=PERSON_KEY, identifier=PERSON_KEY, plain=plain)
+    store, version = snapshot_store(settings), Path(SNAPSHOTS_DIR) / snapshot.ref
     return SnapshotView(
         ref=snapshot.ref,
-        files=(str(snapshot.data_path),),
+        files=(_located(store, version, DATA_FILE),),
         columns=columns,
         sector_districts=str(directory) if directory.is_file() else None,
         person_index=str(index) if index.is_file() else None,
-        cache_dir=str(Path(snapshot.directory) / DERIVED),
+        cache_dir=_located(store, version, DERIVED),
+        store=store,
     )
 
 
