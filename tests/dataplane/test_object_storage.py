@@ -11,9 +11,11 @@ import logging
 import uuid
 from datetime import timedelta
 
+import boto3
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from moto import server as moto_server
 from sqlalchemy import select
 
 from civicshare import db
@@ -33,9 +35,6 @@ from tests.datasets.conftest import GOOD_ROWS, county, simple_contract, write_cs
 from tests.retention.test_retention import AGED_ROWS
 from tests.sharing.test_decide import PURPOSE, analyst_at
 from tests.sharing.test_extract_storage import PSEUDONYMISED, _activate, _rows
-
-moto_server = pytest.importorskip("moto.server")
-boto3 = pytest.importorskip("boto3")
 
 PREFIX = "gateway"
 PARTNER, NAME = "worcs-acute", "test-people"
