@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -211,6 +211,16 @@ class Settings(BaseSettings):
     )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
+
+    @field_validator("snapshot_store")
+    @classmethod
+    def _an_s3_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.startswith("s3://") and value[5:].strip("/")):
+            raise ValueError(
+                f"snapshot_store is empty (the data directory) or s3://bucket/prefix, not {value!r}"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

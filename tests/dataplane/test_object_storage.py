@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from moto import server as moto_server
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from civicshare import db
@@ -380,5 +381,6 @@ def test_the_data_directory_stays_the_default(tmp_path):
 
 
 def test_a_snapshot_store_that_is_not_s3_is_refused(tmp_path):
-    with pytest.raises(OSError, match="is not s3://bucket/prefix"):
-        snapshot_store(Settings(data_dir=tmp_path, snapshot_store="gs://bucket"))
+    for wrong in ("gs://bucket", "s3://", "/srv/snapshots"):
+        with pytest.raises(ValidationError, match="snapshot_store is empty .* or s3://bucket"):
+            Settings(data_dir=tmp_path, snapshot_store=wrong)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -32,6 +33,8 @@ import pyarrow.parquet as pq
 
 from civicshare.config import Settings
 from civicshare.private import private_dir
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PUBLISHED = "published"  # the manifest's entry naming the attempt (object storage only)
@@ -48,7 +51,8 @@ class SnapshotStore:
 
     def file(self, version: str | Path, name: str) -> str | None:
         """The location of `name` (`data.parquet`, `sealed/0.bin`, `derived`, ...) inside a
-        version; None when the version is not there (never published, or removed)."""
+        version. Object storage: None when the version has no manifest (never published, or
+        removed); the data directory gives the path whether or not it exists."""
         raise NotImplementedError
 
     def open(self, location: str) -> BinaryIO:
@@ -246,10 +250,14 @@ class S3Store(SnapshotStore):
             shutil.rmtree(staged, ignore_errors=True)
         with self._lock:
             self._attempts[Path(version).as_posix()] = attempt
-        # Attempts an earlier, uncommitted run published or left at this number.
-        for key in self.fs.ls(self._key(version), detail=False):
-            if key.rsplit("/", 1)[-1] not in (attempt, MANIFEST):
-                self.fs.rm(key, recursive=True)
+        # Attempts an earlier, uncommitted run published or left at this number: unreachable
+        # now, so a failure to remove them fails nothing (the next install here tries again).
+        try:
+            for key in self.fs.ls(self._key(version), detail=False):
+                if key.rsplit("/", 1)[-1] not in (attempt, MANIFEST):
+                    self.fs.rm(key, recursive=True)
+        except Exception:  # noqa: BLE001
+            log.warning("could not remove earlier attempts at %s", version, exc_info=True)
 
     def remove(self, version: str | Path) -> bool:
         with self._lock:
