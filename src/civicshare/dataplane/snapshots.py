@@ -14,6 +14,7 @@ row says which version is current.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -132,7 +133,10 @@ def installing(
         session.flush()
         yield snapshot
     except BaseException:
-        store.remove(relative)
+        # The caller's error is what matters: a version left behind has no committed row, and
+        # the next install at this number replaces it.
+        with contextlib.suppress(Exception):
+            store.remove(relative)
         raise
 
 
