@@ -425,7 +425,7 @@ def agreement_pseudonyms(connection, view: SnapshotView, source: str, stored: st
             connection.register(name, table)
             return name
     name = f"pseudonyms_{uuid.uuid4().hex}"
-    connection.read_parquet(path).create_view(name)
+    store.scan(connection, [path]).create_view(name)
     return name
 
 
@@ -465,8 +465,7 @@ def run(
     if compiled.unseal and unseal is None:
         raise CannotExecute("Sealed columns are needed but no key was given to read them")
     with duckdb.connect() as connection:
-        _store(view).attach(connection)
-        connection.read_parquet(list(view.files)).create_view("stored_files")
+        _store(view).scan(connection, list(view.files)).create_view("stored_files")
         source = "stored_files"
         if compiled.prepare:
             working = connection.sql(f"SELECT * FROM {source}").to_arrow_table()

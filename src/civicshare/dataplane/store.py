@@ -47,7 +47,7 @@ class StoreError(OSError):
 class SnapshotStore:
     """The seam. A `version` is the path of a version relative to the data root
     (`snapshots/<partner>/<dataset>/v<N>`, what `DatasetSnapshot.path` holds); a `location`
-    is what `file` gives: a string DuckDB, pyarrow and `open` accept once `attach`ed."""
+    is what `file` gives: a string `open`, `exists` and `scan` accept."""
 
     def file(self, version: str | Path, name: str) -> str | None:
         """The location of `name` (`data.parquet`, `sealed/0.bin`, `derived`, ...) inside a
@@ -79,8 +79,10 @@ class SnapshotStore:
         False when nothing was there."""
         raise NotImplementedError
 
-    def attach(self, connection: Any) -> None:
-        """Let a DuckDB connection read this store's locations."""
+    def scan(self, connection: Any, locations: list[str]) -> Any:
+        """A DuckDB relation over Parquet files of this store (projection and filters pushed
+        down to the files)."""
+        raise NotImplementedError
 
     def read_manifest(self, version: str | Path) -> dict[str, Any] | None:
         location = self.file(version, MANIFEST)
@@ -139,6 +141,9 @@ class LocalStore(SnapshotStore):
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)
 
+    def scan(self, connection: Any, locations: list[str]) -> Any:
+        return connection.read_parquet(list(locations))
+
     def listing(self, version: str | Path) -> dict[str, int]:
         directory = self._directory(version)
         if not directory.is_dir():
@@ -174,15 +179,18 @@ class LocalStore(SnapshotStore):
 
 
 class S3Store(SnapshotStore):
-    """Versions on S3-compatible object storage (AWS S3, MinIO, Ceph, ...) through s3fs."""
+    """Versions on S3-compatible object storage (AWS S3, MinIO, Ceph, ...). Reads go through
+    pyarrow's own S3 client (C++: a Parquet scan is a handful of ranged GETs); uploads,
+    listings and deletions through s3fs."""
 
-    def __init__(self, url: str, filesystem: Any) -> None:
+    def __init__(self, url: str, filesystem: Any, reader: Any) -> None:
         parsed = urlparse(url)
         if parsed.scheme != "s3" or not parsed.netloc:
             raise StoreError(f"snapshot_store {url!r} is not s3://bucket/prefix")
         self.url = url
         self.base = f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/")
         self.fs = filesystem
+        self.reader = reader  # pyarrow.fs.S3FileSystem
         # version -> its published attempt. A committed version is never published again
         # (a number is reused only when its governance row was never committed), so what a
         # reader resolved once stays true until `remove` or `install` of that version here.
@@ -214,15 +222,26 @@ class S3Store(SnapshotStore):
         return "s3://" + self._key(version, attempt, name)
 
     def open(self, location: str) -> BinaryIO:
-        return self.fs.open(location, "rb")
+        return self.reader.open_input_file(location.removeprefix("s3://"))
 
     def exists(self, location: str) -> bool:
-        return bool(self.fs.exists(location))
+        from pyarrow import fs
+
+        info = self.reader.get_file_info(location.removeprefix("s3://"))
+        return info.type == fs.FileType.File
 
     def write_table(self, location: str, table: pa.Table) -> None:
-        # One PUT (or a multipart upload completed on close): the object appears whole.
-        with self.fs.open(location, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+        # Written whole in memory, then one PUT: the object appears whole or not at all (a
+        # streamed upload that failed half-way would be completed with what it had).
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        self.fs.pipe_file(location, sink.getvalue().to_pybytes())
+
+    def scan(self, connection: Any, locations: list[str]) -> Any:
+        import pyarrow.dataset as ds
+
+        keys = [location.removeprefix("s3://") for location in locations]
+        return connection.from_arrow(ds.dataset(keys, filesystem=self.reader, format="parquet"))
 
     def listing(self, version: str | Path) -> dict[str, int]:
         found = self.fs.find(self._key(version), detail=True)
@@ -273,9 +292,6 @@ class S3Store(SnapshotStore):
             self.fs.rm(rest)
         return True
 
-    def attach(self, connection: Any) -> None:
-        connection.register_filesystem(self.fs)
-
 
 # -- the store in force ----------------------------------------------------------------------
 
@@ -296,7 +312,7 @@ def snapshot_store(settings: Settings) -> SnapshotStore:
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
-            store = _stores[key] = S3Store(url, _s3_filesystem(settings))
+            store = _stores[key] = S3Store(url, _s3_filesystem(settings), _s3_reader(settings))
     return store
 
 
@@ -316,3 +332,17 @@ def _s3_filesystem(settings: Settings):
         options["key"] = settings.s3_access_key_id
         options["secret"] = settings.s3_secret_access_key.get_secret_value()
     return s3fs.S3FileSystem(**options)
+
+
+def _s3_reader(settings: Settings):
+    from pyarrow import fs
+
+    options: dict[str, Any] = {"region": settings.s3_region or None}
+    if settings.s3_endpoint_url:
+        endpoint = urlparse(settings.s3_endpoint_url)
+        options["endpoint_override"] = endpoint.netloc or endpoint.path
+        options["scheme"] = endpoint.scheme or "https"
+    if settings.s3_access_key_id:
+        options["access_key"] = settings.s3_access_key_id
+        options["secret_key"] = settings.s3_secret_access_key.get_secret_value()
+    return fs.S3FileSystem(**options)
