@@ -241,7 +241,16 @@ class S3Store(SnapshotStore):
         import pyarrow.dataset as ds
 
         keys = [location.removeprefix("s3://") for location in locations]
-        return connection.from_arrow(ds.dataset(keys, filesystem=self.reader, format="parquet"))
+        # Each request costs a round trip: read a row group's wanted column chunks in one
+        # ranged GET (gaps up to 8 MiB read through rather than asked for apart).
+        options = ds.ParquetFragmentScanOptions(
+            pre_buffer=True,
+            cache_options=pa.CacheOptions(
+                hole_size_limit=8 << 20, range_size_limit=64 << 20, lazy=False
+            ),
+        )
+        file_format = ds.ParquetFileFormat(default_fragment_scan_options=options)
+        return connection.from_arrow(ds.dataset(keys, filesystem=self.reader, format=file_format))
 
     def listing(self, version: str | Path) -> dict[str, int]:
         found = self.fs.find(self._key(version), detail=True)
