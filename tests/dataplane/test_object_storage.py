@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import uuid
 from datetime import timedelta
 
@@ -32,6 +33,7 @@ from civicshare.retention import service as retention
 from civicshare.sharing.delivery import share
 from civicshare.sharing.service import ShareRequest, decide
 from tests.agreements.conftest import TODAY, make_active, world  # noqa: F401  (a fixture)
+from tests.dataplane.legacy import make_per_value
 from tests.datasets.conftest import GOOD_ROWS, county, simple_contract, write_csv  # noqa: F401
 from tests.retention.test_retention import AGED_ROWS
 from tests.sharing.test_decide import PURPOSE, analyst_at
@@ -275,6 +277,56 @@ def test_retention_trims_and_purges_a_snapshot_on_object_storage(sessions, setti
     with store.open(store.file(f"snapshots/{v2.ref}", v2.storage["nhs"]["sealed"])) as handle:
         sealed = identity.unseal_column(settings, v2, "nhs", handle, v2.row_count)
     assert sealed.column("value").to_pylist() == ["9434765870", None]
+
+
+def test_a_snapshot_made_before_decision_0039_is_trimmed_on_object_storage(
+    sessions, settings, tmp_path
+):
+    """A per-value snapshot (ciphertext per identifier value, quarantined fields the same
+    way), published on the store, is trimmed in its own layout reading only from the store."""
+    register_people(sessions, retention={"max_age_days": 365, "age_column": "seen"})
+    recent = (TODAY - timedelta(days=10)).strftime("%Y-%m-%d 09:00")
+    local = Settings(data_dir=settings.data_dir, database_url=settings.database_url)
+    result = push_people(
+        sessions, local, tmp_path, [r.replace("{recent}", recent) for r in AGED_ROWS]
+    )
+    assert result.outcome == "accepted", result.report
+    with db.session_scope(sessions) as session:
+        v1 = datasets.current_snapshot(session, PARTNER, NAME, local)
+    make_per_value(local, sessions, v1)
+    staged = tmp_path / "staged-v1"
+    shutil.copytree(v1.directory, staged)
+    snapshot_store(settings).install(staged, f"snapshots/{v1.ref}")
+    shutil.rmtree(v1.directory)  # only the store holds it now
+    assert "__enc" in " ".join(pq.read_schema(snapshot_store(settings).open(
+        snapshot_store(settings).file(f"snapshots/{v1.ref}", "quarantine.parquet")
+    )).names)  # fmt: skip
+
+    with db.session_scope(sessions) as session:
+        report = retention.run(session, settings, today=TODAY)
+    assert report.errors == []
+    assert [(t.from_version, t.to_version, t.rows_dropped, t.done) for t in report.trims] == [
+        (1, 2, 1, True)
+    ]
+    assert all(f"/{NAME}/v2/" in k for k in objects(settings))
+    assert local_snapshot_dirs(settings) == []
+    with db.session_scope(sessions) as session:
+        v2 = datasets.current_snapshot(session, PARTNER, NAME, settings)
+    assert v2.storage["nhs"]["encrypted"] == "nhs__enc"  # kept in its own layout
+    view = compiler.snapshot_view(settings, v2)
+    readers = compiler.snapshot_readers(settings, v2)
+    store = snapshot_store(settings)
+    with store.open(store.file(f"snapshots/{v2.ref}", "data.parquet")) as handle:
+        table = pq.read_table(handle)
+    assert table.column("_row").to_pylist() == [2, 3]
+    nhs = readers["decrypt"]("nhs", table.column("nhs__enc"))
+    assert nhs.to_pylist() == ["9434765870", None]
+    sealed = readers["unseal"]("nhs", view.columns["nhs"].sealed, 2)
+    assert sealed.column("value").to_pylist() == ["9434765870", None]
+    with store.open(store.file(f"snapshots/{v2.ref}", "quarantine.parquet")) as handle:
+        quarantine = pq.read_table(handle)
+    assert quarantine.column("_row").to_pylist() == [4]
+    assert "nhs__enc" in quarantine.column_names
 
 
 def test_an_erasure_rewrite_publishes_a_version_without_the_record(sessions, settings, tmp_path):
