@@ -479,8 +479,9 @@ def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored
         with contextlib.suppress(CannotExecute):
             return pa.table({"_row": rows, "pseudonym": _on_rows(rows, kept, "pseudonym")})
     source = table.column(stored) if stored in table.column_names else None
-    if source is None:
-        source = _read_files(connection, store, view.files, [stored]).column(stored)
+    if source is None:  # read apart: lined up on `_row` (an object store's scan keeps no order)
+        part = _read_files(connection, store, view.files, ["_row", stored])
+        source = _on_rows(rows, part, stored)
     derived = pa.table({"_row": rows, "pseudonym": hmac_column(connection, key, source)})
     # A read-only or full store: use what was computed, keep nothing.
     with contextlib.suppress(OSError):
