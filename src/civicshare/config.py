@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,6 +60,25 @@ class Settings(BaseSettings):
     )
     keys_dir: Path | None = Field(
         default=None, description="Where gateway keys live; default data_dir/keys."
+    )
+    snapshot_store: str = Field(
+        default="",
+        description="Where dataset snapshots live: empty (the default) for data_dir/snapshots, "
+        "or s3://bucket/prefix for S3-compatible object storage (staging stays in data_dir).",
+    )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="Object storage endpoint for snapshot_store, e.g. https://minio.internal:9000;"
+        " empty: AWS S3.",
+    )
+    s3_region: str = Field(default="", description="Region of the snapshot_store bucket.")
+    s3_access_key_id: str = Field(
+        default="",
+        description="Access key for snapshot_store; empty: the AWS credential chain (AWS_* "
+        "environment variables, instance role).",
+    )
+    s3_secret_access_key: SecretStr = Field(
+        default=SecretStr(""), description="Secret for s3_access_key_id (masked when shown)."
     )
     host: str = Field(default="127.0.0.1", description="Address `civicshare serve` listens on.")
     port: int = Field(default=8000, description="Port `civicshare serve` listens on.")
@@ -219,6 +238,16 @@ class Settings(BaseSettings):
     )
     demo_people: int = Field(default=5000, description="Residents in the demo's synthetic county.")
     demo_seed: int = Field(default=1, description="Seed of the demo's synthetic county.")
+
+    @field_validator("snapshot_store")
+    @classmethod
+    def _an_s3_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.startswith("s3://") and value[5:].strip("/")):
+            raise ValueError(
+                f"snapshot_store is empty (the data directory) or s3://bucket/prefix, not {value!r}"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(

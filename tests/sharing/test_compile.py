@@ -379,7 +379,7 @@ def test_sealed_values_and_derived_pseudonyms_stay_on_their_rows(tmp_path):
 def test_a_derived_pseudonym_file_that_does_not_fit_the_snapshot_is_derived_again(sealed_view):
     g = grant(ColumnGrant("NHS_NO", Treatment.pseudonymised))
     first = execute(g, sealed_view)
-    derived = pseudonym_path(sealed_view, "NHS_NO__token", KEY)
+    derived = Path(pseudonym_path(sealed_view, "NHS_NO__token", KEY))
     assert derived.is_file()
     pq.write_table(pa.table({"_row": [1], "pseudonym": ["not-a-token"]}), derived)  # cut short
     assert _sorted(execute(g, sealed_view)) == _sorted(first)

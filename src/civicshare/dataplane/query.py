@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import os
 import re
 import uuid
 from collections.abc import Callable
@@ -27,6 +26,8 @@ import pyarrow.parquet as pq
 from civicshare.agreements.models import Generalisation, Treatment
 from civicshare.config import Settings
 from civicshare.dataplane.grant import ConditionOp, Grant, RowCondition
+from civicshare.dataplane.ingest.layout import DATA_FILE, SNAPSHOTS_DIR
+from civicshare.dataplane.store import LocalStore, SnapshotStore, snapshot_store
 
 AGE_BAND_WIDTH = 5
 AGE_BAND_TOP = 90  # 90 and over in one band: few people are older, and they stand out
@@ -64,6 +65,8 @@ class SnapshotView:
     # Directory for derived per-agreement pseudonym columns (see `agreement_tokens`); None:
     # compute them in the query every time.
     cache_dir: str | None = None
+    # Where `files` and `cache_dir` are (store.snapshot_store); None: local paths.
+    store: SnapshotStore | None = None
 
     def by_identifier(self, kind: str) -> StoredColumn | None:
         return next((c for c in self.columns.values() if c.identifier == kind), None)
@@ -437,13 +440,20 @@ def _withheld(grant: Grant, view: SnapshotView, where: list[str], params) -> str
     return f"SELECT {', '.join(counts)} FROM (SELECT {person_key} AS k FROM snapshot{scope})"
 
 
-def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> Path:
+LOCAL = LocalStore()  # a SnapshotView without a store names local paths
+
+
+def _store(view: SnapshotView) -> SnapshotStore:
+    return view.store or LOCAL
+
+
+def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> str:
     """The derived file of one agreement's pseudonyms for one stored column of the snapshot.
     Its name is keyed by the agreement's token key, so it says nothing about the agreement and
     changes with the key."""
     label = b"civicshare derived pseudonyms\x00" + view.ref.encode() + b"\x00" + stored.encode()
     name = hmac.new(key, label, hashlib.sha256).hexdigest()[:32]
-    return Path(view.cache_dir) / f"pseudonyms-{name}.parquet"
+    return f"{view.cache_dir.rstrip('/')}/pseudonyms-{name}.parquet"
 
 
 PSEUDONYM_GROUP = 131_072  # rows per row group of a derived file: read back in parallel
@@ -459,8 +469,9 @@ def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored
     directory when the snapshot is purged."""
     path = pseudonym_path(view, stored, key)
     rows = table.column("_row")
-    if path.is_file() and pq.ParquetFile(path).metadata.num_rows == len(rows):
-        kept = _read_files(connection, [str(path)], ["_row", "pseudonym"])
+    store = _store(view)
+    if store.exists(path) and store.parquet_rows(path) == len(rows):
+        kept = _read_files(connection, store, [path], ["_row", "pseudonym"])
         if kept.column("_row").equals(rows):
             return kept
         # Not in the order of this read: line it up by row number (checked, all rows), or
@@ -468,21 +479,13 @@ def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored
         with contextlib.suppress(CannotExecute):
             return pa.table({"_row": rows, "pseudonym": _on_rows(rows, kept, "pseudonym")})
     source = table.column(stored) if stored in table.column_names else None
-    if source is None:
-        source = _read_files(connection, view.files, [stored]).column(stored)
+    if source is None:  # read apart: lined up on `_row` (an object store's scan keeps no order)
+        part = _read_files(connection, store, view.files, ["_row", stored])
+        source = _on_rows(rows, part, stored)
     derived = pa.table({"_row": rows, "pseudonym": hmac_column(connection, key, source)})
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        pq.write_table(derived, partial, compression="zstd", row_group_size=PSEUDONYM_GROUP)
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except OSError:
-        pass  # a read-only or full data directory: use what was computed, keep nothing
-    finally:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+    # A read-only or full store: use what was computed, keep nothing.
+    with contextlib.suppress(OSError):
+        store.write_table(path, derived, row_group_size=PSEUDONYM_GROUP)
     return derived
 
 
@@ -528,11 +531,14 @@ def _stored_columns(compiled: Compiled, names: list[str], also: set[str]) -> lis
     return [n for n in names if n == "_row" or n in also or _quote(n) in text]
 
 
-def _read_files(connection, files, columns: list[str]) -> pa.Table:
+def _read_files(connection, store: SnapshotStore, files, columns: list[str]) -> pa.Table:
     """Columns of Parquet files, read by DuckDB (faster here than pyarrow's reader, and in
-    parallel). DuckDB keeps file order for a plain projection, but nothing relies on it:
-    whatever is put beside these rows is checked against their `_row` (see `_on_rows`)."""
+    parallel): local files with `read_parquet`, object storage through the store's scan.
+    DuckDB keeps file order for a plain projection, but nothing relies on it: whatever is put
+    beside these rows is checked against their `_row` (see `_on_rows`)."""
     selected = ", ".join(_quote(c) for c in columns)
+    if not isinstance(store, LocalStore):
+        return store.scan(connection, list(files)).project(selected).to_arrow_table()
     relation = connection.sql(f"SELECT {selected} FROM read_parquet($files)",
                               params={"files": list(files)})  # fmt: skip
     return relation.to_arrow_table()
@@ -555,12 +561,14 @@ def _assemble(compiled: Compiled, view: SnapshotView, connection, agreement_key,
     """The stored columns the statement reads, with the working columns it needs beside
     them: decrypted (per value), unsealed (whole columns) and the agreement's pseudonyms.
     Put together by position and checked on the row number `_row`, so no join is needed."""
-    names = pq.read_schema(view.files[0]).names
+    store = _store(view)
+    with store.open(view.files[0]) as handle:
+        names = pq.read_schema(handle).names
     also = {view.columns[c].encrypted for c in compiled.prepare.values()}
     also |= {year for year, _ in compiled.boundary.values()}
     if view.cache_dir is None:  # pseudonyms computed in the query, from the stored column
         also |= set(compiled.pseudonyms.values())
-    table = _read_files(connection, view.files, _stored_columns(compiled, names, also))
+    table = _read_files(connection, store, view.files, _stored_columns(compiled, names, also))
     for name, column in compiled.prepare.items():
         encrypted = table.column(view.columns[column].encrypted)
         if name in compiled.boundary:
@@ -625,7 +633,7 @@ def run(
             connection.register("stored", table)
             joined = ["stored"]
         else:
-            connection.read_parquet(list(view.files)).create_view("stored_files")
+            _store(view).scan(connection, list(view.files)).create_view("stored_files")
             joined = ["stored_files"]
         for working, stored in compiled.pseudonyms.items():
             if view.cache_dir is None:
@@ -676,14 +684,25 @@ def snapshot_readers(settings: Settings, snapshot) -> dict:
     encrypted and sealed columns, with the snapshot's own keys."""
     from civicshare.identity import service as identity
 
+    store, version = snapshot_store(settings), Path(SNAPSHOTS_DIR) / snapshot.ref
+
+    def unseal(column: str, path: str, rows: int) -> pa.Table:
+        with store.open(_located(store, version, path)) as handle:
+            return identity.unseal_column(settings, snapshot, column, handle, rows)
+
     return {
         "decrypt": lambda column, values: identity.decrypt_column(
             settings, snapshot, column, values
         ),
-        "unseal": lambda column, path, rows: identity.unseal_column(
-            settings, snapshot, column, snapshot.directory / path, rows
-        ),
+        "unseal": unseal,
     }
+
+
+def _located(store: SnapshotStore, version: Path, name: str) -> str:
+    location = store.file(version, name)
+    if location is None:
+        raise FileNotFoundError(f"snapshot {version} is not in the snapshot store")
+    return location
 
 
 def snapshot_view(settings: Settings, snapshot) -> SnapshotView:
@@ -711,13 +730,15 @@ def snapshot_view(settings: Settings, snapshot) -> SnapshotView:
     if PERSON_KEY not in columns:
         plain = (columns[record_id].plain if record_id in columns else None) or "_row"
         columns[PERSON_KEY] = StoredColumn(name=PERSON_KEY, identifier=PERSON_KEY, plain=plain)
+    store, version = snapshot_store(settings), Path(SNAPSHOTS_DIR) / snapshot.ref
     return SnapshotView(
         ref=snapshot.ref,
-        files=(str(snapshot.data_path),),
+        files=(_located(store, version, DATA_FILE),),
         columns=columns,
         sector_districts=str(directory) if directory.is_file() else None,
         person_index=str(index) if index.is_file() else None,
-        cache_dir=str(Path(snapshot.directory) / DERIVED),
+        cache_dir=_located(store, version, DERIVED),
+        store=store,
     )
 
 

@@ -1,7 +1,8 @@
 """Snapshots on disk: where a version lives, installing a staged version in place of the current
 one, rewriting a version keeping some of its rows, reading a column, and removing one.
 
-A snapshot is `data_dir/snapshots/<partner>/<dataset>/v<N>/`:
+A snapshot is `snapshots/<partner>/<dataset>/v<N>/` in the snapshot store (`store`: the data
+directory, or object storage where the version's files sit under a published attempt):
   `data.parquet`        accepted rows (see `storage.storage_plan` for how each column is kept)
   `quarantine.parquet`  quarantined rows' file row numbers (may be absent); before decision
                         0039 also every field's per-value ciphertext
@@ -15,10 +16,10 @@ row says which version is current.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,10 +39,8 @@ from civicshare.dataplane.ingest.layout import (
     MANIFEST_FILE,
     QUARANTINE_FILE,
     SNAPSHOTS_DIR,
-    fsync_dir,
     fsync_tree,
     new_staging_dir,
-    staging_root,
 )
 from civicshare.dataplane.ingest.staging import QUARANTINE_STREAM, encrypt_rows
 from civicshare.dataplane.ingest.storage import (
@@ -50,10 +49,10 @@ from civicshare.dataplane.ingest.storage import (
     quarantine_sealed_path,
     sealed_path,
 )
+from civicshare.dataplane.store import SnapshotStore, snapshot_store
 from civicshare.datasets.contracts import Contract
 from civicshare.datasets.models import Dataset, DatasetSnapshot, SnapshotStatus
 from civicshare.identity import service as identity
-from civicshare.private import private_dir
 
 DERIVED_DIR = "derived"
 
@@ -94,17 +93,15 @@ WRITER_LOCK_SPACE = 0x70757368
 
 
 def remove_files(settings: Settings, relative: str | Path) -> bool:
-    """Delete a snapshot directory: renamed into staging first, so a crash leaves an orphan
-    that `ingest.sweep_staging` removes, never half a snapshot in place."""
-    directory = settings.data_dir / relative
-    if not directory.exists():
-        return False
-    root = private_dir(staging_root(settings))
-    aside = root / f"orphan-purge-{uuid.uuid4().hex[:12]}"
-    directory.rename(aside)
-    fsync_dir(directory.parent)
-    shutil.rmtree(aside, ignore_errors=True)
-    return True
+    """Delete a snapshot's files, never leaving half a snapshot visible: on disk renamed into
+    staging first (a crash leaves an orphan that `ingest.sweep_staging` removes), on object
+    storage unpublished first (store.S3Store.remove)."""
+    return snapshot_store(settings).remove(relative)
+
+
+def present(settings: Settings, relative: str | Path) -> bool:
+    """Whether anything of a snapshot's files is left (a purge that stopped half-way)."""
+    return bool(snapshot_store(settings).listing(relative))
 
 
 @contextmanager
@@ -117,21 +114,13 @@ def installing(
     staged: Path,
     **row: object,
 ) -> Iterator[DatasetSnapshot]:
-    """Move a staged directory into place as `version`, make it the dataset's current snapshot
-    (the one before is superseded) and yield its row, flushed. If the caller's block fails,
-    the files are removed again; the caller's rollback undoes the rows."""
+    """Publish a staged directory as `version` (store.SnapshotStore.install), make it the
+    dataset's current snapshot (the one before is superseded) and yield its row, flushed. If
+    the caller's block fails, the files are removed again; the caller's rollback undoes the
+    rows."""
     relative = relative_path(partner_key, dataset.name, version)
-    target = settings.data_dir / relative
-    try:
-        private_dir(target.parent)
-        if target.exists():
-            # Left by a run that renamed but never committed: it was never a snapshot.
-            remove_files(settings, relative)
-        staged.rename(target)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    fsync_dir(target.parent)
+    store = snapshot_store(settings)
+    store.install(staged, relative)
     try:
         for previous in session.scalars(
             select(DatasetSnapshot).where(
@@ -151,43 +140,46 @@ def installing(
         session.flush()
         yield snapshot
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        # The caller's error is what matters: a version left behind has no committed row, and
+        # the next install at this number replaces it.
+        with contextlib.suppress(Exception):
+            store.remove(relative)
         raise
 
 
 # -- reading and evidence ------------------------------------------------------------------
 
 
-def data_path(settings: Settings, snapshot: DatasetSnapshot) -> Path:
-    return settings.data_dir / snapshot.path / DATA_FILE
-
-
 def read_dates(settings: Settings, snapshot: DatasetSnapshot, column: str) -> pa.Array | None:
     """One plain (not identifier) date or datetime column of every accepted row, as dates;
     None when the snapshot's files are gone."""
-    path = data_path(settings, snapshot)
-    if not path.is_file():
+    store = snapshot_store(settings)
+    location = store.file(snapshot.path, DATA_FILE)
+    if location is None or not store.exists(location):
         return None
-    values = pq.read_table(path, columns=[column]).column(column).combine_chunks()
+    with store.open(location) as handle:
+        values = pq.read_table(handle, columns=[column]).column(column).combine_chunks()
     if pa.types.is_timestamp(values.type):
         values = pc.cast(values, pa.date32())
     return values
 
 
-def file_sha256(path: Path) -> str | None:
-    if not path.is_file():
+def file_sha256(settings: Settings, relative: str | Path, name: str = DATA_FILE) -> str | None:
+    """SHA-256 of one file of a snapshot (its `data.parquet` unless named); None when gone."""
+    store = snapshot_store(settings)
+    location = store.file(relative, name)
+    if location is None or not store.exists(location):
         return None
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with store.open(location) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def directory_bytes(directory: Path) -> int:
-    if not directory.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+def stored_bytes(settings: Settings, relative: str | Path) -> int:
+    """Bytes of everything left of a snapshot (derived files included)."""
+    return sum(snapshot_store(settings).listing(relative).values())
 
 
 @dataclass(frozen=True)
@@ -200,11 +192,10 @@ class Evidence:
 
 
 def evidence(settings: Settings, relative: str | Path) -> Evidence:
-    directory = settings.data_dir / relative
     return Evidence(
-        file_sha256(directory / DATA_FILE),
-        file_sha256(directory / QUARANTINE_FILE),
-        directory_bytes(directory),
+        file_sha256(settings, relative, DATA_FILE),
+        file_sha256(settings, relative, QUARANTINE_FILE),
+        stored_bytes(settings, relative),
     )
 
 
@@ -239,9 +230,30 @@ def _reencrypt(
     return table
 
 
-def _rewrite_per_value(source: Path, directory: Path, contract: Contract, keep, keys):
+@dataclass(frozen=True)
+class _Source:
+    """The version a rewrite reads, through the snapshot store (object storage or disk)."""
+
+    store: SnapshotStore
+    version: str
+
+    def location(self, name: str) -> str:
+        location = self.store.file(self.version, name)
+        if location is None:
+            raise FileNotFoundError(f"the files of snapshot {self.version} are gone")
+        return location
+
+    def has(self, name: str) -> bool:
+        return self.store.exists(self.location(name))
+
+    def table(self, name: str) -> pa.Table:
+        with self.store.open(self.location(name)) as handle:
+            return pq.read_table(handle)
+
+
+def _rewrite_per_value(source: _Source, directory: Path, contract: Contract, keep, keys):
     """A snapshot made before decision 0039: per-value ciphertext re-encrypted, and sealed."""
-    table = pq.read_table(source / DATA_FILE).filter(pa.array(keep))
+    table = source.table(DATA_FILE).filter(pa.array(keep))
     data_columns = [
         (f"{c.name}__enc", c.name, stream)
         for stream, c in enumerate(contract.columns)
@@ -251,8 +263,8 @@ def _rewrite_per_value(source: Path, directory: Path, contract: Contract, keep, 
     schema = data_schema(contract, encrypted=True)
     pq.write_table(table.cast(schema), directory / DATA_FILE, compression="zstd")
     quarantined = 0
-    if (source / QUARANTINE_FILE).is_file():
-        qtable = pq.read_table(source / QUARANTINE_FILE)
+    if source.has(QUARANTINE_FILE):
+        qtable = source.table(QUARANTINE_FILE)
         q_columns = [
             (f"{c.name}__enc", f"quarantine/{c.name}", QUARANTINE_STREAM + i)
             for i, c in enumerate(contract.columns)
@@ -263,11 +275,14 @@ def _rewrite_per_value(source: Path, directory: Path, contract: Contract, keep, 
     return table, quarantined
 
 
-def _reseal(source: Path, target: Path, name: str, stream: int, keys, rows: pa.Array, keep=None):
-    """One sealed column read under the old key and reference and sealed again under the new
-    ones, keeping the rows where `keep` is true; its row numbers must be `rows` in order."""
+def _reseal(source: _Source, path: str, target: Path, name: str, stream: int, keys,
+            rows: pa.Array, keep=None):  # fmt: skip
+    """One sealed column (`path` in the source version) read under the old key and reference
+    and sealed again under the new ones, keeping the rows where `keep` is true; its row
+    numbers must be `rows` in order."""
     old_key, old_ref, new_key, new_ref = keys
-    values = identity.unseal_values(old_key, source, old_ref, name, len(rows))
+    with source.store.open(source.location(path)) as handle:
+        values = identity.unseal_values(old_key, handle, old_ref, name, len(rows))
     if not values.column("_row").equals(pa.chunked_array([rows])):
         raise identity.DecryptionError("a sealed column does not line up with its snapshot")
     if keep is not None:
@@ -279,26 +294,26 @@ def _reseal(source: Path, target: Path, name: str, stream: int, keys, rows: pa.A
         writer.close()
 
 
-def _rewrite_sealed(source: Path, directory: Path, contract: Contract, keep, keys):
+def _rewrite_sealed(source: _Source, directory: Path, contract: Contract, keep, keys):
     """A snapshot that keeps identifier values only sealed: each sealed column (and each
     quarantined field) unsealed, cut to the rows kept, and sealed under the new key."""
-    whole = pq.read_table(source / DATA_FILE)
+    whole = source.table(DATA_FILE)
     rows = whole.column("_row").combine_chunks()
     table = whole.filter(pa.array(keep))
     (directory / "sealed").mkdir(mode=0o700, exist_ok=True)
     for stream, column in enumerate(contract.columns):
         if column.is_identifier:
             path = sealed_path(stream)
-            _reseal(source / path, directory / path, column.name, stream, keys, rows, keep)
+            _reseal(source, path, directory / path, column.name, stream, keys, rows, keep)
     pq.write_table(table.cast(data_schema(contract)), directory / DATA_FILE, compression="zstd")
     quarantined = 0
-    if (source / QUARANTINE_FILE).is_file():
-        qtable = pq.read_table(source / QUARANTINE_FILE)
+    if source.has(QUARANTINE_FILE):
+        qtable = source.table(QUARANTINE_FILE)
         qrows = qtable.column("_row").combine_chunks()
         for index, column in enumerate(contract.columns):
             path = quarantine_sealed_path(index)
             name, stream = f"quarantine/{column.name}", QUARANTINE_STREAM + index
-            _reseal(source / path, directory / path, name, stream, keys, qrows)
+            _reseal(source, path, directory / path, name, stream, keys, qrows)
         pq.write_table(qtable, directory / QUARANTINE_FILE, compression="zstd")
         quarantined = qtable.num_rows
     return table, quarantined
@@ -321,18 +336,21 @@ def rewrite_keeping(
 ) -> Rewritten:
     """Stage a new version holding only the accepted rows where `keep` is true (quarantined
     rows follow the snapshot), under a new data key: what retention and erasure need."""
-    source = settings.data_dir / snapshot.path
+    store = snapshot_store(settings)
+    manifest = store.read_manifest(snapshot.path)
+    if manifest is None:
+        raise FileNotFoundError(f"the files of snapshot {snapshot.path} are gone")
     old_ref = str(Path(snapshot.path).relative_to(SNAPSHOTS_DIR))
     old_key = identity.unwrap_data_key(settings, snapshot.wrapped_data_key)
     new_key, wrapped = identity.new_data_key(settings)
     keys = (old_key, old_ref, new_key, new_ref)
     directory = new_staging_dir(settings)
     try:
+        source = _Source(store, snapshot.path)
         if per_value(snapshot.storage):
             table, quarantined = _rewrite_per_value(source, directory, contract, keep, keys)
         else:
             table, quarantined = _rewrite_sealed(source, directory, contract, keep, keys)
-        manifest = json.loads((source / MANIFEST_FILE).read_text())
         manifest.update(
             snapshot=new_ref,
             rows=table.num_rows,

@@ -284,11 +284,15 @@ class SealedWriter:
 
 
 def unseal_values(data_key: bytes, path, snapshot_ref: str, column: str, rows: int) -> pa.Table:
-    """Every row of a sealed column: a table of `_row` (file row number) and `value`."""
+    """Every row of a sealed column: a table of `_row` (file row number) and `value`. `path`
+    may also be an open binary file (a snapshot on object storage)."""
     aead = AESGCM(data_key)
     chunks: list[pa.RecordBatch] = []
-    with open(path, "rb") as handle:
-        data = handle.read()
+    if hasattr(path, "read"):
+        data = path.read()
+    else:
+        with open(path, "rb") as handle:
+            data = handle.read()
     offset, chunk = 0, 0
     try:
         while offset < len(data):

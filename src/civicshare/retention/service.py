@@ -230,7 +230,7 @@ def status(session: Session, settings: Settings, today: date | None = None) -> l
         rules = rules_of(session, dataset)
         snaps = datasets.snapshots_of(session, dataset)
         for snap in snaps:
-            if snap.status == SnapshotStatus.purged and (settings.data_dir / snap.path).exists():
+            if snap.status == SnapshotStatus.purged and snapshots.present(settings, snap.path):
                 out.append(
                     Pending(
                         name,
@@ -317,13 +317,13 @@ def _finish_earlier(session: Session, settings: Settings, report: RetentionRepor
     rows = session.scalars(
         select(DatasetSnapshot).where(DatasetSnapshot.status == SnapshotStatus.purged)
     ).all()
-    left = [r for r in rows if (settings.data_dir / r.path).exists()]
+    left = [r for r in rows if snapshots.present(settings, r.path)]
     for snap in left:
         ref = f"{snap.path.removeprefix('snapshots/')}"
         if report.dry_run:
             report.completed.append(ref)
             continue
-        freed = snapshots.directory_bytes(settings.data_dir / snap.path)
+        freed = snapshots.stored_bytes(settings, snap.path)
         audit.record(
             session,
             None,
@@ -431,7 +431,7 @@ def _trim(
                 "cutoff": cutoff.isoformat(),
                 "rows_dropped": dropped,
                 "rows_kept": row.row_count,
-                "data_parquet_sha256": snapshots.file_sha256(snapshots.data_path(settings, row)),
+                "data_parquet_sha256": snapshots.file_sha256(settings, row.path),
             },
         )
         _mark_purged(session, current, purge, now, None, replaced_by=new_ref)
