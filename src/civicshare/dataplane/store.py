@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from civicshare.config import Settings
+from civicshare.dataplane.ingest.layout import fsync_dir
 from civicshare.private import private_dir
 
 log = logging.getLogger(__name__)
@@ -100,14 +101,6 @@ class SnapshotStore:
             return pq.ParquetFile(handle).metadata.num_rows
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class LocalStore(SnapshotStore):
     """Versions as directories under `root` (the data directory). Without a root, locations
     are plain paths (a `SnapshotView` built by hand)."""
@@ -165,7 +158,7 @@ class LocalStore(SnapshotStore):
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def remove(self, version: str | Path) -> bool:
         """Renamed into staging first, so a crash leaves an orphan that
@@ -177,7 +170,7 @@ class LocalStore(SnapshotStore):
             raise StoreError("this snapshot store has no staging directory")
         aside = private_dir(self.staging) / f"orphan-purge-{uuid.uuid4().hex[:12]}"
         directory.rename(aside)
-        _fsync_dir(directory.parent)
+        fsync_dir(directory.parent)
         shutil.rmtree(aside, ignore_errors=True)
         return True
 
