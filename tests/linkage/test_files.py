@@ -109,6 +109,33 @@ def test_two_files_link_with_their_own_columns(tmp_path):
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http" not in page
     assert "Bias check" in page and "By sex" in page
 
+    # The pairs nearest the threshold and the largest clusters, records side by side.
+    import json
+    import math
+
+    found = json.loads((out / "report.json").read_text())["examples"]
+    near = found["near_threshold"]
+    assert len(near) == 10 and found["fields"][:3] == ["given_name", "surname", "date_of_birth"]
+    threshold = json.loads((out / "report.json").read_text())["threshold"]
+    bar = math.log2(threshold / (1 - threshold))
+    distances = [abs(p["match_weight"] - bar) for p in near]
+    assert distances == sorted(distances)
+    scored = pd.read_csv(out / "pairs.csv", dtype={"record_id_l": str, "record_id_r": str})
+    beyond = (scored.match_weight - bar).abs()
+    assert (beyond >= distances[-1] - 1e-9).sum() >= len(scored) - 10  # none nearer left out
+    source = pd.read_csv(hospital, dtype=str).set_index("PATIENT_ID")
+    for pair in near:
+        assert pair["linked"] == (pair["match_probability"] >= threshold)
+        for side in (pair["left"], pair["right"]):
+            if side["source"] == "hospital":
+                assert side["given_name"] == source.loc[side["record_id"], "FORENAME"]
+    sizes = [c["size"] for c in found["largest_clusters"]]
+    assert sizes == sorted(sizes, reverse=True) and all(s >= 2 for s in sizes)
+    assert all(len(c["records"]) == c["size"] for c in found["largest_clusters"])
+    assert "Pairs nearest the threshold" in page and "Largest clusters" in page
+    first = near[0]["left"]
+    assert f"{first['source']} {first['record_id']}" in page
+
 
 def test_threshold_option_overrides_the_recommended_one(tmp_path):
     hospital, council, column_map = _partner_files(tmp_path)

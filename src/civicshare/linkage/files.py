@@ -301,6 +301,8 @@ def link_files(
     built = report.build_report(
         standardised, scored, clusters, chosen, truth=truth, link_only=link_only
     )
+    # The analyst's own files: their records may be shown side by side in their own report.
+    built["examples"] = report.examples(records, scored, clusters, chosen)
     built["one_to_one"] = bool(duplicate_free)
     built["split_clusters"] = splits
     if splits:

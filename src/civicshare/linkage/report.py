@@ -284,6 +284,117 @@ td.num,th.num{text-align:right}
 """
 
 
+# -- examples: the analyst's own records, side by side (file mode only) ------------------------
+
+EXAMPLE_FIELDS = ("given_name", "surname", "date_of_birth", "sex", "nhs_number", "address",
+                  "postcode")  # fmt: skip
+
+
+def examples(
+    records: pd.DataFrame,
+    pairs: pd.DataFrame,
+    clusters: pd.DataFrame,
+    threshold: float,
+    *,
+    nearest: int = 10,
+    largest: int = 5,
+) -> dict:
+    """The pairs nearest the threshold (either side) and the largest clusters, each with its
+    records' fields, for the analyst to look at: only for a report of one's own files (file
+    mode), never one others see. ``records``: canonical, as read."""
+    fields = [f for f in EXAMPLE_FIELDS if f in records.columns]
+    rows = {
+        (str(r.source), str(r.record_id)): r
+        for r in records[["source", "record_id", *fields]].itertuples(index=False)
+    }
+
+    def record(source, record_id) -> dict:
+        row = rows.get((str(source), str(record_id)))
+        values = {f: _text(getattr(row, f)) if row is not None else None for f in fields}
+        return {"source": str(source), "record_id": str(record_id), **values}
+
+    bar = math.log2(threshold / (1 - threshold)) if 0 < threshold < 1 else 0.0
+    distance = (pairs["match_weight"].astype(float) - bar).abs()
+    near = pairs.assign(_distance=distance).sort_values(
+        ["_distance", "source_l", "record_id_l", "source_r", "record_id_r"]
+    ).head(nearest)  # fmt: skip
+    sizes = clusters.groupby("cluster_id").size()
+    biggest = sizes[sizes > 1].sort_values(ascending=False, kind="stable").head(largest)
+    return {
+        "fields": fields,
+        "near_threshold": [
+            {
+                "match_probability": float(p.match_probability),
+                "match_weight": float(p.match_weight),
+                "linked": bool(p.match_probability >= threshold),
+                "left": record(p.source_l, p.record_id_l),
+                "right": record(p.source_r, p.record_id_r),
+            }
+            for p in near.itertuples(index=False)
+        ],
+        "largest_clusters": [
+            {
+                "cluster_id": str(cluster_id),
+                "size": int(size),
+                "records": [
+                    record(m.source, m.record_id)
+                    for m in clusters[clusters["cluster_id"] == cluster_id].itertuples(index=False)
+                ],
+            }
+            for cluster_id, size in biggest.items()
+        ],
+    }
+
+
+def _text(value) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def _examples_html(found: dict) -> list[str]:
+    fields = found["fields"]
+    parts = [
+        "<h2>Pairs nearest the threshold</h2>",
+        "<p>The pairs the model was least sure of, either side of the threshold, with their "
+        "records side by side: where a wrong link or a missed one would be.</p>",
+    ]
+    for number, pair in enumerate(found["near_threshold"], start=1):
+        left, right = pair["left"], pair["right"]
+        verdict = "linked" if pair["linked"] else "not linked"
+        parts.append(
+            f"<table><caption>Pair {number}: match probability {pair['match_probability']:.4f}"
+            f" (weight {pair['match_weight']:+.2f}), {verdict}</caption><thead><tr>"
+            '<th scope="col">Field</th>'
+            f'<th scope="col">{html.escape(left["source"])} {html.escape(left["record_id"])}</th>'
+            f'<th scope="col">{html.escape(right["source"])} {html.escape(right["record_id"])}'
+            "</th></tr></thead><tbody>"
+            + "".join(
+                f'<tr><th scope="row">{html.escape(f.replace("_", " "))}</th>'
+                f"<td>{html.escape(left[f] or '')}</td><td>{html.escape(right[f] or '')}</td></tr>"
+                for f in fields
+            )
+            + "</tbody></table>"
+        )
+    parts.append("<h2>Largest clusters</h2>")
+    for cluster in found["largest_clusters"]:
+        parts.append(
+            f"<table><caption>Cluster {html.escape(cluster['cluster_id'])}: "
+            f"{cluster['size']} records</caption><thead><tr>"
+            '<th scope="col">Source</th><th scope="col">Record</th>'
+            + "".join(f'<th scope="col">{html.escape(f.replace("_", " "))}</th>' for f in fields)
+            + "</tr></thead><tbody>"
+            + "".join(
+                f"<tr><td>{html.escape(r['source'])}</td><td>{html.escape(r['record_id'])}</td>"
+                + "".join(f"<td>{html.escape(r[f] or '')}</td>" for f in fields)
+                + "</tr>"
+                for r in cluster["records"]
+            )
+            + "</tbody></table>"
+        )
+    return parts
+
+
 def render_report_html(report: dict, suppressed: bool = True) -> str:
     """The report as one HTML page. ``suppressed``: counts by the partnership's small-number
     rule, for a report others see (the person index's); file mode links the analyst's own
@@ -391,5 +502,7 @@ def render_report_html(report: dict, suppressed: bool = True) -> str:
         )
     else:
         parts.append('<p class="note">Counts are exact: this report is of your own files.</p>')
+    if report.get("examples"):
+        parts.extend(_examples_html(report["examples"]))
     parts.append("</main></body></html>")
     return "\n".join(parts)
