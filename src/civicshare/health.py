@@ -103,8 +103,16 @@ class AuditHealth(BaseModel):
     )
 
 
+class StoreHealth(BaseModel):
+    status: str = Field(description="ok or unavailable")
+    error: str | None = None
+
+
 class ReadyOut(HealthOut):
     audit: AuditHealth
+    snapshot_store: StoreHealth | None = Field(
+        None, description="Object storage, when `snapshot_store` is set: its bucket answers."
+    )
 
 
 def audit_health(sessions) -> dict[str, Any]:
@@ -137,14 +145,23 @@ def readyz(request: Request) -> JSONResponse:
     audit = {"status": "unavailable"}
     if database["status"] == "ok":
         audit = audit_health(state.sessions)
-    ready = all(part["status"] == "ok" for part in (database, data_dir, audit))
-    body = {
-        "status": "ok" if ready else "unready",
-        "database": database,
-        "data_dir": data_dir,
-        "audit": audit,
-    }
+    parts = {"database": database, "data_dir": data_dir, "audit": audit}
+    if state.settings.snapshot_store:
+        parts["snapshot_store"] = snapshot_store_health(state.settings)
+    ready = all(part["status"] == "ok" for part in parts.values())
+    body = {"status": "ok" if ready else "unready", **parts}
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def snapshot_store_health(settings) -> dict[str, Any]:
+    """Object storage, when snapshots are kept there: its bucket answers."""
+    from civicshare.dataplane.store import snapshot_store
+
+    try:
+        problem = snapshot_store(settings).reachable()
+    except Exception as exc:  # a store that cannot even be opened is not ready either
+        problem = type(exc).__name__
+    return {"status": "ok"} if problem is None else {"status": "unavailable", "error": problem}
 
 
 # -- metrics ----------------------------------------------------------------------------------

@@ -436,3 +436,25 @@ def test_a_snapshot_store_that_is_not_s3_is_refused(tmp_path):
     for wrong in ("gs://bucket", "s3://", "/srv/snapshots"):
         with pytest.raises(ValidationError, match="snapshot_store is empty .* or s3://bucket"):
             Settings(data_dir=tmp_path, snapshot_store=wrong)
+
+
+def test_readiness_says_whether_the_object_store_answers(settings, engine, s3_endpoint):
+    """/readyz reports the object store: ready when its bucket answers, 503 naming it when the
+    bucket is gone (never a key or a path)."""
+    from fastapi.testclient import TestClient
+
+    from civicshare.app import create_app
+
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["snapshot_store"] == {"status": "ok"}
+    missing = settings.model_copy(update={"snapshot_store": "s3://no-such-bucket-here/snapshots"})
+    with TestClient(create_app(missing)) as client:
+        unready = client.get("/readyz")
+        assert unready.status_code == 503
+        body = unready.json()
+        assert body["status"] == "unready" and body["snapshot_store"]["status"] == "unavailable"
+        # Why, by kind: never the bucket, the endpoint or a key.
+        assert "s3://" not in unready.text and "no-such-bucket-here" not in unready.text
+        assert s3_endpoint not in unready.text

@@ -59,6 +59,10 @@ class SnapshotStore:
     def open(self, location: str) -> BinaryIO:
         raise NotImplementedError
 
+    def reachable(self) -> str | None:
+        """None when the store answers; else why not (for /readyz: no identifiers)."""
+        return None  # the data directory: /readyz checks it on its own
+
     def exists(self, location: str) -> bool:
         raise NotImplementedError
 
@@ -220,6 +224,16 @@ class S3Store(SnapshotStore):
 
     def open(self, location: str) -> BinaryIO:
         return self.reader.open_input_file(location.removeprefix("s3://"))
+
+    def reachable(self) -> str | None:
+        from pyarrow import fs
+
+        bucket = self.base.split("/", 1)[0]
+        try:
+            info = self.reader.get_file_info(bucket)
+        except OSError as exc:
+            return type(exc).__name__
+        return None if info.type == fs.FileType.Directory else "no such bucket"
 
     def exists(self, location: str) -> bool:
         from pyarrow import fs
