@@ -340,13 +340,22 @@ def last_seq(store) -> int:
     return seq
 
 
+# The chain's own digests are random hex: "5919" turns up in one now and then.
+DIGESTS = {"prev_hash", "record_hash", "output_sha256"}
+
+
+def what_was_written(record: AuditRecord) -> str:
+    """Every value the audit record keeps, but its digests."""
+    return " ".join(str(v) for k, v in vars(record).items() if k not in DIGESTS)
+
+
 def assert_redacted(records: list[AuditRecord]) -> None:
     from civicshare.audit.service import REDACTED
 
     for record in records:
         assert record.purpose == REDACTED and record.outcome == "denied"
         assert record.details["clause"] == "identifier in purpose"
-        written = " ".join(str(v) for v in vars(record).values())
+        written = what_was_written(record)
         assert "5919" not in written and "Smith" not in written
 
 
@@ -428,7 +437,7 @@ def test_a_note_with_an_nhs_number_is_a_422_and_an_audited_redacted_denial(
     denied = denials_since(store, seq)
     assert len(denied) == 1 and denied[0].details["clause"] == "identifier in purpose"
     assert denied[0].purpose == PURPOSE and denied[0].details["note"] == REDACTED
-    written = " ".join(str(v) for v in vars(denied[0]).values())
+    written = what_was_written(denied[0])
     assert "5919" not in written and "Smith" not in written
 
 
@@ -466,5 +475,5 @@ def test_an_nhs_number_as_a_name_is_a_422_and_never_reaches_the_audit_log(
     assert "must not contain identifiers such as an NHS number" in response.json()["detail"]
     denied = denials_since(store, seq)
     assert len(denied) == 1 and denied[0].purpose == PURPOSE
-    written = " ".join(str(v) for v in vars(denied[0]).values())
+    written = what_was_written(denied[0])
     assert "5919" not in written
