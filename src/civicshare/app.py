@@ -28,6 +28,7 @@ from civicshare.audit import register as audit_register
 from civicshare.audit import service as audit_service
 from civicshare.audit import signing as audit_signing
 from civicshare.config import Settings, get_settings
+from civicshare.core.schedule import repeat
 from civicshare.counciltax import api as counciltax_api
 from civicshare.counciltax import pages as counciltax_pages
 from civicshare.dataplane import ingest as datasets_ingest
@@ -104,11 +105,13 @@ def start_background_jobs(sessions, settings: Settings) -> list[asyncio.Task]:
     if settings.reminders_interval_minutes > 0:
         every = settings.reminders_interval_minutes * 60
         work = functools.partial(send_reminders, sessions, settings)
-        jobs.append(asyncio.create_task(_every("reminders", every, work), name="reminders"))
+        jobs.append(asyncio.create_task(repeat("reminders", every, work, log), name="reminders"))
     if settings.index_run_minutes > 0:
         every = settings.index_run_minutes * 60
         work = functools.partial(run_person_index, sessions, settings)
-        jobs.append(asyncio.create_task(_every("person index", every, work), name="person-index"))
+        jobs.append(
+            asyncio.create_task(repeat("person index run", every, work, log), name="person-index")
+        )
     return jobs
 
 
@@ -126,19 +129,6 @@ def run_person_index(sessions, settings: Settings) -> None:
     with db.session_scope(sessions) as session:
         outcome = linkage_service.run(session, settings)
     log.info("scheduled person index run: %s", outcome.message)
-
-
-async def _every(name: str, seconds: float, work) -> None:
-    """``work`` every ``seconds`` in a worker thread, first after one interval; a failure is
-    logged (its type, never its message, which may hold data) and the next one runs."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await asyncio.to_thread(work)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            log.error("scheduled %s failed (%s)", name, type(error).__name__)
 
 
 async def stop_background_jobs(jobs: list[asyncio.Task], sessions) -> None:

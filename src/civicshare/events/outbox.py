@@ -279,15 +279,10 @@ def tick(sessions, settings: Settings) -> Tick:
 async def every(sessions, settings: Settings, interval_seconds: float) -> None:
     """Deliver every `interval_seconds` in a worker thread, until cancelled (the server, when
     events_deliver_seconds is set)."""
-    import asyncio
+    import functools
     import logging
 
-    log = logging.getLogger(__name__)
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await asyncio.to_thread(tick, sessions, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            log.error("scheduled life event delivery failed (%s)", type(error).__name__)
+    from civicshare.core.schedule import repeat
+
+    work = functools.partial(tick, sessions, settings)
+    await repeat("life event delivery", interval_seconds, work, logging.getLogger(__name__))

@@ -578,16 +578,10 @@ def tick(sessions, settings: Settings) -> dict[str, int] | None:
 
 
 async def every(sessions, settings: Settings, interval_seconds: float) -> None:
-    """Run retention every `interval_seconds`, first after one interval, until cancelled.
+    """Run retention every `interval_seconds`, first after one interval, until cancelled."""
+    import functools
 
-    Each run happens in a worker thread, so requests are served meanwhile."""
-    import asyncio
+    from civicshare.core.schedule import repeat
 
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await asyncio.to_thread(tick, sessions, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            log.error("scheduled retention run failed (%s)", type(error).__name__)
+    work = functools.partial(tick, sessions, settings)  # `tick` looked up now: tests replace it
+    await repeat("retention run", interval_seconds, work, log)
