@@ -26,7 +26,7 @@ from civicshare.dataplane import query as compiler
 from civicshare.dataplane import snapshots
 from civicshare.dataplane.store import LocalStore, S3Store, snapshot_store
 from civicshare.datasets import service as datasets
-from civicshare.datasets.contracts import Contract, example_contracts
+from civicshare.datasets.contracts import Contract
 from civicshare.datasets.models import Dataset, DatasetContract, DatasetSnapshot
 from civicshare.identity import service as identity
 from civicshare.retention import service as retention
@@ -37,7 +37,12 @@ from tests.dataplane.legacy import make_per_value
 from tests.datasets.conftest import GOOD_ROWS, county, simple_contract, write_csv  # noqa: F401
 from tests.retention.test_retention import AGED_ROWS
 from tests.sharing.test_decide import PURPOSE, analyst_at
-from tests.sharing.test_extract_storage import PSEUDONYMISED, _activate, _rows
+from tests.sharing.test_extract_storage import (  # pushed: a fixture
+    PSEUDONYMISED,
+    _activate,
+    _rows,
+    pushed,  # noqa: F401
+)
 
 PREFIX = "gateway"
 PARTNER, NAME = "worcs-acute", "test-people"
@@ -152,20 +157,6 @@ def test_a_version_without_its_manifest_is_not_there(sessions, settings, tmp_pat
     assert objects(settings) == []
 
 
-@pytest.fixture
-def pushed(sessions, settings, world, county):  # noqa: F811
-    with db.session_scope(sessions) as session:
-        contract = next(c for c in example_contracts() if c.name == "acute-admissions")
-        datasets.register_contract(session, contract)
-    with db.session_scope(sessions) as session:
-        result = datasets.push(
-            session, settings, "worcs-acute", "acute-admissions",
-            county / "datasets" / "acute-admissions.csv",
-        )  # fmt: skip
-        assert result.snapshot is not None, result.report
-    return world
-
-
 def _pull(session, settings, reference):
     analyst = analyst_at(session, "worcestershire-cc")
     request = ShareRequest(analyst, PURPOSE, "worcs-acute", "acute-admissions", agreement=reference)
@@ -193,7 +184,10 @@ def _local_copy(settings, snapshot, tmp_path) -> compiler.SnapshotView:
 
 
 def test_a_governed_pull_reads_the_snapshot_from_object_storage(
-    sessions, settings, pushed, tmp_path
+    sessions,
+    settings,
+    pushed,  # noqa: F811 (the fixture)
+    tmp_path,
 ):
     with db.session_scope(sessions) as session:
         identifiable = make_active(session, pushed).agreement.reference  # adults, decrypted
