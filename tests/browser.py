@@ -135,6 +135,16 @@ def live_server(live_settings):
         yield url
 
 
+def sign_in(page, server: str, email: str, password: str, next_path: str = "/") -> None:
+    """Sign in through the form and wait until the page it lands on has loaded (its URL can show
+    before its page has: a check straight after would race the load)."""
+    page.goto(f"{server}/sign-in?next={next_path}")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
 def axe_violations(page) -> list[dict]:
     """Serious and critical WCAG 2.2 A/AA violations on the current page, by axe-core."""
     from playwright.sync_api import Error as PlaywrightError

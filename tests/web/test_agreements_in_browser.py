@@ -9,6 +9,7 @@ import pytest
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.partners import service as partners
+from tests import browser
 from tests.browser import axe_violations
 from tests.conftest import TEST_PASSWORD
 
@@ -55,10 +56,7 @@ def check(page) -> None:
 
 
 def sign_in(page, server, email, next_path="/agreements"):
-    page.goto(f"{server}/sign-in?next={next_path}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser.sign_in(page, server, email, TEST_PASSWORD, next_path)
     assert page.url == server + next_path
 
 

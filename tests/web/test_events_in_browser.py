@@ -8,6 +8,7 @@ import pytest
 
 from civicshare import demo
 from civicshare.synthetic import registrations
+from tests import browser
 from tests.browser import axe_violations
 from tests.conftest import demo_store
 
@@ -22,10 +23,7 @@ def county(live_settings):
 
 
 def sign_in(page, server, email, target):
-    page.goto(f"{server}/sign-in?next={target}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password", exact=True).fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser.sign_in(page, server, email, demo.DEMO_PASSWORD, target)
 
 
 def test_publishing_deaths_and_following_them(page, county, live_server, tmp_path):

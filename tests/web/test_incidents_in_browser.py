@@ -10,6 +10,7 @@ import pytest
 
 from civicshare import demo
 from civicshare.maps.projection import to_wgs84
+from tests import browser
 from tests.browser import axe_violations
 from tests.conftest import demo_store
 from tests.incidents.test_incidents import busiest_point
@@ -30,10 +31,7 @@ def check(page) -> None:
 
 
 def sign_in(page, server, email, next_path):
-    page.goto(f"{server}/sign-in?next={next_path}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password", exact=True).fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser.sign_in(page, server, email, demo.DEMO_PASSWORD, next_path)
 
 
 def test_responder_opens_an_incident_breaks_glass_and_the_ig_lead_reviews(

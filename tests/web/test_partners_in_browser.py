@@ -9,6 +9,7 @@ import pytest
 from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.partners import service as partners
+from tests import browser
 from tests.browser import axe_violations
 from tests.conftest import TEST_PASSWORD
 
@@ -163,10 +164,7 @@ def test_api_token_created_in_the_browser_is_shown_once(page, live_server):
 
 
 def sign_in_as(page, live_server, email: str, next_path: str = "/") -> None:
-    page.goto(live_server + "/sign-in?next=" + next_path)
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser.sign_in(page, live_server, email, TEST_PASSWORD, next_path)
 
 
 def test_the_partnership_admin_manages_partners_members_and_the_charter(page, live_server):

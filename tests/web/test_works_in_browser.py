@@ -13,6 +13,7 @@ import pytest
 
 from civicshare import demo
 from civicshare.works import pages, service
+from tests import browser
 from tests.browser import axe_violations
 from tests.conftest import demo_store
 
@@ -27,10 +28,7 @@ def county(live_settings):
 
 
 def sign_in(page, server, email, target):
-    page.goto(f"{server}/sign-in?next={target}")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password", exact=True).fill(demo.DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    browser.sign_in(page, server, email, demo.DEMO_PASSWORD, target)
 
 
 def test_the_works_map_lists_and_draws_every_promoters_works(page, county, live_server):
