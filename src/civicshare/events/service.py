@@ -363,7 +363,7 @@ def publish(
         reference: [raw.get(c) for c in family if raw.get(c)]
         for reference, raw in zip(references, new_rows, strict=True)
     }
-    _ask_about_other_addresses(session, indexed, where, maiden, kind)
+    _ask_about_records_apart(session, indexed, where, maiden, kind)
     notify(session, settings, result.events, via=via)
     return result
 
@@ -379,12 +379,14 @@ def recipient_parties(session: Session, purpose: str) -> set[str]:
     }
 
 
-def _ask_about_other_addresses(session, indexed, where, other_surnames, kind) -> int:
-    """The new events' records at another address or under another surname (an elector still
-    registered where the person used to live, or under her maiden name: a name, no date of
-    birth) put to a reviewer; the event waits for them (linkage.person_index.elsewhere).
-    `other_surnames`: reference -> the registration's other surnames. Only recipients of the
-    kind's agreement are asked about. Returns how many review items were made."""
+def _ask_about_records_apart(session, indexed, where, other_surnames, kind) -> int:
+    """The new events' records that no link reaches, put to a reviewer; the event waits for
+    them (linkage.person_index.elsewhere): a record at another address or under another surname
+    (an elector still registered where the person used to live, or under her maiden name: a
+    name, no date of birth), and a record the index linked to nobody whose name and date of
+    birth agree (a fire visit to "Ms V Jones" at the house she left). `other_surnames`:
+    reference -> the registration's other surnames. Only recipients of the kind's agreement
+    are asked about. Returns how many review items were made."""
     from civicshare.linkage.person_index import elsewhere
 
     if indexed.run is None or indexed.linked is None:
@@ -395,8 +397,11 @@ def _ask_about_other_addresses(session, indexed, where, other_surnames, kind) ->
         & linked["record_id"].isin(set(other_surnames))
     ]
     records = records.assign(other_surnames=[other_surnames[r] for r in records["record_id"]])
-    return elsewhere.ask(
-        session, records, indexed.attachment, recipient_parties(session, kind.purpose)
+    recipients = recipient_parties(session, kind.purpose)
+    return elsewhere.ask(session, records, indexed.attachment, recipients) + (
+        elsewhere.ask_unlinked(
+            session, records, indexed.records, recipients, registration_sources(session)
+        )
     )
 
 

@@ -1,5 +1,5 @@
-"""Records at another address or under another surname: for a life event, a partner's record
-of the person that no rule can tie to them, put to a reviewer.
+"""Records at another address or under another surname, and records linked to nobody: for a
+life event, a partner's record of the person that no rule can tie to them, put to a reviewer.
 
 An elector still registered at a previous address, or registered at a second property, or
 still under her maiden surname (or a double-barrelled one) at home, has a name and a property
@@ -13,6 +13,11 @@ letter apart; second given names that both exist must agree) becomes a review it
 life events; the event waits for it (`confidence.record_match` counts it as open) and the
 partner is told only when a reviewer accepts. A name shared by more than `MAX_CANDIDATES` such
 records is not asked about at all: a reviewer has nothing to choose between them by.
+
+A record with a date of birth can be left alone too: a fire visit to "Ms V Jones" at the house
+she left, which the model will not link on a bare initial at another address. Each record that
+is the only one of its person, born on the event person's birthday, whose name agrees (a bare
+initial counts here: the birthday agrees as well) is asked about likewise (`ask_unlinked`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import re
 from collections import defaultdict
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from civicshare.linkage.models import IndexedRecord
@@ -37,6 +42,7 @@ from civicshare.linkage.person_index.keys import pair_key
 from civicshare.linkage.standardised import nickname_groups
 
 ASKED_BY = "life events: another address or surname"
+ASKED_BY_UNLINKED = "life events: a record linked to nobody"
 ASKED_LEVELS = LEVELS[:3]  # exact, nickname, one letter apart (never a bare initial)
 MAX_CANDIDATES = 5
 
@@ -84,6 +90,52 @@ def candidates(
     return found
 
 
+def unlinked_candidates(
+    records: pd.DataFrame,
+    indexed: pd.DataFrame,
+    partners: set[str] | None = None,
+    registers: set[str] = frozenset(),
+) -> dict[tuple[str, str], list[tuple[tuple[str, str], str]]]:
+    """For each of `records` (canonical with date_of_birth; optionally other_surnames), the
+    records of `indexed` (canonical with person_key) of `partners`, never of `registers`, that
+    are the only record of their person, born on the same day, whose name agrees under any of
+    the person's surnames: at any level, a bare initial too, since the date of birth agrees as
+    well (a fire visit to "Ms V Jones" at the house she left). record -> [(candidate, level)].
+    No I/O."""
+    nicknames = _nicknames()
+    counts = indexed["person_key"].value_counts()
+    alone = indexed[
+        indexed["person_key"].map(counts).eq(1)
+        & indexed["date_of_birth"].notna()
+        & ~indexed["source"].isin(registers)
+    ]
+    by_birth: dict[tuple[str, str], list] = defaultdict(list)
+    for row in alone.itertuples(index=False):
+        if partners is not None and row.source.partition("/")[0] not in partners:
+            continue
+        for surname in _surnames(row.surname):
+            by_birth[(row.date_of_birth, surname)].append(
+                ((row.source, row.record_id), given_names(row.given_name))
+            )
+    found = {}
+    for row in records.itertuples(index=False):
+        if not row.date_of_birth:
+            continue
+        given = given_names(row.given_name)
+        surnames = _surnames(row.surname)
+        for other in getattr(row, "other_surnames", None) or ():
+            surnames |= _surnames(other)
+        agreeing: dict[tuple[str, str], str] = {}
+        for surname in sorted(surnames):
+            for candidate, other_given in by_birth.get((row.date_of_birth, surname), ()):
+                level = name_level(given, surname, other_given, surname, nicknames)
+                if level and candidate != (row.source, row.record_id):
+                    agreeing.setdefault(candidate, level)
+        if 0 < len(agreeing) <= MAX_CANDIDATES:
+            found[(row.source, row.record_id)] = sorted(agreeing.items())
+    return found
+
+
 def ask(session: Session, records: pd.DataFrame, attachment, partners: set[str] | None) -> int:
     """Put each candidate pair of `records` (canonical records new to the index this run) to a
     reviewer, once (never a pair already asked or decided). `attachment`: the run's
@@ -93,32 +145,88 @@ def ask(session: Session, records: pd.DataFrame, attachment, partners: set[str] 
     found = candidates(records, attachment.unplaced, partners)
     if not found:
         return 0
-    indexed = {
+    indexed = _indexed(session, set(found))
+    versions = {
+        **{record: r.snapshot_version for record, r in indexed.items()},
+        **{c: attachment.versions[c[0]] for agreeing in found.values() for c, _ in agreeing},
+    }
+    return _put(session, found, indexed, versions, ASKED_BY)
+
+
+def ask_unlinked(
+    session: Session,
+    records: pd.DataFrame,
+    indexed: pd.DataFrame | None,
+    partners: set[str] | None,
+    registers: set[str] = frozenset(),
+) -> int:
+    """Put to a reviewer, once, each record of `partners` that the index linked to nobody and
+    whose name and date of birth agree with one of `records` (`unlinked_candidates`): the model
+    weighs a different address and a bare initial too heavily to link them, and a person is
+    never told on a name and a birthday alone. Returns how many review items were made."""
+    if indexed is None or records is None or records.empty:
+        return 0
+    found = unlinked_candidates(records, indexed, partners, registers)
+    if not found:
+        return 0
+    candidates_of = {c for agreeing in found.values() for c, _ in agreeing}
+    stored = _indexed(session, set(found) | candidates_of)
+    # alone in the run's records, but a record attached by household shares the person's key
+    keys = {stored[c].person_key for c in candidates_of if c in stored}
+    shared = set(
+        session.scalars(
+            select(IndexedRecord.person_key)
+            .where(IndexedRecord.person_key.in_(keys))
+            .group_by(IndexedRecord.person_key)
+            .having(func.count() > 1)
+        )
+    )
+    found = {
+        record: kept
+        for record, agreeing in found.items()
+        if (
+            kept := [
+                (c, level)
+                for c, level in agreeing
+                if c in stored and stored[c].person_key not in shared
+            ]
+        )
+    }
+    versions = {record: r.snapshot_version for record, r in stored.items()}
+    return _put(session, found, stored, versions, ASKED_BY_UNLINKED)
+
+
+def _indexed(session: Session, records: set[tuple[str, str]]) -> dict:
+    """(source, record_id) -> IndexedRecord, for these records."""
+    return {
         (r.source, r.record_id): r
         for r in session.scalars(
             select(IndexedRecord).where(
-                IndexedRecord.source.in_({s for s, _ in found}),
-                IndexedRecord.record_id.in_({r for _, r in found}),
+                IndexedRecord.source.in_({s for s, _ in records}),
+                IndexedRecord.record_id.in_({r for _, r in records}),
             )
         )
+        if (r.source, r.record_id) in records
     }
+
+
+def _put(session: Session, found: dict, indexed: dict, versions: dict, asked_by: str) -> int:
+    """Each pair of `found` (record -> [(candidate, level)]) made a review item once, in the run
+    of the record's IndexedRecord (`indexed`); the ends' snapshot versions from `versions`.
+    Returns how many were made."""
     asked = pairs_asked_or_decided(session)
     made = 0
     for record, agreeing in found.items():
-        event_record = indexed.get(record)
-        if event_record is None:
+        if record not in indexed:
             continue
         for candidate, level in agreeing:
             key = pair_key(*record, *candidate)
             if key in asked:
                 continue
             asked.add(key)
-            versions = {
-                record: event_record.snapshot_version,
-                candidate: attachment.versions[candidate[0]],
-            }
+            ends = {record: versions[record], candidate: versions[candidate]}
             session.add(
-                name_question(event_record.run_id, key, versions, ASKED_BY, level, len(agreeing))
+                name_question(indexed[record].run_id, key, ends, asked_by, level, len(agreeing))
             )
             made += 1
     session.flush()

@@ -59,6 +59,9 @@ class RunOutcome:
     sources: list[str] = field(default_factory=list)
     attached: list[str] = field(default_factory=list)  # of sources: attached by household
     linked: pd.DataFrame | None = None  # the records new to the index in this run (canonical)
+    # Every record the model indexed in this run (canonical, with its person_key): where life
+    # events look for a record of the person that is linked to nobody.
+    records: pd.DataFrame | None = None
     attachment: Any = None  # attach.Attached of this run, when datasets were attached
 
 
@@ -169,9 +172,8 @@ def run(
         session, the_run, plans, assigned, new_records, link_rows, merges
     )
     review, key_of = _queue_grey_pairs(session, the_run, plan_of, pairs, grey)
-    attached = _attach(
-        session, settings, the_run, attach_plans, (existing, new), key_of, actor, say
-    )
+    indexed_records = _with_person_keys((existing, new), key_of)
+    attached = _attach(session, settings, the_run, attach_plans, indexed_records, actor, say)
     outcome = _finish(
         session,
         settings,
@@ -196,18 +198,23 @@ def run(
         outcome.sources += [p.snapshot.ref for p in attach_pending]
         outcome.attached = [p.snapshot.ref for p in attach_pending]
     outcome.linked, outcome.attachment = new, attached
+    outcome.records = indexed_records
     return outcome
 
 
-def _attach(session, settings, the_run, attach_plans, frames, key_of, actor, say):
-    """Phase 6b: records without a date of birth attached to the residents now indexed."""
-    if not attach_plans:
-        return None
+def _with_person_keys(frames, key_of) -> pd.DataFrame:
+    """The run's canonical records with their person keys (those given one)."""
     indexed = pd.concat([f for f in frames if f is not None], ignore_index=True)
     indexed["person_key"] = [
         key_of.get((s, r)) for s, r in zip(indexed["source"], indexed["record_id"], strict=True)
     ]
-    indexed = indexed[indexed["person_key"].notna()]
+    return indexed[indexed["person_key"].notna()]
+
+
+def _attach(session, settings, the_run, attach_plans, indexed, actor, say):
+    """Phase 6b: records without a date of birth attached to the residents now indexed."""
+    if not attach_plans:
+        return None
     return attach(session, settings, the_run.id, attach_plans, indexed, actor=actor, say=say)
 
 
