@@ -25,9 +25,10 @@ def test_action_for_a_council_tax_account_on_a_death():
     # Not known (a contract naming no other liable person): the general action.
     assert service.action_for("council-tax-redditch") == service.ACTIONS["council-tax"]
     # A move has its own action, joint or not; another dataset is not an account.
-    assert service.action_for(
-        "council-tax-redditch", EventType.change_of_address, joint=True
-    ) == service.MOVE_ACTIONS["council-tax"]
+    assert (
+        service.action_for("council-tax-redditch", EventType.change_of_address, joint=True)
+        == service.MOVE_ACTIONS["council-tax"]
+    )
     assert service.action_for("housing-tenancies-redditch", joint=True) == "End the tenancy"
 
 
