@@ -252,3 +252,35 @@ def test_accepted_pairs_train_the_next_model(linked, settings, monkeypatch):
     with db.session_scope(linked) as session:
         model = engine.LinkageModel.from_json(session.get(LinkageRun, run_id).model_json)
     assert model.labelled_matches == 0  # one accept is below this minimum
+
+
+def test_a_pair_a_rule_asked_about_says_why_and_shows_no_waterfall(
+    linked, settings, client, member
+):
+    member("ig@host.example", {settings.host_partner: ["ig_lead"]})
+    sign_in(client, "ig@host.example")
+    with db.session_scope(linked) as session:
+        item = index.queue(session)[0]
+        scored = item.id
+        asked = ReviewItem(
+            run_id=item.run_id,
+            source_l=item.source_l, snapshot_version_l=item.snapshot_version_l,
+            record_id_l=item.record_id_l,
+            source_r=item.source_r, snapshot_version_r=item.snapshot_version_r,
+            record_id_r=item.record_id_r,
+            match_weight=0.0, match_probability=0.5,
+            waterfall={"flipped": False, "comparisons": {},
+                       "asked_by": "life events: a record linked to nobody",
+                       "name": "initial", "candidates": 1},
+        )  # fmt: skip
+        session.add(asked)
+        session.flush()
+        asked_id = asked.id
+    page = client.get(f"/index/review/{asked_id}")
+    assert page.status_code == 200
+    assert "Asked by life events: a record linked to nobody. The names agree (initial)" in (
+        page.text
+    )
+    assert 'id="waterfall"' not in page.text and "Match probability 0.500" not in page.text
+    scored_page = client.get(f"/index/review/{scored}").text
+    assert 'id="waterfall"' in scored_page and 'id="asked"' not in scored_page

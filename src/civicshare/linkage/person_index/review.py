@@ -202,7 +202,29 @@ def review_pair(session: Session, settings: Settings, actor: Actor, item_id: int
     }
     sides[0]["person_key"] = key_of.get((item.source_l, item.record_id_l))
     sides[1]["person_key"] = key_of.get((item.source_r, item.record_id_r))
-    return {"item": item, "sides": sides, "rows": rows, "waterfall": waterfall(item)}
+    return {
+        "item": item,
+        "sides": sides,
+        "rows": rows,
+        "waterfall": waterfall(item),
+        "asked": why_asked(item),
+    }
+
+
+def why_asked(item: ReviewItem) -> str | None:
+    """Why a rule, not the model, put this pair to a reviewer (a name question from life
+    events or household attachment: no comparisons scored), for the review page; None for a
+    pair the model scored."""
+    facts = item.waterfall or {}
+    if facts.get("comparisons") or not facts.get("asked_by"):
+        return None
+    text = f"Asked by {facts['asked_by']}."
+    if facts.get("name"):
+        text += f" The names agree ({facts['name']})"
+        if facts.get("candidates"):
+            text += f"; {facts['candidates']} record(s) agree this well for this person"
+        text += "."
+    return text
 
 
 def _dataset_title(session: Session, source: str) -> str:
