@@ -9,8 +9,9 @@ that are neither identifiers nor special category nor criminal offence data.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,12 +58,53 @@ class Problem:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One kind of problem in one column of a batch: the file rows that have it and, for a
+    non-sensitive column, their raw values. Problems are made from it only when wanted."""
+
+    column: str
+    code: str
+    message: str
+    rows: np.ndarray  # file row numbers, ascending
+    shown: pa.Array | None  # raw values of those rows, None for a sensitive column
+
+    def problems(self) -> list[Problem]:
+        shown = [None] * len(self.rows) if self.shown is None else self.shown.to_pylist()
+        return [
+            Problem(
+                row,
+                self.column,
+                self.code,
+                self.message,
+                None if v is None else v[:SHOWN_VALUE_LIMIT],
+            )
+            for row, v in zip(self.rows.tolist(), shown, strict=True)
+        ]
+
+
 @dataclass
 class ValidatedBatch:
     typed: dict[str, pa.Array]  # contract column -> typed values (null where bad)
     normalised: dict[str, pa.Array]  # identifier column -> normalised text
     bad: np.ndarray  # bool per row
-    problems: list[Problem]
+    failures: list[Failure]
+    extra_problems: list[Problem] = field(default_factory=list)  # found later (duplicates)
+
+    def problem_counts(self) -> Counter[tuple[str, str]]:
+        """How many problems of each (column, code), without making them."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for failure in self.failures:
+            counts[(failure.column, failure.code)] += len(failure.rows)
+        counts.update((p.column, p.code) for p in self.extra_problems)
+        return counts
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem, in row order (for one row: in column order, then check order). A
+        Python object per bad field: ask for them only when they are shown."""
+        made = [p for failure in self.failures for p in failure.problems()]
+        return sorted(made + self.extra_problems, key=lambda p: p.row)
 
 
 def _mask(array: pa.Array) -> np.ndarray:
@@ -80,9 +122,9 @@ FIXED_FIELDS = {"%Y": (4, pc.year), "%m": (2, pc.month), "%d": (2, pc.day),
                 "%H": (2, pc.hour), "%M": (2, pc.minute), "%S": (2, pc.second)}  # fmt: skip
 
 
-def _fixed_fields(fmt: str) -> tuple[str, list[tuple[int, int, Any]]] | None:
-    """(a regex for the text, (offset, width, component) per field) of a format made only
-    of FIXED_FIELDS and literal characters; None for any other format (%b, %y, %%, ...)."""
+def _fixed_fields(fmt: str) -> tuple[str, int, list[tuple[int, int, Any]]] | None:
+    """(a regex for the text, its length, (offset, width, component) per field) of a format
+    made only of FIXED_FIELDS and ASCII literals; None for any other (%b, %y, %%, ...)."""
     pattern, fields, offset, i = "^", [], 0, 0
     while i < len(fmt):
         if fmt[i] == "%":
@@ -97,24 +139,36 @@ def _fixed_fields(fmt: str) -> tuple[str, list[tuple[int, int, Any]]] | None:
                 return None
             pattern += re.escape(fmt[i])
             offset, i = offset + 1, i + 1
-    return pattern + "$", fields
+    return pattern + "$", offset, fields
 
 
 def _fields_match(text: pa.Array, parsed: pa.Array, fixed) -> np.ndarray:
     """Where `text` is written exactly in the fixed-width format and each of its fields equals
     the parsed value's: exactly where strftime(parsed) == text, at a fraction of the cost."""
-    pattern, fields = fixed
+    pattern, length, fields = fixed
     exact = _mask(pc.and_kleene(pc.match_substring_regex(text, pattern), pc.is_valid(parsed)))
     if not exact.any():
         return exact
     chosen = pa.array(exact)
-    text, parsed = text.filter(chosen), parsed.filter(chosen)
-    same = np.ones(len(text), dtype=bool)
+    parsed = parsed.filter(chosen)
+    # The pattern allows only ASCII of one length: the texts are rows of a byte matrix.
+    written = _byte_rows(text.filter(chosen), length)
+    same = np.ones(len(parsed), dtype=bool)
     for offset, width, component in fields:
-        written = pc.cast(pc.utf8_slice_codeunits(text, offset, offset + width), pa.int64())
-        same &= _mask(pc.equal(written, component(parsed)))
+        number = np.zeros(len(parsed), dtype=np.int64)
+        for digit in written[:, offset : offset + width].T:
+            number = number * 10 + (digit - 48)
+        same &= number == component(parsed).to_numpy(zero_copy_only=False)
     exact[exact] = same
     return exact
+
+
+def _byte_rows(text: pa.Array, width: int) -> np.ndarray:
+    """Strings all `width` bytes long as a (len(text), width) uint8 matrix, without copying."""
+    wide = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset :]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    return data[offsets[0] : offsets[0] + width * len(text)].reshape(len(text), width)
 
 
 def parse_temporal(values: pa.Array, formats: Sequence[str], kind: ColumnType) -> pa.Array:
@@ -181,7 +235,7 @@ def validate_batch(
 ) -> ValidatedBatch:
     n = batch.num_rows
     bad = np.zeros(n, dtype=bool)
-    problems: list[Problem] = []
+    found: list[Failure] = []
     typed: dict[str, pa.Array] = {}
     normalised: dict[str, pa.Array] = {}
 
@@ -210,16 +264,9 @@ def validate_batch(
             template = MESSAGES[code]
             message = template.format(formats=" or ".join(_shown_formats(contract, column)))
             rows = np.nonzero(mask)[0]
-            shown = None if column.sensitive else raw.take(pa.array(rows)).to_pylist()
-            for i, index in enumerate(rows):
-                value_shown = None
-                if shown is not None and shown[i] is not None:
-                    value_shown = shown[i][:SHOWN_VALUE_LIMIT]
-                problems.append(
-                    Problem(first_row + int(index), column.name, code, message, value_shown)
-                )
-    problems.sort(key=lambda p: p.row)
-    return ValidatedBatch(typed, normalised, bad, problems)
+            shown = None if column.sensitive else raw.take(pa.array(rows))
+            found.append(Failure(column.name, code, message, rows + first_row, shown))
+    return ValidatedBatch(typed, normalised, bad, found)
 
 
 def _iso_date(values: pa.Array) -> pa.Array:
