@@ -250,7 +250,7 @@ def validate_batch(
         value, failures = _typed(contract, column, raw, trimmed, present, failures, extra_formats)
         if column.is_identifier:
             text = value if column.type == ColumnType.string else _iso_date(value)
-            norm = normalise(column.identifier.value, text)
+            norm = _normalised(column.identifier.value, text)
             failures += _identifier_failures(column, norm, present)
             normalised[column.name] = norm
         if column.allowed_values is not None:
@@ -267,6 +267,22 @@ def validate_batch(
             shown = None if column.sensitive else raw.take(pa.array(rows))
             found.append(Failure(column.name, code, message, rows + first_row, shown))
     return ValidatedBatch(typed, normalised, bad, found)
+
+
+# Identifier kinds whose values repeat a great deal within a batch (many people share a
+# name or a postcode): normalised once per distinct value.
+REPEATING = {"given_name", "family_name", "full_name", "postcode", "address"}
+
+
+def _normalised(kind: str, text: pa.Array) -> pa.Array:
+    """`normalise` of each value, for a REPEATING kind worked out once per distinct value: it
+    works value by value, so the result is the same."""
+    if kind not in REPEATING:
+        return normalise(kind, text)
+    encoded = pc.dictionary_encode(text)
+    if 2 * len(encoded.dictionary) > len(text):
+        return normalise(kind, text)
+    return normalise(kind, encoded.dictionary).take(encoded.indices)
 
 
 def _iso_date(values: pa.Array) -> pa.Array:
