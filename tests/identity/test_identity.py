@@ -274,7 +274,10 @@ def test_tokens_of_values_known_from_earlier_batches_are_the_reference_hmac():
         batches.append(
             {
                 "name": pa.array([names[(i * 7 + number) % 6] for i in range(size)]),
-                "id": pa.array([f"{number:02d}-{i:05d}" for i in range(size)]),
+                "id": pa.array(
+                    [None if i % 10 == 3 else f"{number:02d}-{i:05d}" for i in range(size)]
+                ),
+                "unique": pa.array([f"{number:02d}-{i:05d}" for i in range(size)]),
                 "date": pa.array([f"19{(i + number) % 97:02d}-01-01" for i in range(size)]),
                 "empty": pa.nulls(size, pa.string()),
             }
@@ -292,7 +295,7 @@ def test_tokens_of_values_known_from_earlier_batches_are_the_reference_hmac():
                 assert tokens[name].to_pylist() == expected
         known = hashing._known
         assert known["name"].useful and known["date"].useful  # they repeat: kept
-        assert not known["id"].useful  # never repeats: no longer looked up
+        assert not known["id"].useful and not known["unique"].useful  # hashed value by value
         assert isinstance(known["id"], _Known)
     finally:
         hashing.close()

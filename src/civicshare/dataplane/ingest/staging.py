@@ -101,7 +101,7 @@ class _Known:
     A column whose values mostly do not repeat (NHS numbers, UPRNs) stops being kept after
     its first batch that finds under a quarter of its values known."""
 
-    LIMIT = 250_000  # values kept per column at most
+    LIMIT = 100_000  # values kept per column at most (a few MB each)
     USEFUL = 0.25
 
     def __init__(self) -> None:
@@ -165,19 +165,23 @@ class _Hashing:
             return {}
         work = []
         for name, values in columns.items():
-            encoded = pc.dictionary_encode(values)
-            distinct = encoded.dictionary
             known = self._known_for(name)
+            if known.useful:
+                encoded = pc.dictionary_encode(values)
+                distinct, back = encoded.dictionary, encoded.indices
+            else:  # values seldom repeat (NHS numbers): hash each, without a dictionary
+                back = values.is_valid() if values.null_count else None
+                distinct = values.filter(back) if back is not None else values
             tokens, unknown, looked = known.look_up(distinct)
             new = distinct.filter(pa.array(unknown))
             share = 1 - len(new) / len(distinct) if looked and len(distinct) else None
-            work.append((name, encoded.indices, known, tokens, unknown, new, share))
-        hashed = pa.concat_arrays([w[5] for w in work])
+            work.append((name, len(values), back, known, tokens, unknown, new, share))
+        hashed = pa.concat_arrays([w[6] for w in work])
         if len(hashed):
             hashed = _digests(self._connection(), self.key, hashed)
         out: dict[str, pa.Array] = {}
         offset = 0
-        for name, indices, known, tokens, unknown, new, share in work:
+        for name, rows, back, known, tokens, unknown, new, share in work:
             fresh = hashed.slice(offset, len(new))
             offset += len(new)
             if len(new) < len(tokens):
@@ -185,7 +189,12 @@ class _Hashing:
             else:
                 tokens = fresh
             known.learn(new, fresh, share)
-            out[name] = tokens.take(indices)
+            if back is None:
+                out[name] = tokens
+            elif pa.types.is_boolean(back.type):  # the rows with a value, nulls between
+                out[name] = pc.replace_with_mask(pa.nulls(rows, pa.string()), back, tokens)
+            else:  # a dictionary's indices
+                out[name] = tokens.take(back)
         return out
 
     def close(self) -> None:
