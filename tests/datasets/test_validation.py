@@ -122,3 +122,21 @@ def test_shipped_contracts_are_valid():
 
     names = {c.name for c in example_contracts()}
     assert {"acute-admissions", "asc-clients", "gp-registrations", "child-protection"} <= names
+
+
+@pytest.mark.parametrize(
+    "kind, values",
+    [
+        ("family_name", ["  o'neil ", "Smith,  Jones", None, "", "MARY\tANN", "é\u00a0e"]),
+        ("postcode", ["wr5 1ps", "WR51PS", None, " b98  1yd ", "X", "wr 5 1 ps", ""]),
+        ("nhs_number", [" 943 476 5919", "943-476-5919", None, ""]),
+    ],
+)
+def test_repeating_identifiers_normalise_as_they_do_value_by_value(kind, values):
+    """Names and postcodes are normalised once per distinct value of a batch; the result is
+    normalise() of each value."""
+    from civicshare.datasets.validation import _normalised
+    from civicshare.identity.service import normalise
+
+    text = pa.array(values * 40, pa.string())
+    assert _normalised(kind, text).equals(normalise(kind, text))

@@ -31,3 +31,83 @@ def test_a_date_is_taken_only_when_it_round_trips(text, fmt, expected):
     parsed = parse_temporal(values, [fmt], ColumnType.date).to_pylist()
     assert (parsed[0] and parsed[0].isoformat()) == expected
     assert parsed[1] is not None
+
+
+def _formatted_back(values: pa.Array, formats, kind: ColumnType) -> pa.Array:
+    """The round trip as it was before the field-by-field check: every parsed value formatted
+    back to text and compared (exactly, else but for leading zeros and case)."""
+    import pyarrow.compute as pc
+
+    from civicshare.datasets.validation import _strip_zeros
+
+    out = pa.nulls(len(values), pa.timestamp("s"))
+    trimmed = pc.utf8_trim_whitespace(values)
+    for fmt in formats:
+        parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
+        back = pc.strftime(parsed, format=fmt)
+        same = pc.or_(pc.equal(back, trimmed), pc.equal(_strip_zeros(back), _strip_zeros(trimmed)))
+        kept = pc.if_else(same.fill_null(False), parsed, pa.scalar(None, pa.timestamp("s")))
+        out = pc.coalesce(out, kept)
+    return pc.cast(out, pa.date32()) if kind == ColumnType.date else out
+
+
+def _mixed_texts(seed: int, count: int) -> list[str | None]:
+    import random
+
+    pick = random.Random(seed)
+    texts: list[str | None] = []
+    for _ in range(count):
+        year, month, day = pick.randint(1, 2999), pick.randint(0, 13), pick.randint(0, 32)
+        hour, minute = pick.randint(0, 25), pick.randint(0, 61)
+        shape = pick.randint(0, 7)
+        if shape == 0:
+            texts.append(f"{year:04d}{month:02d}{day:02d}")
+        elif shape == 1:
+            texts.append(f"{year}{month}{day}")  # unpadded: may be ambiguous or refused
+        elif shape == 2:
+            texts.append(f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}")
+        elif shape == 3:
+            texts.append(f"{year}-{month}-{day}  {hour}:{minute}")
+        elif shape == 4:
+            texts.append(f"{day:02d}/{month:02d}/{year:04d}")
+        elif shape == 5:
+            texts.append(f" {day}/{month}/{year} ")
+        elif shape == 6:
+            texts.append(pick.choice(["", None, "x", "2024-02-30", "29/02/2024", "0000-01-01"]))
+        else:
+            texts.append(f"{year:04d}{month:02d}{day:02d}x")
+    return texts
+
+
+@pytest.mark.parametrize(
+    "formats, kind",
+    [
+        (["%Y%m%d"], ColumnType.date),
+        (["%d/%m/%Y", "%Y%m%d"], ColumnType.date),
+        (["%Y-%m-%d %H:%M"], ColumnType.datetime),
+        (["%Y-%m-%d %H:%M", "%Y-%m-%d"], ColumnType.datetime),
+    ],
+)
+def test_the_field_by_field_round_trip_takes_what_formatting_back_took(formats, kind):
+    values = pa.array(_mixed_texts(len(formats) + len(kind.value), 20_000), pa.string())
+    taken = parse_temporal(values, formats, kind)
+    assert taken.equals(_formatted_back(values, formats, kind))
+    assert 0 < taken.null_count < len(values)  # both kinds of value were there
+    # The texts are read as a byte matrix: a slice and 64-bit offsets must read the same.
+    part = values.slice(7, 5_000)
+    assert parse_temporal(part, formats, kind).equals(_formatted_back(part, formats, kind))
+    wide = values.cast(pa.large_string())
+    assert parse_temporal(wide, formats, kind).equals(taken)
+
+
+def test_a_date_of_birth_is_normalised_to_the_text_strftime_gave():
+    import datetime as dt
+
+    import pyarrow.compute as pc
+
+    from civicshare.datasets.validation import _iso_date
+
+    moments = [dt.datetime(1950, 1, 2, 23, 4, 5), dt.datetime(1, 1, 1, 1), None]
+    moments.append(dt.datetime(1969, 12, 31, 23, 59, 59))
+    for values in (pa.array(moments, pa.timestamp("s")), pa.array(moments, pa.date32())):
+        assert _iso_date(values).equals(pc.strftime(values, "%Y-%m-%d"))

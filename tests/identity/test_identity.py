@@ -254,3 +254,48 @@ def test_normalise_changes_only_what_the_patterns_say(kind):
     assert identity.normalise(kind, pa.array(values, pa.string())).to_pylist() == expected
     clean = [v for v in expected if v is not None]  # already normal: nothing changes
     assert identity.normalise(kind, pa.array(clean, pa.string())).to_pylist() == clean
+
+
+def test_tokens_of_values_known_from_earlier_batches_are_the_reference_hmac():
+    """Ingest hashes each distinct value of a batch once, keeps the tokens of columns whose
+    values repeat for later batches, and hashes all a batch's columns in one statement
+    (staging._Hashing); two threads at once, as ingest runs it. Every token must still be
+    HMAC-SHA256 of its own value."""
+    import hmac
+    from concurrent.futures import ThreadPoolExecutor
+
+    from civicshare.dataplane.ingest.staging import _Hashing, _Known
+
+    key = bytes(range(32))
+    names = ["SMITH", "JONES", None, "O'NEIL", "ÉMILE", ""]
+    batches = []
+    for number in range(12):
+        size = 500 + 37 * number
+        batches.append(
+            {
+                "name": pa.array([names[(i * 7 + number) % 6] for i in range(size)]),
+                "id": pa.array(
+                    [None if i % 10 == 3 else f"{number:02d}-{i:05d}" for i in range(size)]
+                ),
+                "unique": pa.array([f"{number:02d}-{i:05d}" for i in range(size)]),
+                "date": pa.array([f"19{(i + number) % 97:02d}-01-01" for i in range(size)]),
+                "empty": pa.nulls(size, pa.string()),
+            }
+        )
+    hashing = _Hashing(key)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(hashing.tokens, batches))
+        for columns, tokens in zip(batches, results, strict=True):
+            for name, values in columns.items():
+                expected = [
+                    None if v is None else hmac.digest(key, v.encode(), "sha256").hex()
+                    for v in values.to_pylist()
+                ]
+                assert tokens[name].to_pylist() == expected
+        known = hashing._known
+        assert known["name"].useful and known["date"].useful  # they repeat: kept
+        assert not known["id"].useful and not known["unique"].useful  # hashed value by value
+        assert isinstance(known["id"], _Known)
+    finally:
+        hashing.close()

@@ -8,8 +8,11 @@ that are neither identifiers nor special category nor criminal offence data.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -55,12 +58,53 @@ class Problem:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One kind of problem in one column of a batch: the file rows that have it and, for a
+    non-sensitive column, their raw values. Problems are made from it only when wanted."""
+
+    column: str
+    code: str
+    message: str
+    rows: np.ndarray  # file row numbers, ascending
+    shown: pa.Array | None  # raw values of those rows, None for a sensitive column
+
+    def problems(self) -> list[Problem]:
+        shown = [None] * len(self.rows) if self.shown is None else self.shown.to_pylist()
+        return [
+            Problem(
+                row,
+                self.column,
+                self.code,
+                self.message,
+                None if v is None else v[:SHOWN_VALUE_LIMIT],
+            )
+            for row, v in zip(self.rows.tolist(), shown, strict=True)
+        ]
+
+
 @dataclass
 class ValidatedBatch:
     typed: dict[str, pa.Array]  # contract column -> typed values (null where bad)
     normalised: dict[str, pa.Array]  # identifier column -> normalised text
     bad: np.ndarray  # bool per row
-    problems: list[Problem]
+    failures: list[Failure]
+    extra_problems: list[Problem] = field(default_factory=list)  # found later (duplicates)
+
+    def problem_counts(self) -> Counter[tuple[str, str]]:
+        """How many problems of each (column, code), without making them."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for failure in self.failures:
+            counts[(failure.column, failure.code)] += len(failure.rows)
+        counts.update((p.column, p.code) for p in self.extra_problems)
+        return counts
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem, in row order (for one row: in column order, then check order). A
+        Python object per bad field: ask for them only when they are shown."""
+        made = [p for failure in self.failures for p in failure.problems()]
+        return sorted(made + self.extra_problems, key=lambda p: p.row)
 
 
 def _mask(array: pa.Array) -> np.ndarray:
@@ -72,28 +116,101 @@ def _strip_zeros(values: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(values, r"(^|[^0-9])0+([0-9])", r"\1\2")
 
 
+# Formats made only of these fixed-width numeric fields and literal characters can have their
+# round trip checked field by field, without formatting every value back to text.
+FIXED_FIELDS = {"%Y": (4, pc.year), "%m": (2, pc.month), "%d": (2, pc.day),
+                "%H": (2, pc.hour), "%M": (2, pc.minute), "%S": (2, pc.second)}  # fmt: skip
+
+
+def _fixed_fields(fmt: str) -> tuple[str, int, list[tuple[int, int, Any]]] | None:
+    """(a regex for the text, its length, (offset, width, component) per field) of a format
+    made only of FIXED_FIELDS and ASCII literals; None for any other (%b, %y, %%, ...)."""
+    pattern, fields, offset, i = "^", [], 0, 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            width, component = FIXED_FIELDS.get(fmt[i : i + 2], (0, None))
+            if component is None:
+                return None
+            pattern += f"[0-9]{{{width}}}"
+            fields.append((offset, width, component))
+            offset, i = offset + width, i + 2
+        else:
+            if not fmt[i].isascii():
+                return None
+            pattern += re.escape(fmt[i])
+            offset, i = offset + 1, i + 1
+    return pattern + "$", offset, fields
+
+
+def _fields_match(text: pa.Array, parsed: pa.Array, fixed) -> np.ndarray:
+    """Where `text` is written exactly in the fixed-width format and each of its fields equals
+    the parsed value's: exactly where strftime(parsed) == text, at a fraction of the cost."""
+    pattern, length, fields = fixed
+    exact = _mask(pc.and_kleene(pc.match_substring_regex(text, pattern), pc.is_valid(parsed)))
+    if not exact.any():
+        return exact
+    chosen = pa.array(exact)
+    parsed = parsed.filter(chosen)
+    # The pattern allows only ASCII of one length: the texts are rows of a byte matrix.
+    written = _byte_rows(text.filter(chosen), length)
+    same = np.ones(len(parsed), dtype=bool)
+    for offset, width, component in fields:
+        number = np.zeros(len(parsed), dtype=np.int64)
+        for digit in written[:, offset : offset + width].T:
+            number = number * 10 + (digit - 48)
+        same &= number == component(parsed).to_numpy(zero_copy_only=False)
+    exact[exact] = same
+    return exact
+
+
+def _byte_rows(text: pa.Array, width: int) -> np.ndarray:
+    """Strings all `width` bytes long as a (len(text), width) uint8 matrix, without copying."""
+    wide = pa.types.is_large_string(text.type)
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset :]
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
+    return data[offsets[0] : offsets[0] + width * len(text)].reshape(len(text), width)
+
+
 def parse_temporal(values: pa.Array, formats: Sequence[str], kind: ColumnType) -> pa.Array:
     """Text to timestamp[s] trying each format; a value that does not round-trip is null.
 
     Arrow's strptime rolls 31 February over to 3 March; the round trip (ignoring leading
-    zeros and case) catches that."""
+    zeros and case) catches that. For formats of fixed-width numbers the round trip is
+    checked field by field (formatting back to text is the costly part); only the values
+    that parsed but are not written exactly that way are formatted back."""
     out = pa.nulls(len(values), pa.timestamp("s"))
     trimmed = pc.utf8_trim_whitespace(values)
     for fmt in formats:
         parsed = pc.strptime(trimmed, format=fmt, unit="s", error_is_null=True)
-        back = pc.strftime(parsed, format=fmt)
-        same = pc.equal(back, trimmed).fill_null(False)
-        # Only values that parsed but do not round-trip exactly (leading zeros, case) need the
-        # looser comparison; in a clean file there are none.
-        other = pc.and_(pc.is_valid(parsed), pc.invert(same))
-        if pc.any(other).as_py():
-            loose = pc.equal(_strip_zeros(back.filter(other)), _strip_zeros(trimmed.filter(other)))
-            same = pc.replace_with_mask(same, other, loose.fill_null(False))
-        parsed = pc.if_else(same, parsed, pa.scalar(None, pa.timestamp("s")))
+        fixed = _fixed_fields(fmt)
+        if fixed is None:
+            same = np.zeros(len(trimmed), dtype=bool)
+        else:
+            same = _fields_match(trimmed, parsed, fixed)
+        rest = _mask(pc.is_valid(parsed)) & ~same
+        if rest.any():
+            same[rest] = _round_trips(
+                trimmed.filter(pa.array(rest)), parsed.filter(pa.array(rest)), fmt
+            )
+        parsed = pc.if_else(pa.array(same), parsed, pa.scalar(None, pa.timestamp("s")))
         out = pc.coalesce(out, parsed)
     if kind == ColumnType.date:
         return pc.cast(out, pa.date32())
     return out
+
+
+def _round_trips(text: pa.Array, parsed: pa.Array, fmt: str) -> np.ndarray:
+    """Whether each parsed value formats back to its text, exactly or but for leading zeros
+    and case."""
+    back = pc.strftime(parsed, format=fmt)
+    same = pc.equal(back, text).fill_null(False)
+    # Only values that do not round-trip exactly (leading zeros, case) need the looser
+    # comparison; in a clean file there are none.
+    other = pc.invert(same)
+    if pc.any(other).as_py():
+        loose = pc.equal(_strip_zeros(back.filter(other)), _strip_zeros(text.filter(other)))
+        same = pc.replace_with_mask(same, other, loose.fill_null(False))
+    return _mask(same)
 
 
 def nhs_valid(normalised: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +235,7 @@ def validate_batch(
 ) -> ValidatedBatch:
     n = batch.num_rows
     bad = np.zeros(n, dtype=bool)
-    problems: list[Problem] = []
+    found: list[Failure] = []
     typed: dict[str, pa.Array] = {}
     normalised: dict[str, pa.Array] = {}
 
@@ -132,8 +249,8 @@ def validate_batch(
             failures.append(("missing", blank))
         value, failures = _typed(contract, column, raw, trimmed, present, failures, extra_formats)
         if column.is_identifier:
-            text = value if column.type == ColumnType.string else pc.strftime(value, "%Y-%m-%d")
-            norm = normalise(column.identifier.value, text)
+            text = value if column.type == ColumnType.string else _iso_date(value)
+            norm = _normalised(column.identifier.value, text)
             failures += _identifier_failures(column, norm, present)
             normalised[column.name] = norm
         if column.allowed_values is not None:
@@ -147,16 +264,31 @@ def validate_batch(
             template = MESSAGES[code]
             message = template.format(formats=" or ".join(_shown_formats(contract, column)))
             rows = np.nonzero(mask)[0]
-            shown = None if column.sensitive else raw.take(pa.array(rows)).to_pylist()
-            for i, index in enumerate(rows):
-                value_shown = None
-                if shown is not None and shown[i] is not None:
-                    value_shown = shown[i][:SHOWN_VALUE_LIMIT]
-                problems.append(
-                    Problem(first_row + int(index), column.name, code, message, value_shown)
-                )
-    problems.sort(key=lambda p: p.row)
-    return ValidatedBatch(typed, normalised, bad, problems)
+            shown = None if column.sensitive else raw.take(pa.array(rows))
+            found.append(Failure(column.name, code, message, rows + first_row, shown))
+    return ValidatedBatch(typed, normalised, bad, found)
+
+
+# Identifier kinds whose values repeat a great deal within a batch (many people share a
+# name or a postcode): normalised once per distinct value.
+REPEATING = {"given_name", "family_name", "full_name", "postcode", "address"}
+
+
+def _normalised(kind: str, text: pa.Array) -> pa.Array:
+    """`normalise` of each value, for a REPEATING kind worked out once per distinct value: it
+    works value by value, so the result is the same."""
+    if kind not in REPEATING:
+        return normalise(kind, text)
+    encoded = pc.dictionary_encode(text)
+    if 2 * len(encoded.dictionary) > len(text):
+        return normalise(kind, text)
+    return normalise(kind, encoded.dictionary).take(encoded.indices)
+
+
+def _iso_date(values: pa.Array) -> pa.Array:
+    """A date or date and time as "YYYY-MM-DD" text: what strftime("%Y-%m-%d") gives, but by
+    a cast, which is many times cheaper."""
+    return pc.cast(pc.cast(values, pa.date32()), pa.string())
 
 
 def _shown_formats(contract: Contract, column: Column) -> list[str]:

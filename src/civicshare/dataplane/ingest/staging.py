@@ -36,6 +36,7 @@ from civicshare.dataplane.ingest.storage import (
     GENERALISED,
     data_schema,
     generalise,
+    parquet_options,
     quarantine_schema,
     quarantine_sealed_path,
     sealed_path,
@@ -76,19 +77,14 @@ _TOKENS_SQL = (
 )
 
 
-def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
-    """Base tokens, HMAC-SHA256(key, value) in hex, null for null: the construction of
-    `identity.service.base_tokens` (a test holds the two to each other), computed by DuckDB's
-    sha256() over whole batches instead of one Python call per value. HMAC is
-    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters.
-
-    Each distinct value is hashed once per batch (names, dates of birth and postcodes repeat
-    a great deal), and the tokens are taken back to the rows by the dictionary's indices."""
-    encoded = pc.dictionary_encode(values)
-    distinct = encoded.dictionary
+def _digests(connection, key: bytes, values: pa.Array) -> pa.Array:
+    """HMAC-SHA256(key, value) in hex for each (non-null) value, in order: the construction
+    of `identity.service.base_tokens` (a test holds the two to each other), computed by
+    DuckDB's sha256() over a whole array instead of one Python call per value. HMAC is
+    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters."""
     block = key.ljust(64, b"\0")
     inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    batch_values = pa.table({"position": np.arange(len(distinct)), "value": distinct})
+    batch_values = pa.table({"position": np.arange(len(values)), "value": values})
     connection.register("batch_values", batch_values)
     try:
         table = connection.sql(
@@ -96,27 +92,110 @@ def _tokens(connection, key: bytes, values: pa.Array) -> pa.Array:
         ).to_arrow_table()
     finally:
         connection.unregister("batch_values")
-    return table.column("token").combine_chunks().take(encoded.indices)
+    return table.column("token").combine_chunks()
+
+
+class _Known:
+    """The tokens of one column's values hashed in earlier batches, so that only values not
+    seen before are hashed: names, dates of birth and postcodes repeat from batch to batch.
+    A column whose values mostly do not repeat (NHS numbers, UPRNs) stops being kept after
+    its first batch that finds under a quarter of its values known."""
+
+    LIMIT = 100_000  # values kept per column at most (a few MB each)
+    USEFUL = 0.25
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values = pa.array([], pa.string())
+        self._tokens = pa.array([], pa.string())
+        self.useful = True
+
+    def look_up(self, distinct: pa.Array) -> tuple[pa.Array, np.ndarray, bool]:
+        """(tokens of the known values, null for the others; mask of the unknown; whether
+        anything was known to look in)."""
+        with self._lock:
+            values, tokens = self._values, self._tokens
+        if not self.useful or len(values) == 0:
+            return pa.nulls(len(distinct), pa.string()), np.ones(len(distinct), bool), False
+        where = pc.index_in(distinct, value_set=values)
+        return tokens.take(where), where.is_null().to_numpy(zero_copy_only=False), True
+
+    def learn(self, values: pa.Array, tokens: pa.Array, known_share: float | None) -> None:
+        with self._lock:
+            if known_share is not None and known_share < self.USEFUL:
+                self.useful = False
+                self._values = self._tokens = pa.array([], pa.string())
+            if not self.useful or len(self._values) + len(values) > self.LIMIT:
+                return
+            self._values = pa.concat_arrays([self._values, values])
+            self._tokens = pa.concat_arrays([self._tokens, tokens])
 
 
 class _Hashing:
-    """Base tokens under one key, one DuckDB connection per thread (a connection runs one
-    statement at a time), each using one thread: the batches are the parallelism."""
+    """Base tokens under one key: HMAC-SHA256(key, normalised value), hex, null for null, as
+    `identity.service.base_tokens` (a test holds the two to each other). Each distinct value
+    of a batch is hashed once, values known from earlier batches not again, and the values of
+    all a batch's columns in one DuckDB statement. One DuckDB connection per thread (a
+    connection runs one statement at a time), each using one thread: the batches are the
+    parallelism."""
 
     def __init__(self, key: bytes) -> None:
         self.key = key
         self._local = threading.local()
         self._connections: list = []
+        self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
 
-    def tokens(self, values: pa.Array) -> pa.Array:
+    def _connection(self):
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = duckdb.connect(config={"threads": 1})
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
-        return _tokens(connection, self.key, values)
+        return connection
+
+    def _known_for(self, name: str) -> _Known:
+        with self._lock:
+            return self._known.setdefault(name, _Known())
+
+    def tokens(self, columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        """The base token of every value of each named column (its normalised text)."""
+        if not columns:
+            return {}
+        work = []
+        for name, values in columns.items():
+            known = self._known_for(name)
+            if known.useful:
+                encoded = pc.dictionary_encode(values)
+                distinct, back = encoded.dictionary, encoded.indices
+            else:  # values seldom repeat (NHS numbers): hash each, without a dictionary
+                back = values.is_valid() if values.null_count else None
+                distinct = values.filter(back) if back is not None else values
+            tokens, unknown, looked = known.look_up(distinct)
+            new = distinct.filter(pa.array(unknown))
+            share = 1 - len(new) / len(distinct) if looked and len(distinct) else None
+            work.append((name, len(values), back, known, tokens, unknown, new, share))
+        hashed = pa.concat_arrays([w[6] for w in work])
+        if len(hashed):
+            hashed = _digests(self._connection(), self.key, hashed)
+        out: dict[str, pa.Array] = {}
+        offset = 0
+        for name, rows, back, known, tokens, unknown, new, share in work:
+            fresh = hashed.slice(offset, len(new))
+            offset += len(new)
+            if len(new) < len(tokens):
+                tokens = pc.replace_with_mask(tokens, pa.array(unknown), fresh)
+            else:
+                tokens = fresh
+            known.learn(new, fresh, share)
+            if back is None:
+                out[name] = tokens
+            elif pa.types.is_boolean(back.type):  # the rows with a value, nulls between
+                out[name] = pc.replace_with_mask(pa.nulls(rows, pa.string()), back, tokens)
+            else:  # a dictionary's indices
+                out[name] = tokens.take(back)
+        return out
 
     def close(self) -> None:
         with self._lock:
@@ -218,7 +297,7 @@ def _stage(
 
     file_problems: list[str] = []
     sha = ""
-    writer = pq.ParquetWriter(directory / DATA_FILE, schema, compression="zstd")
+    writer = pq.ParquetWriter(directory / DATA_FILE, schema, **parquet_options(contract))
     sealed = _sealed_writers(contract, directory, data_key, snapshot_ref)
     hashing = _Hashing(pseudonymisation_key)
     writing = _Writing(hashing, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
@@ -321,10 +400,10 @@ class _Tally:
         repeated = _duplicates(contract, batch, first, self.seen_ids, checked)
         self.invalid += int(checked.bad.sum()) - repeated
         self.duplicates += repeated
-        for problem in checked.problems:
-            self.counts[(problem.column, problem.code)] += 1
-            if len(self.kept) < MAX_PROBLEMS_KEPT:
-                self.kept.append(problem.as_dict())
+        self.counts.update(checked.problem_counts())
+        if len(self.kept) < MAX_PROBLEMS_KEPT:  # problems are made only while some are kept
+            room = MAX_PROBLEMS_KEPT - len(self.kept)
+            self.kept += [problem.as_dict() for problem in checked.problems[:room]]
         rows = np.arange(first, first + n, dtype=np.int64)
         good = ~checked.bad
         if checked.bad.any():
@@ -379,11 +458,9 @@ def _prepare(contract, batch, first: int, source, hashing: _Hashing):
     """In a worker thread: each row validated, and every identifier value's base token (the
     rows found bad are dropped later; a token is the same whichever rows are kept)."""
     checked = validate_batch(contract, batch, first, source.extra_formats)
-    tokens = {
-        column.name: hashing.tokens(checked.normalised[column.name])
-        for column in contract.columns
-        if column.is_identifier
-    }
+    tokens = hashing.tokens(
+        {c.name: checked.normalised[c.name] for c in contract.columns if c.is_identifier}
+    )
     return checked, tokens
 
 
@@ -393,7 +470,7 @@ def _duplicates(contract, batch, first: int, seen_ids: dict, checked) -> int:
         return 0
     repeated, repeats = duplicate_records(contract, batch, first, seen_ids, checked.bad)
     checked.bad |= repeated
-    checked.problems = sorted(checked.problems + repeats, key=lambda p: p.row)
+    checked.extra_problems += repeats
     return int(repeated.sum())
 
 

@@ -89,6 +89,25 @@ def data_schema(contract: Contract, encrypted: bool = False) -> pa.Schema:
     return pa.schema(fields)
 
 
+# Tokens of identifiers that seldom repeat (one per person or address): a dictionary page
+# would only be built to be abandoned, so these are written plain.
+SELDOM_REPEATED = {
+    IdentifierKind.nhs_number, IdentifierKind.uprn, IdentifierKind.phone,
+    IdentifierKind.email, IdentifierKind.other_id,
+}  # fmt: skip
+
+
+def parquet_options(contract: Contract) -> dict[str, Any]:
+    """How ingest writes `data.parquet`: zstd at its cheapest level (the sealed columns and
+    tokens hardly compress further at higher ones), dictionaries only where values repeat.
+    Readers see the same values whatever these are."""
+    plain = {"_row"} | {
+        f"{c.name}__token" for c in contract.columns if c.identifier in SELDOM_REPEATED
+    }
+    dictionary = [name for name in data_schema(contract).names if name not in plain]
+    return {"compression": "zstd", "compression_level": 1, "use_dictionary": dictionary}
+
+
 def quarantine_schema(contract: Contract, encrypted: bool = False) -> pa.Schema:
     """The columns of `quarantine.parquet`: the file row numbers (the values are sealed); with
     `encrypted`, every field's per-value ciphertext as snapshots before decision 0039 hold."""
