@@ -111,6 +111,8 @@ class GovernanceState:
     partners: Mapping[str, PartnerState]  # by key
     versions: tuple[VersionState, ...]  # status active, by agreement reference
     refusals: rights.Refusals  # residents' objections and opt-outs, as recorded
+    # Every partner named by any version (whatever its status) of each agreement, by reference.
+    parties_to: Mapping[str, frozenset[int]]
 
     def partner(self, key: str) -> PartnerState | None:
         return self.partners.get(key)
@@ -154,7 +156,7 @@ def thawed(value: Any) -> Any:
 
 
 def read_state(session: Session) -> GovernanceState:
-    """The state as the store holds it now, in six queries. Columns, not ORM objects: an
+    """The state as the store holds it now, in seven queries. Columns, not ORM objects: an
     object this session loaded earlier in its transaction keeps the values it had then, and
     what is read here may be kept for other sessions."""
     partners = {
@@ -230,7 +232,19 @@ def read_state(session: Session) -> GovernanceState:
         )
         for row in rows
     )
-    return GovernanceState(MappingProxyType(partners), versions, rights.refusals(session))
+    parties_to: dict[str, set[int]] = {}
+    for reference, partner_id in session.execute(
+        select(Agreement.reference, AgreementParty.partner_id)
+        .join(AgreementVersion, AgreementVersion.agreement_id == Agreement.id)
+        .join(AgreementParty, AgreementParty.version_id == AgreementVersion.id)
+    ):
+        parties_to.setdefault(reference, set()).add(partner_id)
+    return GovernanceState(
+        MappingProxyType(partners),
+        versions,
+        rights.refusals(session),
+        MappingProxyType({k: frozenset(v) for k, v in parties_to.items()}),
+    )
 
 
 # -- kept per process against the change stamp ------------------------------------------------

@@ -183,6 +183,19 @@ def active_version(session: Session, reference: str, today: date | None = None):
     return agreements.active_version(session, reference, today)
 
 
+def is_party(session: Session, reference: str, partner_id: int) -> bool:
+    """Whether the partner is named by any version of agreement `reference`, whatever its
+    status (False when there is no such agreement), read as decide() reads governance state."""
+    if governance.GOVERNANCE_CACHED:
+        parties = governance.state_for(session).parties_to.get(reference.strip().upper(), ())
+        return partner_id in parties
+    try:
+        agreement = agreements.get(session, reference)
+    except agreements.NotFound:
+        return False
+    return any(v.party(partner_id) for v in agreement.versions)
+
+
 def _malformed_or_unentitled(request: ShareRequest) -> Decision | None:
     """A request refused before any agreement is looked at: an identifier where none belongs,
     a token without the scope, a membership without a receiving role."""
