@@ -299,9 +299,10 @@ class _Held:
 
     def current(self) -> GovernanceState:
         session = self.session
-        if session.new or session.deleted or session.dirty:
-            session.flush()  # as a query would: the change then replaces the token
-        if self.stale or session.get_transaction() is not self.transaction:
+        # Pending changes: the token's query flushes them (as any query would), and a change
+        # behind the stamp replaces the token.
+        pending = session.new or session.deleted or session.dirty
+        if pending or self.stale or session.get_transaction() is not self.transaction:
             self.state = current_state(session)
             self.transaction = session.get_transaction()
             self.stale = False
