@@ -75,8 +75,21 @@ class ChangeStamp(Base):
     token: Mapped[str] = mapped_column(String(32))
 
 
-# What each change stamp watches: "snapshots" every table `datasets.current_snapshots` reads.
-STAMPED = {"snapshots": ("partners", "datasets", "dataset_contracts", "dataset_snapshots")}
+# What each change stamp watches: "snapshots" every table `datasets.current_snapshots` reads,
+# "governance" every table `sharing.decide()` reads but the person index (partners,
+# agreements, objections and opt-outs: sharing.governance).
+STAMPED = {
+    "snapshots": ("partners", "datasets", "dataset_contracts", "dataset_snapshots"),
+    "governance": (
+        "partners",
+        "agreements",
+        "agreement_versions",
+        "agreement_parties",
+        "agreement_data_items",
+        "rights_objections",
+        "rights_national_opt_outs",
+    ),
+}
 
 
 def change_stamp(session: Session, name: str) -> str | None:

@@ -3,12 +3,15 @@ see named detail, review, close; the store keeps the log and the reviews."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 
 from civicshare import db
 from civicshare.incidents import service
 from civicshare.incidents.geometry import Area
 from civicshare.incidents.models import BreakGlassReview, IncidentEvent, ReviewStatus
+from civicshare.partners import service as partners
 from tests.conftest import demo_store
 from tests.incidents.test_incidents import FIRE, WATER_IG, actor, agreement_ref
 
@@ -69,3 +72,28 @@ def test_open_view_break_glass_review_close(settings, sessions):
         assert all(
             r.status == ReviewStatus.pending for k, r in reviews.items() if k != "mercia-water"
         )
+    # The governance state decide() reads is kept between views (sharing.governance); a
+    # partner suspended on another connection, as another worker process would, is still
+    # withheld from the very next view.
+    with db.session_scope(sessions) as session:
+        fire = actor(session, FIRE)
+        again = service.open_incident(
+            session,
+            fire,
+            title="Second call",
+            kind="fire",
+            area=Area.circle(target["easting"], target["northing"], 50),
+            agreement=ref,
+        )
+        assert not service.households(session, settings, fire, again).withheld
+    elsewhere = db.make_engine(settings.effective_database_url)
+    try:
+        with db.session_scope(db.make_sessionmaker(elsewhere)) as session:
+            water = partners.get_by_key(session, "mercia-water")
+            partners.set_status(session, water, "suspended", date.today())
+    finally:
+        elsewhere.dispose()
+    with db.session_scope(sessions) as session:
+        incident = service.get_incident(session, again.reference)
+        found = service.households(session, settings, actor(session, FIRE), incident)
+        assert [w.dataset for w in found.withheld] == ["priority-services-register"]

@@ -154,32 +154,32 @@ def test_a_provider_suspended_elsewhere_is_withheld_from_the_very_next_api_reque
         assert client.get(url).json()["withheld"] == []
 
 
-def test_the_agreement_is_read_once_per_transaction_and_afresh_after_it(
+def test_may_see_and_the_view_read_no_agreement_rows_while_governance_is_unchanged(
     store, store_sessions, centre
 ):
+    """may_see() (a party to any version of the incident's agreement) and the view's emergency
+    version come from the governance state decide() reads (sharing.governance), kept between
+    transactions while the "governance" change stamp stands."""
     from sqlalchemy import event
 
     seen = []
 
     def count(_conn, _cursor, statement, *_):
-        if "FROM agreements" in statement and "WHERE agreements.reference" in statement:
+        if "FROM agreement" in statement:
             seen.append(statement)
 
     with db.session_scope(store_sessions) as session:
         fire = actor(session, FIRE)
         incident = open_circle(session, fire, centre, 400)
         service.households(session, store, fire, incident)  # executes, if not yet
+        session.commit()
         engine = session.get_bind()
         event.listen(engine, "before_cursor_execute", count)
         try:
-            held = service.get_agreement(session, incident.agreement)
+            session.info.pop("incidents.may_see", None)  # asked afresh, as by a new request
             assert service.may_see(session, fire, incident)
             service.households(session, store, fire, incident)
-            assert service.get_agreement(session, incident.agreement) is held
-            assert seen == []  # may_see and the view both used the one read above
-            session.commit()
-            service.get_agreement(session, incident.agreement)
-            assert len(seen) == 1  # a new transaction reads it again
+            assert seen == []
         finally:
             event.remove(engine, "before_cursor_execute", count)
 
@@ -232,3 +232,34 @@ def test_the_snapshot_look_up_is_cached_and_a_suspension_still_stops_the_very_ne
             assert client.get(url).status_code == 200
     finally:
         event.remove(Engine, "before_cursor_execute", count)
+
+
+def test_the_governance_state_is_kept_between_requests_until_a_change_elsewhere(
+    store, store_sessions, centre, monkeypatch
+):
+    """The second request reads no governance state (partners, agreements, objections: kept
+    against the "governance" change stamp); a provider suspended by someone else is read
+    afresh and withheld from the very next request."""
+    from civicshare.sharing import governance
+
+    read = []
+    read_state = governance.read_state
+    monkeypatch.setattr(governance, "read_state", lambda s: read.append(1) or read_state(s))
+    client, url, _ = _token_client(store, store_sessions, centre)
+    with client:
+        first = client.get(url).json()
+        read.clear()
+        again = client.get(url).json()
+        assert read == []  # kept
+        assert again | {"generated_at": None} == first | {"generated_at": None}
+        with db.session_scope(store_sessions) as session:
+            water = partners.get_by_key(session, "mercia-water")
+            was, water.status = water.status, PartnerStatus.suspended
+        try:
+            withheld = client.get(url).json()["withheld"]
+            assert [w["dataset"] for w in withheld] == ["priority-services-register"]
+            assert read == [1]  # read afresh after the change
+        finally:
+            with db.session_scope(store_sessions) as session:
+                partners.get_by_key(session, "mercia-water").status = was
+        assert client.get(url).json()["withheld"] == []

@@ -440,6 +440,10 @@ class AgreementDataItem(Base):
 
     provider: Mapped[Partner] = relationship()
 
+    @property
+    def provider_key(self) -> str:
+        return self.provider.key
+
 
 class AgreementApproval(Base):
     """A party's decision on a submitted version, made by that party's IG lead."""

@@ -12,8 +12,10 @@ counts them, and the audit log keeps the counts, never who.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -93,31 +95,66 @@ def _held_in(session: Session, source: str, keys: set[str]) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+@dataclass(frozen=True)
+class Refusals:
+    """Who refused what, as recorded: the person keys objecting to each purpose (objections
+    standing) and those with the national data opt-out. Keys as recorded, before the merges
+    the person index made since (withheld_for follows them)."""
+
+    objecting: Mapping[str, frozenset[str]]  # by purpose code
+    opted_out: frozenset[str]
+
+
+def refusals(session: Session) -> Refusals:
+    """The refusals as the store holds them now (two queries)."""
+    objecting: dict[str, set[str]] = {}
+    for purpose, key in session.execute(
+        select(Objection.purpose, Objection.person_key).where(Objection.withdrawn_at.is_(None))
+    ):
+        objecting.setdefault(purpose, set()).add(key)
+    return Refusals(
+        MappingProxyType({purpose: frozenset(keys) for purpose, keys in objecting.items()}),
+        frozenset(session.scalars(select(NationalOptOut.person_key))),
+    )
+
+
 def withheld_for(
-    session: Session, version: AgreementVersion, provider: Partner, dataset: str, purpose: str
+    session: Session,
+    version: AgreementVersion,
+    provider: Partner,
+    dataset: str,
+    purpose: str,
+    refused: Refusals | None = None,
 ) -> tuple[Withheld, ...]:
     """The people whose rows of `provider`'s `dataset` must not leave under `purpose` of this
     agreement version: those objecting to the purpose, and for a planning or research purpose
     on health data, those with the national data opt-out. Only people the person index holds
-    in this dataset are named (the data plane matches rows by the index)."""
+    in this dataset are named (the data plane matches rows by the index). `refused`: what
+    `refusals()` read, if the caller holds it (else only what this needs is read here)."""
     source = f"{provider.key}/{dataset}"
-    objecting = current_keys(
-        session,
-        set(
+    if refused is not None:
+        recorded = set(refused.objecting.get(purpose, ()))
+    else:
+        recorded = set(
             session.scalars(
                 select(Objection.person_key).where(
                     Objection.purpose == purpose, Objection.withdrawn_at.is_(None)
                 )
             )
-        ),
-    )
+        )
+    objecting = current_keys(session, recorded)
     withheld = []
     held = _held_in(session, source, objecting)
     if held:
         withheld.append(Withheld(OBJECTION, held))
     described = next((p for p in version.purposes or [] if p.get("code") == purpose), {})
     if provider.type in HEALTH_PROVIDERS and opt_out_applies(described):
-        opted_out = current_keys(session, set(session.scalars(select(NationalOptOut.person_key))))
+        recorded = (
+            set(refused.opted_out)
+            if refused is not None
+            else set(session.scalars(select(NationalOptOut.person_key)))
+        )
+        opted_out = current_keys(session, recorded)
         held = _held_in(session, source, opted_out)
         if held:
             withheld.append(Withheld(NATIONAL_OPT_OUT, held))

@@ -13,17 +13,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
 from civicshare.agreements import service as agreements
 from civicshare.agreements.models import (
     AgreementVersion,
     Treatment,
-)
-from civicshare.agreements.models import (
-    Status as AgreementStatus,
 )
 from civicshare.audit.service import identifier_refusal, identifiers_in
 from civicshare.dataplane.grant import (
@@ -37,6 +33,7 @@ from civicshare.dataplane.grant import (
 from civicshare.partners import service as partners
 from civicshare.partners.models import Partner, PartnerStatus, Role
 from civicshare.rights import service as rights
+from civicshare.sharing import governance
 
 # Roles that may receive person-level data for their partner; viewers see governance only.
 RECEIVING_ROLES = (Role.analyst, Role.responder, Role.ig_lead, Role.data_provider)
@@ -157,77 +154,16 @@ def purpose_refusal(version: AgreementVersion, asked: str) -> str:
 
 # -- governance state read once for several decisions ----------------------------------------
 
-_GOVERNANCE = "sharing.governance"
-
-
-class _Governance:
-    """The governance state decide() reads, loaded once for the decisions made inside one
-    `governance_read()` block: every partner (by key) and the active agreement versions with
-    their parties and data items. Valid for one transaction only: after a commit or rollback it
-    is read again. ORM objects are the session's own, so a change this session makes to a
-    partner's or a version's status is seen at once."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._load()
-
-    def _load(self) -> None:
-        self._partners = {p.key: p for p in self.session.scalars(select(Partner))}
-        # The active versions with their agreements and parties, in three queries, into the
-        # identity map: the versions selected in covering() are these objects, so naming and
-        # matching parties reads no more. Data items load only for a version whose parties
-        # match (once per block). Held here: the identity map keeps unmodified objects weakly.
-        self._held = self.session.scalars(
-            select(AgreementVersion)
-            .where(AgreementVersion.status == AgreementStatus.active)
-            .options(
-                selectinload(AgreementVersion.agreement),
-                selectinload(AgreementVersion.parties),
-            )
-        ).all()
-        self._versions: dict[date, list[AgreementVersion]] = {}
-        self.transaction = self.session.get_transaction()
-
-    def current(self) -> _Governance:
-        if self.session.get_transaction() is not self.transaction:
-            self._load()
-        return self
-
-    def partner(self, key: str) -> Partner | None:
-        return self._partners.get(key)
-
-    def covering(
-        self, provider_id: int, dataset: str, recipient_id: int, today: date | None
-    ) -> list[AgreementVersion]:
-        """What `agreements.active_covering()` returns, from the versions loaded once."""
-        today = today or date.today()
-        versions = self._versions.get(today)
-        if versions is None:  # the active versions exactly as agreements/ selects them
-            versions = self._versions[today] = agreements.active_versions(self.session, today)
-        return [
-            version
-            for version in versions
-            # A version's status may have changed in this session since it was loaded.
-            if version.status == AgreementStatus.active
-            and agreements.covers(version, provider_id, dataset, recipient_id)
-        ]
-
 
 @contextmanager
 def governance_read(session: Session) -> Iterator[None]:
-    """Inside this block, decide() on `session` reads partners and active agreements once
-    rather than once per call (for a view that decides several datasets at once, e.g. an
-    incident's households). Each decision is still made in full and gives what decide() alone
-    gives; the block should not span governance changes made in other transactions, so keep it
-    to one request. Nested blocks share the outer one's state."""
-    if _GOVERNANCE in session.info:
+    """Inside this block, decide() on `session` reads governance state once rather than once
+    per call (for a view that decides several datasets at once, e.g. an incident's
+    households). Each decision is still made in full and gives what decide() alone gives; a
+    change this session makes is seen by the next decision, one committed elsewhere by the next
+    block, so keep it to one request. Nested blocks share the outer one's state."""
+    with governance.held(session):
         yield
-        return
-    session.info[_GOVERNANCE] = _Governance(session)
-    try:
-        yield
-    finally:
-        session.info.pop(_GOVERNANCE, None)
 
 
 def decide_many(
@@ -236,6 +172,28 @@ def decide_many(
     """decide() for each request, in order, reading governance state once for them all."""
     with governance_read(session):
         return [decide(session, request, today) for request in requests]
+
+
+def active_version(session: Session, reference: str, today: date | None = None):
+    """The version of agreement `reference` in force today, as decide() reads it (kept between
+    changes, see decide()), or None. Its parties, data items and purposes need no more reads."""
+    today = today or date.today()
+    if governance.GOVERNANCE_CACHED:
+        return governance.state_for(session).version_of(reference, today)
+    return agreements.active_version(session, reference, today)
+
+
+def is_party(session: Session, reference: str, partner_id: int) -> bool:
+    """Whether the partner is named by any version of agreement `reference`, whatever its
+    status (False when there is no such agreement), read as decide() reads governance state."""
+    if governance.GOVERNANCE_CACHED:
+        parties = governance.state_for(session).parties_to.get(reference.strip().upper(), ())
+        return partner_id in parties
+    try:
+        agreement = agreements.get(session, reference)
+    except agreements.NotFound:
+        return False
+    return any(v.party(partner_id) for v in agreement.versions)
 
 
 def _malformed_or_unentitled(request: ShareRequest) -> Decision | None:
@@ -317,7 +275,7 @@ def _grant(
         recipient=actor.partner_key,
         dataset=request.dataset,
         columns=tuple(granted[column] for column in asked),
-        row_scope=dict(version.row_scope or {}),
+        row_scope=governance.thawed(version.row_scope or {}),
         aggregate_by=request.group_by,
         conditions=conditions_for(version.row_scope, provider.key, request.dataset)
         + _records_condition(session, request),
@@ -335,19 +293,20 @@ def _grant(
 
 
 def decide(session: Session, request: ShareRequest, today: date | None = None) -> Decision:
-    """Allowed with the exact grant, or denied with the reason. Reads governance state only."""
-    memo: _Governance | None = session.info.get(_GOVERNANCE)
-    if memo is not None:
-        memo = memo.current()
+    """Allowed with the exact grant, or denied with the reason. Reads governance state only:
+    kept between changes (sharing.governance), unless GOVERNANCE_CACHED is 0, when every call
+    reads partners and agreements through their domains as the reference."""
     actor = request.actor
     if request.purpose.strip() == SUBJECT_ACCESS:
         return _subject_access(session, request)
     refused = _malformed_or_unentitled(request)
     if refused is not None:
         return refused
+    today = today or date.today()
+    state = governance.state_for(session) if governance.GOVERNANCE_CACHED else None
 
     def partner_by_key(key: str) -> Partner | None:
-        return memo.partner(key) if memo is not None else partners.get_by_key(session, key)
+        return state.partner(key) if state is not None else partners.get_by_key(session, key)
 
     provider = partner_by_key(request.provider)
     if provider is None:
@@ -364,8 +323,8 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
             )
 
     covering = (
-        memo.covering(provider.id, request.dataset, actor.partner_id, today)
-        if memo is not None
+        state.covering(provider.id, request.dataset, actor.partner_id, today)
+        if state is not None
         else agreements.active_covering(
             session, provider.id, request.dataset, actor.partner_id, today
         )
@@ -398,7 +357,14 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
         return _deny(request, PURPOSE, purpose_refusal(version, request.purpose), version)
     # Residents' objections and the national data opt-out: whose rows stay behind.
     purpose = request.purpose.strip()
-    withheld = rights.withheld_for(session, version, provider, request.dataset, purpose)
+    withheld = rights.withheld_for(
+        session,
+        version,
+        provider,
+        request.dataset,
+        purpose,
+        state.refusals if state is not None else None,
+    )
     return _grant(session, request, version, provider, withheld)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from civicshare.accounts.service import Actor
-from civicshare.agreements import service as agreements
 from civicshare.config import Settings
 from civicshare.dataplane.query import PERSON_INDEX, PERSON_KEY
 from civicshare.incidents.errors import IncidentError
@@ -28,11 +27,10 @@ from civicshare.incidents.models import (
     Incident,
 )
 from civicshare.incidents.service.common import share_purpose, share_purpose_code
-from civicshare.incidents.service.incidents import get_agreement
 from civicshare.incidents.service.readers import RULES, Reader, reader_for
 from civicshare.partners import service as partners
 from civicshare.sharing import delivery
-from civicshare.sharing.service import ShareRequest, decide, governance_read
+from civicshare.sharing.service import ShareRequest, active_version, decide, governance_read
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +275,7 @@ def _draw_governed(
 ) -> Layer:
     from civicshare.datasets import service as datasets
 
-    version = agreements.active_version(session, get_agreement(session, incident.agreement))
+    version = active_version(session, incident.agreement)
     if version is None or not version.emergency:
         raise IncidentError(
             f"{incident.agreement} is not an emergency agreement in force today: nothing is "
@@ -286,7 +284,7 @@ def _draw_governed(
         )
     gaz = gazetteer(settings)
     purpose = share_purpose_code(version)
-    wanted = sorted({(item.provider.key, item.dataset) for item in version.shared_items})
+    wanted = sorted({(item.provider_key, item.dataset) for item in version.shared_items})
     wanted = [(provider_key, dataset) for provider_key, dataset in wanted if dataset in RULES]
     snapshots = datasets.current_snapshots(session, wanted, settings)  # one query for all
     sources, withheld, keys = [], [], []

@@ -38,6 +38,7 @@ from civicshare.incidents.service.common import (
 )
 from civicshare.maps.reference import PROPERTIES, district_shapes, reference_path
 from civicshare.partners.models import Membership, Role
+from civicshare.sharing import service as sharing
 
 # -- incidents --------------------------------------------------------------------------------
 
@@ -188,26 +189,6 @@ def get_incident(session: Session, reference: str) -> Incident:
     return found
 
 
-_AGREEMENTS = "incidents.agreements"
-
-
-def get_agreement(session: Session, reference: str):
-    """The agreement, read once per transaction of the session: the route's may_see() and the
-    view's active version read the same object (with its versions and parties) instead of
-    querying it again (the session holds unmodified objects only weakly). A commit or rollback
-    starts afresh, so a suspension committed elsewhere is seen by the next transaction."""
-    transaction = session.get_transaction()
-    held = session.info.get(_AGREEMENTS)
-    if transaction is None or held is None or held[0] is not transaction:
-        held = (transaction, {})
-        if transaction is not None:
-            session.info[_AGREEMENTS] = held
-    found = held[1].get(reference)
-    if found is None:
-        found = held[1][reference] = agreements.get(session, reference)
-    return found
-
-
 def may_see(session: Session, actor: Actor, incident: Incident) -> bool:
     """Responders and IG leads of a party to the incident's agreement (any version)."""
     if not actor.has_role(Role.responder, Role.ig_lead):
@@ -221,12 +202,7 @@ def is_party(session: Session, actor: Actor, incident: Incident) -> bool:
     memo = session.info.setdefault("incidents.may_see", {})
     key = (actor.partner_id, incident.id, incident.agreement)
     if key not in memo:
-        try:
-            agreement = get_agreement(session, incident.agreement)
-        except agreements.NotFound:
-            memo[key] = False
-        else:
-            memo[key] = any(v.party(actor.partner_id) for v in agreement.versions)
+        memo[key] = sharing.is_party(session, incident.agreement, actor.partner_id)
     return memo[key]
 
 
