@@ -27,7 +27,10 @@ class PullOut(BaseModel):
     agreement_version: int
     snapshot_version: int
     receipt: int = Field(description="The receipt of this share.")
-    output_sha256: str = Field(description="SHA-256 of every delivered row (Arrow IPC).")
+    output_sha256: str = Field(
+        description="SHA-256 of every delivered row as an Arrow IPC stream (for format=csv or "
+        "parquet: of the file as sent, in the X-Civicshare-Output-SHA256 header)."
+    )
     columns: list[str]
     total_rows: int
     page: int
