@@ -12,7 +12,6 @@ import hmac
 import re
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -460,40 +459,31 @@ def pseudonym_path(view: SnapshotView, stored: str, key: bytes) -> str:
 PSEUDONYM_GROUP = 131_072  # rows per row group of a derived file: read back in parallel
 
 
-def kept_pseudonyms(connection, view: SnapshotView, stored: str, key: bytes) -> pa.Table | None:
-    """`_row` and `pseudonym` as the snapshot's derived file keeps them for this agreement and
-    stored column, or None when there is no such file yet. Not checked: see
-    `agreement_pseudonyms`."""
-    path, store = pseudonym_path(view, stored, key), _store(view)
-    if not store.exists(path):
-        return None
-    return _read_files(connection, store, [path], ["_row", "pseudonym"])
-
-
 def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored: str,
-                         key: bytes, kept: pa.Table | None = None) -> pa.Table:  # fmt: skip
+                         key: bytes) -> pa.Table:  # fmt: skip
     """`_row` and `pseudonym`, the agreement's HMAC of `stored` for every row of the snapshot
-    in file order (the rows of `table`): the snapshot's derived file (`kept`, read beside the
-    snapshot), computed and written (atomically) the first time, or again when the file does
-    not fit the snapshot. Only pseudonyms and row numbers are kept there, never a key or a
-    plaintext, and only after decide() has allowed a request under the agreement; the file
-    goes with the snapshot's directory when the snapshot is purged."""
+    in file order (the rows of `table`): read from the snapshot's derived file, computed and
+    written (atomically) the first time, or again when the file does not fit the snapshot.
+    Only pseudonyms and row numbers are kept there, never a key or a plaintext, and only after
+    decide() has allowed a request under the agreement; the file goes with the snapshot's
+    directory when the snapshot is purged."""
+    path = pseudonym_path(view, stored, key)
     rows = table.column("_row")
-    if kept is not None and kept.num_rows == len(rows):
+    store = _store(view)
+    if store.exists(path) and store.parquet_rows(path) == len(rows):
+        kept = _read_files(connection, store, [path], ["_row", "pseudonym"])
         if kept.column("_row").equals(rows):
             return kept
         # Not in the order of this read: line it up by row number (checked, all rows), or
         # derive it again when it is not this snapshot's.
         with contextlib.suppress(CannotExecute):
             return pa.table({"_row": rows, "pseudonym": _on_rows(rows, kept, "pseudonym")})
-    store = _store(view)
     source = table.column(stored) if stored in table.column_names else None
     if source is None:  # read apart: lined up on `_row` (an object store's scan keeps no order)
         part = _read_files(connection, store, view.files, ["_row", stored])
         source = _on_rows(rows, part, stored)
     derived = pa.table({"_row": rows, "pseudonym": hmac_column(connection, key, source)})
     # A read-only or full store: use what was computed, keep nothing.
-    path = pseudonym_path(view, stored, key)
     with contextlib.suppress(OSError):
         store.write_table(path, derived, row_group_size=PSEUDONYM_GROUP)
     return derived
@@ -570,58 +560,37 @@ def _assemble(compiled: Compiled, view: SnapshotView, connection, agreement_key,
               unseal) -> pa.Table:  # fmt: skip
     """The stored columns the statement reads, with the working columns it needs beside
     them: decrypted (per value), unsealed (whole columns) and the agreement's pseudonyms.
-    Put together by position and checked on the row number `_row`, so no join is needed.
-
-    Sealed columns and kept pseudonyms are read in worker threads (each DuckDB read on its own
-    cursor) while DuckDB reads the stored columns: Arrow, DuckDB and the ciphers release the
-    GIL, and each read converts its result to Arrow on one core."""
+    Put together by position and checked on the row number `_row`, so no join is needed."""
     store = _store(view)
     with store.open(view.files[0]) as handle:
-        metadata = pq.ParquetFile(handle).metadata
-    names = metadata.schema.to_arrow_schema().names
+        names = pq.read_schema(handle).names
     also = {view.columns[c].encrypted for c in compiled.prepare.values()}
     also |= {year for year, _ in compiled.boundary.values()}
     if view.cache_dir is None:  # pseudonyms computed in the query, from the stored column
         also |= set(compiled.pseudonyms.values())
-    with contextlib.ExitStack() as cursors, ThreadPoolExecutor(2) as pool:
-        kept = {}
-        if view.cache_dir is not None:
-            for stored in set(compiled.pseudonyms.values()):
-                cursor = cursors.enter_context(connection.cursor())
-                kept[stored] = pool.submit(kept_pseudonyms, cursor, view, stored, agreement_key)
-        unsealed = {}
-        if len(view.files) == 1:  # every row of a sealed column: as many as the file holds
-            for name, column in compiled.unseal.items():
-                sealed = view.columns[column].sealed
-                unsealed[name] = pool.submit(unseal, column, sealed, metadata.num_rows)
-        columns = _stored_columns(compiled, names, also)
-        table = _read_files(connection, store, view.files, columns)
-        for name, column in compiled.prepare.items():
-            encrypted = table.column(view.columns[column].encrypted)
-            if name in compiled.boundary:
-                year, years = compiled.boundary[name]
-                wanted = pc.is_in(table.column(year), value_set=pa.array(years, table[year].type))
-                wanted = wanted.fill_null(False).combine_chunks()
-                values = decrypt(column, encrypted.filter(wanted))
-                values = pc.replace_with_mask(pa.nulls(len(wanted), pa.string()), wanted, values)
-            else:
-                values = decrypt(column, encrypted)
-            table = table.append_column(name, values)
-        lined_up = compiled.unseal or (compiled.pseudonyms and view.cache_dir is not None)
-        if lined_up and "_row" not in table.column_names:
-            raise CannotExecute("The snapshot has no row numbers to line its columns up by")
-        rows = table.column("_row") if "_row" in table.column_names else None
-        for name, column in compiled.unseal.items():
-            if name in unsealed:
-                part = unsealed[name].result()
-            else:
-                part = unseal(column, view.columns[column].sealed, table.num_rows)
-            table = table.append_column(name, _on_rows(rows, part, "value"))
-        if view.cache_dir is not None:
-            for working, stored in compiled.pseudonyms.items():
-                part = agreement_pseudonyms(connection, view, table, stored, agreement_key,
-                                            kept[stored].result())  # fmt: skip
-                table = table.append_column(working, part.column("pseudonym"))
+    table = _read_files(connection, store, view.files, _stored_columns(compiled, names, also))
+    for name, column in compiled.prepare.items():
+        encrypted = table.column(view.columns[column].encrypted)
+        if name in compiled.boundary:
+            year, years = compiled.boundary[name]
+            wanted = pc.is_in(table.column(year), value_set=pa.array(years, table[year].type))
+            wanted = wanted.fill_null(False).combine_chunks()
+            values = decrypt(column, encrypted.filter(wanted))
+            values = pc.replace_with_mask(pa.nulls(len(wanted), pa.string()), wanted, values)
+        else:
+            values = decrypt(column, encrypted)
+        table = table.append_column(name, values)
+    lined_up = compiled.unseal or (compiled.pseudonyms and view.cache_dir is not None)
+    if lined_up and "_row" not in table.column_names:
+        raise CannotExecute("The snapshot has no row numbers to line its columns up by")
+    rows = table.column("_row") if "_row" in table.column_names else None
+    for name, column in compiled.unseal.items():
+        part = unseal(column, view.columns[column].sealed, table.num_rows)
+        table = table.append_column(name, _on_rows(rows, part, "value"))
+    if view.cache_dir is not None:
+        for working, stored in compiled.pseudonyms.items():
+            part = agreement_pseudonyms(connection, view, table, stored, agreement_key)
+            table = table.append_column(working, part.column("pseudonym"))
     return table
 
 
