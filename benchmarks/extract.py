@@ -289,12 +289,17 @@ def main() -> None:
         for shape in SHAPES:
             g_times, r_times, p_times = [], [], []
             for _ in range(args.repeat):
-                seconds, g_rows = governed(settings, world, shape, tmp / "governed.parquet")
+                # Each export writes a new file: the last run's is removed before timing (share()
+                # moves its file onto the path, which costs the removal of what was there).
+                outputs = {name: tmp / f"{name}.parquet" for name in ("governed", "raw", "plain")}
+                for path in outputs.values():
+                    path.unlink(missing_ok=True)
+                seconds, g_rows = governed(settings, world, shape, outputs["governed"])
                 g_times.append(seconds)
-                seconds, r_rows = raw(world, shape, tmp / "raw.parquet")
+                seconds, r_rows = raw(world, shape, outputs["raw"])
                 r_times.append(seconds)
                 if "plain_columns" in SHAPES[shape]:
-                    seconds, p_rows = plain(world, shape, tmp / "plain.parquet")
+                    seconds, p_rows = plain(world, shape, outputs["plain"])
                     p_times.append(seconds)
             g, r = statistics.median(g_times), statistics.median(r_times)
             results[shape] = {"rows_out": g_rows, "raw_rows_out": r_rows,
