@@ -3,6 +3,7 @@ audit record and a receipt; nothing else in the code reads the data plane."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -311,6 +312,61 @@ def test_no_rows_leave_when_the_audit_record_cannot_be_written(store, token, mon
     assert response.status_code == 500
     assert "rows" not in response.text and "PAT_SURNAME" not in response.text
     assert counts(store) == before  # no receipt either: the whole unit of work rolled back
+
+
+def pull_file(client, store, token, fmt, out=None) -> tuple[bytes, str | None]:
+    """A file through the API (its bytes and the digest header) or, with `out`, the CLI."""
+    if out is None:
+        response = client.get(
+            "/api/share/worcs-acute/acute-admissions",
+            params={"purpose": PURPOSE, "format": fmt},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.content, response.headers["x-civicshare-output-sha256"]
+    result = CliRunner().invoke(
+        cli_app,
+        ["share", "pull", "worcs-acute", "acute-admissions", "--purpose", PURPOSE,
+         "--out", str(out)],
+        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
+             "CIVICSHARE_DATABASE_URL": store.effective_database_url},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out.read_bytes(), None
+
+
+@pytest.mark.parametrize("via", ["api", "cli"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_delivered_file_carries_the_sha256_of_its_own_bytes(client, store, token, tmp_path,
+                                                              via, fmt):  # fmt: skip
+    # The receiver can check what arrived with any sha256 tool against the receipt.
+    out = tmp_path / f"pulled.{fmt}" if via == "cli" else None
+    content, header = pull_file(client, store, token, fmt, out)
+    receipt, record = last_receipt_and_record(store)
+    digest = hashlib.sha256(content).hexdigest()
+    assert receipt.output_sha256 == record.output_sha256 == digest
+    assert header in (None, digest)
+    if out is not None:
+        assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no staging file left
+
+
+def test_no_file_appears_when_the_audit_record_cannot_be_written(store, token, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    from civicshare.audit import service as audit
+
+    real = audit.record
+
+    def refusing(session, actor, action, *args, **kwargs):
+        if action == "share_allowed":
+            raise audit.AuditWriteError("the audit store refused the record")
+        return real(session, actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", refusing)
+    before = counts(store)
+    with pytest.raises(AssertionError):
+        pull_file(None, store, token, "parquet", tmp_path / "pulled.parquet")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its staging copy
+    assert counts(store) == before
 
 
 # -- a purpose holding a resident's identifier -------------------------------------------------

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from civicshare.accounts.api import ActorDep, ApiRouter
-from civicshare.dataplane import output
 from civicshare.db import SessionDep
 from civicshare.sharing.delivery import Delivery, share
 from civicshare.sharing.service import request_from_params
@@ -28,7 +27,10 @@ class PullOut(BaseModel):
     agreement_version: int
     snapshot_version: int
     receipt: int = Field(description="The receipt of this share.")
-    output_sha256: str = Field(description="SHA-256 of every delivered row (Arrow IPC).")
+    output_sha256: str = Field(
+        description="SHA-256 of every delivered row as an Arrow IPC stream (for format=csv or "
+        "parquet: of the file as sent, in the X-Civicshare-Output-SHA256 header)."
+    )
     columns: list[str]
     total_rows: int
     page: int
@@ -47,10 +49,6 @@ PULL_FILES = {
         "description": "The rows as JSON, CSV or Parquet (format=).",
     }
 }
-
-
-def encode(delivery: Delivery, output_format: str) -> bytes:
-    return output.table_bytes(delivery.table, output_format)
 
 
 def delivery_headers(delivery: Delivery) -> dict[str, str]:
@@ -113,7 +111,7 @@ def pull(
     if format != "json":
         extension = "csv" if format == "csv" else "parquet"
         headers["Content-Disposition"] = f'attachment; filename="{provider}-{dataset}.{extension}"'
-        return Response(encode(delivery, format), media_type=MEDIA_TYPES[format], headers=headers)
+        return Response(delivery.content, media_type=MEDIA_TYPES[format], headers=headers)
     total = delivery.table.num_rows
     rows = delivery.table.slice((page - 1) * page_size, page_size).to_pylist()
     body = {

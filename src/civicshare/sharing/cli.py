@@ -11,7 +11,6 @@ from civicshare import db
 from civicshare.accounts import service as accounts
 from civicshare.config import get_settings
 from civicshare.core.errors import DomainError
-from civicshare.dataplane import output
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.service import IDENTIFIER_IN_PURPOSE, MALFORMED, request_from_params
 
@@ -65,7 +64,9 @@ def pull(
             note=note,
         )
         try:
-            delivery = share(session, settings, request, via="cli", output_format=output_format)
+            delivery = share(
+                session, settings, request, via="cli", output_format=output_format, out=out
+            )
         except Denied as error:
             clause = error.decision.clause
             if clause in MALFORMED:  # bad input: a refusal (exit 2), not a failed check
@@ -73,7 +74,6 @@ def pull(
                 raise DomainError(error.decision.reason, field=field, status=422) from None
             console.print(f"[red]Denied ({error.decision.clause}):[/] {error.decision.reason}")
             raise typer.Exit(1) from None
-        output.write_table(delivery.table, output_format, out)
     engine.dispose()
     console.print(
         f"{delivery.table.num_rows:,} rows, {delivery.table.num_columns} columns written to "

@@ -4,14 +4,21 @@
 
 A denied decision is audited and raised as Denied. An allowed one is executed; the output is
 hashed and the audit record written *before* any row is returned, so if the audit cannot be
-written no data flows (fail closed).
+written no data flows (fail closed). A file (csv, parquet) is written by share() too, its
+digest the SHA-256 of the file as sent: to `out` (under a staging name until the audit record
+and receipt are written), or kept in `Delivery.content`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import os
+import uuid
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -20,6 +27,7 @@ from sqlalchemy.orm import Session
 from civicshare.audit import service as audit
 from civicshare.config import Settings
 from civicshare.core.errors import DomainError
+from civicshare.dataplane import output
 from civicshare.dataplane import query as compiler
 from civicshare.partners import service as partners
 from civicshare.sharing.models import Receipt
@@ -51,6 +59,9 @@ class Delivery:
     receipt_id: int
     output_sha256: str
     snapshot_version: int
+    # The file asked for (output_format csv or parquet) as it is to be sent, unless share()
+    # wrote it to `out`; None for json.
+    content: bytes | None = None
 
 
 class _Hashing:
@@ -76,13 +87,48 @@ class _Hashing:
 
 
 def output_digest(table: pa.Table) -> str:
-    """SHA-256 of the delivered rows in Arrow IPC form: the same rows give the same digest
-    whatever format they are then written in. The stream is hashed as it is written, never
-    held whole in memory."""
+    """SHA-256 of the delivered rows in Arrow IPC form, for rows not delivered as a file (JSON
+    pages, in-process services). The stream is hashed as it is written, never held whole in
+    memory."""
     sink = _Hashing()
     with ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
         writer.write_table(table)
     return sink.digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _staged(out: Path | None, output_format: str):
+    """A staging name beside `out` for the file, moved onto `out` when the block ends well
+    (after the audit record and receipt) and removed when it fails: no file appears
+    unaudited. None when no file is to be written."""
+    if out is None or output_format not in output.FILE_FORMATS:
+        yield None
+        return
+    staging = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
+    try:
+        yield staging
+        os.replace(staging, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            staging.unlink()
+        raise
+
+
+def _digest_and_file(table: pa.Table, output_format: str, staging: Path | None):
+    """The output digest, and the file the recipient asked for (csv, parquet; else None):
+    written to `staging` when given, else kept in memory.
+
+    A file's digest is the SHA-256 of its bytes exactly as they are sent, hashed as they are
+    written, which the receiver can check with any sha256 tool; rows delivered as JSON or in
+    process are hashed as their Arrow IPC stream. Decision 0043."""
+    if output_format not in output.FILE_FORMATS:
+        return output_digest(table), None
+    if staging is not None:
+        with open(staging, "wb") as handle:
+            return output.write_hashed(table, output_format, handle), None
+    buffer = io.BytesIO()
+    digest = output.write_hashed(table, output_format, buffer)
+    return digest, buffer.getvalue()
 
 
 def _named(name: str) -> str:
@@ -128,6 +174,7 @@ def share(
     *,
     via: str,
     output_format: str = "json",
+    out: Path | None = None,
     today: date | None = None,
 ) -> Delivery:
     from civicshare.datasets import service as datasets
@@ -179,40 +226,41 @@ def share(
         withheld_counts=withheld,
         **compiler.snapshot_readers(settings, snapshot),
     )
-    digest = output_digest(table)
-    # Fail closed: the audit record and receipt are written before any row leaves.
-    _audit_decision(
-        session,
-        decision,
-        via,
-        row_count=table.num_rows,
-        output_sha256=digest,
-        details={
-            "snapshot": snapshot.version,
-            "format": output_format,
-            # Rows of people who objected or opted out, counted per reason, never named.
-            **({"withheld": withheld} if withheld else {}),
-        },
-    )
-    receipt = Receipt(
-        membership_id=request.actor.membership_id,
-        recipient=grant.recipient,
-        provider=grant.provider,
-        dataset=grant.dataset,
-        snapshot_version=snapshot.version,
-        agreement=grant.agreement,
-        agreement_version=grant.version,
-        purpose=request.purpose,
-        purpose_note=request.note,
-        columns=[c.column for c in grant.columns],
-        row_count=table.num_rows,
-        output_format=output_format,
-        output_sha256=digest,
-        via=via,
-    )
-    session.add(receipt)
-    session.flush()
-    return Delivery(decision, table, receipt.id, digest, snapshot.version)
+    with _staged(out, output_format) as staging:
+        digest, content = _digest_and_file(table, output_format, staging)
+        # Fail closed: the audit record and receipt are written before any row leaves.
+        _audit_decision(
+            session,
+            decision,
+            via,
+            row_count=table.num_rows,
+            output_sha256=digest,
+            details={
+                "snapshot": snapshot.version,
+                "format": output_format,
+                # Rows of people who objected or opted out, counted per reason, never named.
+                **({"withheld": withheld} if withheld else {}),
+            },
+        )
+        receipt = Receipt(
+            membership_id=request.actor.membership_id,
+            recipient=grant.recipient,
+            provider=grant.provider,
+            dataset=grant.dataset,
+            snapshot_version=snapshot.version,
+            agreement=grant.agreement,
+            agreement_version=grant.version,
+            purpose=request.purpose,
+            purpose_note=request.note,
+            columns=[c.column for c in grant.columns],
+            row_count=table.num_rows,
+            output_format=output_format,
+            output_sha256=digest,
+            via=via,
+        )
+        session.add(receipt)
+        session.flush()
+    return Delivery(decision, table, receipt.id, digest, snapshot.version, content)
 
 
 def deliveries_of(session: Session, sources: set[str]) -> list[dict]:

@@ -15,7 +15,7 @@ from civicshare.agreements import service as agreements
 from civicshare.datasets import service as datasets
 from civicshare.db import SessionDep
 from civicshare.partners.models import Role
-from civicshare.sharing.api import MEDIA_TYPES, delivery_headers, encode
+from civicshare.sharing.api import MEDIA_TYPES, delivery_headers
 from civicshare.sharing.delivery import Denied, share
 from civicshare.sharing.models import Receipt
 from civicshare.sharing.service import ShareRequest, decide, governance_read
@@ -149,6 +149,4 @@ def download(
         )
     headers = delivery_headers(delivery)
     headers["Content-Disposition"] = f'attachment; filename="{provider}-{dataset}.{output_format}"'
-    return Response(
-        encode(delivery, output_format), media_type=MEDIA_TYPES[output_format], headers=headers
-    )
+    return Response(delivery.content, media_type=MEDIA_TYPES[output_format], headers=headers)
