@@ -153,7 +153,7 @@ def main() -> None:
     if args.uncached:
         from civicshare.datasets import service as datasets_service
 
-        datasets_service.SNAPSHOTS_CACHED = 0
+        datasets_service.SNAPSHOT_LOOKUPS.size = 0
 
     from fastapi.testclient import TestClient
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import fcntl
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
@@ -97,6 +99,46 @@ def change_stamp(session: Session, name: str) -> str | None:
     included, pending ones flushed first as for any query); None when the store has none by
     that name (nothing may then be cached)."""
     return session.scalar(select(ChangeStamp.token).where(ChangeStamp.name == name))
+
+
+class Kept:
+    """What was read from the store, kept per process against a change stamp (STAMPED): while
+    the stamp's token stands, one query (the token) gives back what was read under it; any
+    write to a stamped table replaces the token in its own transaction, so the next look-up
+    in any process reads afresh. Kept by store, token and the caller's key, the `size` most
+    recently used; size 0 keeps nothing (every look-up reads). The token is read before the
+    rows, so what is kept under a token is never older than it. Callers share what is kept:
+    treat it as read-only."""
+
+    def __init__(self, stamp: str, size: int) -> None:
+        self.stamp, self.size = stamp, size
+        self._kept: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, session: Session, read: Callable[[], Any], key: tuple = ()) -> Any:
+        """What `read()` gives now, from what is kept when the token is unchanged."""
+        token = change_stamp(session, self.stamp) if self.size else None
+        if token is None:
+            return read()
+        kept_as = (str(session.get_bind().url), token, *key)
+        with self._lock:
+            found = self._kept.get(kept_as)
+            if found is not None:
+                self._kept.move_to_end(kept_as)
+                return found
+        found = read()
+        with self._lock:
+            self._kept[kept_as] = found
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
 
 
 def make_engine(url: str, settings=None) -> Engine:

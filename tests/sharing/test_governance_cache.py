@@ -172,12 +172,12 @@ def test_the_state_is_reused_until_a_change_committed_elsewhere_then_the_very_ne
 
 def _reference(session, request, today=TODAY):
     """decide() without the kept state: partners and agreements read through their domains."""
-    kept = governance.GOVERNANCE_CACHED
-    governance.GOVERNANCE_CACHED = 0
+    kept = governance.KEPT.size
+    governance.KEPT.size = 0
     try:
         return decide(session, request, today)
     finally:
-        governance.GOVERNANCE_CACHED = kept
+        governance.KEPT.size = kept
 
 
 def _active_versions(session):
@@ -233,7 +233,7 @@ def test_every_decision_from_the_kept_state_equals_decide_without_it(sessions, w
         reference = [_reference(session, r, today) for r in asked]
         kept = [decide(session, r, today) for r in asked]  # read once, then kept
         again = [decide(session, r, today) for r in asked]  # from the kept state
-    assert len(governance._states) == 1
+    assert len(governance.KEPT) == 1
     for r, a, b, c in zip(asked, reference, kept, again, strict=True):
         assert same(a, b) and same(a, c), (r, a.reason, b.reason)
     clauses = {d.clause for d in reference}

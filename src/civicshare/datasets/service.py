@@ -36,8 +36,6 @@ import hashlib
 import inspect
 import json
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -340,15 +338,11 @@ def current_snapshot(
     )
 
 
-# What current_snapshots() read, by (store, data directory, the "snapshots" change stamp's
-# token, pairs asked): a view asks the same few pairs on every request, and reading them costs
-# two queries and a contract parse each. Any write to partners, datasets, contracts or
-# snapshots replaces the token in the same transaction (db.STAMPED), so the next read of the
-# token misses and reads again; the token is in the store, so every worker process sees it.
-# The cached SnapshotInfo is shared by the callers that hit it: treat it as read-only.
-SNAPSHOTS_CACHED = 64  # look-ups kept per process; 0 keeps none
-_snapshots_cache: OrderedDict[tuple, dict[tuple[str, str], SnapshotInfo | None]] = OrderedDict()
-_snapshots_lock = threading.Lock()
+# What current_snapshots() read, by (store, the "snapshots" change stamp's token, data
+# directory, pairs asked): a view asks the same few pairs on every request, and reading them
+# costs two queries and a contract parse each. Any write to partners, datasets, contracts or
+# snapshots replaces the token (db.STAMPED). Size 0 keeps none.
+SNAPSHOT_LOOKUPS = db.Kept("snapshots", 64)
 
 
 def current_snapshots(
@@ -364,20 +358,11 @@ def current_snapshots(
     if not wanted:
         return {}
     settings = settings or get_settings()
-    token = db.change_stamp(session, "snapshots") if SNAPSHOTS_CACHED else None
-    key = (str(session.get_bind().url), str(settings.data_dir), token, tuple(wanted))
-    if token is not None:
-        with _snapshots_lock:
-            found = _snapshots_cache.get(key)
-            if found is not None:
-                _snapshots_cache.move_to_end(key)
-                return dict(found)
-    found = _read_current_snapshots(session, wanted, settings)
-    if token is not None:
-        with _snapshots_lock:
-            _snapshots_cache[key] = found
-            while len(_snapshots_cache) > SNAPSHOTS_CACHED:
-                _snapshots_cache.popitem(last=False)
+    found = SNAPSHOT_LOOKUPS.get(
+        session,
+        lambda: _read_current_snapshots(session, wanted, settings),
+        (str(settings.data_dir), tuple(wanted)),
+    )
     return dict(found)
 
 

@@ -11,8 +11,6 @@ read of the token misses and the state is read again, in this process or any oth
 from __future__ import annotations
 
 import copy
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -249,37 +247,24 @@ def read_state(session: Session) -> GovernanceState:
 
 # -- kept per process against the change stamp ------------------------------------------------
 
-# States kept per process, by (store, token); 0 keeps none (every decide() reads the store).
-GOVERNANCE_CACHED = 8
-_states: OrderedDict[tuple[str, str], GovernanceState] = OrderedDict()
-_states_lock = threading.Lock()
+# States kept per process, by store and token; size 0 keeps none (every decide() reads the
+# store, through the partners and agreements domains: sharing.service.decide()).
+KEPT = db.Kept(STAMP, 8)
+
+
+def cached() -> bool:
+    return KEPT.size > 0
 
 
 def current_state(session: Session) -> GovernanceState:
     """The state as `session` sees it: one query (the token) when this process read it under
-    the same token, else read afresh. The token is read first and the rows after, so what is
-    kept under a token is never older than it; a session's own writes (flushed by the token's
+    the same token, else read afresh (db.Kept). A session's own writes (flushed by the token's
     query) replace the token, so it sees them at once."""
-    token = db.change_stamp(session, STAMP) if GOVERNANCE_CACHED else None
-    if token is None:
-        return read_state(session)
-    key = (str(session.get_bind().url), token)
-    with _states_lock:
-        found = _states.get(key)
-        if found is not None:
-            _states.move_to_end(key)
-            return found
-    found = read_state(session)
-    with _states_lock:
-        _states[key] = found
-        while len(_states) > GOVERNANCE_CACHED:
-            _states.popitem(last=False)
-    return found
+    return KEPT.get(session, lambda: read_state(session))
 
 
 def clear() -> None:
-    with _states_lock:
-        _states.clear()
+    KEPT.clear()
 
 
 # -- held for a block of decisions on one session ---------------------------------------------

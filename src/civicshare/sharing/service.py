@@ -178,7 +178,7 @@ def active_version(session: Session, reference: str, today: date | None = None):
     """The version of agreement `reference` in force today, as decide() reads it (kept between
     changes, see decide()), or None. Its parties, data items and purposes need no more reads."""
     today = today or date.today()
-    if governance.GOVERNANCE_CACHED:
+    if governance.cached():
         return governance.state_for(session).version_of(reference, today)
     return agreements.active_version(session, reference, today)
 
@@ -186,7 +186,7 @@ def active_version(session: Session, reference: str, today: date | None = None):
 def is_party(session: Session, reference: str, partner_id: int) -> bool:
     """Whether the partner is named by any version of agreement `reference`, whatever its
     status (False when there is no such agreement), read as decide() reads governance state."""
-    if governance.GOVERNANCE_CACHED:
+    if governance.cached():
         parties = governance.state_for(session).parties_to.get(reference.strip().upper(), ())
         return partner_id in parties
     try:
@@ -294,7 +294,7 @@ def _grant(
 
 def decide(session: Session, request: ShareRequest, today: date | None = None) -> Decision:
     """Allowed with the exact grant, or denied with the reason. Reads governance state only:
-    kept between changes (sharing.governance), unless GOVERNANCE_CACHED is 0, when every call
+    kept between changes (sharing.governance), unless its KEPT size is 0, when every call
     reads partners and agreements through their domains as the reference."""
     actor = request.actor
     if request.purpose.strip() == SUBJECT_ACCESS:
@@ -303,7 +303,7 @@ def decide(session: Session, request: ShareRequest, today: date | None = None) -
     if refused is not None:
         return refused
     today = today or date.today()
-    state = governance.state_for(session) if governance.GOVERNANCE_CACHED else None
+    state = governance.state_for(session) if governance.cached() else None
 
     def partner_by_key(key: str) -> Partner | None:
         return state.partner(key) if state is not None else partners.get_by_key(session, key)
