@@ -14,25 +14,26 @@ from civicshare import csvsafe
 FILE_FORMATS = ("csv", "parquet")
 
 
-class _Hashed:
-    """A write-only binary file passing everything on to `target` and hashing it on the way,
-    so the digest is of exactly the bytes written, hashed while they are still in cache."""
+class HashingWriter:
+    """A write-only binary file that hashes everything written to it, so the digest is of
+    exactly the bytes written, and passes it on to `target` (kept nowhere without one)."""
 
     closed = False
 
-    def __init__(self, target: BinaryIO) -> None:
+    def __init__(self, target: BinaryIO | None = None) -> None:
         self.target = target
         self.digest = hashlib.sha256()
 
     def write(self, data) -> int:
         self.digest.update(data)
-        return self.target.write(data)
+        return self.target.write(data) if self.target is not None else len(data)
 
     def writable(self) -> bool:
         return True
 
     def flush(self) -> None:
-        self.target.flush()
+        if self.target is not None:
+            self.target.flush()
 
     def close(self) -> None:  # the target is the caller's to close
         self.closed = True
@@ -40,7 +41,7 @@ class _Hashed:
 
 def write_hashed(table: pa.Table, output_format: str, target: BinaryIO) -> str:
     """Write the table to `target` as CSV or Parquet; the SHA-256 (hex) of the bytes written."""
-    sink = _Hashed(target)
+    sink = HashingWriter(target)
     if output_format == "csv":
         csvsafe.write_table(table, sink)
     else:

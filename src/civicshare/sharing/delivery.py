@@ -12,7 +12,6 @@ and receipt are written), or kept in `Delivery.content`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import uuid
@@ -64,33 +63,11 @@ class Delivery:
     content: bytes | None = None
 
 
-class _Hashing:
-    """A write-only file that hashes what is written to it and keeps nothing."""
-
-    closed = False
-
-    def __init__(self) -> None:
-        self.digest = hashlib.sha256()
-
-    def write(self, data) -> int:
-        self.digest.update(data)
-        return len(data)
-
-    def writable(self) -> bool:
-        return True
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def output_digest(table: pa.Table) -> str:
     """SHA-256 of the delivered rows in Arrow IPC form, for rows not delivered as a file (JSON
     pages, in-process services). The stream is hashed as it is written, never held whole in
     memory."""
-    sink = _Hashing()
+    sink = output.HashingWriter()
     with ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
         writer.write_table(table)
     return sink.digest.hexdigest()
