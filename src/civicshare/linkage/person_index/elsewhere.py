@@ -60,6 +60,49 @@ def _surnames(text) -> set[str]:
     return {s for s in {whole, *parts} if s}
 
 
+def _filed(pool: pd.DataFrame, partners: set[str] | None, by: str | None) -> dict[tuple, list]:
+    """Each record of `pool` (source, record_id, given_name, surname, ...) of `partners`, filed
+    under (its `by` column's value, or None, and a surname) for its surname whole and each
+    part of a double-barrelled one: -> [(record, its given names)]."""
+    filed: dict[tuple, list] = defaultdict(list)
+    for row in pool.itertuples(index=False):
+        if partners is not None and row.source.partition("/")[0] not in partners:
+            continue
+        for surname in _surnames(row.surname):
+            filed[(_value(row, by), surname)].append(
+                ((row.source, row.record_id), given_names(row.given_name))
+            )
+    return filed
+
+
+def _agreeing(records: pd.DataFrame, filed: dict, by: str | None, surnames_of, levels) -> dict:
+    """For each of `records`, the records `_filed` under (its `by` value, one of
+    `surnames_of(row)`) whose name agrees at one of `levels`, when there are at most
+    MAX_CANDIDATES of them: record -> [(candidate, level)]."""
+    nicknames = _nicknames()
+    found = {}
+    for row in records.itertuples(index=False):
+        record = (row.source, row.record_id)
+        given = given_names(row.given_name)
+        agreeing: dict[tuple[str, str], str] = {}
+        for surname in sorted(s for s in surnames_of(row) if s):
+            for candidate, other_given in filed.get((_value(row, by), surname), ()):
+                level = name_level(given, surname, other_given, surname, nicknames)
+                if level in levels and candidate != record and candidate not in agreeing:
+                    agreeing[candidate] = level
+        if 0 < len(agreeing) <= MAX_CANDIDATES:
+            found[record] = sorted(agreeing.items())
+    return found
+
+
+def _value(row, column: str | None):
+    return getattr(row, column) if column else None
+
+
+def _others(row) -> list:
+    return getattr(row, "other_surnames", None) or []
+
+
 def candidates(
     records: pd.DataFrame, unplaced: pd.DataFrame, partners: set[str] | None = None
 ) -> dict[tuple[str, str], list[tuple[tuple[str, str], str]]]:
@@ -67,27 +110,13 @@ def candidates(
     other_surnames, a list: a maiden surname), the unplaced records (source, record_id,
     given_name, surname) of `partners` whose name agrees under any of the person's surnames,
     either part of a double-barrelled one counting: record -> [(candidate, level)]. No I/O."""
-    nicknames = _nicknames()
-    by_surname: dict[str, list] = defaultdict(list)
-    for row in unplaced.itertuples(index=False):
-        if partners is not None and row.source.partition("/")[0] not in partners:
-            continue
-        for surname in _surnames(row.surname):
-            by_surname[surname].append(((row.source, row.record_id), given_names(row.given_name)))
-    found = {}
-    for row in records.itertuples(index=False):
-        given = given_names(row.given_name)
-        surnames = {surname_of(row.surname)}
-        surnames |= {surname_of(other) for other in (getattr(row, "other_surnames", None) or ())}
-        agreeing: dict[tuple[str, str], str] = {}
-        for surname in sorted(s for s in surnames if s):
-            for candidate, other_given in by_surname.get(surname, ()):
-                level = name_level(given, surname, other_given, surname, nicknames)
-                if level in ASKED_LEVELS and candidate not in agreeing:
-                    agreeing[candidate] = level
-        if 0 < len(agreeing) <= MAX_CANDIDATES:
-            found[(row.source, row.record_id)] = sorted(agreeing.items())
-    return found
+    return _agreeing(
+        records,
+        _filed(unplaced, partners, None),
+        None,
+        lambda row: {surname_of(row.surname), *(surname_of(o) for o in _others(row))},
+        ASKED_LEVELS,
+    )
 
 
 def unlinked_candidates(
@@ -102,38 +131,19 @@ def unlinked_candidates(
     the person's surnames: at any level, a bare initial too, since the date of birth agrees as
     well (a fire visit to "Ms V Jones" at the house she left). record -> [(candidate, level)].
     No I/O."""
-    nicknames = _nicknames()
     counts = indexed["person_key"].value_counts()
     alone = indexed[
         indexed["person_key"].map(counts).eq(1)
         & indexed["date_of_birth"].notna()
         & ~indexed["source"].isin(registers)
     ]
-    by_birth: dict[tuple[str, str], list] = defaultdict(list)
-    for row in alone.itertuples(index=False):
-        if partners is not None and row.source.partition("/")[0] not in partners:
-            continue
-        for surname in _surnames(row.surname):
-            by_birth[(row.date_of_birth, surname)].append(
-                ((row.source, row.record_id), given_names(row.given_name))
-            )
-    found = {}
-    for row in records.itertuples(index=False):
-        if not row.date_of_birth:
-            continue
-        given = given_names(row.given_name)
-        surnames = _surnames(row.surname)
-        for other in getattr(row, "other_surnames", None) or ():
-            surnames |= _surnames(other)
-        agreeing: dict[tuple[str, str], str] = {}
-        for surname in sorted(surnames):
-            for candidate, other_given in by_birth.get((row.date_of_birth, surname), ()):
-                level = name_level(given, surname, other_given, surname, nicknames)
-                if level and candidate != (row.source, row.record_id):
-                    agreeing.setdefault(candidate, level)
-        if 0 < len(agreeing) <= MAX_CANDIDATES:
-            found[(row.source, row.record_id)] = sorted(agreeing.items())
-    return found
+    return _agreeing(
+        records[records["date_of_birth"].fillna("") != ""],
+        _filed(alone, partners, "date_of_birth"),
+        "date_of_birth",
+        lambda row: _surnames(row.surname).union(*(_surnames(o) for o in _others(row))),
+        LEVELS,
+    )
 
 
 def ask(session: Session, records: pd.DataFrame, attachment, partners: set[str] | None) -> int:
