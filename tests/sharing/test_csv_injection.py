@@ -14,15 +14,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from civicshare import db, demo
 from civicshare.agreements import service as agreements
 from civicshare.app import create_app
-from civicshare.cli import app as cli_app
 from civicshare.config import Settings
 from civicshare.datasets import service as datasets
 from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
+from tests.sharing.conftest import cli_pull
 
 PURPOSE = "discharge-planning"
 ANALYST = "analyst@worcestershire-cc.example"
@@ -104,16 +103,7 @@ def web_csv(client, store, token) -> bytes:
 
 
 def cli_csv(client, store, token) -> bytes:
-    out = store.data_dir.parent / "pulled.csv"
-    result = CliRunner().invoke(
-        cli_app,
-        ["share", "pull", "worcs-acute", "acute-admissions", "--purpose", PURPOSE,
-         "--out", str(out)],
-        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
-             "CIVICSHARE_DATABASE_URL": store.effective_database_url},
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out.read_bytes()
+    return cli_pull(store, token, PURPOSE, store.data_dir.parent / "pulled.csv")
 
 
 ROUTES = {

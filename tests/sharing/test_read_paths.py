@@ -26,6 +26,7 @@ from civicshare.dataplane import query as compiler
 from civicshare.sharing import delivery
 from civicshare.sharing.models import Receipt
 from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
+from tests.sharing.conftest import cli_pull
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "civicshare"
 PURPOSE = "discharge-planning"  # one of ISA-0001's permitted purposes
@@ -291,7 +292,9 @@ def test_linkage_modules_that_query_duckdb_never_reach_the_data_directory():
         ), name
 
 
-def test_no_rows_leave_when_the_audit_record_cannot_be_written(store, token, monkeypatch):
+@pytest.fixture
+def audit_refuses_shares(monkeypatch):
+    """The audit store refuses every record of an allowed share."""
     from civicshare.audit import service as audit
 
     real = audit.record
@@ -302,6 +305,9 @@ def test_no_rows_leave_when_the_audit_record_cannot_be_written(store, token, mon
         return real(session, actor, action, *args, **kwargs)
 
     monkeypatch.setattr(audit, "record", refusing)
+
+
+def test_no_rows_leave_when_the_audit_record_cannot_be_written(store, token, audit_refuses_shares):
     before = counts(store)
     with TestClient(create_app(store), raise_server_exceptions=False) as client:
         response = client.get(
@@ -324,15 +330,7 @@ def pull_file(client, store, token, fmt, out=None) -> tuple[bytes, str | None]:
         )
         assert response.status_code == 200, response.text
         return response.content, response.headers["x-civicshare-output-sha256"]
-    result = CliRunner().invoke(
-        cli_app,
-        ["share", "pull", "worcs-acute", "acute-admissions", "--purpose", PURPOSE,
-         "--out", str(out)],
-        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
-             "CIVICSHARE_DATABASE_URL": store.effective_database_url},
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out.read_bytes(), None
+    return cli_pull(store, token, PURPOSE, out), None
 
 
 @pytest.mark.parametrize("via", ["api", "cli"])
@@ -351,17 +349,7 @@ def test_a_delivered_file_carries_the_sha256_of_its_own_bytes(client, store, tok
 
 
 def test_no_file_appears_when_the_audit_record_cannot_be_written(store, token, tmp_path,
-                                                                 monkeypatch):  # fmt: skip
-    from civicshare.audit import service as audit
-
-    real = audit.record
-
-    def refusing(session, actor, action, *args, **kwargs):
-        if action == "share_allowed":
-            raise audit.AuditWriteError("the audit store refused the record")
-        return real(session, actor, action, *args, **kwargs)
-
-    monkeypatch.setattr(audit, "record", refusing)
+                                                                 audit_refuses_shares):  # fmt: skip
     before = counts(store)
     with pytest.raises(AssertionError):
         pull_file(None, store, token, "parquet", tmp_path / "pulled.parquet")
