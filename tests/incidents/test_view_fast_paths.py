@@ -4,6 +4,7 @@ query for its snapshots, the JSON body without a second encoding pass) change no
 from __future__ import annotations
 
 import dataclasses
+from contextlib import contextmanager
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -84,6 +85,20 @@ def test_the_json_body_is_what_the_encoder_gave(store, store_sessions, centre):
         assert JSONResponse(body).body == JSONResponse(jsonable_encoder(body)).body
 
 
+@contextmanager
+def water_suspended(sessions):
+    """Mercia Water suspended in a committed transaction of its own, then restored (the county
+    is shared by the other tests)."""
+    with db.session_scope(sessions) as session:
+        water = partners.get_by_key(session, "mercia-water")
+        was, water.status = water.status, PartnerStatus.suspended
+    try:
+        yield
+    finally:
+        with db.session_scope(sessions) as session:
+            partners.get_by_key(session, "mercia-water").status = was
+
+
 def _token_client(store, store_sessions, centre):
     from fastapi.testclient import TestClient
 
@@ -142,15 +157,9 @@ def test_a_provider_suspended_elsewhere_is_withheld_from_the_very_next_api_reque
     client, url, _ = _token_client(store, store_sessions, centre)
     with client:
         assert client.get(url).json()["withheld"] == []
-        with db.session_scope(store_sessions) as session:
-            water = partners.get_by_key(session, "mercia-water")
-            was, water.status = water.status, PartnerStatus.suspended
-        try:
+        with water_suspended(store_sessions):
             withheld = client.get(url).json()["withheld"]
             assert [w["dataset"] for w in withheld] == ["priority-services-register"]
-        finally:
-            with db.session_scope(store_sessions) as session:
-                partners.get_by_key(session, "mercia-water").status = was
         assert client.get(url).json()["withheld"] == []
 
 
@@ -252,14 +261,8 @@ def test_the_governance_state_is_kept_between_requests_until_a_change_elsewhere(
         again = client.get(url).json()
         assert read == []  # kept
         assert again | {"generated_at": None} == first | {"generated_at": None}
-        with db.session_scope(store_sessions) as session:
-            water = partners.get_by_key(session, "mercia-water")
-            was, water.status = water.status, PartnerStatus.suspended
-        try:
+        with water_suspended(store_sessions):
             withheld = client.get(url).json()["withheld"]
             assert [w["dataset"] for w in withheld] == ["priority-services-register"]
             assert read == [1]  # read afresh after the change
-        finally:
-            with db.session_scope(store_sessions) as session:
-                partners.get_by_key(session, "mercia-water").status = was
         assert client.get(url).json()["withheld"] == []
