@@ -258,7 +258,7 @@ def test_normalise_changes_only_what_the_patterns_say(kind):
 
 def test_tokens_of_values_known_from_earlier_batches_are_the_reference_hmac():
     """Ingest hashes each distinct value of a batch once, keeps the tokens of columns whose
-    values repeat for later batches, and hashes all a batch's columns in one statement
+    values repeat for later batches, and hashes all a batch's columns in one call
     (staging._Hashing); two threads at once, as ingest runs it. Every token must still be
     HMAC-SHA256 of its own value."""
     import hmac
@@ -283,19 +283,41 @@ def test_tokens_of_values_known_from_earlier_batches_are_the_reference_hmac():
             }
         )
     hashing = _Hashing(key)
-    try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(hashing.tokens, batches))
-        for columns, tokens in zip(batches, results, strict=True):
-            for name, values in columns.items():
-                expected = [
-                    None if v is None else hmac.digest(key, v.encode(), "sha256").hex()
-                    for v in values.to_pylist()
-                ]
-                assert tokens[name].to_pylist() == expected
-        known = hashing._known
-        assert known["name"].useful and known["date"].useful  # they repeat: kept
-        assert not known["id"].useful and not known["unique"].useful  # hashed value by value
-        assert isinstance(known["id"], _Known)
-    finally:
-        hashing.close()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(hashing.tokens, batches))
+    for columns, tokens in zip(batches, results, strict=True):
+        for name, values in columns.items():
+            expected = [
+                None if v is None else hmac.digest(key, v.encode(), "sha256").hex()
+                for v in values.to_pylist()
+            ]
+            assert tokens[name].to_pylist() == expected
+    known = hashing._known
+    assert known["name"].useful and known["date"].useful  # they repeat: kept
+    assert not known["id"].useful and not known["unique"].useful  # hashed value by value
+    assert isinstance(known["id"], _Known)
+
+
+def test_hmac_over_an_array_is_hmac_of_each_value(monkeypatch):
+    """identity.hmac_hex hashes whole arrays (DataFusion's sha256, the padding and hex in
+    numpy); each value must be what the standard library gives for that value alone: empty
+    text, accents, long values, nulls, slices, chunks, keys longer than a block, and arrays
+    longer than one DataFusion call."""
+    import hmac
+
+    values = ["", "a", "O'NEIL", "ÉMILE ŁUKASZ", None, "x" * 300, "WR5 1PS", "\t"]
+    values += [f"{i:010d}" for i in range(2000)]
+    for key in (bytes(range(32)), b"k", bytes(range(100))):
+        expected = [
+            None if v is None else hmac.digest(key, v.encode(), "sha256").hex() for v in values
+        ]
+        assert identity.hmac_hex(key, pa.array(values)).to_pylist() == expected
+        assert identity.hmac_hex(key, pa.array(values).slice(3, 50)).to_pylist() == expected[3:53]
+        chunked = pa.chunked_array([pa.array(values[:5]), pa.array(values[5:])])
+        assert identity.hmac_hex(key, chunked).to_pylist() == expected
+    monkeypatch.setattr(identity, "HMAC_SLICE", 7)  # several calls, joined in order
+    key = bytes(range(32))
+    expected = [None if v is None else hmac.digest(key, v.encode(), "sha256").hex() for v in values]
+    assert identity.hmac_hex(key, pa.array(values)).to_pylist() == expected
+    assert identity.hmac_hex(key, pa.array([], pa.string())).to_pylist() == []
+    assert identity.hmac_hex(key, pa.nulls(3, pa.string())).to_pylist() == [None] * 3

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import hmac
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -28,6 +26,7 @@ from civicshare.config import Settings
 from civicshare.dataplane.grant import ConditionOp, Grant, RowCondition
 from civicshare.dataplane.ingest.layout import DATA_FILE, SNAPSHOTS_DIR
 from civicshare.dataplane.store import LocalStore, SnapshotStore, snapshot_store
+from civicshare.identity import service as identity
 
 AGE_BAND_WIDTH = 5
 AGE_BAND_TOP = 90  # 90 and over in one band: few people are older, and they stand out
@@ -482,37 +481,20 @@ def agreement_pseudonyms(connection, view: SnapshotView, table: pa.Table, stored
     if source is None:  # read apart: lined up on `_row` (an object store's scan keeps no order)
         part = _read_files(connection, store, view.files, ["_row", stored])
         source = _on_rows(rows, part, stored)
-    derived = pa.table({"_row": rows, "pseudonym": hmac_column(connection, key, source)})
+    derived = pa.table({"_row": rows, "pseudonym": hmac_column(key, source)})
     # A read-only or full store: use what was computed, keep nothing.
     with contextlib.suppress(OSError):
         store.write_table(path, derived, row_group_size=PSEUDONYM_GROUP)
     return derived
 
 
-def hmac_column(connection, key: bytes, values: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """HMAC-SHA256(key, value) in hex for every value, in order, null for null: computed in
-    DuckDB (keys as bound parameters) once per distinct value."""
+def hmac_column(key: bytes, values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """HMAC-SHA256(key, value) in hex for every value, in order, null for null: computed
+    once per distinct value (stored tokens repeat where people do)."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     encoded = pc.dictionary_encode(pc.cast(values, pa.string()))
-    distinct = pa.table(
-        {"position": pa.array(range(len(encoded.dictionary)), pa.int64()),
-         "value": encoded.dictionary}
-    )  # fmt: skip
-    name = f"distinct_{uuid.uuid4().hex}"
-    connection.register(name, distinct)
-    try:
-        inner, outer = hmac_pads(key)
-        hashed = connection.sql(
-            f"SELECT position, {_hmac_sql('value')} AS h FROM {name}",
-            params={"inner": inner, "outer": outer},
-        ).to_arrow_table()
-    finally:
-        connection.unregister(name)
-    positions = hashed.column("position").to_numpy()
-    if not np.array_equal(positions, np.arange(len(positions))):  # not in order: sort
-        hashed = hashed.take(np.argsort(positions, kind="stable"))
-    return hashed.column("h").combine_chunks().take(encoded.indices)
+    return identity.hmac_hex(key, encoded.dictionary).take(encoded.indices)
 
 
 def bound(statement: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,9 @@ from civicshare.datasets.contracts import Column, ColumnType, Contract, FileForm
 CSV_BLOCK_BYTES = 4 << 20
 ROWS_PER_BATCH = 50_000
 HEADER_PROBE_BYTES = 1 << 20  # the CSV header line must end within this many bytes
-TEXT_CHUNK_BYTES = 1 << 20
+# The text is passed on in chunks of a CSV block: a shorter chunk cuts the block, and so the
+# batch, short (1 MiB chunks made batches of 8,500 rows, and ingest 30 % slower).
+TEXT_CHUNK_BYTES = CSV_BLOCK_BYTES
 
 log = logging.getLogger(__name__)
 

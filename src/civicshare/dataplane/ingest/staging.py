@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,30 +70,6 @@ class Staged:
     key_version: int = 0
 
 
-_TOKENS_SQL = (
-    "SELECT sha256($outer::BLOB || unhex(sha256($inner::BLOB || encode(value)))) AS token "
-    "FROM batch_values ORDER BY position"
-)
-
-
-def _digests(connection, key: bytes, values: pa.Array) -> pa.Array:
-    """HMAC-SHA256(key, value) in hex for each (non-null) value, in order: the construction
-    of `identity.service.base_tokens` (a test holds the two to each other), computed by
-    DuckDB's sha256() over a whole array instead of one Python call per value. HMAC is
-    H((K xor opad) || H((K xor ipad) || m)); the padded keys are bound parameters."""
-    block = key.ljust(64, b"\0")
-    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    batch_values = pa.table({"position": np.arange(len(values)), "value": values})
-    connection.register("batch_values", batch_values)
-    try:
-        table = connection.sql(
-            _TOKENS_SQL, params={"inner": inner, "outer": outer}
-        ).to_arrow_table()
-    finally:
-        connection.unregister("batch_values")
-    return table.column("token").combine_chunks()
-
-
 class _Known:
     """The tokens of one column's values hashed in earlier batches, so that only values not
     seen before are hashed: names, dates of birth and postcodes repeat from batch to batch.
@@ -131,29 +106,28 @@ class _Known:
             self._tokens = pa.concat_arrays([self._tokens, tokens])
 
 
+@dataclass
+class _ColumnWork:
+    """One identifier column of a batch on its way to tokens."""
+
+    rows: int
+    back: pa.Array | None  # dictionary indices, a mask of the rows with a value, or None
+    known: _Known
+    tokens: pa.Array  # per distinct value: its token if known, else null
+    unknown: np.ndarray  # per distinct value: not known, so hashed now
+    new: pa.Array  # the values hashed now
+    share: float | None  # share of the distinct values known, None if nothing to look in
+
+
 class _Hashing:
-    """Base tokens under one key: HMAC-SHA256(key, normalised value), hex, null for null, as
-    `identity.service.base_tokens` (a test holds the two to each other). Each distinct value
-    of a batch is hashed once, values known from earlier batches not again, and the values of
-    all a batch's columns in one DuckDB statement. One DuckDB connection per thread (a
-    connection runs one statement at a time), each using one thread: the batches are the
-    parallelism."""
+    """Base tokens under one key: `identity.service.hmac_hex` of the normalised value, as
+    `identity.service.base_tokens`. Each distinct value of a batch is hashed once, values
+    known from earlier batches not again, and all a batch's columns in one call."""
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        self._local = threading.local()
-        self._connections: list = []
         self._known: dict[str, _Known] = {}
         self._lock = threading.Lock()
-
-    def _connection(self):
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = duckdb.connect(config={"threads": 1})
-            self._local.connection = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
 
     def _known_for(self, name: str) -> _Known:
         with self._lock:
@@ -161,9 +135,7 @@ class _Hashing:
 
     def tokens(self, columns: dict[str, pa.Array]) -> dict[str, pa.Array]:
         """The base token of every value of each named column (its normalised text)."""
-        if not columns:
-            return {}
-        work = []
+        work: dict[str, _ColumnWork] = {}
         for name, values in columns.items():
             known = self._known_for(name)
             if known.useful:
@@ -175,33 +147,26 @@ class _Hashing:
             tokens, unknown, looked = known.look_up(distinct)
             new = distinct.filter(pa.array(unknown))
             share = 1 - len(new) / len(distinct) if looked and len(distinct) else None
-            work.append((name, len(values), back, known, tokens, unknown, new, share))
-        hashed = pa.concat_arrays([w[6] for w in work])
-        if len(hashed):
-            hashed = _digests(self._connection(), self.key, hashed)
+            work[name] = _ColumnWork(len(values), back, known, tokens, unknown, new, share)
+        if not work:
+            return {}
+        hashed = identity.hmac_hex(self.key, pa.concat_arrays([w.new for w in work.values()]))
         out: dict[str, pa.Array] = {}
         offset = 0
-        for name, rows, back, known, tokens, unknown, new, share in work:
-            fresh = hashed.slice(offset, len(new))
-            offset += len(new)
-            if len(new) < len(tokens):
-                tokens = pc.replace_with_mask(tokens, pa.array(unknown), fresh)
-            else:
-                tokens = fresh
-            known.learn(new, fresh, share)
-            if back is None:
+        for name, w in work.items():
+            fresh = hashed.slice(offset, len(w.new))
+            offset += len(w.new)
+            tokens = fresh
+            if len(w.new) < len(w.tokens):
+                tokens = pc.replace_with_mask(w.tokens, pa.array(w.unknown), fresh)
+            w.known.learn(w.new, fresh, w.share)
+            if w.back is None:
                 out[name] = tokens
-            elif pa.types.is_boolean(back.type):  # the rows with a value, nulls between
-                out[name] = pc.replace_with_mask(pa.nulls(rows, pa.string()), back, tokens)
+            elif pa.types.is_boolean(w.back.type):  # the rows with a value, nulls between
+                out[name] = pc.replace_with_mask(pa.nulls(w.rows, pa.string()), w.back, tokens)
             else:  # a dictionary's indices
-                out[name] = tokens.take(back)
+                out[name] = tokens.take(w.back)
         return out
-
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
 
 
 def encrypt_rows(data_key, values: pa.Array, aad: bytes, stream: int, rows: np.ndarray):
@@ -326,7 +291,6 @@ def _stage(
     finally:
         writer.close()
         tally.close()
-        hashing.close()
 
     rows_read, accepted, quarantined = tally.rows_read, tally.accepted, tally.quarantined
     invalid, duplicates, counts, kept = tally.invalid, tally.duplicates, tally.counts, tally.kept
