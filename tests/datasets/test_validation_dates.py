@@ -59,7 +59,7 @@ def _mixed_texts(seed: int, count: int) -> list[str | None]:
     for _ in range(count):
         year, month, day = pick.randint(1, 2999), pick.randint(0, 13), pick.randint(0, 32)
         hour, minute = pick.randint(0, 25), pick.randint(0, 61)
-        shape = pick.randint(0, 7)
+        shape = pick.randint(0, 9)
         if shape == 0:
             texts.append(f"{year:04d}{month:02d}{day:02d}")
         elif shape == 1:
@@ -74,8 +74,12 @@ def _mixed_texts(seed: int, count: int) -> list[str | None]:
             texts.append(f" {day}/{month}/{year} ")
         elif shape == 6:
             texts.append(pick.choice(["", None, "x", "2024-02-30", "29/02/2024", "0000-01-01"]))
-        else:
+        elif shape == 7:
             texts.append(f"{year:04d}{month:02d}{day:02d}x")
+        elif shape == 8:  # the format's length, a space or sign where a digit should be
+            texts.append(f"{year:04d}-{month:>2}-{day:>2} {hour:>2}:{minute:02d}")
+        else:
+            texts.append(f"+{year % 1000:03d}{month:>2}{day:02d}")
     return texts
 
 
@@ -111,3 +115,30 @@ def test_a_date_of_birth_is_normalised_to_the_text_strftime_gave():
     moments.append(dt.datetime(1969, 12, 31, 23, 59, 59))
     for values in (pa.array(moments, pa.timestamp("s")), pa.array(moments, pa.date32())):
         assert _iso_date(values).equals(pc.strftime(values, "%Y-%m-%d"))
+
+
+def test_digit_checks_take_what_their_regex_took():
+    """Validation checks NHS numbers, UPRNs and whole numbers with a digits kernel and a
+    length instead of a regex; it must accept exactly what the regex accepted."""
+    import random
+    import re
+
+    import pyarrow.compute as pc
+
+    from civicshare.datasets.validation import _digits
+
+    pick = random.Random(5)
+    alphabet = "0123456789 +-.a٣\t"
+    values = ["", None, "0", "٣٣٣", "+1", "1" * 12, "1" * 13]
+    values += ["".join(pick.choices(alphabet, k=pick.randint(1, 14))) for _ in range(5_000)]
+    values += [str(pick.randint(0, 10**13)) for _ in range(2_000)]
+    array = pa.array(values, pa.string())
+    for shortest, longest, pattern in (
+        (10, 10, "[0-9]{10}"),
+        (1, 12, "[0-9]{1,12}"),
+        (1, None, "[0-9]+"),
+    ):
+        expected = [v is not None and re.fullmatch(pattern, v) is not None for v in values]
+        assert _digits(array, shortest, longest).tolist() == expected
+        assert _digits(array.slice(3, 100), shortest, longest).tolist() == expected[3:103]
+    assert pc.sum(pc.ascii_is_decimal(array)).as_py() > 1_000  # digits were there

@@ -81,6 +81,19 @@ def replace_where(values: pa.Array, pattern: str, replacement: str, needs: str |
     return pc.replace_with_mask(values, hit, changed)
 
 
+def _only(values: pa.Array, where: pa.Array, change) -> pa.Array:
+    """`change` applied to the values `where` is true, the others as they are."""
+    return pc.replace_with_mask(values, where, change(values.filter(where)))
+
+
+def _unless_digits(values: pa.Array, change) -> pa.Array:
+    """`change` applied to every value but those made only of ASCII digits (most NHS numbers
+    and UPRNs as sent), which it would leave as they are: a cheap kernel instead of a regex
+    over every value."""
+    other = pc.invert(pc.ascii_is_decimal(values)).fill_null(False)
+    return _only(values, other, change) if pc.any(other).as_py() else values
+
+
 def _spaces(values: pa.Array) -> pa.Array:
     # Only a run of whitespace, or whitespace that is not a space, changes.
     return replace_where(pc.utf8_trim_whitespace(values), r"\s+", " ", needs=r"\s\s|[^\S ]")
@@ -92,7 +105,7 @@ def normalise(kind: str, values: pa.Array) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if kind == "nhs_number":
-        values = replace_where(values, r"[\s\-]", "")
+        values = _unless_digits(values, lambda rest: replace_where(rest, r"[\s\-]", ""))
     elif kind == "postcode":
         values = pc.replace_substring(pc.utf8_upper(values), " ", "")
         values = replace_where(values, r"\s+", "")
@@ -103,8 +116,10 @@ def normalise(kind: str, values: pa.Array) -> pa.Array:
         )
         values = pc.if_else(inward.fill_null(False), spaced, values)
     elif kind == "uprn":
-        values = replace_where(values, r"\s+", "")
-        values = replace_where(values, r"^0+(\d)", r"\1")
+        values = _unless_digits(values, lambda rest: replace_where(rest, r"\s+", ""))
+        zeros = pc.starts_with(values, "0").fill_null(False)
+        if pc.any(zeros).as_py():
+            values = _only(values, zeros, lambda led: replace_where(led, r"^0+(\d)", r"\1"))
     elif kind == "phone":
         values = replace_where(values, r"\D", "")
         values = replace_where(values, r"^44(\d{10})$", r"0\1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -262,16 +263,17 @@ def _stage(
 
     file_problems: list[str] = []
     sha = ""
-    writer = pq.ParquetWriter(directory / DATA_FILE, schema, **parquet_options(contract))
+    data = _DataFile(directory / DATA_FILE, contract, schema)
     sealed = _sealed_writers(contract, directory, data_key, snapshot_ref)
     hashing = _Hashing(pseudonymisation_key)
     writing = _Writing(hashing, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
-    tally = _Tally(contract, directory, writer, writing)
+    tally = _Tally(contract, directory, data, writing)
     try:
         source = open_source(contract, handle, file_format, size)
-        # Validation and tokens of the next batch are worked out in a second thread while
-        # this one writes the last (pyarrow and DuckDB release the GIL); batches are still
-        # checked against the file's limits, de-duplicated and written in file order.
+        # Validation and tokens of the next batches are worked out in two threads while this
+        # one seals the last and a third compresses it into data.parquet (pyarrow and
+        # DataFusion release the GIL); batches are still checked against the file's limits,
+        # de-duplicated, sealed and written in file order.
         with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
             pending: deque = deque()
             for batch in _with_ends(source.batches):
@@ -286,10 +288,11 @@ def _stage(
                     if pause:
                         time.sleep(pause)
         sha = source.sha256()
+        data.flush()
     except FileProblem as problem:
         file_problems.append(str(problem))
     finally:
-        writer.close()
+        data.close()
         tally.close()
 
     rows_read, accepted, quarantined = tally.rows_read, tally.accepted, tally.quarantined
@@ -341,12 +344,45 @@ def _stage(
     )
 
 
+class _DataFile:
+    """data.parquet, compressed in a thread of its own one batch behind (in file order), with
+    dictionaries chosen from the first batch written."""
+
+    def __init__(self, path: Path, contract: Contract, schema: pa.Schema) -> None:
+        self.path, self.contract, self.schema = path, contract, schema
+        self.writer: pq.ParquetWriter | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self._writing: Future | None = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:
+            options = parquet_options(self.contract, batch)
+            self.writer = pq.ParquetWriter(self.path, self.schema, **options)
+        self.flush()
+        self._writing = self._thread.submit(self.writer.write_batch, batch)
+
+    def flush(self) -> None:
+        """Wait for the batch being written; its error, if any, is raised here."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def close(self) -> None:
+        """Close the file, complete or not (a failed ingest's directory is removed)."""
+        with contextlib.suppress(Exception):  # already raised by flush(), or superseded
+            self.flush()
+        self._thread.shutdown()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema, **parquet_options(self.contract))
+        self.writer.close()
+
+
 class _Tally:
     """Writing the batches in file order, and what the report says of them."""
 
-    def __init__(self, contract, directory: Path, writer, writing: _Writing) -> None:
-        self.contract, self.directory, self.writer, self.writing = (
-            contract, directory, writer, writing,
+    def __init__(self, contract, directory: Path, data: _DataFile, writing: _Writing) -> None:
+        self.contract, self.directory, self.data, self.writing = (
+            contract, directory, data, writing,
         )  # fmt: skip
         self.rows_read = self.accepted = self.quarantined = self.invalid = self.duplicates = 0
         self.seen_ids: dict[str, int] = {}
@@ -384,7 +420,7 @@ class _Tally:
             )
             self.quarantined += int(checked.bad.sum())
         if good.any():
-            self.writer.write_batch(
+            self.data.write(
                 _accepted_batch(contract, checked, tokens, rows[good], good, self.writing)
             )
             self.accepted += int(good.sum())

@@ -97,14 +97,24 @@ SELDOM_REPEATED = {
 }  # fmt: skip
 
 
-def parquet_options(contract: Contract) -> dict[str, Any]:
+def parquet_options(contract: Contract, first: pa.RecordBatch | None = None) -> dict[str, Any]:
     """How ingest writes `data.parquet`: zstd at its cheapest level (the sealed columns and
-    tokens hardly compress further at higher ones), dictionaries only where values repeat.
-    Readers see the same values whatever these are."""
+    tokens hardly compress further at higher ones), dictionaries only where values repeat:
+    not for row numbers or the tokens of SELDOM_REPEATED identifiers, nor for a column with
+    more distinct values than half the rows of the first batch written (record ids, amounts,
+    times), where the writer would build a dictionary page only to abandon it. Readers see
+    the same values whatever these are."""
     plain = {"_row"} | {
         f"{c.name}__token" for c in contract.columns if c.identifier in SELDOM_REPEATED
     }
-    dictionary = [name for name in data_schema(contract).names if name not in plain]
+    names = data_schema(contract).names
+    if first is not None:
+        plain |= {
+            name
+            for name in names
+            if name not in plain and 2 * pc.count_distinct(first.column(name)).as_py() > len(first)
+        }
+    dictionary = [name for name in names if name not in plain]
     return {"compression": "zstd", "compression_level": 1, "use_dictionary": dictionary}
 
 
