@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from civicshare import db
 from civicshare.dataplane import ingest
 from civicshare.dataplane.ingest import staging as staging_module
+from civicshare.dataplane.ingest.layout import DATA_FILE
 from civicshare.datasets import service
 from civicshare.datasets.models import DatasetSnapshot
 from tests.conftest import sign_in
@@ -352,3 +353,42 @@ def test_parquet_text_that_is_not_utf8_is_rejected_by_column(seeded, settings, t
     path.write_bytes(data[:at] + b"Sm\xffth" + data[at + 5 :])
     result = push(seeded, settings, path)
     assert_rejected(result, settings, "'surname' holds text that is not UTF-8")
+
+
+# -- a snapshot that cannot be written ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("failing", [1, 3])
+def test_a_failed_snapshot_write_fails_the_push_and_stores_nothing(
+    seeded, settings, tmp_path, monkeypatch, failing
+):
+    """data.parquet is compressed in a thread of its own, one batch behind the checks: a write
+    that fails there (a full disk), on the first batch or a later one, must still fail the
+    push, with no snapshot recorded and no staging directory left."""
+    from civicshare.dataplane.ingest import readers
+
+    register(seeded)
+    monkeypatch.setattr(readers, "TEXT_CHUNK_BYTES", 1 << 12)  # a batch per 4 KiB of text
+    rows = [f"B{i},,Name{i},,WR5 1PS,,{i % 9},,,," for i in range(2_000)]
+    path = write_csv(tmp_path / "many.csv", rows)
+    written: list[int] = []
+    real_write = pq.ParquetWriter.write_batch
+
+    def write_batch(self, batch, *args, **kwargs):
+        if str(self.where).endswith(DATA_FILE):
+            written.append(batch.num_rows)
+            if len(written) == failing:
+                raise OSError(28, "No space left on device")
+        return real_write(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_batch", write_batch)
+    with pytest.raises(OSError, match="No space left"):
+        push(seeded, settings, path)
+    assert len(written) >= failing
+    assert snapshot_count(seeded) == 0
+    assert staging(settings) == []
+    monkeypatch.undo()  # the disk has room again: the same file goes in whole
+    register(seeded)
+    result = push(seeded, settings, path)
+    assert result.outcome == "accepted", result.report
+    assert result.report["rows_accepted"] == 2_000
