@@ -266,7 +266,7 @@ def _stage(
     data = _DataFile(directory / DATA_FILE, contract, schema)
     sealed = _sealed_writers(contract, directory, data_key, snapshot_ref)
     hashing = _Hashing(pseudonymisation_key)
-    writing = _Writing(hashing, pseudonymisation_key, data_key, snapshot_ref, sealed, schema)
+    writing = _Writing(data_key, snapshot_ref, sealed, schema)
     tally = _Tally(contract, directory, data, writing)
     try:
         source = open_source(contract, handle, file_format, size)
@@ -488,10 +488,8 @@ def _sealed_writers(contract, directory: Path, data_key: bytes, snapshot_ref: st
 
 @dataclass(frozen=True)
 class _Writing:
-    """What writing accepted rows needs: the tokens, keys, sealed writers."""
+    """What writing accepted rows needs: the data key, the sealed writers, the schema."""
 
-    hashing: Any
-    pseudonymisation_key: bytes
     data_key: bytes
     snapshot_ref: str
     sealed: dict[str, Any]
