@@ -113,11 +113,6 @@ def _hmac_sql(value_sql: str) -> str:
     return f"sha256($outer::BLOB || unhex({inner}))"
 
 
-def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    block = key.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-
-
 def _generalise_sql(how: Generalisation, value: str) -> str:
     if how == Generalisation.age_band:
         age = f"date_sub('year', CAST({value} AS DATE), $today)"
@@ -626,7 +621,7 @@ def run(
         if "$inner" in statement and agreement_key is None:
             # Tokens computed in the query (the person key's, or pseudonyms without a cache).
             raise CannotExecute("Pseudonymised columns need the agreement's token key")
-        inner, outer = hmac_pads(agreement_key) if agreement_key else (None, None)
+        inner, outer = identity.hmac_pads(agreement_key) if agreement_key else (None, None)
         values = {
             **compiled.params,
             "district": recipient_district,

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from civicshare.datasets.contracts import Column, ColumnType, Contract, IdentifierKind
-from civicshare.identity.service import normalise
+from civicshare.identity.service import byte_rows, normalise
 
 POSTCODE = r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -162,7 +162,7 @@ def _fields_match(text: pa.Array, parsed: pa.Array, fixed) -> np.ndarray:
     chosen = pa.array(exact)
     parsed = parsed.filter(chosen)
     # Every chosen text is `length` bytes long: the texts are rows of a byte matrix.
-    written = _byte_rows(text.filter(chosen), length)
+    written = byte_rows(text.filter(chosen), length)
     same = np.ones(len(parsed), dtype=bool)
     for offset, byte in literals:
         same &= written[:, offset] == byte
@@ -175,14 +175,6 @@ def _fields_match(text: pa.Array, parsed: pa.Array, fixed) -> np.ndarray:
         same &= number == component(parsed).to_numpy(zero_copy_only=False)
     exact[exact] = same
     return exact
-
-
-def _byte_rows(text: pa.Array, width: int) -> np.ndarray:
-    """Strings all `width` bytes long as a (len(text), width) uint8 matrix, without copying."""
-    wide = pa.types.is_large_string(text.type)
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if wide else np.int32)[text.offset :]
-    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
-    return data[offsets[0] : offsets[0] + width * len(text)].reshape(len(text), width)
 
 
 def parse_temporal(values: pa.Array, formats: Sequence[str], kind: ColumnType) -> pa.Array:

@@ -67,11 +67,26 @@ def _null_if_empty(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
 
-def replace_where(values: pa.Array, pattern: str, replacement: str, needs: str | None = None):
+def replace_where(
+    values: pa.Array,
+    pattern: str,
+    replacement: str,
+    needs: str | None = None,
+    among: pa.Array | None = None,
+):
     """`pc.replace_substring_regex`, run only on the values that `needs` (default: the
     pattern) matches: the same result, at the cost of a match (much cheaper than a replace)
-    when few values need changing. `needs` must match every value the replacement changes."""
-    hit = pc.match_substring_regex(values, needs or pattern).fill_null(False)
+    when few values need changing. `needs` must match every value the replacement changes;
+    `among`, a mask found by a cheaper kernel that holds every such value, keeps even the
+    match to those values."""
+    if among is None:
+        hit = pc.match_substring_regex(values, needs or pattern).fill_null(False)
+    else:
+        among = among.fill_null(False)
+        if not pc.any(among).as_py():
+            return values
+        matched = pc.match_substring_regex(values.filter(among), needs or pattern)
+        hit = pc.replace_with_mask(among, among, matched.fill_null(False))
     hits = pc.sum(hit).as_py() or 0
     if hits == 0:
         return values
@@ -81,17 +96,10 @@ def replace_where(values: pa.Array, pattern: str, replacement: str, needs: str |
     return pc.replace_with_mask(values, hit, changed)
 
 
-def _only(values: pa.Array, where: pa.Array, change) -> pa.Array:
-    """`change` applied to the values `where` is true, the others as they are."""
-    return pc.replace_with_mask(values, where, change(values.filter(where)))
-
-
-def _unless_digits(values: pa.Array, change) -> pa.Array:
-    """`change` applied to every value but those made only of ASCII digits (most NHS numbers
-    and UPRNs as sent), which it would leave as they are: a cheap kernel instead of a regex
-    over every value."""
-    other = pc.invert(pc.ascii_is_decimal(values)).fill_null(False)
-    return _only(values, other, change) if pc.any(other).as_py() else values
+def _not_digits(values: pa.Array) -> pa.Array:
+    """Values not made only of ASCII digits: the only NHS numbers and UPRNs that spaces or
+    hyphens can be in (most arrive as digits alone)."""
+    return pc.invert(pc.ascii_is_decimal(values))
 
 
 def _spaces(values: pa.Array) -> pa.Array:
@@ -105,7 +113,7 @@ def normalise(kind: str, values: pa.Array) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if kind == "nhs_number":
-        values = _unless_digits(values, lambda rest: replace_where(rest, r"[\s\-]", ""))
+        values = replace_where(values, r"[\s\-]", "", among=_not_digits(values))
     elif kind == "postcode":
         values = pc.replace_substring(pc.utf8_upper(values), " ", "")
         values = replace_where(values, r"\s+", "")
@@ -116,10 +124,8 @@ def normalise(kind: str, values: pa.Array) -> pa.Array:
         )
         values = pc.if_else(inward.fill_null(False), spaced, values)
     elif kind == "uprn":
-        values = _unless_digits(values, lambda rest: replace_where(rest, r"\s+", ""))
-        zeros = pc.starts_with(values, "0").fill_null(False)
-        if pc.any(zeros).as_py():
-            values = _only(values, zeros, lambda led: replace_where(led, r"^0+(\d)", r"\1"))
+        values = replace_where(values, r"\s+", "", among=_not_digits(values))
+        values = replace_where(values, r"^0+(\d)", r"\1", among=pc.starts_with(values, "0"))
     elif kind == "phone":
         values = replace_where(values, r"\D", "")
         values = replace_where(values, r"^44(\d{10})$", r"0\1")
@@ -152,8 +158,9 @@ def hmac_hex(key: bytes, values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     present = values.drop_null() if values.null_count else values
+    pads = hmac_pads(key)
     parts = [
-        _hmac_present(key, present.slice(start, HMAC_SLICE))
+        _hmac_present(pads, present.slice(start, HMAC_SLICE))
         for start in range(0, len(present), HMAC_SLICE)
     ]
     hexed = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
@@ -162,19 +169,23 @@ def hmac_hex(key: bytes, values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_with_mask(pa.nulls(len(values), pa.string()), values.is_valid(), hexed)
 
 
-def _hmac_present(key: bytes, values: pa.Array) -> pa.Array:
-    block = key if len(key) <= 64 else hashlib.sha256(key).digest()
-    block = block.ljust(64, b"\0")
-    inner_pad = bytes(b ^ 0x36 for b in block)
-    outer_pad = bytes(b ^ 0x5C for b in block)
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The HMAC-SHA256 key blocks (K xor ipad, K xor opad); a key longer than a block is
+    hashed first, as HMAC says."""
+    block = (key if len(key) <= 64 else hashlib.sha256(key).digest()).ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+
+
+def _hmac_present(pads: tuple[bytes, bytes], values: pa.Array) -> pa.Array:
+    inner_pad, outer_pad = pads
     message = pc.binary_join_element_wise(
         pa.scalar(inner_pad, pa.binary()), pc.cast(values, pa.binary()), pa.scalar(b"", pa.binary())
     )
-    inner = _digest_rows(_sha256(message))
+    inner = byte_rows(_sha256(message), 32)
     outer = np.empty((len(values), 96), np.uint8)
     outer[:, :64] = np.frombuffer(outer_pad, np.uint8)
     outer[:, 64:] = inner
-    digests = _digest_rows(_sha256(_fixed_width(pa.binary(), outer)))
+    digests = byte_rows(_sha256(_fixed_width(pa.binary(), outer)), 32)
     return _fixed_width(pa.string(), _HEX_PAIRS[digests].view(np.uint8))
 
 
@@ -190,12 +201,13 @@ def _sha256(messages: pa.Array) -> pa.Array:
     return table.select(digest).to_arrow_table().column("h").combine_chunks()
 
 
-def _digest_rows(digests: pa.Array) -> np.ndarray:
-    """32-byte digests as an (n, 32) uint8 matrix, read from the array's buffers."""
-    wide = pa.types.is_large_binary(digests.type)
-    _, offsets, data = digests.buffers()
-    start = np.frombuffer(offsets, np.int64 if wide else np.int32)[digests.offset]
-    return np.frombuffer(data, np.uint8)[start : start + 32 * len(digests)].reshape(-1, 32)
+def byte_rows(values: pa.Array, width: int) -> np.ndarray:
+    """A string or binary array whose values are all `width` bytes long as a (len(values),
+    width) uint8 matrix, read from its buffers without copying."""
+    wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    _, offsets, data = values.buffers()
+    start = np.frombuffer(offsets, np.int64 if wide else np.int32)[values.offset]
+    return np.frombuffer(data, np.uint8)[start : start + width * len(values)].reshape(-1, width)
 
 
 def _fixed_width(kind: pa.DataType, rows: np.ndarray) -> pa.Array:
