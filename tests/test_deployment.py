@@ -25,6 +25,7 @@ from civicshare.cli import app as cli_app
 from civicshare.config import Settings
 from civicshare.events import outbox
 from tests.conftest import api_token, demo_store, fresh_postgres_database, unavailable
+from tests.sharing.conftest import cli_pull
 
 ANALYST = "analyst@worcestershire-cc.example"
 PURPOSE = "discharge-planning"  # one of ISA-0001's permitted purposes
@@ -135,14 +136,7 @@ def libpq_url(url: str) -> str:
 
 
 def pull(settings: Settings, token: str, out: Path) -> list[dict]:
-    result = CliRunner().invoke(
-        cli_app,
-        ["share", "pull", "worcs-acute", "acute-admissions", "--purpose", PURPOSE,
-         "--out", str(out)],
-        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(settings.data_dir),
-             "CIVICSHARE_DATABASE_URL": settings.effective_database_url},
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    cli_pull(settings, token, PURPOSE, out)
     return pacsv.read_csv(out).to_pylist()
 
 

@@ -26,7 +26,7 @@ from civicshare.dataplane import query as compiler
 from civicshare.sharing import delivery
 from civicshare.sharing.models import Receipt
 from tests.conftest import api_token, demo_store, post_sign_in, sqlite_settings
-from tests.sharing.conftest import cli_pull
+from tests.sharing.conftest import cli_pull, invoke_pull
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "civicshare"
 PURPOSE = "discharge-planning"  # one of ISA-0001's permitted purposes
@@ -449,13 +449,7 @@ def test_a_purpose_with_a_postcode_is_refused_on_the_web_page(client, store, tok
 def test_a_purpose_with_an_nhs_number_exits_2_at_the_command_line(store, token, spy, tmp_path):
     seq = last_seq(store)
     out = tmp_path / "refused.csv"
-    result = CliRunner().invoke(
-        cli_app,
-        ["share", "pull", "worcs-acute", "acute-admissions", "--purpose", NAMING,
-         "--out", str(out)],
-        env={"CIVICSHARE_TOKEN": token, "CIVICSHARE_DATA_DIR": str(store.data_dir),
-             "CIVICSHARE_DATABASE_URL": store.effective_database_url},
-    )  # fmt: skip
+    result = invoke_pull(store, token, NAMING, out)
     assert result.exit_code == 2, result.output
     assert "must not contain identifiers such as an NHS number" in result.output
     assert len(result.output.strip().splitlines()) == 1  # one line, no traceback
